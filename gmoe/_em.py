@@ -1,0 +1,208 @@
+"""The EM algorithm of a softmax-gated Gaussian mixture of experts.
+
+Everything here works on standardised data (see ``GaussianMoERegressor``) and on
+plain arrays, with the conventions of :mod:`gmoe._kernels`: ``Xt`` (n, p) with a
+leading column of ones, ``gate`` (k, p), ``coef`` (k, p), ``var`` (k,).  The gate is
+kept in its reference form: the last row of ``gate`` is zero throughout.
+
+The maths follows [JJ94] and the reference implementation of [N23]:
+
+- E-step: responsibilities in log space, fused with the sufficient statistics
+  (:func:`gmoe._kernels.e_step`);
+- M-step, experts: closed-form weighted least squares and residual variance, with
+  a variance floor;
+- M-step, gate: Newton (IRLS) on the soft-label multinomial logistic objective with
+  the full cross-expert Hessian, warm-started at the current gate, with step
+  halving so that the objective never decreases.
+"""
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.linalg
+
+from gmoe._kernels import e_step, gate_stats
+
+#: An expert whose total responsibility is below this fraction of the total sample
+#: weight keeps its previous expert parameters in the M-step (its least-squares
+#: problem carries no information); it is never removed.
+EMPTY_EXPERT_FRACTION = 1e-12
+
+#: A decrease of the mean log-likelihood larger than this (in nats per unit of
+#: sample weight) is reported as a warning: EM must never decrease it.
+DECREASE_TOLERANCE = 1e-9
+
+
+class LikelihoodDecreaseWarning(RuntimeWarning):
+    """EM decreased the log-likelihood by more than rounding error."""
+
+
+@dataclass
+class EMResult:
+    """The outcome of one EM run (standardised units)."""
+
+    gate: np.ndarray
+    coef: np.ndarray
+    var: np.ndarray
+    resp: np.ndarray
+    log_likelihood: float
+    trace: list = field(default_factory=list)
+    n_iter: int = 0
+    converged: bool = False
+
+
+def expert_statistics(Xt, y, w, resp):
+    """Weighted least-squares statistics of every expert (numpy, used at start-up).
+
+    Returns ``A`` (k, p, p), ``B`` (k, p), ``C`` (k,) as :func:`gmoe._kernels.e_step`
+    does.
+    """
+    wr = w[:, None] * resp
+    A = np.einsum("ni,na,nb->iab", wr, Xt, Xt)
+    B = np.einsum("ni,na->ia", wr * y[:, None], Xt)
+    C = wr.T @ (y * y)
+    return A, B, C
+
+
+def m_step_experts(A, B, C, coef, var, var_floor, total_weight):
+    """Closed-form expert update from the statistics of :func:`e_step`.
+
+    For each expert, ``coef_i = argmin sum_n w_n tau_ni (y_n - coef . x_n)^2`` (the
+    minimum-norm solution when the weighted design is singular) and
+    ``var_i = max(RSS_i / sum_n w_n tau_ni, var_floor)``.  An expert with
+    (almost) no weight keeps ``coef`` and ``var``.
+
+    Returns new ``coef`` (k, p) and ``var`` (k,); the inputs are not modified.
+    """
+    coef = coef.copy()
+    var = var.copy()
+    for i in range(coef.shape[0]):
+        s0 = A[i, 0, 0]
+        if not s0 > EMPTY_EXPERT_FRACTION * total_weight:
+            continue
+        c = np.linalg.lstsq(A[i], B[i], rcond=1e-13)[0]
+        rss = C[i] - 2.0 * c @ B[i] + c @ A[i] @ c
+        coef[i] = c
+        var[i] = max(rss / s0, var_floor)
+    return coef, var
+
+
+def _newton_direction(grad, info):
+    """Solve ``info @ step = grad`` over the free rows (all but the last expert)."""
+    k, p = grad.shape
+    m = (k - 1) * p
+    g = grad[:-1].reshape(m)
+    H = info[:-1, :-1].transpose(0, 2, 1, 3).reshape(m, m)
+    ridge = 1e-10 * max(np.trace(H) / m, 1e-300)
+    try:
+        step = scipy.linalg.solve(H + ridge * np.eye(m), g, assume_a="pos")
+    except (np.linalg.LinAlgError, ValueError):
+        step = np.linalg.lstsq(H, g, rcond=None)[0]
+    full = np.zeros((k, p))
+    full[:-1] = step.reshape(k - 1, p)
+    return full
+
+
+def m_step_gate(Xt, w, resp, gate, stats=None, *, max_iter=25, tol=1e-8):
+    """Newton/IRLS update of the gate for fixed responsibilities.
+
+    Maximises :math:`Q(\\beta) = \\sum_n w_n \\sum_i \\tau_{ni} \\log \\pi_i(x_n;
+    \\beta)` over the first ``k - 1`` rows of ``gate`` (the last row stays zero),
+    starting from ``gate``.  Each Newton step is halved until ``Q`` does not
+    decrease; the loop stops when a step raises ``Q`` by at most ``tol * |Q|``,
+    after ``max_iter`` steps, or when no halving helps.
+
+    ``stats`` is ``(q, grad, info)`` at ``gate`` when the caller has them (the
+    E-step does); otherwise they are computed.
+
+    Returns the new gate (k, p) and the number of Newton steps taken.
+    """
+    if gate.shape[0] == 1:
+        return gate.copy(), 0
+    q, grad, info = gate_stats(Xt, w, resp, gate) if stats is None else stats
+    n_steps = 0
+    for _ in range(max_iter):
+        step = _newton_direction(grad, info)
+        t = 1.0
+        for _ in range(40):
+            candidate = gate + t * step
+            q_new, grad_new, info_new = gate_stats(Xt, w, resp, candidate)
+            if q_new >= q:
+                break
+            t *= 0.5
+        else:
+            break
+        n_steps += 1
+        gain = q_new - q
+        gate, q, grad, info = candidate, q_new, grad_new, info_new
+        if gain <= tol * abs(q):
+            break
+    return gate, n_steps
+
+
+def params_from_responsibilities(Xt, y, w, resp, var_floor, gate_max_iter):
+    """Starting parameters from responsibilities: one M-step from a flat gate.
+
+    Experts that receive no weight start from the pooled least-squares fit.
+    """
+    k = resp.shape[1]
+    p = Xt.shape[1]
+    total = w.sum()
+    A, B, C = expert_statistics(Xt, y, w, np.ones((len(y), 1)))
+    pooled_coef, pooled_var = m_step_experts(
+        A, B, C, np.zeros((1, p)), np.ones(1), var_floor, total
+    )
+    A, B, C = expert_statistics(Xt, y, w, resp)
+    coef, var = m_step_experts(
+        A, B, C, np.repeat(pooled_coef, k, axis=0), np.repeat(pooled_var, k),
+        var_floor, total,
+    )
+    gate, _ = m_step_gate(Xt, w, resp, np.zeros((k, p)), max_iter=gate_max_iter)
+    return gate, coef, var
+
+
+def run_em(
+    Xt, y, w, gate, coef, var, *, max_iter, tol, var_floor, gate_max_iter, gate_tol,
+    verbose=0,
+):
+    """Run EM from the given parameters until the mean log-likelihood settles.
+
+    Convergence: the change of ``loglik / sum(w)`` between two iterations is at most
+    ``tol``.  The loop ends on an E-step, so the returned log-likelihood and
+    responsibilities belong to the returned parameters.  A decrease of the
+    log-likelihood beyond rounding raises a :class:`LikelihoodDecreaseWarning`.
+    """
+    n, _ = Xt.shape
+    total = float(w.sum())
+    gate = np.array(gate, dtype=float)
+    gate -= gate[-1]
+    coef = np.array(coef, dtype=float)
+    var = np.maximum(np.array(var, dtype=float), var_floor)
+    resp = np.empty((n, coef.shape[0]))
+    ll, A, B, C, q, grad, info = e_step(Xt, y, w, gate, coef, var, resp)
+    trace = [ll]
+    converged = False
+    n_iter = 0
+    for n_iter in range(1, max_iter + 1):
+        coef, var = m_step_experts(A, B, C, coef, var, var_floor, total)
+        gate, _ = m_step_gate(
+            Xt, w, resp, gate, (q, grad, info), max_iter=gate_max_iter, tol=gate_tol
+        )
+        ll_new, A, B, C, q, grad, info = e_step(Xt, y, w, gate, coef, var, resp)
+        trace.append(ll_new)
+        change = (ll_new - ll) / total
+        ll = ll_new
+        if verbose >= 2:
+            print(f"  EM iteration {n_iter:5d}  mean log-likelihood {ll / total:.10f}")
+        if change < -DECREASE_TOLERANCE * max(1.0, abs(ll) / total):
+            warnings.warn(
+                f"EM decreased the mean log-likelihood by {-change:.3g} at iteration "
+                f"{n_iter}; this should not happen and suggests ill-conditioned data.",
+                LikelihoodDecreaseWarning,
+                stacklevel=3,
+            )
+        if abs(change) <= tol:
+            converged = True
+            break
+    return EMResult(gate, coef, var, resp, ll, trace, n_iter, converged)

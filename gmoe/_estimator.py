@@ -1,0 +1,812 @@
+"""The scikit-learn estimator: ``GaussianMoERegressor``."""
+
+import numbers
+import warnings
+
+import numpy as np
+import scipy.special
+import scipy.stats
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.cluster import KMeans
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_is_fitted,
+    validate_data,
+)
+
+from gmoe._em import params_from_responsibilities, run_em
+from gmoe.datasets import draw_response
+
+PARAM_NAMES = (
+    "gate_intercept",
+    "gate_coef",
+    "expert_intercept",
+    "expert_coef",
+    "expert_variance",
+)
+
+
+def _kmeans_responsibilities(Z, w, k, rng):
+    """Hard responsibilities from k-means on the standardised ``(X, y)``."""
+    labels = KMeans(n_clusters=k, n_init=1, random_state=rng).fit(
+        Z, sample_weight=w
+    ).labels_
+    return np.eye(k)[labels]
+
+
+def _random_responsibilities(Z, w, k, rng):
+    """Responsibilities drawn uniformly at random and normalised per sample."""
+    resp = rng.uniform(size=(Z.shape[0], k))
+    return resp / resp.sum(axis=1, keepdims=True)
+
+
+#: Initialisation strategies by name: ``f(Z, w, k, rng) -> resp (n, k)`` where
+#: ``Z`` (n, d + 1) is the standardised ``(X, y)``.
+INITIALIZERS = {
+    "kmeans": _kmeans_responsibilities,
+    "random": _random_responsibilities,
+}
+
+
+class _Scaling:
+    """Affine standardisation of X and y, and the map of parameters through it.
+
+    Internally ``x_s = (x - x_mean) / x_scale`` and ``y_s = (y - y_mean) / y_scale``.
+    A standardised parameter set ``(gate, coef, var)`` (rows ``(intercept, slopes)``)
+    maps to the original units as
+
+    - gate slopes ``beta_1 / x_scale``, intercept ``beta_0 - beta_1 . x_mean / x_scale``;
+    - expert slopes ``y_scale a / x_scale``,
+      intercept ``y_mean + y_scale (b - a . x_mean / x_scale)``;
+    - variance ``y_scale^2 var``.
+    """
+
+    def __init__(self, X, y, w):
+        total = w.sum()
+        self.x_mean = w @ X / total
+        x_scale = np.sqrt(w @ (X - self.x_mean) ** 2 / total)
+        self.x_scale = np.where(x_scale > 0, x_scale, 1.0)
+        self.y_mean = w @ y / total
+        y_scale = np.sqrt(w @ (y - self.y_mean) ** 2 / total)
+        self.y_scale = y_scale if y_scale > 0 else 1.0
+
+    def design(self, X):
+        return np.column_stack([np.ones(X.shape[0]), (X - self.x_mean) / self.x_scale])
+
+    def response(self, y):
+        return (y - self.y_mean) / self.y_scale
+
+    def to_original(self, gate, coef, var):
+        shift = self.x_mean / self.x_scale
+        gate_coef = gate[:, 1:] / self.x_scale
+        gate_intercept = gate[:, 0] - gate[:, 1:] @ shift
+        expert_coef = self.y_scale * coef[:, 1:] / self.x_scale
+        expert_intercept = self.y_mean + self.y_scale * (coef[:, 0] - coef[:, 1:] @ shift)
+        return {
+            "gate_intercept": gate_intercept - gate_intercept[-1],
+            "gate_coef": gate_coef - gate_coef[-1],
+            "expert_intercept": expert_intercept,
+            "expert_coef": expert_coef,
+            "expert_variance": self.y_scale**2 * var,
+        }
+
+    def to_standardized(self, params):
+        gate_coef = np.asarray(params["gate_coef"], dtype=float) * self.x_scale
+        expert_coef = (
+            np.asarray(params["expert_coef"], dtype=float) * self.x_scale / self.y_scale
+        )
+        gate_intercept = np.asarray(params["gate_intercept"], dtype=float) + (
+            np.asarray(params["gate_coef"], dtype=float) @ self.x_mean
+        )
+        expert_intercept = (
+            np.asarray(params["expert_intercept"], dtype=float)
+            + np.asarray(params["expert_coef"], dtype=float) @ self.x_mean
+            - self.y_mean
+        ) / self.y_scale
+        gate = np.column_stack([gate_intercept, gate_coef])
+        coef = np.column_stack([expert_intercept, expert_coef])
+        var = np.asarray(params["expert_variance"], dtype=float) / self.y_scale**2
+        return gate, coef, var
+
+
+def _check_init_dict(params, k, d):
+    """Validate user-supplied starting parameters (original units)."""
+    if hasattr(params, "to_dict"):
+        params = params.to_dict()
+    missing = [name for name in PARAM_NAMES if name not in params]
+    if missing:
+        raise ValueError(
+            f"init_params is missing {missing}; a dict of starting parameters needs "
+            f"the keys {list(PARAM_NAMES)}."
+        )
+    shapes = {
+        "gate_intercept": (k,),
+        "gate_coef": (k, d),
+        "expert_intercept": (k,),
+        "expert_coef": (k, d),
+        "expert_variance": (k,),
+    }
+    checked = {}
+    for name, shape in shapes.items():
+        value = np.asarray(params[name], dtype=float)
+        if value.shape != shape:
+            raise ValueError(
+                f"init_params[{name!r}] has shape {value.shape}; with n_experts={k} "
+                f"and {d} features it must have shape {shape}."
+            )
+        if not np.all(np.isfinite(value)):
+            raise ValueError(f"init_params[{name!r}] contains NaN or infinity.")
+        checked[name] = value
+    if np.any(checked["expert_variance"] <= 0):
+        raise ValueError("init_params['expert_variance'] must be positive.")
+    return checked
+
+
+class GaussianMoERegressor(RegressorMixin, BaseEstimator):
+    """Softmax-gated mixture of Gaussian linear experts, fitted by EM.
+
+    The conditional density of ``y`` given ``x`` (d features) is
+
+    .. math::
+
+        g(y \\mid x) = \\sum_{i=1}^{k} \\pi_i(x)\\,
+            \\mathcal N\\!\\left(y;\\, a_i^\\top x + b_i,\\, \\sigma_i\\right),
+        \\qquad
+        \\pi_i(x) = \\frac{\\exp(\\beta_{1i}^\\top x + \\beta_{0i})}
+                         {\\sum_j \\exp(\\beta_{1j}^\\top x + \\beta_{0j})},
+
+    with :math:`\\sigma_i` a variance.  The parameters maximise the weighted
+    conditional log-likelihood :math:`\\sum_n w_n \\log g(y_n \\mid x_n)`, found by
+    EM: a fused, compiled E-step; weighted least squares for the experts; Newton
+    (IRLS) with step halving for the gate.  X and y are standardised internally and
+    every fitted parameter is reported in the original units.  No expert is ever
+    dropped: an expert whose weight vanishes keeps finite parameters (see
+    ``degenerate_experts_``).
+
+    Parameters
+    ----------
+    n_experts : int, default=2
+        Number of experts ``k``.
+    max_iter : int, default=1000
+        Maximum number of EM iterations per start.
+    tol : float, default=1e-6
+        EM stops when the mean log-likelihood per unit of sample weight changes by
+        at most ``tol`` between two iterations.  Over-fitted models (more experts
+        than the data hold) converge slowly: lower ``tol`` and raise ``max_iter``
+        when the parameters themselves matter.
+    n_init : int, default=1
+        Number of starts; each draws its own seed from ``random_state``.  The start
+        with the largest log-likelihood is kept.
+    init_params : {"kmeans", "random"} or dict, default="kmeans"
+        How a start is made.  ``"kmeans"``: k-means on the standardised ``(X, y)``
+        gives hard responsibilities.  ``"random"``: uniform random
+        responsibilities.  Both are followed by one M-step.  A dict (or a
+        :class:`gmoe.MixingMeasure`) with the keys ``gate_intercept`` (k,),
+        ``gate_coef`` (k, d), ``expert_intercept`` (k,), ``expert_coef`` (k, d) and
+        ``expert_variance`` (k,), in the original units, starts EM there (every
+        start is then the same).
+    reg_variance : float, default=1e-6
+        Floor of the expert variances, as a fraction of the (weighted) variance of
+        y.  Keeps EM finite when an expert collapses onto a few points.
+    gate_max_iter : int, default=25
+        Maximum number of Newton steps of the gate per EM iteration.
+    gate_tol : float, default=1e-8
+        The gate's Newton loop stops when a step raises the gate objective by at
+        most ``gate_tol`` times its absolute value.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the starts.  A fixed value makes ``fit`` deterministic (also across
+        numbers of threads).
+    warm_start : bool, default=False
+        If True and the model is fitted, ``fit`` starts from the fitted parameters
+        (``n_init`` and ``init_params`` are ignored): a fit with ``max_iter=m`` and
+        a warm-started one with ``max_iter=m'`` equal one fit with
+        ``max_iter=m + m'``.
+    verbose : int, default=0
+        1 prints a line per start, 2 also one per EM iteration.
+
+    Attributes
+    ----------
+    gate_coef_ : ndarray of shape (n_experts, n_features)
+        Gate slopes :math:`\\beta_{1i}`.
+    gate_intercept_ : ndarray of shape (n_experts,)
+        Gate intercepts :math:`\\beta_{0i}`.  The gate is identified only up to a
+        common translation of all ``(beta_0i, beta_1i)``; the canonical form
+        reported here takes the LAST expert as reference:
+        ``gate_intercept_[-1] == 0`` and ``gate_coef_[-1] == 0``.
+    expert_coef_ : ndarray of shape (n_experts, n_features)
+        Expert slopes :math:`a_i`.
+    expert_intercept_ : ndarray of shape (n_experts,)
+        Expert intercepts :math:`b_i`.
+    expert_variance_ : ndarray of shape (n_experts,)
+        Expert noise variances :math:`\\sigma_i` (variances, not standard
+        deviations).
+    log_likelihood_ : float
+        Weighted conditional log-likelihood of the training data at the fitted
+        parameters; equals ``score_samples(X, y) @ sample_weight``.
+    log_likelihood_trace_ : ndarray of shape (n_iter_ + 1,)
+        Log-likelihood at the start and after each EM iteration of the kept start.
+    n_iter_ : int
+        Number of EM iterations of the kept start.
+    converged_ : bool
+        Whether the kept start met ``tol`` within ``max_iter``.
+    expert_weight_ : ndarray of shape (n_experts,)
+        Share of the training weight each expert is responsible for (sums to 1).
+    degenerate_experts_ : ndarray of shape (n_experts,), dtype=bool
+        Experts whose effective number of samples (``expert_weight_`` times the
+        total weight) is below their number of parameters ``n_features + 2``, or
+        whose variance sits at the floor.  They are kept, with finite parameters,
+        and a warning names them.
+    n_features_in_ : int
+        Number of features seen during ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of the features, when X has string column names.
+
+    See Also
+    --------
+    gmoe.MixingMeasure : The fitted parameters as a mixing measure.
+
+    Notes
+    -----
+    ``score`` is the coefficient of determination :math:`R^2` of ``predict`` (the
+    conditional mean), as for every scikit-learn regressor; the log-likelihood is
+    ``score_samples``.
+
+    References
+    ----------
+    .. [JJ94] M. I. Jordan and R. A. Jacobs, "Hierarchical mixtures of experts and
+       the EM algorithm", Neural Computation 6(2), 1994.
+    .. [N23] H. Nguyen, T. Nguyen, N. Ho, "Demystifying Softmax Gating Function in
+       Gaussian Mixture of Experts", NeurIPS 2023.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gmoe import GaussianMoERegressor
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.uniform(-1, 1, size=(2000, 1))
+    >>> left = X[:, 0] < 0
+    >>> y = np.where(left, 3 * X[:, 0], -2 - X[:, 0]) + 0.1 * rng.normal(size=2000)
+    >>> moe = GaussianMoERegressor(n_experts=2, random_state=0).fit(X, y)
+    >>> np.sort(moe.expert_coef_.ravel()).round(1)
+    array([-1.,  3.])
+    >>> moe.predict_gate(X[:3]).shape
+    (3, 2)
+    """
+
+    _parameter_constraints = {
+        "n_experts": [Interval(numbers.Integral, 1, None, closed="left")],
+        "max_iter": [Interval(numbers.Integral, 0, None, closed="left")],
+        "tol": [Interval(numbers.Real, 0, None, closed="left")],
+        "n_init": [Interval(numbers.Integral, 1, None, closed="left")],
+        "init_params": [StrOptions(set(INITIALIZERS)), dict, object],
+        "reg_variance": [Interval(numbers.Real, 0, None, closed="neither")],
+        "gate_max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
+        "gate_tol": [Interval(numbers.Real, 0, None, closed="left")],
+        "random_state": ["random_state"],
+        "warm_start": ["boolean"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        n_experts=2,
+        *,
+        max_iter=1000,
+        tol=1e-6,
+        n_init=1,
+        init_params="kmeans",
+        reg_variance=1e-6,
+        gate_max_iter=25,
+        gate_tol=1e-8,
+        random_state=None,
+        warm_start=False,
+        verbose=0,
+    ):
+        self.n_experts = n_experts
+        self.max_iter = max_iter
+        self.tol = tol
+        self.n_init = n_init
+        self.init_params = init_params
+        self.reg_variance = reg_variance
+        self.gate_max_iter = gate_max_iter
+        self.gate_tol = gate_tol
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model by EM.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Covariates.  Finite values only.
+        y : array-like of shape (n_samples,)
+            Responses.  Finite values only.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights, not all zero; a weight of 2 counts a sample twice.
+
+        Returns
+        -------
+        self : GaussianMoERegressor
+            The fitted estimator.
+
+        Raises
+        ------
+        ValueError
+            On bad input or parameters.  A model that was fitted before is left as
+            it was.
+        """
+        state = self.__dict__.copy()
+        try:
+            return self._fit(X, y, sample_weight)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(state)
+            raise
+
+    def _fit(self, X, y, sample_weight):
+        self._validate_params()
+        X, y = validate_data(self, X, y, y_numeric=True, dtype=np.float64)
+        w = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+        if not np.all(np.isfinite(w)):
+            raise ValueError("sample_weight contains NaN or infinity.")
+        if not w.sum() > 0:
+            raise ValueError("sample_weight sums to zero; give at least one sample a positive weight.")
+        n_samples, n_features = X.shape
+        k = self.n_experts
+        n_positive = int(np.count_nonzero(w))
+        if n_positive < k:
+            raise ValueError(
+                f"n_samples={n_positive} (with positive weight) is smaller than "
+                f"n_experts={k}; use fewer experts or more data."
+            )
+        init = self.init_params
+        if not isinstance(init, str):
+            init = _check_init_dict(init, k, n_features)
+        warm = self.warm_start and hasattr(self, "expert_variance_")
+        if warm and self.expert_variance_.shape != (k,):
+            raise ValueError(
+                f"warm_start: the fitted model has {self.expert_variance_.shape[0]} "
+                f"experts but n_experts={k}; set warm_start=False or keep n_experts."
+            )
+        if warm and self.gate_coef_.shape[1] != n_features:
+            raise ValueError(
+                f"warm_start: X has {n_features} features but the fitted model "
+                f"{self.gate_coef_.shape[1]}; set warm_start=False."
+            )
+
+        scaling = _Scaling(X, y, w)
+        Xt = scaling.design(X)
+        ys = scaling.response(y)
+        var_floor = self.reg_variance
+        rng = check_random_state(self.random_state)
+        em_options = dict(
+            max_iter=self.max_iter, tol=self.tol, var_floor=var_floor,
+            gate_max_iter=self.gate_max_iter, gate_tol=self.gate_tol,
+            verbose=self.verbose,
+        )
+
+        if warm:
+            starts = [scaling.to_standardized(self._params_dict())]
+        elif isinstance(init, dict):
+            starts = [scaling.to_standardized(init)] * (1 if self.n_init else 0)
+        else:
+            Z = np.column_stack([Xt[:, 1:], ys])
+            starts = []
+            for _ in range(self.n_init):
+                start_rng = np.random.RandomState(rng.randint(np.iinfo(np.int32).max))
+                resp = INITIALIZERS[init](Z, w, k, start_rng)
+                starts.append(
+                    params_from_responsibilities(Xt, ys, w, resp, var_floor, self.gate_max_iter)
+                )
+
+        best = None
+        for index, (gate, coef, var) in enumerate(starts):
+            result = run_em(Xt, ys, w, gate, coef, var, **em_options)
+            if self.verbose:
+                print(
+                    f"start {index + 1}/{len(starts)}: {result.n_iter} iterations, "
+                    f"converged={result.converged}, "
+                    f"mean log-likelihood {result.log_likelihood / w.sum():.8f}"
+                )
+            if best is None or result.log_likelihood > best.log_likelihood:
+                best = result
+
+        if not best.converged and self.max_iter > 0:
+            warnings.warn(
+                f"EM did not converge in max_iter={self.max_iter} iterations "
+                f"(tol={self.tol}) for the best of {len(starts)} start(s); raise "
+                "max_iter or tol, or try other starts.",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
+
+        log_y_scale = np.log(scaling.y_scale) * w.sum()
+        params = scaling.to_original(best.gate, best.coef, best.var)
+        for name, value in params.items():
+            setattr(self, name + "_", value)
+        self.log_likelihood_ = float(best.log_likelihood - log_y_scale)
+        self.log_likelihood_trace_ = np.asarray(best.trace) - log_y_scale
+        self.n_iter_ = best.n_iter
+        self.converged_ = best.converged
+        self.expert_weight_ = (w @ best.resp) / w.sum()
+        effective = self.expert_weight_ * w.sum()
+        self.degenerate_experts_ = (effective < n_features + 2) | (
+            best.var <= var_floor * (1 + 1e-9)
+        )
+        if np.any(self.degenerate_experts_):
+            warnings.warn(
+                f"experts {np.flatnonzero(self.degenerate_experts_).tolist()} are "
+                "degenerate (too little weight, or variance at the floor); they are "
+                "kept with finite parameters. Fewer experts may suit these data.",
+                UserWarning,
+                stacklevel=2,
+            )
+        return self
+
+    def _params_dict(self):
+        return {name: getattr(self, name + "_") for name in PARAM_NAMES}
+
+    # --------------------------------------------------------------- prediction
+    def _check_X(self, X):
+        check_is_fitted(self)
+        return validate_data(self, X, reset=False, dtype=np.float64)
+
+    def _log_gate(self, X):
+        logits = X @ self.gate_coef_.T + self.gate_intercept_
+        return scipy.special.log_softmax(logits, axis=1)
+
+    def _expert_means(self, X):
+        return X @ self.expert_coef_.T + self.expert_intercept_
+
+    def _log_joint(self, X, y):
+        X = self._check_X(X)
+        y = np.asarray(y, dtype=np.float64)
+        if y.shape != (X.shape[0],):
+            raise ValueError(
+                f"y has shape {y.shape}; it must be 1-D with one value per row of X "
+                f"({X.shape[0]})."
+            )
+        if not np.all(np.isfinite(y)):
+            raise ValueError("y contains NaN or infinity.")
+        log_density = scipy.stats.norm.logpdf(
+            y[:, None], self._expert_means(X), np.sqrt(self.expert_variance_)
+        )
+        return self._log_gate(X) + log_density
+
+    def predict(self, X):
+        """Conditional mean :math:`E[y \\mid x] = \\sum_i \\pi_i(x) (a_i^\\top x + b_i)`.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y_mean : ndarray of shape (n_samples,)
+
+        Examples
+        --------
+        >>> from gmoe.datasets import make_moe_regression
+        >>> X, y = make_moe_regression(500, random_state=0)
+        >>> GaussianMoERegressor(random_state=0).fit(X, y).predict(X[:2]).shape
+        (2,)
+        """
+        X = self._check_X(X)
+        return np.sum(np.exp(self._log_gate(X)) * self._expert_means(X), axis=1)
+
+    def predict_gate(self, X):
+        """Gate probabilities :math:`\\pi_i(x)`.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        gate : ndarray of shape (n_samples, n_experts)
+            Rows sum to 1.
+
+        Examples
+        --------
+        >>> from gmoe.datasets import make_moe_regression
+        >>> X, y = make_moe_regression(500, random_state=0)
+        >>> moe = GaussianMoERegressor(random_state=0).fit(X, y)
+        >>> bool(np.allclose(moe.predict_gate(X).sum(axis=1), 1))
+        True
+        """
+        return np.exp(self._log_gate(self._check_X(X)))
+
+    def predict_experts(self, X):
+        """Mean of each expert, :math:`a_i^\\top x + b_i`.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        means : ndarray of shape (n_samples, n_experts)
+
+        Examples
+        --------
+        >>> from gmoe.datasets import make_moe_regression
+        >>> X, y = make_moe_regression(500, random_state=0)
+        >>> GaussianMoERegressor(random_state=0).fit(X, y).predict_experts(X).shape
+        (500, 2)
+        """
+        return self._expert_means(self._check_X(X))
+
+    def predict_responsibilities(self, X, y):
+        """Posterior probability that expert ``i`` generated ``y_n`` given ``x_n``.
+
+        :math:`\\tau_{ni} \\propto \\pi_i(x_n) \\mathcal N(y_n; a_i^\\top x_n + b_i,
+        \\sigma_i)`.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+
+        Returns
+        -------
+        resp : ndarray of shape (n_samples, n_experts)
+            Rows sum to 1.
+
+        Examples
+        --------
+        >>> from gmoe.datasets import make_moe_regression
+        >>> X, y = make_moe_regression(500, random_state=0)
+        >>> moe = GaussianMoERegressor(random_state=0).fit(X, y)
+        >>> moe.predict_responsibilities(X, y).shape
+        (500, 2)
+        """
+        log_joint = self._log_joint(X, y)
+        return np.exp(log_joint - scipy.special.logsumexp(log_joint, axis=1, keepdims=True))
+
+    def score_samples(self, X, y):
+        """Log conditional density :math:`\\log g(y_n \\mid x_n)` of each sample.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+
+        Returns
+        -------
+        log_density : ndarray of shape (n_samples,)
+            At the training data, ``log_density @ sample_weight`` equals
+            ``log_likelihood_``.
+
+        Examples
+        --------
+        >>> from gmoe.datasets import make_moe_regression
+        >>> X, y = make_moe_regression(500, random_state=0)
+        >>> moe = GaussianMoERegressor(random_state=0).fit(X, y)
+        >>> bool(np.isclose(moe.score_samples(X, y).sum(), moe.log_likelihood_))
+        True
+        """
+        return scipy.special.logsumexp(self._log_joint(X, y), axis=1)
+
+    def predict_variance(self, X):
+        """Conditional variance of y given x (law of total variance).
+
+        :math:`\\sum_i \\pi_i(x) (\\sigma_i + \\mu_i(x)^2) - (\\sum_i \\pi_i(x)
+        \\mu_i(x))^2` with :math:`\\mu_i(x) = a_i^\\top x + b_i`.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        variance : ndarray of shape (n_samples,)
+
+        Examples
+        --------
+        >>> from gmoe.datasets import make_moe_regression
+        >>> X, y = make_moe_regression(500, random_state=0)
+        >>> moe = GaussianMoERegressor(random_state=0).fit(X, y)
+        >>> bool(np.all(moe.predict_variance(X) > 0))
+        True
+        """
+        X = self._check_X(X)
+        gate = np.exp(self._log_gate(X))
+        means = self._expert_means(X)
+        mean = np.sum(gate * means, axis=1)
+        second = np.sum(gate * (self.expert_variance_ + means**2), axis=1)
+        return np.maximum(second - mean**2, 0.0)
+
+    def predict_quantile(self, X, q):
+        """Quantiles of the conditional distribution of y given x.
+
+        Solves :math:`\\sum_i \\pi_i(x) \\Phi((y - \\mu_i(x)) / \\sqrt{\\sigma_i}) = q`
+        for y, to about 1e-10 relative precision, within the bracket of the experts'
+        own quantiles (the mixture quantile lies between their minimum and maximum).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        q : float or array-like of shape (n_quantiles,)
+            Probabilities in (0, 1).
+
+        Returns
+        -------
+        quantiles : ndarray of shape (n_samples,) or (n_samples, n_quantiles)
+            The first when ``q`` is a scalar.
+
+        Examples
+        --------
+        >>> from gmoe.datasets import make_moe_regression
+        >>> X, y = make_moe_regression(500, random_state=0)
+        >>> moe = GaussianMoERegressor(random_state=0).fit(X, y)
+        >>> moe.predict_quantile(X[:4], [0.1, 0.5, 0.9]).shape
+        (4, 3)
+        """
+        q_arr = np.asarray(q, dtype=float)
+        if q_arr.ndim > 1 or not np.all((q_arr > 0) & (q_arr < 1)):
+            raise ValueError(f"q must be a probability or a 1-D array of them in (0, 1); got {q!r}.")
+        X = self._check_X(X)
+        gate = np.exp(self._log_gate(X))[:, :, None]
+        means = self._expert_means(X)[:, :, None]
+        sd = np.sqrt(self.expert_variance_)[None, :, None]
+        qs = np.atleast_1d(q_arr)[None, :]
+        expert_q = means + sd * scipy.stats.norm.ppf(qs)[:, None, :]
+        lo = expert_q.min(axis=1)
+        hi = expert_q.max(axis=1)
+
+        def cdf_gap(yv):
+            z = (yv[:, None, :] - means) / sd
+            return np.sum(gate * scipy.stats.norm.cdf(z), axis=1) - qs
+
+        y_cur = 0.5 * (lo + hi)
+        for _ in range(200):
+            gap = cdf_gap(y_cur)
+            lo = np.where(gap < 0, y_cur, lo)
+            hi = np.where(gap >= 0, y_cur, hi)
+            z = (y_cur[:, None, :] - means) / sd
+            density = np.sum(gate * scipy.stats.norm.pdf(z) / sd, axis=1)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                newton = y_cur - gap / density
+            inside = np.isfinite(newton) & (newton > lo) & (newton < hi)
+            y_new = np.where(inside, newton, 0.5 * (lo + hi))
+            done = np.abs(y_new - y_cur) <= 1e-12 * (1 + np.abs(y_cur))
+            y_cur = y_new
+            if np.all(done):
+                break
+        return y_cur[:, 0] if q_arr.ndim == 0 else y_cur
+
+    def predict_interval(self, X, coverage=0.9):
+        """Central prediction interval of y given x.
+
+        The interval between the ``(1 - coverage) / 2`` and ``(1 + coverage) / 2``
+        conditional quantiles (see :meth:`predict_quantile`).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        coverage : float, default=0.9
+            Probability in (0, 1) that y falls in the interval.
+
+        Returns
+        -------
+        interval : ndarray of shape (n_samples, 2)
+            Lower and upper bounds.
+
+        Examples
+        --------
+        >>> from gmoe.datasets import make_moe_regression
+        >>> X, y = make_moe_regression(2000, random_state=0)
+        >>> moe = GaussianMoERegressor(random_state=0).fit(X, y)
+        >>> lo, hi = moe.predict_interval(X, coverage=0.9).T
+        >>> bool(0.85 < np.mean((lo <= y) & (y <= hi)) < 0.95)
+        True
+        """
+        if not 0 < coverage < 1:
+            raise ValueError(f"coverage must be in (0, 1); got {coverage!r}.")
+        return self.predict_quantile(X, [(1 - coverage) / 2, (1 + coverage) / 2])
+
+    def sample(self, X, random_state=None):
+        """Draw y given x from the fitted model.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        random_state : int, RandomState, Generator or None, default=None
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,)
+            One draw per row of X.
+        experts : ndarray of shape (n_samples,), dtype=int
+            The expert each draw came from.
+
+        Examples
+        --------
+        >>> from gmoe.datasets import make_moe_regression
+        >>> X, y = make_moe_regression(500, random_state=0)
+        >>> moe = GaussianMoERegressor(random_state=0).fit(X, y)
+        >>> y_new, experts = moe.sample(X, random_state=1)
+        >>> y_new.shape, experts.shape
+        ((500,), (500,))
+        """
+        return draw_response(self._params_dict(), self._check_X(X), random_state)
+
+    # ---------------------------------------------------------- model selection
+    def n_parameters(self):
+        """Number of free parameters: ``(k - 1)(d + 1) + k (d + 2)``.
+
+        The gate has ``k - 1`` free rows of ``d + 1`` (one row is fixed by the
+        translation invariance); each expert has ``d`` slopes, an intercept and a
+        variance.
+
+        Returns
+        -------
+        n : int
+
+        Examples
+        --------
+        >>> from gmoe.datasets import make_moe_regression
+        >>> X, y = make_moe_regression(500, random_state=0)
+        >>> GaussianMoERegressor(n_experts=2, random_state=0).fit(X, y).n_parameters()
+        8
+        """
+        check_is_fitted(self)
+        k, d = self.expert_coef_.shape
+        return (k - 1) * (d + 1) + k * (d + 2)
+
+    def bic(self, X, y):
+        """Bayesian information criterion; smaller is better.
+
+        :math:`\\mathrm{BIC} = -2 \\sum_n \\log g(y_n \\mid x_n) + m \\log n`, with
+        ``m = n_parameters()`` and ``n`` the number of samples.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+
+        Returns
+        -------
+        bic : float
+
+        Examples
+        --------
+        >>> from gmoe.datasets import make_moe_regression
+        >>> X, y = make_moe_regression(1000, random_state=0)
+        >>> fits = [GaussianMoERegressor(k, random_state=0).fit(X, y) for k in (1, 2)]
+        >>> bool(fits[1].bic(X, y) < fits[0].bic(X, y))
+        True
+        """
+        n = np.asarray(X).shape[0]
+        return -2 * self.score_samples(X, y).sum() + self.n_parameters() * np.log(n)
+
+    def aic(self, X, y):
+        """Akaike information criterion; smaller is better.
+
+        :math:`\\mathrm{AIC} = -2 \\sum_n \\log g(y_n \\mid x_n) + 2 m`, with
+        ``m = n_parameters()``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+
+        Returns
+        -------
+        aic : float
+
+        Examples
+        --------
+        >>> from gmoe.datasets import make_moe_regression
+        >>> X, y = make_moe_regression(1000, random_state=0)
+        >>> moe = GaussianMoERegressor(random_state=0).fit(X, y)
+        >>> bool(moe.aic(X, y) < moe.bic(X, y))
+        True
+        """
+        return -2 * self.score_samples(X, y).sum() + 2 * self.n_parameters()

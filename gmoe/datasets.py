@@ -1,0 +1,145 @@
+"""Synthetic data from softmax-gated Gaussian mixtures of experts.
+
+Parameters travel as a dict with the keys ``gate_intercept`` (k,), ``gate_coef``
+(k, d), ``expert_intercept`` (k,), ``expert_coef`` (k, d) and ``expert_variance``
+(k,): the names of the fitted attributes of
+:class:`gmoe.GaussianMoERegressor` without the trailing underscore.
+"""
+
+import numpy as np
+from sklearn.utils import check_random_state
+
+__all__ = [
+    "N23_TRUTH",
+    "draw_covariates",
+    "draw_response",
+    "make_moe_regression",
+]
+
+#: The true model of the simulations of [N23] (official code): k0 = 2, d = 1.  Gate
+#: ``(beta0, beta1)``: expert 1 ``(-8, 25)``, expert 2 ``(0, 0)`` (reference).
+#: Experts ``(b, a)``: ``(15, -20)`` and ``(-5, 20)``.  Variances 0.09 and 0.16
+#: (standard deviations 0.3 and 0.4).
+N23_TRUTH = {
+    "gate_intercept": np.array([-8.0, 0.0]),
+    "gate_coef": np.array([[25.0], [0.0]]),
+    "expert_intercept": np.array([15.0, -5.0]),
+    "expert_coef": np.array([[-20.0], [20.0]]),
+    "expert_variance": np.array([0.09, 0.16]),
+}
+
+DESIGNS = ("uniform", "grid")
+
+
+def _generator(random_state):
+    """A numpy random generator from an int, RandomState, Generator or None."""
+    if isinstance(random_state, np.random.Generator):
+        return random_state
+    return check_random_state(random_state)
+
+
+def draw_covariates(n_samples, n_features=1, *, design="uniform", low=0.0, high=1.0,
+                    random_state=None):
+    """Covariates X on the box ``[low, high]^d``.
+
+    Parameters
+    ----------
+    n_samples : int
+    n_features : int, default=1
+    design : {"uniform", "grid"}, default="uniform"
+        ``"uniform"``: independent uniform draws.  ``"grid"``: ``n_samples``
+        equispaced points from ``low`` to ``high`` (``numpy.linspace``, as the
+        official code of [N23] does); only for ``n_features == 1``.
+    low, high : float, default=0.0, 1.0
+    random_state : int, RandomState, Generator or None, default=None
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, n_features)
+
+    Examples
+    --------
+    >>> draw_covariates(3, design="grid").ravel()
+    array([0. , 0.5, 1. ])
+    """
+    if design not in DESIGNS:
+        raise ValueError(f"design must be one of {DESIGNS}; got {design!r}.")
+    if design == "grid":
+        if n_features != 1:
+            raise ValueError("design='grid' is defined for n_features=1 only.")
+        return np.linspace(low, high, n_samples)[:, None]
+    rng = _generator(random_state)
+    return rng.uniform(low, high, size=(n_samples, n_features))
+
+
+def draw_response(params, X, random_state=None):
+    """Draw y given X from a mixture of experts.
+
+    Each sample first picks an expert with the gate probabilities
+    :math:`\\pi_i(x)`, then draws :math:`y \\sim \\mathcal N(a_i^\\top x + b_i,
+    \\sigma_i)`.
+
+    Parameters
+    ----------
+    params : dict
+        The five parameter arrays (see the module docstring).
+    X : ndarray of shape (n_samples, d)
+    random_state : int, RandomState, Generator or None, default=None
+
+    Returns
+    -------
+    y : ndarray of shape (n_samples,)
+    experts : ndarray of shape (n_samples,), dtype=int
+        The expert each y came from.
+
+    Examples
+    --------
+    >>> X = draw_covariates(4, design="grid")
+    >>> y, experts = draw_response(N23_TRUTH, X, random_state=0)
+    >>> experts
+    array([1, 1, 1, 0])
+    """
+    rng = _generator(random_state)
+    X = np.asarray(X, dtype=float)
+    logits = X @ np.asarray(params["gate_coef"]).T + params["gate_intercept"]
+    logits -= logits.max(axis=1, keepdims=True)
+    gate = np.exp(logits)
+    cumulative = np.cumsum(gate, axis=1)
+    u = rng.uniform(size=(X.shape[0], 1)) * cumulative[:, -1:]
+    k = gate.shape[1]
+    experts = np.minimum((u > cumulative).sum(axis=1), k - 1)
+    means = X @ np.asarray(params["expert_coef"]).T + params["expert_intercept"]
+    mean = means[np.arange(X.shape[0]), experts]
+    sd = np.sqrt(np.asarray(params["expert_variance"])[experts])
+    return mean + sd * rng.standard_normal(X.shape[0]), experts
+
+
+def make_moe_regression(n_samples=1000, params=None, *, design="uniform", low=0.0,
+                        high=1.0, random_state=None):
+    """Covariates and responses from a mixture of experts (default: [N23]'s truth).
+
+    Parameters
+    ----------
+    n_samples : int, default=1000
+    params : dict or None, default=None
+        True parameters; ``None`` uses :data:`N23_TRUTH`.
+    design, low, high : see :func:`draw_covariates`.
+    random_state : int, RandomState, Generator or None, default=None
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, d)
+    y : ndarray of shape (n_samples,)
+
+    Examples
+    --------
+    >>> X, y = make_moe_regression(100, random_state=0)
+    >>> X.shape, y.shape
+    ((100, 1), (100,))
+    """
+    params = N23_TRUTH if params is None else params
+    rng = _generator(random_state)
+    d = np.asarray(params["gate_coef"]).shape[1]
+    X = draw_covariates(n_samples, d, design=design, low=low, high=high, random_state=rng)
+    y, _ = draw_response(params, X, rng)
+    return X, y
