@@ -10,7 +10,7 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import (
     _check_sample_weight,
     check_is_fitted,
@@ -114,8 +114,8 @@ class _Scaling:
 
 def _check_init_dict(params, k, d):
     """Validate user-supplied starting parameters (original units)."""
-    if hasattr(params, "to_dict"):
-        params = params.to_dict()
+    if hasattr(params, "to_params"):
+        params = params.to_params()
     missing = [name for name in PARAM_NAMES if name not in params]
     if missing:
         raise ValueError(
@@ -281,7 +281,7 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
         "max_iter": [Interval(numbers.Integral, 0, None, closed="left")],
         "tol": [Interval(numbers.Real, 0, None, closed="left")],
         "n_init": [Interval(numbers.Integral, 1, None, closed="left")],
-        "init_params": [StrOptions(set(INITIALIZERS)), dict, object],
+        "init_params": [StrOptions(set(INITIALIZERS)), dict, HasMethods(["to_params"])],
         "reg_variance": [Interval(numbers.Real, 0, None, closed="neither")],
         "gate_max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
         "gate_tol": [Interval(numbers.Real, 0, None, closed="left")],

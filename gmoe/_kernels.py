@@ -23,12 +23,12 @@ import math
 import numpy as np
 from numba import prange
 
-from gmoe._numba_config import CHUNK_SIZE, jit, jit_parallel
+from gmoe._numba_config import CHUNK_SIZE, jit, jit_inline, jit_parallel
 
 LOG_2PI = math.log(2.0 * math.pi)
 
 
-@jit
+@jit_inline
 def _log_softmax_row(eta, out):
     """Write ``eta - logsumexp(eta)`` into ``out``; return ``logsumexp(eta)``."""
     m = eta[0]
@@ -44,38 +44,49 @@ def _log_softmax_row(eta, out):
     return lse
 
 
-@jit
-def _add_gate_terms(x, weight, tau, log_pi, pi, q, grad, info):
-    """Accumulate one sample's gate objective, gradient and information.
+@jit_inline
+def _add_gate_terms(Xt, s, weight, tau, log_pi, pi, q, grad, info):
+    """Accumulate the gate objective, gradient and information of sample ``s``.
 
-    ``q += weight * sum_i tau_i log pi_i``; ``grad[i] += weight (tau_i - pi_i) x``;
-    ``info[i, j] += weight pi_i (delta_ij - pi_j) x x^T`` (upper blocks ``j >= i``).
+    With ``x = Xt[s]``: ``q += weight * sum_i tau_i log pi_i``;
+    ``grad[i] += weight (tau_i - pi_i) x``;
+    ``info[i, j] += weight pi_i (delta_ij - pi_j) x x^T`` (upper blocks ``j >= i``,
+    upper triangle ``b >= a`` of each block; see ``_symmetrize_info``).
     Returns the new ``q``.
     """
     k = tau.shape[0]
-    p = x.shape[0]
+    p = Xt.shape[1]
     for i in range(k):
         q += weight * tau[i] * log_pi[i]
         gi = weight * (tau[i] - pi[i])
         for a in range(p):
-            grad[i, a] += gi * x[a]
+            grad[i, a] += gi * Xt[s, a]
         for j in range(i, k):
             h = weight * pi[i] * ((1.0 if i == j else 0.0) - pi[j])
             if h != 0.0:
                 for a in range(p):
-                    hx = h * x[a]
-                    for b in range(p):
-                        info[i, j, a, b] += hx * x[b]
+                    hx = h * Xt[s, a]
+                    for b in range(a, p):
+                        info[i, j, a, b] += hx * Xt[s, b]
     return q
 
 
 @jit
 def _symmetrize_info(info):
-    """Fill the lower blocks ``info[j, i] = info[i, j].T`` from the upper ones."""
-    k = info.shape[0]
+    """Complete ``info`` from the upper triangles of its upper blocks.
+
+    Block ``(i, j)`` is a weighted sum of ``x x^T`` with the scalar weights
+    ``pi_i (delta_ij - pi_j)``, symmetric in ``i, j``: every block is a symmetric
+    matrix and ``info[j, i] == info[i, j]``.
+    """
+    k, _, p, _ = info.shape
     for i in range(k):
-        for j in range(i + 1, k):
-            info[j, i] = info[i, j].T
+        for j in range(i, k):
+            for a in range(p):
+                for b in range(a):
+                    info[i, j, a, b] = info[i, j, b, a]
+            if j > i:
+                info[j, i] = info[i, j]
 
 
 @jit_parallel
@@ -115,18 +126,22 @@ def e_step(Xt, y, w, gate, coef, var, resp):
         pi = np.empty(k)
         log_joint = np.empty(k)
         tau = np.empty(k)
+        A_s = np.zeros((k, p, p))
+        B_s = np.zeros((k, p))
+        C_s = np.zeros(k)
+        grad_s = np.zeros((k, p))
+        info_s = np.zeros((k, k, p, p))
         ll = 0.0
         q = 0.0
         for s in range(c * CHUNK_SIZE, min(n, (c + 1) * CHUNK_SIZE)):
-            x = Xt[s]
             ys = y[s]
             ws = w[s]
             for i in range(k):
                 e = 0.0
                 m = 0.0
                 for a in range(p):
-                    e += gate[i, a] * x[a]
-                    m += coef[i, a] * x[a]
+                    e += gate[i, a] * Xt[s, a]
+                    m += coef[i, a] * Xt[s, a]
                 eta[i] = e
                 r = ys - m
                 log_joint[i] = log_norm[i] - 0.5 * r * r * inv_var[i]
@@ -142,14 +157,19 @@ def e_step(Xt, y, w, gate, coef, var, resp):
                 resp[s, i] = t
                 wt = ws * t
                 for a in range(p):
-                    wtx = wt * x[a]
-                    B_c[c, i, a] += wtx * ys
+                    wtx = wt * Xt[s, a]
+                    B_s[i, a] += wtx * ys
                     for b in range(a, p):
-                        A_c[c, i, a, b] += wtx * x[b]
-                C_c[c, i] += wt * ys * ys
-            q = _add_gate_terms(x, ws, tau, log_pi, pi, q, grad_c[c], info_c[c])
+                        A_s[i, a, b] += wtx * Xt[s, b]
+                C_s[i] += wt * ys * ys
+            q = _add_gate_terms(Xt, s, ws, tau, log_pi, pi, q, grad_s, info_s)
         ll_c[c] = ll
         q_c[c] = q
+        A_c[c] = A_s
+        B_c[c] = B_s
+        C_c[c] = C_s
+        grad_c[c] = grad_s
+        info_c[c] = info_s
     A = np.zeros((k, p, p))
     B = np.zeros((k, p))
     C = np.zeros(k)
@@ -198,19 +218,24 @@ def gate_stats(Xt, w, resp, gate):
         eta = np.empty(k)
         log_pi = np.empty(k)
         pi = np.empty(k)
+        tau = np.empty(k)
+        grad_s = np.zeros((k, p))
+        info_s = np.zeros((k, k, p, p))
         q = 0.0
         for s in range(c * CHUNK_SIZE, min(n, (c + 1) * CHUNK_SIZE)):
-            x = Xt[s]
             for i in range(k):
                 e = 0.0
                 for a in range(p):
-                    e += gate[i, a] * x[a]
+                    e += gate[i, a] * Xt[s, a]
                 eta[i] = e
+                tau[i] = resp[s, i]
             _log_softmax_row(eta, log_pi)
             for i in range(k):
                 pi[i] = math.exp(log_pi[i])
-            q = _add_gate_terms(x, w[s], resp[s], log_pi, pi, q, grad_c[c], info_c[c])
+            q = _add_gate_terms(Xt, s, w[s], tau, log_pi, pi, q, grad_s, info_s)
         q_c[c] = q
+        grad_c[c] = grad_s
+        info_c[c] = info_s
     grad = np.zeros((k, p))
     info = np.zeros((k, k, p, p))
     gate_q = 0.0

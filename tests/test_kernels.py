@@ -1,0 +1,97 @@
+"""The compiled kernels against their plain-numpy references."""
+
+import numba
+import numpy as np
+import pytest
+from naive import e_step as naive_e_step
+from naive import gate_objective
+from naive import gate_stats as naive_gate_stats
+
+from gmoe._kernels import e_step, gate_stats
+from gmoe._numba_config import CHUNK_SIZE
+
+
+def random_problem(n, k, d, seed, gate_scale=1.0):
+    rng = np.random.default_rng(seed)
+    Xt = np.column_stack([np.ones(n), rng.normal(size=(n, d))])
+    y = rng.normal(size=n) * 2
+    w = rng.uniform(0, 2, size=n)
+    w[rng.random(n) < 0.1] = 0.0
+    gate = gate_scale * rng.normal(size=(k, d + 1))
+    coef = rng.normal(size=(k, d + 1))
+    var = rng.uniform(0.1, 2.0, size=k)
+    return Xt, y, w, gate, coef, var
+
+
+SHAPES = [(1, 1, 1), (7, 2, 1), (CHUNK_SIZE + 13, 3, 1), (3 * CHUNK_SIZE, 4, 3), (500, 10, 5)]
+
+
+@pytest.mark.parametrize("n, k, d", SHAPES)
+@pytest.mark.parametrize("gate_scale", [1.0, 60.0])
+def test_e_step_matches_reference(n, k, d, gate_scale):
+    Xt, y, w, gate, coef, var = random_problem(n, k, d, seed=n + k + d, gate_scale=gate_scale)
+    resp = np.empty((n, k))
+    got = e_step(Xt, y, w, gate, coef, var, resp)
+    want = naive_e_step(Xt, y, w, gate, coef, var)
+    for g, e in zip(got, want[:7]):
+        np.testing.assert_allclose(g, e, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(resp, want[7], rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.parametrize("n, k, d", SHAPES)
+def test_gate_stats_matches_reference(n, k, d):
+    Xt, _, w, gate, _, _ = random_problem(n, k, d, seed=3 * n + k)
+    rng = np.random.default_rng(n)
+    resp = rng.dirichlet(np.ones(k), size=n)
+    got = gate_stats(Xt, w, resp, gate)
+    want = naive_gate_stats(Xt, w, resp, gate)
+    for g, e in zip(got, want):
+        np.testing.assert_allclose(g, e, rtol=1e-10, atol=1e-10)
+
+
+def test_gate_gradient_and_information_are_derivatives():
+    """grad = dQ/dbeta and info = -d grad/dbeta, by central differences."""
+    Xt, _, w, gate, _, _ = random_problem(300, 3, 2, seed=5)
+    resp = np.random.default_rng(5).dirichlet(np.ones(3), size=300)
+    _, grad, info = gate_stats(Xt, w, resp, gate)
+    h = 1e-6
+    for i in range(3):
+        for a in range(3):
+            step = np.zeros_like(gate)
+            step[i, a] = h
+            fd = (gate_objective(Xt, w, resp, gate + step)
+                  - gate_objective(Xt, w, resp, gate - step)) / (2 * h)
+            assert fd == pytest.approx(grad[i, a], rel=1e-5, abs=1e-6)
+            _, g_plus, _ = gate_stats(Xt, w, resp, gate + step)
+            _, g_minus, _ = gate_stats(Xt, w, resp, gate - step)
+            np.testing.assert_allclose(
+                -(g_plus - g_minus) / (2 * h), info[:, i, :, a], rtol=1e-5, atol=1e-6
+            )
+
+
+def test_e_step_is_bitwise_identical_across_thread_counts():
+    Xt, y, w, gate, coef, var = random_problem(5 * CHUNK_SIZE + 1, 3, 2, seed=11)
+    out = []
+    before = numba.get_num_threads()
+    try:
+        for threads in (1, numba.config.NUMBA_NUM_THREADS):
+            numba.set_num_threads(threads)
+            resp = np.empty((Xt.shape[0], 3))
+            out.append((e_step(Xt, y, w, gate, coef, var, resp), resp))
+    finally:
+        numba.set_num_threads(before)
+    (first, resp1), (second, resp2) = out
+    for a, b in zip(first, second):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(resp1, resp2)
+
+
+def test_e_step_log_space_survives_extreme_values():
+    """Saturated gates and far-away experts give finite results, no NaN."""
+    Xt, y, w, gate, coef, var = random_problem(200, 3, 1, seed=2)
+    gate = gate * 1e4
+    y = y + 1e3
+    resp = np.empty((200, 3))
+    out = e_step(Xt, y, w, gate, coef, np.array([1e-8, 1.0, 1e8]), resp)
+    assert all(np.all(np.isfinite(part)) for part in out)
+    np.testing.assert_allclose(resp.sum(axis=1), 1.0)
