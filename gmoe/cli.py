@@ -8,8 +8,9 @@ import argparse
 import sys
 
 from gmoe import __version__, _demo
+from gmoe.simulation import _cli as _simulate
 
-COMMANDS = [_demo]
+COMMANDS = [_demo, _simulate]
 
 
 def build_parser():

@@ -1,0 +1,92 @@
+"""``gmoe simulate``: run a rate study described in a TOML file."""
+
+import sys
+import time
+
+
+def add_parser(subparsers):
+    """Register the ``simulate`` command."""
+    parser = subparsers.add_parser(
+        "simulate",
+        help="run a parameter-rate study described in a TOML file",
+        description=(
+            "Fit k experts to many samples of a known mixture of experts, at several "
+            "sample sizes, and estimate how fast the Voronoi losses and each "
+            "parameter converge. Writes the results table (CSV), the rates (JSON) "
+            "and the log-log figure (PNG). Finished fits are cached: running the "
+            "same command again resumes an interrupted study."
+        ),
+    )
+    parser.add_argument("config", help="TOML file describing the study")
+    parser.add_argument("--jobs", "-j", type=int, default=1,
+                        help="local worker processes (default: 1; -1: all cores)")
+    parser.add_argument("--out", default="gmoe-simulate",
+                        help="output folder (default: ./gmoe-simulate)")
+    parser.add_argument("--cache", default=None,
+                        help="cache folder of finished fits (default: OUT/cache)")
+    parser.add_argument("--scheduler", default=None,
+                        help="address of a running Dask scheduler to run the fits on "
+                             "(needs the 'dask' extra); --jobs is then ignored")
+    parser.add_argument("--retry-failed", action="store_true",
+                        help="refit the cached fits that raised an error")
+    parser.add_argument("--check", action="store_true",
+                        help="only check the configuration and describe the study")
+    parser.add_argument("--no-progress", action="store_true",
+                        help="no progress bar (it is shown only on a terminal anyway)")
+    parser.set_defaults(func=run)
+    return parser
+
+
+def run(args):
+    """Run the command; return the exit status."""
+    from gmoe.simulation._config import ConfigError, describe, load_config, run_config
+
+    try:
+        config = load_config(args.config)
+        if args.jobs == 0 or args.jobs < -1:
+            raise ConfigError(f"--jobs must be a positive integer or -1; got {args.jobs}.")
+    except ConfigError as exc:
+        print(f"gmoe simulate: error: {exc}", file=sys.stderr)
+        return 2
+    print(describe(config))
+    if args.check:
+        print("Configuration OK.")
+        return 0
+    client = None
+    if args.scheduler is not None:
+        try:
+            from distributed import Client
+        except ImportError:
+            print("gmoe simulate: error: --scheduler needs dask.distributed; "
+                  "pip install 'gmoe[dask]'.", file=sys.stderr)
+            return 2
+        client = Client(args.scheduler)
+    start = time.perf_counter()
+    try:
+        outputs = run_config(config, args.out, n_jobs=args.jobs, cache=args.cache,
+                             client=client, progress=False if args.no_progress else None,
+                             retry_failed=args.retry_failed)
+    finally:
+        if client is not None:
+            client.close()
+    elapsed = time.perf_counter() - start
+    results = outputs["results"]
+    n_new = len(results) - results.attrs.get("n_cached", 0)
+    n_failed = int((results["error"] != "").sum())
+    print(f"{len(results)} fits ({n_new} new, {n_failed} failed) in {elapsed:.1f} s.")
+    if n_failed:
+        first = results.loc[results["error"] != "", "error"].iloc[0]
+        print(f"  first error: {first.splitlines()[0]}\n  (see the 'error' column; "
+              "--retry-failed refits the failed fits)")
+    loss = config.rate["loss"]
+    for key, rates in outputs["rates"].items():
+        estimate = rates.get(loss)
+        if estimate is None:
+            continue
+        if isinstance(estimate, dict):
+            print(f"  {key}: {loss}: no rate ({estimate['error']})")
+        else:
+            print(f"  {key}: {estimate}")
+    print(f"Results: {outputs['csv']}\nRates:   {outputs['json']}\n"
+          f"Figure:  {outputs['figure']}")
+    return 0
