@@ -23,8 +23,8 @@
 #             |logLik - logLik_old| / (|logLik| + 0.1) < tol   (default 1e-6).
 # --iter-max  maximum number of EM iterations (default 1000).
 #
-# The JSON holds the elapsed time of the fit only (system.time, data reading and
-# preparation excluded), the number of iterations, convergence, flexmix's own
+# The JSON holds the elapsed ("time") and CPU ("cpu_time": user + system) times of
+# the fit only (system.time; data reading and preparation excluded), the number of iterations, convergence, flexmix's own
 # logLik, the log-likelihood recomputed at the reported parameters, the
 # log-likelihood with the maximum-likelihood variances (see below), and the fitted
 # parameters in gmoe's convention: variances, gate with the LAST expert as
@@ -164,16 +164,16 @@ main <- function() {
     start <- read_start(opts$start, d)
     lj <- log_joint(X, data$y, start)
     posterior <- exp(lj - row_logsumexp(lj))
-    elapsed <- system.time(
+    timing <- system.time(
       fit <- flexmix(model_formula, data = data, k = opts$k, cluster = posterior,
                      concomitant = FLXPmultinom(gate_formula), control = control)
-    )[["elapsed"]]
+    )
   } else {
-    elapsed <- system.time(
+    timing <- system.time(
       fit <- stepFlexmix(model_formula, data = data, k = opts$k, nrep = opts$nrep,
                          concomitant = FLXPmultinom(gate_formula),
                          control = control, verbose = FALSE)
-    )[["elapsed"]]
+    )
   }
 
   k_final <- ncol(parameters(fit))
@@ -192,7 +192,8 @@ main <- function() {
     nrep = ifelse(is.null(opts$start), opts$nrep, 1L),
     seed = opts$seed,
     tolerance = opts$tol, iter_max = opts$iter_max, minprior = 0,
-    time = elapsed,
+    time = timing[["elapsed"]],
+    cpu_time = timing[["user.self"]] + timing[["sys.self"]],
     iterations = fit@iter,
     converged = fit@converged,
     loglik = as.numeric(logLik(fit)),
