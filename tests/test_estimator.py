@@ -186,6 +186,18 @@ def test_predictions_agree_with_each_other(fitted):
     assert 0.5 < model.score(X, y) <= 1.0
 
 
+def test_score_samples_is_row_wise(fitted):
+    """Per-sample methods give the same rows whatever the order or subset."""
+    model, X, y = fitted
+    order = np.random.default_rng(0).permutation(len(y))[:500]
+    np.testing.assert_allclose(model.score_samples(X, y)[order],
+                               model.score_samples(X[order], y[order]), rtol=1e-12)
+    np.testing.assert_allclose(model.predict_responsibilities(X, y)[order],
+                               model.predict_responsibilities(X[order], y[order]))
+    np.testing.assert_allclose(model.predict_quantile(X, 0.3)[order],
+                               model.predict_quantile(X[order], 0.3), rtol=1e-9)
+
+
 def test_quantiles_invert_the_mixture_cdf(fitted):
     model, X, _ = fitted
     q = np.array([0.001, 0.05, 0.5, 0.9, 0.999])
