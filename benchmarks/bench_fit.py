@@ -316,6 +316,8 @@ def run_cell(n, k, d, args, use_flexmix, flexmix_history, workdir):
         projected = None if previous is None else previous[1] * n / previous[0]
         if n > args.flexmix_max_n:
             rows.append({"tool": "flexmix", "status": f"skipped (n > {args.flexmix_max_n:g})"})
+        elif projected is not None and math.isinf(projected):
+            rows.append({"tool": "flexmix", "status": "skipped (failed at a smaller n)"})
         elif projected is not None and projected > args.flexmix_time_limit:
             rows.append({"tool": "flexmix",
                          "status": f"skipped (projected {projected:.0f} s > limit)"})
