@@ -13,7 +13,9 @@ The maths follows [JJ94] and the reference implementation of [N23]:
   a variance floor;
 - M-step, gate: Newton (IRLS) on the soft-label multinomial logistic objective with
   the full cross-expert Hessian, warm-started at the current gate, with step
-  halving so that the objective never decreases.
+  halving so that the objective never decreases.  During EM, one Newton step per
+  iteration (its check fused into the next E-step); at start-up, Newton to
+  convergence (:func:`m_step_gate`).
 """
 
 import warnings
@@ -28,6 +30,14 @@ from gmoe._kernels import e_step, gate_stats
 #: weight keeps its previous expert parameters in the M-step (its least-squares
 #: problem carries no information); it is never removed.
 EMPTY_EXPERT_FRACTION = 1e-12
+
+#: Halvings of a gate step before EM keeps the gate as it is for this iteration.
+MAX_HALVINGS = 30
+
+#: Newton steps and relative tolerance of the gate fit made at start-up, from a flat
+#: gate to the starting responsibilities.
+START_GATE_MAX_ITER = 25
+START_GATE_TOL = 1e-8
 
 #: A decrease of the mean log-likelihood larger than this (in nats per unit of
 #: sample weight) is reported as a warning: EM must never decrease it.
@@ -141,7 +151,7 @@ def m_step_gate(Xt, w, resp, gate, stats=None, *, max_iter=25, tol=1e-8):
     return gate, n_steps
 
 
-def params_from_responsibilities(Xt, y, w, resp, var_floor, gate_max_iter):
+def params_from_responsibilities(Xt, y, w, resp, var_floor):
     """Starting parameters from responsibilities: one M-step from a flat gate.
 
     Experts that receive no weight start from the pooled least-squares fit.
@@ -158,15 +168,29 @@ def params_from_responsibilities(Xt, y, w, resp, var_floor, gate_max_iter):
         A, B, C, np.repeat(pooled_coef, k, axis=0), np.repeat(pooled_var, k),
         var_floor, total,
     )
-    gate, _ = m_step_gate(Xt, w, resp, np.zeros((k, p)), max_iter=gate_max_iter)
+    gate, _ = m_step_gate(Xt, w, resp, np.zeros((k, p)), max_iter=START_GATE_MAX_ITER,
+                          tol=START_GATE_TOL)
     return gate, coef, var
 
 
-def run_em(
-    Xt, y, w, gate, coef, var, *, max_iter, tol, var_floor, gate_max_iter, gate_tol,
-    verbose=0,
-):
+def _gate_step(grad, info):
+    """The Newton step of the gate (zero for a single expert)."""
+    if grad.shape[0] == 1:
+        return np.zeros_like(grad)
+    return _newton_direction(grad, info)
+
+
+def run_em(Xt, y, w, gate, coef, var, *, max_iter, tol, var_floor, verbose=0):
     """Run EM from the given parameters until the mean log-likelihood settles.
+
+    One iteration is one pass over the data in the common case.  The experts are
+    updated in closed form from the statistics of the last E-step; the gate takes
+    one Newton step from the current gate (the E-step supplies its gradient and
+    Hessian), and the E-step at the new parameters checks, in the same pass, that
+    the step raised the gate objective of the previous responsibilities; if not,
+    the step is halved and the E-step redone.  Both M-step updates raise their part
+    of the expected complete-data log-likelihood, so the log-likelihood never
+    decreases (a generalised EM).
 
     Convergence: the change of ``loglik / sum(w)`` between two iterations is at most
     ``tol``.  The loop ends on an E-step, so the returned log-likelihood and
@@ -174,22 +198,33 @@ def run_em(
     log-likelihood beyond rounding raises a :class:`LikelihoodDecreaseWarning`.
     """
     n, _ = Xt.shape
+    k = coef.shape[0]
     total = float(w.sum())
     gate = np.array(gate, dtype=float)
     gate -= gate[-1]
     coef = np.array(coef, dtype=float)
     var = np.maximum(np.array(var, dtype=float), var_floor)
-    resp = np.empty((n, coef.shape[0]))
-    ll, A, B, C, q, grad, info = e_step(Xt, y, w, gate, coef, var, resp)
+    resp = np.empty((n, k))
+    resp_prev = np.full((n, k), 1.0 / k)
+    ll, A, B, C, q, grad, info, _ = e_step(Xt, y, w, gate, coef, var, resp_prev, resp)
     trace = [ll]
     converged = False
     n_iter = 0
     for n_iter in range(1, max_iter + 1):
+        resp, resp_prev = resp_prev, resp
         coef, var = m_step_experts(A, B, C, coef, var, var_floor, total)
-        gate, _ = m_step_gate(
-            Xt, w, resp, gate, (q, grad, info), max_iter=gate_max_iter, tol=gate_tol
-        )
-        ll_new, A, B, C, q, grad, info = e_step(Xt, y, w, gate, coef, var, resp)
+        step = _gate_step(grad, info)
+        for _ in range(MAX_HALVINGS):
+            candidate = gate + step
+            out = e_step(Xt, y, w, candidate, coef, var, resp_prev, resp)
+            if out[7] >= q:
+                break
+            step = 0.5 * step
+        else:
+            candidate = gate
+            out = e_step(Xt, y, w, candidate, coef, var, resp_prev, resp)
+        gate = candidate
+        ll_new, A, B, C, q, grad, info, _ = out
         trace.append(ll_new)
         change = (ll_new - ll) / total
         ll = ll_new

@@ -18,6 +18,7 @@ from sklearn.utils.validation import (
 )
 
 from gmoe._em import params_from_responsibilities, run_em
+from gmoe._measure import MixingMeasure
 from gmoe.datasets import draw_response
 
 PARAM_NAMES = (
@@ -160,8 +161,8 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
 
     with :math:`\\sigma_i` a variance.  The parameters maximise the weighted
     conditional log-likelihood :math:`\\sum_n w_n \\log g(y_n \\mid x_n)`, found by
-    EM: a fused, compiled E-step; weighted least squares for the experts; Newton
-    (IRLS) with step halving for the gate.  X and y are standardised internally and
+    EM: a fused, compiled E-step; weighted least squares for the experts; a Newton
+    (IRLS) step with the full Hessian and step halving for the gate.  X and y are standardised internally and
     every fitted parameter is reported in the original units.  No expert is ever
     dropped: an expert whose weight vanishes keeps finite parameters (see
     ``degenerate_experts_``).
@@ -191,11 +192,6 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
     reg_variance : float, default=1e-6
         Floor of the expert variances, as a fraction of the (weighted) variance of
         y.  Keeps EM finite when an expert collapses onto a few points.
-    gate_max_iter : int, default=25
-        Maximum number of Newton steps of the gate per EM iteration.
-    gate_tol : float, default=1e-8
-        The gate's Newton loop stops when a step raises the gate objective by at
-        most ``gate_tol`` times its absolute value.
     random_state : int, RandomState instance or None, default=None
         Seeds the starts.  A fixed value makes ``fit`` deterministic (also across
         numbers of threads).
@@ -239,6 +235,8 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
         total weight) is below their number of parameters ``n_features + 2``, or
         whose variance sits at the floor.  They are kept, with finite parameters,
         and a warning names them.
+    mixing_measure_ : MixingMeasure
+        The fitted parameters as a mixing measure (see :mod:`gmoe` theory notes).
     n_features_in_ : int
         Number of features seen during ``fit``.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -283,8 +281,6 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
         "n_init": [Interval(numbers.Integral, 1, None, closed="left")],
         "init_params": [StrOptions(set(INITIALIZERS)), dict, HasMethods(["to_params"])],
         "reg_variance": [Interval(numbers.Real, 0, None, closed="neither")],
-        "gate_max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
-        "gate_tol": [Interval(numbers.Real, 0, None, closed="left")],
         "random_state": ["random_state"],
         "warm_start": ["boolean"],
         "verbose": ["verbose"],
@@ -299,8 +295,6 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
         n_init=1,
         init_params="kmeans",
         reg_variance=1e-6,
-        gate_max_iter=25,
-        gate_tol=1e-8,
         random_state=None,
         warm_start=False,
         verbose=0,
@@ -311,8 +305,6 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
         self.n_init = n_init
         self.init_params = init_params
         self.reg_variance = reg_variance
-        self.gate_max_iter = gate_max_iter
-        self.gate_tol = gate_tol
         self.random_state = random_state
         self.warm_start = warm_start
         self.verbose = verbose
@@ -387,7 +379,6 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
         rng = check_random_state(self.random_state)
         em_options = dict(
             max_iter=self.max_iter, tol=self.tol, var_floor=var_floor,
-            gate_max_iter=self.gate_max_iter, gate_tol=self.gate_tol,
             verbose=self.verbose,
         )
 
@@ -402,7 +393,7 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
                 start_rng = np.random.RandomState(rng.randint(np.iinfo(np.int32).max))
                 resp = INITIALIZERS[init](Z, w, k, start_rng)
                 starts.append(
-                    params_from_responsibilities(Xt, ys, w, resp, var_floor, self.gate_max_iter)
+                    params_from_responsibilities(Xt, ys, w, resp, var_floor)
                 )
 
         best = None
@@ -451,6 +442,23 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
 
     def _params_dict(self):
         return {name: getattr(self, name + "_") for name in PARAM_NAMES}
+
+    @property
+    def mixing_measure_(self):
+        """The fitted parameters as a :class:`gmoe.MixingMeasure`.
+
+        :math:`G = \\sum_i \\exp(\\beta_{0i}) \\delta_{(\\beta_{1i}, a_i, b_i,
+        \\sigma_i)}`, with the canonical gate (last expert as reference).
+
+        Examples
+        --------
+        >>> from gmoe.datasets import make_moe_regression
+        >>> X, y = make_moe_regression(500, random_state=0)
+        >>> GaussianMoERegressor(random_state=0).fit(X, y).mixing_measure_.n_atoms
+        2
+        """
+        check_is_fitted(self)
+        return MixingMeasure.from_params(**self._params_dict())
 
     # --------------------------------------------------------------- prediction
     def _check_X(self, X):

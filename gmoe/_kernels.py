@@ -29,19 +29,27 @@ LOG_2PI = math.log(2.0 * math.pi)
 
 
 @jit_inline
-def _log_softmax_row(eta, out):
-    """Write ``eta - logsumexp(eta)`` into ``out``; return ``logsumexp(eta)``."""
+def _softmax_row(eta, prob, log_prob):
+    """Softmax of ``eta`` into ``prob`` and its log into ``log_prob``.
+
+    Returns ``logsumexp(eta)``.  One ``exp`` per entry and one ``log``: the
+    probabilities reuse the exponentials of the log-sum-exp.
+    """
     m = eta[0]
     for i in range(1, eta.shape[0]):
         if eta[i] > m:
             m = eta[i]
-    s = 0.0
+    total = 0.0
     for i in range(eta.shape[0]):
-        s += math.exp(eta[i] - m)
-    lse = m + math.log(s)
+        e = math.exp(eta[i] - m)
+        prob[i] = e
+        total += e
+    log_total = math.log(total)
+    inv_total = 1.0 / total
     for i in range(eta.shape[0]):
-        out[i] = eta[i] - lse
-    return lse
+        prob[i] *= inv_total
+        log_prob[i] = eta[i] - m - log_total
+    return m + log_total
 
 
 @jit_inline
@@ -90,11 +98,11 @@ def _symmetrize_info(info):
 
 
 @jit_parallel
-def e_step(Xt, y, w, gate, coef, var, resp):
+def e_step(Xt, y, w, gate, coef, var, resp_prev, resp):
     """Fused E-step: responsibilities, log-likelihood and M-step statistics.
 
     One pass over the data, in log space.  Writes the responsibilities into
-    ``resp`` (n, k) and returns
+    ``resp`` (n, k) (``resp_prev`` (n, k) is only read) and returns
 
     - ``loglik``: ``sum_n w_n log sum_i pi_i(x_n) N(y_n; coef_i . x_n, var_i)``;
     - ``A`` (k, p, p), ``B`` (k, p), ``C`` (k,): the weighted least-squares
@@ -103,13 +111,18 @@ def e_step(Xt, y, w, gate, coef, var, resp):
     - ``gate_q``, ``gate_grad`` (k, p), ``gate_info`` (k, k, p, p): the gate
       objective ``sum_n w_n sum_i tau_ni log pi_i(x_n)`` at the current gate, its
       gradient and minus its Hessian (the information), as ``gate_stats``
-      returns them.
+      returns them;
+    - ``gate_q_prev``: the gate objective at the current gate for the PREVIOUS
+      responsibilities, ``sum_n w_n sum_i resp_prev_ni log pi_i(x_n)``.  EM uses it
+      to check, in the same pass, that its last gate step did not decrease the
+      objective it was meant to increase.
     """
     n, p = Xt.shape
     k = coef.shape[0]
     n_chunks = (n + CHUNK_SIZE - 1) // CHUNK_SIZE
     ll_c = np.zeros(n_chunks)
     q_c = np.zeros(n_chunks)
+    q_prev_c = np.zeros(n_chunks)
     A_c = np.zeros((n_chunks, k, p, p))
     B_c = np.zeros((n_chunks, k, p))
     C_c = np.zeros((n_chunks, k))
@@ -126,6 +139,7 @@ def e_step(Xt, y, w, gate, coef, var, resp):
         pi = np.empty(k)
         log_joint = np.empty(k)
         tau = np.empty(k)
+        log_tau = np.empty(k)
         A_s = np.zeros((k, p, p))
         B_s = np.zeros((k, p))
         C_s = np.zeros(k)
@@ -133,6 +147,7 @@ def e_step(Xt, y, w, gate, coef, var, resp):
         info_s = np.zeros((k, k, p, p))
         ll = 0.0
         q = 0.0
+        q_prev = 0.0
         for s in range(c * CHUNK_SIZE, min(n, (c + 1) * CHUNK_SIZE)):
             ys = y[s]
             ws = w[s]
@@ -145,15 +160,13 @@ def e_step(Xt, y, w, gate, coef, var, resp):
                 eta[i] = e
                 r = ys - m
                 log_joint[i] = log_norm[i] - 0.5 * r * r * inv_var[i]
-            _log_softmax_row(eta, log_pi)
+            _softmax_row(eta, pi, log_pi)
             for i in range(k):
-                pi[i] = math.exp(log_pi[i])
                 log_joint[i] += log_pi[i]
-            lse = _log_softmax_row(log_joint, tau)
-            ll += ws * lse
+                q_prev += ws * resp_prev[s, i] * log_pi[i]
+            ll += ws * _softmax_row(log_joint, tau, log_tau)
             for i in range(k):
-                t = math.exp(tau[i])
-                tau[i] = t
+                t = tau[i]
                 resp[s, i] = t
                 wt = ws * t
                 for a in range(p):
@@ -165,6 +178,7 @@ def e_step(Xt, y, w, gate, coef, var, resp):
             q = _add_gate_terms(Xt, s, ws, tau, log_pi, pi, q, grad_s, info_s)
         ll_c[c] = ll
         q_c[c] = q
+        q_prev_c[c] = q_prev
         A_c[c] = A_s
         B_c[c] = B_s
         C_c[c] = C_s
@@ -177,9 +191,11 @@ def e_step(Xt, y, w, gate, coef, var, resp):
     info = np.zeros((k, k, p, p))
     loglik = 0.0
     gate_q = 0.0
+    gate_q_prev = 0.0
     for c in range(n_chunks):
         loglik += ll_c[c]
         gate_q += q_c[c]
+        gate_q_prev += q_prev_c[c]
         A += A_c[c]
         B += B_c[c]
         C += C_c[c]
@@ -190,7 +206,7 @@ def e_step(Xt, y, w, gate, coef, var, resp):
             for b in range(a + 1, p):
                 A[i, b, a] = A[i, a, b]
     _symmetrize_info(info)
-    return loglik, A, B, C, gate_q, grad, info
+    return loglik, A, B, C, gate_q, grad, info, gate_q_prev
 
 
 @jit_parallel
@@ -229,9 +245,7 @@ def gate_stats(Xt, w, resp, gate):
                     e += gate[i, a] * Xt[s, a]
                 eta[i] = e
                 tau[i] = resp[s, i]
-            _log_softmax_row(eta, log_pi)
-            for i in range(k):
-                pi[i] = math.exp(log_pi[i])
+            _softmax_row(eta, pi, log_pi)
             q = _add_gate_terms(Xt, s, w[s], tau, log_pi, pi, q, grad_s, info_s)
         q_c[c] = q
         grad_c[c] = grad_s

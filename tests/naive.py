@@ -5,8 +5,8 @@ from scipy.special import log_softmax, logsumexp
 from scipy.stats import norm
 
 
-def e_step(Xt, y, w, gate, coef, var):
-    """Reference of gmoe._kernels.e_step (returns resp as well)."""
+def e_step(Xt, y, w, gate, coef, var, resp_prev=None):
+    """Reference of gmoe._kernels.e_step (returns resp as well, last)."""
     k, p = coef.shape
     log_pi = log_softmax(Xt @ gate.T, axis=1)
     log_joint = log_pi + norm.logpdf(y[:, None], Xt @ coef.T, np.sqrt(var))
@@ -21,7 +21,8 @@ def e_step(Xt, y, w, gate, coef, var):
         B[i] = Xt.T @ (wt * y)
         C[i] = np.sum(wt * y * y)
     q, grad, info = gate_stats(Xt, w, resp, gate)
-    return float(w @ lse), A, B, C, q, grad, info, resp
+    q_prev = np.nan if resp_prev is None else float(np.sum(w[:, None] * resp_prev * log_pi))
+    return float(w @ lse), A, B, C, q, grad, info, q_prev, resp
 
 
 def gate_stats(Xt, w, resp, gate):

@@ -30,12 +30,13 @@ SHAPES = [(1, 1, 1), (7, 2, 1), (CHUNK_SIZE + 13, 3, 1), (3 * CHUNK_SIZE, 4, 3),
 @pytest.mark.parametrize("gate_scale", [1.0, 60.0])
 def test_e_step_matches_reference(n, k, d, gate_scale):
     Xt, y, w, gate, coef, var = random_problem(n, k, d, seed=n + k + d, gate_scale=gate_scale)
+    resp_prev = np.random.default_rng(n).dirichlet(np.ones(k), size=n)
     resp = np.empty((n, k))
-    got = e_step(Xt, y, w, gate, coef, var, resp)
-    want = naive_e_step(Xt, y, w, gate, coef, var)
-    for g, e in zip(got, want[:7]):
+    got = e_step(Xt, y, w, gate, coef, var, resp_prev, resp)
+    want = naive_e_step(Xt, y, w, gate, coef, var, resp_prev)
+    for g, e in zip(got, want[:8]):
         np.testing.assert_allclose(g, e, rtol=1e-10, atol=1e-10)
-    np.testing.assert_allclose(resp, want[7], rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(resp, want[8], rtol=1e-10, atol=1e-14)
 
 
 @pytest.mark.parametrize("n, k, d", SHAPES)
@@ -77,7 +78,8 @@ def test_e_step_is_bitwise_identical_across_thread_counts():
         for threads in (1, numba.config.NUMBA_NUM_THREADS):
             numba.set_num_threads(threads)
             resp = np.empty((Xt.shape[0], 3))
-            out.append((e_step(Xt, y, w, gate, coef, var, resp), resp))
+            out.append((e_step(Xt, y, w, gate, coef, var, np.ones_like(resp) / 3, resp),
+                        resp))
     finally:
         numba.set_num_threads(before)
     (first, resp1), (second, resp2) = out
@@ -92,6 +94,7 @@ def test_e_step_log_space_survives_extreme_values():
     gate = gate * 1e4
     y = y + 1e3
     resp = np.empty((200, 3))
-    out = e_step(Xt, y, w, gate, coef, np.array([1e-8, 1.0, 1e8]), resp)
+    var = np.array([1e-8, 1.0, 1e8])
+    out = e_step(Xt, y, w, gate, coef, var, np.full((200, 3), 1 / 3), resp)
     assert all(np.all(np.isfinite(part)) for part in out)
     np.testing.assert_allclose(resp.sum(axis=1), 1.0)
