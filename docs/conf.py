@@ -9,13 +9,16 @@ example breaks the build.
 """
 
 import os
+import re
 import sys
 from pathlib import Path
 
 DOCS = Path(__file__).resolve().parent
 ROOT = DOCS.parent
-# Document the source tree next to this folder, installed or not.
+# Document the source tree next to this folder, installed or not; local
+# extensions live in _ext.
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(DOCS / "_ext"))
 
 # Figures are drawn off-screen.
 os.environ.setdefault("MPLBACKEND", "Agg")
@@ -41,6 +44,7 @@ extensions = [
     "sphinx.ext.viewcode",
     "numpydoc",
     "sphinx_gallery.gen_gallery",
+    "gmoe_cli",
 ]
 
 templates_path = ["_templates"]
@@ -126,5 +130,25 @@ def _skip_metadata_routing(app, what, name, obj, skip, options):
     return skip
 
 
+_SHAPE = re.compile(r"shape \(([^()]*)\)")
+_TRAILING_UNDERSCORE = re.compile(r"\b([A-Za-z]\w*[A-Za-z0-9])_(?=[\s,+\-*/)]|$)")
+
+
+def _escape_shape_underscores(app, what, name, obj, options, lines):
+    """Escape attribute names inside ``shape (...)`` of docstring type fields.
+
+    Shapes are often given by fitted attributes, as in
+    ``ndarray of shape (n_iter_ + 1,)``; in reStructuredText a word ending with an
+    underscore is a link to a target of that name, which does not exist.  Elsewhere
+    in a docstring such names belong in double backquotes.
+    """
+    for index, line in enumerate(lines):
+        lines[index] = _SHAPE.sub(
+            lambda m: "shape (" + _TRAILING_UNDERSCORE.sub(r"\1\\_", m.group(1)) + ")",
+            line,
+        )
+
+
 def setup(app):
     app.connect("autodoc-skip-member", _skip_metadata_routing)
+    app.connect("autodoc-process-docstring", _escape_shape_underscores)
