@@ -53,6 +53,7 @@ def reference_study():
     (dict(n_init=0), "n_init"),
     (dict(tol=-1.0), "bad EM option"),
     (dict(estimator_params={"n_experts": 4}), "does not pass on"),
+    (dict(estimator_params={"reg_variance": -1.0}), "bad EM option"),
     (dict(near_truth_noise={"gate": 1.0}), "unknown keys"),
     (dict(losses=["D3"]), "losses"),
     (dict(translation="median"), "translation"),

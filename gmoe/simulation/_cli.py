@@ -27,6 +27,10 @@ def add_parser(subparsers):
     parser.add_argument("--scheduler", default=None,
                         help="address of a running Dask scheduler to run the fits on "
                              "(needs the 'dask' extra); --jobs is then ignored")
+    parser.add_argument("--replications", type=int, default=None, metavar="R",
+                        help="run only the first R replications of each sample size "
+                             "(a subset of the full study: its fits are cached and "
+                             "reused when the full study runs)")
     parser.add_argument("--retry-failed", action="store_true",
                         help="refit the cached fits that raised an error")
     parser.add_argument("--check", action="store_true",
@@ -45,6 +49,12 @@ def run(args):
         config = load_config(args.config)
         if args.jobs == 0 or args.jobs < -1:
             raise ConfigError(f"--jobs must be a positive integer or -1; got {args.jobs}.")
+        if args.replications is not None:
+            if args.replications < 1:
+                raise ConfigError(
+                    f"--replications must be at least 1; got {args.replications}."
+                )
+            config.study["n_replications"] = args.replications
     except ConfigError as exc:
         print(f"gmoe simulate: error: {exc}", file=sys.stderr)
         return 2

@@ -38,8 +38,8 @@ _KEYS = {
     "study": {"name", "n_experts", "sample_sizes", "n_replications", "random_state"},
     "truth": {"preset", *PARAM_NAMES},
     "data": {"design", "low", "high"},
-    "fit": {"init", "n_init", "max_iter", "tol", "reg_variance", "gate_max_iter",
-            "gate_tol", "near_truth_noise"},
+    "fit": {"init", "n_init", "max_iter", "tol", "near_truth_noise",
+            "estimator_params"},
     "loss": {"losses", "translation", "metric", "rbar"},
     "rate": {"loss", "n_min", "n_max", "theory_slope", "n_boot", "confidence"},
 }
@@ -218,25 +218,16 @@ def parse_config(data, source=None):
                              ("high", (int, float), "a number")):
         if key in data_table:
             study[key] = _expect("data", key, data_table[key], kinds, what)
-    estimator_params = {}
     for key, kinds, what in (("init", (str,), "a string"),
                              ("n_init", (int,), "an integer"),
                              ("max_iter", (int,), "an integer"),
                              ("tol", (int, float), "a number"),
-                             ("reg_variance", (int, float), "a number"),
-                             ("gate_max_iter", (int,), "an integer"),
-                             ("gate_tol", (int, float), "a number"),
                              ("near_truth_noise", (dict,), f"a table with keys among "
-                              f"{list(NEAR_TRUTH_NOISE)}")):
-        if key not in fit_table:
-            continue
-        value = _expect("fit", key, fit_table[key], kinds, what)
-        if key in ("reg_variance", "gate_max_iter", "gate_tol"):
-            estimator_params[key] = value
-        else:
-            study[key] = value
-    if estimator_params:
-        study["estimator_params"] = estimator_params
+                              f"{list(NEAR_TRUTH_NOISE)}"),
+                             ("estimator_params", (dict,), "a table of estimator "
+                              "options such as {reg_variance = 1e-6}")):
+        if key in fit_table:
+            study[key] = _expect("fit", key, fit_table[key], kinds, what)
     for key, kinds, what in (("losses", (list,), f"a list among {list(LOSS_KINDS)}"),
                              ("translation", (str,), "a string"),
                              ("metric", (str,), "a string"),

@@ -59,9 +59,30 @@ NEAR_TRUTH_NOISE = {
     "variance_power": -0.25,
 }
 
-#: Options of :class:`gmoe.GaussianMoERegressor` a study may set besides the ones
-#: it controls itself (n_experts, max_iter, tol, n_init, init_params, random_state).
-ESTIMATOR_OPTIONS = ("reg_variance", "gate_max_iter", "gate_tol")
+#: Options of :class:`gmoe.GaussianMoERegressor` that a study sets itself; every
+#: other option of the estimator may be given in ``estimator_params``.
+STUDY_CONTROLLED = ("n_experts", "max_iter", "tol", "n_init", "init_params",
+                    "random_state", "warm_start", "verbose")
+
+
+def estimator_options():
+    """Names of the estimator options a study passes on (``estimator_params``).
+
+    Returns
+    -------
+    names : tuple of str
+        The parameters of :class:`gmoe.GaussianMoERegressor` that the study does
+        not set itself (such as ``reg_variance``).
+
+    Examples
+    --------
+    >>> "reg_variance" in estimator_options()
+    True
+    """
+    from gmoe import GaussianMoERegressor
+
+    names = GaussianMoERegressor().get_params(deep=False)
+    return tuple(sorted(set(names) - set(STUDY_CONTROLLED)))
 
 #: Bumped when the content of a cached fit changes meaning.
 CACHE_FORMAT = 1
@@ -264,12 +285,12 @@ def check_study(truth, n_experts, sample_sizes, n_replications, *, random_state,
     if not _is_int(n_init) or n_init < 1:
         raise ValueError(f"n_init must be an integer >= 1; got {n_init!r}.")
     estimator_params = dict(estimator_params or {})
-    unknown = sorted(set(estimator_params) - set(ESTIMATOR_OPTIONS))
+    unknown = sorted(set(estimator_params) - set(estimator_options()))
     if unknown:
         raise ValueError(
             f"estimator_params has keys {unknown} a study does not pass on; allowed: "
-            f"{list(ESTIMATOR_OPTIONS)} (set n_experts, max_iter, tol, n_init and init "
-            "with the study's own arguments)."
+            f"{list(estimator_options())} (set n_experts, max_iter, tol, n_init and "
+            "init with the study's own arguments)."
         )
     probe = GaussianMoERegressor(max_iter=max_iter, tol=tol, **estimator_params)
     try:
@@ -773,8 +794,8 @@ def run_rate_study(truth, n_experts, sample_sizes, n_replications, *, random_sta
         EM tolerance on the change of the mean log-likelihood per iteration (see
         :class:`gmoe.GaussianMoERegressor`).
     estimator_params : dict or None, default=None
-        Other options of the estimator: ``reg_variance``, ``gate_max_iter``,
-        ``gate_tol``.
+        Other options of the estimator, such as ``reg_variance`` (see
+        :func:`estimator_options`).
     near_truth_noise : dict or None, default=None
         Overrides of :data:`NEAR_TRUTH_NOISE` for ``init="near_truth"``.
     losses : sequence of {"D1", "D2"}, default=("D1", "D2")
