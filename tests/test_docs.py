@@ -57,7 +57,8 @@ def _pages_with_examples():
         relative = path.relative_to(DOCS)
         if relative.parts[0] in GENERATED:
             continue
-        if ">>>" in path.read_text(encoding="utf-8"):
+        text = path.read_text(encoding="utf-8")
+        if any(line.lstrip().startswith(">>> ") for line in text.splitlines()):
             pages.append(relative)
     return pages
 
