@@ -68,6 +68,8 @@ print(results.groupby("n")[["cell_size_1", "cell_size_2"]].mean())
 # a bootstrap over replications.
 rate = estimate_rate(results, "D2", random_state=0)
 print(rate)
+far_off = results[results["D2"] > 1].groupby("n").size()
+print("fits with D2 > 1, by n:", far_off.to_dict())
 
 fig, ax = plt.subplots(figsize=(6, 4.5))
 plot_rate(results, "D2", rate=rate, theory_slope=-0.5, ax=ax)
@@ -75,12 +77,20 @@ ax.set_title("k = 3 experts fitted to a k0 = 2 truth")
 plt.show()
 
 # %%
+# With so few sizes and replications the slope is rough, and usually steeper
+# than the theory's -1/2: at small ``n`` a few over-fitted fits land far from the
+# truth (the two fitted experts of a cell separate, with large gate slopes), and
+# their losses dominate the mean.  [N23] saw the same and reported slopes that
+# depend on how many small sizes are dropped.  A real study uses many sizes and
+# replications, and declares its ``window`` before looking at the figure.
+
+# %%
 # Each parameter in the two-expert cell
 # -------------------------------------
 # The same call works for any error column.  The theory predicts slopes -1/8 for
 # the gate slope and expert intercept, -1/4 for the expert slope and variance.
-# Small studies like this one give rough slopes, and starts near the truth make
-# the early sizes look better than they are; see the user guide for a full study.
+# Small studies like this one give rough slopes; see the user guide for a full
+# study, and for how the EM stopping rule shapes the measured rates.
 theory = {"gate_coef": -1 / 8, "expert_intercept": -1 / 8,
           "expert_coef": -1 / 4, "expert_variance": -1 / 4}
 fig, ax = plt.subplots(figsize=(6, 4.5))

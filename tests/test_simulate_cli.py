@@ -112,7 +112,8 @@ def test_check_only_describes(tmp_path, capsys, no_fits):
     config = write(tmp_path, TINY)
     assert main(["simulate", str(config), "--check"]) == 0
     printed = capsys.readouterr().out
-    assert "Study 'tiny'" in printed and "4 fits" in printed and "Configuration OK" in printed
+    for text in ("Study 'tiny'", "4 fits", "Configuration OK"):
+        assert text in printed
 
 
 def test_config_maps_onto_the_study_arguments(tmp_path):

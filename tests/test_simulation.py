@@ -1,4 +1,4 @@
-"""Rate studies: validation, seeds, reproducibility, cache, resumption, parallel runs."""
+"""Rate studies: validation, seeds, reproducibility, cache, resumption, workers."""
 
 import json
 
@@ -11,6 +11,7 @@ from gmoe.datasets import N23_TRUTH, draw_covariates, draw_response
 from gmoe.simulation import (
     NEAR_TRUTH_NOISE,
     TIMING_COLUMNS,
+    _study,
     check_study,
     draw_replication,
     fit_seed_sequence,
@@ -19,7 +20,6 @@ from gmoe.simulation import (
     run_rate_study,
     sample_size_grid,
 )
-from gmoe.simulation import _study
 
 SMALL = dict(n_experts=(2, 3), sample_sizes=(200, 400), n_replications=2)
 LOSS_OPTIONS = {"losses": ("D1", "D2"), "translation": "reference", "metric": "l1",
@@ -28,6 +28,12 @@ LOSS_OPTIONS = {"losses": ("D1", "D2"), "translation": "reference", "metric": "l
 
 def without_timing(frame):
     return frame.drop(columns=list(TIMING_COLUMNS)).reset_index(drop=True)
+
+
+def assert_same_fits(frame, expected):
+    """Equal tables, bit for bit, apart from the timing columns."""
+    pd.testing.assert_frame_equal(without_timing(frame), without_timing(expected),
+                                  check_exact=True)
 
 
 @pytest.fixture(scope="module")
@@ -87,8 +93,8 @@ def test_truth_with_wrong_shapes_is_refused():
 def test_truth_is_put_in_reference_form():
     shifted = MixingMeasure.from_params(**N23_TRUTH).translated(1.5, [2.0])
     spec = check_study(shifted, 3, [100], 1, random_state=0)
-    np.testing.assert_allclose(spec["truth"]["gate_intercept"], N23_TRUTH["gate_intercept"])
-    np.testing.assert_allclose(spec["truth"]["gate_coef"], N23_TRUTH["gate_coef"])
+    for name in ("gate_intercept", "gate_coef"):
+        np.testing.assert_allclose(spec["truth"][name], N23_TRUTH[name])
 
 
 def test_sample_size_grid():
@@ -212,13 +218,12 @@ def test_results_table(reference_study):
 def test_identical_with_one_or_two_workers_and_in_any_order(reference_study):
     parallel = run_rate_study(N23_TRUTH, **SMALL, random_state=11, n_jobs=2,
                               progress=False)
-    pd.testing.assert_frame_equal(without_timing(parallel), without_timing(reference_study))
+    assert_same_fits(parallel, reference_study)
     # Sizes and numbers of experts given in another order, one size at a time.
     parts = [run_rate_study(N23_TRUTH, (3, 2), [n], 2, random_state=11, progress=False)
              for n in (400, 200)]
     combined = pd.concat(parts).sort_values(["k", "n", "replication"])
-    pd.testing.assert_frame_equal(without_timing(combined), without_timing(reference_study),
-                                  check_like=True)
+    assert_same_fits(combined, reference_study)
 
 
 def test_interrupted_study_resumes_to_the_same_results(tmp_path, monkeypatch,
@@ -234,7 +239,8 @@ def test_interrupted_study_resumes_to_the_same_results(tmp_path, monkeypatch,
 
     monkeypatch.setattr(_study, "_fit_task", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        run_rate_study(N23_TRUTH, **SMALL, random_state=11, cache=tmp_path, progress=False)
+        run_rate_study(N23_TRUTH, **SMALL, random_state=11, cache=tmp_path,
+                       progress=False)
     cached = list(tmp_path.glob("*/k*/*.json"))
     assert len(cached) == 3
     assert not list(tmp_path.glob("*/k*/.tmp-*"))
@@ -251,7 +257,7 @@ def test_interrupted_study_resumes_to_the_same_results(tmp_path, monkeypatch,
     assert len(resumed_calls) == 5
     assert not set(resumed_calls) & set(calls)
     assert resumed.attrs["n_cached"] == 3
-    pd.testing.assert_frame_equal(without_timing(resumed), without_timing(reference_study))
+    assert_same_fits(resumed, reference_study)
     # A third run fits nothing.
     resumed_calls.clear()
     again = run_rate_study(N23_TRUTH, **SMALL, random_state=11, cache=tmp_path,
@@ -348,4 +354,20 @@ def test_dask_cluster_gives_the_same_results(reference_study):
             distributed.Client(cluster) as client:
         frame = run_rate_study(N23_TRUTH, **SMALL, random_state=11, client=client,
                                progress=False)
-    pd.testing.assert_frame_equal(without_timing(frame), without_timing(reference_study))
+    assert_same_fits(frame, reference_study)
+
+
+def test_demo_study_writes_figure_and_table(tmp_path, capsys):
+    from gmoe.simulation import demo_study
+
+    out = demo_study(tmp_path, n_replications=2, sample_sizes=(300, 600, 1200),
+                     n_jobs=1, progress=False)
+    assert out["figure"].read_bytes()[:4] == b"\x89PNG"
+    table = pd.read_csv(out["csv"])
+    assert len(table) == 2 * 3 * 2
+    assert set(out["rates"]) >= {"k=2 D1", "k=3 D2"}
+    assert out["rates"]["k=2 D1"].slope == pytest.approx(
+        np.polyfit(np.log([300, 600, 1200]),
+                   np.log(table[table["k"] == 2].groupby("n")["D1"].mean()), 1)[0])
+    printed = capsys.readouterr().out
+    assert "k=3 D2" in printed and str(out["figure"]) in printed

@@ -20,7 +20,8 @@ def plot_rate(results, loss="D2", *, theory_slope=-0.5, ax=None, window=None, k=
     replications with an error bar; the least-squares line of
     :func:`gmoe.simulation.estimate_rate`, labelled with its slope and bootstrap
     confidence interval; and a reference line of slope ``theory_slope`` through the
-    fitted line at the geometric middle of the window.  Sample sizes outside
+    fitted line at the geometric middle of the window (dashed, same colour).
+    Sample sizes outside
     ``window`` are drawn with hollow markers: they are shown, not fitted.
 
     Parameters
@@ -137,7 +138,7 @@ def plot_rate(results, loss="D2", *, theory_slope=-0.5, ax=None, window=None, k=
     if theory_slope is not None:
         middle = np.sqrt(rate.sample_sizes[0] * rate.sample_sizes[-1])
         reference = rate.predict(middle) * (grid / middle) ** theory_slope
-        ax.plot(grid, reference, "--", color="0.4", lw=1,
+        ax.plot(grid, reference, "--", color=color, lw=1, alpha=0.7,
                 label=f"theory: slope {_format_slope(theory_slope)}")
     ax.set_xscale("log")
     ax.set_yscale("log")

@@ -48,7 +48,9 @@ def run(args):
     try:
         config = load_config(args.config)
         if args.jobs == 0 or args.jobs < -1:
-            raise ConfigError(f"--jobs must be a positive integer or -1; got {args.jobs}.")
+            raise ConfigError(
+                f"--jobs must be a positive integer or -1; got {args.jobs}."
+            )
         if args.replications is not None:
             if args.replications < 1:
                 raise ConfigError(
@@ -74,7 +76,8 @@ def run(args):
     start = time.perf_counter()
     try:
         outputs = run_config(config, args.out, n_jobs=args.jobs, cache=args.cache,
-                             client=client, progress=False if args.no_progress else None,
+                             client=client,
+                             progress=False if args.no_progress else None,
                              retry_failed=args.retry_failed)
     finally:
         if client is not None:

@@ -127,7 +127,8 @@ def _truth(section):
             )
         if preset not in TRUTH_PRESETS:
             raise ConfigError(
-                f"[truth] preset must be one of {sorted(TRUTH_PRESETS)}; got {preset!r}."
+                f"[truth] preset must be one of {sorted(TRUTH_PRESETS)}; got "
+                f"{preset!r}."
             )
         return {name: np.array(value) for name, value in TRUTH_PRESETS[preset].items()}
     missing = [name for name in PARAM_NAMES if name not in arrays]
@@ -169,12 +170,15 @@ def parse_config(data, source=None):
     >>> config.study["n_experts"], config.rate["loss"]
     (3, 'D2')
     >>> parse_config({"study": {}, "truth": {}, "fitt": {}})
+    ... # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    gmoe.simulation._config.ConfigError: unknown table(s) ['fitt']; allowed: ['data', 'fit', 'loss', 'rate', 'study', 'truth'].
+    gmoe.simulation._config.ConfigError: unknown table(s) ['fitt']; allowed: ...
     """
     if not isinstance(data, dict):
-        raise ConfigError(f"a configuration is a table of tables; got {_type_name(data)}.")
+        raise ConfigError(
+            f"a configuration is a table of tables; got {_type_name(data)}."
+        )
     unknown = sorted(set(data) - set(_KEYS))
     if unknown:
         raise ConfigError(f"unknown table(s) {unknown}; allowed: {sorted(_KEYS)}.")
@@ -264,7 +268,9 @@ def parse_config(data, source=None):
         raise ConfigError(f"[rate] n_boot must be >= 0; got {rate['n_boot']}.")
     _expect("rate", "confidence", rate["confidence"], (float,), "a number in (0, 1)")
     if not 0 < rate["confidence"] < 1:
-        raise ConfigError(f"[rate] confidence must be in (0, 1); got {rate['confidence']}.")
+        raise ConfigError(
+            f"[rate] confidence must be in (0, 1); got {rate['confidence']}."
+        )
     name = study_table.get("name", Path(source).stem if source else "study")
     _expect("study", "name", name, (str,), "a string")
     return StudyConfig(name=name, study=study, rate=rate, source=source)
@@ -346,7 +352,8 @@ def summarise_rates(results, config):
             try:
                 per_k[column] = estimate_rate(
                     rows, column, window=rate["window"], n_boot=rate["n_boot"],
-                    confidence=rate["confidence"], random_state=config.study["random_state"],
+                    confidence=rate["confidence"],
+                    random_state=config.study["random_state"],
                 )
             except ValueError as exc:
                 per_k[column] = {"error": str(exc)}
@@ -410,7 +417,7 @@ def run_config(config, out, *, n_jobs=1, cache=None, client=None, progress=None,
     ks = sorted(results["k"].unique())
     fig, axes = plt.subplots(1, len(ks), figsize=(5.5 * len(ks), 4.5), squeeze=False)
     loss = config.rate["loss"]
-    for ax, k in zip(axes[0], ks):
+    for ax, k in zip(axes[0], ks, strict=True):
         estimate = rates[f"k={int(k)}"].get(loss)
         if estimate is None or isinstance(estimate, dict):
             reason = "no values" if estimate is None else estimate["error"]
@@ -441,9 +448,11 @@ def describe(config):
     """
     study = config.study
     sizes = study["sample_sizes"]
-    ks = study["n_experts"] if isinstance(study["n_experts"], list) else [study["n_experts"]]
+    ks = study["n_experts"]
+    ks = ks if isinstance(ks, list) else [ks]
     n_fits = len(ks) * len(sizes) * study["n_replications"]
-    options = {key: study[key] for key in ("init", "n_init", "max_iter", "tol", "design")
+    options = {key: study[key]
+               for key in ("init", "n_init", "max_iter", "tol", "design")
                if key in study}
     return (
         f"Study {config.name!r}: k = {ks}, {len(sizes)} sample sizes from {min(sizes)} "

@@ -7,12 +7,12 @@ from gmoe.datasets import N23_TRUTH
 from gmoe.simulation._rates import estimate_rate
 from gmoe.simulation._study import run_rate_study
 
-#: Sample sizes of :func:`demo_study`: 5 log-spaced sizes from 1000 to 16000.
-DEMO_SAMPLE_SIZES = (1000, 2000, 4000, 8000, 16000)
+#: Sample sizes of :func:`demo_study`: 6 log-spaced sizes from 1000 to 32000.
+DEMO_SAMPLE_SIZES = (1000, 2000, 4000, 8000, 16000, 32000)
 
 
-def demo_study(out_dir, *, random_state=0, n_replications=4,
-               sample_sizes=DEMO_SAMPLE_SIZES, n_jobs=1, progress=None, verbose=True):
+def demo_study(out_dir, *, random_state=0, n_replications=8,
+               sample_sizes=DEMO_SAMPLE_SIZES, n_jobs=-1, progress=None, verbose=True):
     """Fit k = 2 and k = 3 experts to the [N23] truth; print slopes, draw the figure.
 
     A small rate study: for each sample size, ``n_replications`` samples from
@@ -29,10 +29,11 @@ def demo_study(out_dir, *, random_state=0, n_replications=4,
         Folder for ``demo_rates.png`` and ``demo_results.csv`` (created).
     random_state : int, default=0
         Seed of the study.
-    n_replications : int, default=4
+    n_replications : int, default=8
     sample_sizes : sequence of int, default=DEMO_SAMPLE_SIZES
-    n_jobs : int, default=1
-        Worker processes (see :func:`gmoe.simulation.run_rate_study`).
+    n_jobs : int, default=-1
+        Worker processes (see :func:`gmoe.simulation.run_rate_study`); -1 uses
+        every core.
     progress : bool or None, default=None
         Progress bar (None: only on a terminal).
     verbose : bool, default=True
@@ -91,7 +92,7 @@ def demo_study(out_dir, *, random_state=0, n_replications=4,
         say(f"  {key:28s} {rate.slope:7.3f}  [{low:6.3f}, {high:6.3f}]  "
             f"theory {expected:.3f}")
 
-    fig, axes = plt.subplots(1, 3, figsize=(16, 4.5))
+    fig, axes = plt.subplots(1, 3, figsize=(19, 5))
     plot_rate(results, "D1", k=2, rate=rates["k=2 D1"], ax=axes[0])
     axes[0].set_title("exact fit, k = 2: D1")
     plot_rate(results, "D2", k=3, rate=rates["k=3 D2"], ax=axes[1])
@@ -103,6 +104,7 @@ def demo_study(out_dir, *, random_state=0, n_replications=4,
                       ax=axes[2], errorbar=None)
     axes[2].set_title("over-fit, k = 3: errors in the two-atom cell")
     axes[2].set_ylabel("mean error")
+    axes[2].legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.02, 1.0))
     fig.tight_layout()
     figure = out / "demo_rates.png"
     fig.savefig(figure, dpi=110)

@@ -176,7 +176,8 @@ def _check_experts(n_experts):
         values = list(values)
     except TypeError:
         raise ValueError(
-            f"n_experts must be an integer or a sequence of integers; got {n_experts!r}."
+            "n_experts must be an integer or a sequence of integers; got "
+            f"{n_experts!r}."
         ) from None
     if not values or not all(_is_int(k) and k >= 1 for k in values):
         raise ValueError(
@@ -307,7 +308,9 @@ def check_study(truth, n_experts, sample_sizes, n_replications, *, random_state,
             f"losses must be distinct entries of {LOSS_KINDS}; got {list(losses)}."
         )
     if translation not in TRANSLATIONS:
-        raise ValueError(f"translation must be one of {TRANSLATIONS}; got {translation!r}.")
+        raise ValueError(
+            f"translation must be one of {TRANSLATIONS}; got {translation!r}."
+        )
     loss = {"losses": losses, "translation": translation, "metric": metric,
             "rbar": _check_rbar(rbar)}
     if losses:
@@ -452,7 +455,9 @@ def near_truth_start(truth, n_experts, n, random_state, noise=None):
     k0, d = truth["gate_coef"].shape
     k = int(n_experts)
     if k < k0:
-        raise ValueError(f"a start near the truth needs n_experts >= k0 = {k0}; got {k}.")
+        raise ValueError(
+            f"a start near the truth needs n_experts >= k0 = {k0}; got {k}."
+        )
     while True:
         assignment = np.append(rng.integers(0, k0, size=k - 1), k0 - 1)
         if len(np.unique(assignment)) == k0:
@@ -690,7 +695,13 @@ def _run_serial(spec, tasks, on_result):
 def _run_joblib(spec, tasks, on_result, n_jobs):
     from joblib import Parallel, delayed
 
-    parallel = Parallel(n_jobs=n_jobs, backend="loky", return_as="generator_unordered")
+    import joblib
+
+    # Results in the order they finish (joblib >= 1.4), else in submission order.
+    order = "generator_unordered" if tuple(
+        int(part) for part in joblib.__version__.split(".")[:2]
+    ) >= (1, 4) else "generator"
+    parallel = Parallel(n_jobs=n_jobs, backend="loky", return_as=order)
     for record in parallel(
         delayed(_fit_task)(spec, k, n, replication, True) for k, n, replication in tasks
     ):
@@ -715,10 +726,11 @@ def _run_dask(spec, tasks, on_result, client):
 # --------------------------------------------------------------------- study
 def _column_order(columns):
     head = ["k", "n", "replication", "seed", "D1", "D2"]
-    errors = sorted(
-        (c for c in columns if c.startswith("err_")),
-        key=lambda c: (ERROR_GROUPS.index(c[4:c.rindex("_M")]), int(c[c.rindex("M") + 1:])),
-    )
+    def error_key(column):
+        group, size = column[len("err_"):].rsplit("_M", 1)
+        return ERROR_GROUPS.index(group), int(size)
+
+    errors = sorted((c for c in columns if c.startswith("err_")), key=error_key)
     cells = sorted((c for c in columns if c.startswith("cell_size_")),
                    key=lambda c: int(c.rsplit("_", 1)[1]))
     tail = ["n_empty_cells", "log_likelihood", "n_iter", "converged", "warnings",
@@ -794,8 +806,8 @@ def run_rate_study(truth, n_experts, sample_sizes, n_replications, *, random_sta
         EM tolerance on the change of the mean log-likelihood per iteration (see
         :class:`gmoe.GaussianMoERegressor`).
     estimator_params : dict or None, default=None
-        Other options of the estimator, such as ``reg_variance`` (see
-        :func:`estimator_options`).
+        Other options of :class:`gmoe.GaussianMoERegressor`, such as
+        ``reg_variance``: any option the study does not set itself.
     near_truth_noise : dict or None, default=None
         Overrides of :data:`NEAR_TRUTH_NOISE` for ``init="near_truth"``.
     losses : sequence of {"D1", "D2"}, default=("D1", "D2")
