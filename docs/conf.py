@@ -8,6 +8,7 @@ The gallery runs every ``examples/plot_*.py`` during the build, so a broken
 example breaks the build.
 """
 
+import importlib
 import os
 import re
 import sys
@@ -47,6 +48,16 @@ extensions = [
     "gmoe_cli",
 ]
 
+# Formulas are typeset by MathJax.  With the sphinx-mathjax-offline package (in the
+# docs extra) a copy of MathJax ships with the site, which then reads offline;
+# without it, MathJax is loaded from its public CDN when a page is opened.
+try:
+    importlib.import_module("sphinx-mathjax-offline")
+except ImportError:
+    pass
+else:
+    extensions.append("sphinx-mathjax-offline")
+
 templates_path = ["_templates"]
 exclude_patterns = [
     "_build",
@@ -61,9 +72,9 @@ exclude_patterns = [
     "sg_execution_times.rst",
 ]
 default_role = "literal"
-# The page is a guide, not a book: number the equations of the theory notes.
-math_number_all = False
 math_eqref_format = "({number})"
+# Page tables of contents list methods as ``fit()``, not ``Class.fit()``.
+toc_object_entries_show_parents = "hide"
 
 # -- API reference -----------------------------------------------------------
 autosummary_generate = True
@@ -106,15 +117,20 @@ html_css_files = ["gmoe.css"]
 html_show_sourcelink = False
 html_theme_options = {
     "navbar_align": "left",
+    "header_links_before_dropdown": 7,
     "show_toc_level": 2,
     "navigation_with_keys": False,
     "secondary_sidebar_items": ["page-toc"],
     "footer_start": ["copyright"],
     "footer_end": ["sphinx-version"],
 }
+# Pages of single API objects are wide (signatures, formulas, parameter lists):
+# they keep the list of their members on the right and drop the left navigation,
+# which the "API reference" page and the breadcrumbs provide.
 html_sidebars = {
     "index": [],
     "install": [],
+    "gen_modules/*": [],
 }
 html_context = {"default_mode": "light"}
 

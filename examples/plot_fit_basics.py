@@ -3,7 +3,7 @@ Fitting a mixture of experts
 ============================
 
 Fit a two-expert softmax-gated Gaussian mixture of experts to data drawn from the
-model of the simulations of [N23], then look at what was fitted: the experts'
+model of the simulations of [N23]_, then look at what was fitted: the experts'
 regression lines, the gate, and a prediction interval.
 
 The true model has one covariate on :math:`[0, 1]`.  Below about
@@ -26,7 +26,7 @@ from gmoe.datasets import N23_TRUTH, make_moe_regression
 
 X, y = make_moe_regression(n_samples=1000, random_state=0)
 moe = GaussianMoERegressor(n_experts=2, random_state=0).fit(X, y)
-print(f"converged: {moe.converged_} after {moe.n_iter_} EM iterations")
+print(f"converged: {moe.converged_}, EM iterations: {moe.n_iter_}")
 
 # %%
 # Fitted against true parameters
@@ -52,12 +52,14 @@ for name in names:
 # %%
 # Experts, gate and a 90% prediction interval
 # -------------------------------------------
-# ``predict_experts`` gives each expert's line :math:`a_i x + b_i`,
-# ``predict_gate`` the gate probabilities :math:`\pi_i(x)`, ``predict`` the
-# conditional mean and ``predict_interval`` the central interval between two
-# conditional quantiles.  Near the switch point the conditional law of ``y`` is
-# bimodal: the mean runs between the two branches, where few points lie, and the
-# interval widens to cover both.
+# ``predict_experts`` gives each expert's line :math:`a_i x + b_i` (drawn bold
+# where the gate gives the expert at least 5%), ``predict_gate`` the gate
+# probabilities :math:`\pi_i(x)`, ``predict`` the conditional mean and
+# ``predict_interval`` the central interval between two conditional quantiles.
+# Near the switch point the conditional law of ``y`` is bimodal: the mean runs
+# between the two branches, where few points lie, and the interval widens to
+# cover both.  The band jumps where an expert's gate probability crosses 5%: an
+# expert less likely than that can be left out of a central 90% interval.
 grid = np.linspace(0, 1, 400)[:, None]
 lines = moe.predict_experts(grid)
 gate = moe.predict_gate(grid)
@@ -72,7 +74,9 @@ colors = ["tab:blue", "tab:orange"]
 top.fill_between(grid[:, 0], lower, upper, color="0.85", label="90% interval")
 for i, color in enumerate(colors):
     top.scatter(X[expert == i, 0], y[expert == i], s=4, color=color, alpha=0.5)
-    top.plot(grid[:, 0], lines[:, i], color=color, lw=1.5, label=f"expert {i}")
+    used = np.where(gate[:, i] >= 0.05, lines[:, i], np.nan)
+    top.plot(grid[:, 0], lines[:, i], color=color, lw=0.8, alpha=0.4)
+    top.plot(grid[:, 0], used, color=color, lw=2, label=f"expert {i}")
 top.plot(grid[:, 0], mean, color="black", lw=1.5, ls="--", label="predict (mean)")
 top.set_ylim(-8, 18)
 top.set_ylabel("y")

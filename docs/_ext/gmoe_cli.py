@@ -12,7 +12,7 @@ from docutils import nodes
 from sphinx.util.docutils import SphinxDirective
 
 #: Width of the rendered help, in characters.
-HELP_WIDTH = 88
+HELP_WIDTH = 79
 
 
 def command_help(command=None):
