@@ -24,8 +24,8 @@ sys.path.insert(0, str(DOCS / "_ext"))
 # Figures are drawn off-screen.
 os.environ.setdefault("MPLBACKEND", "Agg")
 # The examples fit a few thousand samples, one to three chunks of the parallel
-# E-step: extra threads bring nothing there, while on a busy machine spinning
-# threads slow the fits down many times over.  Set NUMBA_NUM_THREADS to override.
+# E-step: extra threads bring nothing there, and one thread keeps the build time
+# steady on a busy machine.  Set NUMBA_NUM_THREADS to override.
 os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 
 import gmoe  # noqa: E402
