@@ -1,30 +1,43 @@
-"""``gmoe demo``: fit the [N23] model exactly and over-fitted, and draw the fits."""
+"""``gmoe demo``: fit the [N23] model exactly and over-fitted, then a small rate study.
+
+The demo runs in about a minute on two cores: it fits the two-expert model of
+[N23] with k = 2 and k = 3 experts and draws the fits and the Voronoi cells of the
+over-fitted one, then runs a small over-fitting study (k = 2 and 3, a handful of
+sample sizes), prints the estimated convergence slopes and draws them.
+"""
 
 import time
 from pathlib import Path
 
 import numpy as np
 
-from gmoe._estimator import PARAM_NAMES, GaussianMoERegressor
-from gmoe.datasets import N23_TRUTH, make_moe_regression
+from gmoe._estimator import GaussianMoERegressor
+from gmoe._measure import MixingMeasure
+from gmoe.datasets import N23_TRUTH, PARAM_NAMES, make_moe_regression
 
 
 def add_parser(subparsers):
     """Register the ``demo`` command."""
     parser = subparsers.add_parser(
         "demo",
-        help="fit the [N23] mixture of experts with 2 and 3 experts and draw the fits",
+        help="fit the [N23] model with 2 and 3 experts, then a small rate study",
         description=(
             "Simulate data from the two-expert model of Nguyen, Nguyen & Ho (2023), fit "
             "it with k = 2 (exact) and k = 3 (over-fitted) experts, print the fitted "
-            "parameters next to the true ones and write a figure."
+            "parameters next to the true ones and draw the fits and the Voronoi cells; "
+            "then fit k = 2 and 3 experts at several sample sizes, print the estimated "
+            "convergence rates of the Voronoi losses and draw them."
         ),
     )
     parser.add_argument("--n-samples", type=int, default=5000,
                         help="sample size (default: 5000)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     parser.add_argument("--out", default="gmoe-demo",
-                        help="output folder for the figure (default: ./gmoe-demo)")
+                        help="output folder for the figures (default: ./gmoe-demo)")
+    parser.add_argument("--jobs", type=int, default=-1,
+                        help="worker processes of the rate study (default: all cores)")
+    parser.add_argument("--no-study", action="store_true",
+                        help="only the two fits, no rate study")
     parser.set_defaults(func=run)
     return parser
 
@@ -45,7 +58,8 @@ def run(args):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from gmoe.plotting import plot_fit
+    from gmoe.plotting import plot_fit, plot_voronoi_cells
+    from gmoe.simulation import demo_study
 
     if args.n_samples < 10:
         raise SystemExit("gmoe demo: --n-samples must be at least 10.")
@@ -75,5 +89,18 @@ def run(args):
     fig.tight_layout()
     fig.savefig(figure_path, dpi=120)
     plt.close(fig)
-    print(f"\nFigure written to {figure_path}")
+    print(f"\nFigure of the fits written to {figure_path}")
+
+    fig, ax = plt.subplots(figsize=(7, 5))
+    truth = MixingMeasure.from_params(**N23_TRUTH)
+    plot_voronoi_cells(model.mixing_measure_, truth, X, y, ax=ax)
+    cells_path = out / "demo_voronoi_cells.png"
+    fig.savefig(cells_path, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    print(f"Voronoi cells of the k = {k} fit written to {cells_path}")
+
+    if not args.no_study:
+        print("\nRate study: k = 2 and 3 experts fitted to the [N23] truth at several "
+              "sample sizes")
+        demo_study(out / "rates", random_state=args.seed, n_jobs=args.jobs)
     return 0

@@ -19,15 +19,7 @@ from sklearn.utils.validation import (
 
 from gmoe._em import params_from_responsibilities, run_em
 from gmoe._measure import MixingMeasure
-from gmoe.datasets import draw_response
-
-PARAM_NAMES = (
-    "gate_intercept",
-    "gate_coef",
-    "expert_intercept",
-    "expert_coef",
-    "expert_variance",
-)
+from gmoe.datasets import PARAM_NAMES, draw_response
 
 
 def _kmeans_responsibilities(Z, w, k, rng):

@@ -10,11 +10,21 @@ import numpy as np
 from sklearn.utils import check_random_state
 
 __all__ = [
+    "PARAM_NAMES",
     "N23_TRUTH",
     "draw_covariates",
     "draw_response",
     "make_moe_regression",
 ]
+
+#: The five parameter arrays of a mixture of experts, in the package's fixed order.
+PARAM_NAMES = (
+    "gate_intercept",
+    "gate_coef",
+    "expert_intercept",
+    "expert_coef",
+    "expert_variance",
+)
 
 #: The true model of the simulations of [N23] (official code): k0 = 2, d = 1.  Gate
 #: ``(beta0, beta1)``: expert 1 ``(-8, 25)``, expert 2 ``(0, 0)`` (reference).

@@ -10,8 +10,7 @@ import scipy.stats
 from sklearn.exceptions import ConvergenceWarning
 
 from gmoe import GaussianMoERegressor, LikelihoodDecreaseWarning
-from gmoe._estimator import PARAM_NAMES
-from gmoe.datasets import N23_TRUTH, make_moe_regression
+from gmoe.datasets import N23_TRUTH, PARAM_NAMES, make_moe_regression
 
 FITTED = [name + "_" for name in PARAM_NAMES] + [
     "log_likelihood_", "log_likelihood_trace_", "n_iter_", "converged_",

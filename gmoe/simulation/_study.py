@@ -24,15 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gmoe.datasets import DESIGNS, draw_covariates, draw_response
-
-PARAM_NAMES = (
-    "gate_intercept",
-    "gate_coef",
-    "expert_intercept",
-    "expert_coef",
-    "expert_variance",
-)
+from gmoe.datasets import DESIGNS, PARAM_NAMES, draw_covariates, draw_response
 
 #: How the EM starts are made.  ``"near_truth"`` follows [N23] (see
 #: :func:`near_truth_start`); the others are the estimator's own initialisations.

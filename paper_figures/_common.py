@@ -1,0 +1,112 @@
+"""Paths, the declared studies and shared helpers of the figure scripts.
+
+Everything a figure shows is declared here, before any result is looked at: the
+truth, the sample-size grid, the replications, the initialisation, the EM
+settings and the window of the rate fits (always the whole grid).
+"""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from gmoe import MixingMeasure, voronoi_loss
+from gmoe.datasets import N23_TRUTH
+from gmoe.simulation import sample_size_grid
+
+ROOT = Path(__file__).resolve().parent
+RESULTS = ROOT / "results"
+FIGURES = ROOT / "figures"
+CACHE = ROOT / ".cache"
+
+#: EM settings of every study.  The tolerance is on the change of the mean
+#: log-likelihood per sample (see GaussianMoERegressor): 1e-10, with at most the
+#: 2000 iterations of [N23]'s code, because over-fitted EM creeps: a looser
+#: tolerance stops it next to its (near-truth) start, long before the parameters
+#: settle (see the README).
+EM = {"tol": 1e-10, "max_iter": 2000}
+
+#: Exact-fitted fits converge in a handful of iterations: the grid goes to 1e5.
+#: Over-fitted fits run to convergence cost ~100 s each at n = 1e5 on two cores
+#: (about 1 350 EM iterations), so their grid stops at 1e4 (declared here, before
+#: any result; see the README for what that leaves out).
+SIZES = {
+    "full": {"exact": sample_size_grid(1_000, 100_000, 10),
+             "over": sample_size_grid(1_000, 10_000, 10)},
+    "quick": {"exact": sample_size_grid(300, 3_000, 4),
+              "over": sample_size_grid(300, 3_000, 4)},
+}
+
+#: The studies behind the figures, by name: the grid ("exact" or "over") and the
+#: options of run_rate_study.  ``early_stop`` repeats ``over_fitted`` on the same
+#: data (the data depend only on the seed, n and the replication) with a loose
+#: tolerance close to the stopping rule of [N23]'s code.
+STUDIES = {
+    "exact_fitted": ("exact", {"n_experts": 2, "init": "near_truth", "n_init": 1, **EM}),
+    "over_fitted": ("over", {"n_experts": [3, 4], "init": "near_truth", "n_init": 1,
+                             **EM}),
+    "early_stop": ("over", {"n_experts": [3, 4], "init": "near_truth", "n_init": 1,
+                            "tol": 1e-6, "max_iter": 2000}),
+    "realistic_init": ("over", {"n_experts": 3, "init": "kmeans", "n_init": 3, **EM}),
+}
+
+PRESETS = {
+    "full": {"n_replications": 20},
+    "quick": {"n_replications": 3, "max_iter": 200},
+}
+
+RANDOM_STATE = 2023
+TRUTH = MixingMeasure.from_params(**N23_TRUTH)
+
+
+def results_path(name, quick=False):
+    """The CSV of study ``name`` (the quick preset writes beside the full one)."""
+    return RESULTS / (f"{name}_quick.csv" if quick else f"{name}.csv")
+
+
+def load(name, quick=False):
+    """The tidy results of study ``name``."""
+    path = results_path(name, quick)
+    if not path.exists():
+        raise SystemExit(
+            f"{path} is missing: run `python -m paper_figures.compute"
+            f"{' --quick' if quick else ''}` first."
+        )
+    return pd.read_csv(path)
+
+
+def reference_losses(results, kind):
+    """``kind`` loss of every fit under the official code's convention.
+
+    The reference convention of [N23]'s code: the last expert's gate is the
+    reference (0, 0) in both measures and no infimum over translations is taken.
+    Recomputed from the fitted parameters stored with each fit.
+    """
+    values = []
+    for text in results["params"]:
+        if not isinstance(text, str):
+            values.append(np.nan)
+            continue
+        params = {key: np.asarray(value) for key, value in json.loads(text).items()}
+        values.append(voronoi_loss(MixingMeasure.from_params(**params), TRUTH,
+                                   kind=kind, translation="reference"))
+    return np.asarray(values)
+
+
+def save(fig, name, quick=False):
+    """Write ``fig`` as a PNG under figures/ and return its path."""
+    FIGURES.mkdir(exist_ok=True)
+    path = FIGURES / (f"{name}_quick.png" if quick else f"{name}.png")
+    fig.savefig(path, dpi=130, bbox_inches="tight")
+    return path
+
+
+def quick_flag(argv=None):
+    """``--quick`` on the command line of a figure script."""
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true",
+                        help="draw from the quick preset's results")
+    return parser.parse_args(argv).quick

@@ -1,0 +1,108 @@
+"""Recompute the results behind the figures: ``python -m paper_figures.compute``.
+
+Runs every study of ``_common.STUDIES`` (``--quick``: a small preset of the same
+pipeline), writes one tidy CSV per study under ``results/`` (one row per fit,
+with the fitted parameters), adds the losses under the official code's
+convention, fits the 10-expert model of the Voronoi-cell picture, and records the
+wall times in ``results/timings[_quick].json``.  Finished fits are cached under
+``paper_figures/.cache/``, so an interrupted run resumes where it stopped.
+"""
+
+import argparse
+import json
+import platform
+import time
+import warnings
+
+import numpy as np
+
+from gmoe import GaussianMoERegressor
+from gmoe.datasets import draw_covariates, draw_response
+from gmoe.simulation import run_rate_study
+
+from paper_figures._common import (
+    CACHE,
+    PRESETS,
+    RANDOM_STATE,
+    RESULTS,
+    SIZES,
+    STUDIES,
+    TRUTH,
+    reference_losses,
+    results_path,
+)
+
+#: The picture of three true linear experts and ten fitted ones.
+CELLS_TRUTH = {
+    "gate_intercept": np.array([0.0, 1.0, 0.0]),
+    "gate_coef": np.array([[-6.0], [0.0], [0.0]]),
+    "expert_intercept": np.array([4.0, 0.0, -4.0]),
+    "expert_coef": np.array([[-3.0], [2.0], [4.0]]),
+    "expert_variance": np.array([0.09, 0.09, 0.09]),
+}
+CELLS_N = 4000
+CELLS_K = 10
+
+
+def compute_study(name, preset, quick, n_jobs):
+    grid, options = STUDIES[name]
+    kwargs = {**options, **PRESETS[preset], "sample_sizes": SIZES[preset][grid]}
+    start = time.perf_counter()
+    results = run_rate_study(TRUTH, random_state=RANDOM_STATE, n_jobs=n_jobs,
+                             cache=CACHE / preset, progress=None, **kwargs)
+    elapsed = time.perf_counter() - start
+    for kind in ("D1", "D2"):
+        results[f"{kind}_reference"] = reference_losses(results, kind)
+    RESULTS.mkdir(exist_ok=True)
+    results.to_csv(results_path(name, quick), index=False)
+    return elapsed, len(results)
+
+
+def compute_cells(quick):
+    """Fit 10 experts to data from 3 true lines; store data seed and fit."""
+    rng = np.random.default_rng(RANDOM_STATE)
+    n = CELLS_N // 4 if quick else CELLS_N
+    X = draw_covariates(n, design="uniform", low=-1, high=1, random_state=rng)
+    y, _ = draw_response(CELLS_TRUTH, X, rng)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = GaussianMoERegressor(CELLS_K, n_init=3 if quick else 10, tol=1e-8,
+                                     max_iter=300 if quick else 3000,
+                                     random_state=RANDOM_STATE).fit(X, y)
+    record = {
+        "truth": {key: value.tolist() for key, value in CELLS_TRUTH.items()},
+        "fitted": model.mixing_measure_.to_dict(),
+        "n": n, "random_state": RANDOM_STATE, "n_iter": model.n_iter_,
+        "log_likelihood": model.log_likelihood_,
+    }
+    path = RESULTS / ("voronoi_cells_quick.json" if quick else "voronoi_cells.json")
+    path.write_text(json.dumps(record, indent=1))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small preset (CI smoke test)")
+    parser.add_argument("--jobs", type=int, default=-1, help="worker processes (default: all cores)")
+    parser.add_argument("--only", choices=sorted(STUDIES), action="append",
+                        help="compute only these studies (repeatable)")
+    args = parser.parse_args(argv)
+    preset = "quick" if args.quick else "full"
+    timings = {"machine": f"{platform.processor() or platform.machine()}, "
+                          f"{__import__('os').cpu_count()} cores",
+               "date": time.strftime("%Y-%m-%d"), "n_jobs": args.jobs, "studies": {}}
+    for name in args.only or STUDIES:
+        elapsed, n_fits = compute_study(name, preset, args.quick, args.jobs)
+        timings["studies"][name] = {"seconds": round(elapsed, 1), "fits": n_fits}
+        print(f"{name}: {n_fits} fits in {elapsed:.0f} s")
+    start = time.perf_counter()
+    compute_cells(args.quick)
+    timings["studies"]["voronoi_cells"] = {"seconds": round(time.perf_counter() - start, 1)}
+    path = RESULTS / ("timings_quick.json" if args.quick else "timings.json")
+    if args.only and path.exists():
+        old = json.loads(path.read_text())
+        timings["studies"] = {**old.get("studies", {}), **timings["studies"]}
+    path.write_text(json.dumps(timings, indent=1))
+
+
+if __name__ == "__main__":
+    main()
