@@ -4,16 +4,24 @@ The package is layered:
 
 - :class:`GaussianMoERegressor` (``gmoe._estimator``): the scikit-learn estimator;
 - ``gmoe._em`` and ``gmoe._kernels``: the EM algorithm and its compiled kernels;
-- :mod:`gmoe.datasets`: synthetic data from a known mixture of experts.
+- :mod:`gmoe.datasets`: synthetic data from a known mixture of experts;
+- :class:`MixingMeasure` (``gmoe._measure``), :func:`voronoi_cells` and
+  :func:`voronoi_loss` (``gmoe._voronoi``): mixing measures and Voronoi losses.
 """
 
 from gmoe._em import LikelihoodDecreaseWarning
 from gmoe._estimator import GaussianMoERegressor
+from gmoe._measure import MixingMeasure
+from gmoe._voronoi import UnknownRbarWarning, voronoi_cells, voronoi_loss
 
 __version__ = "0.1.0"
 
 __all__ = [
     "GaussianMoERegressor",
     "LikelihoodDecreaseWarning",
+    "MixingMeasure",
+    "UnknownRbarWarning",
+    "voronoi_cells",
+    "voronoi_loss",
     "__version__",
 ]

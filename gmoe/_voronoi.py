@@ -1,0 +1,858 @@
+"""Voronoi cells and Voronoi losses between mixing measures [N23].
+
+The numerical core works on plain arrays: the fitted atoms, the true atoms, the
+fitted weights and the true log-weights.  The infimum over the gate translation
+``(t0, t1)`` is solved exactly in ``t0`` (a weighted median) and, for ``t1``, by
+splitting each line of translations into the intervals on which the Voronoi cells
+do not change and minimising a convex function on each interval.
+"""
+
+import dataclasses
+import numbers
+import warnings
+from collections.abc import Mapping
+
+import numpy as np
+import scipy.optimize
+import scipy.special
+
+from gmoe._measure import PARAM_NAMES, MixingMeasure
+
+__all__ = [
+    "RBAR_KNOWN",
+    "UnknownRbarWarning",
+    "VoronoiLossResult",
+    "default_rbar",
+    "voronoi_cells",
+    "voronoi_loss",
+]
+
+#: The known values of rbar(M) [HN16 Proposition 2.1; N23 Lemma 1].
+RBAR_KNOWN = {1: 1, 2: 4, 3: 6}
+
+KINDS = ("D1", "D2")
+METRICS = ("l1", "l2")
+TRANSLATIONS = ("infimum", "reference")
+GROUPS = ("gate_coef", "expert_coef", "expert_intercept", "expert_variance")
+
+_BISECTION_STEPS = 64
+_MAX_SWEEPS = 50
+_N_DESCENTS = 4
+_INSET = 1e-10
+
+
+class UnknownRbarWarning(UserWarning):
+    """rbar(M) is not known for this cell size M; a default value is used.
+
+    rbar(M) is known for M <= 3 only [HN16, N23]; for M >= 4 the default is
+    ``2 M``, which extends the known values but is not a theorem.  Pass
+    ``rbar={4: ...}`` (or a callable) to :func:`gmoe.voronoi_loss` to set it.
+    """
+
+
+def default_rbar(M):
+    """Default rbar(M): 1, 4, 6 for M = 1, 2, 3 [HN16, N23] and ``2 M`` beyond.
+
+    Parameters
+    ----------
+    M : int
+        Number of fitted atoms in a Voronoi cell, ``M >= 1``.
+
+    Returns
+    -------
+    rbar : int
+
+    Examples
+    --------
+    >>> [default_rbar(M) for M in range(1, 6)]
+    [1, 4, 6, 8, 10]
+    """
+    if not isinstance(M, numbers.Integral) or M < 1:
+        raise ValueError(f"M must be a positive integer; got {M!r}.")
+    return RBAR_KNOWN.get(int(M), 2 * int(M))
+
+
+class _RbarTable:
+    """rbar(M) from the user's mapping or callable, else the default table."""
+
+    def __init__(self, rbar):
+        if rbar is not None and not (isinstance(rbar, Mapping) or callable(rbar)):
+            raise ValueError(
+                "rbar must be None, a mapping {M: rbar(M)} or a callable M -> rbar(M); "
+                f"got {type(rbar).__name__}."
+            )
+        self.rbar = rbar
+        self._cache = {}
+
+    def is_assumed(self, M):
+        """True when rbar(M) comes from the unproven default ``2 M``."""
+        if M < 2 or M in RBAR_KNOWN or callable(self.rbar):
+            return False
+        return not (isinstance(self.rbar, Mapping) and M in self.rbar)
+
+    def __call__(self, M):
+        M = int(M)
+        if M in self._cache:
+            return self._cache[M]
+        if callable(self.rbar) and not isinstance(self.rbar, Mapping):
+            value = self.rbar(M)
+        elif isinstance(self.rbar, Mapping) and M in self.rbar:
+            value = self.rbar[M]
+        else:
+            value = default_rbar(M)
+        if (not isinstance(value, numbers.Real) or not np.isfinite(value)
+                or value < 1):
+            raise ValueError(
+                f"rbar({M}) = {value!r}; rbar must give a finite number >= 1 for every "
+                "cell size."
+            )
+        self._cache[M] = float(value)
+        return self._cache[M]
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class VoronoiLossResult:
+    """A Voronoi loss with its pieces (returned with ``return_details=True``).
+
+    The loss is ``value == cell_terms.sum()``.  The translation ``(t0, t1)`` acts
+    on the TRUE measure, as in [N23]: the true atom ``j`` is compared with gate
+    slope :math:`\\beta^*_{1j} + t_1` and weight :math:`\\exp(\\beta^*_{0j} + t_0)`.
+
+    Attributes
+    ----------
+    value : float
+        The loss.
+    kind : str
+        ``"D1"`` or ``"D2"``.
+    translation : str
+        ``"infimum"`` or ``"reference"``.
+    metric : str
+        The metric that defined the cells, ``"l1"`` or ``"l2"``.
+    cells : ndarray of shape (k,), dtype=int
+        True atom index of each fitted atom.
+    cell_sizes : ndarray of shape (k0,), dtype=int
+        :math:`|A_j|`.
+    fitted_weights : ndarray of shape (k,)
+        Weights of the fitted atoms as used in the loss: :math:`\\exp(\\beta_{0i})`
+        normalised to sum 1 (``"infimum"``) or divided by the last atom's weight
+        (``"reference"``).
+    weight_sums : ndarray of shape (k0,)
+        :math:`\\sum_{i \\in A_j}` of ``fitted_weights``.
+    true_weights : ndarray of shape (k0,)
+        :math:`\\exp(\\beta^*_{0j} + t_0)`.
+    t0 : float
+        Gate-intercept translation of the truth (``-inf`` when the infimum is
+        reached only in the limit of vanishing true weights).
+    t1 : ndarray of shape (d,)
+        Gate-slope translation of the truth.
+    group_errors : dict of str to ndarray of shape (k0,)
+        Keys ``"gate_coef"``, ``"expert_coef"``, ``"expert_intercept"``,
+        ``"expert_variance"``: for cell ``j`` the largest raw distance
+        :math:`\\max_{i \\in A_j} \\|\\Delta\\|` of that parameter group (Euclidean
+        norm; gate slopes after the translation ``t1``); NaN for an empty cell.
+    cell_terms : ndarray of shape (k0,)
+        Contribution of each cell: its atom terms plus its weight term
+        :math:`|\\sum_{i\\in A_j} p_i - \\exp(\\beta^*_{0j} + t_0)|`.
+    atom_terms : ndarray of shape (k,)
+        Contribution of each fitted atom (its weight times its distance terms).
+    rbar : dict of int to float
+        rbar(M) used for each multi-atom cell size M present (empty for D1).
+    """
+
+    value: float
+    kind: str
+    translation: str
+    metric: str
+    cells: np.ndarray
+    cell_sizes: np.ndarray
+    fitted_weights: np.ndarray
+    weight_sums: np.ndarray
+    true_weights: np.ndarray
+    t0: float
+    t1: np.ndarray
+    group_errors: dict
+    cell_terms: np.ndarray
+    atom_terms: np.ndarray
+    rbar: dict
+
+    def __float__(self):
+        return float(self.value)
+
+
+# --------------------------------------------------------------------- inputs
+def _as_measure(obj, name):
+    if isinstance(obj, MixingMeasure):
+        return obj
+    if isinstance(obj, Mapping):
+        return MixingMeasure.from_dict(obj)
+    if all(hasattr(obj, key + "_") for key in PARAM_NAMES):
+        return MixingMeasure.from_estimator(obj)
+    raise ValueError(
+        f"{name} must be a MixingMeasure, a dict of the five parameter arrays or a "
+        f"fitted GaussianMoERegressor; got {type(obj).__name__}."
+    )
+
+
+def _check_pair(G, G_true):
+    G = _as_measure(G, "G")
+    G_true = _as_measure(G_true, "G_true")
+    if G.n_features != G_true.n_features:
+        raise ValueError(
+            f"G has n_features={G.n_features} but G_true has "
+            f"n_features={G_true.n_features}; both measures must have the same "
+            "covariate dimension."
+        )
+    return G, G_true
+
+
+def _check_choice(name, value, choices):
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name} must be one of {choices}; got {value!r}.")
+    return value
+
+
+# ------------------------------------------------------------------- geometry
+class _Atoms:
+    """Fitted and true atoms, and the distances that do not depend on ``t1``."""
+
+    def __init__(self, G, G_true, metric):
+        self.metric = metric
+        self.beta = np.asarray(G.gate_coef)
+        self.beta_true = np.asarray(G_true.gate_coef)
+        self.k, self.k0 = G.n_atoms, G_true.n_atoms
+        diff_a = G.expert_coef[:, None, :] - G_true.expert_coef[None, :, :]
+        # Raw group distances, (k, k0) each.
+        self.da = np.sqrt(np.sum(diff_a**2, axis=2))
+        self.db = np.abs(G.expert_intercept[:, None] - G_true.expert_intercept[None])
+        self.ds = np.abs(G.expert_variance[:, None] - G_true.expert_variance[None])
+        # The cell metric's t1-free part.
+        if metric == "l1":
+            self.rest = np.sum(np.abs(diff_a), axis=2) + self.db + self.ds
+        else:
+            self.rest = self.da**2 + self.db**2 + self.ds**2
+
+    def gate_diff(self, t1):
+        """:math:`\\beta_{1i} - \\beta^*_{1j} - t_1`, shape (..., k, k0, d)."""
+        t1 = np.asarray(t1, dtype=float)
+        base = self.beta[:, None, :] - self.beta_true[None, :, :]
+        return base - t1[..., None, None, :]
+
+    def cell_distance(self, T):
+        """Cell metric between fitted and true atoms, shape (P, k, k0).
+
+        ``"l1"``: :math:`\\|\\Delta\\beta_1\\|_1 + \\|\\Delta a\\|_1 + |\\Delta b| +
+        |\\Delta\\sigma|`; ``"l2"``: the squared Euclidean norm of the atom
+        difference (same ordering as the norm).
+        """
+        diff = self.gate_diff(np.atleast_2d(T))
+        if self.metric == "l1":
+            return np.sum(np.abs(diff), axis=-1) + self.rest
+        return np.sum(diff**2, axis=-1) + self.rest
+
+    def cells(self, T):
+        """Cells for each translation in T (P, d): (P, k); ties to the lowest j."""
+        return np.argmin(self.cell_distance(T), axis=-1)
+
+
+# ------------------------------------------------------------- loss pieces
+def _best_t0(W, log_w_true):
+    """argmin over t0 of sum_j |W_j - exp(log_w_true_j + t0)| (weighted median)."""
+    shift = np.max(log_w_true)
+    w = np.exp(log_w_true - shift)
+    ratio = W / w
+    order = np.argsort(ratio, kind="stable")
+    cum = np.cumsum(w[order])
+    half = 0.5 * cum[-1]
+    idx = int(np.searchsorted(cum, half * (1 - 1e-12), side="left"))
+    idx = min(idx, len(order) - 1)
+    u = ratio[order[idx]]
+    if u <= 0:
+        # Any u in [ratio[idx], ratio[idx + 1]] is optimal when the cumulative
+        # weight hits exactly one half: prefer a positive scale.
+        if np.isclose(cum[idx], half, rtol=1e-12, atol=0) and idx + 1 < len(order):
+            u = ratio[order[idx + 1]]
+    if u <= 0:
+        return -np.inf
+    return float(np.log(u) + shift)
+
+
+def _weight_term(W, log_w_true, t0):
+    true_w = np.exp(log_w_true + t0) if np.isfinite(t0) else np.zeros_like(W)
+    return np.abs(W - true_w), true_w
+
+
+def _powers(kind, sizes, cells, rbar_table):
+    """Exponents (gate/intercept, slope/variance) of each fitted atom, (k,) each."""
+    M = sizes[cells]
+    if kind == "D1":
+        ones = np.ones(len(cells))
+        return ones, ones
+    r = np.array([1.0 if m == 1 else rbar_table(m) for m in M])
+    half = np.where(M == 1, 1.0, r / 2.0)
+    return r, half
+
+
+def _evaluate(atoms, cells, t1, p, log_w_true, kind, rbar_table, t0=None):
+    """All pieces of the loss at given cells and translation."""
+    k0 = atoms.k0
+    cells = np.asarray(cells, dtype=int)
+    sizes = np.bincount(cells, minlength=k0)
+    W = np.bincount(cells, weights=p, minlength=k0)
+    if t0 is None:
+        t0 = _best_t0(W, log_w_true)
+    weight_terms, true_w = _weight_term(W, log_w_true, t0)
+    rows = np.arange(atoms.k)
+    g = np.sqrt(np.sum(atoms.gate_diff(t1)[rows, cells] ** 2, axis=-1))
+    ea, eb, es = atoms.da[rows, cells], atoms.db[rows, cells], atoms.ds[rows, cells]
+    r, half = _powers(kind, sizes, cells, rbar_table)
+    atom_terms = p * (g**r + eb**r + ea**half + es**half)
+    cell_terms = weight_terms + np.bincount(cells, weights=atom_terms, minlength=k0)
+    group_errors = {}
+    for name, err in zip(GROUPS, (g, ea, eb, es), strict=True):
+        worst = np.full(k0, -np.inf)
+        np.maximum.at(worst, cells, err)
+        group_errors[name] = np.where(sizes > 0, worst, np.nan)
+    used = ({int(m): rbar_table(m) for m in np.unique(sizes) if m >= 2}
+            if kind == "D2" else {})
+    return dict(
+        value=float(np.sum(cell_terms)), cells=cells, cell_sizes=sizes,
+        fitted_weights=p, weight_sums=W, true_weights=true_w, t0=float(t0),
+        t1=np.asarray(t1, dtype=float), group_errors=group_errors,
+        cell_terms=cell_terms, atom_terms=atom_terms,
+        rbar=used,
+    )
+
+
+# ------------------------------------------------------ search along a line
+def _breakpoints(atoms, base, u):
+    """Values of s at which a cell may change along ``t1 = base + s u``."""
+    V = atoms.gate_diff(base)  # (k, k0, d)
+    points = []
+    k0 = atoms.k0
+    for j in range(k0):
+        for m in range(j + 1, k0):
+            if atoms.metric == "l2":
+                # Squared distances differ by a linear function of s.
+                denom = 2.0 * (V[:, j] - V[:, m]) @ u
+                numer = (np.sum(V[:, j] ** 2, axis=1) + atoms.rest[:, j]
+                         - np.sum(V[:, m] ** 2, axis=1) - atoms.rest[:, m])
+                ok = denom != 0
+                points.append(numer[ok] / denom[ok])
+                continue
+            # l1: the difference is piecewise linear with kinks where one gate
+            # coordinate crosses zero; constant beyond the outermost kinks.
+            nz = u != 0
+            if not np.any(nz):
+                continue
+            kinks = np.concatenate([V[:, j][:, nz] / u[nz], V[:, m][:, nz] / u[nz]],
+                                   axis=1)
+            kinks.sort(axis=1)
+            res = V[:, :, None, :] - kinks[:, None, :, None] * u  # (k, k0, K, d)
+            h = (np.sum(np.abs(res[:, j]), axis=-1) + atoms.rest[:, j, None]
+                 - np.sum(np.abs(res[:, m]), axis=-1) - atoms.rest[:, m, None])
+            h0, h1 = h[:, :-1], h[:, 1:]
+            s0, s1 = kinks[:, :-1], kinks[:, 1:]
+            cross = (h0 * h1 < 0)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                roots = s0 - h0 * (s1 - s0) / (h1 - h0)
+            points.append(kinks.ravel())
+            points.append(roots[cross])
+    if not points:
+        return np.empty(0)
+    points = np.concatenate(points)
+    return np.unique(points[np.isfinite(points)])
+
+
+def _segments(points, reach):
+    """(lo, hi, representative) of the pieces of ``[-reach, reach]``.
+
+    The pieces are the open intervals between consecutive breakpoints and the
+    breakpoints themselves.
+    """
+    points = points[(points > -reach) & (points < reach)]
+    ends = np.concatenate([[-reach], points, [reach]])
+    lo = np.concatenate([ends[:-1], points])
+    hi = np.concatenate([ends[1:], points])
+    rep = np.concatenate([0.5 * (ends[:-1] + ends[1:]), points])
+    return lo, hi, rep
+
+
+def _reach(search, base):
+    """A radius beyond which the loss along any unit line through ``base`` exceeds
+    its value at ``base``.
+
+    With normalised weights, every fitted atom is at gate distance at least
+    ``|s| - m`` from every translated true atom (``m`` the largest distance at
+    ``s = 0``), so the loss is at least ``min(x, x**Q)`` with ``x = |s| - m`` and
+    ``Q`` the largest exponent in use.
+    """
+    atoms, p, log_w_true, kind, rbar_table = search
+    V = atoms.gate_diff(base)
+    m = float(np.sqrt(np.max(np.sum(V**2, axis=-1))))
+    cells = atoms.cells(base[None])[0]
+    upper = _evaluate(atoms, cells, base, p, log_w_true, kind, rbar_table)["value"]
+    Q = 1.0
+    if kind == "D2":
+        Q = max([1.0] + [rbar_table(M) for M in range(2, atoms.k - atoms.k0 + 2)])
+    return m + max(upper, upper ** (1.0 / Q)) + 1.0
+
+
+def _gate_objective(Vsel, pw, q, u, s):
+    """sum_i pw_i ||Vsel_i - s u||^{q_i} for each row; s of shape (U,)."""
+    res = Vsel - s[:, None, None] * u
+    norm = np.sqrt(np.sum(res**2, axis=-1))
+    return np.sum(pw * norm**q, axis=-1)
+
+
+def _gate_argmin(Vsel, pw, q, u):
+    """Minimiser over s of the convex gate objective, per row (U,)."""
+    uu = u @ u
+    s_terms = (Vsel @ u) / uu  # each term's own minimiser, (U, k)
+    lo, hi = s_terms.min(axis=1), s_terms.max(axis=1)
+    weight = pw * q
+    qm2 = q - 2.0
+    for _ in range(_BISECTION_STEPS):
+        mid = 0.5 * (lo + hi)
+        res = Vsel - mid[:, None, None] * u
+        norm = np.sqrt(np.einsum("ukd,ukd->uk", res, res))
+        # d/ds ||res||^q = -q ||res||^(q - 2) res.u  (0 where res = 0).
+        factor = np.power(norm, qm2, out=np.zeros_like(norm), where=norm > 0)
+        slope = -np.einsum("uk,uk->u", weight * factor, res @ u)
+        go_left = slope > 0
+        hi = np.where(go_left, mid, hi)
+        lo = np.where(go_left, lo, mid)
+    best = 0.5 * (lo + hi)
+    # The optimum of the terms with exponent 1 often sits exactly at one term's
+    # own minimiser: try those points too, so exact fits give exactly zero.
+    values = _gate_objective(Vsel, pw, q, u, best)
+    for col in range(s_terms.shape[1]):
+        trial = s_terms[:, col]
+        trial_values = _gate_objective(Vsel, pw, q, u, trial)
+        better = trial_values <= values
+        best = np.where(better, trial, best)
+        values = np.where(better, trial_values, values)
+    return best
+
+
+def _line_search(atoms, p, log_w_true, kind, rbar_table, base, u):
+    """Exact minimum of the loss over ``t1 = base + s u``: (value, cells, t1).
+
+    ``u`` must have unit length.
+    """
+    reach = _reach((atoms, p, log_w_true, kind, rbar_table), base)
+    lo, hi, rep = _segments(_breakpoints(atoms, base, u), reach)
+    all_cells = atoms.cells(base + rep[:, None] * u)
+    unique, inverse = np.unique(all_cells, axis=0, return_inverse=True)
+    inverse = np.ravel(inverse)
+    k, k0 = atoms.k, atoms.k0
+    rows = np.arange(k)
+    V = atoms.gate_diff(base)
+    n_unique = unique.shape[0]
+    const = np.empty(n_unique)
+    q = np.empty((n_unique, k))
+    Vsel = np.empty((n_unique, k, V.shape[-1]))
+    for a, cells in enumerate(unique):
+        sizes = np.bincount(cells, minlength=k0)
+        W = np.bincount(cells, weights=p, minlength=k0)
+        t0 = _best_t0(W, log_w_true)
+        weight_terms, _ = _weight_term(W, log_w_true, t0)
+        r, half = _powers(kind, sizes, cells, rbar_table)
+        rest = (atoms.db[rows, cells] ** r + atoms.da[rows, cells] ** half
+                + atoms.ds[rows, cells] ** half)
+        const[a] = np.sum(weight_terms) + np.sum(p * rest)
+        q[a] = r
+        Vsel[a] = V[rows, cells]
+    pw = np.broadcast_to(p, (n_unique, k))
+    s_star = _gate_argmin(Vsel, pw, q, u)
+    s = np.clip(s_star[inverse], lo, hi)
+    values = const[inverse] + _gate_objective(Vsel[inverse], pw[inverse], q[inverse],
+                                              u, s)
+    best = int(np.argmin(values))
+    a, s_best, lo_b, hi_b = inverse[best], s[best], lo[best], hi[best]
+    if lo_b < hi_b and not np.array_equal(atoms.cells((base + s_best * u)[None])[0],
+                                          unique[a]):
+        # At an end of an interval whose cells differ from the cells at the end
+        # point, the infimum is a limit: step just inside the interval so that
+        # the returned cells are the cells at the returned t1.
+        inset = min(_INSET * (1.0 + abs(s_best)), 0.25 * (hi_b - lo_b))
+        s_best = min(max(s_best, lo_b + inset), hi_b - inset)
+        values[best] = const[a] + _gate_objective(Vsel[a:a + 1], pw[a:a + 1],
+                                                  q[a:a + 1], u,
+                                                  np.array([s_best]))[0]
+    return float(values[best]), unique[a], base + s_best * u
+
+
+def _convex_argmin(Vsel, pw, q):
+    """Unconstrained minimiser over t of sum_i pw_i ||Vsel_i - t||^{q_i} (d >= 2).
+
+    The objective is convex and smooth except where a term vanishes.  Damped
+    Newton steps from the weighted mean, compared at the end with every point
+    where a term vanishes (where the exponent-1 terms put their kinks).
+    """
+    d = Vsel.shape[1]
+
+    def value(t):
+        norm = np.sqrt(np.sum((Vsel - t) ** 2, axis=1))
+        return float(np.sum(pw * norm**q))
+
+    t = pw @ Vsel / np.sum(pw)
+    current = value(t)
+    for _ in range(100):
+        res = Vsel - t
+        norm = np.sqrt(np.sum(res**2, axis=1))
+        live = norm > 1e-300
+        if not np.any(live):
+            break
+        res, nr, w, qq = res[live], norm[live], pw[live], q[live]
+        c = w * qq * nr ** (qq - 2.0)
+        grad = -c @ res
+        unit = res / nr[:, None]
+        hess = np.eye(d) * np.sum(c) + ((c * (qq - 2.0))[:, None] * unit).T @ unit
+        hess += np.eye(d) * 1e-12 * (1.0 + np.trace(hess))
+        try:
+            step = -np.linalg.solve(hess, grad)
+        except np.linalg.LinAlgError:
+            step = -grad
+        improved = False
+        for _ in range(60):
+            trial = t + step
+            trial_value = value(trial)
+            if trial_value < current:
+                improved = True
+                break
+            step = 0.5 * step
+        if not improved:
+            break
+        gain = current - trial_value
+        t, current = trial, trial_value
+        if gain <= 1e-15 * (1.0 + abs(current)):
+            break
+    values = [value(point) for point in Vsel]
+    best = int(np.argmin(values))
+    return Vsel[best] if values[best] < current else t
+
+
+def _search_directions(atoms):
+    """Unit directions for the line searches in d >= 2 dimensions.
+
+    The coordinate axes, and directions lying in the boundaries between cells:
+    for ``"l2"`` the boundaries are hyperplanes normal to
+    :math:`\beta^*_{1l} - \beta^*_{1j}`; for ``"l1"`` their pieces are normal to
+    vectors with entries in ``{-1, 0, 1}``, which contain the directions
+    :math:`e_a \\pm e_b`.
+    """
+    d = atoms.beta.shape[1]
+    eye = np.eye(d)
+    directions = list(eye)
+    if atoms.metric == "l1":
+        for a in range(d):
+            for b in range(a + 1, d):
+                directions += [eye[a] + eye[b], eye[a] - eye[b]]
+    else:
+        for j in range(atoms.k0):
+            for m in range(j + 1, atoms.k0):
+                normal = atoms.beta_true[m] - atoms.beta_true[j]
+                size = np.sqrt(normal @ normal)
+                if size == 0:
+                    continue
+                normal = normal / size
+                directions += [e - (e @ normal) * normal for e in eye]
+    out = []
+    for u in directions:
+        size = np.sqrt(u @ u)
+        if size > 1e-12 and not any(abs(abs(u @ v) / size - 1) < 1e-12 for v in out):
+            out.append(u / size)
+    return out
+
+
+def _descend(search, start, directions, targets):
+    """Exact line searches from ``start`` until no direction improves."""
+    atoms, p, log_w_true, kind, rbar_table = search
+    rows = np.arange(atoms.k)
+    cells = atoms.cells(start[None])[0]
+    value = _evaluate(atoms, cells, start, *search[1:])["value"]
+    t1 = start
+    for _ in range(_MAX_SWEEPS):
+        previous = value
+        key = cells.tobytes()
+        if key not in targets:
+            sizes = np.bincount(cells, minlength=atoms.k0)
+            r, _ = _powers(kind, sizes, cells, rbar_table)
+            base = atoms.gate_diff(np.zeros(atoms.beta.shape[1]))
+            targets[key] = _convex_argmin(base[rows, cells], p, r)
+        for u in [targets[key] - t1] + directions:
+            norm = np.sqrt(u @ u)
+            if norm <= 1e-14 * (1.0 + np.sqrt(t1 @ t1)):
+                continue
+            new_value, new_cells, new_t1 = _line_search(*search, t1, u / norm)
+            if new_value < value:
+                value, cells, t1 = new_value, new_cells, new_t1
+        if value >= previous - 1e-13 * (1.0 + abs(previous)):
+            break
+    return value, cells, t1
+
+
+def _infimum(atoms, p, log_w_true, kind, rbar_table):
+    """Minimise the loss over the gate-slope translation t1: (cells, t1)."""
+    d = atoms.beta.shape[1]
+    search = (atoms, p, log_w_true, kind, rbar_table)
+    if d == 1:
+        _, cells, t1 = _line_search(*search, np.zeros(1), np.ones(1))
+        return cells, t1
+    # d >= 2: exact minimisation along lines, from several starts: no
+    # translation, and the translations that align a fitted gate slope with a
+    # true one, the _N_DESCENTS best of them.  From each start, repeat until no
+    # line improves: the line towards the unconstrained minimiser of the current
+    # cells' convex objective, the coordinate axes and directions along cell
+    # boundaries.
+    align = (atoms.beta[:, None, :] - atoms.beta_true[None, :, :]).reshape(-1, d)
+    starts = np.unique(align, axis=0)
+    first = [_evaluate(atoms, atoms.cells(t[None])[0], t, *search[1:])["value"]
+             for t in starts]
+    order = np.argsort(first, kind="stable")[:_N_DESCENTS]
+    starts = np.vstack([np.zeros((1, d)), starts[order]])
+    directions = _search_directions(atoms)
+    targets = {}
+    best_value, best_cells, best_t1 = np.inf, None, None
+    for start in starts:
+        value, cells, t1 = _descend(search, start, directions, targets)
+        if value < best_value:
+            best_value, best_cells, best_t1 = value, cells, t1
+    return best_cells, best_t1
+
+
+# ------------------------------------------------------------------ public
+def _prepare(G, G_true, kind, translation, metric, rbar):
+    kind = _check_choice("kind", kind, KINDS)
+    translation = _check_choice("translation", translation, TRANSLATIONS)
+    metric = _check_choice("metric", metric, METRICS)
+    G, G_true = _check_pair(G, G_true)
+    return G, G_true, kind, translation, metric, _RbarTable(rbar)
+
+
+def _solve(G, G_true, kind, translation, metric, rbar_table):
+    atoms = _Atoms(G, G_true, metric)
+    log_w_true = np.asarray(G_true.gate_intercept, dtype=float)
+    if translation == "reference":
+        # The official code's convention: both measures with the LAST atom's gate
+        # at (0, 0), no infimum.
+        p = np.exp(G.gate_intercept - G.gate_intercept[-1])
+        t0 = -float(G_true.gate_intercept[-1])
+        t1 = G.gate_coef[-1] - G_true.gate_coef[-1]
+        cells = atoms.cells(t1[None])[0]
+        return _evaluate(atoms, cells, t1, p, log_w_true, kind, rbar_table, t0=t0)
+    p = np.exp(G.gate_intercept - scipy.special.logsumexp(G.gate_intercept))
+    cells, t1 = _infimum(atoms, p, log_w_true, kind, rbar_table)
+    return _evaluate(atoms, cells, t1, p, log_w_true, kind, rbar_table)
+
+
+def voronoi_loss(G, G_true, kind="D2", *, translation="infimum", metric="l1",
+                 rbar=None, return_details=False):
+    """Voronoi loss D1 (exact-fitted) or D2 (over-fitted) between mixing measures.
+
+    With fitted weights :math:`p_i`, cells :math:`A_j` (see
+    :func:`voronoi_cells`), :math:`\\Delta\\beta_{1ij} = \\beta_{1i} -
+    \\beta^*_{1j} - t_1`, :math:`\\Delta a_{ij} = a_i - a^*_j`, :math:`\\Delta
+    b_{ij} = b_i - b^*_j`, :math:`\\Delta\\sigma_{ij} = \\sigma_i - \\sigma^*_j`
+    and the weight terms :math:`\\omega_j = |\\sum_{i \\in A_j} p_i -
+    \\exp(\\beta^*_{0j} + t_0)|` [N23]:
+
+    .. math::
+
+        D_1 = \\inf_{t_0, t_1} \\sum_j \\omega_j + \\sum_j \\sum_{i \\in A_j} p_i
+              \\left(\\|\\Delta\\beta_{1ij}\\| + \\|\\Delta a_{ij}\\| + |\\Delta b_{ij}|
+              + |\\Delta\\sigma_{ij}|\\right)
+
+        D_2 = \\inf_{t_0, t_1} \\sum_j \\omega_j
+              + \\sum_{j: |A_j| > 1} \\sum_{i \\in A_j} p_i
+              \\left(\\|\\Delta\\beta_{1ij}\\|^{\\bar r_j} + |\\Delta b_{ij}|^{\\bar r_j}
+              + \\|\\Delta a_{ij}\\|^{\\bar r_j / 2}
+              + |\\Delta\\sigma_{ij}|^{\\bar r_j / 2}\\right)
+              + \\sum_{j: |A_j| = 1} \\sum_{i \\in A_j} p_i
+              \\left(\\|\\Delta\\beta_{1ij}\\| + \\|\\Delta a_{ij}\\| + |\\Delta b_{ij}|
+              + |\\Delta\\sigma_{ij}|\\right)
+
+    with :math:`\\bar r_j = \\bar r(|A_j|)`.  Norms of vectors are Euclidean (for
+    one feature, absolute values); ``metric`` only chooses the cells.  An empty
+    cell contributes its weight term :math:`\\exp(\\beta^*_{0j} + t_0)`.
+
+    Parameters
+    ----------
+    G : MixingMeasure
+        The fitted measure, ``k`` atoms (a dict of the five arrays or a fitted
+        :class:`gmoe.GaussianMoERegressor` are accepted too).
+    G_true : MixingMeasure
+        The true measure, ``k0`` atoms, same number of features.
+    kind : {"D1", "D2"}, default="D2"
+        D1 uses exponent 1 everywhere; D2 uses :math:`\\bar r(M)` in cells holding
+        ``M > 1`` fitted atoms.  They agree when every cell holds one atom.
+    translation : {"infimum", "reference"}, default="infimum"
+        ``"infimum"``: the fitted weights are normalised,
+        :math:`p_i = e^{\\beta_{0i}} / \\sum_l e^{\\beta_{0l}}`, and the infimum over
+        :math:`(t_0, t_1)` is taken, the cells being recomputed for every
+        :math:`t_1`.  The loss is then invariant under translating the gates of
+        either measure and under permuting atoms.  The infimum over :math:`t_0`
+        is exact (a weighted median).  For one feature the infimum over
+        :math:`t_1` is exact too: the line is split where a cell can change and a
+        convex problem is solved on each piece; for ``d >= 2`` the same exact
+        line minimisation is repeated along coordinate axes and towards every
+        translation that aligns a fitted gate slope with a true one, from
+        ``k k0 + 1`` starts (a careful search, not a certificate).
+        ``"reference"``: the official code of [N23]: both measures in the form
+        whose LAST atom's gate is ``(0, 0)``, :math:`p_i = e^{\\beta_{0i} -
+        \\beta_{0k}}`, no infimum.  The two differ when the cell of the true
+        reference atom holds several fitted atoms: their weights are each close to
+        the reference weight 1 and the weight term stays near 1 at any sample size.
+    metric : {"l1", "l2"}, default="l1"
+        The distance defining the cells (see :func:`voronoi_cells`).
+    rbar : mapping, callable or None, default=None
+        rbar(M) for cells of size ``M >= 2``.  Default: 4 and 6 for M = 2, 3
+        [HN16 Proposition 2.1; N23 Lemma 1] and the unproven ``2 M`` for
+        ``M >= 4``, with an :class:`UnknownRbarWarning` when such a cell occurs.
+        A mapping overrides the defaults for its keys; a callable replaces them.
+        Values must be >= 1.
+    return_details : bool, default=False
+        Return a :class:`VoronoiLossResult` instead of the number.
+
+    Returns
+    -------
+    loss : float or VoronoiLossResult
+
+    Notes
+    -----
+    [N23] weights each atom term by the fitted :math:`e^{\\beta_{0i}}`, so the
+    formula taken literally scales by :math:`e^{s}` when all fitted intercepts
+    are shifted by :math:`s`; normalising the fitted weights (``"infimum"``) or
+    fixing the last one to 1 (``"reference"``) removes that freedom.  In
+    ``"reference"`` mode with ``k == k0`` the official code drops the atom terms
+    of cells holding two atoms; here D1 keeps them, as the formula says.
+
+    References
+    ----------
+    .. [N23] H. Nguyen, T. Nguyen, N. Ho, "Demystifying Softmax Gating Function in
+       Gaussian Mixture of Experts", NeurIPS 2023.
+    .. [HN16] N. Ho, X. Nguyen, "Convergence rates of parameter estimation for some
+       weakly identifiable finite mixtures", Annals of Statistics 44(6), 2016.
+
+    Examples
+    --------
+    >>> from gmoe import MixingMeasure, voronoi_loss
+    >>> from gmoe.datasets import N23_TRUTH
+    >>> G_true = MixingMeasure.from_params(**N23_TRUTH)
+    >>> voronoi_loss(G_true.translated(1.0, [2.0]), G_true)
+    0.0
+    >>> params = G_true.to_params()
+    >>> params["expert_intercept"] = params["expert_intercept"] + [0.0, 0.1]
+    >>> G = MixingMeasure.from_params(**params)
+    >>> round(voronoi_loss(G, G_true, "D1"), 4)  # 0.1 times the weight of atom 2
+    0.1
+    >>> details = voronoi_loss(G, G_true, "D1", return_details=True)
+    >>> details.cells, details.cell_sizes
+    (array([0, 1]), array([1, 1]))
+    """
+    G, G_true, kind, translation, metric, rbar_table = _prepare(
+        G, G_true, kind, translation, metric, rbar
+    )
+    if not isinstance(return_details, (bool, np.bool_)):
+        raise ValueError(f"return_details must be True or False; got {return_details!r}.")
+    pieces = _solve(G, G_true, kind, translation, metric, rbar_table)
+    assumed = sorted(m for m in pieces["rbar"] if rbar_table.is_assumed(m))
+    if assumed:
+        warnings.warn(
+            f"rbar(M) is not known for cell sizes M = {assumed}; using "
+            f"{[pieces['rbar'][m] for m in assumed]} (2 M). Pass rbar={{M: value}} "
+            "to choose it.",
+            UnknownRbarWarning,
+            stacklevel=2,
+        )
+    if not return_details:
+        return pieces["value"]
+    for key in ("cells", "cell_sizes", "fitted_weights", "weight_sums",
+                "true_weights", "t1", "cell_terms", "atom_terms"):
+        pieces[key] = np.array(pieces[key])
+        pieces[key].flags.writeable = False
+    return VoronoiLossResult(kind=kind, translation=translation, metric=metric,
+                             **pieces)
+
+
+def voronoi_cells(G, G_true, *, metric="l1", translation="infimum", kind="D2",
+                  rbar=None):
+    """Voronoi cells: which true atom each fitted atom approximates.
+
+    .. math::
+
+        A_j = \\{ i : \\|\\theta_i - \\theta^*_j\\| \\le \\|\\theta_i - \\theta^*_l\\|
+              \\ \\forall l \\}, \\qquad
+        \\theta = (\\beta_1, a, b, \\sigma)
+
+    The gate intercept is the weight, not part of the atom.  The gate slopes are
+    compared after a translation :math:`t_1` of the true ones, since a common
+    translation of all gate slopes leaves the model unchanged but moves the cells;
+    see ``translation``.  A fitted atom equidistant from several true atoms goes
+    to the lowest true index.
+
+    Parameters
+    ----------
+    G : MixingMeasure
+        Fitted measure, ``k`` atoms.
+    G_true : MixingMeasure
+        True measure, ``k0`` atoms.
+    metric : {"l1", "l2"}, default="l1"
+        ``"l1"``: :math:`\\|\\Delta\\beta_1\\|_1 + \\|\\Delta a\\|_1 + |\\Delta b| +
+        |\\Delta\\sigma|`, the choice of the official code of [N23].  ``"l2"``:
+        the Euclidean norm of :math:`\\theta_i - \\theta^*_j`, as the paper writes.
+    translation : {"infimum", "reference", "none"} or array-like of shape (d,)
+        ``"infimum"`` (default): the cells at the translation attaining
+        ``voronoi_loss(G, G_true, kind, metric=metric, rbar=rbar)``, i.e. the
+        cells that loss uses.  ``"reference"``: both measures with the last
+        atom's gate slope at 0 (official code).  ``"none"``: the gate slopes as
+        given.  An array: the translation :math:`t_1` itself
+        (:math:`\\Delta\\beta_{1ij} = \\beta_{1i} - \\beta^*_{1j} - t_1`).
+    kind : {"D1", "D2"}, default="D2"
+        The loss whose infimum fixes the translation (``"infimum"`` only).
+    rbar : mapping, callable or None, default=None
+        As in :func:`voronoi_loss` (``"infimum"`` only).
+
+    Returns
+    -------
+    cells : ndarray of shape (k,), dtype=int
+        ``cells[i]`` is the true atom index ``j`` with ``i`` in :math:`A_j`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gmoe import MixingMeasure, voronoi_cells
+    >>> from gmoe.datasets import N23_TRUTH
+    >>> G_true = MixingMeasure.from_params(**N23_TRUTH)
+    >>> params = G_true.to_params()
+    >>> G = MixingMeasure.from_params(**{name: np.concatenate([value, value[1:]])
+    ...                                  for name, value in params.items()})
+    >>> voronoi_cells(G, G_true)  # atom 2 duplicated: cell 1 holds atoms 1 and 2
+    array([0, 1, 1])
+    """
+    G, G_true = _check_pair(G, G_true)
+    metric = _check_choice("metric", metric, METRICS)
+    atoms = _Atoms(G, G_true, metric)
+    if isinstance(translation, str):
+        _check_choice("translation", translation, TRANSLATIONS + ("none",))
+        if translation == "infimum":
+            kind = _check_choice("kind", kind, KINDS)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UnknownRbarWarning)
+                pieces = _solve(G, G_true, kind, translation, metric,
+                                _RbarTable(rbar))
+            return pieces["cells"]
+        if translation == "reference":
+            t1 = G.gate_coef[-1] - G_true.gate_coef[-1]
+        else:
+            t1 = np.zeros(G.n_features)
+    else:
+        t1 = np.asarray(translation, dtype=float)
+        if t1.ndim == 0:
+            t1 = np.full(G.n_features, float(t1))
+        if t1.shape != (G.n_features,) or not np.all(np.isfinite(t1)):
+            raise ValueError(
+                "translation must be 'infimum', 'reference', 'none' or a finite "
+                f"array of shape ({G.n_features},); got {translation!r}."
+            )
+    return atoms.cells(t1[None])[0]
