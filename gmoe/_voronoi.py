@@ -16,7 +16,8 @@ import numpy as np
 import scipy.optimize
 import scipy.special
 
-from gmoe._measure import PARAM_NAMES, MixingMeasure
+from gmoe._measure import MixingMeasure
+from gmoe.datasets import PARAM_NAMES
 
 __all__ = [
     "RBAR_KNOWN",
@@ -665,7 +666,8 @@ def voronoi_loss(G, G_true, kind="D2", *, translation="infimum", metric="l1",
 
         D_2 = \\inf_{t_0, t_1} \\sum_j \\omega_j
               + \\sum_{j: |A_j| > 1} \\sum_{i \\in A_j} p_i
-              \\left(\\|\\Delta\\beta_{1ij}\\|^{\\bar r_j} + |\\Delta b_{ij}|^{\\bar r_j}
+              \\left(\\|\\Delta\\beta_{1ij}\\|^{\\bar r_j}
+              + |\\Delta b_{ij}|^{\\bar r_j}
               + \\|\\Delta a_{ij}\\|^{\\bar r_j / 2}
               + |\\Delta\\sigma_{ij}|^{\\bar r_j / 2}\\right)
               + \\sum_{j: |A_j| = 1} \\sum_{i \\in A_j} p_i
@@ -754,7 +756,9 @@ def voronoi_loss(G, G_true, kind="D2", *, translation="infimum", metric="l1",
         G, G_true, kind, translation, metric, rbar
     )
     if not isinstance(return_details, (bool, np.bool_)):
-        raise ValueError(f"return_details must be True or False; got {return_details!r}.")
+        raise ValueError(
+            f"return_details must be True or False; got {return_details!r}."
+        )
     pieces = _solve(G, G_true, kind, translation, metric, rbar_table)
     assumed = sorted(m for m in pieces["rbar"] if rbar_table.is_assumed(m))
     if assumed:

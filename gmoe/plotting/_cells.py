@@ -94,7 +94,7 @@ def plot_voronoi_cells(G, G_true, X=None, y=None, *, ax=None, translation="infim
                 f"{X.shape} and {y.shape}."
             )
     if x_range is None:
-        x_range = (X[:, feature].min(), X[:, feature].max()) if X is not None else (0, 1)
+        x_range = (0, 1) if X is None else (X[:, feature].min(), X[:, feature].max())
     lo, hi = (float(v) for v in x_range)
     if not lo < hi:
         raise ValueError(f"x_range must be increasing; got {x_range!r}.")
