@@ -48,7 +48,7 @@ STUDIES = {
                              **EM}),
     "early_stop": ("over", {"n_experts": [3, 4], "init": "near_truth", "n_init": 1,
                             "tol": 1e-6, "max_iter": 2000}),
-    "realistic_init": ("over", {"n_experts": 3, "init": "kmeans", "n_init": 3, **EM}),
+    "realistic_init": ("over", {"n_experts": 3, "init": "kmeans", "n_init": 2, **EM}),
 }
 
 PRESETS = {
@@ -96,7 +96,7 @@ def reference_losses(results, kind):
 
 def save(fig, name, quick=False):
     """Write ``fig`` as a PNG under figures/ and return its path."""
-    FIGURES.mkdir(exist_ok=True)
+    FIGURES.mkdir(parents=True, exist_ok=True)
     path = FIGURES / (f"{name}_quick.png" if quick else f"{name}.png")
     fig.savefig(path, dpi=130, bbox_inches="tight")
     return path

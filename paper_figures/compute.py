@@ -20,11 +20,10 @@ from gmoe import GaussianMoERegressor
 from gmoe.datasets import draw_covariates, draw_response
 from gmoe.simulation import run_rate_study
 
+from paper_figures import _common
 from paper_figures._common import (
-    CACHE,
     PRESETS,
     RANDOM_STATE,
-    RESULTS,
     SIZES,
     STUDIES,
     TRUTH,
@@ -49,11 +48,11 @@ def compute_study(name, preset, quick, n_jobs):
     kwargs = {**options, **PRESETS[preset], "sample_sizes": SIZES[preset][grid]}
     start = time.perf_counter()
     results = run_rate_study(TRUTH, random_state=RANDOM_STATE, n_jobs=n_jobs,
-                             cache=CACHE / preset, progress=None, **kwargs)
+                             cache=_common.CACHE / preset, progress=None, **kwargs)
     elapsed = time.perf_counter() - start
     for kind in ("D1", "D2"):
         results[f"{kind}_reference"] = reference_losses(results, kind)
-    RESULTS.mkdir(exist_ok=True)
+    _common.RESULTS.mkdir(parents=True, exist_ok=True)
     results.to_csv(results_path(name, quick), index=False)
     return elapsed, len(results)
 
@@ -75,7 +74,7 @@ def compute_cells(quick):
         "n": n, "random_state": RANDOM_STATE, "n_iter": model.n_iter_,
         "log_likelihood": model.log_likelihood_,
     }
-    path = RESULTS / ("voronoi_cells_quick.json" if quick else "voronoi_cells.json")
+    path = _common.RESULTS / ("voronoi_cells_quick.json" if quick else "voronoi_cells.json")
     path.write_text(json.dumps(record, indent=1))
 
 
@@ -97,7 +96,7 @@ def main(argv=None):
     start = time.perf_counter()
     compute_cells(args.quick)
     timings["studies"]["voronoi_cells"] = {"seconds": round(time.perf_counter() - start, 1)}
-    path = RESULTS / ("timings_quick.json" if args.quick else "timings.json")
+    path = _common.RESULTS / ("timings_quick.json" if args.quick else "timings.json")
     if args.only and path.exists():
         old = json.loads(path.read_text())
         timings["studies"] = {**old.get("studies", {}), **timings["studies"]}

@@ -7,7 +7,7 @@ bootstrap interval over replications, the numbers the README quotes.
 import argparse
 import importlib
 
-from paper_figures._common import RESULTS
+from paper_figures import _common
 
 SCRIPTS = ["fig1_exact_fitted", "fig2_over_fitted", "fig3_per_parameter",
            "fig4_initialisation", "fig5_voronoi_cells"]
@@ -35,7 +35,7 @@ def main(argv=None):
         path, found = module.main(args.quick)
         print(path)
         lines += summary_lines(script, found)
-    out = RESULTS / ("summary_quick.md" if args.quick else "summary.md")
+    out = _common.RESULTS / ("summary_quick.md" if args.quick else "summary.md")
     out.write_text("\n".join(lines) + "\n")
     print(out)
 

@@ -1,0 +1,25 @@
+"""Smoke test of the paper-figure pipeline on its quick preset."""
+
+import pytest
+
+from paper_figures import _common, compute, redraw
+
+
+@pytest.fixture
+def workspace(tmp_path, monkeypatch):
+    for name in ("RESULTS", "FIGURES", "CACHE"):
+        monkeypatch.setattr(_common, name, tmp_path / name.lower())
+    return tmp_path
+
+
+def test_quick_pipeline_computes_and_draws_every_figure(workspace):
+    compute.main(["--quick", "--jobs", "1"])
+    for name in _common.STUDIES:
+        results = _common.load(name, quick=True)
+        assert {"n", "replication", "D1", "D2", "D2_reference"} <= set(results.columns)
+        assert results["error"].isna().all() or (results["error"].fillna("") == "").all()
+    redraw.main(["--quick"])
+    for script in redraw.SCRIPTS:
+        assert (workspace / "figures" / f"{script}_quick.png").stat().st_size > 10_000
+    summary = (workspace / "results" / "summary_quick.md").read_text()
+    assert summary.count("| fig") >= 6
