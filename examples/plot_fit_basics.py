@@ -22,7 +22,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from gmoe import GaussianMoERegressor
-from gmoe.datasets import N23_TRUTH, make_moe_regression
+from gmoe.datasets import N23_TRUTH, PARAM_NAMES, make_moe_regression
 
 X, y = make_moe_regression(n_samples=1000, random_state=0)
 moe = GaussianMoERegressor(n_experts=2, random_state=0).fit(X, y)
@@ -35,15 +35,9 @@ print(f"converged: {moe.converged_}, EM iterations: {moe.n_iter_}")
 # with gate intercept and slope 0, exactly as in ``N23_TRUTH``.  Which fitted
 # expert matches which true one is arbitrary in general (the labels of a mixture
 # can be permuted); k-means starts happen to give the true order here.  Variances
-# are variances, not standard deviations.
-names = [
-    "gate_intercept",
-    "gate_coef",
-    "expert_intercept",
-    "expert_coef",
-    "expert_variance",
-]
-for name in names:
+# are variances, not standard deviations.  :data:`gmoe.datasets.PARAM_NAMES`
+# names the five parameter arrays.
+for name in PARAM_NAMES:
     fitted = np.ravel(getattr(moe, name + "_"))
     true = np.ravel(N23_TRUTH[name])
     print(f"{name:17s} fitted {np.array2string(fitted, precision=3):24s} "
