@@ -36,7 +36,7 @@ METRICS = ("l1", "l2")
 TRANSLATIONS = ("infimum", "reference")
 GROUPS = ("gate_coef", "expert_coef", "expert_intercept", "expert_variance")
 
-_BISECTION_STEPS = 64
+_BISECTION_STEPS = 52
 _MAX_SWEEPS = 50
 _N_DESCENTS = 4
 _INSET = 1e-10
@@ -274,7 +274,7 @@ def _best_t0(W, log_w_true):
             u = ratio[order[idx + 1]]
     if u <= 0:
         return -np.inf
-    return float(np.log(u) + shift)
+    return float(np.log(u) - shift)
 
 
 def _weight_term(W, log_w_true, t0):
@@ -380,7 +380,7 @@ def _segments(points, reach):
 
 def _reach(search, base):
     """A radius beyond which the loss along any unit line through ``base`` exceeds
-    its value at ``base``.
+    its value at ``base``; and that value.
 
     With normalised weights, every fitted atom is at gate distance at least
     ``|s| - m`` from every translated true atom (``m`` the largest distance at
@@ -395,40 +395,41 @@ def _reach(search, base):
     Q = 1.0
     if kind == "D2":
         Q = max([1.0] + [rbar_table(M) for M in range(2, atoms.k - atoms.k0 + 2)])
-    return m + max(upper, upper ** (1.0 / Q)) + 1.0
+    return m + max(upper, upper ** (1.0 / Q)) + 1.0, upper
 
 
-def _gate_objective(Vsel, pw, q, u, s):
-    """sum_i pw_i ||Vsel_i - s u||^{q_i} for each row; s of shape (U,)."""
-    res = Vsel - s[:, None, None] * u
-    norm = np.sqrt(np.sum(res**2, axis=-1))
-    return np.sum(pw * norm**q, axis=-1)
+def _gate_objective(B, P, pw, q, s):
+    """sum_i pw_i ||V_i - s u||^{q_i} per row, for each row's s (U,).
+
+    With a unit ``u``, ``B = V.u`` and ``P = ||V - B u||^2`` (both (U, k)):
+    ``||V - s u||^2 = (B - s)^2 + P``, free of cancellation.
+    """
+    norm2 = (B - s[:, None]) ** 2 + P
+    return np.sum(pw * norm2 ** (0.5 * q), axis=-1)
 
 
-def _gate_argmin(Vsel, pw, q, u):
+def _gate_argmin(B, P, pw, q):
     """Minimiser over s of the convex gate objective, per row (U,)."""
-    uu = u @ u
-    s_terms = (Vsel @ u) / uu  # each term's own minimiser, (U, k)
-    lo, hi = s_terms.min(axis=1), s_terms.max(axis=1)
+    lo, hi = B.min(axis=1), B.max(axis=1)  # each term is smallest at s = B
     weight = pw * q
-    qm2 = q - 2.0
+    half_qm2 = 0.5 * (q - 2.0)
     for _ in range(_BISECTION_STEPS):
         mid = 0.5 * (lo + hi)
-        res = Vsel - mid[:, None, None] * u
-        norm = np.sqrt(np.einsum("ukd,ukd->uk", res, res))
-        # d/ds ||res||^q = -q ||res||^(q - 2) res.u  (0 where res = 0).
-        factor = np.power(norm, qm2, out=np.zeros_like(norm), where=norm > 0)
-        slope = -np.einsum("uk,uk->u", weight * factor, res @ u)
-        go_left = slope > 0
+        along = B - mid[:, None]
+        norm2 = along**2 + P
+        # d/ds ||V - s u||^q = -q ||V - s u||^(q - 2) (B - s), 0 where it vanishes.
+        factor = np.power(norm2, half_qm2, out=np.zeros_like(norm2),
+                          where=norm2 > 0)
+        go_left = -np.sum(weight * factor * along, axis=1) > 0
         hi = np.where(go_left, mid, hi)
         lo = np.where(go_left, lo, mid)
     best = 0.5 * (lo + hi)
     # The optimum of the terms with exponent 1 often sits exactly at one term's
     # own minimiser: try those points too, so exact fits give exactly zero.
-    values = _gate_objective(Vsel, pw, q, u, best)
-    for col in range(s_terms.shape[1]):
-        trial = s_terms[:, col]
-        trial_values = _gate_objective(Vsel, pw, q, u, trial)
+    values = _gate_objective(B, P, pw, q, best)
+    for col in range(B.shape[1]):
+        trial = B[:, col]
+        trial_values = _gate_objective(B, P, pw, q, trial)
         better = trial_values <= values
         best = np.where(better, trial, best)
         values = np.where(better, trial_values, values)
@@ -440,7 +441,7 @@ def _line_search(atoms, p, log_w_true, kind, rbar_table, base, u):
 
     ``u`` must have unit length.
     """
-    reach = _reach((atoms, p, log_w_true, kind, rbar_table), base)
+    reach, upper = _reach((atoms, p, log_w_true, kind, rbar_table), base)
     lo, hi, rep = _segments(_breakpoints(atoms, base, u), reach)
     all_cells = atoms.cells(base + rep[:, None] * u)
     unique, inverse = np.unique(all_cells, axis=0, return_inverse=True)
@@ -463,11 +464,17 @@ def _line_search(atoms, p, log_w_true, kind, rbar_table, base, u):
         const[a] = np.sum(weight_terms) + np.sum(p * rest)
         q[a] = r
         Vsel[a] = V[rows, cells]
-    pw = np.broadcast_to(p, (n_unique, k))
-    s_star = _gate_argmin(Vsel, pw, q, u)
+    B = Vsel @ u
+    P = np.sum((Vsel - B[..., None] * u) ** 2, axis=-1)
+    # Cells whose fixed part alone exceeds the loss at ``base`` cannot win.
+    hopeful = const <= upper * (1 + 1e-12) + 1e-300
+    s_star = np.zeros(n_unique)
+    s_star[hopeful] = _gate_argmin(B[hopeful], P[hopeful], p, q[hopeful])
     s = np.clip(s_star[inverse], lo, hi)
-    values = const[inverse] + _gate_objective(Vsel[inverse], pw[inverse], q[inverse],
-                                              u, s)
+    values = np.full(len(s), np.inf)
+    live = hopeful[inverse]
+    pick = inverse[live]
+    values[live] = const[pick] + _gate_objective(B[pick], P[pick], p, q[pick], s[live])
     best = int(np.argmin(values))
     a, s_best, lo_b, hi_b = inverse[best], s[best], lo[best], hi[best]
     if lo_b < hi_b and not np.array_equal(atoms.cells((base + s_best * u)[None])[0],
@@ -477,9 +484,8 @@ def _line_search(atoms, p, log_w_true, kind, rbar_table, base, u):
         # the returned cells are the cells at the returned t1.
         inset = min(_INSET * (1.0 + abs(s_best)), 0.25 * (hi_b - lo_b))
         s_best = min(max(s_best, lo_b + inset), hi_b - inset)
-        values[best] = const[a] + _gate_objective(Vsel[a:a + 1], pw[a:a + 1],
-                                                  q[a:a + 1], u,
-                                                  np.array([s_best]))[0]
+        values[best] = const[a] + _gate_objective(B[a:a + 1], P[a:a + 1], p,
+                                                  q[a:a + 1], np.array([s_best]))[0]
     return float(values[best]), unique[a], base + s_best * u
 
 
