@@ -5,11 +5,11 @@ import json
 import numpy as np
 import pytest
 import scipy.stats
+from conftest import TRUTH_3X2
 from scipy.special import softmax
 
 from gmoe import GaussianMoERegressor, MixingMeasure
 from gmoe.datasets import N23_TRUTH, make_moe_regression
-from conftest import TRUTH_3X2
 
 
 def naive_density(params, x, y):
@@ -66,7 +66,8 @@ def test_arrays_are_read_only_copies():
 @pytest.mark.parametrize(
     "change, message",
     [
-        ({"gate_intercept": [0.0, 0.0, 0.0]}, r"gate_intercept has shape \(3,\).*\(2,\)"),
+        ({"gate_intercept": [0.0, 0.0, 0.0]},
+         r"gate_intercept has shape \(3,\).*\(2,\)"),
         ({"expert_coef": [[1.0, 2.0], [3.0, 4.0]]}, r"expert_coef has shape \(2, 2\)"),
         ({"gate_coef": [25.0, 0.0]}, "must be 2-D"),
         ({"expert_variance": [0.09, 0.0]}, "expert_variance must be positive"),
