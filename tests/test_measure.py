@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+import scipy.integrate
 import scipy.stats
 from conftest import TRUTH_3X2
 from scipy.special import softmax
