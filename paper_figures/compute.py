@@ -48,7 +48,8 @@ def compute_study(name, preset, quick, n_jobs):
     kwargs = {**options, **PRESETS[preset], "sample_sizes": SIZES[preset][grid]}
     start = time.perf_counter()
     results = run_rate_study(TRUTH, random_state=RANDOM_STATE, n_jobs=n_jobs,
-                             cache=_common.CACHE / preset, progress=None, **kwargs)
+                             cache=_common.CACHE / preset, progress=None,
+                             remeasure=True, **kwargs)
     elapsed = time.perf_counter() - start
     for kind in ("D1", "D2"):
         results[f"{kind}_reference"] = reference_losses(results, kind)

@@ -371,3 +371,17 @@ def test_demo_study_writes_figure_and_table(tmp_path, capsys):
                    np.log(table[table["k"] == 2].groupby("n")["D1"].mean()), 1)[0])
     printed = capsys.readouterr().out
     assert "k=3 D2" in printed and str(out["figure"]) in printed
+
+
+def test_remeasure_recomputes_cached_losses_from_the_parameters(tmp_path):
+    arguments = dict(n_experts=3, sample_sizes=[200], n_replications=1, progress=False,
+                     cache=tmp_path, random_state=5)
+    first = run_rate_study(N23_TRUTH, **arguments)
+    # corrupt the cached loss, as an older loss code would have left it
+    (path,) = tmp_path.glob("*/k3/*.json")
+    record = json.loads(path.read_text())
+    record["D2"] = 123.0
+    path.write_text(json.dumps(record))
+    assert run_rate_study(N23_TRUTH, **arguments)["D2"].iloc[0] == 123.0
+    again = run_rate_study(N23_TRUTH, **arguments, remeasure=True)
+    assert again["D2"].iloc[0] == pytest.approx(first["D2"].iloc[0])

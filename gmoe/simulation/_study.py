@@ -736,6 +736,7 @@ def run_rate_study(truth, n_experts, sample_sizes, n_replications, *, random_sta
                    high=1.0, init="near_truth", n_init=1, max_iter=2000, tol=1e-6,
                    estimator_params=None, near_truth_noise=None, losses=LOSS_KINDS,
                    translation="infimum", metric="l1", rbar=None, retry_failed=False,
+                   remeasure=False,
                    progress=None):
     """Fit k experts to many samples of a known mixture of experts.
 
@@ -812,6 +813,9 @@ def run_rate_study(truth, n_experts, sample_sizes, n_replications, *, random_sta
     rbar : dict or None, default=None
         Exponents ``rbar(M)`` of D2 by cell size ``M`` (see
         :func:`gmoe.voronoi_loss`).
+    remeasure : bool, default=False
+        Recompute the losses of every cached fit from its stored parameters, even
+        when the loss options are unchanged (after a change of the loss code).
     retry_failed : bool, default=False
         Refit the cached fits that raised, instead of reusing their error.
     progress : bool or None, default=None
@@ -878,10 +882,10 @@ def run_rate_study(truth, n_experts, sample_sizes, n_replications, *, random_sta
     if progress not in (None, True, False):
         raise ValueError(f"progress must be True, False or None; got {progress!r}.")
     return _run(spec, n_jobs=n_jobs, cache=cache, client=client,
-                retry_failed=retry_failed, progress=progress)
+                retry_failed=retry_failed, remeasure=remeasure, progress=progress)
 
 
-def _run(spec, *, n_jobs, cache, client, retry_failed, progress):
+def _run(spec, *, n_jobs, cache, client, retry_failed, remeasure, progress):
     from tqdm.auto import tqdm
 
     store = _Cache(cache, spec) if cache is not None else None
@@ -897,7 +901,8 @@ def _run(spec, *, n_jobs, cache, client, retry_failed, progress):
                 if record is None:
                     tasks.append((k, n, replication))
                     continue
-                if record.get("loss_key") != loss_key and not record.get("error"):
+                stale = remeasure or record.get("loss_key") != loss_key
+                if stale and not record.get("error"):
                     record = _remeasure(record, spec)
                 records[(k, n, replication)] = record
     n_cached = len(records)
