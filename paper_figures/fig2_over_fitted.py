@@ -42,7 +42,8 @@ def main(quick=False):
         for index, (study, column, label) in enumerate(CURVES):
             sub = studies[study][studies[study]["k"] == k]
             plot_rate(sub, column, ax=ax, rate=found[f"k={k} {label}"], label=label,
-                      theory_slope=-0.5 if index == 0 else None)
+                      theory_slope=-0.5 if index == 0 else None,
+                      show_replications=index == 0)
         ax.set_title(f"Over-fitted k = {k}, k0 = 2: whole grid, no point dropped\n"
                      f"official code: {PAPER_SLOPES[k]}", fontsize=9)
         ax.legend(fontsize=7)

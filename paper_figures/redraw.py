@@ -6,6 +6,9 @@ bootstrap interval over replications, the numbers the README quotes.
 
 import argparse
 import importlib
+import json
+
+import numpy as np
 
 from paper_figures import _common
 
@@ -25,6 +28,31 @@ def summary_lines(name, found):
     return lines
 
 
+def gate_size(params_text):
+    """Largest absolute gate parameter of a fit (canonical form)."""
+    params = json.loads(params_text)
+    return max(np.max(np.abs(params["gate_intercept"])),
+               np.max(np.abs(params["gate_coef"])))
+
+
+def diagnostic_lines(quick):
+    """Per study and k: convergence, iterations, mean against median D2, gate sizes."""
+    lines = ["| study | k | n | fits | converged | median iterations | mean D2 | "
+             "median D2 | fits with a gate parameter > 100 |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for name in _common.STUDIES:
+        results = _common.load(name, quick)
+        results = results.assign(gate=[gate_size(t) for t in results["params"]])
+        for (k, n), group in results.groupby(["k", "n"]):
+            if n not in (results["n"].min(), results["n"].max()):
+                continue
+            lines.append(
+                f"| {name} | {k} | {n} | {len(group)} | {group['converged'].mean():.0%} | "
+                f"{group['n_iter'].median():.0f} | {group['D2'].mean():.3g} | "
+                f"{group['D2'].median():.3g} | {(group['gate'] > 100).sum()} |")
+    return lines
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="the quick preset's results")
@@ -35,6 +63,8 @@ def main(argv=None):
         path, found = module.main(args.quick)
         print(path)
         lines += summary_lines(script, found)
+    lines += ["", "Diagnostics at the smallest and largest n of each grid:", ""]
+    lines += diagnostic_lines(args.quick)
     out = _common.RESULTS / ("summary_quick.md" if args.quick else "summary.md")
     out.write_text("\n".join(lines) + "\n")
     print(out)
