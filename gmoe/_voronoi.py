@@ -38,7 +38,6 @@ GROUPS = ("gate_coef", "expert_coef", "expert_intercept", "expert_variance")
 
 _BISECTION_STEPS = 52
 _MAX_SWEEPS = 50
-_N_DESCENTS = 4
 _INSET = 1e-10
 
 
@@ -436,6 +435,32 @@ def _gate_argmin(B, P, pw, q):
     return best
 
 
+def _fixed_parts(atoms, cells, p, log_w_true, kind, rbar_table):
+    """For each row of cells (U, k): the loss without its gate-slope terms, with
+    the best t0, and the gate-slope exponents (U, k)."""
+    k, k0 = atoms.k, atoms.k0
+    member = cells[:, :, None] == np.arange(k0)  # (U, k, k0)
+    sizes = member.sum(axis=1)
+    W = np.einsum("ukj,k->uj", member, p)
+    # sum_j |W_j - u w_j| is convex and piecewise linear in u = exp(t0) >= 0:
+    # its minimum is at u = 0 or at a kink u = W_j / w_j.
+    w = np.exp(log_w_true - np.max(log_w_true))
+    u = np.concatenate([np.zeros((len(cells), 1)), W / w], axis=1)
+    weight = np.min(np.sum(np.abs(W[:, None, :] - u[:, :, None] * w), axis=2),
+                    axis=1)
+    if kind == "D1":
+        r = np.ones(k + 1)
+    else:
+        r = np.array([1.0, 1.0] + [rbar_table(m) for m in range(2, k + 1)])
+    M = np.take_along_axis(sizes, cells, axis=1)
+    q = r[M]
+    half = np.where(M == 1, 1.0, q / 2.0) if kind == "D2" else q
+    rows = np.arange(k)
+    rest = (atoms.db[rows, cells] ** q + atoms.da[rows, cells] ** half
+            + atoms.ds[rows, cells] ** half)
+    return weight + rest @ p, q
+
+
 def _line_search(atoms, p, log_w_true, kind, rbar_table, base, u):
     """Exact minimum of the loss over ``t1 = base + s u``: (value, cells, t1).
 
@@ -446,28 +471,16 @@ def _line_search(atoms, p, log_w_true, kind, rbar_table, base, u):
     all_cells = atoms.cells(base + rep[:, None] * u)
     unique, inverse = np.unique(all_cells, axis=0, return_inverse=True)
     inverse = np.ravel(inverse)
-    k, k0 = atoms.k, atoms.k0
-    rows = np.arange(k)
+    rows = np.arange(atoms.k)
     V = atoms.gate_diff(base)
     n_unique = unique.shape[0]
-    const = np.empty(n_unique)
-    q = np.empty((n_unique, k))
-    Vsel = np.empty((n_unique, k, V.shape[-1]))
-    for a, cells in enumerate(unique):
-        sizes = np.bincount(cells, minlength=k0)
-        W = np.bincount(cells, weights=p, minlength=k0)
-        t0 = _best_t0(W, log_w_true)
-        weight_terms, _ = _weight_term(W, log_w_true, t0)
-        r, half = _powers(kind, sizes, cells, rbar_table)
-        rest = (atoms.db[rows, cells] ** r + atoms.da[rows, cells] ** half
-                + atoms.ds[rows, cells] ** half)
-        const[a] = np.sum(weight_terms) + np.sum(p * rest)
-        q[a] = r
-        Vsel[a] = V[rows, cells]
+    const, q = _fixed_parts(atoms, unique, p, log_w_true, kind, rbar_table)
+    Vsel = V[rows, unique]  # (n_unique, k, d)
     B = Vsel @ u
     P = np.sum((Vsel - B[..., None] * u) ** 2, axis=-1)
     # Cells whose fixed part alone exceeds the loss at ``base`` cannot win.
-    hopeful = const <= upper * (1 + 1e-12) + 1e-300
+    # (The tolerance covers rounding: the cells at ``base`` must stay in.)
+    hopeful = const <= upper * (1 + 1e-9) + 1e-12
     s_star = np.zeros(n_unique)
     s_star[hopeful] = _gate_argmin(B[hopeful], P[hopeful], p, q[hopeful])
     s = np.clip(s_star[inverse], lo, hi)
@@ -572,31 +585,50 @@ def _search_directions(atoms):
     return out
 
 
-def _descend(search, start, directions, targets):
-    """Exact line searches from ``start`` until no direction improves."""
+def _descend(search, start, directions, targets, visited):
+    """Exact line searches from ``start`` until no direction improves.
+
+    ``visited`` maps the points (cells and rounded t1) that earlier descents
+    passed through to where they ended: a descent that reaches one stops there.
+    """
     atoms, p, log_w_true, kind, rbar_table = search
     rows = np.arange(atoms.k)
     cells = atoms.cells(start[None])[0]
     value = _evaluate(atoms, cells, start, *search[1:])["value"]
     t1 = start
+    path = []
+    result = None
     for _ in range(_MAX_SWEEPS):
+        key = (cells.tobytes(), np.round(t1, 9).tobytes())
+        if key in visited:
+            result = visited[key]
+            break
+        path.append(key)
         previous = value
-        key = cells.tobytes()
-        if key not in targets:
+        if key[0] not in targets:
             sizes = np.bincount(cells, minlength=atoms.k0)
             r, _ = _powers(kind, sizes, cells, rbar_table)
             base = atoms.gate_diff(np.zeros(atoms.beta.shape[1]))
-            targets[key] = _convex_argmin(base[rows, cells], p, r)
-        for u in [targets[key] - t1] + directions:
+            targets[key[0]] = _convex_argmin(base[rows, cells], p, r)
+        for u in [targets[key[0]] - t1] + directions:
             norm = np.sqrt(u @ u)
             if norm <= 1e-14 * (1.0 + np.sqrt(t1 @ t1)):
                 continue
             new_value, new_cells, new_t1 = _line_search(*search, t1, u / norm)
             if new_value < value:
                 value, cells, t1 = new_value, new_cells, new_t1
-        if value >= previous - 1e-13 * (1.0 + abs(previous)):
+                key = (cells.tobytes(), np.round(t1, 9).tobytes())
+                if key in visited:
+                    result = visited[key]
+                    break
+                path.append(key)
+        if result is not None or value >= previous - 1e-13 * (1.0 + abs(previous)):
             break
-    return value, cells, t1
+    if result is None:
+        result = (value, cells, t1)
+    for key in path:
+        visited[key] = result
+    return result
 
 
 def _infimum(atoms, p, log_w_true, kind, rbar_table):
@@ -607,22 +639,20 @@ def _infimum(atoms, p, log_w_true, kind, rbar_table):
         _, cells, t1 = _line_search(*search, np.zeros(1), np.ones(1))
         return cells, t1
     # d >= 2: exact minimisation along lines, from several starts: no
-    # translation, and the translations that align a fitted gate slope with a
-    # true one, the _N_DESCENTS best of them.  From each start, repeat until no
-    # line improves: the line towards the unconstrained minimiser of the current
-    # cells' convex objective, the coordinate axes and directions along cell
-    # boundaries.
+    # translation, and every translation that aligns a fitted gate slope with a
+    # true one (best first).  From each start, repeat until no line improves: the
+    # line towards the unconstrained minimiser of the current cells' convex
+    # objective, the coordinate axes and directions along cell boundaries.
     align = (atoms.beta[:, None, :] - atoms.beta_true[None, :, :]).reshape(-1, d)
-    starts = np.unique(align, axis=0)
+    starts = np.unique(np.vstack([np.zeros((1, d)), align]), axis=0)
     first = [_evaluate(atoms, atoms.cells(t[None])[0], t, *search[1:])["value"]
              for t in starts]
-    order = np.argsort(first, kind="stable")[:_N_DESCENTS]
-    starts = np.vstack([np.zeros((1, d)), starts[order]])
+    starts = starts[np.argsort(first, kind="stable")]
     directions = _search_directions(atoms)
-    targets = {}
+    targets, visited = {}, {}
     best_value, best_cells, best_t1 = np.inf, None, None
     for start in starts:
-        value, cells, t1 = _descend(search, start, directions, targets)
+        value, cells, t1 = _descend(search, start, directions, targets, visited)
         if value < best_value:
             best_value, best_cells, best_t1 = value, cells, t1
     return best_cells, best_t1
