@@ -130,7 +130,7 @@ def plot_voronoi_cells(G, G_true, X=None, y=None, *, ax=None, translation="infim
         points = np.column_stack([x, means[:, i]])
         segments = np.stack([points[:-1], points[1:]], axis=1)
         rgba = np.tile(colors[cells[i]], (len(segments), 1))
-        rgba[:, 3] = np.clip(0.5 * (gate[:-1, i] + gate[1:, i]), 0.08, 1.0)
+        rgba[:, 3] = np.clip(0.5 * (gate[:-1, i] + gate[1:, i]), 0.06, 1.0)
         width = 1.2 + 3.0 * np.sqrt(share[i] / max(share.max(), 1e-300))
         ax.add_collection(LineCollection(segments, colors=rgba, linewidths=width,
                                          capstyle="round", zorder=2,
@@ -147,7 +147,8 @@ def plot_voronoi_cells(G, G_true, X=None, y=None, *, ax=None, translation="infim
                for j in range(k0)]
     handles.append(Line2D([], [], color="black", ls="--", lw=1.3,
                           label="true experts"))
-    ax.legend(handles=handles, loc="best", fontsize=8, framealpha=0.85)
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.12),
+              ncol=min(len(handles), 4), fontsize=8, frameon=False)
     if X is not None:
         low, high = np.quantile(y, [0.002, 0.998])
         pad = 0.08 * (high - low)
