@@ -254,19 +254,20 @@ def per_iteration(n, k, d, n_iter, seed):
 
 def per_iteration_text(cost):
     """The per-iteration result in words."""
+    e_per_iter = cost["e_step_calls"] / max(cost["iterations"], 1)
     return (
         f"One gmoe EM iteration at n = {cost['n']}, k = {cost['k']}, d = {cost['d']} "
         f"({cost['iterations']} iterations from a fixed start, tol = 0):\n"
         f"- wall time, {cost['threads']} numba threads: "
         f"{cost['wall_ns_per_sample_expert']:.1f} ns per (sample x expert);\n"
         f"- CPU time, 1 thread: {cost['cpu_1thread_ns_per_sample_expert']:.1f} ns per "
-        f"(sample x expert), of which E-step kernel {100 * cost['e_step_share']:.0f}% "
-        f"({cost['e_step_calls']} calls, {cost['e_step_ns_per_call']:.1f} ns per "
-        f"(sample x expert) each), gate-statistics passes of the gate's Newton "
-        f"M-step {100 * cost['gate_stats_share']:.0f}% ({cost['gate_stats_calls']} "
-        f"calls = {cost['gate_passes_per_iteration']:.2f} per EM iteration, "
-        f"{cost['gate_stats_ns_per_call']:.1f} ns each), the rest "
-        f"{100 * cost['other_share']:.0f}%."
+        f"(sample x expert), of which the E-step kernel "
+        f"{100 * cost['e_step_share']:.0f}% ({cost['e_step_calls']} calls = "
+        f"{e_per_iter:.2f} per EM iteration, {cost['e_step_ns_per_call']:.1f} ns per "
+        f"(sample x expert) each), separate gate-statistics passes "
+        f"{100 * cost['gate_stats_share']:.0f}% ({cost['gate_stats_calls']} calls, "
+        f"{cost['gate_stats_ns_per_call']:.1f} ns each), the rest (expert and gate "
+        f"solves, Python, start-up) {100 * cost['other_share']:.0f}%."
     )
 
 
@@ -285,8 +286,17 @@ def run_header(argv):
         pass
     command = " ".join(["python benchmarks/bench_fit.py",
                         *(sys.argv[1:] if argv is None else argv)])
+    try:
+        commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+                                capture_output=True, text=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain",
+                                "gmoe"], capture_output=True, text=True).stdout.strip()
+    except OSError:
+        commit, dirty = "unknown", ""
     return (
         f"Command: `{command}`  \n"
+        f"gmoe at commit {commit}"
+        f"{' (with uncommitted changes in gmoe/)' if dirty else ''}.  \n"
         f"Date: {time.strftime('%Y-%m-%d %H:%M')}; CPU: {model}, "
         f"{os.cpu_count()} logical CPUs; numba threads: {numba.get_num_threads()} "
         f"({numba.config.THREADING_LAYER} layer); load average at the start: "
