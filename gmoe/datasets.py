@@ -107,7 +107,7 @@ def draw_response(params, X, random_state=None):
     >>> X = draw_covariates(4, design="grid")
     >>> y, experts = draw_response(N23_TRUTH, X, random_state=0)
     >>> experts
-    array([1, 1, 1, 0])
+    array([1, 1, 0, 0])
     """
     rng = _generator(random_state)
     X = np.asarray(X, dtype=float)
