@@ -2,9 +2,12 @@
 
 The numerical core works on plain arrays: the fitted atoms, the true atoms, the
 fitted weights and the true log-weights.  The infimum over the gate translation
-``(t0, t1)`` is solved exactly in ``t0`` (a weighted median) and, for ``t1``, by
-splitting each line of translations into the intervals on which the Voronoi cells
-do not change and minimising a convex function on each interval.
+``(t0, t1)`` is solved exactly in ``t0`` (a weighted median).  For ``t1`` the
+building block is an exact search along a line of translations: the line is cut
+into the intervals on which the Voronoi cells do not change, and a convex
+function is minimised on each.  One feature needs one line; two features need
+the lines that hold the boundaries between cells; three or more use a
+multi-start search made of such lines.
 """
 
 import dataclasses
@@ -461,16 +464,19 @@ def _fixed_parts(atoms, cells, p, log_w_true, kind, rbar_table):
     return weight + rest @ p, q
 
 
-def _line_search(atoms, p, log_w_true, kind, rbar_table, base, u):
+def _line_search(atoms, p, log_w_true, kind, rbar_table, base, u, seen=None):
     """Exact minimum of the loss over ``t1 = base + s u``: (value, cells, t1).
 
-    ``u`` must have unit length.
+    ``u`` must have unit length.  The cells met along the line are appended to
+    the list ``seen`` when one is given.
     """
     reach, upper = _reach((atoms, p, log_w_true, kind, rbar_table), base)
     lo, hi, rep = _segments(_breakpoints(atoms, base, u), reach)
     all_cells = atoms.cells(base + rep[:, None] * u)
     unique, inverse = np.unique(all_cells, axis=0, return_inverse=True)
     inverse = np.ravel(inverse)
+    if seen is not None:
+        seen.append(unique)
     rows = np.arange(atoms.k)
     V = atoms.gate_diff(base)
     n_unique = unique.shape[0]
@@ -631,6 +637,115 @@ def _descend(search, start, directions, targets, visited):
     return result
 
 
+def _boundary_lines(atoms):
+    """For d == 2: lines ``(point, unit direction, unit normal)`` that contain
+    every boundary between cells.
+
+    A fitted atom ``i`` is as near true atom ``j`` as true atom ``l`` where
+    :math:`h(t) = \\mathrm{dist}_{ij}(t) - \\mathrm{dist}_{il}(t) = 0`.  For
+    ``"l2"`` (squared distances) ``h`` is affine: one line.  For ``"l1"`` ``h`` is
+    affine on each box of the grid cut by the coordinates of the two points where
+    the gate distances vanish: one line per box whose zero set meets the box.
+    """
+    V = atoms.gate_diff(np.zeros(2))  # (k, k0, 2): the gate distance to j is
+    lines = []                        # ||V_ij - t||
+    for i in range(atoms.k):
+        for j in range(atoms.k0):
+            for m in range(j + 1, atoms.k0):
+                a, b = V[i, j], V[i, m]
+                gap = atoms.rest[i, j] - atoms.rest[i, m]
+                if atoms.metric == "l2":
+                    # |a - t|^2 - |b - t|^2 + gap = 0: 2 (b - a).t = |b|^2 - |a|^2 - gap
+                    normal = 2.0 * (b - a)
+                    level = b @ b - a @ a - gap
+                    lines.append((normal, level))
+                    continue
+                cuts = [np.sort([a[0], b[0]]), np.sort([a[1], b[1]])]
+                edges = [np.concatenate([[-np.inf], c, [np.inf]]) for c in cuts]
+                for bx in range(3):
+                    for by in range(3):
+                        box = [(edges[0][bx], edges[0][bx + 1]),
+                               (edges[1][by], edges[1][by + 1])]
+                        inside = np.array([_inside(lo, hi) for lo, hi in box])
+                        # |a_c - t_c| = sa_c (t_c - a_c) on the box, same for b.
+                        sa = np.sign(inside - a)
+                        sb = np.sign(inside - b)
+                        normal = sa - sb
+                        level = sa @ a - sb @ b - gap
+                        if _line_meets_box(normal, level, box):
+                            lines.append((normal, level))
+    out, keys = [], set()
+    for normal, level in lines:
+        size = np.sqrt(normal @ normal)
+        if size == 0:
+            continue
+        normal, level = normal / size, level / size
+        sign = 1.0 if (normal[0] > 0 or (normal[0] == 0 and normal[1] > 0)) else -1.0
+        normal, level = sign * normal, sign * level
+        key = tuple(np.round(np.append(normal, level), 12))
+        if key in keys:
+            continue
+        keys.add(key)
+        out.append((level * normal, np.array([-normal[1], normal[0]]), normal))
+    return out
+
+
+def _inside(lo, hi):
+    """A point strictly inside the interval (lo, hi), which may be unbounded."""
+    if np.isinf(lo) and np.isinf(hi):
+        return 0.0
+    if np.isinf(lo):
+        return hi - 1.0
+    if np.isinf(hi):
+        return lo + 1.0
+    return 0.5 * (lo + hi)
+
+
+def _line_meets_box(normal, level, box):
+    """Whether ``normal . t = level`` meets the (closed, possibly unbounded) box."""
+    low = high = 0.0
+    for n, (lo, hi) in zip(normal, box, strict=True):
+        if n == 0:
+            continue
+        ends = (n * lo, n * hi)
+        low += min(ends)
+        high += max(ends)
+    return low <= level <= high
+
+
+def _planar_infimum(search):
+    """Exact infimum over t1 in the plane (d == 2).
+
+    Every cell's closure is bounded by pieces of the lines of
+    :func:`_boundary_lines`.  The convex objective of a cell is smallest either
+    at its unconstrained minimiser, if that lies in the cell, or on the cell's
+    boundary.  Exact searches along every boundary line and along its two
+    neighbours at a tiny offset on either side therefore meet the minimum of
+    every cell on its boundary; the cells met along the way supply the interior
+    candidates.
+    """
+    atoms, p, log_w_true, kind, rbar_table = search
+    rows = np.arange(atoms.k)
+    candidates, seen = [], []
+    origin = np.zeros(2)
+    candidates.append(_line_search(*search, origin, np.array([1.0, 0.0]), seen))
+    for point, direction, normal in _boundary_lines(atoms):
+        offset = 1e-9 * (1.0 + np.sqrt(point @ point))
+        for shift in (0.0, offset, -offset):
+            candidates.append(_line_search(*search, point + shift * normal,
+                                           direction, seen))
+    base = atoms.gate_diff(origin)
+    for cells in np.unique(np.vstack(seen), axis=0):
+        sizes = np.bincount(cells, minlength=atoms.k0)
+        r, _ = _powers(kind, sizes, cells, rbar_table)
+        target = _convex_argmin(base[rows, cells], p, r)
+        if np.array_equal(atoms.cells(target[None])[0], cells):
+            value = _evaluate(atoms, cells, target, *search[1:])["value"]
+            candidates.append((value, cells, target))
+    best = min(range(len(candidates)), key=lambda c: candidates[c][0])
+    return candidates[best][1], candidates[best][2]
+
+
 def _infimum(atoms, p, log_w_true, kind, rbar_table):
     """Minimise the loss over the gate-slope translation t1: (cells, t1)."""
     d = atoms.beta.shape[1]
@@ -638,7 +753,9 @@ def _infimum(atoms, p, log_w_true, kind, rbar_table):
     if d == 1:
         _, cells, t1 = _line_search(*search, np.zeros(1), np.ones(1))
         return cells, t1
-    # d >= 2: exact minimisation along lines, from several starts: no
+    if d == 2:
+        return _planar_infimum(search)
+    # d >= 3: exact minimisation along lines, from several starts: no
     # translation, and every translation that aligns a fitted gate slope with a
     # true one (best first).  From each start, repeat until no line improves: the
     # line towards the unconstrained minimiser of the current cells' convex
@@ -730,12 +847,15 @@ def voronoi_loss(G, G_true, kind="D2", *, translation="infimum", metric="l1",
         :math:`(t_0, t_1)` is taken, the cells being recomputed for every
         :math:`t_1`.  The loss is then invariant under translating the gates of
         either measure and under permuting atoms.  The infimum over :math:`t_0`
-        is exact (a weighted median).  For one feature the infimum over
-        :math:`t_1` is exact too: the line is split where a cell can change and a
-        convex problem is solved on each piece; for ``d >= 2`` the same exact
-        line minimisation is repeated along coordinate axes and towards every
-        translation that aligns a fitted gate slope with a true one, from
-        ``k k0 + 1`` starts (a careful search, not a certificate).
+        is exact (a weighted median).  For one or two features the infimum over
+        :math:`t_1` is exact too (up to rounding).  With one feature the line is
+        split where a cell can change and a convex problem is solved on each
+        piece.  With two, the same exact line minimisation runs along every line
+        that holds a boundary between cells, and the unconstrained minimiser of
+        every cell met is tried.  For ``d >= 3`` the line minimisation is
+        repeated along the coordinate axes, along cell boundaries and towards
+        the current cells' own minimiser, from ``k k0 + 1`` starts: a careful
+        search, not a certificate.
         ``"reference"``: the official code of [N23]: both measures in the form
         whose LAST atom's gate is ``(0, 0)``, :math:`p_i = e^{\\beta_{0i} -
         \\beta_{0k}}`, no infimum.  The two differ when the cell of the true

@@ -272,6 +272,20 @@ def test_infimum_against_brute_force_d2(seed, kind, metric):
     assert res.value <= brute + 1e-9
 
 
+def test_infimum_against_brute_force_d3():
+    # d >= 3 uses a multi-start search; compare with a coarse grid.
+    rng = np.random.default_rng(7)
+    truth = random_measure(rng, 2, 3)
+    G = near_truth(truth, 3, rng, 0.3).translated(0.0, [0.5, -0.5, 1.0])
+    res = voronoi_loss(G, truth, "D2", return_details=True)
+    assert naive_loss(G, truth, res.t0, res.t1, "D2", "l1") == pytest.approx(
+        res.value, rel=1e-9, abs=1e-12)
+    axis = np.linspace(-1.5, 2.5, 11)
+    brute = min(naive_best_t0(G, truth, np.array([a, b, c]), "D2", "l1")
+                for a in axis for b in axis for c in axis)
+    assert res.value <= brute + 1e-9
+
+
 def test_reference_mode_is_the_official_formula():
     # Official convention: both measures canonical (last gate (0, 0)), weights
     # exp(beta0) of those forms, L1 cells, no infimum.
