@@ -259,21 +259,18 @@ class _Atoms:
 
 # ------------------------------------------------------------- loss pieces
 def _best_t0(W, log_w_true):
-    """argmin over t0 of sum_j |W_j - exp(log_w_true_j + t0)| (weighted median)."""
+    """argmin over t0 of sum_j |W_j - exp(log_w_true_j + t0)|.
+
+    In ``u = exp(t0) >= 0`` the sum is convex and piecewise linear, so its
+    minimum is at a kink ``u = W_j / w_j`` or at ``u = 0`` (then ``t0 = -inf``);
+    on ties a positive ``u`` is preferred, the smallest one.
+    """
     shift = np.max(log_w_true)
     w = np.exp(log_w_true - shift)
-    ratio = W / w
-    order = np.argsort(ratio, kind="stable")
-    cum = np.cumsum(w[order])
-    half = 0.5 * cum[-1]
-    idx = int(np.searchsorted(cum, half * (1 - 1e-12), side="left"))
-    idx = min(idx, len(order) - 1)
-    u = ratio[order[idx]]
-    if u <= 0:
-        # Any u in [ratio[idx], ratio[idx + 1]] is optimal when the cumulative
-        # weight hits exactly one half: prefer a positive scale.
-        if np.isclose(cum[idx], half, rtol=1e-12, atol=0) and idx + 1 < len(order):
-            u = ratio[order[idx + 1]]
+    kinks = np.sort((W / w)[W > 0])
+    candidates = np.append(kinks, 0.0)
+    values = np.sum(np.abs(W[None, :] - candidates[:, None] * w), axis=1)
+    u = candidates[int(np.argmin(values))]
     if u <= 0:
         return -np.inf
     return float(np.log(u) - shift)
