@@ -50,6 +50,15 @@ class UnknownRbarWarning(UserWarning):
     rbar(M) is known for M <= 3 only [HN16, N23]; for M >= 4 the default is
     ``2 M``, which extends the known values but is not a theorem.  Pass
     ``rbar={4: ...}`` (or a callable) to :func:`gmoe.voronoi_loss` to set it.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> from gmoe import UnknownRbarWarning
+    >>> issubclass(UnknownRbarWarning, UserWarning)
+    True
+    >>> with warnings.catch_warnings():  # to silence it
+    ...     warnings.simplefilter("ignore", UnknownRbarWarning)
     """
 
 
@@ -160,6 +169,17 @@ class VoronoiLossResult:
         Contribution of each fitted atom (its weight times its distance terms).
     rbar : dict of int to float
         rbar(M) used for each multi-atom cell size M present (empty for D1).
+
+    Examples
+    --------
+    >>> from gmoe import MixingMeasure, voronoi_loss
+    >>> from gmoe.datasets import N23_TRUTH
+    >>> G_true = MixingMeasure.from_params(**N23_TRUTH)
+    >>> res = voronoi_loss(G_true, G_true, "D2", return_details=True)
+    >>> res.value, res.cells, res.cell_sizes
+    (0.0, array([0, 1]), array([1, 1]))
+    >>> bool(float(res) == res.cell_terms.sum())
+    True
     """
 
     value: float
