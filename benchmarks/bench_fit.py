@@ -287,6 +287,10 @@ def run_header(argv):
     command = " ".join(["python benchmarks/bench_fit.py",
                         *(sys.argv[1:] if argv is None else argv)])
     try:
+        layer = numba.threading_layer()
+    except ValueError:  # no parallel kernel has run yet
+        layer = numba.config.THREADING_LAYER
+    try:
         commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
                                 capture_output=True, text=True).stdout.strip()
         dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain",
@@ -299,7 +303,7 @@ def run_header(argv):
         f"{' (with uncommitted changes in gmoe/)' if dirty else ''}.  \n"
         f"Date: {time.strftime('%Y-%m-%d %H:%M')}; CPU: {model}, "
         f"{os.cpu_count()} logical CPUs; numba threads: {numba.get_num_threads()} "
-        f"({numba.config.THREADING_LAYER} layer); load average at the start: "
+        f"({layer} layer); load average at the start: "
         f"{os.getloadavg()[0]:.2f}."
     )
 
