@@ -27,55 +27,121 @@ from gmoe._numba_config import CHUNK_SIZE, jit, jit_inline, jit_parallel
 
 LOG_2PI = math.log(2.0 * math.pi)
 
+#: Below this argument ``exp`` returns a subnormal number or 0.  The soft-maxes
+#: return 0 there instead: the relative change is below 1e-307 and the library's
+#: ``exp`` takes a slow path for such arguments (a quarter of the E-step's time at a
+#: k-means start, where experts are far apart).
+EXP_NORMAL_MIN = -708.0
+
 
 @jit_inline
-def _softmax_row(eta, prob, log_prob):
-    """Softmax of ``eta`` into ``prob`` and its log into ``log_prob``.
+def _softmax_column(Z, j, S, LS):
+    """Softmax of column ``j`` of ``Z`` (k, m) into ``S[:, j]``, its log into ``LS[:, j]``.
 
-    Returns ``logsumexp(eta)``.  One ``exp`` per entry and one ``log``: the
-    probabilities reuse the exponentials of the log-sum-exp.
+    Returns ``logsumexp(Z[:, j])``.  ``LS`` may be ``Z`` (each entry is read before
+    it is written); ``S`` may not.  One ``exp`` per entry and one ``log``: the
+    probabilities reuse the exponentials of the log-sum-exp.  Probabilities below
+    ``exp(EXP_NORMAL_MIN)`` (about 3e-308) are returned as 0.
     """
-    m = eta[0]
-    for i in range(1, eta.shape[0]):
-        if eta[i] > m:
-            m = eta[i]
+    k = Z.shape[0]
+    m = Z[0, j]
+    for i in range(1, k):
+        if Z[i, j] > m:
+            m = Z[i, j]
     total = 0.0
-    for i in range(eta.shape[0]):
-        e = math.exp(eta[i] - m)
-        prob[i] = e
+    for i in range(k):
+        z = Z[i, j] - m
+        e = math.exp(z) if z > EXP_NORMAL_MIN else 0.0
+        S[i, j] = e
         total += e
-    log_total = math.log(total)
+    lse = m + math.log(total)
     inv_total = 1.0 / total
-    for i in range(eta.shape[0]):
-        prob[i] *= inv_total
-        log_prob[i] = eta[i] - m - log_total
-    return m + log_total
+    for i in range(k):
+        S[i, j] *= inv_total
+        LS[i, j] = Z[i, j] - lse
+    return lse
 
 
 @jit_inline
-def _add_gate_terms(Xt, s, weight, tau, log_pi, pi, q, grad, info):
-    """Accumulate the gate objective, gradient and information of sample ``s``.
+def _load_chunk(Xt, lo, m, XT):
+    """Copy the rows ``lo .. lo + m`` of ``Xt`` into the columns of ``XT`` (p, m)."""
+    for a in range(Xt.shape[1]):
+        for j in range(m):
+            XT[a, j] = Xt[lo + j, a]
 
-    With ``x = Xt[s]``: ``q += weight * sum_i tau_i log pi_i``;
-    ``grad[i] += weight (tau_i - pi_i) x``;
-    ``info[i, j] += weight pi_i (delta_ij - pi_j) x x^T`` (upper blocks ``j >= i``,
-    upper triangle ``b >= a`` of each block; see ``_symmetrize_info``).
-    Returns the new ``q``.
+
+@jit_inline
+def _linear_predictors(coef, XT, m, out):
+    """``out[i, j] = coef[i] . XT[:, j]`` for the chunk's ``m`` samples."""
+    for i in range(coef.shape[0]):
+        for j in range(m):
+            out[i, j] = 0.0
+        for a in range(XT.shape[0]):
+            for j in range(m):
+                out[i, j] += coef[i, a] * XT[a, j]
+
+
+@jit_inline
+def _expert_moments(WT, XT, y, lo, m, A, B, C):
+    """Add the chunk's weighted least-squares statistics to ``A``, ``B``, ``C``.
+
+    ``WT[i, j]`` is ``w tau_i`` of sample ``lo + j``.  Only the upper triangle of
+    each ``A[i]`` is filled.  Every sum is a separate loop over the samples, which
+    the compiler vectorises.
     """
-    k = tau.shape[0]
-    p = Xt.shape[1]
+    k = WT.shape[0]
+    p = XT.shape[0]
     for i in range(k):
-        q += weight * tau[i] * log_pi[i]
-        gi = weight * (tau[i] - pi[i])
         for a in range(p):
-            grad[i, a] += gi * Xt[s, a]
-        for j in range(i, k):
-            h = weight * pi[i] * ((1.0 if i == j else 0.0) - pi[j])
-            if h != 0.0:
-                for a in range(p):
-                    hx = h * Xt[s, a]
-                    for b in range(a, p):
-                        info[i, j, a, b] += hx * Xt[s, b]
+            for b in range(a, p):
+                acc = 0.0
+                for j in range(m):
+                    acc += WT[i, j] * XT[a, j] * XT[b, j]
+                A[i, a, b] += acc
+            acc = 0.0
+            for j in range(m):
+                acc += WT[i, j] * XT[a, j] * y[lo + j]
+            B[i, a] += acc
+        acc = 0.0
+        for j in range(m):
+            acc += WT[i, j] * y[lo + j] * y[lo + j]
+        C[i] += acc
+
+
+@jit_inline
+def _gate_moments(WT, WP, P, LP, XT, m, grad, info):
+    """Add the chunk's gate objective, gradient and information; return the objective.
+
+    ``WT[i, j] = w tau_i``, ``WP[i, j] = w pi_i``, ``P[i, j] = pi_i`` and
+    ``LP[i, j] = log pi_i`` of sample ``lo + j``.  With ``x = XT[:, j]``, the sums
+    are ``sum_ij WT log pi``, ``grad[i] += sum_j (WT_i - WP_i) x`` and
+    ``info[i, l] += sum_j WP_i (delta_il - P_l) x x^T`` (upper blocks ``l >= i``,
+    upper triangle of each block; see ``_symmetrize_info``).
+    """
+    k = WT.shape[0]
+    p = XT.shape[0]
+    q = 0.0
+    for i in range(k):
+        acc = 0.0
+        for j in range(m):
+            acc += WT[i, j] * LP[i, j]
+        q += acc
+        for a in range(p):
+            acc = 0.0
+            for j in range(m):
+                acc += (WT[i, j] - WP[i, j]) * XT[a, j]
+            grad[i, a] += acc
+        for l in range(i, k):
+            for a in range(p):
+                for b in range(a, p):
+                    acc = 0.0
+                    if l == i:
+                        for j in range(m):
+                            acc += WP[i, j] * (1.0 - P[i, j]) * XT[a, j] * XT[b, j]
+                    else:
+                        for j in range(m):
+                            acc -= WP[i, j] * P[l, j] * XT[a, j] * XT[b, j]
+                    info[i, l, a, b] += acc
     return q
 
 
@@ -98,6 +164,54 @@ def _symmetrize_info(info):
 
 
 @jit_parallel
+def _e_step_chunks(Xt, y, w, gate, coef, log_norm, inv_var, resp_prev, resp,
+                   ll_c, q_prev_c, A_c, B_c, C_c, q_c, grad_c, info_c):
+    """The chunks of :func:`e_step`, in parallel; chunk ``c``'s sums go to ``X_c[c]``.
+
+    Only the ``prange`` loop lives in this parallel function: array expressions
+    around it would each become a parallel region of their own, and each region
+    wakes the worker threads.
+    """
+    n, p = Xt.shape
+    k = coef.shape[0]
+    n_chunks = ll_c.shape[0]
+    for c in prange(n_chunks):
+        lo = c * CHUNK_SIZE
+        m = min(n, lo + CHUNK_SIZE) - lo
+        XT = np.empty((p, CHUNK_SIZE))
+        LP = np.empty((k, CHUNK_SIZE))
+        P = np.empty((k, CHUNK_SIZE))
+        LJ = np.empty((k, CHUNK_SIZE))
+        WT = np.empty((k, CHUNK_SIZE))
+        WP = np.empty((k, CHUNK_SIZE))
+        _load_chunk(Xt, lo, m, XT)
+        _linear_predictors(gate, XT, m, LP)
+        _linear_predictors(coef, XT, m, LJ)
+        for i in range(k):
+            for j in range(m):
+                r = y[lo + j] - LJ[i, j]
+                LJ[i, j] = log_norm[i] - 0.5 * r * r * inv_var[i]
+        ll = 0.0
+        q_prev = 0.0
+        for j in range(m):
+            s = lo + j
+            ws = w[s]
+            _softmax_column(LP, j, P, LP)
+            for i in range(k):
+                LJ[i, j] += LP[i, j]
+                q_prev += ws * resp_prev[s, i] * LP[i, j]
+            ll += ws * _softmax_column(LJ, j, WT, LJ)
+            for i in range(k):
+                resp[s, i] = WT[i, j]
+                WT[i, j] *= ws
+                WP[i, j] = ws * P[i, j]
+        ll_c[c] = ll
+        q_prev_c[c] = q_prev
+        _expert_moments(WT, XT, y, lo, m, A_c[c], B_c[c], C_c[c])
+        q_c[c] = _gate_moments(WT, WP, P, LP, XT, m, grad_c[c], info_c[c])
+
+
+@jit
 def e_step(Xt, y, w, gate, coef, var, resp_prev, resp):
     """Fused E-step: responsibilities, log-likelihood and M-step statistics.
 
@@ -116,6 +230,11 @@ def e_step(Xt, y, w, gate, coef, var, resp_prev, resp):
       responsibilities, ``sum_n w_n sum_i resp_prev_ni log pi_i(x_n)``.  EM uses it
       to check, in the same pass, that its last gate step did not decrease the
       objective it was meant to increase.
+
+    Each chunk of samples is copied once, transposed, into buffers of the thread
+    that handles it; the two soft-maxes go sample by sample (two ``exp`` per
+    expert and two ``log`` per sample), everything else as vectorised loops over
+    the chunk's samples.
     """
     n, p = Xt.shape
     k = coef.shape[0]
@@ -133,57 +252,8 @@ def e_step(Xt, y, w, gate, coef, var, resp_prev, resp):
     for i in range(k):
         log_norm[i] = -0.5 * (LOG_2PI + math.log(var[i]))
         inv_var[i] = 1.0 / var[i]
-    for c in prange(n_chunks):
-        eta = np.empty(k)
-        log_pi = np.empty(k)
-        pi = np.empty(k)
-        log_joint = np.empty(k)
-        tau = np.empty(k)
-        log_tau = np.empty(k)
-        A_s = np.zeros((k, p, p))
-        B_s = np.zeros((k, p))
-        C_s = np.zeros(k)
-        grad_s = np.zeros((k, p))
-        info_s = np.zeros((k, k, p, p))
-        ll = 0.0
-        q = 0.0
-        q_prev = 0.0
-        for s in range(c * CHUNK_SIZE, min(n, (c + 1) * CHUNK_SIZE)):
-            ys = y[s]
-            ws = w[s]
-            for i in range(k):
-                e = 0.0
-                m = 0.0
-                for a in range(p):
-                    e += gate[i, a] * Xt[s, a]
-                    m += coef[i, a] * Xt[s, a]
-                eta[i] = e
-                r = ys - m
-                log_joint[i] = log_norm[i] - 0.5 * r * r * inv_var[i]
-            _softmax_row(eta, pi, log_pi)
-            for i in range(k):
-                log_joint[i] += log_pi[i]
-                q_prev += ws * resp_prev[s, i] * log_pi[i]
-            ll += ws * _softmax_row(log_joint, tau, log_tau)
-            for i in range(k):
-                t = tau[i]
-                resp[s, i] = t
-                wt = ws * t
-                for a in range(p):
-                    wtx = wt * Xt[s, a]
-                    B_s[i, a] += wtx * ys
-                    for b in range(a, p):
-                        A_s[i, a, b] += wtx * Xt[s, b]
-                C_s[i] += wt * ys * ys
-            q = _add_gate_terms(Xt, s, ws, tau, log_pi, pi, q, grad_s, info_s)
-        ll_c[c] = ll
-        q_c[c] = q
-        q_prev_c[c] = q_prev
-        A_c[c] = A_s
-        B_c[c] = B_s
-        C_c[c] = C_s
-        grad_c[c] = grad_s
-        info_c[c] = info_s
+    _e_step_chunks(Xt, y, w, gate, coef, log_norm, inv_var, resp_prev, resp,
+                   ll_c, q_prev_c, A_c, B_c, C_c, q_c, grad_c, info_c)
     A = np.zeros((k, p, p))
     B = np.zeros((k, p))
     C = np.zeros(k)
@@ -210,6 +280,31 @@ def e_step(Xt, y, w, gate, coef, var, resp_prev, resp):
 
 
 @jit_parallel
+def _gate_stats_chunks(Xt, w, resp, gate, q_c, grad_c, info_c):
+    """The chunks of :func:`gate_stats`, in parallel (see :func:`_e_step_chunks`)."""
+    n, p = Xt.shape
+    k = gate.shape[0]
+    n_chunks = q_c.shape[0]
+    for c in prange(n_chunks):
+        lo = c * CHUNK_SIZE
+        m = min(n, lo + CHUNK_SIZE) - lo
+        XT = np.empty((p, CHUNK_SIZE))
+        LP = np.empty((k, CHUNK_SIZE))
+        P = np.empty((k, CHUNK_SIZE))
+        WT = np.empty((k, CHUNK_SIZE))
+        WP = np.empty((k, CHUNK_SIZE))
+        _load_chunk(Xt, lo, m, XT)
+        _linear_predictors(gate, XT, m, LP)
+        for j in range(m):
+            s = lo + j
+            _softmax_column(LP, j, P, LP)
+            for i in range(k):
+                WT[i, j] = w[s] * resp[s, i]
+                WP[i, j] = w[s] * P[i, j]
+        q_c[c] = _gate_moments(WT, WP, P, LP, XT, m, grad_c[c], info_c[c])
+
+
+@jit
 def gate_stats(Xt, w, resp, gate):
     """Gate objective, gradient and information at ``gate`` for fixed ``resp``.
 
@@ -230,26 +325,7 @@ def gate_stats(Xt, w, resp, gate):
     q_c = np.zeros(n_chunks)
     grad_c = np.zeros((n_chunks, k, p))
     info_c = np.zeros((n_chunks, k, k, p, p))
-    for c in prange(n_chunks):
-        eta = np.empty(k)
-        log_pi = np.empty(k)
-        pi = np.empty(k)
-        tau = np.empty(k)
-        grad_s = np.zeros((k, p))
-        info_s = np.zeros((k, k, p, p))
-        q = 0.0
-        for s in range(c * CHUNK_SIZE, min(n, (c + 1) * CHUNK_SIZE)):
-            for i in range(k):
-                e = 0.0
-                for a in range(p):
-                    e += gate[i, a] * Xt[s, a]
-                eta[i] = e
-                tau[i] = resp[s, i]
-            _softmax_row(eta, pi, log_pi)
-            q = _add_gate_terms(Xt, s, w[s], tau, log_pi, pi, q, grad_s, info_s)
-        q_c[c] = q
-        grad_c[c] = grad_s
-        info_c[c] = info_s
+    _gate_stats_chunks(Xt, w, resp, gate, q_c, grad_c, info_c)
     grad = np.zeros((k, p))
     info = np.zeros((k, k, p, p))
     gate_q = 0.0

@@ -1,7 +1,11 @@
 """One place for the numba compiler flags used by every kernel.
 
-No ``fastmath``: the kernels work in log space, where ``-inf`` and the exact
-handling of ``exp`` underflow matter.  ``cache=True`` writes the compiled code
+Of the ``fastmath`` flags only ``reassoc`` and ``contract``: the compiler may
+reorder a sum over a chunk's samples (so that it can vectorise it) and fuse a
+multiply and an add.  The flags that assume finite values (``nnan``, ``ninf``) are
+not used: the kernels work in log space, where ``-inf`` and the exact handling of
+``exp`` underflow matter.  The order of the operations depends on the compiled code
+only, never on the number of threads.  ``cache=True`` writes the compiled code
 next to the module (or to numba's user-wide cache when that folder is read-only),
 so the compile cost is paid once per machine, not once per process.
 """
@@ -17,7 +21,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numba  # noqa: E402
 
-JIT_FLAGS = {"nogil": True, "cache": True, "error_model": "numpy"}
+JIT_FLAGS = {"nogil": True, "cache": True, "error_model": "numpy",
+             "fastmath": {"reassoc", "contract"}}
 PARALLEL_JIT_FLAGS = {**JIT_FLAGS, "parallel": True}
 
 #: Samples per chunk of a parallel reduction.  The chunking does not depend on
