@@ -15,7 +15,9 @@ Conventions shared by all kernels (``n`` samples, ``k`` experts, ``p = d + 1``):
 
 Sums over samples are taken in fixed chunks of ``CHUNK_SIZE`` samples, one chunk per
 parallel task, and the chunk sums are added in order afterwards: the result does not
-depend on the number of threads.
+depend on the number of threads.  Within a chunk, every step is a loop over the
+chunk's samples (the chunk is first copied, transposed, into buffers of the thread),
+which the compiler vectorises.
 """
 
 import math
@@ -28,38 +30,71 @@ from gmoe._numba_config import CHUNK_SIZE, jit, jit_inline, jit_parallel
 LOG_2PI = math.log(2.0 * math.pi)
 
 #: Below this argument ``exp`` returns a subnormal number or 0.  The soft-maxes
-#: return 0 there instead: the relative change is below 1e-307 and the library's
-#: ``exp`` takes a slow path for such arguments (a quarter of the E-step's time at a
-#: k-means start, where experts are far apart).
+#: return 0 there instead (a relative change below 1e-307).
 EXP_NORMAL_MIN = -708.0
+
+# exp(z) = 2^n exp(r), n = round(z / ln 2), r = z - n ln 2 with ln 2 split in a
+# high part exact to 32 bits (so that n * LN2_HI is exact for |n| <= 1024) and a
+# low part, as in fdlibm's exp; exp(r), |r| <= ln(2) / 2, by its Taylor polynomial
+# of degree 13 (truncation error below 5e-18).
+LOG2_E = 1.4426950408889634
+LN2_HI = 6.93147180369123816490e-01
+LN2_LO = 1.90821492927058770002e-10
+EXP_TAYLOR = 1.0 / np.array([math.factorial(m) for m in range(13, -1, -1)])
+#: ``POW2_NEG[m] == 2.0 ** -m``, the scale 2^n of the exponential for n = -m <= 0.
+POW2_NEG = 2.0 ** -np.arange(1024.0)
 
 
 @jit_inline
-def _softmax_column(Z, j, S, LS):
-    """Softmax of column ``j`` of ``Z`` (k, m) into ``S[:, j]``, its log into ``LS[:, j]``.
+def _exp_nonpositive(z):
+    """``exp(z)`` for ``z <= 0``, within 1 ulp, in a form the compiler vectorises.
 
-    Returns ``logsumexp(Z[:, j])``.  ``LS`` may be ``Z`` (each entry is read before
-    it is written); ``S`` may not.  One ``exp`` per entry and one ``log``: the
-    probabilities reuse the exponentials of the log-sum-exp.  Probabilities below
-    ``exp(EXP_NORMAL_MIN)`` (about 3e-308) are returned as 0.
+    0 for ``z <= EXP_NORMAL_MIN`` (including ``-inf``).  The library's ``exp`` is a
+    function call per number; this one is straight-line arithmetic and a table
+    look-up, so a loop of it runs on all the lanes of the vector unit.
+    """
+    zc = max(z, EXP_NORMAL_MIN)
+    n = math.floor(zc * LOG2_E + 0.5)
+    r = (zc - n * LN2_HI) - n * LN2_LO
+    poly = EXP_TAYLOR[0]
+    for c in range(1, EXP_TAYLOR.shape[0]):
+        poly = poly * r + EXP_TAYLOR[c]
+    e = poly * POW2_NEG[int(-n)]
+    return e if z > EXP_NORMAL_MIN else 0.0
+
+
+@jit_inline
+def _softmax_columns(Z, m, S, LS, lse, inv_total):
+    """Softmax of each of the first ``m`` columns of ``Z`` (k, .) into ``S``.
+
+    Writes the log-softmax into ``LS`` and each column's log-sum-exp into ``lse``
+    (m,); ``inv_total`` (m,) is scratch.  ``LS`` may be ``Z``; ``S`` may not.  One
+    ``exp`` per entry (the probabilities reuse the exponentials of the
+    log-sum-exp) and one ``log`` per column; every loop runs over the columns, so
+    that it is vectorised.  Probabilities below ``exp(EXP_NORMAL_MIN)`` (about
+    3e-308) are returned as 0.
     """
     k = Z.shape[0]
-    m = Z[0, j]
+    for j in range(m):
+        lse[j] = Z[0, j]
     for i in range(1, k):
-        if Z[i, j] > m:
-            m = Z[i, j]
-    total = 0.0
+        for j in range(m):
+            lse[j] = max(lse[j], Z[i, j])
     for i in range(k):
-        z = Z[i, j] - m
-        e = math.exp(z) if z > EXP_NORMAL_MIN else 0.0
-        S[i, j] = e
-        total += e
-    lse = m + math.log(total)
-    inv_total = 1.0 / total
+        for j in range(m):
+            S[i, j] = _exp_nonpositive(Z[i, j] - lse[j])
+    for j in range(m):
+        inv_total[j] = S[0, j]
+    for i in range(1, k):
+        for j in range(m):
+            inv_total[j] += S[i, j]
+    for j in range(m):
+        lse[j] += math.log(inv_total[j])
+        inv_total[j] = 1.0 / inv_total[j]
     for i in range(k):
-        S[i, j] *= inv_total
-        LS[i, j] = Z[i, j] - lse
-    return lse
+        for j in range(m):
+            S[i, j] *= inv_total[j]
+            LS[i, j] = Z[i, j] - lse[j]
 
 
 @jit_inline
@@ -191,20 +226,23 @@ def _e_step_chunks(Xt, y, w, gate, coef, log_norm, inv_var, resp_prev, resp,
             for j in range(m):
                 r = y[lo + j] - LJ[i, j]
                 LJ[i, j] = log_norm[i] - 0.5 * r * r * inv_var[i]
-        ll = 0.0
+        LSE = np.empty(CHUNK_SIZE)
+        TMP = np.empty(CHUNK_SIZE)
+        _softmax_columns(LP, m, P, LP, LSE, TMP)
         q_prev = 0.0
-        for j in range(m):
-            s = lo + j
-            ws = w[s]
-            _softmax_column(LP, j, P, LP)
-            for i in range(k):
+        for i in range(k):
+            for j in range(m):
                 LJ[i, j] += LP[i, j]
-                q_prev += ws * resp_prev[s, i] * LP[i, j]
-            ll += ws * _softmax_column(LJ, j, WT, LJ)
-            for i in range(k):
-                resp[s, i] = WT[i, j]
-                WT[i, j] *= ws
-                WP[i, j] = ws * P[i, j]
+                q_prev += w[lo + j] * resp_prev[lo + j, i] * LP[i, j]
+        _softmax_columns(LJ, m, WT, LJ, LSE, TMP)
+        ll = 0.0
+        for j in range(m):
+            ll += w[lo + j] * LSE[j]
+        for i in range(k):
+            for j in range(m):
+                resp[lo + j, i] = WT[i, j]
+                WT[i, j] *= w[lo + j]
+                WP[i, j] = w[lo + j] * P[i, j]
         ll_c[c] = ll
         q_prev_c[c] = q_prev
         _expert_moments(WT, XT, y, lo, m, A_c[c], B_c[c], C_c[c])
@@ -232,9 +270,9 @@ def e_step(Xt, y, w, gate, coef, var, resp_prev, resp):
       objective it was meant to increase.
 
     Each chunk of samples is copied once, transposed, into buffers of the thread
-    that handles it; the two soft-maxes go sample by sample (two ``exp`` per
-    expert and two ``log`` per sample), everything else as vectorised loops over
-    the chunk's samples.
+    that handles it; every step is then a loop over the chunk's samples that the
+    compiler vectorises, the soft-maxes included (two ``exp`` per sample and
+    expert, by :func:`_exp_nonpositive`, and two ``log`` per sample).
     """
     n, p = Xt.shape
     k = coef.shape[0]
@@ -295,12 +333,13 @@ def _gate_stats_chunks(Xt, w, resp, gate, q_c, grad_c, info_c):
         WP = np.empty((k, CHUNK_SIZE))
         _load_chunk(Xt, lo, m, XT)
         _linear_predictors(gate, XT, m, LP)
-        for j in range(m):
-            s = lo + j
-            _softmax_column(LP, j, P, LP)
-            for i in range(k):
-                WT[i, j] = w[s] * resp[s, i]
-                WP[i, j] = w[s] * P[i, j]
+        LSE = np.empty(CHUNK_SIZE)
+        TMP = np.empty(CHUNK_SIZE)
+        _softmax_columns(LP, m, P, LP, LSE, TMP)
+        for i in range(k):
+            for j in range(m):
+                WT[i, j] = w[lo + j] * resp[lo + j, i]
+                WP[i, j] = w[lo + j] * P[i, j]
         q_c[c] = _gate_moments(WT, WP, P, LP, XT, m, grad_c[c], info_c[c])
 
 

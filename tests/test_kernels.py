@@ -7,7 +7,7 @@ from naive import e_step as naive_e_step
 from naive import gate_objective
 from naive import gate_stats as naive_gate_stats
 
-from gmoe._kernels import e_step, gate_stats
+from gmoe._kernels import EXP_NORMAL_MIN, _exp_nonpositive, e_step, gate_stats
 from gmoe._numba_config import CHUNK_SIZE
 
 
@@ -21,6 +21,30 @@ def random_problem(n, k, d, seed, gate_scale=1.0):
     coef = rng.normal(size=(k, d + 1))
     var = rng.uniform(0.1, 2.0, size=k)
     return Xt, y, w, gate, coef, var
+
+
+@numba.njit
+def _exp_all(z):
+    out = np.empty_like(z)
+    for j in range(z.shape[0]):
+        out[j] = _exp_nonpositive(z[j])
+    return out
+
+
+def test_exp_nonpositive_is_within_one_ulp_of_numpy():
+    rng = np.random.default_rng(0)
+    z = np.concatenate([
+        -708.0 * rng.random(200_000), -2.0 * rng.random(200_000),
+        -1e-9 * rng.random(1000), [0.0, -0.0, -np.log(2) / 2, -np.log(2), -707.99],
+    ])
+    got, want = _exp_all(z), np.exp(z)
+    assert np.all(np.abs(got - want) <= np.spacing(want))
+    assert _exp_all(np.array([0.0]))[0] == 1.0
+
+
+def test_exp_nonpositive_underflows_to_zero():
+    z = np.array([EXP_NORMAL_MIN, EXP_NORMAL_MIN - 1e-9, -745.2, -1e300, -np.inf])
+    assert np.all(_exp_all(z) == 0.0)
 
 
 SHAPES = [(1, 1, 1), (7, 2, 1), (CHUNK_SIZE + 13, 3, 1), (3 * CHUNK_SIZE, 4, 3), (500, 10, 5)]
