@@ -319,7 +319,12 @@ def e_step(Xt, y, w, gate, coef, var, resp_prev, resp):
 
 @jit_parallel
 def _gate_stats_chunks(Xt, w, resp, gate, q_c, grad_c, info_c):
-    """The chunks of :func:`gate_stats`, in parallel (see :func:`_e_step_chunks`)."""
+    """The chunks of :func:`gate_stats`, in parallel (see :func:`_e_step_chunks`).
+
+    The first lines of the loop repeat those of :func:`_e_step_chunks` on purpose:
+    a helper shared by both changed the order of the loops in the E-step and made
+    it 30 % slower.
+    """
     n, p = Xt.shape
     k = gate.shape[0]
     n_chunks = q_c.shape[0]
