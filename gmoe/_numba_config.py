@@ -27,7 +27,7 @@ PARALLEL_JIT_FLAGS = {**JIT_FLAGS, "parallel": True}
 
 #: Samples per chunk of a parallel reduction.  The chunking does not depend on
 #: the number of threads, so sums are added in the same order whatever the
-#: number of threads: fits are bitwise reproducible across machines' core counts.
+#: number of threads: a fit gives the same bits whatever the number of threads.
 CHUNK_SIZE = 2048
 
 
