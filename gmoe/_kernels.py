@@ -49,18 +49,24 @@ POW2_NEG = 2.0 ** -np.arange(1024.0)
 def _exp_nonpositive(z):
     """``exp(z)`` for ``z <= 0``, within 1 ulp, in a form the compiler vectorises.
 
-    0 for ``z <= EXP_NORMAL_MIN`` (including ``-inf``).  The library's ``exp`` is a
-    function call per number; this one is straight-line arithmetic and a table
-    look-up, so a loop of it runs on all the lanes of the vector unit.
+    0 for ``z <= EXP_NORMAL_MIN`` (including ``-inf``); NaN for NaN.  The
+    library's ``exp`` is a function call per number; this one is straight-line
+    arithmetic and a table look-up, so a loop of it runs on all the lanes of the
+    vector unit.  The argument of the polynomial and the table index are clamped
+    first, so that no input (NaN, or a positive ``z`` by mistake) can index
+    outside the table.
     """
-    zc = max(z, EXP_NORMAL_MIN)
+    zc = z if z > EXP_NORMAL_MIN else EXP_NORMAL_MIN
+    zc = zc if zc < 0.0 else 0.0
     n = math.floor(zc * LOG2_E + 0.5)
     r = (zc - n * LN2_HI) - n * LN2_LO
     poly = EXP_TAYLOR[0]
     for c in range(1, EXP_TAYLOR.shape[0]):
         poly = poly * r + EXP_TAYLOR[c]
     e = poly * POW2_NEG[int(-n)]
-    return e if z > EXP_NORMAL_MIN else 0.0
+    if z > EXP_NORMAL_MIN:
+        return e
+    return 0.0 if z <= EXP_NORMAL_MIN else z
 
 
 @jit_inline

@@ -47,6 +47,20 @@ def test_exp_nonpositive_underflows_to_zero():
     assert np.all(_exp_all(z) == 0.0)
 
 
+def test_exp_nonpositive_keeps_nan_and_never_indexes_outside_its_table():
+    got = _exp_all(np.array([np.nan, 1.0, 800.0, np.inf]))
+    assert np.isnan(got[0])
+    assert np.all(np.isfinite(got[1:3]))  # outside the domain, but no stray read
+
+
+def test_e_step_with_nan_parameters_returns_nan_not_garbage():
+    Xt, y, w, gate, coef, var = random_problem(3000, 3, 2, seed=9)
+    gate[1, 1] = np.nan
+    resp = np.empty((3000, 3))
+    loglik = e_step(Xt, y, w, gate, coef, var, np.full((3000, 3), 1 / 3), resp)[0]
+    assert np.isnan(loglik)
+
+
 SHAPES = [(1, 1, 1), (7, 2, 1), (CHUNK_SIZE + 13, 3, 1), (3 * CHUNK_SIZE, 4, 3), (500, 10, 5)]
 
 
