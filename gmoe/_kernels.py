@@ -13,9 +13,10 @@ Conventions shared by all kernels (``n`` samples, ``k`` experts, ``p = d + 1``):
   ``coef[i] @ Xt[n]``;
 - ``var`` (k,): expert variances (not standard deviations).
 
-Sums over samples are taken in fixed chunks of ``CHUNK_SIZE`` samples, one chunk per
-parallel task, and the chunk sums are added in order afterwards: the result does not
-depend on the number of threads.  Within a chunk, every step is a loop over the
+Sums over samples are taken in fixed chunks of ``CHUNK_SIZE`` samples, dealt in
+contiguous runs to at most ``MAX_TASKS`` parallel tasks; each task adds its chunks in
+order and the task sums are added in order afterwards: the result does not depend
+on the number of threads.  Within a chunk, every step is a loop over the
 chunk's samples (the chunk is first copied, transposed, into buffers of the thread),
 which the compiler vectorises.
 """
@@ -25,7 +26,7 @@ import math
 import numpy as np
 from numba import prange
 
-from gmoe._numba_config import CHUNK_SIZE, jit, jit_inline, jit_parallel
+from gmoe._numba_config import CHUNK_SIZE, MAX_TASKS, jit, jit_inline, jit_parallel
 
 LOG_2PI = math.log(2.0 * math.pi)
 
@@ -156,7 +157,7 @@ def _gate_moments(WT, WP, P, LP, XT, m, grad, info):
     ``WT[i, j] = w tau_i``, ``WP[i, j] = w pi_i``, ``P[i, j] = pi_i`` and
     ``LP[i, j] = log pi_i`` of sample ``lo + j``.  With ``x = XT[:, j]``, the sums
     are ``sum_ij WT log pi``, ``grad[i] += sum_j (WT_i - WP_i) x`` and
-    ``info[i, l] += sum_j WP_i (delta_il - P_l) x x^T`` (upper blocks ``l >= i``,
+    ``info[i, o] += sum_j WP_i (delta_io - P_o) x x^T`` (upper blocks ``o >= i``,
     upper triangle of each block; see ``_symmetrize_info``).
     """
     k = WT.shape[0]
@@ -172,17 +173,17 @@ def _gate_moments(WT, WP, P, LP, XT, m, grad, info):
             for j in range(m):
                 acc += (WT[i, j] - WP[i, j]) * XT[a, j]
             grad[i, a] += acc
-        for l in range(i, k):
+        for other in range(i, k):
             for a in range(p):
                 for b in range(a, p):
                     acc = 0.0
-                    if l == i:
+                    if other == i:
                         for j in range(m):
                             acc += WP[i, j] * (1.0 - P[i, j]) * XT[a, j] * XT[b, j]
                     else:
                         for j in range(m):
-                            acc -= WP[i, j] * P[l, j] * XT[a, j] * XT[b, j]
-                    info[i, l, a, b] += acc
+                            acc -= WP[i, j] * P[other, j] * XT[a, j] * XT[b, j]
+                    info[i, other, a, b] += acc
     return q
 
 
@@ -204,55 +205,70 @@ def _symmetrize_info(info):
                 info[j, i] = info[i, j]
 
 
+@jit
+def _n_tasks(n):
+    """Number of parallel tasks for ``n`` samples: one per chunk, at most ``MAX_TASKS``.
+
+    It depends on ``n`` only, never on the number of threads, so the partial sums
+    are grouped and added in the same order on any machine.  The cap bounds the
+    memory of the partial sums (each task holds a (k, k, p, p) gate information).
+    """
+    return max(1, min((n + CHUNK_SIZE - 1) // CHUNK_SIZE, MAX_TASKS))
+
+
 @jit_parallel
 def _e_step_chunks(Xt, y, w, gate, coef, log_norm, inv_var, resp_prev, resp,
                    ll_c, q_prev_c, A_c, B_c, C_c, q_c, grad_c, info_c):
-    """The chunks of :func:`e_step`, in parallel; chunk ``c``'s sums go to ``X_c[c]``.
+    """The chunks of :func:`e_step`, in parallel.
 
+    The chunks are dealt to ``n_tasks = len(ll_c)`` tasks in contiguous runs; task
+    ``t`` adds its chunks' sums, in order, to ``ll_c[t]``, ``A_c[t]`` and so on.
     Only the ``prange`` loop lives in this parallel function: array expressions
     around it would each become a parallel region of their own, and each region
     wakes the worker threads.
     """
     n, p = Xt.shape
     k = coef.shape[0]
-    n_chunks = ll_c.shape[0]
-    for c in prange(n_chunks):
-        lo = c * CHUNK_SIZE
-        m = min(n, lo + CHUNK_SIZE) - lo
+    n_tasks = ll_c.shape[0]
+    n_chunks = (n + CHUNK_SIZE - 1) // CHUNK_SIZE
+    for t in prange(n_tasks):
         XT = np.empty((p, CHUNK_SIZE))
         LP = np.empty((k, CHUNK_SIZE))
         P = np.empty((k, CHUNK_SIZE))
         LJ = np.empty((k, CHUNK_SIZE))
         WT = np.empty((k, CHUNK_SIZE))
         WP = np.empty((k, CHUNK_SIZE))
-        _load_chunk(Xt, lo, m, XT)
-        _linear_predictors(gate, XT, m, LP)
-        _linear_predictors(coef, XT, m, LJ)
-        for i in range(k):
-            for j in range(m):
-                r = y[lo + j] - LJ[i, j]
-                LJ[i, j] = log_norm[i] - 0.5 * r * r * inv_var[i]
         LSE = np.empty(CHUNK_SIZE)
         TMP = np.empty(CHUNK_SIZE)
-        _softmax_columns(LP, m, P, LP, LSE, TMP)
-        q_prev = 0.0
-        for i in range(k):
+        for c in range(t * n_chunks // n_tasks, (t + 1) * n_chunks // n_tasks):
+            lo = c * CHUNK_SIZE
+            m = min(n, lo + CHUNK_SIZE) - lo
+            _load_chunk(Xt, lo, m, XT)
+            _linear_predictors(gate, XT, m, LP)
+            _linear_predictors(coef, XT, m, LJ)
+            for i in range(k):
+                for j in range(m):
+                    r = y[lo + j] - LJ[i, j]
+                    LJ[i, j] = log_norm[i] - 0.5 * r * r * inv_var[i]
+            _softmax_columns(LP, m, P, LP, LSE, TMP)
+            q_prev = 0.0
+            for i in range(k):
+                for j in range(m):
+                    LJ[i, j] += LP[i, j]
+                    q_prev += w[lo + j] * resp_prev[lo + j, i] * LP[i, j]
+            _softmax_columns(LJ, m, WT, LJ, LSE, TMP)
+            ll = 0.0
             for j in range(m):
-                LJ[i, j] += LP[i, j]
-                q_prev += w[lo + j] * resp_prev[lo + j, i] * LP[i, j]
-        _softmax_columns(LJ, m, WT, LJ, LSE, TMP)
-        ll = 0.0
-        for j in range(m):
-            ll += w[lo + j] * LSE[j]
-        for i in range(k):
-            for j in range(m):
-                resp[lo + j, i] = WT[i, j]
-                WT[i, j] *= w[lo + j]
-                WP[i, j] = w[lo + j] * P[i, j]
-        ll_c[c] = ll
-        q_prev_c[c] = q_prev
-        _expert_moments(WT, XT, y, lo, m, A_c[c], B_c[c], C_c[c])
-        q_c[c] = _gate_moments(WT, WP, P, LP, XT, m, grad_c[c], info_c[c])
+                ll += w[lo + j] * LSE[j]
+            for i in range(k):
+                for j in range(m):
+                    resp[lo + j, i] = WT[i, j]
+                    WT[i, j] *= w[lo + j]
+                    WP[i, j] = w[lo + j] * P[i, j]
+            ll_c[t] += ll
+            q_prev_c[t] += q_prev
+            _expert_moments(WT, XT, y, lo, m, A_c[t], B_c[t], C_c[t])
+            q_c[t] += _gate_moments(WT, WP, P, LP, XT, m, grad_c[t], info_c[t])
 
 
 @jit
@@ -282,15 +298,15 @@ def e_step(Xt, y, w, gate, coef, var, resp_prev, resp):
     """
     n, p = Xt.shape
     k = coef.shape[0]
-    n_chunks = (n + CHUNK_SIZE - 1) // CHUNK_SIZE
-    ll_c = np.zeros(n_chunks)
-    q_c = np.zeros(n_chunks)
-    q_prev_c = np.zeros(n_chunks)
-    A_c = np.zeros((n_chunks, k, p, p))
-    B_c = np.zeros((n_chunks, k, p))
-    C_c = np.zeros((n_chunks, k))
-    grad_c = np.zeros((n_chunks, k, p))
-    info_c = np.zeros((n_chunks, k, k, p, p))
+    n_tasks = _n_tasks(n)
+    ll_c = np.zeros(n_tasks)
+    q_c = np.zeros(n_tasks)
+    q_prev_c = np.zeros(n_tasks)
+    A_c = np.zeros((n_tasks, k, p, p))
+    B_c = np.zeros((n_tasks, k, p))
+    C_c = np.zeros((n_tasks, k))
+    grad_c = np.zeros((n_tasks, k, p))
+    info_c = np.zeros((n_tasks, k, k, p, p))
     log_norm = np.empty(k)
     inv_var = np.empty(k)
     for i in range(k):
@@ -306,7 +322,7 @@ def e_step(Xt, y, w, gate, coef, var, resp_prev, resp):
     loglik = 0.0
     gate_q = 0.0
     gate_q_prev = 0.0
-    for c in range(n_chunks):
+    for c in range(n_tasks):
         loglik += ll_c[c]
         gate_q += q_c[c]
         gate_q_prev += q_prev_c[c]
@@ -333,25 +349,27 @@ def _gate_stats_chunks(Xt, w, resp, gate, q_c, grad_c, info_c):
     """
     n, p = Xt.shape
     k = gate.shape[0]
-    n_chunks = q_c.shape[0]
-    for c in prange(n_chunks):
-        lo = c * CHUNK_SIZE
-        m = min(n, lo + CHUNK_SIZE) - lo
+    n_tasks = q_c.shape[0]
+    n_chunks = (n + CHUNK_SIZE - 1) // CHUNK_SIZE
+    for t in prange(n_tasks):
         XT = np.empty((p, CHUNK_SIZE))
         LP = np.empty((k, CHUNK_SIZE))
         P = np.empty((k, CHUNK_SIZE))
         WT = np.empty((k, CHUNK_SIZE))
         WP = np.empty((k, CHUNK_SIZE))
-        _load_chunk(Xt, lo, m, XT)
-        _linear_predictors(gate, XT, m, LP)
         LSE = np.empty(CHUNK_SIZE)
         TMP = np.empty(CHUNK_SIZE)
-        _softmax_columns(LP, m, P, LP, LSE, TMP)
-        for i in range(k):
-            for j in range(m):
-                WT[i, j] = w[lo + j] * resp[lo + j, i]
-                WP[i, j] = w[lo + j] * P[i, j]
-        q_c[c] = _gate_moments(WT, WP, P, LP, XT, m, grad_c[c], info_c[c])
+        for c in range(t * n_chunks // n_tasks, (t + 1) * n_chunks // n_tasks):
+            lo = c * CHUNK_SIZE
+            m = min(n, lo + CHUNK_SIZE) - lo
+            _load_chunk(Xt, lo, m, XT)
+            _linear_predictors(gate, XT, m, LP)
+            _softmax_columns(LP, m, P, LP, LSE, TMP)
+            for i in range(k):
+                for j in range(m):
+                    WT[i, j] = w[lo + j] * resp[lo + j, i]
+                    WP[i, j] = w[lo + j] * P[i, j]
+            q_c[t] += _gate_moments(WT, WP, P, LP, XT, m, grad_c[t], info_c[t])
 
 
 @jit
@@ -371,15 +389,15 @@ def gate_stats(Xt, w, resp, gate):
     """
     n, p = Xt.shape
     k = gate.shape[0]
-    n_chunks = (n + CHUNK_SIZE - 1) // CHUNK_SIZE
-    q_c = np.zeros(n_chunks)
-    grad_c = np.zeros((n_chunks, k, p))
-    info_c = np.zeros((n_chunks, k, k, p, p))
+    n_tasks = _n_tasks(n)
+    q_c = np.zeros(n_tasks)
+    grad_c = np.zeros((n_tasks, k, p))
+    info_c = np.zeros((n_tasks, k, k, p, p))
     _gate_stats_chunks(Xt, w, resp, gate, q_c, grad_c, info_c)
     grad = np.zeros((k, p))
     info = np.zeros((k, k, p, p))
     gate_q = 0.0
-    for c in range(n_chunks):
+    for c in range(n_tasks):
         gate_q += q_c[c]
         grad += grad_c[c]
         info += info_c[c]

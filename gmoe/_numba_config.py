@@ -30,6 +30,12 @@ PARALLEL_JIT_FLAGS = {**JIT_FLAGS, "parallel": True}
 #: number of threads: a fit gives the same bits whatever the number of threads.
 CHUNK_SIZE = 2048
 
+#: At most this many parallel tasks per kernel call, each a contiguous run of
+#: chunks.  Each task keeps its own partial sums, the largest of which is the gate's
+#: (k, k, p, p) information: the cap keeps their memory independent of n.  Like
+#: the chunks, the tasks do not depend on the number of threads.
+MAX_TASKS = 64
+
 
 def jit(func):
     """Compile ``func`` with the serial flags."""

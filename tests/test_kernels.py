@@ -8,7 +8,7 @@ from naive import gate_objective
 from naive import gate_stats as naive_gate_stats
 
 from gmoe._kernels import EXP_NORMAL_MIN, _exp_nonpositive, e_step, gate_stats
-from gmoe._numba_config import CHUNK_SIZE
+from gmoe._numba_config import CHUNK_SIZE, MAX_TASKS
 
 
 def random_problem(n, k, d, seed, gate_scale=1.0):
@@ -61,18 +61,22 @@ def test_e_step_with_nan_parameters_returns_nan_not_garbage():
     assert np.isnan(loglik)
 
 
-SHAPES = [(1, 1, 1), (7, 2, 1), (CHUNK_SIZE + 13, 3, 1), (3 * CHUNK_SIZE, 4, 3), (500, 10, 5)]
+SHAPES = [
+    (1, 1, 1), (7, 2, 1), (CHUNK_SIZE + 13, 3, 1), (3 * CHUNK_SIZE, 4, 3), (500, 10, 5),
+    ((MAX_TASKS + 2) * CHUNK_SIZE + 3, 2, 1),
+]
 
 
 @pytest.mark.parametrize("n, k, d", SHAPES)
 @pytest.mark.parametrize("gate_scale", [1.0, 60.0])
 def test_e_step_matches_reference(n, k, d, gate_scale):
-    Xt, y, w, gate, coef, var = random_problem(n, k, d, seed=n + k + d, gate_scale=gate_scale)
+    Xt, y, w, gate, coef, var = random_problem(n, k, d, seed=n + k + d,
+                                               gate_scale=gate_scale)
     resp_prev = np.random.default_rng(n).dirichlet(np.ones(k), size=n)
     resp = np.empty((n, k))
     got = e_step(Xt, y, w, gate, coef, var, resp_prev, resp)
     want = naive_e_step(Xt, y, w, gate, coef, var, resp_prev)
-    for g, e in zip(got, want[:8]):
+    for g, e in zip(got, want[:8], strict=True):
         np.testing.assert_allclose(g, e, rtol=1e-10, atol=1e-10)
     np.testing.assert_allclose(resp, want[8], rtol=1e-10, atol=1e-14)
 
@@ -84,7 +88,7 @@ def test_gate_stats_matches_reference(n, k, d):
     resp = rng.dirichlet(np.ones(k), size=n)
     got = gate_stats(Xt, w, resp, gate)
     want = naive_gate_stats(Xt, w, resp, gate)
-    for g, e in zip(got, want):
+    for g, e in zip(got, want, strict=True):
         np.testing.assert_allclose(g, e, rtol=1e-10, atol=1e-10)
 
 
@@ -108,8 +112,10 @@ def test_gate_gradient_and_information_are_derivatives():
             )
 
 
-def test_e_step_is_bitwise_identical_across_thread_counts():
-    Xt, y, w, gate, coef, var = random_problem(5 * CHUNK_SIZE + 1, 3, 2, seed=11)
+@pytest.mark.parametrize("n", [5 * CHUNK_SIZE + 1, (MAX_TASKS + 3) * CHUNK_SIZE + 7])
+def test_e_step_is_bitwise_identical_across_thread_counts(n):
+    """Also beyond MAX_TASKS chunks, where a task sums several chunks."""
+    Xt, y, w, gate, coef, var = random_problem(n, 3, 2, seed=11)
     out = []
     before = numba.get_num_threads()
     try:
@@ -121,9 +127,12 @@ def test_e_step_is_bitwise_identical_across_thread_counts():
     finally:
         numba.set_num_threads(before)
     (first, resp1), (second, resp2) = out
-    for a, b in zip(first, second):
+    for a, b in zip(first, second, strict=True):
         np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(resp1, resp2)
+    want = naive_e_step(Xt, y, w, gate, coef, var, np.ones_like(resp1) / 3)
+    for g, e in zip(first, want[:8], strict=True):
+        np.testing.assert_allclose(g, e, rtol=1e-10, atol=1e-8)
 
 
 def test_e_step_log_space_survives_extreme_values():
