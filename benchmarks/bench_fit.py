@@ -146,7 +146,8 @@ def flexmix_available():
 def fit_flexmix(X, y, k, start, tol_rel, max_iter, time_limit, workdir):
     """Run flexmix from ``start`` through ``flexmix_fit.R``; return the row."""
     workdir = Path(workdir)
-    data, start_csv, out = workdir / "data.bin", workdir / "start.csv", workdir / "fit.json"
+    data, start_csv, out = (workdir / "data.bin", workdir / "start.csv",
+                            workdir / "fit.json")
     write_bin(data, X, y)
     write_start(start_csv, start)
     out.unlink(missing_ok=True)
@@ -291,8 +292,8 @@ def run_header(argv):
     except ValueError:  # no parallel kernel has run yet
         layer = numba.config.THREADING_LAYER
     try:
-        commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-                                capture_output=True, text=True).stdout.strip()
+        commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short",
+                                "HEAD"], capture_output=True, text=True).stdout.strip()
         dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain",
                                 "gmoe"], capture_output=True, text=True).stdout.strip()
     except OSError:
@@ -329,9 +330,11 @@ def run_cell(n, k, d, args, use_flexmix, flexmix_history, workdir):
         previous = flexmix_history.get((k, d))
         projected = None if previous is None else previous[1] * n / previous[0]
         if n > args.flexmix_max_n:
-            rows.append({"tool": "flexmix", "status": f"skipped (n > {args.flexmix_max_n:g})"})
+            rows.append({"tool": "flexmix",
+                         "status": f"skipped (n > {args.flexmix_max_n:g})"})
         elif projected is not None and math.isinf(projected):
-            rows.append({"tool": "flexmix", "status": "skipped (failed at a smaller n)"})
+            rows.append({"tool": "flexmix",
+                         "status": "skipped (failed at a smaller n)"})
         elif projected is not None and projected > args.flexmix_time_limit:
             rows.append({"tool": "flexmix",
                          "status": f"skipped (projected {projected:.0f} s > limit)"})
@@ -349,7 +352,8 @@ def run_cell(n, k, d, args, use_flexmix, flexmix_history, workdir):
     if len(rows) == 2 and "time_s" in rows[1]:
         rows[1]["time_ratio_flexmix_over_gmoe"] = rows[1]["time_s"] / rows[0]["time_s"]
         rows[1]["cpu_ratio_flexmix_over_gmoe"] = rows[1]["cpu_s"] / rows[0]["cpu_s"]
-        rows[1]["loglik_diff_gmoe_minus_flexmix"] = rows[0]["loglik"] - rows[1]["loglik"]
+        rows[1]["loglik_diff_gmoe_minus_flexmix"] = (rows[0]["loglik"]
+                                                     - rows[1]["loglik"])
     return rows
 
 
@@ -391,8 +395,8 @@ def build_parser():
     parser.add_argument("--d", type=int, nargs="+", default=[1, 5],
                         help="numbers of covariates")
     parser.add_argument("--quick", action="store_true",
-                        help="preset: n = 1e3 1e4, k = 2 3, d = 1, flexmix limit 120 s, "
-                             "per-iteration timing at n = 1e4")
+                        help="preset: n = 1e3 1e4, k = 2 3, d = 1, "
+                             "flexmix limit 120 s, per-iteration timing at n = 1e4")
     parser.add_argument("--tol", type=float, default=1e-6,
                         help="relative tolerance, flexmix's semantics (gmoe's tol is "
                              "derived from it, see the module docstring)")

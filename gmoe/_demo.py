@@ -22,11 +22,11 @@ def add_parser(subparsers):
         "demo",
         help="fit the [N23] model with 2 and 3 experts, then a small rate study",
         description=(
-            "Simulate data from the two-expert model of Nguyen, Nguyen & Ho (2023), fit "
-            "it with k = 2 (exact) and k = 3 (over-fitted) experts, print the fitted "
-            "parameters next to the true ones and draw the fits and the Voronoi cells; "
-            "then fit k = 2 and 3 experts at several sample sizes, print the estimated "
-            "convergence rates of the Voronoi losses and draw them."
+            "Simulate data from the two-expert model of Nguyen, Nguyen & Ho (2023), "
+            "fit it with k = 2 (exact) and k = 3 (over-fitted) experts, print the "
+            "fitted parameters next to the true ones and draw the fits and the "
+            "Voronoi cells; then fit k = 2 and 3 experts at several sample sizes, "
+            "print the estimated convergence rates of the Voronoi losses and draw them."
         ),
     )
     parser.add_argument("--n-samples", type=int, default=5000,
@@ -44,7 +44,8 @@ def add_parser(subparsers):
 
 def format_params(params, title):
     """A small text table of the five parameter groups of a d = 1 model."""
-    lines = [title, f"  {'expert':>6} " + " ".join(f"{name:>17}" for name in PARAM_NAMES)]
+    lines = [title,
+             f"  {'expert':>6} " + " ".join(f"{name:>17}" for name in PARAM_NAMES)]
     for i in range(len(params["expert_variance"])):
         cells = [np.ravel(params[name][i])[0] for name in PARAM_NAMES]
         lines.append(f"  {i + 1:>6} " + " ".join(f"{value:17.4f}" for value in cells))
@@ -67,7 +68,8 @@ def run(args):
     out.mkdir(parents=True, exist_ok=True)
     X, y = make_moe_regression(args.n_samples, random_state=args.seed)
     print(f"Data: n = {args.n_samples} draws from the [N23] model, X ~ U[0, 1].")
-    print(format_params(N23_TRUTH, "True parameters (k0 = 2; the gate's reference is expert 2):"))
+    print(format_params(N23_TRUTH, "True parameters (k0 = 2; "
+                                   "the gate's reference is expert 2):"))
     fig, axes = plt.subplots(
         2, 2, figsize=(12, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]}
     )

@@ -51,7 +51,8 @@ class _Scaling:
     A standardised parameter set ``(gate, coef, var)`` (rows ``(intercept, slopes)``)
     maps to the original units as
 
-    - gate slopes ``beta_1 / x_scale``, intercept ``beta_0 - beta_1 . x_mean / x_scale``;
+    - gate slopes ``beta_1 / x_scale``,
+      intercept ``beta_0 - beta_1 . x_mean / x_scale``;
     - expert slopes ``y_scale a / x_scale``,
       intercept ``y_mean + y_scale (b - a . x_mean / x_scale)``;
     - variance ``y_scale^2 var``.
@@ -77,7 +78,8 @@ class _Scaling:
         gate_coef = gate[:, 1:] / self.x_scale
         gate_intercept = gate[:, 0] - gate[:, 1:] @ shift
         expert_coef = self.y_scale * coef[:, 1:] / self.x_scale
-        expert_intercept = self.y_mean + self.y_scale * (coef[:, 0] - coef[:, 1:] @ shift)
+        expert_intercept = self.y_mean + self.y_scale * (coef[:, 0]
+                                                         - coef[:, 1:] @ shift)
         return {
             "gate_intercept": gate_intercept - gate_intercept[-1],
             "gate_coef": gate_coef - gate_coef[-1],
@@ -154,10 +156,10 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
     with :math:`\\sigma_i` a variance.  The parameters maximise the weighted
     conditional log-likelihood :math:`\\sum_n w_n \\log g(y_n \\mid x_n)`, found by
     EM: a fused, compiled E-step; weighted least squares for the experts; a Newton
-    (IRLS) step with the full Hessian and step halving for the gate.  X and y are standardised internally and
-    every fitted parameter is reported in the original units.  No expert is ever
-    dropped: an expert whose weight vanishes keeps finite parameters (see
-    ``degenerate_experts_``).
+    (IRLS) step with the full Hessian and step halving for the gate.  X and y are
+    standardised internally and every fitted parameter is reported in the original
+    units.  No expert is ever dropped: an expert whose weight vanishes keeps finite
+    parameters (see ``degenerate_experts_``).
 
     Parameters
     ----------
@@ -336,11 +338,13 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
     def _fit(self, X, y, sample_weight):
         self._validate_params()
         X, y = validate_data(self, X, y, y_numeric=True, dtype=np.float64)
-        w = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+        w = _check_sample_weight(sample_weight, X, dtype=np.float64,
+                                 ensure_non_negative=True)
         if not np.all(np.isfinite(w)):
             raise ValueError("sample_weight contains NaN or infinity.")
         if not w.sum() > 0:
-            raise ValueError("sample_weight sums to zero; give at least one sample a positive weight.")
+            raise ValueError("sample_weight sums to zero; give at least one sample "
+                             "a positive weight.")
         n_samples, n_features = X.shape
         k = self.n_experts
         n_positive = int(np.count_nonzero(w))
@@ -480,7 +484,8 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
         return self._log_gate(X) + log_density
 
     def predict(self, X):
-        """Conditional mean :math:`E[y \\mid x] = \\sum_i \\pi_i(x) (a_i^\\top x + b_i)`.
+        """Conditional mean
+        :math:`E[y \\mid x] = \\sum_i \\pi_i(x) (a_i^\\top x + b_i)`.
 
         Parameters
         ----------
@@ -567,7 +572,8 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
         (500, 2)
         """
         log_joint = self._log_joint(X, y)
-        return np.exp(log_joint - scipy.special.logsumexp(log_joint, axis=1, keepdims=True))
+        return np.exp(log_joint - scipy.special.logsumexp(log_joint, axis=1,
+                                                          keepdims=True))
 
     def score_samples(self, X, y):
         """Log conditional density :math:`\\log g(y_n \\mid x_n)` of each sample.
@@ -650,7 +656,8 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
         """
         q_arr = np.asarray(q, dtype=float)
         if q_arr.ndim > 1 or not np.all((q_arr > 0) & (q_arr < 1)):
-            raise ValueError(f"q must be a probability or a 1-D array of them in (0, 1); got {q!r}.")
+            raise ValueError("q must be a probability or a 1-D array of them in "
+                             f"(0, 1); got {q!r}.")
         X = self._check_X(X)
         gate = np.exp(self._log_gate(X))[:, :, None]
         means = self._expert_means(X)[:, :, None]

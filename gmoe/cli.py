@@ -17,7 +17,8 @@ def build_parser():
     """The argument parser of the ``gmoe`` command."""
     parser = argparse.ArgumentParser(
         prog="gmoe",
-        description="Fit, simulate and study softmax-gated Gaussian mixtures of experts.",
+        description=("Fit, simulate and study softmax-gated Gaussian mixtures of "
+                     "experts."),
     )
     parser.add_argument("--version", action="version", version=f"gmoe {__version__}")
     subparsers = parser.add_subparsers(title="commands", dest="command", required=True)

@@ -150,6 +150,7 @@ def make_moe_regression(n_samples=1000, params=None, *, design="uniform", low=0.
     params = N23_TRUTH if params is None else params
     rng = _generator(random_state)
     d = np.asarray(params["gate_coef"]).shape[1]
-    X = draw_covariates(n_samples, d, design=design, low=low, high=high, random_state=rng)
+    X = draw_covariates(n_samples, d, design=design, low=low, high=high,
+                        random_state=rng)
     y, _ = draw_response(params, X, rng)
     return X, y

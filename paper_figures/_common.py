@@ -43,7 +43,8 @@ SIZES = {
 #: data (the data depend only on the seed, n and the replication) with a loose
 #: tolerance close to the stopping rule of [N23]'s code.
 STUDIES = {
-    "exact_fitted": ("exact", {"n_experts": 2, "init": "near_truth", "n_init": 1, **EM}),
+    "exact_fitted": ("exact", {"n_experts": 2, "init": "near_truth", "n_init": 1,
+                               **EM}),
     "over_fitted": ("over", {"n_experts": [3, 4], "init": "near_truth", "n_init": 1,
                              **EM}),
     "early_stop": ("over", {"n_experts": [3, 4], "init": "near_truth", "n_init": 1,

@@ -19,7 +19,6 @@ import numpy as np
 from gmoe import GaussianMoERegressor
 from gmoe.datasets import draw_covariates, draw_response
 from gmoe.simulation import run_rate_study
-
 from paper_figures import _common
 from paper_figures._common import (
     PRESETS,
@@ -75,14 +74,17 @@ def compute_cells(quick):
         "n": n, "random_state": RANDOM_STATE, "n_iter": model.n_iter_,
         "log_likelihood": model.log_likelihood_,
     }
-    path = _common.RESULTS / ("voronoi_cells_quick.json" if quick else "voronoi_cells.json")
+    path = _common.RESULTS / ("voronoi_cells_quick.json" if quick
+                              else "voronoi_cells.json")
     path.write_text(json.dumps(record, indent=1))
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small preset (CI smoke test)")
-    parser.add_argument("--jobs", type=int, default=-1, help="worker processes (default: all cores)")
+    parser.add_argument("--quick", action="store_true",
+                        help="small preset (CI smoke test)")
+    parser.add_argument("--jobs", type=int, default=-1,
+                        help="worker processes (default: all cores)")
     parser.add_argument("--only", choices=sorted(STUDIES), action="append",
                         help="compute only these studies (repeatable)")
     args = parser.parse_args(argv)
@@ -96,7 +98,8 @@ def main(argv=None):
         print(f"{name}: {n_fits} fits in {elapsed:.0f} s")
     start = time.perf_counter()
     compute_cells(args.quick)
-    timings["studies"]["voronoi_cells"] = {"seconds": round(time.perf_counter() - start, 1)}
+    timings["studies"]["voronoi_cells"] = {
+        "seconds": round(time.perf_counter() - start, 1)}
     path = _common.RESULTS / ("timings_quick.json" if args.quick else "timings.json")
     if args.only and path.exists():
         old = json.loads(path.read_text())

@@ -7,7 +7,6 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from gmoe.plotting import plot_rate  # noqa: E402
 from gmoe.simulation import estimate_rate  # noqa: E402
-
 from paper_figures._common import load, quick_flag, save  # noqa: E402
 
 NAME = "fig1_exact_fitted"
@@ -29,7 +28,8 @@ def main(quick=False):
     found = rates(results)
     plot_rate(results, "D1", ax=ax, rate=found["D1 (infimum over translations)"],
               label="D1", theory_slope=-0.5)
-    ax.set_title(f"Exact-fitted k = k0 = 2 ([N23] truth), {results['replication'].nunique()}"
+    ax.set_title("Exact-fitted k = k0 = 2 ([N23] truth), "
+                 f"{results['replication'].nunique()}"
                  f" replications\nofficial code: slope {PAPER_SLOPE}; theory: -0.5")
     return save(fig, NAME, quick), found
 

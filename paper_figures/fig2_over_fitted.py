@@ -7,7 +7,6 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from gmoe.plotting import plot_rate  # noqa: E402
 from gmoe.simulation import estimate_rate  # noqa: E402
-
 from paper_figures._common import load, quick_flag, save  # noqa: E402
 
 NAME = "fig2_over_fitted"
@@ -38,7 +37,7 @@ def main(quick=False):
     studies = {name: load(name, quick) for name in ("over_fitted", "early_stop")}
     found = rates(studies)
     fig, axes = plt.subplots(1, 2, figsize=(13, 5), sharey=True)
-    for ax, k in zip(axes, (3, 4)):
+    for ax, k in zip(axes, (3, 4), strict=True):
         for index, (study, column, label) in enumerate(CURVES):
             sub = studies[study][studies[study]["k"] == k]
             plot_rate(sub, column, ax=ax, rate=found[f"k={k} {label}"], label=label,

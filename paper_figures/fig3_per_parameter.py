@@ -14,7 +14,6 @@ import numpy as np  # noqa: E402
 
 from gmoe.plotting import plot_rate  # noqa: E402
 from gmoe.simulation import estimate_rate  # noqa: E402
-
 from paper_figures._common import load, quick_flag, save  # noqa: E402
 
 NAME = "fig3_per_parameter"
@@ -46,7 +45,7 @@ def rates(results):
     found = {}
     for k, M in panels(results):
         sub = results[results["k"] == k]
-        for group, (label, slow) in GROUPS.items():
+        for group, (_label, slow) in GROUPS.items():
             found[f"k={k} M={M} {group}"] = (
                 estimate_rate(sub, f"err_{group}_M{M}"), theory_slope(M, slow))
     return found
@@ -56,10 +55,11 @@ def main(quick=False):
     results = load("over_fitted", quick)
     chosen = panels(results)
     found = rates(results)
-    fig, axes = plt.subplots(1, len(chosen), figsize=(6 * len(chosen), 4.8), squeeze=False)
-    for ax, (k, M) in zip(axes[0], chosen):
+    fig, axes = plt.subplots(1, len(chosen), figsize=(6 * len(chosen), 4.8),
+                             squeeze=False)
+    for ax, (k, M) in zip(axes[0], chosen, strict=True):
         sub = results[results["k"] == k]
-        for group, (label, slow) in GROUPS.items():
+        for group, (label, _slow) in GROUPS.items():
             rate, _ = found[f"k={k} M={M} {group}"]
             plot_rate(sub, f"err_{group}_M{M}", ax=ax, rate=rate, label=label,
                       theory_slope=None)

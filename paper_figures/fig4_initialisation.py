@@ -7,7 +7,6 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from gmoe.plotting import plot_rate  # noqa: E402
 from gmoe.simulation import estimate_rate  # noqa: E402
-
 from paper_figures._common import STUDIES, load, quick_flag, save  # noqa: E402
 
 NAME = "fig4_initialisation"

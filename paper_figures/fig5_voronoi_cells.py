@@ -11,7 +11,6 @@ import numpy as np  # noqa: E402
 from gmoe import MixingMeasure  # noqa: E402
 from gmoe.datasets import draw_covariates, draw_response  # noqa: E402
 from gmoe.plotting import plot_voronoi_cells  # noqa: E402
-
 from paper_figures import _common  # noqa: E402
 from paper_figures._common import quick_flag, save  # noqa: E402
 
@@ -19,9 +18,11 @@ NAME = "fig5_voronoi_cells"
 
 
 def main(quick=False):
-    path = _common.RESULTS / ("voronoi_cells_quick.json" if quick else "voronoi_cells.json")
+    path = _common.RESULTS / ("voronoi_cells_quick.json" if quick
+                              else "voronoi_cells.json")
     if not path.exists():
-        raise SystemExit(f"{path} is missing: run `python -m paper_figures.compute` first.")
+        raise SystemExit(f"{path} is missing: "
+                         "run `python -m paper_figures.compute` first.")
     record = json.loads(path.read_text())
     truth = MixingMeasure.from_params(
         **{key: np.asarray(value) for key, value in record["truth"].items()})

@@ -47,7 +47,8 @@ def diagnostic_lines(quick):
             if n not in (results["n"].min(), results["n"].max()):
                 continue
             lines.append(
-                f"| {name} | {k} | {n} | {len(group)} | {group['converged'].mean():.0%} | "
+                f"| {name} | {k} | {n} | {len(group)} | "
+                f"{group['converged'].mean():.0%} | "
                 f"{group['n_iter'].median():.0f} | {group['D2'].mean():.3g} | "
                 f"{group['D2'].median():.3g} | {(group['gate'] > 100).sum()} |")
     return lines
@@ -55,9 +56,11 @@ def diagnostic_lines(quick):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="the quick preset's results")
+    parser.add_argument("--quick", action="store_true",
+                        help="the quick preset's results")
     args = parser.parse_args(argv)
-    lines = ["| figure | curve | slope | 95% CI | grid | theory |", "|---|---|---|---|---|---|"]
+    lines = ["| figure | curve | slope | 95% CI | grid | theory |",
+             "|---|---|---|---|---|---|"]
     for script in SCRIPTS:
         module = importlib.import_module(f"paper_figures.{script}")
         path, found = module.main(args.quick)

@@ -21,7 +21,8 @@ def e_step(Xt, y, w, gate, coef, var, resp_prev=None):
         B[i] = Xt.T @ (wt * y)
         C[i] = np.sum(wt * y * y)
     q, grad, info = gate_stats(Xt, w, resp, gate)
-    q_prev = np.nan if resp_prev is None else float(np.sum(w[:, None] * resp_prev * log_pi))
+    q_prev = (np.nan if resp_prev is None
+              else float(np.sum(w[:, None] * resp_prev * log_pi)))
     return float(w @ lse), A, B, C, q, grad, info, q_prev, resp
 
 

@@ -54,7 +54,8 @@ def test_log_likelihood_equals_score_samples(truth_3x2_data):
     _, X, y = truth_3x2_data
     w = np.random.default_rng(0).uniform(0, 3, size=len(y))
     model = GaussianMoERegressor(3, random_state=0).fit(X, y, sample_weight=w)
-    assert model.score_samples(X, y) @ w == pytest.approx(model.log_likelihood_, rel=1e-10)
+    assert model.score_samples(X, y) @ w == pytest.approx(model.log_likelihood_,
+                                                          rel=1e-10)
 
 
 def test_warm_start_equals_continued_fit(n23_data):
@@ -72,7 +73,8 @@ def test_warm_start_equals_continued_fit(n23_data):
 def test_n_init_is_at_least_as_good_as_one_start(truth_3x2_data):
     _, X, y = truth_3x2_data
     one = GaussianMoERegressor(3, init_params="random", random_state=7).fit(X, y)
-    many = GaussianMoERegressor(3, init_params="random", n_init=4, random_state=7).fit(X, y)
+    many = GaussianMoERegressor(3, init_params="random", n_init=4,
+                                random_state=7).fit(X, y)
     assert many.log_likelihood_ >= one.log_likelihood_ - 1e-9 * abs(one.log_likelihood_)
 
 
@@ -106,7 +108,8 @@ def test_start_from_given_parameters(n23_data):
     truth, X, y = n23_data
     model = GaussianMoERegressor(2, init_params=truth, tol=1e-10).fit(X, y)
     assert model.n_iter_ < 100
-    np.testing.assert_allclose(model.expert_intercept_, truth["expert_intercept"], atol=0.05)
+    np.testing.assert_allclose(model.expert_intercept_, truth["expert_intercept"],
+                               atol=0.05)
     np.testing.assert_allclose(model.gate_intercept_, truth["gate_intercept"], atol=1.0)
 
 
@@ -179,7 +182,8 @@ def test_predictions_agree_with_each_other(fitted):
     np.testing.assert_allclose(gate.sum(axis=1), 1.0)
     np.testing.assert_allclose(model.predict(X), (gate * means).sum(axis=1))
     resp = model.predict_responsibilities(X, y)
-    dens = gate * scipy.stats.norm.pdf(y[:, None], means, np.sqrt(model.expert_variance_))
+    dens = gate * scipy.stats.norm.pdf(y[:, None], means,
+                                       np.sqrt(model.expert_variance_))
     np.testing.assert_allclose(resp, dens / dens.sum(axis=1, keepdims=True), atol=1e-12)
     np.testing.assert_allclose(model.score_samples(X, y), np.log(dens.sum(axis=1)))
     assert 0.5 < model.score(X, y) <= 1.0
@@ -204,11 +208,13 @@ def test_quantiles_invert_the_mixture_cdf(fitted):
     gate = model.predict_gate(X[:200])[:, :, None]
     means = model.predict_experts(X[:200])[:, :, None]
     sd = np.sqrt(model.expert_variance_)[None, :, None]
-    cdf = np.sum(gate * scipy.stats.norm.cdf((quantiles[:, None, :] - means) / sd), axis=1)
+    cdf = np.sum(gate * scipy.stats.norm.cdf((quantiles[:, None, :] - means) / sd),
+                 axis=1)
     np.testing.assert_allclose(cdf, np.broadcast_to(q, cdf.shape), atol=1e-9)
     assert model.predict_quantile(X[:5], 0.5).shape == (5,)
     lo, hi = model.predict_interval(X[:200], coverage=0.8).T
-    np.testing.assert_allclose(lo, quantiles[:, 1] * 0 + model.predict_quantile(X[:200], 0.1))
+    np.testing.assert_allclose(lo, quantiles[:, 1] * 0
+                               + model.predict_quantile(X[:200], 0.1))
     assert np.all(lo < hi)
 
 
@@ -218,7 +224,8 @@ def test_sample_variance_and_coverage_agree_with_the_model(fitted):
     draws, experts = model.sample(x, random_state=0)
     draws = draws.reshape(3, -1)
     np.testing.assert_allclose(draws.mean(axis=1), model.predict(X[:3]), atol=0.05)
-    np.testing.assert_allclose(draws.var(axis=1), model.predict_variance(X[:3]), rtol=0.03)
+    np.testing.assert_allclose(draws.var(axis=1), model.predict_variance(X[:3]),
+                               rtol=0.03)
     lo, hi = model.predict_interval(X[:3], coverage=0.9).T
     coverage = np.mean((draws >= lo[:, None]) & (draws <= hi[:, None]), axis=1)
     np.testing.assert_allclose(coverage, 0.9, atol=0.01)

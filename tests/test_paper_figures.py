@@ -17,7 +17,8 @@ def test_quick_pipeline_computes_and_draws_every_figure(workspace):
     for name in _common.STUDIES:
         results = _common.load(name, quick=True)
         assert {"n", "replication", "D1", "D2", "D2_reference"} <= set(results.columns)
-        assert results["error"].isna().all() or (results["error"].fillna("") == "").all()
+        assert (results["error"].isna().all()
+                or (results["error"].fillna("") == "").all())
     redraw.main(["--quick"])
     for script in redraw.SCRIPTS:
         assert (workspace / "figures" / f"{script}_quick.png").stat().st_size > 10_000

@@ -685,9 +685,8 @@ def _run_serial(spec, tasks, on_result):
 
 
 def _run_joblib(spec, tasks, on_result, n_jobs):
-    from joblib import Parallel, delayed
-
     import joblib
+    from joblib import Parallel, delayed
 
     # Results in the order they finish (joblib >= 1.4), else in submission order.
     order = "generator_unordered" if tuple(
