@@ -15,7 +15,10 @@ The maths follows [JJ94] and the reference implementation of [N23]:
   the full cross-expert Hessian, warm-started at the current gate, with step
   halving so that the objective never decreases.  During EM, one Newton step per
   iteration (its check fused into the next E-step); at start-up, Newton to
-  convergence (:func:`m_step_gate`).
+  convergence (:func:`m_step_gate`);
+- optionally, SQUAREM extrapolation of the EM map [VR08] (:func:`_squarem_cycle`).
+
+[VR08] R. Varadhan and C. Roland, Scandinavian Journal of Statistics 35(2), 2008.
 """
 
 import warnings
@@ -180,17 +183,110 @@ def _gate_step(grad, info):
     return _newton_direction(grad, info)
 
 
-def run_em(Xt, y, w, gate, coef, var, *, max_iter, tol, var_floor, verbose=0):
+@dataclass
+class _State:
+    """Parameters and the E-step's outputs at them (standardised units)."""
+
+    gate: np.ndarray
+    coef: np.ndarray
+    var: np.ndarray
+    ll: float
+    A: np.ndarray
+    B: np.ndarray
+    C: np.ndarray
+    q: float
+    grad: np.ndarray
+    info: np.ndarray
+
+
+def _e_state(Xt, y, w, gate, coef, var, resp_prev, resp):
+    """The E-step at ``(gate, coef, var)``, writing ``resp``, as a :class:`_State`."""
+    ll, A, B, C, q, grad, info, _ = e_step(Xt, y, w, gate, coef, var, resp_prev, resp)
+    return _State(gate, coef, var, ll, A, B, C, q, grad, info)
+
+
+def _em_update(Xt, y, w, state, var_floor, total, resp_now, resp_out):
+    """One EM iteration from ``state``, whose responsibilities are in ``resp_now``.
+
+    The experts are updated in closed form from the state's statistics; the gate
+    takes one Newton step, and the E-step at the new parameters (which writes
+    ``resp_out``) checks in the same pass that the step raised the gate objective
+    of ``resp_now``; if not, the step is halved and the E-step redone.
+    """
+    coef, var = m_step_experts(state.A, state.B, state.C, state.coef, state.var,
+                               var_floor, total)
+    step = _gate_step(state.grad, state.info)
+    for _ in range(MAX_HALVINGS):
+        candidate = state.gate + step
+        out = e_step(Xt, y, w, candidate, coef, var, resp_now, resp_out)
+        if out[7] >= state.q:
+            break
+        step = 0.5 * step
+    else:
+        candidate = state.gate
+        out = e_step(Xt, y, w, candidate, coef, var, resp_now, resp_out)
+    return _State(candidate, coef, var, *out[:7])
+
+
+def _to_vector(state):
+    """The free parameters of ``state`` as one vector: gate rows but the last,
+    expert coefficients, log-variances."""
+    return np.concatenate([state.gate[:-1].ravel(), state.coef.ravel(),
+                           np.log(state.var)])
+
+
+def _from_vector(theta, k, p, var_floor):
+    """Inverse of :func:`_to_vector` (variances floored)."""
+    n_gate = (k - 1) * p
+    gate = np.vstack([theta[:n_gate].reshape(k - 1, p), np.zeros((1, p))])
+    coef = theta[n_gate:n_gate + k * p].reshape(k, p)
+    var = np.maximum(np.exp(theta[n_gate + k * p:]), var_floor)
+    return gate, coef, var
+
+
+def _squarem_cycle(Xt, y, w, state, var_floor, total, bufs):
+    """One SQUAREM cycle [VR08] around :func:`_em_update`; returns the new state.
+
+    Two EM iterations give ``r = theta1 - theta0`` and ``v = theta2 - theta1 - r``;
+    the extrapolated point ``theta0 - 2 alpha r + alpha^2 v``, ``alpha = -|r| / |v|``
+    (at most -1; ``alpha = -1`` gives ``theta2``), is then improved by one more EM
+    iteration.  The result is kept only if its log-likelihood is at least that of
+    ``theta2``; otherwise the cycle returns ``theta2``.  So a cycle never decreases
+    the log-likelihood, and costs three or four passes over the data.
+
+    ``bufs`` holds three (n, k) responsibility arrays, the first with those of
+    ``state``; on return, its first one holds those of the returned state.
+    """
+    k, p = state.coef.shape
+    s1 = _em_update(Xt, y, w, state, var_floor, total, bufs[0], bufs[1])
+    s2 = _em_update(Xt, y, w, s1, var_floor, total, bufs[1], bufs[2])
+    theta0 = _to_vector(state)
+    r = _to_vector(s1) - theta0
+    v = _to_vector(s2) - _to_vector(s1) - r
+    norm_v = np.linalg.norm(v)
+    alpha = -np.linalg.norm(r) / norm_v if norm_v > 0 else -1.0
+    if alpha < -1.0 and np.isfinite(alpha):
+        gate, coef, var = _from_vector(theta0 - 2 * alpha * r + alpha**2 * v, k, p,
+                                       var_floor)
+        jump = _e_state(Xt, y, w, gate, coef, var, bufs[2], bufs[0])
+        if np.isfinite(jump.ll):
+            s3 = _em_update(Xt, y, w, jump, var_floor, total, bufs[0], bufs[1])
+            if s3.ll >= s2.ll:
+                bufs[0], bufs[1] = bufs[1], bufs[0]
+                return s3
+    bufs[0], bufs[2] = bufs[2], bufs[0]
+    return s2
+
+
+def run_em(Xt, y, w, gate, coef, var, *, max_iter, tol, var_floor, accelerate=False,
+           verbose=0):
     """Run EM from the given parameters until the mean log-likelihood settles.
 
-    One iteration is one pass over the data in the common case.  The experts are
-    updated in closed form from the statistics of the last E-step; the gate takes
-    one Newton step from the current gate (the E-step supplies its gradient and
-    Hessian), and the E-step at the new parameters checks, in the same pass, that
-    the step raised the gate objective of the previous responsibilities; if not,
-    the step is halved and the E-step redone.  Both M-step updates raise their part
-    of the expected complete-data log-likelihood, so the log-likelihood never
-    decreases (a generalised EM).
+    One iteration is one pass over the data in the common case
+    (:func:`_em_update`).  Both M-step updates raise their part of the expected
+    complete-data log-likelihood, so the log-likelihood never decreases (a
+    generalised EM).  With ``accelerate=True`` one iteration is a SQUAREM cycle
+    (:func:`_squarem_cycle`, three or four passes), which never decreases it either.
 
     Convergence: the change of ``loglik / sum(w)`` between two iterations is at most
     ``tol``.  The loop ends on an E-step, so the returned log-likelihood and
@@ -204,33 +300,24 @@ def run_em(Xt, y, w, gate, coef, var, *, max_iter, tol, var_floor, verbose=0):
     gate -= gate[-1]
     coef = np.array(coef, dtype=float)
     var = np.maximum(np.array(var, dtype=float), var_floor)
-    resp = np.empty((n, k))
-    resp_prev = np.full((n, k), 1.0 / k)
-    ll, A, B, C, q, grad, info, _ = e_step(Xt, y, w, gate, coef, var, resp_prev, resp)
-    trace = [ll]
+    bufs = [np.empty((n, k)), np.empty((n, k)), np.empty((n, k))]
+    state = _e_state(Xt, y, w, gate, coef, var, np.full((n, k), 1.0 / k), bufs[0])
+    trace = [state.ll]
     converged = False
     n_iter = 0
     for n_iter in range(1, max_iter + 1):
-        resp, resp_prev = resp_prev, resp
-        coef, var = m_step_experts(A, B, C, coef, var, var_floor, total)
-        step = _gate_step(grad, info)
-        for _ in range(MAX_HALVINGS):
-            candidate = gate + step
-            out = e_step(Xt, y, w, candidate, coef, var, resp_prev, resp)
-            if out[7] >= q:
-                break
-            step = 0.5 * step
+        ll = state.ll
+        if accelerate:
+            state = _squarem_cycle(Xt, y, w, state, var_floor, total, bufs)
         else:
-            candidate = gate
-            out = e_step(Xt, y, w, candidate, coef, var, resp_prev, resp)
-        gate = candidate
-        ll_new, A, B, C, q, grad, info, _ = out
-        trace.append(ll_new)
-        change = (ll_new - ll) / total
-        ll = ll_new
+            state = _em_update(Xt, y, w, state, var_floor, total, bufs[0], bufs[1])
+            bufs[0], bufs[1] = bufs[1], bufs[0]
+        trace.append(state.ll)
+        change = (state.ll - ll) / total
         if verbose >= 2:
-            print(f"  EM iteration {n_iter:5d}  mean log-likelihood {ll / total:.10f}")
-        if change < -DECREASE_TOLERANCE * max(1.0, abs(ll) / total):
+            print(f"  EM iteration {n_iter:5d}  mean log-likelihood "
+                  f"{state.ll / total:.10f}")
+        if change < -DECREASE_TOLERANCE * max(1.0, abs(state.ll) / total):
             warnings.warn(
                 f"EM decreased the mean log-likelihood by {-change:.3g} at iteration "
                 f"{n_iter}; this should not happen and suggests ill-conditioned data.",
@@ -240,4 +327,5 @@ def run_em(Xt, y, w, gate, coef, var, *, max_iter, tol, var_floor, verbose=0):
         if abs(change) <= tol:
             converged = True
             break
-    return EMResult(gate, coef, var, resp, ll, trace, n_iter, converged)
+    return EMResult(state.gate, state.coef, state.var, bufs[0], state.ll, trace,
+                    n_iter, converged)

@@ -84,11 +84,13 @@ def test_gate_m_step_never_decreases_objective_on_separable_labels(problem):
     assert np.all(np.isfinite(gate))
 
 
-def test_run_em_is_monotone_and_ends_on_an_e_step(problem):
+@pytest.mark.parametrize("accelerate", [False, True])
+def test_run_em_is_monotone_and_ends_on_an_e_step(problem, accelerate):
     Xt, y, w, resp = problem
     y = np.where(Xt[:, 1] > 0, 2 * Xt[:, 2], -1 - Xt[:, 1]) + 0.1 * y
     gate, coef, var = params_from_responsibilities(Xt, y, w, resp, 1e-6)
-    result = run_em(Xt, y, w, gate, coef, var, max_iter=60, tol=0.0, var_floor=1e-6)
+    result = run_em(Xt, y, w, gate, coef, var, max_iter=60, tol=0.0, var_floor=1e-6,
+                    accelerate=accelerate)
     trace = np.asarray(result.trace)
     assert len(trace) == result.n_iter + 1 == 61
     assert np.all(np.diff(trace) >= -1e-9 * np.abs(trace[1:]))
@@ -99,3 +101,37 @@ def test_run_em_is_monotone_and_ends_on_an_e_step(problem):
     ref = naive_e_step(Xt, y, w, result.gate, result.coef, result.var)
     assert result.log_likelihood == pytest.approx(ref[0], rel=1e-12)
     np.testing.assert_allclose(result.resp, ref[-1], atol=1e-12)
+
+
+def test_squarem_converges_where_plain_em_creeps():
+    """Over-fitted [N23] data: plain EM hits the cap, SQUAREM converges higher."""
+    from gmoe import GaussianMoERegressor
+    from gmoe.datasets import N23_TRUTH, make_moe_regression
+
+    X, y = make_moe_regression(2000, N23_TRUTH, random_state=1)
+    options = dict(n_experts=3, tol=1e-10, max_iter=2000, random_state=1)
+    with pytest.warns(Warning):  # plain EM does not converge
+        plain = GaussianMoERegressor(**options).fit(X, y)
+    fast = GaussianMoERegressor(accelerate=True, **options).fit(X, y)
+    assert not plain.converged_ and fast.converged_
+    assert fast.n_iter_ < 500
+    assert fast.log_likelihood_ >= plain.log_likelihood_ - 1e-6
+    trace = fast.log_likelihood_trace_
+    assert np.all(np.diff(trace) >= -1e-9 * np.abs(trace[1:]))
+
+
+def test_squarem_reaches_the_same_maximum_when_the_model_is_identified():
+    from gmoe import GaussianMoERegressor
+    from gmoe.datasets import N23_TRUTH, make_moe_regression
+
+    X, y = make_moe_regression(3000, N23_TRUTH, random_state=4)
+    options = dict(n_experts=2, tol=1e-12, max_iter=5000, random_state=4)
+    plain = GaussianMoERegressor(**options).fit(X, y)
+    fast = GaussianMoERegressor(accelerate=True, **options).fit(X, y)
+    assert fast.log_likelihood_ == pytest.approx(plain.log_likelihood_, abs=1e-7)
+    for name in ("gate_coef_", "gate_intercept_", "expert_coef_", "expert_intercept_",
+                 "expert_variance_"):
+        np.testing.assert_allclose(getattr(fast, name), getattr(plain, name),
+                                   rtol=1e-5, atol=1e-6)
+    again = GaussianMoERegressor(accelerate=True, **options).fit(X, y)
+    np.testing.assert_array_equal(again.gate_coef_, fast.gate_coef_)

@@ -22,7 +22,8 @@ EXPECTED_FAILED_CHECKS = {
 
 
 @parametrize_with_checks(
-    [GaussianMoERegressor(n_experts=2, max_iter=20, random_state=0)],
+    [GaussianMoERegressor(n_experts=2, max_iter=20, random_state=0),
+     GaussianMoERegressor(n_experts=2, max_iter=10, accelerate=True, random_state=0)],
     expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS,
 )
 def test_sklearn_compatible(estimator, check):
