@@ -1,0 +1,141 @@
+"""Does gmoe's default fit reach the best-known maxima of the real-data panel?
+
+For every case of ``tests/data/panel/best_known.json`` (data set, target, features,
+k) this fits ``GaussianMoERegressor(k, random_state=0)`` with the DEFAULT settings
+of the installed gmoe, after one warm-up fit (numba compilation excluded), and
+reports its conditional log-likelihood, the gap to the case's
+``best_regular_loglik`` (best known non-spurious maximum), whether it is reached
+(gap <= 0.01), ``converged_``, ``n_iter_`` and the wall-clock time (median of
+``--repeat`` fits).  R flexmix is timed on the same cases in the same run
+(``Rscript benchmarks/flexmix_panel.R``: stepFlexmix with ``--flexmix-nrep``
+random starts, iter.max 2000, tol 1e-10, minprior 0; R start-up and data reading
+excluded), and the ratio flexmix time / gmoe time is given both for flexmix's
+whole stepFlexmix call and per flexmix start.  A gap below zero means gmoe beat
+the stored best-known value (then re-run compute_best_known.py).
+
+Usage (repository root):
+    python benchmarks/bench_panel.py                  # all 18 cases, flexmix nrep 10
+    python benchmarks/bench_panel.py --quick          # 6 cases, flexmix nrep 1
+    python benchmarks/bench_panel.py --cases mcycle_k3,CO2data_k3 --no-flexmix
+Writes a CSV (``--output``, default /tmp/bench_panel.csv) and prints a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+BEST = ROOT / "tests" / "data" / "panel" / "best_known.json"
+QUICK = ["mcycle_k2", "mcycle_k3", "faithful_k2", "CO2data_k3", "NPreg_k2", "cars_k2"]
+REACH_TOL = 0.01
+
+
+def import_gmoe():
+    for _ in range(10):
+        try:
+            import gmoe
+            from gmoe import GaussianMoERegressor
+
+            return gmoe, GaussianMoERegressor
+        except Exception as exc:  # pragma: no cover - concurrent edits
+            print(f"import gmoe failed ({exc!r}); retrying in 60 s", file=sys.stderr)
+            for name in list(sys.modules):
+                if name == "gmoe" or name.startswith("gmoe."):
+                    del sys.modules[name]
+            time.sleep(60)
+    raise RuntimeError("gmoe cannot be imported")
+
+
+def run_flexmix(cases, nrep):
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "fx.json"
+        cmd = ["Rscript", str(ROOT / "benchmarks" / "flexmix_panel.R"),
+               "--cases", ",".join(cases), "--nrep", str(nrep), "--out", str(out)]
+        print("running:", " ".join(cmd), flush=True)
+        res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+        if res.returncode != 0:
+            print("flexmix failed:\n" + res.stderr, file=sys.stderr)
+            return {}
+        print(res.stdout, end="")
+        return {r["case"]: r for r in json.loads(out.read_text())}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true",
+                    help=f"only {', '.join(QUICK)}; flexmix with nrep 1")
+    ap.add_argument("--cases", help="comma-separated case names")
+    ap.add_argument("--no-flexmix", action="store_true", help="time gmoe only")
+    ap.add_argument("--flexmix-nrep", type=int, default=None,
+                    help="flexmix random starts (default 10, 1 with --quick)")
+    ap.add_argument("--repeat", type=int, default=3, help="timed gmoe fits per case")
+    ap.add_argument("--output", default="/tmp/bench_panel.csv")
+    args = ap.parse_args()
+
+    gmoe, GMoE = import_gmoe()
+    best = {e["case"]: e for e in json.loads(BEST.read_text())["cases"]}
+    names = list(best)
+    if args.quick:
+        names = [c for c in QUICK if c in best]
+    if args.cases:
+        names = args.cases.split(",")
+        unknown = [c for c in names if c not in best]
+        if unknown:
+            ap.error(f"unknown case(s): {unknown}")
+    nrep = args.flexmix_nrep or (1 if args.quick else 10)
+    fx = {} if args.no_flexmix else run_flexmix(names, nrep)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        # warm-up: numba compiles (or loads its cache) outside the timed fits
+        GMoE(2, random_state=0).fit(np.linspace(0, 1, 50)[:, None], np.linspace(0, 1, 50))
+        rows = []
+        for name in names:
+            e = best[name]
+            data = pd.read_csv(ROOT / "tests" / "data" / "panel" / f"{e['dataset']}.csv")
+            X = data[e["features"]].to_numpy(float)
+            y = data[e["target"]].to_numpy(float)
+            times = []
+            for _ in range(max(1, args.repeat)):
+                t0 = time.perf_counter()
+                m = GMoE(e["k"], random_state=0).fit(X, y)
+                times.append(time.perf_counter() - t0)
+            ll = float(m.log_likelihood_)
+            gap = e["best_regular_loglik"] - ll
+            f = fx.get(name)
+            sec = float(np.median(times))
+            rows.append({
+                "case": name, "n": e["n"], "k": e["k"],
+                "best_regular_loglik": e["best_regular_loglik"],
+                "gmoe_loglik": ll, "gap": gap, "reached": bool(gap <= REACH_TOL),
+                "converged": bool(m.converged_), "n_iter": int(m.n_iter_),
+                "gmoe_seconds": sec,
+                "flexmix_loglik": f["loglik"] if f else np.nan,
+                "flexmix_nrep": nrep if f else np.nan,
+                "flexmix_seconds": f["seconds"] if f else np.nan,
+                "ratio_flexmix_total": f["seconds"] / sec if f else np.nan,
+                "ratio_flexmix_per_start": f["seconds"] / nrep / sec if f else np.nan,
+            })
+    df = pd.DataFrame(rows)
+    df.to_csv(args.output, index=False)
+    print(f"\ngmoe {getattr(gmoe, '__version__', '?')} ({gmoe.__file__}), "
+          f"default GaussianMoERegressor(k, random_state=0); flexmix nrep {nrep}")
+    with pd.option_context("display.width", 200, "display.max_columns", 30):
+        print(df.drop(columns=["flexmix_nrep"]).to_string(
+            index=False, float_format=lambda v: f"{v:.3f}"))
+    print(f"\nreached {int(df.reached.sum())}/{len(df)} (gap <= {REACH_TOL}); "
+          f"wrote {args.output}")
+
+
+if __name__ == "__main__":
+    main()
