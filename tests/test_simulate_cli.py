@@ -1,14 +1,24 @@
 """The ``gmoe simulate`` command and its TOML configuration."""
 
 import json
+import shutil
+import subprocess
+import sys
 import textwrap
+import zipfile
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from gmoe.cli import main
 from gmoe.simulation import _study, load_config
-from gmoe.simulation._config import ConfigError, parse_config
+from gmoe.simulation._config import (
+    ConfigError,
+    config_summary,
+    parse_config,
+    shipped_configs,
+)
 
 TINY = """
 [study]
@@ -142,14 +152,85 @@ def test_config_maps_onto_the_study_arguments(tmp_path):
     assert config.name == "tiny"
 
 
-def test_example_configurations_are_valid():
-    from pathlib import Path
+ROOT = Path(__file__).resolve().parents[1]
 
-    folder = Path(__file__).resolve().parents[1] / "examples" / "configs"
-    for path in sorted(folder.glob("*.toml")):
-        config = load_config(path)
+
+def test_shipped_configurations_are_valid():
+    shipped = shipped_configs()
+    assert sorted(shipped) == ["n23_overfitted", "small"]
+    for name, path in shipped.items():
+        assert path.parent == ROOT / "gmoe" / "configs"
+        config = load_config(name)
         assert config.study["n_replications"] >= 1
+        assert config.name == name
+        assert config_summary(path)
     with pytest.raises(ConfigError, match="preset"):
         parse_config({"study": {"n_experts": 2, "sample_sizes": [10],
                                 "n_replications": 1, "random_state": 0},
                       "truth": {"preset": "N24"}})
+
+
+def test_examples_folder_points_to_the_shipped_files():
+    """``examples/configs/`` holds no copies that could drift from the package."""
+    examples = sorted((ROOT / "examples" / "configs").glob("*.toml"))
+    assert [path.stem for path in examples] == sorted(shipped_configs())
+    for path in examples:
+        assert path.resolve() == shipped_configs()[path.stem].resolve()
+
+
+def test_list_configs_and_run_by_name(tmp_path, capsys, monkeypatch, no_fits):
+    assert main(["simulate", "--list-configs"]) == 0
+    printed = capsys.readouterr().out
+    assert "small" in printed and "n23_overfitted" in printed
+    assert str(ROOT / "gmoe" / "configs") in printed
+    monkeypatch.chdir(tmp_path)  # names resolve anywhere, not only in a clone
+    for argv in (["--config", "small"], ["small"], ["small.toml"]):
+        assert main(["simulate", *argv, "--check"]) == 0
+        assert "Study 'small'" in capsys.readouterr().out
+    # A file of the same name in the working folder wins over the shipped one.
+    write(tmp_path, TINY, name="small.toml")
+    assert main(["simulate", "small.toml", "--check"]) == 0
+    assert "Study 'tiny'" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv, message", [
+    ([], "no configuration"),
+    (["small", "--config", "small"], "either as CONFIG or as --config"),
+    (["large"], "they are: n23_overfitted, small"),
+])
+def test_bad_config_arguments(capsys, no_fits, argv, message):
+    assert main(["simulate", *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("gmoe simulate: error:") and message in err
+
+
+def test_wheel_ships_the_configurations(tmp_path):
+    """A wheel built from the package holds ``gmoe/configs/*.toml``."""
+    source = tmp_path / "source"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    shutil.copytree(ROOT / "gmoe", source / "gmoe",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.nbi", "*.nbc"))
+    wheels = tmp_path / "wheels"
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "-q",
+         "-w", str(wheels)],
+        capture_output=True, text=True, timeout=600,
+    )
+    if done.returncode != 0:
+        if "bdist_wheel" in done.stderr or "No matching distribution" in done.stderr:
+            pytest.skip("pip cannot build a wheel here (no setuptools/wheel for the "
+                        f"build environment): {done.stderr.strip()[-200:]}")
+        raise AssertionError(done.stderr)
+    (wheel,) = wheels.glob("gmoe-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+        for name, path in shipped_configs().items():
+            member = f"gmoe/configs/{name}.toml"
+            assert member in names
+            assert archive.read(member) == path.read_bytes()
+        metadata = archive.read(next(n for n in names
+                                     if n.endswith(".dist-info/METADATA"))).decode()
+    assert "Project-URL: Source, https://github.com/gmoe-dev/gmoe" in metadata
+    assert "Classifier: Topic :: Scientific/Engineering" in metadata

@@ -14,10 +14,21 @@ def add_parser(subparsers):
             "sample sizes, and estimate how fast the Voronoi losses and each "
             "parameter converge. Writes the results table (CSV), the rates (JSON) "
             "and the log-log figure (PNG). Finished fits are cached: running the "
-            "same command again resumes an interrupted study."
+            "same command again resumes an interrupted study. Example studies ship "
+            "with gmoe: --list-configs lists them and where they are (copy one to "
+            "start your own), and --config small runs one by its name."
         ),
     )
-    parser.add_argument("config", help="TOML file describing the study")
+    parser.add_argument("config", nargs="?", default=None,
+                        help="TOML file describing the study, or the name of a "
+                             "shipped one (see --list-configs)")
+    parser.add_argument("--config", dest="config_option", default=None,
+                        metavar="NAME_OR_FILE",
+                        help="the same as the positional CONFIG: a shipped name "
+                             "(small, n23_overfitted) or a TOML file")
+    parser.add_argument("--list-configs", action="store_true",
+                        help="list the configurations shipped with gmoe, with their "
+                             "files, and stop")
     parser.add_argument("--jobs", "-j", type=int, default=1,
                         help="local worker processes (default: 1; -1: all cores)")
     parser.add_argument("--out", default="gmoe-simulate",
@@ -43,10 +54,34 @@ def add_parser(subparsers):
 
 def run(args):
     """Run the command; return the exit status."""
-    from gmoe.simulation._config import ConfigError, describe, load_config, run_config
+    from gmoe.simulation._config import (
+        ConfigError,
+        config_folder,
+        config_summary,
+        describe,
+        load_config,
+        run_config,
+        shipped_configs,
+    )
 
+    if args.list_configs:
+        shipped = shipped_configs()
+        width = max(len(name) for name in shipped)
+        print("Study configurations shipped with gmoe "
+              "(run one with: gmoe simulate --config NAME):")
+        for name, path in shipped.items():
+            print(f"  {name:<{width}}  {config_summary(path)}")
+        print(f"Their files are in {config_folder()}; copy one to write your own.")
+        return 0
     try:
-        config = load_config(args.config)
+        if args.config is not None and args.config_option is not None:
+            raise ConfigError("give the configuration once: either as CONFIG or as "
+                              "--config, not both.")
+        source = args.config if args.config is not None else args.config_option
+        if source is None:
+            raise ConfigError("no configuration: give a TOML file or the name of a "
+                              "shipped one (gmoe simulate --list-configs lists them).")
+        config = load_config(source)
         if args.jobs == 0 or args.jobs < -1:
             raise ConfigError(
                 f"--jobs must be a positive integer or -1; got {args.jobs}."

@@ -276,12 +276,117 @@ def parse_config(data, source=None):
     return StudyConfig(name=name, study=study, rate=rate, source=source)
 
 
+def config_folder():
+    """The folder of the study configurations shipped with gmoe.
+
+    Returns
+    -------
+    folder : Path
+        ``gmoe/configs`` inside the installed package.
+
+    Examples
+    --------
+    >>> config_folder().name
+    'configs'
+    """
+    from importlib.resources import files
+
+    return Path(str(files("gmoe").joinpath("configs")))
+
+
+def shipped_configs():
+    """The study configurations shipped with gmoe, by name.
+
+    Returns
+    -------
+    configs : dict
+        ``{name: path}``, sorted by name; the name is the file name without
+        ``.toml``.
+
+    Examples
+    --------
+    >>> sorted(shipped_configs())
+    ['n23_overfitted', 'small']
+    """
+    return {path.stem: path for path in sorted(config_folder().glob("*.toml"))}
+
+
+def config_summary(path):
+    """The first comment line of a configuration file (what the study is).
+
+    Parameters
+    ----------
+    path : str or Path
+
+    Returns
+    -------
+    summary : str
+        Without the leading ``#``; empty when the file starts with no comment.
+
+    Examples
+    --------
+    >>> config_summary(shipped_configs()["small"])
+    'A small study that runs in well under a minute.'
+    """
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if line.startswith("#"):
+            return line.lstrip("#").strip()
+        if line:
+            break
+    return ""
+
+
+def resolve_config(name_or_path):
+    """The file of a configuration given by its path or by a shipped name.
+
+    An existing file wins; otherwise a name such as ``"small"`` (or
+    ``"small.toml"``) is looked up among :func:`shipped_configs`.
+
+    Parameters
+    ----------
+    name_or_path : str or Path
+
+    Returns
+    -------
+    path : Path
+
+    Raises
+    ------
+    ConfigError
+        When it is neither an existing file nor a shipped name.
+
+    Examples
+    --------
+    >>> resolve_config("small") == shipped_configs()["small"]
+    True
+    >>> resolve_config("large")
+    Traceback (most recent call last):
+    ...
+    gmoe.simulation._config.ConfigError: no configuration file large, and no configuration of that name ships with gmoe (they are: n23_overfitted, small).
+    """
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    shipped = shipped_configs()
+    text = str(name_or_path)
+    stem = text[:-5] if text.endswith(".toml") else text
+    if path.parent == Path(".") and stem in shipped:
+        return shipped[stem]
+    raise ConfigError(
+        f"no configuration file {path}, and no configuration of that name ships "
+        f"with gmoe (they are: {', '.join(shipped)})."
+    )
+
+
 def load_config(path):
     """Read and check a TOML study configuration.
 
     Parameters
     ----------
     path : str or Path
+        A TOML file, or the name of a configuration shipped with gmoe (see
+        :func:`resolve_config`).
 
     Returns
     -------
@@ -308,11 +413,16 @@ def load_config(path):
     >>> _ = path.write_text(text)
     >>> load_config(path).study["sample_sizes"]
     [1000, 3162, 10000]
+
+    A configuration shipped with gmoe is loaded by its name:
+
+    >>> load_config("small").study["n_experts"]
+    [2, 3]
     """
     if tomllib is None:  # pragma: no cover - Python 3.10 without tomli
         raise ConfigError("reading TOML on Python 3.10 needs the package tomli: "
                           "pip install tomli.")
-    path = Path(path)
+    path = resolve_config(path)
     try:
         with path.open("rb") as stream:
             data = tomllib.load(stream)
