@@ -448,6 +448,16 @@ def summarise_rates(results, config):
         ``{"k=<k>": {column: RateEstimate or {"error": message}}}``: a column whose
         rate cannot be estimated on the window (e.g. a cell size that never
         occurred) carries the reason instead.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> config = load_config("small")
+    >>> results = pd.DataFrame({"k": [2] * 4, "n": [1000, 1000, 4000, 4000],
+    ...                         "D1": [0.04, 0.06, 0.02, 0.03]})
+    >>> summary = summarise_rates(results, config)
+    >>> list(summary), round(summary["k=2"]["D1"].slope, 3)
+    (['k=2'], -0.5)
     """
     rate = config.rate
     columns = [c for c in results.columns
@@ -495,6 +505,28 @@ def run_config(config, out, *, n_jobs=1, cache=None, client=None, progress=None,
     outputs : dict
         ``results`` (DataFrame), ``rates`` (dict), and the paths ``csv``,
         ``json``, ``figure``.
+
+    Examples
+    --------
+    A tiny study (2 sample sizes, 2 replications) written as a dict and checked
+    with :func:`parse_config`; a TOML file or a shipped name such as ``"small"``
+    works the same way:
+
+    >>> import tempfile
+    >>> config = parse_config({
+    ...     "study": {"name": "tiny", "n_experts": 2, "sample_sizes": [300, 600],
+    ...               "n_replications": 2, "random_state": 0},
+    ...     "truth": {"preset": "N23"},
+    ...     "fit": {"init": "near_truth"},
+    ...     "rate": {"loss": "D1", "n_boot": 50},
+    ... })
+    >>> outputs = run_config(config, tempfile.mkdtemp(), progress=False)
+    >>> len(outputs["results"]), outputs["csv"].name
+    (4, 'tiny_results.csv')
+    >>> outputs["rates"]["k=2"]["D1"].sample_sizes.tolist()
+    [300, 600]
+    >>> outputs["json"].name, outputs["figure"].name
+    ('tiny_rates.json', 'tiny_rates.png')
     """
     import matplotlib
 
@@ -555,6 +587,12 @@ def describe(config):
     Returns
     -------
     text : str
+
+    Examples
+    --------
+    >>> print(describe(load_config("small")))  # doctest: +NORMALIZE_WHITESPACE
+    Study 'small': k = [2, 3], 4 sample sizes from 1000 to 8000, 3 replications
+    (24 fits), random_state = 0, options {"init": "near_truth", "n_init": 1}.
     """
     study = config.study
     sizes = study["sample_sizes"]

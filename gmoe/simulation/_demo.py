@@ -45,6 +45,22 @@ def demo_study(out_dir, *, random_state=0, n_replications=8,
         ``results`` (DataFrame), ``rates`` (dict of column name to
         :class:`~gmoe.simulation.RateEstimate`, keyed ``"k=2 D1"``, ``"k=3 D2"``,
         ``"k=3 err_<group>_M2"``), ``figure`` and ``csv`` (paths), ``seconds``.
+
+    Examples
+    --------
+    A tiny version (two small sample sizes, two replications; the defaults take
+    about a minute):
+
+    >>> import tempfile
+    >>> outputs = demo_study(tempfile.mkdtemp(), sample_sizes=(300, 600),
+    ...                      n_replications=2, n_jobs=1, progress=False,
+    ...                      verbose=False)
+    >>> len(outputs["results"])  # 2 sizes x 2 replications x (k = 2 and k = 3)
+    8
+    >>> sorted(outputs["rates"])[:2]
+    ['k=2 D1', 'k=3 D2']
+    >>> outputs["figure"].name, outputs["csv"].name
+    ('demo_rates.png', 'demo_results.csv')
     """
     import matplotlib
 

@@ -42,6 +42,22 @@ class RateEstimate:
         Number of bootstrap resamples behind ``ci``.
     boot_slopes : ndarray of shape (n_boot,)
         The bootstrap slopes.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pandas as pd
+    >>> n = np.repeat([100, 1000, 10000], 3)
+    >>> frame = pd.DataFrame({"n": n, "D2": 2.0 * n ** -0.5
+    ...                       * np.tile([0.9, 1.0, 1.1], 3)})
+    >>> rate = estimate_rate(frame, "D2", n_boot=100)
+    >>> isinstance(rate, RateEstimate), round(rate.slope, 3)
+    (True, -0.5)
+    >>> rate.sample_sizes.tolist(), rate.counts.tolist()
+    ([100, 1000, 10000], [3, 3, 3])
+    >>> low, high = rate.ci
+    >>> bool(low <= rate.slope <= high)
+    True
     """
 
     loss: str
@@ -68,6 +84,16 @@ class RateEstimate:
         Returns
         -------
         mean_loss : float or ndarray
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import pandas as pd
+        >>> n = np.array([100, 10000])
+        >>> rate = estimate_rate(pd.DataFrame({"n": n, "D2": 2.0 / np.sqrt(n)}),
+        ...                      n_boot=0)
+        >>> rate.predict([100, 400]).round(6)
+        array([0.2, 0.1])
         """
         return np.exp(self.intercept) * np.asarray(n, dtype=float) ** self.slope
 
@@ -77,6 +103,17 @@ class RateEstimate:
         Returns
         -------
         summary : dict
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import pandas as pd
+        >>> n = np.array([100, 10000])
+        >>> rate = estimate_rate(pd.DataFrame({"n": n, "D2": 2.0 / np.sqrt(n)}),
+        ...                      n_boot=0)
+        >>> summary = rate.to_dict()
+        >>> summary["loss"], round(summary["slope"], 6), summary["sample_sizes"]
+        ('D2', -0.5, [100, 10000])
         """
         return {
             "loss": self.loss,
