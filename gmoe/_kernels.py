@@ -107,7 +107,7 @@ def _softmax_columns(Z, m, S, LS, lse, inv_total):
             LS[i, j] = Z[i, j] - lse[j]
 
 
-@jit_inline
+@jit
 def _load_chunk(Xt, lo, m, XT):
     """Copy the rows ``lo .. lo + m`` of ``Xt`` into the columns of ``XT`` (p, m)."""
     for a in range(Xt.shape[1]):
@@ -115,7 +115,7 @@ def _load_chunk(Xt, lo, m, XT):
             XT[a, j] = Xt[lo + j, a]
 
 
-@jit_inline
+@jit
 def _linear_predictors(coef, XT, m, out):
     """``out[i, j] = coef[i] . XT[:, j]`` for the chunk's ``m`` samples."""
     for i in range(coef.shape[0]):
@@ -126,7 +126,7 @@ def _linear_predictors(coef, XT, m, out):
                 out[i, j] += coef[i, a] * XT[a, j]
 
 
-@jit_inline
+@jit
 def _expert_moments(WT, XT, y, lo, m, A, B, C):
     """Add the chunk's weighted least-squares statistics to ``A``, ``B``, ``C``.
 
@@ -153,7 +153,7 @@ def _expert_moments(WT, XT, y, lo, m, A, B, C):
         C[i] += acc
 
 
-@jit_inline
+@jit
 def _gate_moments(WT, WP, P, LP, XT, m, grad, info):
     """Add the chunk's gate objective, gradient and information; return the objective.
 
