@@ -112,7 +112,8 @@ def test_ensure_compiled_says_so_only_when_it_compiles(monkeypatch, capsys):
     assert tiny.signatures == [(numba.float64,)]
     assert _compile.ensure_compiled("test-tiny") == []
     _compile._READY.discard("test-tiny")
-    assert _compile.ensure_compiled("test-tiny") == ["test-tiny"]  # nothing to compile: silent
+    # Already compiled: nothing to compile, nothing printed.
+    assert _compile.ensure_compiled("test-tiny") == ["test-tiny"]
     assert capsys.readouterr().err == ""
 
 
