@@ -77,15 +77,16 @@ def test_editable_install_over_a_used_regular_install_imports(tmp_path):
     site = _site_packages(python)
     assert (site / "gmoe" / "__init__.py").is_file()
     assert "fitted" in _run([python, "-c", FIT], cwd=elsewhere, env=env)
-    assert _compiled_files(site / "gmoe") == []
-    assert _compiled_files(tmp_path / "cache")  # the compiled kernels went there
+    left_in_site = _compiled_files(site / "gmoe")
 
     _run(pip + ["--editable", str(project)], cwd=elsewhere, env=env)
-    assert not (site / "gmoe").exists()
     out = _run([python, "-c", "import gmoe; print(gmoe.__version__); "
                 "print(gmoe.__file__)"], cwd=elsewhere, env=env)
     version, location = out.split()
     assert version
     assert Path(location).resolve() == (project / "gmoe" / "__init__.py").resolve()
+    assert left_in_site == []
+    assert not (site / "gmoe").exists()
+    assert _compiled_files(tmp_path / "cache")  # the compiled kernels went there
     assert "fitted" in _run([python, "-c", FIT], cwd=elsewhere, env=env)
     assert _compiled_files(project / "gmoe") == []
