@@ -625,10 +625,10 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
             )
         if not regular:
             warnings.warn(
-                f"every one of the {n_starts} fitted start(s) has an irregular "
-                f"expert {np.flatnonzero(self.degenerate_experts_).tolist()} (variance "
-                "at the floor or fewer effective samples than its parameters): a "
-                "spurious maximum. Fewer experts, more starts (n_init) or a larger "
+                f"every one of the {n_starts} fitted start(s) has degenerate experts; "
+                f"in the best, {np.flatnonzero(self.degenerate_experts_).tolist()} "
+                "(variance at the floor or fewer effective samples than their "
+                "parameters): a spurious maximum. Fewer experts, more starts (n_init) or a larger "
                 "reg_variance may suit these data.",
                 SpuriousFitWarning,
                 stacklevel=3,

@@ -78,7 +78,7 @@ class MoEParams:
         n_gate = (k - 1) * p
         gate = np.vstack([theta[:n_gate].reshape(k - 1, p), np.zeros((1, p))])
         coef = theta[n_gate:n_gate + k * p].reshape(k, p).copy()
-        var = np.exp(theta[n_gate + k * p:])
+        var = np.exp(np.minimum(theta[n_gate + k * p:], 700.0))
         return cls(gate, coef, var)
 
 
@@ -140,14 +140,24 @@ def m_step_experts(A, B, C, coef, var, var_lower, var_upper, total):
     """
     coef = coef.copy()
     var = var.copy()
-    for i in range(coef.shape[0]):
-        s0 = A[i, 0, 0]
-        if not s0 > EMPTY_EXPERT_FRACTION * total:
-            continue
-        c = np.linalg.lstsq(A[i], B[i], rcond=1e-13)[0]
-        rss = C[i] - 2.0 * c @ B[i] + c @ A[i] @ c
-        coef[i] = c
-        var[i] = min(max(rss / s0, var_lower), var_upper)
+    active = A[:, 0, 0] > EMPTY_EXPERT_FRACTION * total
+    if not active.any():
+        return coef, var
+    A_act, B_act = A[active], B[active]
+    try:
+        factor = np.linalg.cholesky(A_act)
+        solved = np.linalg.solve(np.swapaxes(factor, 1, 2),
+                                 np.linalg.solve(factor, B_act[..., None]))[..., 0]
+        if not np.all(np.isfinite(solved)):
+            raise np.linalg.LinAlgError
+    except np.linalg.LinAlgError:
+        # A singular weighted design: the minimum-norm least-squares solution.
+        solved = np.array([np.linalg.lstsq(a, b, rcond=1e-13)[0]
+                           for a, b in zip(A_act, B_act, strict=True)])
+    rss = (C[active] - 2.0 * np.einsum("ia,ia->i", solved, B_act)
+           + np.einsum("ia,iab,ib->i", solved, A_act, solved))
+    coef[active] = solved
+    var[active] = np.clip(rss / A_act[:, 0, 0], var_lower, var_upper)
     return coef, var
 
 
@@ -371,10 +381,13 @@ class SoftmaxGaussianMoE:
             mask = mask.ravel()
             g -= self.gate_penalty * mask * gate[:-1].ravel()
             H[np.arange(m), np.arange(m)] += self.gate_penalty * mask
-        lo, hi = self.vector_bounds(k)
-        free = ~_held_at_bound(gate[:-1].ravel(), g, lo[:m], hi[:m])
         step = np.zeros(m)
-        step[free] = solve_psd(H[np.ix_(free, free)], g[free])
+        if self.gate_bound is None:
+            step[:] = solve_psd(H, g)
+        else:
+            lo, hi = self.vector_bounds(k)
+            free = ~_held_at_bound(gate[:-1].ravel(), g, lo[:m], hi[:m])
+            step[free] = solve_psd(H[np.ix_(free, free)], g[free])
         full = np.zeros((k, p))
         full[:-1] = step.reshape(k - 1, p)
         return full
