@@ -539,7 +539,8 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
         if warm or isinstance(init, dict):
             source = self._params_dict() if warm else init
             start = MoEParams(*scaling.to_standardized(source))
-            if model.violates_bounds(start):
+            explicit = self.variance_bounds is not None or self.gate_bound is not None
+            if explicit and model.violates_bounds(start):
                 raise ValueError(
                     "the starting parameters lie outside the bounds (variance_bounds "
                     "/ reg_variance, gate_bound); widen the bounds or start inside "
