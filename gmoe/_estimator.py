@@ -37,7 +37,23 @@ class GateSeparationWarning(UserWarning):
 
 class SpuriousFitWarning(UserWarning):
     """Every start ended at an irregular fit (an expert at the variance floor or
-    with fewer effective samples than its parameters)."""
+    with fewer effective samples than its parameters).
+
+    Such a maximum is driven by the variance floor (``reg_variance``) rather than
+    by the data; fewer experts, or more starts, usually remove it.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> import numpy as np
+    >>> from gmoe import GaussianMoERegressor, SpuriousFitWarning
+    >>> X = np.linspace(0, 1, 6)[:, None]
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     model = GaussianMoERegressor(3, random_state=0).fit(X, 2 * X[:, 0])
+    >>> any(issubclass(w.category, SpuriousFitWarning) for w in caught)
+    True
+    """
 
 
 def _kmeans_responsibilities(Z, w, k, rng):
@@ -253,27 +269,55 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
     ----------
     n_experts : int, default=2
         Number of experts ``k``.
+    solver : {"newton", "em"}, default="newton"
+        ``"newton"``: EM as a warm-up (stopped by ``tol``), then damped Newton
+        steps on all parameters with the exact Hessian until the gradient vanishes
+        (``gtol``): the fit ends at a stationary point of the likelihood.
+        ``"em"``: EM only, stopped by ``tol`` (as in the EM-based papers).
     max_iter : int, default=1000
-        Maximum number of EM iterations per start.
+        Maximum number of iterations of each phase (EM, Newton) per start.
     tol : float, default=1e-6
         EM stops when the mean log-likelihood per unit of sample weight changes by
-        at most ``tol`` between two iterations.  Over-fitted models (more experts
-        than the data hold) converge slowly: lower ``tol`` and raise ``max_iter``
-        when the parameters themselves matter.
-    n_init : int, default=1
-        Number of starts; each draws its own seed from ``random_state``.  The start
-        with the largest log-likelihood is kept.
-    init_params : {"kmeans", "random"} or dict, default="kmeans"
+        at most ``tol`` between two iterations.
+    gtol : float, default=1e-8
+        Newton stops when the largest entry of the gradient of the log-likelihood
+        (standardised parameters; entries held at a bound excluded) divided by the
+        total sample weight is at most ``gtol``.
+    n_init : int, default=10
+        Number of starts; each draws its own seed from ``random_state``.  The
+        best regular start (see ``degenerate_experts_``) is kept.
+    init_params : {"auto", "kmeans", "lines", "partition", "random"} or dict, \
+            default="auto"
         How a start is made.  ``"kmeans"``: k-means on the standardised ``(X, y)``
-        gives hard responsibilities.  ``"random"``: uniform random
-        responsibilities.  Both are followed by one M-step.  A dict (or a
+        gives hard responsibilities.  ``"lines"``: each expert a line through
+        ``d + 2`` random samples, each sample to the closest line.
+        ``"partition"``: a random partition.  ``"random"``: uniform random
+        responsibilities.  ``"auto"``: the starts cycle through these kinds.  All
+        are followed by one M-step.  A dict (or a
         :class:`gmoe.MixingMeasure`) with the keys ``gate_intercept`` (k,),
         ``gate_coef`` (k, d), ``expert_intercept`` (k,), ``expert_coef`` (k, d) and
         ``expert_variance`` (k,), in the original units, starts EM there (every
         start is then the same).
+    n_screen_iter : int, default=20
+        With more than ``n_refine`` starts, each start first gets
+        ``n_screen_iter`` EM iterations, and only the ``n_refine`` most promising
+        (regular first, then by log-likelihood) are run to the end ("emEM").
+    n_refine : int, default=3
+        Number of screened starts run to the end.
     reg_variance : float, default=1e-6
         Floor of the expert variances, as a fraction of the (weighted) variance of
         y.  Keeps EM finite when an expert collapses onto a few points.
+    variance_bounds : (float, float) or None, default=None
+        Lower and upper bounds of the expert variances, in the units of y
+        squared (the floor ``reg_variance`` still applies).
+    gate_bound : float, array-like of shape (n_features,) or None, default=None
+        Bound of the absolute gate slopes :math:`|\\beta_{1i}|` (reference form,
+        units of the features): the compact parameter set of the theory.
+    gate_penalty : float, default=0
+        Ridge penalty :math:`\\alpha` on the gate slopes (standardised units):
+        the fit maximises :math:`\\ell - \\alpha/2 \\sum_i \\lVert
+        \\beta_{1i} \\rVert^2`, which is finite even when the gate separates
+        the experts.
     random_state : int, RandomState instance or None, default=None
         Seeds the starts.  A fixed value makes ``fit`` deterministic (also across
         numbers of threads).
@@ -313,11 +357,20 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
         Weighted conditional log-likelihood of the training data at the fitted
         parameters; equals ``score_samples(X, y) @ sample_weight``.
     log_likelihood_trace_ : ndarray of shape (n_iter_ + 1,)
-        Log-likelihood at the start and after each EM iteration of the kept start.
+        Log-likelihood (penalised, with ``gate_penalty``) at the start and after
+        each EM, then each Newton iteration of the kept start.
     n_iter_ : int
-        Number of EM iterations of the kept start.
+        Iterations of the kept start, ``n_iter_em_ + n_iter_newton_``.
+    n_iter_em_, n_iter_newton_ : int
+        Iterations of each phase.
     converged_ : bool
-        Whether the kept start met ``tol`` within ``max_iter``.
+        With ``solver="newton"``: the kept start reached a stationary point
+        (``gradient_norm_ <= gtol``); with ``"em"``: it met ``tol``.
+    gradient_norm_ : float
+        Largest entry of the gradient (see ``gtol``) at the fitted parameters.
+    separated_experts_ : list of (int, int)
+        Pairs of experts the gate separates completely (its MLE does not exist;
+        a :class:`GateSeparationWarning` is raised).
     expert_weight_ : ndarray of shape (n_experts,)
         Share of the training weight each expert is responsible for (sums to 1).
     degenerate_experts_ : ndarray of shape (n_experts,), dtype=bool

@@ -10,7 +10,7 @@ from naive import loglik as naive_loglik
 from naive import loglik_hessian as naive_loglik_hessian
 
 from gmoe import GaussianMoERegressor
-from gmoe._estimator import GateSeparationWarning, SpuriousFitWarning
+from gmoe import GateSeparationWarning, SpuriousFitWarning
 from gmoe._kernels_hessian import loglik_hessian
 from gmoe._model import MoEParams, SoftmaxGaussianMoE
 from gmoe._newton import projected_gradient_norm, run_newton
