@@ -207,7 +207,8 @@ in the columns used (line 3 of the file); --drop-na drops them.
             values = pd.to_numeric(frame[c], errors="coerce")
             bad = frame[c][values.isna() & frame[c].notna()]
             if len(bad):
-                details.append(f"{c!r}: {str(bad.iloc[0])!r} on line {bad.index[0] + 2}")
+                first = str(bad.iloc[0])
+                details.append(f"{c!r}: {first!r} on line {bad.index[0] + 2}")
         shown = f" (first non-number: {'; '.join(details)})" if details else ""
         raise FitInputError(
             f"column(s) {_names(non_numeric)} of {path.name} are not numeric{shown}; "
@@ -311,7 +312,8 @@ def parameter_table(model, features):
     >>> from gmoe.datasets import make_moe_regression
     >>> X, y = make_moe_regression(300, random_state=0)
     >>> model = GaussianMoERegressor(2, random_state=0).fit(X, y)
-    >>> parameter_table(model, ["dose"]).index.tolist()  # doctest: +NORMALIZE_WHITESPACE
+    >>> table = parameter_table(model, ["dose"])
+    >>> table.index.tolist()  # doctest: +NORMALIZE_WHITESPACE
     ['gate intercept', 'gate slope dose', 'expert intercept', 'expert slope dose',
      'variance', 'weight']
     """

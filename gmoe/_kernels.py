@@ -22,11 +22,14 @@ which the compiler vectorises.
 """
 
 import math
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
+import numba
 import numpy as np
-from numba import prange
 
-from gmoe._numba_config import CHUNK_SIZE, MAX_TASKS, jit, jit_inline, jit_parallel
+from gmoe._numba_config import CHUNK_SIZE, MAX_TASKS, jit, jit_inline
 
 LOG_2PI = math.log(2.0 * math.pi)
 
@@ -202,10 +205,25 @@ def _symmetrize_info(info):
                 for b in range(a):
                     info[i, j, a, b] = info[i, j, b, a]
             if j > i:
-                info[j, i] = info[i, j]
+                for a in range(p):
+                    for b in range(p):
+                        info[j, i, a, b] = info[i, j, a, b]
 
 
 @jit
+def _add_tasks(parts, total):
+    """``total += parts.sum(axis=0)`` for ``parts`` (n_tasks, m) and ``total`` (m,),
+    adding the tasks' parts in order.
+
+    The callers pass flat views (reshapes of C-contiguous arrays), so that one
+    compiled loop serves every shape; an array expression (``total += parts[t]``)
+    costs seconds of compile time per shape.
+    """
+    for t in range(parts.shape[0]):
+        for e in range(total.shape[0]):
+            total[e] += parts[t, e]
+
+
 def _n_tasks(n):
     """Number of parallel tasks for ``n`` samples: one per chunk, at most ``MAX_TASKS``.
 
@@ -216,30 +234,77 @@ def _n_tasks(n):
     return max(1, min((n + CHUNK_SIZE - 1) // CHUNK_SIZE, MAX_TASKS))
 
 
-@jit_parallel
-def _e_step_chunks(Xt, y, w, gate, coef, log_norm, inv_var, resp_prev, resp,
-                   ll_c, q_prev_c, A_c, B_c, C_c, q_c, grad_c, info_c):
-    """The chunks of :func:`e_step`, in parallel.
+_POOL = None
+_POOL_PID = None
+_POOL_LOCK = threading.Lock()
+
+
+def _pool():
+    """The worker threads shared by all kernels (created on first use, and anew
+    in a forked child, where the parent's threads do not exist)."""
+    global _POOL, _POOL_PID
+    with _POOL_LOCK:
+        if _POOL is None or _POOL_PID != os.getpid():
+            _POOL = ThreadPoolExecutor(
+                max_workers=max(1, numba.config.NUMBA_NUM_THREADS - 1),
+                thread_name_prefix="gmoe-kernel")
+            _POOL_PID = os.getpid()
+        return _POOL
+
+
+def _run_tasks(task, n_tasks, args):
+    """Run ``task(t0, t1, *args)`` on contiguous runs ``t0 .. t1`` of the tasks.
+
+    The runs go to ``numba.get_num_threads()`` threads (the calling thread takes
+    the first run).  ``task`` is a compiled function that releases the GIL
+    (``nogil``), so the runs execute in parallel; each task writes to its own
+    slots of the partial sums only, so the result does not depend on the number
+    of threads.  Python threads rather than numba's ``parallel=True``: a parallel
+    function re-optimises the whole compiled loop body once for its parallel
+    region and once more for every compiled caller, which tripled the compile
+    time, for no run-time gain (the tasks are coarse).
+    """
+    n_threads = min(numba.get_num_threads(), n_tasks)
+    if n_threads <= 1:
+        task(0, n_tasks, *args)
+        return
+    bounds = [n_tasks * r // n_threads for r in range(n_threads + 1)]
+    pool = _pool()
+    futures = [pool.submit(task, bounds[r], bounds[r + 1], *args)
+               for r in range(1, n_threads)]
+    try:
+        task(bounds[0], bounds[1], *args)
+    finally:
+        for future in futures:
+            future.result()
+
+
+@jit
+def _e_step_tasks(t0, t1, Xt, y, w, gate, coef, var, resp_prev, resp,
+                  ll_c, q_prev_c, A_c, B_c, C_c, q_c, grad_c, info_c):
+    """Tasks ``t0 .. t1`` of :func:`e_step`, one after the other.
 
     The chunks are dealt to ``n_tasks = len(ll_c)`` tasks in contiguous runs; task
     ``t`` adds its chunks' sums, in order, to ``ll_c[t]``, ``A_c[t]`` and so on.
-    Only the ``prange`` loop lives in this parallel function: array expressions
-    around it would each become a parallel region of their own, and each region
-    wakes the worker threads.
     """
     n, p = Xt.shape
     k = coef.shape[0]
     n_tasks = ll_c.shape[0]
     n_chunks = (n + CHUNK_SIZE - 1) // CHUNK_SIZE
-    for t in prange(n_tasks):
-        XT = np.empty((p, CHUNK_SIZE))
-        LP = np.empty((k, CHUNK_SIZE))
-        P = np.empty((k, CHUNK_SIZE))
-        LJ = np.empty((k, CHUNK_SIZE))
-        WT = np.empty((k, CHUNK_SIZE))
-        WP = np.empty((k, CHUNK_SIZE))
-        LSE = np.empty(CHUNK_SIZE)
-        TMP = np.empty(CHUNK_SIZE)
+    log_norm = np.empty(k)
+    inv_var = np.empty(k)
+    for i in range(k):
+        log_norm[i] = -0.5 * (LOG_2PI + math.log(var[i]))
+        inv_var[i] = 1.0 / var[i]
+    XT = np.empty((p, CHUNK_SIZE))
+    LP = np.empty((k, CHUNK_SIZE))
+    P = np.empty((k, CHUNK_SIZE))
+    LJ = np.empty((k, CHUNK_SIZE))
+    WT = np.empty((k, CHUNK_SIZE))
+    WP = np.empty((k, CHUNK_SIZE))
+    LSE = np.empty(CHUNK_SIZE)
+    TMP = np.empty(CHUNK_SIZE)
+    for t in range(t0, t1):
         for c in range(t * n_chunks // n_tasks, (t + 1) * n_chunks // n_tasks):
             lo = c * CHUNK_SIZE
             m = min(n, lo + CHUNK_SIZE) - lo
@@ -272,6 +337,34 @@ def _e_step_chunks(Xt, y, w, gate, coef, log_norm, inv_var, resp_prev, resp,
 
 
 @jit
+def _e_step_sums(ll_c, q_prev_c, A_c, B_c, C_c, q_c, grad_c, info_c):
+    """The tasks' partial sums of :func:`e_step` added in order, and its returns."""
+    n_tasks, k, p, _ = A_c.shape
+    A = np.zeros((k, p, p))
+    B = np.zeros((k, p))
+    C = np.zeros(k)
+    grad = np.zeros((k, p))
+    info = np.zeros((k, k, p, p))
+    loglik = 0.0
+    gate_q = 0.0
+    gate_q_prev = 0.0
+    for c in range(n_tasks):
+        loglik += ll_c[c]
+        gate_q += q_c[c]
+        gate_q_prev += q_prev_c[c]
+    _add_tasks(A_c.reshape((n_tasks, -1)), A.reshape(-1))
+    _add_tasks(B_c.reshape((n_tasks, -1)), B.reshape(-1))
+    _add_tasks(C_c.reshape((n_tasks, -1)), C.reshape(-1))
+    _add_tasks(grad_c.reshape((n_tasks, -1)), grad.reshape(-1))
+    _add_tasks(info_c.reshape((n_tasks, -1)), info.reshape(-1))
+    for i in range(k):
+        for a in range(p):
+            for b in range(a + 1, p):
+                A[i, b, a] = A[i, a, b]
+    _symmetrize_info(info)
+    return loglik, A, B, C, gate_q, grad, info, gate_q_prev
+
+
 def e_step(Xt, y, w, gate, coef, var, resp_prev, resp):
     """Fused E-step: responsibilities, log-likelihood and M-step statistics.
 
@@ -295,55 +388,37 @@ def e_step(Xt, y, w, gate, coef, var, resp_prev, resp):
     that handles it; every step is then a loop over the chunk's samples that the
     compiler vectorises, the soft-maxes included (two ``exp`` per sample and
     expert, by :func:`_exp_nonpositive`, and two ``log`` per sample).
+
+    The arrays are float64; C-contiguous ones are used as they are (the compiled
+    code is specialised for them), others are copied first.
     """
+    Xt, y, w, gate, coef, var, resp_prev = _as_c_float64(
+        Xt, y, w, gate, coef, var, resp_prev)
+    out = resp if _is_c_float64(resp) else np.empty(resp.shape)
     n, p = Xt.shape
     k = coef.shape[0]
     n_tasks = _n_tasks(n)
     ll_c = np.zeros(n_tasks)
-    q_c = np.zeros(n_tasks)
     q_prev_c = np.zeros(n_tasks)
     A_c = np.zeros((n_tasks, k, p, p))
     B_c = np.zeros((n_tasks, k, p))
     C_c = np.zeros((n_tasks, k))
+    q_c = np.zeros(n_tasks)
     grad_c = np.zeros((n_tasks, k, p))
     info_c = np.zeros((n_tasks, k, k, p, p))
-    log_norm = np.empty(k)
-    inv_var = np.empty(k)
-    for i in range(k):
-        log_norm[i] = -0.5 * (LOG_2PI + math.log(var[i]))
-        inv_var[i] = 1.0 / var[i]
-    _e_step_chunks(Xt, y, w, gate, coef, log_norm, inv_var, resp_prev, resp,
-                   ll_c, q_prev_c, A_c, B_c, C_c, q_c, grad_c, info_c)
-    A = np.zeros((k, p, p))
-    B = np.zeros((k, p))
-    C = np.zeros(k)
-    grad = np.zeros((k, p))
-    info = np.zeros((k, k, p, p))
-    loglik = 0.0
-    gate_q = 0.0
-    gate_q_prev = 0.0
-    for c in range(n_tasks):
-        loglik += ll_c[c]
-        gate_q += q_c[c]
-        gate_q_prev += q_prev_c[c]
-        A += A_c[c]
-        B += B_c[c]
-        C += C_c[c]
-        grad += grad_c[c]
-        info += info_c[c]
-    for i in range(k):
-        for a in range(p):
-            for b in range(a + 1, p):
-                A[i, b, a] = A[i, a, b]
-    _symmetrize_info(info)
-    return loglik, A, B, C, gate_q, grad, info, gate_q_prev
+    _run_tasks(_e_step_tasks, n_tasks,
+               (Xt, y, w, gate, coef, var, resp_prev, out,
+                ll_c, q_prev_c, A_c, B_c, C_c, q_c, grad_c, info_c))
+    if out is not resp:
+        resp[...] = out
+    return _e_step_sums(ll_c, q_prev_c, A_c, B_c, C_c, q_c, grad_c, info_c)
 
 
-@jit_parallel
-def _gate_stats_chunks(Xt, w, resp, gate, q_c, grad_c, info_c):
-    """The chunks of :func:`gate_stats`, in parallel (see :func:`_e_step_chunks`).
+@jit
+def _gate_stats_tasks(t0, t1, Xt, w, resp, gate, q_c, grad_c, info_c):
+    """Tasks ``t0 .. t1`` of :func:`gate_stats` (see :func:`_e_step_tasks`).
 
-    The first lines of the loop repeat those of :func:`_e_step_chunks` on purpose:
+    The first lines of the loop repeat those of :func:`_e_step_tasks` on purpose:
     a helper shared by both changed the order of the loops in the E-step and made
     it 30 % slower.
     """
@@ -351,14 +426,14 @@ def _gate_stats_chunks(Xt, w, resp, gate, q_c, grad_c, info_c):
     k = gate.shape[0]
     n_tasks = q_c.shape[0]
     n_chunks = (n + CHUNK_SIZE - 1) // CHUNK_SIZE
-    for t in prange(n_tasks):
-        XT = np.empty((p, CHUNK_SIZE))
-        LP = np.empty((k, CHUNK_SIZE))
-        P = np.empty((k, CHUNK_SIZE))
-        WT = np.empty((k, CHUNK_SIZE))
-        WP = np.empty((k, CHUNK_SIZE))
-        LSE = np.empty(CHUNK_SIZE)
-        TMP = np.empty(CHUNK_SIZE)
+    XT = np.empty((p, CHUNK_SIZE))
+    LP = np.empty((k, CHUNK_SIZE))
+    P = np.empty((k, CHUNK_SIZE))
+    WT = np.empty((k, CHUNK_SIZE))
+    WP = np.empty((k, CHUNK_SIZE))
+    LSE = np.empty(CHUNK_SIZE)
+    TMP = np.empty(CHUNK_SIZE)
+    for t in range(t0, t1):
         for c in range(t * n_chunks // n_tasks, (t + 1) * n_chunks // n_tasks):
             lo = c * CHUNK_SIZE
             m = min(n, lo + CHUNK_SIZE) - lo
@@ -373,6 +448,20 @@ def _gate_stats_chunks(Xt, w, resp, gate, q_c, grad_c, info_c):
 
 
 @jit
+def _gate_stats_sums(q_c, grad_c, info_c):
+    """The tasks' partial sums of :func:`gate_stats` added in order."""
+    n_tasks, k, p = grad_c.shape
+    grad = np.zeros((k, p))
+    info = np.zeros((k, k, p, p))
+    gate_q = 0.0
+    for c in range(n_tasks):
+        gate_q += q_c[c]
+    _add_tasks(grad_c.reshape((n_tasks, -1)), grad.reshape(-1))
+    _add_tasks(info_c.reshape((n_tasks, -1)), info.reshape(-1))
+    _symmetrize_info(info)
+    return gate_q, grad, info
+
+
 def gate_stats(Xt, w, resp, gate):
     """Gate objective, gradient and information at ``gate`` for fixed ``resp``.
 
@@ -387,19 +476,23 @@ def gate_stats(Xt, w, resp, gate):
 
     Returns ``q``, ``grad`` (k, p) and ``info`` (k, k, p, p).
     """
+    Xt, w, resp, gate = _as_c_float64(Xt, w, resp, gate)
     n, p = Xt.shape
     k = gate.shape[0]
     n_tasks = _n_tasks(n)
     q_c = np.zeros(n_tasks)
     grad_c = np.zeros((n_tasks, k, p))
     info_c = np.zeros((n_tasks, k, k, p, p))
-    _gate_stats_chunks(Xt, w, resp, gate, q_c, grad_c, info_c)
-    grad = np.zeros((k, p))
-    info = np.zeros((k, k, p, p))
-    gate_q = 0.0
-    for c in range(n_tasks):
-        gate_q += q_c[c]
-        grad += grad_c[c]
-        info += info_c[c]
-    _symmetrize_info(info)
-    return gate_q, grad, info
+    _run_tasks(_gate_stats_tasks, n_tasks, (Xt, w, resp, gate, q_c, grad_c, info_c))
+    return _gate_stats_sums(q_c, grad_c, info_c)
+
+
+def _as_c_float64(*arrays):
+    """The arrays as C-contiguous float64 arrays (no copy when they already are)."""
+    return tuple(np.ascontiguousarray(a, dtype=np.float64) for a in arrays)
+
+
+def _is_c_float64(out):
+    """Whether the kernels can write into ``out`` directly."""
+    return (isinstance(out, np.ndarray) and out.dtype == np.float64
+            and out.flags.c_contiguous and out.flags.writeable)

@@ -363,7 +363,8 @@ def resolve_config(name_or_path):
     >>> resolve_config("large")
     Traceback (most recent call last):
     ...
-    gmoe.simulation._config.ConfigError: no configuration file large, and no configuration of that name ships with gmoe (they are: n23_overfitted, small).
+    gmoe.simulation._config.ConfigError: no configuration file large, and no \
+configuration of that name ships with gmoe (they are: n23_overfitted, small).
     """
     path = Path(name_or_path)
     if path.is_file():
