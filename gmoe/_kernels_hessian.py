@@ -25,34 +25,35 @@ g_{ni}`, :math:`e_{ni}` the gate part :math:`\\tilde x_n` of block ``i`` and
 :math:`u_n = \\sum_i \\pi_{ni} e_{ni}`.
 """
 
-import math
-
 import numpy as np
-from numba import prange
 
 from gmoe._kernels import (
     LOG_2PI,
+    _as_c_float64,
     _linear_predictors,
     _load_chunk,
+    _n_tasks,
+    _run_tasks,
     _softmax_columns,
 )
-from gmoe._numba_config import CHUNK_SIZE, MAX_TASKS, jit, jit_parallel
+from gmoe._numba_config import CHUNK_SIZE, jit
 
 
-@jit_parallel
-def _hessian_chunks(Xt, y, w, gate, coef, log_norm, inv_var, ll_c, grad_c, hess_c):
-    """The chunks of :func:`loglik_hessian`, in parallel.
+@jit
+def _hessian_tasks(t0, t1, Xt, y, w, gate, coef, log_norm, inv_var, ll_c, grad_c,
+                   hess_c):
+    """Tasks ``t0 .. t1`` of :func:`loglik_hessian`, one after the other.
 
-    As in :func:`gmoe._kernels._e_step_chunks`, the chunks are dealt in contiguous
-    runs to ``len(ll_c)`` tasks, each adding its chunks in order; only the upper
-    triangle of ``hess_c[t]`` is filled.
+    As in :func:`gmoe._kernels.e_step`, the chunks are dealt in contiguous runs to
+    ``len(ll_c)`` tasks, each adding its chunks in order; only the upper triangle
+    of ``hess_c[t]`` is filled.
     """
     n, p = Xt.shape
     k = coef.shape[0]
     q = 2 * p + 1
     n_tasks = ll_c.shape[0]
     n_chunks = (n + CHUNK_SIZE - 1) // CHUNK_SIZE
-    for t in prange(n_tasks):
+    for t in range(t0, t1):
         XT = np.empty((p, CHUNK_SIZE))
         LP = np.empty((k, CHUNK_SIZE))
         P = np.empty((k, CHUNK_SIZE))
@@ -161,7 +162,6 @@ def _hessian_chunks(Xt, y, w, gate, coef, log_norm, inv_var, ll_c, grad_c, hess_
                 hess[base + 2 * p, base + 2 * p] += acc
 
 
-@jit
 def loglik_hessian(Xt, y, w, gate, coef, var):
     """Log-likelihood, its gradient and its Hessian in one pass over the data.
 
@@ -198,27 +198,35 @@ def loglik_hessian(Xt, y, w, gate, coef, var):
     >>> grad.shape, hess.shape
     ((10,), (10, 10))
     """
+    Xt, y, w, gate, coef, var = _as_c_float64(Xt, y, w, gate, coef, var)
     n, p = Xt.shape
     k = coef.shape[0]
     q = 2 * p + 1
-    n_tasks = max(1, min((n + CHUNK_SIZE - 1) // CHUNK_SIZE, MAX_TASKS))
+    n_tasks = _n_tasks(n)
     ll_c = np.zeros(n_tasks)
     grad_c = np.zeros((n_tasks, k * q))
     hess_c = np.zeros((n_tasks, k * q, k * q))
-    log_norm = np.empty(k)
-    inv_var = np.empty(k)
-    for i in range(k):
-        log_norm[i] = -0.5 * (LOG_2PI + math.log(var[i]))
-        inv_var[i] = 1.0 / var[i]
-    _hessian_chunks(Xt, y, w, gate, coef, log_norm, inv_var, ll_c, grad_c, hess_c)
+    log_norm = -0.5 * (LOG_2PI + np.log(var))
+    inv_var = 1.0 / var
+    _run_tasks(_hessian_tasks, n_tasks,
+               (Xt, y, w, gate, coef, log_norm, inv_var, ll_c, grad_c, hess_c))
+    return _hessian_sums(ll_c, grad_c, hess_c)
+
+
+@jit
+def _hessian_sums(ll_c, grad_c, hess_c):
+    """Add the task sums in task order and complete the Hessian's lower triangle."""
+    m = grad_c.shape[1]
     loglik = 0.0
-    grad = np.zeros(k * q)
-    hess = np.zeros((k * q, k * q))
-    for t in range(n_tasks):
+    grad = np.zeros(m)
+    hess = np.zeros((m, m))
+    for t in range(ll_c.shape[0]):
         loglik += ll_c[t]
-        grad += grad_c[t]
-        hess += hess_c[t]
-    for r in range(k * q):
+        for r in range(m):
+            grad[r] += grad_c[t, r]
+            for s in range(r, m):
+                hess[r, s] += hess_c[t, r, s]
+    for r in range(m):
         for s in range(r):
             hess[r, s] = hess[s, r]
     return loglik, grad, hess
