@@ -302,7 +302,7 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
         With more than ``n_refine`` starts, each start first gets
         ``n_screen_iter`` EM iterations, and only the ``n_refine`` most promising
         (regular first, then by log-likelihood) are run to the end ("emEM").
-    n_refine : int, default=3
+    n_refine : int, default=10
         Number of screened starts run to the end.
     reg_variance : float, default=1e-6
         Floor of the expert variances, as a fraction of the (weighted) variance of
@@ -453,7 +453,7 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
         n_init=10,
         init_params="auto",
         n_screen_iter=20,
-        n_refine=3,
+        n_refine=10,
         reg_variance=1e-6,
         variance_bounds=None,
         gate_bound=None,
