@@ -46,9 +46,15 @@ def import_gmoe():
             import gmoe
             from gmoe import GaussianMoERegressor
 
+            with warnings.catch_warnings():  # a tiny fit: gmoe usable right now?
+                warnings.simplefilter("ignore")
+                GaussianMoERegressor(2, random_state=0).fit(
+                    np.linspace(0, 1, 50)[:, None], np.linspace(0, 1, 50) ** 2)
+
             return gmoe, GaussianMoERegressor
         except Exception as exc:  # pragma: no cover - concurrent edits
-            print(f"import gmoe failed ({exc!r}); retrying in 60 s", file=sys.stderr)
+            print(f"gmoe import or test fit failed ({exc!r}); retrying in 60 s",
+                  file=sys.stderr)
             for name in list(sys.modules):
                 if name == "gmoe" or name.startswith("gmoe."):
                     del sys.modules[name]

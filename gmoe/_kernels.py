@@ -29,6 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numba
 import numpy as np
 
+from gmoe import _compile
 from gmoe._numba_config import CHUNK_SIZE, MAX_TASKS, jit, jit_inline
 
 LOG_2PI = math.log(2.0 * math.pi)
@@ -107,7 +108,7 @@ def _softmax_columns(Z, m, S, LS, lse, inv_total):
             LS[i, j] = Z[i, j] - lse[j]
 
 
-@jit_inline
+@jit
 def _load_chunk(Xt, lo, m, XT):
     """Copy the rows ``lo .. lo + m`` of ``Xt`` into the columns of ``XT`` (p, m)."""
     for a in range(Xt.shape[1]):
@@ -115,7 +116,7 @@ def _load_chunk(Xt, lo, m, XT):
             XT[a, j] = Xt[lo + j, a]
 
 
-@jit_inline
+@jit
 def _linear_predictors(coef, XT, m, out):
     """``out[i, j] = coef[i] . XT[:, j]`` for the chunk's ``m`` samples."""
     for i in range(coef.shape[0]):
@@ -126,7 +127,7 @@ def _linear_predictors(coef, XT, m, out):
                 out[i, j] += coef[i, a] * XT[a, j]
 
 
-@jit_inline
+@jit
 def _expert_moments(WT, XT, y, lo, m, A, B, C):
     """Add the chunk's weighted least-squares statistics to ``A``, ``B``, ``C``.
 
@@ -153,7 +154,7 @@ def _expert_moments(WT, XT, y, lo, m, A, B, C):
         C[i] += acc
 
 
-@jit_inline
+@jit
 def _gate_moments(WT, WP, P, LP, XT, m, grad, info):
     """Add the chunk's gate objective, gradient and information; return the objective.
 
@@ -392,6 +393,8 @@ def e_step(Xt, y, w, gate, coef, var, resp_prev, resp):
     The arrays are float64; C-contiguous ones are used as they are (the compiled
     code is specialised for them), others are copied first.
     """
+    if "em" not in _compile._READY:
+        _compile.ensure_compiled("em")
     Xt, y, w, gate, coef, var, resp_prev = _as_c_float64(
         Xt, y, w, gate, coef, var, resp_prev)
     out = resp if _is_c_float64(resp) else np.empty(resp.shape)
@@ -476,6 +479,8 @@ def gate_stats(Xt, w, resp, gate):
 
     Returns ``q``, ``grad`` (k, p) and ``info`` (k, k, p, p).
     """
+    if "em" not in _compile._READY:
+        _compile.ensure_compiled("em")
     Xt, w, resp, gate = _as_c_float64(Xt, w, resp, gate)
     n, p = Xt.shape
     k = gate.shape[0]
@@ -488,8 +493,15 @@ def gate_stats(Xt, w, resp, gate):
 
 
 def _as_c_float64(*arrays):
-    """The arrays as C-contiguous float64 arrays (no copy when they already are)."""
-    return tuple(np.ascontiguousarray(a, dtype=np.float64) for a in arrays)
+    """The arrays as writeable C-contiguous float64 arrays (no copy when they
+    already are): the one type the kernels are compiled for
+    (:mod:`gmoe._compile`), so that other inputs (Fortran order, views,
+    read-only arrays) do not trigger a compile of their own."""
+    out = []
+    for a in arrays:
+        a = np.ascontiguousarray(a, dtype=np.float64)
+        out.append(a if a.flags.writeable else a.copy())
+    return tuple(out)
 
 
 def _is_c_float64(out):
