@@ -10,16 +10,22 @@ The package is layered:
 """
 
 from gmoe._em import LikelihoodDecreaseWarning
-from gmoe._estimator import GaussianMoERegressor
+from gmoe._estimator import (
+    GateSeparationWarning,
+    GaussianMoERegressor,
+    SpuriousFitWarning,
+)
 from gmoe._measure import MixingMeasure
 from gmoe._voronoi import UnknownRbarWarning, voronoi_cells, voronoi_loss
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "GateSeparationWarning",
     "GaussianMoERegressor",
     "LikelihoodDecreaseWarning",
     "MixingMeasure",
+    "SpuriousFitWarning",
     "UnknownRbarWarning",
     "voronoi_cells",
     "voronoi_loss",

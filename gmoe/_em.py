@@ -25,14 +25,9 @@ import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
-import scipy.linalg
 
-from gmoe._kernels import e_step, gate_stats
-
-#: An expert whose total responsibility is below this fraction of the total sample
-#: weight keeps its previous expert parameters in the M-step (its least-squares
-#: problem carries no information); it is never removed.
-EMPTY_EXPERT_FRACTION = 1e-12
+from gmoe._kernels import gate_stats
+from gmoe._model import MoEParams, m_step_experts
 
 #: Halvings of a gate step before EM keeps the gate as it is for this iteration.
 MAX_HALVINGS = 30
@@ -53,13 +48,17 @@ class LikelihoodDecreaseWarning(RuntimeWarning):
 
 @dataclass
 class EMResult:
-    """The outcome of one EM run (standardised units)."""
+    """The outcome of one EM run (standardised units).
 
-    gate: np.ndarray
-    coef: np.ndarray
-    var: np.ndarray
+    ``objective`` is the penalised log-likelihood (equal to ``log_likelihood``
+    without a gate penalty); ``trace`` holds it at the start and after each
+    iteration.
+    """
+
+    params: MoEParams
     resp: np.ndarray
     log_likelihood: float
+    objective: float
     trace: list = field(default_factory=list)
     n_iter: int = 0
     converged: bool = False
@@ -78,69 +77,34 @@ def expert_statistics(Xt, y, w, resp):
     return A, B, C
 
 
-def m_step_experts(A, B, C, coef, var, var_floor, total_weight):
-    """Closed-form expert update from the statistics of :func:`e_step`.
-
-    For each expert, ``coef_i = argmin sum_n w_n tau_ni (y_n - coef . x_n)^2`` (the
-    minimum-norm solution when the weighted design is singular) and
-    ``var_i = max(RSS_i / sum_n w_n tau_ni, var_floor)``.  An expert with
-    (almost) no weight keeps ``coef`` and ``var``.
-
-    Returns new ``coef`` (k, p) and ``var`` (k,); the inputs are not modified.
-    """
-    coef = coef.copy()
-    var = var.copy()
-    for i in range(coef.shape[0]):
-        s0 = A[i, 0, 0]
-        if not s0 > EMPTY_EXPERT_FRACTION * total_weight:
-            continue
-        c = np.linalg.lstsq(A[i], B[i], rcond=1e-13)[0]
-        rss = C[i] - 2.0 * c @ B[i] + c @ A[i] @ c
-        coef[i] = c
-        var[i] = max(rss / s0, var_floor)
-    return coef, var
-
-
-def _newton_direction(grad, info):
-    """Solve ``info @ step = grad`` over the free rows (all but the last expert)."""
-    k, p = grad.shape
-    m = (k - 1) * p
-    g = grad[:-1].reshape(m)
-    H = info[:-1, :-1].transpose(0, 2, 1, 3).reshape(m, m)
-    ridge = 1e-10 * max(np.trace(H) / m, 1e-300)
-    try:
-        step = scipy.linalg.solve(H + ridge * np.eye(m), g, assume_a="pos")
-    except (np.linalg.LinAlgError, ValueError):
-        step = np.linalg.lstsq(H, g, rcond=None)[0]
-    full = np.zeros((k, p))
-    full[:-1] = step.reshape(k - 1, p)
-    return full
-
-
-def m_step_gate(Xt, w, resp, gate, stats=None, *, max_iter=25, tol=1e-8):
+def m_step_gate(model, resp, gate, *, max_iter=25, tol=1e-8):
     """Newton/IRLS update of the gate for fixed responsibilities.
 
     Maximises :math:`Q(\\beta) = \\sum_n w_n \\sum_i \\tau_{ni} \\log \\pi_i(x_n;
-    \\beta)` over the first ``k - 1`` rows of ``gate`` (the last row stays zero),
-    starting from ``gate``.  Each Newton step is halved until ``Q`` does not
-    decrease; the loop stops when a step raises ``Q`` by at most ``tol * |Q|``,
-    after ``max_iter`` steps, or when no halving helps.
-
-    ``stats`` is ``(q, grad, info)`` at ``gate`` when the caller has them (the
-    E-step does); otherwise they are computed.
+    \\beta)` minus the model's gate penalty over the first ``k - 1`` rows of
+    ``gate`` (the last row stays zero), starting from ``gate``, within the model's
+    gate bound.  Each Newton step is halved until the objective does not
+    decrease; the loop stops when a step raises it by at most ``tol * |Q|``, after
+    ``max_iter`` steps, or when no halving helps.
 
     Returns the new gate (k, p) and the number of Newton steps taken.
     """
     if gate.shape[0] == 1:
         return gate.copy(), 0
-    q, grad, info = gate_stats(Xt, w, resp, gate) if stats is None else stats
+    Xt, w = model.Xt, model.w
+
+    def penalised(candidate):
+        q, grad, info = gate_stats(Xt, w, resp, candidate)
+        return q - model.penalty(candidate), grad, info
+
+    q, grad, info = penalised(gate)
     n_steps = 0
     for _ in range(max_iter):
-        step = _newton_direction(grad, info)
+        step = model.gate_direction(gate, grad, info)
         t = 1.0
         for _ in range(40):
-            candidate = gate + t * step
-            q_new, grad_new, info_new = gate_stats(Xt, w, resp, candidate)
+            candidate = model.project_gate(gate + t * step)
+            q_new, grad_new, info_new = penalised(candidate)
             if q_new >= q:
                 break
             t *= 0.5
@@ -154,170 +118,161 @@ def m_step_gate(Xt, w, resp, gate, stats=None, *, max_iter=25, tol=1e-8):
     return gate, n_steps
 
 
-def params_from_responsibilities(Xt, y, w, resp, var_floor):
+def params_from_responsibilities(model, resp):
     """Starting parameters from responsibilities: one M-step from a flat gate.
 
     Experts that receive no weight start from the pooled least-squares fit.
+    Returns a :class:`MoEParams`.
     """
+    Xt, y, w = model.Xt, model.y, model.w
     k = resp.shape[1]
     p = Xt.shape[1]
-    total = w.sum()
+    lo, hi, total = model.var_lower, model.var_upper, model.total
     A, B, C = expert_statistics(Xt, y, w, np.ones((len(y), 1)))
-    pooled_coef, pooled_var = m_step_experts(
-        A, B, C, np.zeros((1, p)), np.ones(1), var_floor, total
-    )
+    pooled_coef, pooled_var = m_step_experts(A, B, C, np.zeros((1, p)), np.ones(1),
+                                             lo, hi, total)
     A, B, C = expert_statistics(Xt, y, w, resp)
-    coef, var = m_step_experts(
-        A, B, C, np.repeat(pooled_coef, k, axis=0), np.repeat(pooled_var, k),
-        var_floor, total,
-    )
-    gate, _ = m_step_gate(Xt, w, resp, np.zeros((k, p)), max_iter=START_GATE_MAX_ITER,
+    coef, var = m_step_experts(A, B, C, np.repeat(pooled_coef, k, axis=0),
+                               np.repeat(pooled_var, k), lo, hi, total)
+    gate, _ = m_step_gate(model, resp, np.zeros((k, p)), max_iter=START_GATE_MAX_ITER,
                           tol=START_GATE_TOL)
-    return gate, coef, var
-
-
-def _gate_step(grad, info):
-    """The Newton step of the gate (zero for a single expert)."""
-    if grad.shape[0] == 1:
-        return np.zeros_like(grad)
-    return _newton_direction(grad, info)
+    return MoEParams(gate, coef, var)
 
 
 @dataclass
 class _State:
-    """Parameters and the E-step's outputs at them (standardised units)."""
+    """Parameters, the E-step's statistics at them and the gate penalty there."""
 
-    gate: np.ndarray
-    coef: np.ndarray
-    var: np.ndarray
-    ll: float
-    A: np.ndarray
-    B: np.ndarray
-    C: np.ndarray
-    q: float
-    grad: np.ndarray
-    info: np.ndarray
+    params: MoEParams
+    stats: object
+    penalty: float
 
+    @property
+    def objective(self):
+        """Penalised log-likelihood."""
+        return self.stats.loglik - self.penalty
 
-def _e_state(Xt, y, w, gate, coef, var, resp_prev, resp):
-    """The E-step at ``(gate, coef, var)``, writing ``resp``, as a :class:`_State`."""
-    ll, A, B, C, q, grad, info, _ = e_step(Xt, y, w, gate, coef, var, resp_prev, resp)
-    return _State(gate, coef, var, ll, A, B, C, q, grad, info)
+    @property
+    def gate_q(self):
+        """Penalised gate objective of the state's own responsibilities."""
+        return self.stats.gate_q - self.penalty
 
 
-def _em_update(Xt, y, w, state, var_floor, total, resp_now, resp_out):
+def _e_state(model, params, resp_prev, resp):
+    """The E-step at ``params``, writing ``resp``, as a :class:`_State`."""
+    return _State(params, model.e_step(params, resp_prev, resp),
+                  model.penalty(params.gate))
+
+
+def _em_update(model, state, resp_now, resp_out):
     """One EM iteration from ``state``, whose responsibilities are in ``resp_now``.
 
     The experts are updated in closed form from the state's statistics; the gate
     takes one Newton step, and the E-step at the new parameters (which writes
-    ``resp_out``) checks in the same pass that the step raised the gate objective
-    of ``resp_now``; if not, the step is halved and the E-step redone.
+    ``resp_out``) checks in the same pass that the step raised the (penalised)
+    gate objective of ``resp_now``; if not, the step is halved and the E-step
+    redone.
     """
-    coef, var = m_step_experts(state.A, state.B, state.C, state.coef, state.var,
-                               var_floor, total)
-    step = _gate_step(state.grad, state.info)
+    params = state.params
+    coef, var = model.m_step_experts(state.stats, params)
+    step = model.gate_direction(params.gate, state.stats.gate_grad,
+                                state.stats.gate_info)
     for _ in range(MAX_HALVINGS):
-        candidate = state.gate + step
-        out = e_step(Xt, y, w, candidate, coef, var, resp_now, resp_out)
-        if out[7] >= state.q:
-            break
+        candidate = MoEParams(model.project_gate(params.gate + step), coef, var)
+        new = _e_state(model, candidate, resp_now, resp_out)
+        if new.stats.gate_q_prev - new.penalty >= state.gate_q:
+            return new
         step = 0.5 * step
-    else:
-        candidate = state.gate
-        out = e_step(Xt, y, w, candidate, coef, var, resp_now, resp_out)
-    return _State(candidate, coef, var, *out[:7])
+    return _e_state(model, MoEParams(params.gate, coef, var), resp_now, resp_out)
 
 
-def _to_vector(state):
-    """The free parameters of ``state`` as one vector: gate rows but the last,
-    expert coefficients, log-variances."""
-    return np.concatenate([state.gate[:-1].ravel(), state.coef.ravel(),
-                           np.log(state.var)])
-
-
-def _from_vector(theta, k, p, var_floor):
-    """Inverse of :func:`_to_vector` (variances floored)."""
-    n_gate = (k - 1) * p
-    gate = np.vstack([theta[:n_gate].reshape(k - 1, p), np.zeros((1, p))])
-    coef = theta[n_gate:n_gate + k * p].reshape(k, p)
-    var = np.maximum(np.exp(theta[n_gate + k * p:]), var_floor)
-    return gate, coef, var
-
-
-def _squarem_cycle(Xt, y, w, state, var_floor, total, bufs):
+def _squarem_cycle(model, state, bufs):
     """One SQUAREM cycle [VR08] around :func:`_em_update`; returns the new state.
 
-    Two EM iterations give ``r = theta1 - theta0`` and ``v = theta2 - theta1 - r``;
-    the extrapolated point ``theta0 - 2 alpha r + alpha^2 v``, ``alpha = -|r| / |v|``
-    (at most -1; ``alpha = -1`` gives ``theta2``), is then improved by one more EM
-    iteration.  The result is kept only if its log-likelihood is at least that of
-    ``theta2``; otherwise the cycle returns ``theta2``.  So a cycle never decreases
-    the log-likelihood, and costs three or four passes over the data.
+    Two EM iterations give ``r = theta1 - theta0`` and ``v = theta2 - theta1 - r``
+    (free-parameter vectors, :meth:`MoEParams.to_vector`); the extrapolated point
+    ``theta0 - 2 alpha r + alpha^2 v``, ``alpha = -|r| / |v|`` (at most -1;
+    ``alpha = -1`` gives ``theta2``), projected on the bounds, is then improved by
+    one more EM iteration.  The result is kept only if its objective is at least
+    that of ``theta2``; otherwise the cycle returns ``theta2``.  So a cycle never
+    decreases the objective, and costs three or four passes over the data.
 
     ``bufs`` holds three (n, k) responsibility arrays, the first with those of
     ``state``; on return, its first one holds those of the returned state.
     """
-    k, p = state.coef.shape
-    s1 = _em_update(Xt, y, w, state, var_floor, total, bufs[0], bufs[1])
-    s2 = _em_update(Xt, y, w, s1, var_floor, total, bufs[1], bufs[2])
-    theta0 = _to_vector(state)
-    r = _to_vector(s1) - theta0
-    v = _to_vector(s2) - _to_vector(s1) - r
+    k, p = state.params.coef.shape
+    s1 = _em_update(model, state, bufs[0], bufs[1])
+    s2 = _em_update(model, s1, bufs[1], bufs[2])
+    theta0 = state.params.to_vector()
+    r = s1.params.to_vector() - theta0
+    v = s2.params.to_vector() - s1.params.to_vector() - r
     norm_v = np.linalg.norm(v)
     alpha = -np.linalg.norm(r) / norm_v if norm_v > 0 else -1.0
     if alpha < -1.0 and np.isfinite(alpha):
-        gate, coef, var = _from_vector(theta0 - 2 * alpha * r + alpha**2 * v, k, p,
-                                       var_floor)
-        jump = _e_state(Xt, y, w, gate, coef, var, bufs[2], bufs[0])
-        if np.isfinite(jump.ll):
-            s3 = _em_update(Xt, y, w, jump, var_floor, total, bufs[0], bufs[1])
-            if s3.ll >= s2.ll:
+        jump = model.project(MoEParams.from_vector(
+            theta0 - 2 * alpha * r + alpha**2 * v, k, p))
+        jumped = _e_state(model, jump, bufs[2], bufs[0])
+        if np.isfinite(jumped.objective):
+            s3 = _em_update(model, jumped, bufs[0], bufs[1])
+            if s3.objective >= s2.objective:
                 bufs[0], bufs[1] = bufs[1], bufs[0]
                 return s3
     bufs[0], bufs[2] = bufs[2], bufs[0]
     return s2
 
 
-def run_em(Xt, y, w, gate, coef, var, *, max_iter, tol, var_floor, accelerate=False,
-           verbose=0):
-    """Run EM from the given parameters until the mean log-likelihood settles.
+def run_em(model, params, *, max_iter, tol, accelerate=False, verbose=0):
+    """Run EM from ``params`` until the mean objective settles.
 
     One iteration is one pass over the data in the common case
     (:func:`_em_update`).  Both M-step updates raise their part of the expected
-    complete-data log-likelihood, so the log-likelihood never decreases (a
+    complete-data objective, so the (penalised) log-likelihood never decreases (a
     generalised EM).  With ``accelerate=True`` one iteration is a SQUAREM cycle
     (:func:`_squarem_cycle`, three or four passes), which never decreases it either.
 
-    Convergence: the change of ``loglik / sum(w)`` between two iterations is at most
-    ``tol``.  The loop ends on an E-step, so the returned log-likelihood and
-    responsibilities belong to the returned parameters.  A decrease of the
-    log-likelihood beyond rounding raises a :class:`LikelihoodDecreaseWarning`.
+    Convergence: the change of ``objective / sum(w)`` between two iterations is at
+    most ``tol``.  The loop ends on an E-step, so the returned log-likelihood and
+    responsibilities belong to the returned parameters.  A decrease beyond
+    rounding raises a :class:`LikelihoodDecreaseWarning`.  ``verbose >= 2`` prints
+    the log-likelihood of each iteration in the units of the data
+    (``model.loglik_offset`` added).
+
+    Parameters
+    ----------
+    model : SoftmaxGaussianMoE
+    params : MoEParams
+        Start; projected on the model's bounds.
+    max_iter : int
+    tol : float
+    accelerate : bool, default=False
+    verbose : int, default=0
+
+    Returns
+    -------
+    EMResult
     """
-    n, _ = Xt.shape
-    k = coef.shape[0]
-    total = float(w.sum())
-    gate = np.array(gate, dtype=float)
-    gate -= gate[-1]
-    coef = np.array(coef, dtype=float)
-    var = np.maximum(np.array(var, dtype=float), var_floor)
+    n = model.n_samples
+    k = params.n_experts
+    total = model.total
+    offset = getattr(model, "loglik_offset", 0.0)
     bufs = [np.empty((n, k)), np.empty((n, k)), np.empty((n, k))]
-    state = _e_state(Xt, y, w, gate, coef, var, np.full((n, k), 1.0 / k), bufs[0])
-    trace = [state.ll]
+    state = _e_state(model, model.project(params), np.full((n, k), 1.0 / k), bufs[0])
+    trace = [state.objective]
     converged = False
     n_iter = 0
     for n_iter in range(1, max_iter + 1):
-        ll = state.ll
+        previous = state.objective
         if accelerate:
-            state = _squarem_cycle(Xt, y, w, state, var_floor, total, bufs)
+            state = _squarem_cycle(model, state, bufs)
         else:
-            state = _em_update(Xt, y, w, state, var_floor, total, bufs[0], bufs[1])
+            state = _em_update(model, state, bufs[0], bufs[1])
             bufs[0], bufs[1] = bufs[1], bufs[0]
-        trace.append(state.ll)
-        change = (state.ll - ll) / total
+        trace.append(state.objective)
+        change = (state.objective - previous) / total
         if verbose >= 2:
-            print(f"  EM iteration {n_iter:5d}  mean log-likelihood "
-                  f"{state.ll / total:.10f}")
-        if change < -DECREASE_TOLERANCE * max(1.0, abs(state.ll) / total):
+            print(f"  EM iteration {n_iter:5d}  log-likelihood "
+                  f"{state.stats.loglik + offset:.6f}")
+        if change < -DECREASE_TOLERANCE * max(1.0, abs(state.objective) / total):
             warnings.warn(
                 f"EM decreased the mean log-likelihood by {-change:.3g} at iteration "
                 f"{n_iter}; this should not happen and suggests ill-conditioned data.",
@@ -327,5 +282,5 @@ def run_em(Xt, y, w, gate, coef, var, *, max_iter, tol, var_floor, accelerate=Fa
         if abs(change) <= tol:
             converged = True
             break
-    return EMResult(state.gate, state.coef, state.var, bufs[0], state.ll, trace,
+    return EMResult(state.params, bufs[0], state.stats.loglik, state.objective, trace,
                     n_iter, converged)

@@ -17,9 +17,43 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from gmoe._em import params_from_responsibilities, run_em
+from gmoe._em import params_from_responsibilities
 from gmoe._measure import MixingMeasure
+from gmoe._model import MoEParams, SoftmaxGaussianMoE
+from gmoe._solvers import SOLVERS, SolverOptions, screen
 from gmoe.datasets import PARAM_NAMES, draw_response
+
+
+class GateSeparationWarning(UserWarning):
+    """The gate separates two experts completely: its MLE does not exist.
+
+    The fitted gate is (numerically) a step between the experts named in the
+    message: every sample that either of them could explain goes wholly to one of
+    them, and the likelihood keeps rising as the gate slopes grow, so the gate
+    parameters reported are large and arbitrary (the predictions are not).  A
+    gate penalty (``gate_penalty``) or bound (``gate_bound``) makes them finite.
+    """
+
+
+class SpuriousFitWarning(UserWarning):
+    """Every start ended at an irregular fit (an expert at the variance floor or
+    with fewer effective samples than its parameters).
+
+    Such a maximum is driven by the variance floor (``reg_variance``) rather than
+    by the data; fewer experts, or more starts, usually remove it.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> import numpy as np
+    >>> from gmoe import GaussianMoERegressor, SpuriousFitWarning
+    >>> X = np.linspace(0, 1, 6)[:, None]
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     model = GaussianMoERegressor(3, random_state=0).fit(X, 2 * X[:, 0])
+    >>> any(issubclass(w.category, SpuriousFitWarning) for w in caught)
+    True
+    """
 
 
 def _kmeans_responsibilities(Z, w, k, rng):
@@ -36,12 +70,82 @@ def _random_responsibilities(Z, w, k, rng):
     return resp / resp.sum(axis=1, keepdims=True)
 
 
+def _partition_responsibilities(Z, w, k, rng):
+    """A random partition: each sample wholly to an expert drawn uniformly."""
+    return np.eye(k)[rng.randint(k, size=Z.shape[0])]
+
+
+def _lines_responsibilities(Z, w, k, rng):
+    """Random lines: each expert fitted to ``d + 2`` random samples, each sample
+    given to the expert whose line passes closest to it.
+
+    ``Z`` is ``(x, y)`` standardised; the lines are least-squares fits of y on x
+    through their few samples, so the starts differ in slope and intercept and
+    cover regimes that k-means on the ``(x, y)`` cloud merges.
+    """
+    n, d1 = Z.shape
+    design = np.column_stack([np.ones(n), Z[:, :-1]])
+    y = Z[:, -1]
+    positive = np.flatnonzero(w > 0)
+    size = min(d1 + 1, positive.size)
+    residuals = np.empty((n, k))
+    for i in range(k):
+        rows = rng.choice(positive, size=size, replace=False)
+        coef = np.linalg.lstsq(design[rows], y[rows], rcond=None)[0]
+        residuals[:, i] = np.abs(y - design @ coef)
+    return np.eye(k)[np.argmin(residuals, axis=1)]
+
+
 #: Initialisation strategies by name: ``f(Z, w, k, rng) -> resp (n, k)`` where
 #: ``Z`` (n, d + 1) is the standardised ``(X, y)``.
 INITIALIZERS = {
     "kmeans": _kmeans_responsibilities,
     "random": _random_responsibilities,
+    "partition": _partition_responsibilities,
+    "lines": _lines_responsibilities,
 }
+
+#: The kinds of start that ``init_params="auto"`` cycles through, start by start.
+AUTO_CYCLE = ("kmeans", "lines", "partition", "lines", "random")
+
+
+def _irregular_experts(params, resp, w, var_lower, n_features):
+    """Experts with a variance at the floor, or fewer effective samples
+    (``sum_n w_n tau_ni``) than their ``n_features + 2`` parameters; (k,) bool."""
+    effective = w @ resp
+    return (effective < n_features + 2) | (params.var <= var_lower * (1 + 1e-9))
+
+
+#: A pair of experts is separated by the gate when, at every sample where they
+#: are the two most probable experts, the smaller of their two probabilities is
+#: below this fraction of their sum.
+SEPARATION_RATIO = 1e-6
+
+
+def _separated_pairs(Xt, gate, w):
+    """Pairs ``(i, j)`` of experts that the gate separates completely.
+
+    At every sample (of positive weight) where ``i`` and ``j`` are the two most
+    probable experts, ``min(pi_i, pi_j) / (pi_i + pi_j) < SEPARATION_RATIO``, and
+    each of them wins at one such sample at least: the gate is a step between them.
+    """
+    k = gate.shape[0]
+    if k < 2:
+        return []
+    logits = Xt[w > 0] @ gate.T
+    top = np.argsort(logits, axis=1)[:, -2:]
+    pairs = []
+    for i in range(k):
+        for j in range(i + 1, k):
+            rows = ((top[:, 0] == i) & (top[:, 1] == j)) | (
+                (top[:, 0] == j) & (top[:, 1] == i))
+            if not rows.any():
+                continue
+            gap = logits[rows, i] - logits[rows, j]
+            sharp = np.abs(gap) > -np.log(SEPARATION_RATIO)
+            if sharp.all() and (gap > 0).any() and (gap < 0).any():
+                pairs.append((i, j))
+    return pairs
 
 
 class _Scaling:
@@ -165,27 +269,55 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
     ----------
     n_experts : int, default=2
         Number of experts ``k``.
+    solver : {"newton", "em"}, default="newton"
+        ``"newton"``: EM as a warm-up (stopped by ``tol``), then damped Newton
+        steps on all parameters with the exact Hessian until the gradient vanishes
+        (``gtol``): the fit ends at a stationary point of the likelihood.
+        ``"em"``: EM only, stopped by ``tol`` (as in the EM-based papers).
     max_iter : int, default=1000
-        Maximum number of EM iterations per start.
+        Maximum number of iterations of each phase (EM, Newton) per start.
     tol : float, default=1e-6
         EM stops when the mean log-likelihood per unit of sample weight changes by
-        at most ``tol`` between two iterations.  Over-fitted models (more experts
-        than the data hold) converge slowly: lower ``tol`` and raise ``max_iter``
-        when the parameters themselves matter.
-    n_init : int, default=1
-        Number of starts; each draws its own seed from ``random_state``.  The start
-        with the largest log-likelihood is kept.
-    init_params : {"kmeans", "random"} or dict, default="kmeans"
+        at most ``tol`` between two iterations.
+    gtol : float, default=1e-8
+        Newton stops when the largest entry of the gradient of the log-likelihood
+        (standardised parameters; entries held at a bound excluded) divided by the
+        total sample weight is at most ``gtol``.
+    n_init : int, default=10
+        Number of starts; each draws its own seed from ``random_state``.  The
+        best regular start (see ``degenerate_experts_``) is kept.
+    init_params : {"auto", "kmeans", "lines", "partition", "random"} or dict, \
+            default="auto"
         How a start is made.  ``"kmeans"``: k-means on the standardised ``(X, y)``
-        gives hard responsibilities.  ``"random"``: uniform random
-        responsibilities.  Both are followed by one M-step.  A dict (or a
+        gives hard responsibilities.  ``"lines"``: each expert a line through
+        ``d + 2`` random samples, each sample to the closest line.
+        ``"partition"``: a random partition.  ``"random"``: uniform random
+        responsibilities.  ``"auto"``: the starts cycle through these kinds.  All
+        are followed by one M-step.  A dict (or a
         :class:`gmoe.MixingMeasure`) with the keys ``gate_intercept`` (k,),
         ``gate_coef`` (k, d), ``expert_intercept`` (k,), ``expert_coef`` (k, d) and
         ``expert_variance`` (k,), in the original units, starts EM there (every
         start is then the same).
+    n_screen_iter : int, default=20
+        With more than ``n_refine`` starts, each start first gets
+        ``n_screen_iter`` EM iterations, and only the ``n_refine`` most promising
+        (regular first, then by log-likelihood) are run to the end ("emEM").
+    n_refine : int, default=10
+        Number of screened starts run to the end.
     reg_variance : float, default=1e-6
         Floor of the expert variances, as a fraction of the (weighted) variance of
         y.  Keeps EM finite when an expert collapses onto a few points.
+    variance_bounds : (float, float) or None, default=None
+        Lower and upper bounds of the expert variances, in the units of y
+        squared (the floor ``reg_variance`` still applies).
+    gate_bound : float, array-like of shape (n_features,) or None, default=None
+        Bound of the absolute gate slopes :math:`|\\beta_{1i}|` (reference form,
+        units of the features): the compact parameter set of the theory.
+    gate_penalty : float, default=0
+        Ridge penalty :math:`\\alpha` on the gate slopes (standardised units):
+        the fit maximises :math:`\\ell - \\alpha/2 \\sum_i \\lVert
+        \\beta_{1i} \\rVert^2`, which is finite even when the gate separates
+        the experts.
     random_state : int, RandomState instance or None, default=None
         Seeds the starts.  A fixed value makes ``fit`` deterministic (also across
         numbers of threads).
@@ -225,11 +357,20 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
         Weighted conditional log-likelihood of the training data at the fitted
         parameters; equals ``score_samples(X, y) @ sample_weight``.
     log_likelihood_trace_ : ndarray of shape (n_iter_ + 1,)
-        Log-likelihood at the start and after each EM iteration of the kept start.
+        Log-likelihood (penalised, with ``gate_penalty``) at the start and after
+        each EM, then each Newton iteration of the kept start.
     n_iter_ : int
-        Number of EM iterations of the kept start.
+        Iterations of the kept start, ``n_iter_em_ + n_iter_newton_``.
+    n_iter_em_, n_iter_newton_ : int
+        Iterations of each phase.
     converged_ : bool
-        Whether the kept start met ``tol`` within ``max_iter``.
+        With ``solver="newton"``: the kept start reached a stationary point
+        (``gradient_norm_ <= gtol``); with ``"em"``: it met ``tol``.
+    gradient_norm_ : float
+        Largest entry of the gradient (see ``gtol``) at the fitted parameters.
+    separated_experts_ : list of (int, int)
+        Pairs of experts the gate separates completely (its MLE does not exist;
+        a :class:`GateSeparationWarning` is raised).
     expert_weight_ : ndarray of shape (n_experts,)
         Share of the training weight each expert is responsible for (sums to 1).
     degenerate_experts_ : ndarray of shape (n_experts,), dtype=bool
@@ -281,11 +422,20 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
 
     _parameter_constraints = {
         "n_experts": [Interval(numbers.Integral, 1, None, closed="left")],
+        "solver": [StrOptions(set(SOLVERS))],
         "max_iter": [Interval(numbers.Integral, 0, None, closed="left")],
         "tol": [Interval(numbers.Real, 0, None, closed="left")],
+        "gtol": [Interval(numbers.Real, 0, None, closed="left")],
         "n_init": [Interval(numbers.Integral, 1, None, closed="left")],
-        "init_params": [StrOptions(set(INITIALIZERS)), dict, HasMethods(["to_params"])],
+        "init_params": [StrOptions(set(INITIALIZERS) | {"auto"}), dict,
+                        HasMethods(["to_params"])],
+        "n_screen_iter": [Interval(numbers.Integral, 0, None, closed="left")],
+        "n_refine": [Interval(numbers.Integral, 1, None, closed="left")],
         "reg_variance": [Interval(numbers.Real, 0, None, closed="neither")],
+        "variance_bounds": [None, tuple, list],
+        "gate_bound": [None, Interval(numbers.Real, 0, None, closed="neither"),
+                       "array-like"],
+        "gate_penalty": [Interval(numbers.Real, 0, None, closed="left")],
         "random_state": ["random_state"],
         "warm_start": ["boolean"],
         "accelerate": ["boolean"],
@@ -296,22 +446,36 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
         self,
         n_experts=2,
         *,
+        solver="newton",
         max_iter=1000,
         tol=1e-6,
-        n_init=1,
-        init_params="kmeans",
+        gtol=1e-8,
+        n_init=10,
+        init_params="auto",
+        n_screen_iter=20,
+        n_refine=10,
         reg_variance=1e-6,
+        variance_bounds=None,
+        gate_bound=None,
+        gate_penalty=0.0,
         random_state=None,
         warm_start=False,
         accelerate=False,
         verbose=0,
     ):
         self.n_experts = n_experts
+        self.solver = solver
         self.max_iter = max_iter
         self.tol = tol
+        self.gtol = gtol
         self.n_init = n_init
         self.init_params = init_params
+        self.n_screen_iter = n_screen_iter
+        self.n_refine = n_refine
         self.reg_variance = reg_variance
+        self.variance_bounds = variance_bounds
+        self.gate_bound = gate_bound
+        self.gate_penalty = gate_penalty
         self.random_state = random_state
         self.warm_start = warm_start
         self.accelerate = accelerate
@@ -319,7 +483,7 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ fitting
     def fit(self, X, y, sample_weight=None):
-        """Fit the model by EM.
+        """Fit the model by maximum likelihood.
 
         Parameters
         ----------
@@ -349,9 +513,42 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
             self.__dict__.update(state)
             raise
 
+    def _check_bounds(self, scaling, n_features):
+        """Variance bounds and gate bound in standardised units."""
+        var_lower, var_upper = self.reg_variance, np.inf
+        if self.variance_bounds is not None:
+            bounds = np.asarray(self.variance_bounds, dtype=float)
+            if bounds.shape != (2,) or np.isnan(bounds).any():
+                raise ValueError(
+                    "variance_bounds must be a pair (lower, upper) of variances in "
+                    f"the units of y squared; got {self.variance_bounds!r}.")
+            lower, upper = bounds / scaling.y_scale**2
+            if not (0 <= lower < upper):
+                raise ValueError(
+                    "variance_bounds must satisfy 0 <= lower < upper; got "
+                    f"{self.variance_bounds!r}.")
+            var_lower, var_upper = max(var_lower, lower), upper
+            if var_lower >= var_upper:
+                raise ValueError(
+                    f"variance_bounds upper={self.variance_bounds[1]!r} is below the "
+                    "variance floor set by reg_variance (a fraction of the variance "
+                    "of y); raise the upper bound or lower reg_variance.")
+        gate_bound = None
+        if self.gate_bound is not None:
+            bound = np.broadcast_to(np.asarray(self.gate_bound, dtype=float),
+                                    (n_features,)) if np.ndim(self.gate_bound) == 0 \
+                else np.asarray(self.gate_bound, dtype=float)
+            if bound.shape != (n_features,) or not np.all(bound > 0):
+                raise ValueError(
+                    "gate_bound must be a positive number or one positive number per "
+                    f"feature ({n_features}); got {self.gate_bound!r}.")
+            gate_bound = bound * scaling.x_scale
+        return var_lower, var_upper, gate_bound
+
     def _fit(self, X, y, sample_weight):
         self._validate_params()
-        X, y = validate_data(self, X, y, y_numeric=True, dtype=np.float64)
+        X, y = validate_data(self, X, y, y_numeric=True, dtype=np.float64,
+                             order="C")
         w = _check_sample_weight(sample_weight, X, dtype=np.float64,
                                  ensure_non_negative=True)
         if not np.all(np.isfinite(w)):
@@ -383,72 +580,121 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
             )
 
         scaling = _Scaling(X, y, w)
-        Xt = scaling.design(X)
-        ys = scaling.response(y)
-        var_floor = self.reg_variance
+        var_lower, var_upper, gate_bound = self._check_bounds(scaling, n_features)
+        model = SoftmaxGaussianMoE(
+            scaling.design(X), scaling.response(y), w, var_lower=var_lower,
+            var_upper=var_upper, gate_bound=gate_bound,
+            gate_penalty=self.gate_penalty)
+        log_y_scale = np.log(scaling.y_scale) * w.sum()
+        model.loglik_offset = -log_y_scale
         rng = check_random_state(self.random_state)
-        em_options = dict(
-            max_iter=self.max_iter, tol=self.tol, var_floor=var_floor,
-            accelerate=self.accelerate, verbose=self.verbose,
-        )
 
-        if warm:
-            starts = [scaling.to_standardized(self._params_dict())]
-        elif isinstance(init, dict):
-            starts = [scaling.to_standardized(init)] * (1 if self.n_init else 0)
+        if warm or isinstance(init, dict):
+            source = self._params_dict() if warm else init
+            start = MoEParams(*scaling.to_standardized(source))
+            explicit = self.variance_bounds is not None or self.gate_bound is not None
+            if explicit and model.violates_bounds(start):
+                raise ValueError(
+                    "the starting parameters lie outside the bounds (variance_bounds "
+                    "/ reg_variance, gate_bound); widen the bounds or start inside "
+                    "them.")
+            starts = [start]
         else:
-            Z = np.column_stack([Xt[:, 1:], ys])
+            Z = np.column_stack([model.Xt[:, 1:], model.y])
+            kinds = AUTO_CYCLE if init == "auto" else (init,)
             starts = []
-            for _ in range(self.n_init):
+            for index in range(self.n_init):
                 start_rng = np.random.RandomState(rng.randint(np.iinfo(np.int32).max))
-                resp = INITIALIZERS[init](Z, w, k, start_rng)
-                starts.append(
-                    params_from_responsibilities(Xt, ys, w, resp, var_floor)
-                )
+                resp = INITIALIZERS[kinds[index % len(kinds)]](Z, w, k, start_rng)
+                starts.append(params_from_responsibilities(model, resp))
 
-        best = None
-        for index, (gate, coef, var) in enumerate(starts):
-            result = run_em(Xt, ys, w, gate, coef, var, **em_options)
+        def is_regular(params, resp):
+            return not np.any(_irregular_experts(params, resp, w, var_lower,
+                                                 n_features))
+
+        if len(starts) > self.n_refine and self.n_screen_iter > 0:
+            starts, _ = screen(model, starts, n_iter=self.n_screen_iter,
+                               n_keep=self.n_refine, is_regular=is_regular)
+        options = SolverOptions(max_iter=self.max_iter, tol=self.tol, gtol=self.gtol,
+                                accelerate=self.accelerate,
+                                verbose=max(self.verbose - 1, 0) * 2)
+        best = best_key = best_resp = None
+        for index, start in enumerate(starts):
+            result = SOLVERS[self.solver](model, start, options)
+            resp = np.empty((n_samples, k))
+            model.e_step(result.params, resp, resp)
+            regular = is_regular(result.params, resp)
             if self.verbose:
                 print(
-                    f"start {index + 1}/{len(starts)}: {result.n_iter} iterations, "
-                    f"converged={result.converged}, "
-                    f"mean log-likelihood {result.log_likelihood / w.sum():.8f}"
+                    f"start {index + 1}/{len(starts)}: {result.n_iter_em} EM and "
+                    f"{result.n_iter_newton} Newton iterations, "
+                    f"converged={result.converged}, regular={regular}, "
+                    f"log-likelihood {result.objective - log_y_scale:.6f}"
                 )
-            if best is None or result.log_likelihood > best.log_likelihood:
-                best = result
+            key = (regular, result.objective)
+            if best is None or key > best_key:
+                best, best_key, best_resp = result, key, resp
 
-        if not best.converged and self.max_iter > 0:
-            warnings.warn(
-                f"EM did not converge in max_iter={self.max_iter} iterations "
-                f"(tol={self.tol}) for the best of {len(starts)} start(s); raise "
-                "max_iter or tol, or try other starts.",
-                ConvergenceWarning,
-                stacklevel=2,
-            )
-
-        log_y_scale = np.log(scaling.y_scale) * w.sum()
-        params = scaling.to_original(best.gate, best.coef, best.var)
+        params = scaling.to_original(best.params.gate, best.params.coef,
+                                     best.params.var)
         for name, value in params.items():
             setattr(self, name + "_", value)
-        self.log_likelihood_ = float(best.log_likelihood - log_y_scale)
+        ll = best.objective + model.penalty(best.params.gate)
+        self.log_likelihood_ = float(ll - log_y_scale)
         self.log_likelihood_trace_ = np.asarray(best.trace) - log_y_scale
-        self.n_iter_ = best.n_iter
+        self.n_iter_em_ = best.n_iter_em
+        self.n_iter_newton_ = best.n_iter_newton
+        self.n_iter_ = best.n_iter_em + best.n_iter_newton
+        self.gradient_norm_ = best.grad_norm
         self.converged_ = best.converged
-        self.expert_weight_ = (w @ best.resp) / w.sum()
-        effective = self.expert_weight_ * w.sum()
-        self.degenerate_experts_ = (effective < n_features + 2) | (
-            best.var <= var_floor * (1 + 1e-9)
-        )
-        if np.any(self.degenerate_experts_):
+        self.expert_weight_ = (w @ best_resp) / w.sum()
+        self.degenerate_experts_ = _irregular_experts(best.params, best_resp, w,
+                                                      var_lower, n_features)
+        self.separated_experts_ = _separated_pairs(
+            model.Xt, best.params.gate, w)
+        self._warn_about_fit(len(starts), best_key[0])
+        return self
+
+    def _warn_about_fit(self, n_starts, regular):
+        """The warnings of a finished fit: convergence, separation, degeneracy."""
+        if not self.converged_ and self.max_iter > 0:
+            criterion = (f"gradient below gtol={self.gtol} (reached "
+                         f"{self.gradient_norm_:.2g})" if self.solver == "newton"
+                         else f"tol={self.tol}")
+            warnings.warn(
+                f"the {self.solver} solver did not converge ({criterion}) within "
+                f"max_iter={self.max_iter} for the best of {n_starts} start(s); "
+                "raise max_iter, or try other starts.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+        if self.separated_experts_:
+            warnings.warn(
+                f"the gate separates experts {self.separated_experts_} completely "
+                "(a step gate): the maximum likelihood estimate of the gate does not "
+                "exist and its slopes are large and arbitrary (predictions are not). "
+                "Set gate_penalty > 0 or gate_bound for finite gate parameters.",
+                GateSeparationWarning,
+                stacklevel=3,
+            )
+        if not regular:
+            warnings.warn(
+                f"every one of the {n_starts} fitted start(s) has degenerate experts; "
+                f"in the best, {np.flatnonzero(self.degenerate_experts_).tolist()} "
+                "(variance at the floor or fewer effective samples than their "
+                "parameters): a spurious maximum. Fewer experts, more starts (n_init) or a larger "
+                "reg_variance may suit these data.",
+                SpuriousFitWarning,
+                stacklevel=3,
+            )
+        elif np.any(self.degenerate_experts_):
             warnings.warn(
                 f"experts {np.flatnonzero(self.degenerate_experts_).tolist()} are "
                 "degenerate (too little weight, or variance at the floor); they are "
                 "kept with finite parameters. Fewer experts may suit these data.",
                 UserWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
-        return self
 
     def _params_dict(self):
         return {name: getattr(self, name + "_") for name in PARAM_NAMES}

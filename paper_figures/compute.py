@@ -66,6 +66,7 @@ def compute_cells(quick):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = GaussianMoERegressor(CELLS_K, n_init=3 if quick else 10, tol=1e-8,
+                                     solver="em", init_params="kmeans",
                                      max_iter=300 if quick else 3000,
                                      random_state=RANDOM_STATE).fit(X, y)
     record = {

@@ -7,11 +7,16 @@ from naive import gate_objective
 
 from gmoe._em import (
     expert_statistics,
-    m_step_experts,
     m_step_gate,
     params_from_responsibilities,
     run_em,
 )
+from gmoe._model import SoftmaxGaussianMoE, m_step_experts
+
+
+def _model(Xt, y, w, **options):
+    return SoftmaxGaussianMoE(Xt, y, w, var_lower=options.pop("var_lower", 1e-6),
+                              **options)
 
 
 @pytest.fixture
@@ -29,7 +34,8 @@ def test_expert_m_step_is_weighted_least_squares(problem):
     Xt, y, w, resp = problem
     A, B, C = expert_statistics(Xt, y, w, resp)
     k, p = resp.shape[1], Xt.shape[1]
-    coef, var = m_step_experts(A, B, C, np.zeros((k, p)), np.ones(k), 1e-12, w.sum())
+    coef, var = m_step_experts(A, B, C, np.zeros((k, p)), np.ones(k), 1e-12,
+                               np.inf, w.sum())
     for i in range(k):
         sw = np.sqrt(w * resp[:, i])
         ref = np.linalg.lstsq(Xt * sw[:, None], y * sw, rcond=None)[0]
@@ -46,7 +52,7 @@ def test_expert_m_step_keeps_empty_expert_and_floors_variance(problem):
     A, B, C = expert_statistics(Xt, y, w, resp)
     coef0 = np.arange(9.0).reshape(3, 3)
     var0 = np.array([0.7, 1.0, 1.0])
-    coef, var = m_step_experts(A, B, C, coef0, var0, 10.0, w.sum())
+    coef, var = m_step_experts(A, B, C, coef0, var0, 10.0, np.inf, w.sum())
     np.testing.assert_array_equal(coef[0], coef0[0])
     assert var[0] == 0.7
     np.testing.assert_array_equal(var[1:], [10.0, 10.0])
@@ -54,9 +60,10 @@ def test_expert_m_step_keeps_empty_expert_and_floors_variance(problem):
 
 def test_gate_m_step_reaches_the_maximum(problem):
     """Newton/IRLS agrees with a generic optimiser of the concave objective."""
-    Xt, _, w, resp = problem
+    Xt, y, w, resp = problem
     k, p = resp.shape[1], Xt.shape[1]
-    gate, n_steps = m_step_gate(Xt, w, resp, np.zeros((k, p)), max_iter=100, tol=1e-14)
+    gate, n_steps = m_step_gate(_model(Xt, y, w), resp, np.zeros((k, p)), max_iter=100,
+                                tol=1e-14)
     assert 1 < n_steps < 100
     np.testing.assert_array_equal(gate[-1], 0.0)
 
@@ -72,13 +79,14 @@ def test_gate_m_step_reaches_the_maximum(problem):
 
 def test_gate_m_step_never_decreases_objective_on_separable_labels(problem):
     """Hard, separable labels push the gate to infinity; every step still helps."""
-    Xt, _, w, _ = problem
+    Xt, y, w, _ = problem
+    model = _model(Xt, y, w)
     labels = (Xt[:, 1] > 0).astype(int)
     resp = np.eye(2)[labels]
     gate = np.zeros((2, Xt.shape[1]))
     values = [gate_objective(Xt, w, resp, gate)]
     for _ in range(10):
-        gate, _ = m_step_gate(Xt, w, resp, gate, max_iter=1)
+        gate, _ = m_step_gate(model, resp, gate, max_iter=1)
         values.append(gate_objective(Xt, w, resp, gate))
     assert np.all(np.diff(values) >= 0)
     assert np.all(np.isfinite(gate))
@@ -88,9 +96,9 @@ def test_gate_m_step_never_decreases_objective_on_separable_labels(problem):
 def test_run_em_is_monotone_and_ends_on_an_e_step(problem, accelerate):
     Xt, y, w, resp = problem
     y = np.where(Xt[:, 1] > 0, 2 * Xt[:, 2], -1 - Xt[:, 1]) + 0.1 * y
-    gate, coef, var = params_from_responsibilities(Xt, y, w, resp, 1e-6)
-    result = run_em(Xt, y, w, gate, coef, var, max_iter=60, tol=0.0, var_floor=1e-6,
-                    accelerate=accelerate)
+    model = _model(Xt, y, w)
+    start = params_from_responsibilities(model, resp)
+    result = run_em(model, start, max_iter=60, tol=0.0, accelerate=accelerate)
     trace = np.asarray(result.trace)
     assert len(trace) == result.n_iter + 1 == 61
     assert np.all(np.diff(trace) >= -1e-9 * np.abs(trace[1:]))
@@ -98,7 +106,8 @@ def test_run_em_is_monotone_and_ends_on_an_e_step(problem, accelerate):
     # the reported log-likelihood and responsibilities belong to the final parameters
     from naive import e_step as naive_e_step
 
-    ref = naive_e_step(Xt, y, w, result.gate, result.coef, result.var)
+    fit = result.params
+    ref = naive_e_step(Xt, y, w, fit.gate, fit.coef, fit.var)
     assert result.log_likelihood == pytest.approx(ref[0], rel=1e-12)
     np.testing.assert_allclose(result.resp, ref[-1], atol=1e-12)
 
@@ -109,7 +118,8 @@ def test_squarem_converges_where_plain_em_creeps():
     from gmoe.datasets import N23_TRUTH, make_moe_regression
 
     X, y = make_moe_regression(2000, N23_TRUTH, random_state=1)
-    options = dict(n_experts=3, tol=1e-10, max_iter=2000, random_state=1)
+    options = dict(n_experts=3, tol=1e-10, max_iter=2000, random_state=1, solver="em",
+                   n_init=1, init_params="kmeans")
     with pytest.warns(Warning):  # plain EM does not converge
         plain = GaussianMoERegressor(**options).fit(X, y)
     fast = GaussianMoERegressor(accelerate=True, **options).fit(X, y)
@@ -125,7 +135,8 @@ def test_squarem_reaches_the_same_maximum_when_the_model_is_identified():
     from gmoe.datasets import N23_TRUTH, make_moe_regression
 
     X, y = make_moe_regression(3000, N23_TRUTH, random_state=4)
-    options = dict(n_experts=2, tol=1e-12, max_iter=5000, random_state=4)
+    options = dict(n_experts=2, tol=1e-12, max_iter=5000, random_state=4, solver="em",
+                   n_init=1, init_params="kmeans")
     plain = GaussianMoERegressor(**options).fit(X, y)
     fast = GaussianMoERegressor(accelerate=True, **options).fit(X, y)
     assert fast.log_likelihood_ == pytest.approx(plain.log_likelihood_, abs=1e-7)

@@ -42,10 +42,24 @@ def test_log_likelihood_trace_is_monotone(truth_3x2_data):
     _, X, y = truth_3x2_data
     with warnings.catch_warnings():
         warnings.simplefilter("error", LikelihoodDecreaseWarning)
-        model = GaussianMoERegressor(4, init_params="random", max_iter=200, tol=0,
-                                     random_state=3).fit(X, y)
+        model = GaussianMoERegressor(4, solver="em", init_params="random", n_init=1,
+                                     max_iter=200, tol=0, random_state=3).fit(X, y)
     trace = model.log_likelihood_trace_
     assert len(trace) == model.n_iter_ + 1 == 201
+    assert np.all(np.diff(trace) >= -1e-9 * np.abs(trace[1:]))
+    assert trace[-1] == pytest.approx(model.log_likelihood_)
+
+
+def test_newton_trace_is_monotone_and_counts_both_phases(truth_3x2_data):
+    _, X, y = truth_3x2_data
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", LikelihoodDecreaseWarning)
+        model = GaussianMoERegressor(4, init_params="random", n_init=1, max_iter=50,
+                                     random_state=3).fit(X, y)
+    trace = model.log_likelihood_trace_
+    assert model.n_iter_ == model.n_iter_em_ + model.n_iter_newton_
+    assert model.n_iter_newton_ > 0
+    assert len(trace) == model.n_iter_ + 1
     assert np.all(np.diff(trace) >= -1e-9 * np.abs(trace[1:]))
     assert trace[-1] == pytest.approx(model.log_likelihood_)
 
@@ -60,7 +74,7 @@ def test_log_likelihood_equals_score_samples(truth_3x2_data):
 
 def test_warm_start_equals_continued_fit(n23_data):
     _, X, y = n23_data
-    options = dict(n_experts=3, tol=0, random_state=4)
+    options = dict(n_experts=3, tol=0, random_state=4, solver="em", n_init=1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         full = GaussianMoERegressor(max_iter=30, **options).fit(X, y)
@@ -334,6 +348,12 @@ def test_constant_y_and_exact_lines_give_finite_fits():
 def test_convergence_warning(n23_data):
     _, X, y = n23_data
     with pytest.warns(ConvergenceWarning, match="max_iter=2"):
-        model = GaussianMoERegressor(3, max_iter=2, random_state=0).fit(X, y)
+        model = GaussianMoERegressor(3, solver="em", max_iter=2, n_init=1,
+                                     random_state=0).fit(X, y)
     assert not model.converged_
     assert model.n_iter_ == 2
+    with pytest.warns(ConvergenceWarning, match="gradient below gtol"):
+        model = GaussianMoERegressor(3, max_iter=2, n_init=1, random_state=0).fit(X, y)
+    assert not model.converged_
+    assert model.n_iter_em_ <= 2 and model.n_iter_newton_ <= 2
+    assert model.gradient_norm_ > model.gtol
