@@ -2,9 +2,9 @@
 
 numba compiles a kernel the first time it is called with new argument types and
 keeps the result in its disk cache (:data:`gmoe._numba_config.CACHE_DIR`).
-:func:`ensure_compiled` compiles the kernels of a group for the one set of types
-gmoe passes them (float64, C-contiguous arrays: the Python wrappers of the kernels
-convert other arrays first), so a fit never compiles a second specialisation, and
+:func:`ensure_compiled` compiles the kernels for the one set of types gmoe passes
+them (float64, C-contiguous arrays: the Python wrappers of the kernels convert
+other arrays first), so a fit never compiles a second specialisation, and
 prints one line to stderr when a kernel is actually compiled (not when it is
 loaded from the disk cache), so that the first fit on a machine does not wait in
 silence.
@@ -15,6 +15,7 @@ import sys
 import threading
 
 import numba
+import numpy as np
 from numba import types
 from numba.core import event
 
@@ -25,27 +26,49 @@ _F4 = types.float64[:, :, :, ::1]
 _F5 = types.float64[:, :, :, :, ::1]
 _I = types.int64
 
-#: Per group: (module, kernel name, argument types) of every compiled entry point
-#: (their callees are compiled with them), and a rough duration of the compile on
-#: an idle 2-core machine, in seconds, for the message.
+#: The EM kernels and the argument types gmoe passes them.
+EM_KERNELS = [
+    ("_e_step_tasks", (_I, _I, _F2, _F1, _F1, _F2, _F2, _F1, _F2, _F2,
+                       _F1, _F1, _F4, _F3, _F2, _F1, _F3, _F5)),
+    ("_e_step_sums", (_F1, _F1, _F4, _F3, _F2, _F1, _F3, _F5)),
+    ("_gate_stats_tasks", (_I, _I, _F2, _F1, _F2, _F2, _F1, _F3, _F5)),
+    ("_gate_stats_sums", (_F1, _F3, _F5)),
+]
+
+
+def _compile_em():
+    kernels = importlib.import_module("gmoe._kernels")
+    for name, signature in EM_KERNELS:
+        kernel = getattr(kernels, name)
+        if isinstance(kernel, numba.core.dispatcher.Dispatcher):
+            kernel.compile(signature)
+
+
+def _compile_hessian():
+    """One call on a tiny problem: compiles whatever the wrapper calls (it passes
+    float64 C-contiguous arrays whatever its input, see ``_as_c_float64``)."""
+    try:
+        module = importlib.import_module("gmoe._kernels_hessian")
+    except ImportError:
+        return
+    n, k, p = 4, 2, 2
+    Xt = np.column_stack([np.ones(n), np.linspace(-1.0, 1.0, n)])
+    module.loglik_hessian(Xt, np.zeros(n), np.ones(n), np.zeros((k, p)),
+                          np.zeros((k, p)), np.ones(k))
+
+
+#: Per group: the function that compiles its kernels (their callees are compiled
+#: with them) and a rough duration of a cold compile on an idle 2-core machine, in
+#: seconds, for the message.  A fit uses both groups (the Newton solver the
+#: Hessian kernel).
 GROUPS = {
-    "em": (
-        [
-            ("gmoe._kernels", "_e_step_tasks",
-             (_I, _I, _F2, _F1, _F1, _F2, _F2, _F1, _F2, _F2,
-              _F1, _F1, _F4, _F3, _F2, _F1, _F3, _F5)),
-            ("gmoe._kernels", "_e_step_sums",
-             (_F1, _F1, _F4, _F3, _F2, _F1, _F3, _F5)),
-            ("gmoe._kernels", "_gate_stats_tasks",
-             (_I, _I, _F2, _F1, _F2, _F2, _F1, _F3, _F5)),
-            ("gmoe._kernels", "_gate_stats_sums", (_F1, _F3, _F5)),
-        ],
-        10,
-    ),
+    "em": (_compile_em, 10),
+    "hessian": (_compile_hessian, 5),
 }
 
 _LOCK = threading.RLock()
 _READY = set()
+_RUNNING = set()
 
 
 class _CompileNotice(event.Listener):
@@ -69,28 +92,29 @@ class _CompileNotice(event.Listener):
 def ensure_compiled(*groups):
     """Compile (or load from the disk cache) the kernels of ``groups``.
 
-    ``groups`` are names of :data:`GROUPS`, by default ``"em"`` (the kernels of an
-    EM fit).  Fast after the first call in a process.  When a kernel is missing
+    ``groups`` are names of :data:`GROUPS`, by default all of them (the kernels a
+    fit uses).  Fast after the first call in a process.  When a kernel is missing
     from the disk cache (the first fit on a machine, or after an upgrade of gmoe
     or numba), prints ``gmoe: compiling the kernels, once per machine (about N
-    s)...`` to stderr before compiling.  Returns the names of the groups compiled
-    or loaded by this call.
+    s)...`` to stderr, once, before compiling.  Returns the names of the groups
+    compiled or loaded by this call.
     """
-    groups = groups or ("em",)
-    todo = [g for g in groups if g not in _READY]
-    if not todo:
+    groups = groups or tuple(GROUPS)
+    if all(g in _READY for g in groups):
         return []
     with _LOCK:
-        todo = [g for g in groups if g not in _READY]
-        for group in todo:
-            entries, seconds = GROUPS[group]
-            notice = _CompileNotice(seconds)
-            with event.install_listener("numba:compile", notice):
-                for module, name, signature in entries:
-                    kernel = getattr(importlib.import_module(module), name)
-                    if isinstance(kernel, numba.core.dispatcher.Dispatcher):
-                        kernel.compile(signature)
-            _READY.add(group)
+        todo = [g for g in groups if g not in _READY and g not in _RUNNING]
+        if not todo:
+            return []
+        notice = _CompileNotice(sum(GROUPS[g][1] for g in todo))
+        with event.install_listener("numba:compile", notice):
+            for group in todo:
+                _RUNNING.add(group)
+                try:
+                    GROUPS[group][0]()
+                finally:
+                    _RUNNING.discard(group)
+                _READY.add(group)
     return todo
 
 

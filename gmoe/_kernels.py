@@ -393,8 +393,8 @@ def e_step(Xt, y, w, gate, coef, var, resp_prev, resp):
     The arrays are float64; C-contiguous ones are used as they are (the compiled
     code is specialised for them), others are copied first.
     """
-    if "em" not in _compile._READY:
-        _compile.ensure_compiled("em")
+    if not _compile._READY:
+        _compile.ensure_compiled()
     Xt, y, w, gate, coef, var, resp_prev = _as_c_float64(
         Xt, y, w, gate, coef, var, resp_prev)
     out = resp if _is_c_float64(resp) else np.empty(resp.shape)
@@ -479,8 +479,8 @@ def gate_stats(Xt, w, resp, gate):
 
     Returns ``q``, ``grad`` (k, p) and ``info`` (k, k, p, p).
     """
-    if "em" not in _compile._READY:
-        _compile.ensure_compiled("em")
+    if not _compile._READY:
+        _compile.ensure_compiled()
     Xt, w, resp, gate = _as_c_float64(Xt, w, resp, gate)
     n, p = Xt.shape
     k = gate.shape[0]
