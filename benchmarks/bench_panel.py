@@ -5,7 +5,9 @@ k) this fits ``GaussianMoERegressor(k, random_state=0)`` with the DEFAULT settin
 of the installed gmoe, after one warm-up fit (numba compilation excluded), and
 reports its conditional log-likelihood, the gap to the case's
 ``best_regular_loglik`` (best known non-spurious maximum), whether it is reached
-(gap <= 0.01), ``converged_``, ``n_iter_`` and the wall-clock time (median of
+(gap <= 0.01), whether the fit is spurious (an expert with effective size below
+d + 3 or variance below 1e-4 var(y): a negative gap then means a spurious maximum
+above the best regular one, not a better fit), ``converged_``, ``n_iter_`` and the wall-clock time (median of
 ``--repeat`` fits).  R flexmix is timed on the same cases in the same run
 (``Rscript benchmarks/flexmix_panel.R``: stepFlexmix with ``--flexmix-nrep``
 random starts, iter.max 2000, tol 1e-10, minprior 0; R start-up and data reading
@@ -118,12 +120,16 @@ def main():
                 times.append(time.perf_counter() - t0)
             ll = float(m.log_likelihood_)
             gap = e["best_regular_loglik"] - ll
+            eff = np.asarray(m.expert_weight_) * len(y)
+            spurious = bool((eff < X.shape[1] + 3).any()
+                            or (np.asarray(m.expert_variance_) < 1e-4 * y.var()).any())
             f = fx.get(name)
             sec = float(np.median(times))
             rows.append({
                 "case": name, "n": e["n"], "k": e["k"],
                 "best_regular_loglik": e["best_regular_loglik"],
                 "gmoe_loglik": ll, "gap": gap, "reached": bool(gap <= REACH_TOL),
+                "spurious": spurious,
                 "converged": bool(m.converged_), "n_iter": int(m.n_iter_),
                 "gmoe_seconds": sec,
                 "flexmix_loglik": f["loglik"] if f else np.nan,
@@ -140,7 +146,8 @@ def main():
         print(df.drop(columns=["flexmix_nrep"]).to_string(
             index=False, float_format=lambda v: f"{v:.3f}"))
     print(f"\nreached {int(df.reached.sum())}/{len(df)} (gap <= {REACH_TOL}); "
-          f"wrote {args.output}")
+          f"spurious fits (an expert with effective size < d + 3 or variance "
+          f"< 1e-4 var(y)): {int(df.spurious.sum())}; wrote {args.output}")
 
 
 if __name__ == "__main__":
