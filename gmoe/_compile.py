@@ -30,9 +30,10 @@ _I = types.int64
 EM_KERNELS = [
     ("_e_step_tasks", (_I, _I, _F2, _F1, _F1, _F2, _F2, _F1, _F2, _F2,
                        _F1, _F1, _F4, _F3, _F2, _F1, _F3, _F5)),
-    ("_e_step_sums", (_F1, _F1, _F4, _F3, _F2, _F1, _F3, _F5)),
+    ("_e_step_sums", (_F1, _F1, _F4, _F3, _F2, _F1, _F3, _F5,
+                      _F3, _F2, _F1, _F2, _F4)),
     ("_gate_stats_tasks", (_I, _I, _F2, _F1, _F2, _F2, _F1, _F3, _F5)),
-    ("_gate_stats_sums", (_F1, _F3, _F5)),
+    ("_gate_stats_sums", (_F1, _F3, _F5, _F2, _F4)),
 ]
 
 

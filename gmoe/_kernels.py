@@ -338,14 +338,16 @@ def _e_step_tasks(t0, t1, Xt, y, w, gate, coef, var, resp_prev, resp,
 
 
 @jit
-def _e_step_sums(ll_c, q_prev_c, A_c, B_c, C_c, q_c, grad_c, info_c):
-    """The tasks' partial sums of :func:`e_step` added in order, and its returns."""
+def _e_step_sums(ll_c, q_prev_c, A_c, B_c, C_c, q_c, grad_c, info_c,
+                 A, B, C, grad, info):
+    """Add the tasks' partial sums of :func:`e_step` in order into the zeroed
+    ``A``, ``B``, ``C``, ``grad``, ``info``; return ``loglik, gate_q, gate_q_prev``.
+
+    The outputs are allocated by the caller and the arrays added through flat views
+    (:func:`_add_tasks`): allocations and array expressions of each shape cost
+    compile time.
+    """
     n_tasks, k, p, _ = A_c.shape
-    A = np.zeros((k, p, p))
-    B = np.zeros((k, p))
-    C = np.zeros(k)
-    grad = np.zeros((k, p))
-    info = np.zeros((k, k, p, p))
     loglik = 0.0
     gate_q = 0.0
     gate_q_prev = 0.0
@@ -363,7 +365,7 @@ def _e_step_sums(ll_c, q_prev_c, A_c, B_c, C_c, q_c, grad_c, info_c):
             for b in range(a + 1, p):
                 A[i, b, a] = A[i, a, b]
     _symmetrize_info(info)
-    return loglik, A, B, C, gate_q, grad, info, gate_q_prev
+    return loglik, gate_q, gate_q_prev
 
 
 def e_step(Xt, y, w, gate, coef, var, resp_prev, resp):
@@ -414,7 +416,14 @@ def e_step(Xt, y, w, gate, coef, var, resp_prev, resp):
                 ll_c, q_prev_c, A_c, B_c, C_c, q_c, grad_c, info_c))
     if out is not resp:
         resp[...] = out
-    return _e_step_sums(ll_c, q_prev_c, A_c, B_c, C_c, q_c, grad_c, info_c)
+    A = np.zeros((k, p, p))
+    B = np.zeros((k, p))
+    C = np.zeros(k)
+    grad = np.zeros((k, p))
+    info = np.zeros((k, k, p, p))
+    loglik, gate_q, gate_q_prev = _e_step_sums(
+        ll_c, q_prev_c, A_c, B_c, C_c, q_c, grad_c, info_c, A, B, C, grad, info)
+    return loglik, A, B, C, gate_q, grad, info, gate_q_prev
 
 
 @jit
@@ -451,18 +460,17 @@ def _gate_stats_tasks(t0, t1, Xt, w, resp, gate, q_c, grad_c, info_c):
 
 
 @jit
-def _gate_stats_sums(q_c, grad_c, info_c):
-    """The tasks' partial sums of :func:`gate_stats` added in order."""
-    n_tasks, k, p = grad_c.shape
-    grad = np.zeros((k, p))
-    info = np.zeros((k, k, p, p))
+def _gate_stats_sums(q_c, grad_c, info_c, grad, info):
+    """Add the tasks' partial sums of :func:`gate_stats` in order into the zeroed
+    ``grad`` and ``info``; return ``q`` (see :func:`_e_step_sums`)."""
+    n_tasks = grad_c.shape[0]
     gate_q = 0.0
     for c in range(n_tasks):
         gate_q += q_c[c]
     _add_tasks(grad_c.reshape((n_tasks, -1)), grad.reshape(-1))
     _add_tasks(info_c.reshape((n_tasks, -1)), info.reshape(-1))
     _symmetrize_info(info)
-    return gate_q, grad, info
+    return gate_q
 
 
 def gate_stats(Xt, w, resp, gate):
@@ -489,7 +497,10 @@ def gate_stats(Xt, w, resp, gate):
     grad_c = np.zeros((n_tasks, k, p))
     info_c = np.zeros((n_tasks, k, k, p, p))
     _run_tasks(_gate_stats_tasks, n_tasks, (Xt, w, resp, gate, q_c, grad_c, info_c))
-    return _gate_stats_sums(q_c, grad_c, info_c)
+    grad = np.zeros((k, p))
+    info = np.zeros((k, k, p, p))
+    gate_q = _gate_stats_sums(q_c, grad_c, info_c, grad, info)
+    return gate_q, grad, info
 
 
 def _as_c_float64(*arrays):
