@@ -414,12 +414,12 @@ def run_case(row, fx, GMoE, n_starts):
         "n_spurious_optima": sum(o["spurious"] for o in optima),
         "n_gate_separated_optima": sum(o["gate_separated"] for o in optima),
         "best_regular_gate_separated": best_reg["gate_separated"] if best_reg else None,
-        "default_loglik_before": float(m_def.log_likelihood_),
-        "default_converged_before": bool(m_def.converged_),
-        "default_n_iter_before": int(m_def.n_iter_),
-        "default_seconds_before": t_def,
-        "default_ninit10_loglik_before": float(m_10.log_likelihood_),
-        "default_ninit10_seconds_before": t_10,
+        "default_loglik_at_run": float(m_def.log_likelihood_),
+        "default_converged_at_run": bool(m_def.converged_),
+        "default_n_iter_at_run": int(m_def.n_iter_),
+        "default_seconds_at_run": t_def,
+        "default_ninit10_loglik_at_run": float(m_10.log_likelihood_),
+        "default_ninit10_seconds_at_run": t_10,
         "optima": [{k_: v for k_, v in o.items() if k_ != "_theta"} for o in optima],
     }
     return entry
@@ -455,7 +455,9 @@ def write_summary(entries, path, meta):
         "optimum of any kind (spurious ones marked *); flexmix = stepFlexmix logLik "
         "(nrep 10, its own n/(n-p) variances); fx polished = flexmix's answer polished "
         "by BFGS/trust-exact; default / n_init=10 = gmoe "
-        "`GaussianMoERegressor(k, random_state=0)` (and `n_init=10`) as it is now; "
+        "`GaussianMoERegressor(k, random_state=0)` (and `n_init=10`) at the commit "
+        "above; before = the same at the commit in `meta.default_before_commit` "
+        "(`default_at_commit.py`); "
         "reached = of the random starts (max_iter 5000, tol 1e-10), how many ended "
         "within 0.01 of the best regular value (before polishing / after); optima = "
         "distinct polished optima (of which spurious: an expert with effective size "
@@ -464,16 +466,19 @@ def write_summary(entries, path, meta):
         "grad norm = gradient norm at the best regular optimum (standardised units).",
         "",
         "| case | n | k | best regular | best all | flexmix | fx polished | default | "
-        "n_init=10 | reached | optima (spurious, gate separated) | grad norm |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "n_init=10 | default before | n_init=10 before | reached | "
+        "optima (spurious, gate separated) | grad norm |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for e in entries:
         star = "*" if e["best_loglik_spurious"] else ""
         lines.append(
             f"| {e['case']} | {e['n']} | {e['k']} | {fmt(e['best_regular_loglik'])} | "
             f"{fmt(e['best_loglik'])}{star} | {fmt(e['flexmix_loglik'])} | "
-            f"{fmt(e['flexmix_polished_loglik'])} | {fmt(e['default_loglik_before'])} | "
-            f"{fmt(e['default_ninit10_loglik_before'])} | "
+            f"{fmt(e['flexmix_polished_loglik'])} | {fmt(e['default_loglik_at_run'])} | "
+            f"{fmt(e['default_ninit10_loglik_at_run'])} | "
+            f"{fmt(e.get('default_loglik_before'))} | "
+            f"{fmt(e.get('default_ninit10_loglik_before'))} | "
             f"{e['random_reached_best_regular']}/{e['random_reached_best_regular_after_polish']}"
             f" of {e['random_starts']} | {e['n_optima']} ({e['n_spurious_optima']}, "
             f"{e.get('n_gate_separated_optima', '?')}) | "
@@ -522,8 +527,8 @@ def main():
         entries.append(e)
         print(f"{e['case']:13s} best_regular={fmt(e['best_regular_loglik'])} "
               f"best={fmt(e['best_loglik'])}{'*' if e['best_loglik_spurious'] else ''} "
-              f"flexmix={fmt(e['flexmix_loglik'])} default={fmt(e['default_loglik_before'])} "
-              f"ninit10={fmt(e['default_ninit10_loglik_before'])} "
+              f"flexmix={fmt(e['flexmix_loglik'])} default={fmt(e['default_loglik_at_run'])} "
+              f"ninit10={fmt(e['default_ninit10_loglik_at_run'])} "
               f"reached={e['random_reached_best_regular']}/{e['random_starts']} "
               f"optima={e['n_optima']}({e['n_spurious_optima']}) "
               f"[{time.perf_counter() - t0:.0f} s]", flush=True)

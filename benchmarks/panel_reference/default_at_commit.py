@@ -7,8 +7,9 @@ and stores the log-likelihoods under ``default_loglik_<label>``,
 ``default_ninit10_loglik_<label>`` (and ``default_converged_<label>``), with the
 commit in ``meta["default_<label>_commit"]``.
 
-Usage (repository root):
+Usage (repository root), after compute_best_known.py (which rewrites the file):
     python benchmarks/panel_reference/default_at_commit.py 45a0045 --label before
+The summary table (summary.md) is rewritten too.
 """
 
 from __future__ import annotations
@@ -74,6 +75,10 @@ def main():
               f"best_regular={e['best_regular_loglik']:.3f}")
     doc["meta"][f"default_{args.label}_commit"] = commit
     BEST.write_text(json.dumps(doc, indent=1))
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from compute_best_known import write_summary
+
+    write_summary(doc["cases"], Path(__file__).resolve().parent / "summary.md", doc["meta"])
 
 
 if __name__ == "__main__":
