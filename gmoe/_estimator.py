@@ -96,6 +96,30 @@ def _lines_responsibilities(Z, w, k, rng):
     return np.eye(k)[np.argmin(residuals, axis=1)]
 
 
+def _local_lines_responsibilities(Z, w, k, rng):
+    """Local lines: each expert fitted to a random sample and its nearest
+    neighbours in the standardised ``(x, y)``, each sample given to the expert
+    whose line passes closest to it.
+
+    A neighbourhood holds ``max(d + 2, n / (4 k))`` samples, so that a line follows
+    a dense stretch of the data (a regime, or many tied responses) rather than a
+    chance pair of points.
+    """
+    n, d1 = Z.shape
+    design = np.column_stack([np.ones(n), Z[:, :-1]])
+    y = Z[:, -1]
+    positive = np.flatnonzero(w > 0)
+    size = min(max(d1 + 1, positive.size // (4 * k)), positive.size)
+    residuals = np.empty((n, k))
+    for i in range(k):
+        centre = Z[rng.choice(positive)]
+        distance = np.sum((Z[positive] - centre) ** 2, axis=1)
+        rows = positive[np.argsort(distance, kind="stable")[:size]]
+        coef = np.linalg.lstsq(design[rows], y[rows], rcond=None)[0]
+        residuals[:, i] = np.abs(y - design @ coef)
+    return np.eye(k)[np.argmin(residuals, axis=1)]
+
+
 #: Initialisation strategies by name: ``f(Z, w, k, rng) -> resp (n, k)`` where
 #: ``Z`` (n, d + 1) is the standardised ``(X, y)``.
 INITIALIZERS = {
@@ -103,17 +127,22 @@ INITIALIZERS = {
     "random": _random_responsibilities,
     "partition": _partition_responsibilities,
     "lines": _lines_responsibilities,
+    "local": _local_lines_responsibilities,
 }
 
+#: The screening stage of a search works on a random subsample of at most this
+#: many samples (see ``GaussianMoERegressor._search``).
+SCREEN_MAX_SAMPLES = 5000
+
 #: The kinds of start that ``init_params="auto"`` cycles through, start by start.
-AUTO_CYCLE = ("kmeans", "lines", "partition", "lines", "random")
+AUTO_CYCLE = ("kmeans", "lines", "random", "local", "partition", "lines", "random", "local")
 
 
 def _irregular_experts(params, resp, w, var_lower, n_features):
     """Experts with a variance at the floor, or fewer effective samples
     (``sum_n w_n tau_ni``) than their ``n_features + 2`` parameters; (k,) bool."""
     effective = w @ resp
-    return (effective < n_features + 2) | (params.var <= var_lower * (1 + 1e-9))
+    return (effective < n_features + 3) | (params.var <= var_lower * (1 + 1e-9))
 
 
 #: A pair of experts is separated by the gate when, at every sample where they
@@ -283,7 +312,7 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
         Newton stops when the largest entry of the gradient of the log-likelihood
         (standardised parameters; entries held at a bound excluded) divided by the
         total sample weight is at most ``gtol``.
-    n_init : int, default=10
+    n_init : int, default=30
         Number of starts; each draws its own seed from ``random_state``.  The
         best regular start (see ``degenerate_experts_``) is kept.
     init_params : {"auto", "kmeans", "lines", "partition", "random"} or dict, \
@@ -298,7 +327,7 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
         ``gate_coef`` (k, d), ``expert_intercept`` (k,), ``expert_coef`` (k, d) and
         ``expert_variance`` (k,), in the original units, starts EM there (every
         start is then the same).
-    n_screen_iter : int, default=20
+    n_screen_iter : int, default=50
         With more than ``n_refine`` starts, each start first gets
         ``n_screen_iter`` EM iterations, and only the ``n_refine`` most promising
         (regular first, then by log-likelihood) are run to the end ("emEM").
@@ -450,9 +479,9 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
         max_iter=1000,
         tol=1e-6,
         gtol=1e-8,
-        n_init=10,
+        n_init=30,
         init_params="auto",
-        n_screen_iter=20,
+        n_screen_iter=50,
         n_refine=10,
         reg_variance=1e-6,
         variance_bounds=None,
@@ -600,21 +629,7 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
                     "them.")
             starts = [start]
         else:
-            Z = np.column_stack([model.Xt[:, 1:], model.y])
-            kinds = AUTO_CYCLE if init == "auto" else (init,)
-            starts = []
-            for index in range(self.n_init):
-                start_rng = np.random.RandomState(rng.randint(np.iinfo(np.int32).max))
-                resp = INITIALIZERS[kinds[index % len(kinds)]](Z, w, k, start_rng)
-                starts.append(params_from_responsibilities(model, resp))
-
-        def is_regular(params, resp):
-            return not np.any(_irregular_experts(params, resp, w, var_lower,
-                                                 n_features))
-
-        if len(starts) > self.n_refine and self.n_screen_iter > 0:
-            starts, _ = screen(model, starts, n_iter=self.n_screen_iter,
-                               n_keep=self.n_refine, is_regular=is_regular)
+            starts = self._search(model, rng, n_features)
         options = SolverOptions(max_iter=self.max_iter, tol=self.tol, gtol=self.gtol,
                                 accelerate=self.accelerate,
                                 verbose=max(self.verbose - 1, 0) * 2)
@@ -623,7 +638,8 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
             result = SOLVERS[self.solver](model, start, options)
             resp = np.empty((n_samples, k))
             model.e_step(result.params, resp, resp)
-            regular = is_regular(result.params, resp)
+            regular = not np.any(_irregular_experts(result.params, resp, w, var_lower,
+                                                    n_features))
             if self.verbose:
                 print(
                     f"start {index + 1}/{len(starts)}: {result.n_iter_em} EM and "
@@ -654,6 +670,39 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
             model.Xt, best.params.gate, w)
         self._warn_about_fit(len(starts), best_key[0])
         return self
+
+    def _search(self, model, rng, n_features):
+        """The starts to run to the end: ``n_init`` starts, screened ("emEM") down
+        to ``n_refine`` when there are more.
+
+        The screening stage (making the starts and their ``n_screen_iter`` EM
+        iterations) works on a random subsample of at most
+        ``SCREEN_MAX_SAMPLES`` samples, so that its cost does not grow with n.
+        """
+        k = self.n_experts
+        screening = self.n_init > self.n_refine and self.n_screen_iter > 0
+        search = model
+        if screening and model.n_samples > SCREEN_MAX_SAMPLES:
+            rows = np.sort(rng.choice(model.n_samples, SCREEN_MAX_SAMPLES,
+                                      replace=False))
+            search = model.subset(rows)
+        Z = np.column_stack([search.Xt[:, 1:], search.y])
+        kinds = AUTO_CYCLE if self.init_params == "auto" else (self.init_params,)
+        starts = []
+        for index in range(self.n_init):
+            start_rng = np.random.RandomState(rng.randint(np.iinfo(np.int32).max))
+            resp = INITIALIZERS[kinds[index % len(kinds)]](Z, search.w, k, start_rng)
+            starts.append(params_from_responsibilities(search, resp))
+        if not screening:
+            return starts
+
+        def is_regular(params, resp):
+            return not np.any(_irregular_experts(params, resp, search.w,
+                                                 search.var_lower, n_features))
+
+        kept, _ = screen(search, starts, n_iter=self.n_screen_iter,
+                         n_keep=self.n_refine, is_regular=is_regular)
+        return kept
 
     def _warn_about_fit(self, n_starts, regular):
         """The warnings of a finished fit: convergence, separation, degeneracy."""

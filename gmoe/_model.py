@@ -254,6 +254,13 @@ class SoftmaxGaussianMoE:
         self.gate_bound = None if gate_bound is None else np.asarray(gate_bound, float)
         self.gate_penalty = float(gate_penalty)
 
+    def subset(self, rows):
+        """The same model on the samples ``rows`` (same bounds and penalty)."""
+        return SoftmaxGaussianMoE(
+            self.Xt[rows], self.y[rows], self.w[rows], var_lower=self.var_lower,
+            var_upper=self.var_upper, gate_bound=self.gate_bound,
+            gate_penalty=self.gate_penalty)
+
     @property
     def n_samples(self):
         return self.Xt.shape[0]
