@@ -99,25 +99,30 @@ def _lines_responsibilities(Z, w, k, rng):
 def _local_lines_responsibilities(Z, w, k, rng):
     """Local lines: each expert fitted to a random sample and its nearest
     neighbours in the standardised ``(x, y)``, each sample given to the expert
-    whose line passes closest to it.
+    under whose line (with the residual variance of its neighbourhood) it is
+    most likely.
 
-    A neighbourhood holds ``max(d + 2, n / (4 k))`` samples, so that a line follows
+    A neighbourhood holds ``max(d + 3, n / (4 k))`` samples, so that a line follows
     a dense stretch of the data (a regime, or many tied responses) rather than a
-    chance pair of points.
+    chance pair of points; its own residual variance lets a tight line (tied
+    responses) claim only the samples it fits.
     """
     n, d1 = Z.shape
     design = np.column_stack([np.ones(n), Z[:, :-1]])
     y = Z[:, -1]
     positive = np.flatnonzero(w > 0)
-    size = min(max(d1 + 1, positive.size // (4 * k)), positive.size)
-    residuals = np.empty((n, k))
+    size = min(max(d1 + 2, positive.size // (4 * k)), positive.size)
+    log_density = np.empty((n, k))
     for i in range(k):
         centre = Z[rng.choice(positive)]
         distance = np.sum((Z[positive] - centre) ** 2, axis=1)
         rows = positive[np.argsort(distance, kind="stable")[:size]]
         coef = np.linalg.lstsq(design[rows], y[rows], rcond=None)[0]
-        residuals[:, i] = np.abs(y - design @ coef)
-    return np.eye(k)[np.argmin(residuals, axis=1)]
+        local = y[rows] - design[rows] @ coef
+        var = max(local @ local / max(size - d1, 1), 1e-6)
+        resid = y - design @ coef
+        log_density[:, i] = -0.5 * (np.log(var) + resid**2 / var)
+    return np.eye(k)[np.argmax(log_density, axis=1)]
 
 
 #: Initialisation strategies by name: ``f(Z, w, k, rng) -> resp (n, k)`` where
