@@ -247,7 +247,9 @@ def plot_demo_rates(results, rates, quantities, path=None, *, verdicts=None,
     for index, (ax, q) in enumerate(slots):
         color = f"C{index}"
         if q.key in rates:
-            verdict = (verdicts or {}).get(q.key, (None, ""))[0]
+            verdict, sentence = (verdicts or {}).get(q.key, (None, ""))
+            if verdict and "weak check" in sentence:
+                verdict += " (weak check)"
             plot_rate_band(rates[q.key], theory_slope=q.theory, ax=ax, color=color,
                            title=q.symbol, verdict=verdict)
         else:
