@@ -3,9 +3,14 @@
 Runs every study of ``_common.STUDIES`` (``--quick``: a small preset of the same
 pipeline), writes one tidy CSV per study under ``results/`` (one row per fit,
 with the fitted parameters), adds the losses under the official code's
-convention, fits the 10-expert model of the Voronoi-cell picture, and records the
-wall times in ``results/timings[_quick].json``.  Finished fits are cached under
+convention, fits the 10-expert model of the Voronoi-cell picture, measures the
+gradient of the log-likelihood at every fit of the over-fitted regimes
+(``results/gradient_norms[_quick].csv``), and records the wall times in
+``results/timings[_quick].json``.  Finished fits are cached under
 ``paper_figures/.cache/``, so an interrupted run resumes where it stopped.
+
+``--only NAME`` (repeatable) runs only the named steps: studies of
+``_common.STUDIES``, ``voronoi_cells`` or ``gradient_norms``.
 """
 
 import argparse
@@ -16,13 +21,19 @@ import warnings
 
 import numpy as np
 
+import pandas as pd
+
 from gmoe import GaussianMoERegressor
+from gmoe._estimator import _Scaling
+from gmoe._model import MoEParams, SoftmaxGaussianMoE
+from gmoe._newton import projected_gradient_norm
 from gmoe.datasets import draw_covariates, draw_response
-from gmoe.simulation import run_rate_study
+from gmoe.simulation import draw_replication, run_rate_study
 from paper_figures import _common
 from paper_figures._common import (
     PRESETS,
     RANDOM_STATE,
+    REGIMES,
     SIZES,
     STUDIES,
     TRUTH,
@@ -80,27 +91,83 @@ def compute_cells(quick):
     path.write_text(json.dumps(record, indent=1))
 
 
+def fit_gradient_norm(X, y, k, params, estimator_params):
+    """Largest entry of the projected gradient per sample at a stored fit.
+
+    The criterion of the estimator's ``gtol`` (standardised parameters, entries
+    held at a bound of the fit's own bounds excluded), evaluated at the fitted
+    parameters whatever solver produced them.
+    """
+    options = {key: value for key, value in estimator_params.items()
+               if key in ("variance_bounds", "gate_bound", "gate_penalty",
+                          "reg_variance")}
+    estimator = GaussianMoERegressor(k, **options)
+    w = np.ones(len(y))
+    scaling = _Scaling(X, y, w)
+    var_lower, var_upper, gate_bound = estimator._check_bounds(scaling, X.shape[1])
+    model = SoftmaxGaussianMoE(scaling.design(X), scaling.response(y), w,
+                               var_lower=var_lower, var_upper=var_upper,
+                               gate_bound=gate_bound,
+                               gate_penalty=estimator.gate_penalty)
+    start = MoEParams(*scaling.to_standardized(
+        {key: np.asarray(value, dtype=float) for key, value in params.items()}))
+    return projected_gradient_norm(model, model.project(start))
+
+
+def compute_gradient_norms(quick):
+    """Gradient norm of every fit of the four over-fitted regimes (same data)."""
+    frames = {name: _common.load(name, quick) for name, _ in REGIMES}
+    rows = []
+    for (n, replication), _ in frames[REGIMES[0][0]].groupby(["n", "replication"]):
+        X, y = draw_replication(TRUTH, int(n), int(replication),
+                                random_state=RANDOM_STATE)
+        for name, frame in frames.items():
+            estimator_params = STUDIES[name][1].get("estimator_params", {})
+            fits = frame[(frame["n"] == n) & (frame["replication"] == replication)]
+            for row in fits.itertuples():
+                norm = (fit_gradient_norm(X, y, int(row.k), json.loads(row.params),
+                                          estimator_params)
+                        if isinstance(row.params, str) else np.nan)
+                rows.append({"study": name, "k": int(row.k), "n": int(n),
+                             "replication": int(replication),
+                             "gradient_norm": norm})
+    table = pd.DataFrame(rows).sort_values(["study", "k", "n", "replication"])
+    path = _common.RESULTS / ("gradient_norms_quick.csv" if quick
+                              else "gradient_norms.csv")
+    table.to_csv(path, index=False)
+    return len(table)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
                         help="small preset (CI smoke test)")
     parser.add_argument("--jobs", type=int, default=-1,
                         help="worker processes (default: all cores)")
-    parser.add_argument("--only", choices=sorted(STUDIES), action="append",
-                        help="compute only these studies (repeatable)")
+    parser.add_argument("--only", action="append",
+                        choices=[*sorted(STUDIES), "voronoi_cells", "gradient_norms"],
+                        help="compute only these steps (repeatable)")
     args = parser.parse_args(argv)
     preset = "quick" if args.quick else "full"
     timings = {"machine": f"{platform.processor() or platform.machine()}, "
                           f"{__import__('os').cpu_count()} cores",
                "date": time.strftime("%Y-%m-%d"), "n_jobs": args.jobs, "studies": {}}
-    for name in args.only or STUDIES:
-        elapsed, n_fits = compute_study(name, preset, args.quick, args.jobs)
-        timings["studies"][name] = {"seconds": round(elapsed, 1), "fits": n_fits}
-        print(f"{name}: {n_fits} fits in {elapsed:.0f} s")
-    start = time.perf_counter()
-    compute_cells(args.quick)
-    timings["studies"]["voronoi_cells"] = {
-        "seconds": round(time.perf_counter() - start, 1)}
+    steps = args.only or [*STUDIES, "voronoi_cells", "gradient_norms"]
+    for name in steps:
+        if name in STUDIES:
+            elapsed, n_fits = compute_study(name, preset, args.quick, args.jobs)
+            timings["studies"][name] = {"seconds": round(elapsed, 1), "fits": n_fits}
+            print(f"{name}: {n_fits} fits in {elapsed:.0f} s")
+    if "voronoi_cells" in steps:
+        start = time.perf_counter()
+        compute_cells(args.quick)
+        timings["studies"]["voronoi_cells"] = {
+            "seconds": round(time.perf_counter() - start, 1)}
+    if "gradient_norms" in steps:
+        start = time.perf_counter()
+        n_fits = compute_gradient_norms(args.quick)
+        timings["studies"]["gradient_norms"] = {
+            "seconds": round(time.perf_counter() - start, 1), "fits": n_fits}
     path = _common.RESULTS / ("timings_quick.json" if args.quick else "timings.json")
     if args.only and path.exists():
         old = json.loads(path.read_text())

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import scipy.optimize
 from naive import gate_objective
+from sklearn.exceptions import ConvergenceWarning
 
 from gmoe._em import (
     expert_statistics,
@@ -120,7 +121,7 @@ def test_squarem_converges_where_plain_em_creeps():
     X, y = make_moe_regression(2000, N23_TRUTH, random_state=1)
     options = dict(n_experts=3, tol=1e-10, max_iter=2000, random_state=1, solver="em",
                    n_init=1, init_params="kmeans")
-    with pytest.warns(Warning):  # plain EM does not converge
+    with pytest.warns(ConvergenceWarning, match="max_iter=2000"):  # plain EM creeps
         plain = GaussianMoERegressor(**options).fit(X, y)
     fast = GaussianMoERegressor(accelerate=True, **options).fit(X, y)
     assert not plain.converged_ and fast.converged_

@@ -9,7 +9,12 @@ import pytest
 import scipy.stats
 from sklearn.exceptions import ConvergenceWarning
 
-from gmoe import GaussianMoERegressor, LikelihoodDecreaseWarning
+from gmoe import (
+    GateSeparationWarning,
+    GaussianMoERegressor,
+    LikelihoodDecreaseWarning,
+    SpuriousFitWarning,
+)
 from gmoe.datasets import N23_TRUTH, PARAM_NAMES, make_moe_regression
 
 FITTED = [name + "_" for name in PARAM_NAMES] + [
@@ -40,10 +45,13 @@ def assert_same_fit(a, b, rtol=1e-7, atol=1e-9):
 # ---------------------------------------------------------------- EM invariants
 def test_log_likelihood_trace_is_monotone(truth_3x2_data):
     _, X, y = truth_3x2_data
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", LikelihoodDecreaseWarning)
-        model = GaussianMoERegressor(4, solver="em", init_params="random", n_init=1,
-                                     max_iter=200, tol=0, random_state=3).fit(X, y)
+    # tol=0: EM runs all max_iter iterations and says it did not converge
+    with pytest.warns(ConvergenceWarning, match=r"\(tol=0\) within max_iter=200"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", LikelihoodDecreaseWarning)
+            model = GaussianMoERegressor(4, solver="em", init_params="random",
+                                         n_init=1, max_iter=200, tol=0,
+                                         random_state=3).fit(X, y)
     trace = model.log_likelihood_trace_
     assert len(trace) == model.n_iter_ + 1 == 201
     assert np.all(np.diff(trace) >= -1e-9 * np.abs(trace[1:]))
@@ -75,10 +83,12 @@ def test_log_likelihood_equals_score_samples(truth_3x2_data):
 def test_warm_start_equals_continued_fit(n23_data):
     _, X, y = n23_data
     options = dict(n_experts=3, tol=0, random_state=4, solver="em", n_init=1)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
+    # tol=0: every fit runs its max_iter iterations and says it did not converge
+    with pytest.warns(ConvergenceWarning, match=r"\(tol=0\) within max_iter=30"):
         full = GaussianMoERegressor(max_iter=30, **options).fit(X, y)
+    with pytest.warns(ConvergenceWarning, match=r"\(tol=0\) within max_iter=10"):
         warm = GaussianMoERegressor(max_iter=10, warm_start=True, **options).fit(X, y)
+    with pytest.warns(ConvergenceWarning, match=r"\(tol=0\) within max_iter=20"):
         warm.set_params(max_iter=20).fit(X, y)
     assert_same_fit(full, warm, rtol=1e-6, atol=1e-6)
     assert warm.log_likelihood_ == pytest.approx(full.log_likelihood_, rel=1e-10)
@@ -129,9 +139,7 @@ def test_start_from_given_parameters(n23_data):
 
 def test_over_fitted_model_keeps_every_expert_finite(n23_data):
     _, X, y = n23_data
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model = GaussianMoERegressor(7, max_iter=300, random_state=0).fit(X, y)
+    model = GaussianMoERegressor(7, max_iter=300, random_state=0).fit(X, y)
     for name in PARAM_NAMES:
         value = getattr(model, name + "_")
         assert value.shape[0] == 7
@@ -175,11 +183,9 @@ def test_integer_weights_equal_repeated_rows(n23_data):
     X, y = X[:800], y[:800]
     w = np.random.default_rng(0).integers(0, 4, size=len(y))
     options = dict(n_experts=2, init_params=truth, tol=0, max_iter=50)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        weighted = GaussianMoERegressor(**options).fit(X, y, sample_weight=w)
-        repeated = GaussianMoERegressor(**options).fit(np.repeat(X, w, axis=0),
-                                                       np.repeat(y, w))
+    weighted = GaussianMoERegressor(**options).fit(X, y, sample_weight=w)
+    repeated = GaussianMoERegressor(**options).fit(np.repeat(X, w, axis=0),
+                                                   np.repeat(y, w))
     assert_same_fit(weighted, repeated, rtol=1e-8, atol=1e-8)
 
 
@@ -333,9 +339,12 @@ def test_bad_prediction_input(fitted):
 
 def test_constant_y_and_exact_lines_give_finite_fits():
     X = np.linspace(0, 1, 200)[:, None]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        constant = GaussianMoERegressor(2, random_state=0).fit(X, np.full(200, 3.0))
+    # Zero residuals put every expert at the variance floor; on constant y the
+    # gate also splits the x range between two identical experts with a step.
+    with pytest.warns(SpuriousFitWarning, match="spurious maximum"):
+        with pytest.warns(GateSeparationWarning, match="completely"):
+            constant = GaussianMoERegressor(2, random_state=0).fit(X, np.full(200, 3.0))
+    with pytest.warns(SpuriousFitWarning, match="spurious maximum"):
         lines = GaussianMoERegressor(2, random_state=0, n_init=3).fit(
             X, np.where(np.arange(200) % 2 == 0, 2 * X[:, 0], 1 - X[:, 0]))
     for model in (constant, lines):

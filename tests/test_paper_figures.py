@@ -24,3 +24,9 @@ def test_quick_pipeline_computes_and_draws_every_figure(workspace):
         assert (workspace / "figures" / f"{script}_quick.png").stat().st_size > 10_000
     summary = (workspace / "results" / "summary_quick.md").read_text()
     assert summary.count("| fig") >= 6
+    assert summary.count("| fig6_regimes |") == 16  # 4 regimes, 2 k, mean and median
+    norms = (workspace / "results" / "gradient_norms_quick.csv").read_text()
+    assert len(norms.splitlines()) == 1 + 4 * 2 * 4 * 3  # regimes, k, sizes, reps
+    regimes = (workspace / "results" / "regimes_quick.md").read_text()
+    rows = [line[:6] for line in regimes.splitlines()]
+    assert rows.count("| 3 | ") == 4 and rows.count("| 4 | ") == 4

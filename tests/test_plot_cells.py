@@ -31,7 +31,7 @@ def fitted_lines(ax):
             and str(c.get_gid()).startswith("fitted-")]
 
 
-def test_one_line_per_fitted_expert_coloured_by_cell():
+def test_one_line_per_fitted_expert_in_its_own_colour_truth_underneath():
     truth = MixingMeasure.from_params(**N23_TRUTH)
     G = three_atom_fit()
     X, y = truth.sample(300, random_state=0)
@@ -40,13 +40,20 @@ def test_one_line_per_fitted_expert_coloured_by_cell():
     assert out is ax
     lines = fitted_lines(ax)
     assert [c.get_gid() for c in lines] == ["fitted-0", "fitted-1", "fitted-2"]
-    # Fitted atoms 1 and 2 share the cell of true atom 1: same colour (RGB).
+    # Fitted atoms 1 and 2 share the cell of true atom 1, yet have their own
+    # colours; the legend names each one's cell.
     assert voronoi_cells(G, truth).tolist() == [0, 1, 1]
     rgb = [tuple(np.round(c.get_colors()[0][:3], 6)) for c in lines]
-    assert rgb[1] == rgb[2] != rgb[0]
-    # The true lines, dashed, one per true expert.
+    assert len(set(rgb)) == 3
+    labels = [text.get_text() for text in ax.get_legend().get_texts()]
+    assert labels[:3] == ["fitted 1: cell 1 (1 atom)", "fitted 2: cell 2 (2 atoms)",
+                          "fitted 3: cell 2 (2 atoms)"]
+    assert all(text.get_fontsize() >= 9 for text in ax.get_legend().get_texts())
+    # The true lines, one per true expert, wide and pale, under the fitted ones.
     true = [line for line in ax.get_lines() if str(line.get_gid()).startswith("true-")]
-    assert len(true) == 2 and all(line.get_linestyle() == "--" for line in true)
+    assert len(true) == 2
+    assert all(line.get_zorder() < lines[0].get_zorder() for line in true)
+    assert all(line.get_linewidth() > max(lines[0].get_linewidths()) for line in true)
     # Along each fitted line the opacity follows the gate: expert 0 (gate
     # 25 x - 8) is off at x = 0 and on at x = 1.
     alpha = lines[0].get_colors()[:, 3]
@@ -86,3 +93,22 @@ def test_validation(kwargs, message):
     with pytest.raises(ValueError, match=message):
         plot_voronoi_cells(three_atom_fit(), truth, **kwargs)
     plt.close("all")
+
+
+def test_plot_fit_draws_truth_under_distinct_fitted_lines():
+    from gmoe import GaussianMoERegressor
+    from gmoe.plotting import plot_fit
+
+    truth = MixingMeasure.from_params(**N23_TRUTH)
+    X, y = truth.sample(400, random_state=0)
+    model = GaussianMoERegressor(3, n_init=1, random_state=0).fit(X, y)
+    fig = plot_fit(model, X, y, true_params=N23_TRUTH)
+    top = fig.axes[0]
+    fitted = [line for line in top.get_lines()
+              if str(line.get_gid()).startswith("fitted-")]
+    true = [line for line in top.get_lines() if str(line.get_gid()).startswith("true-")]
+    assert len(fitted) == 3 and len(true) == 2
+    assert len({line.get_color() for line in fitted}) == 3
+    assert max(line.get_zorder() for line in true) < min(
+        line.get_zorder() for line in fitted)
+    plt.close(fig)

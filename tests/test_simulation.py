@@ -357,22 +357,6 @@ def test_dask_cluster_gives_the_same_results(reference_study):
     assert_same_fits(frame, reference_study)
 
 
-def test_demo_study_writes_figure_and_table(tmp_path, capsys):
-    from gmoe.simulation import demo_study
-
-    out = demo_study(tmp_path, n_replications=2, sample_sizes=(300, 600, 1200),
-                     n_jobs=1, progress=False)
-    assert out["figure"].read_bytes()[:4] == b"\x89PNG"
-    table = pd.read_csv(out["csv"])
-    assert len(table) == 2 * 3 * 2
-    assert set(out["rates"]) >= {"k=2 D1", "k=3 D2"}
-    assert out["rates"]["k=2 D1"].slope == pytest.approx(
-        np.polyfit(np.log([300, 600, 1200]),
-                   np.log(table[table["k"] == 2].groupby("n")["D1"].mean()), 1)[0])
-    printed = capsys.readouterr().out
-    assert "k=3 D2" in printed and str(out["figure"]) in printed
-
-
 def test_remeasure_recomputes_cached_losses_from_the_parameters(tmp_path):
     arguments = dict(n_experts=3, sample_sizes=[200], n_replications=1, progress=False,
                      cache=tmp_path, random_state=5)

@@ -448,7 +448,8 @@ def write_summary(entries, path, meta):
         "Made by `python benchmarks/panel_reference/compute_best_known.py` "
         f"(gmoe at commit `{meta['gmoe_commit']}`"
         f"{', with uncommitted changes under gmoe/' if meta['gmoe_dirty'] else ''}; "
-        f"{meta['n_starts']} random starts per case). Full record: "
+        f"{meta['n_starts']} random starts per case; \"before\" columns: gmoe at "
+        f"commit `{meta.get('default_before_commit', '-')}`). Full record: "
         "`tests/data/panel/best_known.json`.",
         "",
         "Columns: best regular = best non-spurious polished optimum; best all = best "

@@ -7,25 +7,27 @@ import numpy as np
 from gmoe._voronoi import UnknownRbarWarning, _check_pair, voronoi_loss
 
 
-def _cell_colors(k0):
+def _expert_colors(k):
+    """One distinct colour per fitted expert, by its index (as in ``plot_fit``)."""
     import matplotlib.pyplot as plt
 
-    cmap = plt.get_cmap("tab10" if k0 <= 10 else "tab20")
-    return [cmap(j % cmap.N) for j in range(k0)]
+    cmap = plt.get_cmap("tab10" if k <= 10 else "tab20")
+    return [cmap(i % cmap.N) for i in range(k)]
 
 
 def plot_voronoi_cells(G, G_true, X=None, y=None, *, ax=None, translation="infimum",
                        metric="l1", rbar=None, feature=0, x_fixed=None,
                        x_range=None, max_points=3000, random_state=0):
-    """Fitted expert lines coloured by the Voronoi cell they fall in.
+    """Fitted expert lines and the Voronoi cell each falls in.
 
-    Each fitted expert's regression line :math:`a_i^\\top x + b_i` is drawn in the
-    colour of its cell :math:`A_j` (the true expert it approximates, see
-    :func:`gmoe.voronoi_cells`); along the line, the opacity follows the expert's
-    gate probability :math:`\\pi_i(x)`, so a line is solid where its expert is
-    in charge and fades where the gate ignores it.  The true lines are drawn on
-    top (black, dashed), the data (if given) underneath, and the title gives the
-    losses D1 and D2 (:func:`gmoe.voronoi_loss`).
+    Each fitted expert's regression line :math:`a_i^\\top x + b_i` is drawn in its
+    own colour, and the legend names its cell :math:`A_j` (the true expert it
+    approximates, see :func:`gmoe.voronoi_cells`); along the line, the opacity
+    follows the expert's gate probability :math:`\\pi_i(x)`, so a line is solid
+    where its expert is in charge and fades where the gate ignores it.  The true
+    lines are wide pale bands under the fitted ones, the data (if given)
+    underneath them, and the title gives the losses D1 and D2
+    (:func:`gmoe.voronoi_loss`).
 
     Parameters
     ----------
@@ -59,8 +61,9 @@ def plot_voronoi_cells(G, G_true, X=None, y=None, *, ax=None, translation="infim
     Returns
     -------
     ax : matplotlib Axes
-        Fitted expert ``i`` is the ``LineCollection`` with gid ``"fitted-i"``,
-        true expert ``j`` the line with gid ``"true-j"``.
+        Fitted expert ``i`` is the ``LineCollection`` with gid ``"fitted-i"``
+        (distinct colours), true expert ``j`` the line with gid ``"true-j"`` (drawn
+        under the fitted ones).
 
     Examples
     --------
@@ -125,30 +128,33 @@ def plot_voronoi_cells(G, G_true, X=None, y=None, *, ax=None, translation="infim
     gate = G.gate_probabilities(grid)
     means = G.expert_means(grid)
     share = gate.mean(axis=0)
-    colors = _cell_colors(k0)
+    true_means = G_true.expert_means(grid)
+    for j in range(k0):
+        ax.plot(x, true_means[:, j], color="black", lw=7, alpha=0.2, zorder=2,
+                solid_capstyle="butt", gid=f"true-{j}")
+    colors = _expert_colors(k)
     for i in range(k):
         points = np.column_stack([x, means[:, i]])
         segments = np.stack([points[:-1], points[1:]], axis=1)
-        rgba = np.tile(colors[cells[i]], (len(segments), 1))
+        rgba = np.tile(colors[i], (len(segments), 1))
         rgba[:, 3] = np.clip(0.5 * (gate[:-1, i] + gate[1:, i]), 0.06, 1.0)
-        width = 1.2 + 3.0 * np.sqrt(share[i] / max(share.max(), 1e-300))
+        width = 1.0 + 1.6 * np.sqrt(share[i] / max(share.max(), 1e-300))
         ax.add_collection(LineCollection(segments, colors=rgba, linewidths=width,
-                                         capstyle="round", zorder=2,
+                                         capstyle="round", zorder=3,
                                          gid=f"fitted-{i}"))
-    true_means = G_true.expert_means(grid)
-    for j in range(k0):
-        ax.plot(x, true_means[:, j], color="black", ls="--", lw=1.3, zorder=3,
-                gid=f"true-{j}")
 
     sizes = loss["D2"].cell_sizes
-    handles = [Line2D([], [], color=colors[j], lw=3,
-                      label=f"cell {j + 1}: {sizes[j]} fitted expert"
-                      + ("s" if sizes[j] != 1 else ""))
-               for j in range(k0)]
-    handles.append(Line2D([], [], color="black", ls="--", lw=1.3,
+    handles = []
+    for i in np.argsort(cells, kind="stable"):
+        j = cells[i]
+        handles.append(Line2D(
+            [], [], color=colors[i], lw=2.5,
+            label=f"fitted {i + 1}: cell {j + 1} ({sizes[j]} atom"
+                  + ("s" if sizes[j] != 1 else "") + ")"))
+    handles.append(Line2D([], [], color="black", alpha=0.2, lw=7,
                           label="true experts"))
     ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.12),
-              ncol=min(len(handles), 4), fontsize=8, frameon=False)
+              ncol=min(len(handles), 3), fontsize=9, frameon=False)
     if X is not None:
         low, high = np.quantile(y, [0.002, 0.998])
         pad = 0.08 * (high - low)

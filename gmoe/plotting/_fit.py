@@ -8,9 +8,10 @@ def plot_fit(model, X, y, *, true_params=None, axes=None, max_points=4000,
     """Draw data, fitted expert lines and the gate of a model with one covariate.
 
     Upper panel: the data, each fitted expert's line :math:`a_i x + b_i` drawn
-    where its gate probability exceeds 5 % (thin and faint elsewhere), and the true
-    lines when ``true_params`` is given.  Lower panel: the gate probabilities
-    :math:`\\pi_i(x)`.
+    where its gate probability exceeds 5 % (thin and faint elsewhere), each in its
+    own colour, and the true lines when ``true_params`` is given, as wide pale
+    bands underneath the fitted lines (so that a fit on the truth stays visible).
+    Lower panel: the gate probabilities :math:`\\pi_i(x)`.
 
     Parameters
     ----------
@@ -19,7 +20,7 @@ def plot_fit(model, X, y, *, true_params=None, axes=None, max_points=4000,
     X : ndarray of shape (n_samples, 1)
     y : ndarray of shape (n_samples,)
     true_params : dict or None, default=None
-        True parameters (the five arrays), drawn dashed.
+        True parameters (the five arrays), drawn as wide pale bands under the fits.
     axes : sequence of two matplotlib Axes or None, default=None
         Upper and lower panels; a new figure when None.
     max_points : int, default=4000
@@ -55,26 +56,30 @@ def plot_fit(model, X, y, *, true_params=None, axes=None, max_points=4000,
     fig = top.figure
     rng = np.random.default_rng(random_state)
     shown = rng.permutation(len(y))[:max_points]
-    top.scatter(X[shown, 0], y[shown], s=3, color="0.6", alpha=0.5, label="data")
+    top.scatter(X[shown, 0], y[shown], s=3, color="0.6", alpha=0.5, label="data",
+                zorder=1)
     grid = np.linspace(X.min(), X.max(), 400)[:, None]
-    gate = model.predict_gate(grid)
-    means = model.predict_experts(grid)
-    colors = plt.get_cmap("tab10")(np.arange(model.n_experts) % 10)
-    for i, color in enumerate(colors):
-        top.plot(grid[:, 0], means[:, i], color=color, lw=0.8, alpha=0.3)
-        active = np.where(gate[:, i] > 0.05, means[:, i], np.nan)
-        top.plot(grid[:, 0], active, color=color, lw=2.2, label=f"expert {i + 1}")
-        bottom.plot(grid[:, 0], gate[:, i], color=color, lw=2)
     if true_params is not None:
         true_means = grid @ np.asarray(true_params["expert_coef"]).T + true_params[
             "expert_intercept"
         ]
         for j in range(true_means.shape[1]):
-            top.plot(grid[:, 0], true_means[:, j], "k--", lw=1,
-                     label="truth" if j == 0 else None)
+            top.plot(grid[:, 0], true_means[:, j], color="black", lw=6, alpha=0.22,
+                     solid_capstyle="butt", zorder=2, gid=f"true-{j}",
+                     label="truth (wide band)" if j == 0 else None)
+    gate = model.predict_gate(grid)
+    means = model.predict_experts(grid)
+    cmap = plt.get_cmap("tab10" if model.n_experts <= 10 else "tab20")
+    colors = [cmap(i % cmap.N) for i in range(model.n_experts)]
+    for i, color in enumerate(colors):
+        top.plot(grid[:, 0], means[:, i], color=color, lw=0.8, alpha=0.35, zorder=3)
+        active = np.where(gate[:, i] > 0.05, means[:, i], np.nan)
+        top.plot(grid[:, 0], active, color=color, lw=1.8, zorder=4,
+                 label=f"expert {i + 1}", gid=f"fitted-{i}")
+        bottom.plot(grid[:, 0], gate[:, i], color=color, lw=2)
     top.set_ylim(np.quantile(y, 0.001) - 1, np.quantile(y, 0.999) + 1)
     top.set_ylabel("y")
-    top.legend(loc="best", fontsize=8, ncol=2)
+    top.legend(loc="best", fontsize=9, ncol=2)
     bottom.set_ylabel("gate  $\\pi_i(x)$")
     bottom.set_xlabel("x")
     bottom.set_ylim(-0.02, 1.02)

@@ -146,3 +146,133 @@ def plot_rate(results, loss="D2", *, theory_slope=-0.5, ax=None, window=None, k=
     ax.set_ylabel(f"mean {loss}")
     ax.legend(fontsize="small")
     return ax
+
+
+def plot_rate_band(rate, *, theory_slope=None, ax=None, color="C0", title=None,
+                   verdict=None):
+    """Median, quartile band and range of a quantity against n, with its slope.
+
+    Parameters
+    ----------
+    rate : gmoe.simulation._demo.MedianRate
+        Medians, quartiles, extremes and the fitted slope of one quantity.
+    theory_slope : float or None, default=None
+        Slope of a dashed reference line through the fitted line at the geometric
+        middle of the sample sizes.
+    ax : matplotlib Axes or None, default=None
+    color : color, default="C0"
+    title : str or None, default=None
+    verdict : str or None, default=None
+        Written after the theory's slope (e.g. ``"consistent"``).
+
+    Returns
+    -------
+    ax : matplotlib Axes
+    """
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4.5, 3.5))
+    n = rate.sample_sizes
+    ax.fill_between(n, rate.low, rate.high, color=color, alpha=0.12, lw=0,
+                    gid="range")
+    ax.fill_between(n, rate.q25, rate.q75, color=color, alpha=0.3, lw=0,
+                    gid="quartiles")
+    ax.plot(n, rate.median, "o", color=color, ms=5, gid="median")
+    grid = np.geomspace(n[0], n[-1], 50)
+    ax.plot(grid, rate.predict(grid), "-", color=color, lw=1.8, gid="fit")
+    if theory_slope is not None:
+        middle = np.sqrt(n[0] * n[-1])
+        ax.plot(grid, rate.predict(middle) * (grid / middle) ** theory_slope, "--",
+                color="black", lw=1.3, gid="theory")
+    low, high = rate.ci
+    text = f"slope {rate.slope:.2f}"
+    if np.isfinite(low):
+        text += f" [{low:.2f}, {high:.2f}]"
+    if theory_slope is not None:
+        from gmoe.simulation._demo import _fraction
+
+        text += f"\ntheory {_fraction(theory_slope)}"
+        if verdict:
+            text += f": {verdict}"
+    ax.text(0.03, 0.04, text, transform=ax.transAxes, fontsize=9, va="bottom",
+            bbox=dict(boxstyle="round,pad=0.25", fc="white", ec="0.8", alpha=0.85))
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xticks(n)
+    ax.set_xticklabels([f"{v:g}" for v in n], fontsize=8)
+    ax.minorticks_off()
+    ax.set_xlabel("sample size n", fontsize=9)
+    if title:
+        ax.set_title(title, fontsize=10)
+    return ax
+
+
+def plot_demo_rates(results, rates, quantities, path=None, *, verdicts=None,
+                    dpi=100):
+    """The figure of ``gmoe demo``'s rate study: one panel per quantity.
+
+    Losses and the cell weight on the first row, with a key in the last cell; the
+    four parameter groups of the two-atom cell on the second row.  Each panel is
+    drawn by :func:`plot_rate_band`.
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+        The fits (unused except for the count in the key).
+    rates : dict
+        Keys of ``quantities`` to their MedianRate (missing keys get an empty panel).
+    quantities : sequence
+        The demo's quantities (``key``, ``symbol``, ``theory``, ``family``).
+    path : str or Path or None, default=None
+        Where to save the figure (PNG); the figure is closed then.
+    verdicts : dict or None, default=None
+        Keys of ``quantities`` to ``(verdict, sentence)`` pairs of
+        :func:`gmoe.simulation._demo.judge_slope`; the verdict is written in
+        each panel.
+    dpi : int, default=100
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    fig, axes = plt.subplots(2, 4, figsize=(14, 7))
+    top = [q for q in quantities if q.family != "cell parameter"][:3]
+    bottom = [q for q in quantities if q.family == "cell parameter"][:4]
+    slots = list(zip(axes[0, :3], top)) + list(zip(axes[1], bottom))
+    for index, (ax, q) in enumerate(slots):
+        color = f"C{index}"
+        if q.key in rates:
+            verdict, sentence = (verdicts or {}).get(q.key, (None, ""))
+            if verdict and "weak check" in sentence:
+                verdict += " (weak check)"
+            plot_rate_band(rates[q.key], theory_slope=q.theory, ax=ax, color=color,
+                           title=q.symbol, verdict=verdict)
+        else:
+            ax.set_title(q.symbol, fontsize=10)
+            ax.text(0.5, 0.5, "no slope", ha="center", transform=ax.transAxes)
+    axes[0, 0].set_ylabel("loss (log scale)")
+    axes[1, 0].set_ylabel("error (log scale)")
+    key = axes[0, 3]
+    key.axis("off")
+    handles = [
+        Line2D([], [], ls="none", marker="o", color="0.3",
+               label="median over replications"),
+        Patch(color="0.3", alpha=0.35, label="middle half (quartiles)"),
+        Patch(color="0.3", alpha=0.12, label="smallest to largest"),
+        Line2D([], [], color="0.3", lw=1.8, label="fitted slope of the medians"),
+        Line2D([], [], color="black", ls="--", lw=1.3, label="theory's slope [N23]"),
+    ]
+    key.legend(handles=handles, loc="center", fontsize=10, frameon=False,
+               title=f"{len(results)} certified fits", title_fontsize=10)
+    fig.suptitle("Rates on the [N23] truth (k0 = 2): exact fit k = 2, over-fit k = 3",
+                 fontsize=12)
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=dpi)
+        plt.close(fig)
+    return fig
