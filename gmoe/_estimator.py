@@ -145,7 +145,8 @@ AUTO_CYCLE = ("kmeans", "lines", "random", "local", "partition", "lines", "rando
 
 def _irregular_experts(params, resp, w, var_lower, n_features):
     """Experts with a variance at the floor, or fewer effective samples
-    (``sum_n w_n tau_ni``) than their ``n_features + 2`` parameters; (k,) bool."""
+    (``sum_n w_n tau_ni``) than ``n_features + 3`` (their ``n_features + 2``
+    parameters and one more); (k,) bool."""
     effective = w @ resp
     return (effective < n_features + 3) | (params.var <= var_lower * (1 + 1e-9))
 
@@ -409,8 +410,8 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
         Share of the training weight each expert is responsible for (sums to 1).
     degenerate_experts_ : ndarray of shape (n_experts,), dtype=bool
         Experts whose effective number of samples (``expert_weight_`` times the
-        total weight) is below their number of parameters ``n_features + 2``, or
-        whose variance sits at the floor.  They are kept, with finite parameters,
+        total weight) is below ``n_features + 3`` (their ``n_features + 2``
+        parameters and one more), or whose variance sits at the floor.  They are kept, with finite parameters,
         and a warning names them.
     mixing_measure_ : MixingMeasure
         The fitted parameters as a mixing measure (see :mod:`gmoe` theory notes).
@@ -635,6 +636,9 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
             starts = [start]
         else:
             starts = self._search(model, rng, n_features)
+        # the variance floor that makes a fit irregular is reg_variance's, not a
+        # user's lower bound (an expert held at a chosen bound is not spurious)
+        floor = self.reg_variance
         options = SolverOptions(max_iter=self.max_iter, tol=self.tol, gtol=self.gtol,
                                 accelerate=self.accelerate,
                                 verbose=max(self.verbose - 1, 0) * 2)
@@ -643,7 +647,7 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
             result = SOLVERS[self.solver](model, start, options)
             resp = np.empty((n_samples, k))
             model.e_step(result.params, resp, resp)
-            regular = not np.any(_irregular_experts(result.params, resp, w, var_lower,
+            regular = not np.any(_irregular_experts(result.params, resp, w, floor,
                                                     n_features))
             if self.verbose:
                 print(
@@ -670,7 +674,7 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
         self.converged_ = best.converged
         self.expert_weight_ = (w @ best_resp) / w.sum()
         self.degenerate_experts_ = _irregular_experts(best.params, best_resp, w,
-                                                      var_lower, n_features)
+                                                      floor, n_features)
         self.separated_experts_ = _separated_pairs(
             model.Xt, best.params.gate, w)
         self._warn_about_fit(len(starts), best_key[0])
@@ -703,7 +707,7 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
 
         def is_regular(params, resp):
             return not np.any(_irregular_experts(params, resp, search.w,
-                                                 search.var_lower, n_features))
+                                                 self.reg_variance, n_features))
 
         kept, _ = screen(search, starts, n_iter=self.n_screen_iter,
                          n_keep=self.n_refine, is_regular=is_regular)
@@ -720,7 +724,7 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
                 f"max_iter={self.max_iter} for the best of {n_starts} start(s); "
                 "raise max_iter, or try other starts.",
                 ConvergenceWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
         if self.separated_experts_:
             warnings.warn(
@@ -729,7 +733,7 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
                 "exist and its slopes are large and arbitrary (predictions are not). "
                 "Set gate_penalty > 0 or gate_bound for finite gate parameters.",
                 GateSeparationWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
         if not regular:
             warnings.warn(
@@ -739,7 +743,7 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
                 "parameters): a spurious maximum. Fewer experts, more starts (n_init) or a larger "
                 "reg_variance may suit these data.",
                 SpuriousFitWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
         elif np.any(self.degenerate_experts_):
             warnings.warn(
@@ -747,7 +751,7 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
                 "degenerate (too little weight, or variance at the floor); they are "
                 "kept with finite parameters. Fewer experts may suit these data.",
                 UserWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
 
     def _params_dict(self):
