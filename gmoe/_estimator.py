@@ -444,13 +444,13 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
     --------
     >>> import numpy as np
     >>> from gmoe import GaussianMoERegressor
-    >>> rng = np.random.default_rng(0)
-    >>> X = rng.uniform(-1, 1, size=(2000, 1))
-    >>> left = X[:, 0] < 0
-    >>> y = np.where(left, 3 * X[:, 0], -2 - X[:, 0]) + 0.1 * rng.normal(size=2000)
+    >>> from gmoe.datasets import make_moe_regression
+    >>> X, y = make_moe_regression(2000, random_state=0)  # the [N23] truth
     >>> moe = GaussianMoERegressor(n_experts=2, random_state=0).fit(X, y)
     >>> np.sort(moe.expert_coef_.ravel()).round(1)
-    array([-1.,  3.])
+    array([-19.9,  20.2])
+    >>> moe.converged_  # a stationary point: the gradient vanishes
+    True
     >>> moe.predict_gate(X[:3]).shape
     (3, 2)
     """

@@ -161,8 +161,9 @@ def test_degenerate_experts_are_kept_and_reported():
 # ------------------------------------------------------------------- invariance
 def test_rescaling_x_does_not_change_predictions(truth_3x2_data):
     _, X, y = truth_3x2_data
-    a = GaussianMoERegressor(3, random_state=1).fit(X, y)
-    b = GaussianMoERegressor(3, random_state=1).fit(X * 1e6, y)
+    # one start: with several, starts that tie up to rounding may swap the labels
+    a = GaussianMoERegressor(3, n_init=1, random_state=1).fit(X, y)
+    b = GaussianMoERegressor(3, n_init=1, random_state=1).fit(X * 1e6, y)
     np.testing.assert_allclose(a.predict(X), b.predict(X * 1e6), rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(a.gate_coef_, b.gate_coef_ * 1e6, rtol=1e-5, atol=1e-6)
     assert a.log_likelihood_ == pytest.approx(b.log_likelihood_, rel=1e-8)
@@ -339,11 +340,9 @@ def test_bad_prediction_input(fitted):
 
 def test_constant_y_and_exact_lines_give_finite_fits():
     X = np.linspace(0, 1, 200)[:, None]
-    # Zero residuals put every expert at the variance floor; on constant y the
-    # gate also splits the x range between two identical experts with a step.
+    # Zero residuals put every expert at the variance floor.
     with pytest.warns(SpuriousFitWarning, match="spurious maximum"):
-        with pytest.warns(GateSeparationWarning, match="completely"):
-            constant = GaussianMoERegressor(2, random_state=0).fit(X, np.full(200, 3.0))
+        constant = GaussianMoERegressor(2, random_state=0).fit(X, np.full(200, 3.0))
     with pytest.warns(SpuriousFitWarning, match="spurious maximum"):
         lines = GaussianMoERegressor(2, random_state=0, n_init=3).fit(
             X, np.where(np.arange(200) % 2 == 0, 2 * X[:, 0], 1 - X[:, 0]))
