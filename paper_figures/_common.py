@@ -85,8 +85,8 @@ REGIMES = [
     ("early_stop", "EM stopped at tol 1e-6"),
     ("over_fitted", "EM to 2000 iterations (tol 1e-10)"),
     ("certified_mle", "certified MLE (Newton, gtol 1e-8)"),
-    ("bounded_mle", f"bounded MLE (|beta1| <= {GATE_BOUND:g}, "
-                    f"variance in [{VARIANCE_BOUNDS[0]:g}, {VARIANCE_BOUNDS[1]:g}])"),
+    ("bounded_mle", f"bounded MLE (gate slopes in [-{GATE_BOUND:g}, {GATE_BOUND:g}], "
+                    f"variances in [{VARIANCE_BOUNDS[0]:g}, {VARIANCE_BOUNDS[1]:g}])"),
 ]
 
 PRESETS = {

@@ -170,8 +170,12 @@ def main(argv=None):
             "seconds": round(time.perf_counter() - start, 1), "fits": n_fits}
     path = _common.RESULTS / ("timings_quick.json" if args.quick else "timings.json")
     if args.only and path.exists():
+        # Keep the other steps' times; date each step recomputed now.
         old = json.loads(path.read_text())
-        timings["studies"] = {**old.get("studies", {}), **timings["studies"]}
+        for entry in timings["studies"].values():
+            entry["date"] = timings["date"]
+        timings = {**timings, "date": old.get("date", timings["date"]),
+                   "studies": {**old.get("studies", {}), **timings["studies"]}}
     path.write_text(json.dumps(timings, indent=1))
 
 
