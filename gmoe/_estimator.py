@@ -140,7 +140,8 @@ INITIALIZERS = {
 SCREEN_MAX_SAMPLES = 5000
 
 #: The kinds of start that ``init_params="auto"`` cycles through, start by start.
-AUTO_CYCLE = ("kmeans", "lines", "random", "local", "partition", "lines", "random", "local")
+AUTO_CYCLE = ("kmeans", "lines", "random", "local",
+              "partition", "lines", "random", "local")
 
 
 def _irregular_experts(params, resp, w, var_lower, n_features):
@@ -411,8 +412,8 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
     degenerate_experts_ : ndarray of shape (n_experts,), dtype=bool
         Experts whose effective number of samples (``expert_weight_`` times the
         total weight) is below ``n_features + 3`` (their ``n_features + 2``
-        parameters and one more), or whose variance sits at the floor.  They are kept, with finite parameters,
-        and a warning names them.
+        parameters and one more), or whose variance sits at the floor.  They are
+        kept, with finite parameters, and a warning names them.
     mixing_measure_ : MixingMeasure
         The fitted parameters as a mixing measure (see :mod:`gmoe` theory notes).
     n_features_in_ : int
@@ -740,8 +741,8 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
                 f"every one of the {n_starts} fitted start(s) has degenerate experts; "
                 f"in the best, {np.flatnonzero(self.degenerate_experts_).tolist()} "
                 "(variance at the floor or fewer effective samples than their "
-                "parameters): a spurious maximum. Fewer experts, more starts (n_init) or a larger "
-                "reg_variance may suit these data.",
+                "parameters): a spurious maximum. Fewer experts, more starts "
+                "(n_init) or a larger reg_variance may suit these data.",
                 SpuriousFitWarning,
                 stacklevel=4,
             )

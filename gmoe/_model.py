@@ -183,8 +183,10 @@ def _held_at_bound(theta, grad, lo, hi, rtol=1e-12):
     """Entries of ``theta`` at a bound whose ascent direction ``grad`` points out."""
     finite_lo = np.isfinite(lo)
     finite_hi = np.isfinite(hi)
-    near_lo = np.where(finite_lo, lo + rtol * np.abs(np.where(finite_lo, lo, 0)), -np.inf)
-    near_hi = np.where(finite_hi, hi - rtol * np.abs(np.where(finite_hi, hi, 0)), np.inf)
+    lo0 = np.where(finite_lo, lo, 0.0)
+    hi0 = np.where(finite_hi, hi, 0.0)
+    near_lo = np.where(finite_lo, lo0 + rtol * np.abs(lo0), -np.inf)
+    near_hi = np.where(finite_hi, hi0 - rtol * np.abs(hi0), np.inf)
     return ((theta <= near_lo) & (grad < 0)) | ((theta >= near_hi) & (grad > 0))
 
 

@@ -85,6 +85,37 @@ def _damped_step(A, g, lam, scale):
     return step if np.all(np.isfinite(step)) else None
 
 
+def _bounded_step(A, g, theta, lo, hi, held, lam):
+    """A damped Newton step that respects the bounds (an active-set move).
+
+    Solves ``(A + lam D) s = g`` over the parameters not ``held`` at a bound
+    (``A`` minus the Hessian, ``D`` its absolute diagonal).  Parameters whose step
+    would cross a bound are moved onto it and held there, and the others are
+    solved for again with that displacement taken into account (a few rounds),
+    so that a parameter near its bound does not cut every step short.  Returns
+    the step (m,), zero for held parameters, or None when the damped matrix is
+    not positive definite.
+    """
+    diag = np.abs(np.diag(A))
+    scale = np.maximum(diag, 1e-12 * max(diag.max(initial=0.0), 1e-300))
+    fixed = held.copy()
+    delta = np.zeros_like(theta)
+    for _ in range(len(theta) + 1):
+        free = ~fixed
+        rhs = g[free] - A[np.ix_(free, fixed)] @ delta[fixed]
+        step = _damped_step(A[np.ix_(free, free)], rhs, lam, scale[free])
+        if step is None:
+            return None
+        delta[free] = step
+        crossing = free & ((theta + delta < lo) | (theta + delta > hi))
+        if not crossing.any():
+            return delta
+        target = np.clip(theta + delta, lo, hi)
+        delta[crossing] = target[crossing] - theta[crossing]
+        fixed |= crossing
+    return delta
+
+
 def run_newton(model, params, *, max_iter=100, gtol=1e-7, verbose=0):
     """Maximise the model's objective by damped, projected Newton from ``params``.
 
@@ -126,23 +157,17 @@ def run_newton(model, params, *, max_iter=100, gtol=1e-7, verbose=0):
             break
         if n_iter >= max_iter:
             break
-        A = -hess[np.ix_(free, free)]
-        g = grad[free]
-        scale = np.maximum(np.abs(np.diag(A)), 1e-12 * max(np.abs(np.diag(A)).max(),
-                                                            1e-300))
-        step = _damped_step(A, g, lam, scale)
-        if step is None:
+        delta = _bounded_step(-hess, grad, theta, lo, hi, held, lam)
+        if delta is None:
             lam = max(4.0 * lam, LAMBDA_START)
             rejections += 1
             if rejections > MAX_REJECTIONS:
                 status = "stalled"
                 break
             continue
-        candidate = theta.copy()
-        candidate[free] += step
-        candidate = np.clip(candidate, lo, hi)
-        delta = (candidate - theta)[free]
-        predicted = float(g @ delta - 0.5 * delta @ A @ delta)
+        candidate = np.clip(theta + delta, lo, hi)
+        delta = candidate - theta
+        predicted = float(grad @ delta - 0.5 * delta @ (-hess) @ delta)
         new_value, new_grad, new_hess = model.derivatives(
             MoEParams.from_vector(candidate, k, p))
         actual = new_value - value

@@ -10,7 +10,6 @@ import scipy.stats
 from sklearn.exceptions import ConvergenceWarning
 
 from gmoe import (
-    GateSeparationWarning,
     GaussianMoERegressor,
     LikelihoodDecreaseWarning,
     SpuriousFitWarning,

@@ -6,12 +6,11 @@ import warnings
 import numpy as np
 import pytest
 import scipy.optimize
-from sklearn.exceptions import ConvergenceWarning
 from naive import loglik as naive_loglik
 from naive import loglik_hessian as naive_loglik_hessian
+from sklearn.exceptions import ConvergenceWarning
 
-from gmoe import GaussianMoERegressor
-from gmoe import GateSeparationWarning, SpuriousFitWarning
+from gmoe import GateSeparationWarning, GaussianMoERegressor, SpuriousFitWarning
 from gmoe._kernels_hessian import loglik_hessian
 from gmoe._model import MoEParams, SoftmaxGaussianMoE
 from gmoe._newton import projected_gradient_norm, run_newton
@@ -232,7 +231,8 @@ def test_spurious_start_ranks_below_regular_ones():
     model = SoftmaxGaussianMoE(scaling.design(X), scaling.response(y), w,
                                var_lower=1e-6)
     starts = [MoEParams(*scaling.to_standardized(source))
-              for source in (start, {n: getattr(regular, n + "_") for n in PARAM_NAMES})]
+              for source in (start, {n: getattr(regular, n + "_")
+                                     for n in PARAM_NAMES})]
 
     def is_regular(params, resp):
         return not _irregular_experts(params, resp, w, 1e-6, 1).any()
@@ -283,3 +283,19 @@ def test_verbose_prints_log_likelihood_in_data_units(n23_data, capsys):
     model = GaussianMoERegressor(2, n_init=1, random_state=0, verbose=1).fit(X, y)
     out = capsys.readouterr().out
     assert f"{model.log_likelihood_:.6f}" in out
+
+
+def test_bounded_newton_does_not_stall_next_to_a_bound():
+    """A gate slope that ends just inside its bound: the step moves it onto the
+    bound and solves for the rest, instead of being cut short at every iteration."""
+    from gmoe.simulation import draw_replication
+    from gmoe.simulation._study import fit_seed_sequence
+
+    n, replication, k = 7743, 3, 3
+    X, y = draw_replication(N23_TRUTH, n, replication, random_state=2023)
+    _, seq = fit_seed_sequence(2023, n, replication).spawn(2)
+    start = near_truth_start(N23_TRUTH, k, n, np.random.default_rng(seq))
+    model = GaussianMoERegressor(k, init_params=start, gate_bound=50.0,
+                                 variance_bounds=(0.01, 1.0)).fit(X, y)
+    assert model.converged_ and model.gradient_norm_ <= model.gtol
+    assert np.isclose(np.abs(model.gate_coef_).max(), 50.0)
