@@ -4,9 +4,9 @@ Runs every study of ``_common.STUDIES`` (``--quick``: a small preset of the same
 pipeline), writes one tidy CSV per study under ``results/`` (one row per fit,
 with the fitted parameters), adds the losses under the official code's
 convention, fits the 10-expert model of the Voronoi-cell picture, measures the
-gradient of the log-likelihood at every fit of the over-fitted regimes
-(``results/gradient_norms[_quick].csv``), and records the wall times in
-``results/timings[_quick].json``.  Finished fits are cached under
+gradient and the largest Hessian eigenvalue of the log-likelihood at every fit
+of the over-fitted regimes (``results/gradient_norms[_quick].csv``), and records
+the wall times in ``results/timings[_quick].json``.  Finished fits are cached under
 ``paper_figures/.cache/``, so an interrupted run resumes where it stopped.
 
 ``--only NAME`` (repeatable) runs only the named steps: studies of
@@ -25,7 +25,7 @@ import pandas as pd
 
 from gmoe import GaussianMoERegressor
 from gmoe._estimator import _Scaling
-from gmoe._model import MoEParams, SoftmaxGaussianMoE
+from gmoe._model import MoEParams, SoftmaxGaussianMoE, _held_at_bound
 from gmoe._newton import projected_gradient_norm
 from gmoe.datasets import draw_covariates, draw_response
 from gmoe.simulation import draw_replication, run_rate_study
@@ -92,11 +92,14 @@ def compute_cells(quick):
 
 
 def fit_gradient_norm(X, y, k, params, estimator_params):
-    """Largest entry of the projected gradient per sample at a stored fit.
+    """Stationarity and curvature of the log-likelihood at a stored fit.
 
-    The criterion of the estimator's ``gtol`` (standardised parameters, entries
-    held at a bound of the fit's own bounds excluded), evaluated at the fitted
-    parameters whatever solver produced them.
+    Returns the largest entry of the projected gradient per sample (the
+    criterion of the estimator's ``gtol``: standardised parameters, entries held
+    at a bound of the fit's own bounds excluded), evaluated at the fitted
+    parameters whatever solver produced them, and the largest eigenvalue of the
+    Hessian per sample on the parameters not held at a bound (negative: a strict
+    local maximum).
     """
     options = {key: value for key, value in estimator_params.items()
                if key in ("variance_bounds", "gate_bound", "gate_penalty",
@@ -111,7 +114,12 @@ def fit_gradient_norm(X, y, k, params, estimator_params):
                                gate_penalty=estimator.gate_penalty)
     start = MoEParams(*scaling.to_standardized(
         {key: np.asarray(value, dtype=float) for key, value in params.items()}))
-    return projected_gradient_norm(model, model.project(start))
+    point = model.project(start)
+    _, grad, hess = model.derivatives(point)
+    lo, hi = model.vector_bounds(k)
+    free = ~_held_at_bound(point.to_vector(), grad, lo, hi)
+    curvature = np.linalg.eigvalsh(hess[np.ix_(free, free)]).max() / model.total
+    return projected_gradient_norm(model, point), float(curvature)
 
 
 def compute_gradient_norms(quick):
@@ -125,12 +133,14 @@ def compute_gradient_norms(quick):
             estimator_params = STUDIES[name][1].get("estimator_params", {})
             fits = frame[(frame["n"] == n) & (frame["replication"] == replication)]
             for row in fits.itertuples():
-                norm = (fit_gradient_norm(X, y, int(row.k), json.loads(row.params),
-                                          estimator_params)
-                        if isinstance(row.params, str) else np.nan)
+                norm, curvature = (
+                    fit_gradient_norm(X, y, int(row.k), json.loads(row.params),
+                                      estimator_params)
+                    if isinstance(row.params, str) else (np.nan, np.nan))
                 rows.append({"study": name, "k": int(row.k), "n": int(n),
                              "replication": int(replication),
-                             "gradient_norm": norm})
+                             "gradient_norm": norm,
+                             "hessian_max_eigenvalue": curvature})
     table = pd.DataFrame(rows).sort_values(["study", "k", "n", "replication"])
     path = _common.RESULTS / ("gradient_norms_quick.csv" if quick
                               else "gradient_norms.csv")

@@ -11,8 +11,9 @@ with its 95 % bootstrap interval.  Bottom row: median D2 with the band between t
 
 Also writes ``results/regimes[_quick].md``: the slopes, the share of fits that are
 certified stationary points (gradient per sample <= gtol, from
-``results/gradient_norms.csv``), the log-likelihood reached and how often the
-bounds are active.
+``results/gradient_norms.csv``) and strict local maxima (negative definite Hessian
+on the free parameters), the log-likelihood reached and how often the bounds are
+active.
 """
 
 import json
@@ -124,10 +125,12 @@ def table_lines(studies, found, norms):
         "",
         "| k | regime | slope of mean D2 [95 % CI] | slope of median D2 [95 % CI] | "
         "median D2 at n = min / max | certified (gradient <= 1e-8) | "
-        "solver's `converged` (its own criterion) | median iterations | median log-lik. gain over "
+        "certified with a negative definite Hessian (largest eigenvalue per "
+        "sample < -1e-10) | solver's `converged` (its own criterion) | "
+        "median iterations | median log-lik. gain over "
         "EM tol 1e-6 (nats) | fits with a gate slope >= 50 | fits with a variance "
         "outside (0.01, 1) or at its bounds |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for k in (3, 4):
         base = studies[REGIMES[0][0]]
@@ -138,6 +141,8 @@ def table_lines(studies, found, norms):
             median = found[f"k={k} {label}, median D2"]
             grad = norms[(norms["study"] == study) & (norms["k"] == k)]
             certified = (grad["gradient_norm"] <= GTOL).mean()
+            maxima = int(((grad["gradient_norm"] <= GTOL)
+                          & (grad["hessian_max_eigenvalue"] < -1e-10)).sum())
             gain = (sub.set_index(["n", "replication"])["log_likelihood"]
                     - base).median()
             gate, variance = bound_activity(sub)
@@ -149,6 +154,7 @@ def table_lines(studies, found, norms):
                 f"{int((grad['gradient_norm'] <= GTOL).sum())}/{len(grad)} "
                 f"({certified:.1%}; median gradient "
                 f"{grad['gradient_norm'].median():.1e}) | "
+                f"{maxima}/{len(grad)} | "
                 f"{int(sub['converged'].sum())}/{len(sub)} | "
                 f"{sub['n_iter'].median():.0f} | "
                 f"{gain:.3g} | {gate.sum()} | {variance.sum()} |")
