@@ -26,7 +26,7 @@ OUT = Path(__file__).resolve().parent / "readme_fit.png"
 
 def main(path=OUT):
     X, y = make_moe_regression(2000, random_state=0)
-    model = GaussianMoERegressor(n_experts=2, n_init=5, random_state=0).fit(X, y)
+    model = GaussianMoERegressor(n_experts=2, random_state=0).fit(X, y)
     fig, axes = plt.subplots(2, 1, figsize=(7, 4.6), sharex=True,
                              gridspec_kw={"height_ratios": [3, 1]})
     plot_fit(model, X, y, true_params=N23_TRUTH, axes=axes, max_points=1500)
