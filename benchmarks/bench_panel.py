@@ -7,7 +7,8 @@ reports its conditional log-likelihood, the gap to the case's
 ``best_regular_loglik`` (best known non-spurious maximum), whether it is reached
 (gap <= 0.01), whether the fit is spurious (an expert with effective size below
 d + 3 or variance below 1e-4 var(y): a negative gap then means a spurious maximum
-above the best regular one, not a better fit), ``converged_``, ``n_iter_`` and the wall-clock time (median of
+above the best regular one, not a better fit), ``converged_``, ``n_iter_`` and the
+wall-clock time (median of
 ``--repeat`` fits).  R flexmix is timed on the same cases in the same run
 (``Rscript benchmarks/flexmix_panel.R``: stepFlexmix with ``--flexmix-nrep``
 random starts, iter.max 2000, tol 1e-10, minprior 0; R start-up and data reading
@@ -51,12 +52,15 @@ def import_gmoe():
             with warnings.catch_warnings():  # a tiny fit: gmoe usable right now?
                 warnings.simplefilter("ignore")
                 GaussianMoERegressor(2, random_state=0).fit(
-                    np.linspace(0, 1, 50)[:, None], np.linspace(0, 1, 50) ** 2)
+                    np.linspace(0, 1, 50)[:, None], np.linspace(0, 1, 50) ** 2
+                )
 
             return gmoe, GaussianMoERegressor
         except Exception as exc:  # pragma: no cover - concurrent edits
-            print(f"gmoe import or test fit failed ({exc!r}); retrying in 60 s",
-                  file=sys.stderr)
+            print(
+                f"gmoe import or test fit failed ({exc!r}); retrying in 60 s",
+                file=sys.stderr,
+            )
             for name in list(sys.modules):
                 if name == "gmoe" or name.startswith("gmoe."):
                     del sys.modules[name]
@@ -67,8 +71,16 @@ def import_gmoe():
 def run_flexmix(cases, nrep):
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "fx.json"
-        cmd = ["Rscript", str(ROOT / "benchmarks" / "flexmix_panel.R"),
-               "--cases", ",".join(cases), "--nrep", str(nrep), "--out", str(out)]
+        cmd = [
+            "Rscript",
+            str(ROOT / "benchmarks" / "flexmix_panel.R"),
+            "--cases",
+            ",".join(cases),
+            "--nrep",
+            str(nrep),
+            "--out",
+            str(out),
+        ]
         print("running:", " ".join(cmd), flush=True)
         res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
         if res.returncode != 0:
@@ -80,12 +92,19 @@ def run_flexmix(cases, nrep):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--quick", action="store_true",
-                    help=f"only {', '.join(QUICK)}; flexmix with nrep 1")
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"only {', '.join(QUICK)}; flexmix with nrep 1",
+    )
     ap.add_argument("--cases", help="comma-separated case names")
     ap.add_argument("--no-flexmix", action="store_true", help="time gmoe only")
-    ap.add_argument("--flexmix-nrep", type=int, default=None,
-                    help="flexmix random starts (default 10, 1 with --quick)")
+    ap.add_argument(
+        "--flexmix-nrep",
+        type=int,
+        default=None,
+        help="flexmix random starts (default 10, 1 with --quick)",
+    )
     ap.add_argument("--repeat", type=int, default=3, help="timed gmoe fits per case")
     ap.add_argument("--output", default="/tmp/bench_panel.csv")
     args = ap.parse_args()
@@ -106,11 +125,15 @@ def main():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         # warm-up: numba compiles (or loads its cache) outside the timed fits
-        GMoE(2, random_state=0).fit(np.linspace(0, 1, 50)[:, None], np.linspace(0, 1, 50))
+        GMoE(2, random_state=0).fit(
+            np.linspace(0, 1, 50)[:, None], np.linspace(0, 1, 50)
+        )
         rows = []
         for name in names:
             e = best[name]
-            data = pd.read_csv(ROOT / "tests" / "data" / "panel" / f"{e['dataset']}.csv")
+            data = pd.read_csv(
+                ROOT / "tests" / "data" / "panel" / f"{e['dataset']}.csv"
+            )
             X = data[e["features"]].to_numpy(float)
             y = data[e["target"]].to_numpy(float)
             times = []
@@ -121,33 +144,51 @@ def main():
             ll = float(m.log_likelihood_)
             gap = e["best_regular_loglik"] - ll
             eff = np.asarray(m.expert_weight_) * len(y)
-            spurious = bool((eff < X.shape[1] + 3).any()
-                            or (np.asarray(m.expert_variance_) < 1e-4 * y.var()).any())
+            spurious = bool(
+                (eff < X.shape[1] + 3).any()
+                or (np.asarray(m.expert_variance_) < 1e-4 * y.var()).any()
+            )
             f = fx.get(name)
             sec = float(np.median(times))
-            rows.append({
-                "case": name, "n": e["n"], "k": e["k"],
-                "best_regular_loglik": e["best_regular_loglik"],
-                "gmoe_loglik": ll, "gap": gap, "reached": bool(gap <= REACH_TOL),
-                "spurious": spurious,
-                "converged": bool(m.converged_), "n_iter": int(m.n_iter_),
-                "gmoe_seconds": sec,
-                "flexmix_loglik": f["loglik"] if f else np.nan,
-                "flexmix_nrep": nrep if f else np.nan,
-                "flexmix_seconds": f["seconds"] if f else np.nan,
-                "ratio_flexmix_total": f["seconds"] / sec if f else np.nan,
-                "ratio_flexmix_per_start": f["seconds"] / nrep / sec if f else np.nan,
-            })
+            rows.append(
+                {
+                    "case": name,
+                    "n": e["n"],
+                    "k": e["k"],
+                    "best_regular_loglik": e["best_regular_loglik"],
+                    "gmoe_loglik": ll,
+                    "gap": gap,
+                    "reached": bool(gap <= REACH_TOL),
+                    "spurious": spurious,
+                    "converged": bool(m.converged_),
+                    "n_iter": int(m.n_iter_),
+                    "gmoe_seconds": sec,
+                    "flexmix_loglik": f["loglik"] if f else np.nan,
+                    "flexmix_nrep": nrep if f else np.nan,
+                    "flexmix_seconds": f["seconds"] if f else np.nan,
+                    "ratio_flexmix_total": f["seconds"] / sec if f else np.nan,
+                    "ratio_flexmix_per_start": f["seconds"] / nrep / sec
+                    if f
+                    else np.nan,
+                }
+            )
     df = pd.DataFrame(rows)
     df.to_csv(args.output, index=False)
-    print(f"\ngmoe {getattr(gmoe, '__version__', '?')} ({gmoe.__file__}), "
-          f"default GaussianMoERegressor(k, random_state=0); flexmix nrep {nrep}")
+    print(
+        f"\ngmoe {getattr(gmoe, '__version__', '?')} ({gmoe.__file__}), "
+        f"default GaussianMoERegressor(k, random_state=0); flexmix nrep {nrep}"
+    )
     with pd.option_context("display.width", 200, "display.max_columns", 30):
-        print(df.drop(columns=["flexmix_nrep"]).to_string(
-            index=False, float_format=lambda v: f"{v:.3f}"))
-    print(f"\nreached {int(df.reached.sum())}/{len(df)} (gap <= {REACH_TOL}); "
-          f"spurious fits (an expert with effective size < d + 3 or variance "
-          f"< 1e-4 var(y)): {int(df.spurious.sum())}; wrote {args.output}")
+        print(
+            df.drop(columns=["flexmix_nrep"]).to_string(
+                index=False, float_format=lambda v: f"{v:.3f}"
+            )
+        )
+    print(
+        f"\nreached {int(df.reached.sum())}/{len(df)} (gap <= {REACH_TOL}); "
+        f"spurious fits (an expert with effective size < d + 3 or variance "
+        f"< 1e-4 var(y)): {int(df.spurious.sum())}; wrote {args.output}"
+    )
 
 
 if __name__ == "__main__":

@@ -137,7 +137,7 @@ def test_demo_study_writes_figure_tables_and_sentences(tmp_path, capsys):
     assert set(slopes["verdict"]) <= {"consistent", "steeper", "flatter"}
     printed = capsys.readouterr().out
     assert "Certified:" in printed and str(out["figure"]) in printed
-    for verdict, sentence in out["verdicts"].values():
+    for _, sentence in out["verdicts"].values():
         assert sentence in printed
     assert "loss D1, exact fit (k = 2): measured" in printed
 

@@ -45,7 +45,7 @@ def test_first_example_fits_the_two_experts(capsys):
     namespace = {"__name__": "__readme__"}
     exec(PYTHON_BLOCKS[0], namespace)
     capsys.readouterr()
-    model, X, y = namespace["model"], namespace["X"], namespace["y"]
+    model, y = namespace["model"], namespace["y"]
     lower, upper = namespace["lower"], namespace["upper"]
     assert sorted(model.expert_coef_.ravel().round()) == [-20.0, 20.0]
     assert namespace["y_mean"].shape == y.shape

@@ -64,7 +64,7 @@ GATE_STEEP = 20.0  # gate slope (standardised units) called steep
 
 def import_gmoe():
     """Import gmoe, retrying while other edits leave it briefly broken."""
-    for attempt in range(10):
+    for _ in range(10):
         try:
             import gmoe  # noqa: F401
             from gmoe import GaussianMoERegressor
@@ -72,12 +72,15 @@ def import_gmoe():
             with warnings.catch_warnings():  # a tiny fit: gmoe usable right now?
                 warnings.simplefilter("ignore")
                 GaussianMoERegressor(2, random_state=0).fit(
-                    np.linspace(0, 1, 50)[:, None], np.linspace(0, 1, 50) ** 2)
+                    np.linspace(0, 1, 50)[:, None], np.linspace(0, 1, 50) ** 2
+                )
 
             return GaussianMoERegressor
         except Exception as exc:  # pragma: no cover - depends on concurrent edits
-            print(f"gmoe import or test fit failed ({exc!r}); retrying in 60 s",
-                  file=sys.stderr)
+            print(
+                f"gmoe import or test fit failed ({exc!r}); retrying in 60 s",
+                file=sys.stderr,
+            )
             for name in list(sys.modules):
                 if name == "gmoe" or name.startswith("gmoe."):
                     del sys.modules[name]
@@ -209,12 +212,22 @@ def polish(prob, theta0):
     info = {"degenerate": False}
     theta = np.array(theta0, float)
     try:
-        r = minimize(prob.neg, theta, jac=True, method="BFGS",
-                     options={"gtol": 1e-9, "maxiter": 20000})
+        r = minimize(
+            prob.neg,
+            theta,
+            jac=True,
+            method="BFGS",
+            options={"gtol": 1e-9, "maxiter": 20000},
+        )
         theta = r.x
-        r2 = minimize(prob.neg, theta, jac=True, method="trust-exact",
-                      hess=lambda t: -prob.hess_std(t),
-                      options={"gtol": 1e-9, "maxiter": 40})
+        r2 = minimize(
+            prob.neg,
+            theta,
+            jac=True,
+            method="trust-exact",
+            hess=lambda t: -prob.hess_std(t),
+            options={"gtol": 1e-9, "maxiter": 40},
+        )
         if np.isfinite(r2.fun) and r2.fun <= prob.neg(theta)[0] + 1e-9:
             theta = r2.x
     except Degenerate:
@@ -262,10 +275,16 @@ def load_case_data(row):
 
 def git_state():
     try:
-        head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"],
-                              capture_output=True, text=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "gmoe"],
-                               capture_output=True, text=True).stdout.strip()
+        head = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(ROOT), "status", "--porcelain", "gmoe"],
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
         return head, bool(dirty)
     except OSError:
         return None, None
@@ -278,14 +297,25 @@ def run_case(row, fx, GMoE, n_starts):
     cands = []  # (source, start index or None, raw loglik, theta_raw)
 
     def add(source, model_or_params, raw_ll, seed=None, extra=None):
-        prm = model_or_params if isinstance(model_or_params, dict) else params_of(model_or_params)
+        prm = (
+            model_or_params
+            if isinstance(model_or_params, dict)
+            else params_of(model_or_params)
+        )
         theta = prob.from_original(prm)
         own = prob.loglik(theta)
         if not isinstance(model_or_params, dict):
             ss = float(model_or_params.score_samples(X, y).sum())
             assert abs(ss - own) <= 1e-6 * max(1.0, abs(own)), (ss, own)
-        cands.append({"source": source, "seed": seed, "raw_loglik": own,
-                      "theta_raw": theta, **(extra or {})})
+        cands.append(
+            {
+                "source": source,
+                "seed": seed,
+                "raw_loglik": own,
+                "theta_raw": theta,
+                **(extra or {}),
+            }
+        )
 
     kw = dict(max_iter=5000, tol=1e-10)
     if "solver" in GMoE().get_params():
@@ -313,8 +343,13 @@ def run_case(row, fx, GMoE, n_starts):
         random_raw = []
         for s in range(n_starts):
             m = GMoE(k, init_params="random", n_init=1, random_state=s, **kw).fit(X, y)
-            add("random", m, m.log_likelihood_, seed=s,
-                extra={"converged": bool(m.converged_), "n_iter": int(m.n_iter_)})
+            add(
+                "random",
+                m,
+                m.log_likelihood_,
+                seed=s,
+                extra={"converged": bool(m.converged_), "n_iter": int(m.n_iter_)},
+            )
             random_raw.append(float(m.log_likelihood_))
 
     # polish every candidate (end points with the same raw log-likelihood, to
@@ -353,24 +388,28 @@ def run_case(row, fx, GMoE, n_starts):
         eig = None
         if not rep["degenerate"]:
             eig = float(np.linalg.eigvalsh(prob.hess_std(theta)).max())
-        optima.append({
-            "loglik": float(rep["loglik"]),
-            "spurious": rep["spurious"],
-            # a (nearly) step-shaped gate on a flat direction: the supremum lies at
-            # infinity along the gate (separation), not at a strict local maximum
-            "gate_separated": bool(
-                eig is not None and eig > -1e-7
-                and rep["max_abs_gate_slope_std"] > GATE_STEEP),
-            "degenerate": rep["degenerate"],
-            "grad_norm": rep["grad_norm"],
-            "hessian_max_eig_std": eig,
-            "expert_eff_size": rep["expert_eff_size"],
-            "expert_var_ratio": rep["expert_var_ratio"],
-            "max_abs_gate_slope_std": rep["max_abs_gate_slope_std"],
-            "n_random_starts": sum(c["source"] == "random" for c in g),
-            "sources": sorted({c["source"] for c in g}),
-            "_theta": theta,
-        })
+        optima.append(
+            {
+                "loglik": float(rep["loglik"]),
+                "spurious": rep["spurious"],
+                # a (nearly) step-shaped gate on a flat direction: the supremum lies at
+                # infinity along the gate (separation), not at a strict local maximum
+                "gate_separated": bool(
+                    eig is not None
+                    and eig > -1e-7
+                    and rep["max_abs_gate_slope_std"] > GATE_STEEP
+                ),
+                "degenerate": rep["degenerate"],
+                "grad_norm": rep["grad_norm"],
+                "hessian_max_eig_std": eig,
+                "expert_eff_size": rep["expert_eff_size"],
+                "expert_var_ratio": rep["expert_var_ratio"],
+                "max_abs_gate_slope_std": rep["max_abs_gate_slope_std"],
+                "n_random_starts": sum(c["source"] == "random" for c in g),
+                "sources": sorted({c["source"] for c in g}),
+                "_theta": theta,
+            }
+        )
     best = optima[0]
     regular = [o for o in optima if not o["spurious"]]
     best_reg = regular[0] if regular else None
@@ -381,16 +420,29 @@ def run_case(row, fx, GMoE, n_starts):
 
     rnd = [c for c in cands if c["source"] == "random"]
     entry = {
-        "case": row.case, "dataset": row.dataset, "target": row.target,
-        "features": features, "k": k, "n": prob.n, "var_y": float(prob.sy**2),
+        "case": row.case,
+        "dataset": row.dataset,
+        "target": row.target,
+        "features": features,
+        "k": k,
+        "n": prob.n,
+        "var_y": float(prob.sy**2),
         "best_loglik": best["loglik"],
         "best_loglik_spurious": best["spurious"],
         "best_regular_loglik": brl,
-        "best_regular_params": prob.to_original(best_reg["_theta"]) if best_reg else None,
+        "best_regular_params": prob.to_original(best_reg["_theta"])
+        if best_reg
+        else None,
         "best_regular_grad_norm": best_reg["grad_norm"] if best_reg else None,
-        "best_regular_hessian_max_eig": best_reg["hessian_max_eig_std"] if best_reg else None,
-        "best_regular_expert_eff_size": best_reg["expert_eff_size"] if best_reg else None,
-        "best_regular_expert_var_ratio": best_reg["expert_var_ratio"] if best_reg else None,
+        "best_regular_hessian_max_eig": best_reg["hessian_max_eig_std"]
+        if best_reg
+        else None,
+        "best_regular_expert_eff_size": best_reg["expert_eff_size"]
+        if best_reg
+        else None,
+        "best_regular_expert_var_ratio": best_reg["expert_var_ratio"]
+        if best_reg
+        else None,
         "best_regular_sources": best_reg["sources"] if best_reg else None,
         "flexmix_loglik": float(fx["loglik"]) if fx else None,
         "flexmix_k_kept": int(fx["k_kept"]) if fx else None,
@@ -398,15 +450,28 @@ def run_case(row, fx, GMoE, n_starts):
         "flexmix_nrep": int(fx["nrep"]) if fx else None,
         "flexmix_loglik_numpy": by_source("flexmix")["raw_loglik"] if fx_ok else None,
         "flexmix_polished_loglik": by_source("flexmix")["loglik"] if fx_ok else None,
-        "gmoe_from_flexmix_loglik": by_source("gmoe_from_flexmix")["raw_loglik"] if fx_ok else None,
-        "gmoe_from_flexmix_polished_loglik": by_source("gmoe_from_flexmix")["loglik"] if fx_ok else None,
+        "gmoe_from_flexmix_loglik": by_source("gmoe_from_flexmix")["raw_loglik"]
+        if fx_ok
+        else None,
+        "gmoe_from_flexmix_polished_loglik": by_source("gmoe_from_flexmix")["loglik"]
+        if fx_ok
+        else None,
         "random_starts": len(rnd),
         "random_reached_best_regular": (
-            sum(abs(c["raw_loglik"] - brl) <= REACH_TOL for c in rnd) if brl is not None else None),
+            sum(abs(c["raw_loglik"] - brl) <= REACH_TOL for c in rnd)
+            if brl is not None
+            else None
+        ),
         "random_reached_best_regular_after_polish": (
-            sum(abs(c["loglik"] - brl) <= REACH_TOL for c in rnd) if brl is not None else None),
+            sum(abs(c["loglik"] - brl) <= REACH_TOL for c in rnd)
+            if brl is not None
+            else None
+        ),
         "random_reached_best_regular_or_above": (
-            sum(c["raw_loglik"] >= brl - REACH_TOL for c in rnd) if brl is not None else None),
+            sum(c["raw_loglik"] >= brl - REACH_TOL for c in rnd)
+            if brl is not None
+            else None
+        ),
         "random_not_converged": sum(not c["converged"] for c in rnd),
         "random_raw_logliks": [round(c["raw_loglik"], 6) for c in rnd],
         "spurious_found": any(o["spurious"] for o in optima),
@@ -448,7 +513,7 @@ def write_summary(entries, path, meta):
         "Made by `python benchmarks/panel_reference/compute_best_known.py` "
         f"(gmoe at commit `{meta['gmoe_commit']}`"
         f"{', with uncommitted changes under gmoe/' if meta['gmoe_dirty'] else ''}; "
-        f"{meta['n_starts']} random starts per case; \"before\" columns: gmoe at "
+        f'{meta["n_starts"]} random starts per case; "before" columns: gmoe at '
         f"commit `{meta.get('default_before_commit', '-')}`). Full record: "
         "`tests/data/panel/best_known.json`.",
         "",
@@ -476,7 +541,8 @@ def write_summary(entries, path, meta):
         lines.append(
             f"| {e['case']} | {e['n']} | {e['k']} | {fmt(e['best_regular_loglik'])} | "
             f"{fmt(e['best_loglik'])}{star} | {fmt(e['flexmix_loglik'])} | "
-            f"{fmt(e['flexmix_polished_loglik'])} | {fmt(e['default_loglik_at_run'])} | "
+            f"{fmt(e['flexmix_polished_loglik'])} | "
+            f"{fmt(e['default_loglik_at_run'])} | "
             f"{fmt(e['default_ninit10_loglik_at_run'])} | "
             f"{fmt(e.get('default_loglik_before'))} | "
             f"{fmt(e.get('default_ninit10_loglik_before'))} | "
@@ -486,7 +552,9 @@ def write_summary(entries, path, meta):
             f"{e['best_regular_grad_norm']:.1e} |"
         )
     lines.append("")
-    lines.append("Per-expert effective sizes and variance / var(y) of the best regular optimum:")
+    lines.append(
+        "Per-expert effective sizes and variance / var(y) of the best regular optimum:"
+    )
     lines.append("")
     for e in entries:
         lines.append(
@@ -515,31 +583,46 @@ def main():
         if Path(path).exists():
             fx_all.update({r["case"]: r for r in json.loads(Path(path).read_text())})
         else:
-            print(f"no flexmix reference {path}: flexmix candidates skipped", file=sys.stderr)
+            print(
+                f"no flexmix reference {path}: flexmix candidates skipped",
+                file=sys.stderr,
+            )
     commit, dirty = git_state()
     # warm-up so that numba compilation is not inside the timed default fits
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        GMoE(2, random_state=0).fit(np.linspace(0, 1, 50)[:, None], np.linspace(0, 1, 50))
+        GMoE(2, random_state=0).fit(
+            np.linspace(0, 1, 50)[:, None], np.linspace(0, 1, 50)
+        )
     entries = []
     for row in cases.itertuples():
         t0 = time.perf_counter()
         e = run_case(row, fx_all.get(row.case), GMoE, args.starts)
         entries.append(e)
-        print(f"{e['case']:13s} best_regular={fmt(e['best_regular_loglik'])} "
-              f"best={fmt(e['best_loglik'])}{'*' if e['best_loglik_spurious'] else ''} "
-              f"flexmix={fmt(e['flexmix_loglik'])} default={fmt(e['default_loglik_at_run'])} "
-              f"ninit10={fmt(e['default_ninit10_loglik_at_run'])} "
-              f"reached={e['random_reached_best_regular']}/{e['random_starts']} "
-              f"optima={e['n_optima']}({e['n_spurious_optima']}) "
-              f"[{time.perf_counter() - t0:.0f} s]", flush=True)
-    meta = {"gmoe_commit": commit, "gmoe_dirty": dirty, "n_starts": args.starts,
-            "spurious_rule": "an expert with effective size < d + 3 or variance < 1e-4 var(y)",
-            "reach_tol": REACH_TOL,
-            "loglik": "conditional log-likelihood, natural log, original units",
-            "grad_norm": "Euclidean norm of the gradient in standardised units "
-                         "(x, y centred and scaled; gate relative to the last expert; "
-                         "log-variances)"}
+        print(
+            f"{e['case']:13s} best_regular={fmt(e['best_regular_loglik'])} "
+            f"best={fmt(e['best_loglik'])}{'*' if e['best_loglik_spurious'] else ''} "
+            f"flexmix={fmt(e['flexmix_loglik'])} "
+            f"default={fmt(e['default_loglik_at_run'])} "
+            f"ninit10={fmt(e['default_ninit10_loglik_at_run'])} "
+            f"reached={e['random_reached_best_regular']}/{e['random_starts']} "
+            f"optima={e['n_optima']}({e['n_spurious_optima']}) "
+            f"[{time.perf_counter() - t0:.0f} s]",
+            flush=True,
+        )
+    meta = {
+        "gmoe_commit": commit,
+        "gmoe_dirty": dirty,
+        "n_starts": args.starts,
+        "spurious_rule": (
+            "an expert with effective size < d + 3 or variance < 1e-4 var(y)"
+        ),
+        "reach_tol": REACH_TOL,
+        "loglik": "conditional log-likelihood, natural log, original units",
+        "grad_norm": "Euclidean norm of the gradient in standardised units "
+        "(x, y centred and scaled; gate relative to the last expert; "
+        "log-variances)",
+    }
     if args.cases and Path(args.out).exists():
         # update the chosen cases, keep the others (in the order of cases.csv)
         old = {e["case"]: e for e in json.loads(Path(args.out).read_text())["cases"]}
@@ -547,7 +630,8 @@ def main():
         order = list(pd.read_csv(REF_DIR / "cases.csv").case)
         entries = [old[c] for c in order if c in old]
     Path(args.out).write_text(
-        json.dumps({"meta": meta, "cases": entries}, indent=1, default=_json_default))
+        json.dumps({"meta": meta, "cases": entries}, indent=1, default=_json_default)
+    )
     write_summary(entries, args.summary, meta)
 
 

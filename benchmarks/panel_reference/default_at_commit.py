@@ -48,20 +48,41 @@ def main():
     ap.add_argument("commit")
     ap.add_argument("--label", default="before")
     args = ap.parse_args()
-    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", args.commit],
-                            capture_output=True, text=True, check=True).stdout.strip()
+    commit = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", args.commit],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     with tempfile.TemporaryDirectory() as tmp:
-        archive = subprocess.run(["git", "-C", str(ROOT), "archive", commit, "gmoe"],
-                                 capture_output=True, check=True).stdout
+        archive = subprocess.run(
+            ["git", "-C", str(ROOT), "archive", commit, "gmoe"],
+            capture_output=True,
+            check=True,
+        ).stdout
         subprocess.run(["tar", "-x", "-C", tmp], input=archive, check=True)
-        env = {"PYTHONPATH": tmp, "NUMBA_CACHE_DIR": str(Path(tmp) / "numba_cache"),
-               "PATH": "/usr/bin:/bin"}
+        env = {
+            "PYTHONPATH": tmp,
+            "NUMBA_CACHE_DIR": str(Path(tmp) / "numba_cache"),
+            "PATH": "/usr/bin:/bin",
+        }
         import os
 
         env = {**os.environ, **env}
-        res = subprocess.run([sys.executable, "-c", CHILD, str(BEST), tmp,
-                              str(ROOT / "tests" / "data" / "panel")],
-                             capture_output=True, text=True, env=env, cwd=tmp)
+        res = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                CHILD,
+                str(BEST),
+                tmp,
+                str(ROOT / "tests" / "data" / "panel"),
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=tmp,
+        )
         if res.returncode:
             sys.exit(res.stderr)
         values = json.loads(res.stdout.strip().splitlines()[-1])
@@ -71,14 +92,18 @@ def main():
         e[f"default_loglik_{args.label}"] = ll
         e[f"default_converged_{args.label}"] = conv
         e[f"default_ninit10_loglik_{args.label}"] = ll10
-        print(f"{e['case']:13s} default={ll:.3f} n_init=10={ll10:.3f} "
-              f"best_regular={e['best_regular_loglik']:.3f}")
+        print(
+            f"{e['case']:13s} default={ll:.3f} n_init=10={ll10:.3f} "
+            f"best_regular={e['best_regular_loglik']:.3f}"
+        )
     doc["meta"][f"default_{args.label}_commit"] = commit
     BEST.write_text(json.dumps(doc, indent=1))
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from compute_best_known import write_summary
 
-    write_summary(doc["cases"], Path(__file__).resolve().parent / "summary.md", doc["meta"])
+    write_summary(
+        doc["cases"], Path(__file__).resolve().parent / "summary.md", doc["meta"]
+    )
 
 
 if __name__ == "__main__":

@@ -243,7 +243,8 @@ def plot_demo_rates(results, rates, quantities, path=None, *, verdicts=None,
     fig, axes = plt.subplots(2, 4, figsize=(14, 7))
     top = [q for q in quantities if q.family != "cell parameter"][:3]
     bottom = [q for q in quantities if q.family == "cell parameter"][:4]
-    slots = list(zip(axes[0, :3], top)) + list(zip(axes[1], bottom))
+    slots = (list(zip(axes[0, :3], top, strict=False))
+             + list(zip(axes[1], bottom, strict=False)))
     for index, (ax, q) in enumerate(slots):
         color = f"C{index}"
         if q.key in rates:

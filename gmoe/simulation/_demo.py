@@ -492,7 +492,7 @@ def demo_study(out_dir, *, random_state=0, n_replications=8,
                      "sentence": verdicts[q.key][1]})
     say("Slopes of the median over replications against n, log-log, with 95% "
         "bootstrap intervals, against the theory ([N23]; rates up to log n):")
-    for key, (_, sentence) in verdicts.items():
+    for _, sentence in verdicts.values():
         say(f"- {sentence}")
     n_two = int(np.isfinite(results.loc[results["k"] == 3,
                                         "err_gate_coef_M2"]).sum()) \
