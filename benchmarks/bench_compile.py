@@ -65,7 +65,7 @@ KERNELS = textwrap.dedent("""
             if (isinstance(f, numba.core.dispatcher.Dispatcher)
                     and f.py_func.__module__ == mod.__name__):
                 for cres in f.overloads.values():
-                    timers = cres.metadata.get("timers", {})
+                    timers = (cres.metadata or {}).get("timers", {})
                     functions.append((mod.__name__ + "." + name,
                                       timers.get("compiler_lock", float("nan")),
                                       timers.get("llvm_lock", float("nan"))))

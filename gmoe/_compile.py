@@ -11,6 +11,7 @@ silence.
 """
 
 import importlib
+import subprocess
 import sys
 import threading
 
@@ -18,6 +19,8 @@ import numba
 import numpy as np
 from numba import types
 from numba.core import event
+
+from gmoe._numba_config import CACHE_DIR
 
 _F1 = types.float64[::1]
 _F2 = types.float64[:, ::1]
@@ -63,8 +66,8 @@ def _compile_hessian():
 #: seconds, for the message.  A fit uses both groups (the Newton solver the
 #: Hessian kernel).
 GROUPS = {
-    "em": (_compile_em, 10),
-    "hessian": (_compile_hessian, 5),
+    "em": (_compile_em, 12),
+    "hessian": (_compile_hessian, 7),
 }
 
 _LOCK = threading.RLock()
@@ -73,11 +76,13 @@ _RUNNING = set()
 
 
 class _CompileNotice(event.Listener):
-    """Prints the message at the first compile numba actually starts (a kernel
-    missing from the disk cache), once."""
+    """At the first compile numba actually starts (a kernel missing from the disk
+    cache), once: prints the message, and calls ``on_cold`` (which may start the
+    compile of other groups elsewhere)."""
 
-    def __init__(self, seconds):
+    def __init__(self, seconds, on_cold=None):
         self.seconds = seconds
+        self.on_cold = on_cold
         self.printed = False
 
     def on_start(self, event_):
@@ -85,9 +90,32 @@ class _CompileNotice(event.Listener):
             self.printed = True
             print(f"gmoe: compiling the kernels, once per machine "
                   f"(about {self.seconds} s)...", file=sys.stderr, flush=True)
+            if self.on_cold is not None:
+                self.on_cold()
 
     def on_end(self, event_):
         pass
+
+
+def _start_child(group):
+    """A child process compiling ``group`` into the disk cache (None if it cannot
+    be started)."""
+    code = f"from gmoe._compile import ensure_compiled; ensure_compiled({group!r})"
+    try:
+        return subprocess.Popen([sys.executable, "-c", code],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    except OSError:
+        return None
+
+
+def _wait(child, timeout=600):
+    """Wait for a child of :func:`_start_child`; its failure only costs time."""
+    if child is None:
+        return
+    try:
+        child.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        child.kill()
 
 
 def ensure_compiled(*groups):
@@ -107,9 +135,26 @@ def ensure_compiled(*groups):
         todo = [g for g in groups if g not in _READY and g not in _RUNNING]
         if not todo:
             return []
-        notice = _CompileNotice(sum(GROUPS[g][1] for g in todo))
+        helpers = []
+
+        def compile_others_elsewhere():
+            # A cold cache: numba compiles one function at a time in a process, so
+            # the groups after the first are compiled at the same time in child
+            # processes, which write the shared disk cache; this process then
+            # loads them from it (or compiles them itself if a child failed).
+            if CACHE_DIR is None or len(todo) < 2:
+                return
+            for group in todo[1:]:
+                helpers.append(_start_child(group))
+
+        seconds = max(GROUPS[g][1] for g in todo) if CACHE_DIR is not None else sum(
+            GROUPS[g][1] for g in todo)
+        notice = _CompileNotice(seconds, compile_others_elsewhere)
         with event.install_listener("numba:compile", notice):
-            for group in todo:
+            for index, group in enumerate(todo):
+                if index == 1:
+                    for child in helpers:
+                        _wait(child)
                 _RUNNING.add(group)
                 try:
                     GROUPS[group][0]()

@@ -124,3 +124,23 @@ def test_ensure_compiled_is_silent_once_the_kernels_exist(fitted, capsys):
     assert all(_compile.is_compiled(group) for group in _compile.GROUPS)
     assert _compile.ensure_compiled() == []
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.slow
+def test_a_cold_compile_fills_the_cache_for_every_group(tmp_path):
+    """On an empty cache, ensure_compiled compiles the Hessian group in a child
+    process at the same time as the EM group; afterwards a new process finds
+    everything in the cache (no compile message)."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
+    code = "from gmoe._compile import ensure_compiled; print(ensure_compiled())"
+    cold = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                          text=True, check=True)
+    assert "compiling the kernels" in cold.stderr
+    warm = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                          text=True, check=True)
+    assert "compiling the kernels" not in warm.stderr
+    assert "['em', 'hessian']" in warm.stdout
