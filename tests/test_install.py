@@ -13,7 +13,6 @@ Minutes: a virtual environment, two installs and a cold compile.  Marked slow.
 import os
 import shutil
 import subprocess
-import sys
 import venv
 from pathlib import Path
 
