@@ -25,6 +25,8 @@ g_{ni}`, :math:`e_{ni}` the gate part :math:`\\tilde x_n` of block ``i`` and
 :math:`u_n = \\sum_i \\pi_{ni} e_{ni}`.
 """
 
+import math
+
 import numpy as np
 
 from gmoe._kernels import (
@@ -64,6 +66,7 @@ def _hessian_tasks(t0, t1, Xt, y, w, gate, coef, log_norm, inv_var, ll_c, grad_c
         U = np.empty((k * p, CHUNK_SIZE))
         LSE = np.empty(CHUNK_SIZE)
         TMP = np.empty(CHUNK_SIZE)
+        SW = np.empty(CHUNK_SIZE)
         grad = grad_c[t]
         hess = hess_c[t]
         for c in range(t * n_chunks // n_tasks, (t + 1) * n_chunks // n_tasks):
@@ -86,35 +89,41 @@ def _hessian_tasks(t0, t1, Xt, y, w, gate, coef, log_norm, inv_var, ll_c, grad_c
             for j in range(m):
                 acc += w[lo + j] * LSE[j]
             ll_c[t] += acc
-            # G: the rows of m_n = sum_i tau_i g_i; U: the rows of u_n = pi_i x.
+            # G: the rows of m_n = sum_i tau_i g_i; U: the rows of u_n = pi_i x;
+            # both times sqrt(w_n), so that the outer products need one product
+            # per term (SW holds sqrt(w_n)).
+            for j in range(m):
+                SW[j] = math.sqrt(w[lo + j])
             for i in range(k):
                 base = i * q
                 vi = 1.0 / inv_var[i]
                 for a in range(p):
                     for j in range(m):
-                        G[base + a, j] = T[i, j] * XT[a, j]
-                        G[base + p + a, j] = T[i, j] * R[i, j] * XT[a, j]
-                        U[i * p + a, j] = P[i, j] * XT[a, j]
+                        tx = SW[j] * T[i, j] * XT[a, j]
+                        G[base + a, j] = tx
+                        G[base + p + a, j] = tx * R[i, j]
+                        U[i * p + a, j] = SW[j] * P[i, j] * XT[a, j]
                 for j in range(m):
-                    G[base + 2 * p, j] = T[i, j] * 0.5 * (R[i, j] * R[i, j] * vi - 1.0)
+                    G[base + 2 * p, j] = SW[j] * T[i, j] * 0.5 * (
+                        R[i, j] * R[i, j] * vi - 1.0)
             # Gradient.
             for r_ in range(k * q):
                 acc = 0.0
                 for j in range(m):
-                    acc += w[lo + j] * G[r_, j]
+                    acc += SW[j] * G[r_, j]
                 grad[r_] += acc
             for i in range(k):
                 for a in range(p):
                     acc = 0.0
                     for j in range(m):
-                        acc += w[lo + j] * U[i * p + a, j]
+                        acc += SW[j] * U[i * p + a, j]
                     grad[i * q + a] -= acc
             # -m m^T, upper triangle.
             for r_ in range(k * q):
                 for s_ in range(r_, k * q):
                     acc = 0.0
                     for j in range(m):
-                        acc += w[lo + j] * G[r_, j] * G[s_, j]
+                        acc += G[r_, j] * G[s_, j]
                     hess[r_, s_] -= acc
             # +u u^T on the gate blocks, upper triangle.
             for i in range(k):
@@ -124,7 +133,7 @@ def _hessian_tasks(t0, t1, Xt, y, w, gate, coef, log_norm, inv_var, ll_c, grad_c
                         for b in range(b0, p):
                             acc = 0.0
                             for j in range(m):
-                                acc += w[lo + j] * U[i * p + a, j] * U[l_ * p + b, j]
+                                acc += U[i * p + a, j] * U[l_ * p + b, j]
                             hess[i * q + a, l_ * q + b] += acc
             # Diagonal blocks: tau_i (hess h_i + g_i g_i^T) - pi_i e_i e_i^T.
             for i in range(k):
