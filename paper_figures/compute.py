@@ -20,7 +20,6 @@ import time
 import warnings
 
 import numpy as np
-
 import pandas as pd
 
 from gmoe import GaussianMoERegressor
