@@ -22,30 +22,16 @@ import time
 import warnings
 
 import numpy as np
-import scipy.optimize
 
 from gmoe._em import run_em
 from gmoe._estimator import _Scaling
 from gmoe._kernels import e_step
 from gmoe._kernels_hessian import loglik_hessian
 from gmoe._model import MoEParams, SoftmaxGaussianMoE
+from gmoe._newton import bfgs_gain
 from gmoe._solvers import SolverOptions, solve_newton
 from gmoe.datasets import N23_TRUTH, make_moe_regression
 from gmoe.simulation import near_truth_start
-
-
-def bfgs_gain(model, params):
-    """Nats a BFGS run (gtol 1e-12 on the mean log-likelihood) gains from params."""
-    k, p = params.coef.shape
-
-    def negative(theta):
-        value, grad, _ = model.derivatives(MoEParams.from_vector(theta, k, p))
-        return -value / model.total, -grad / model.total
-
-    start = params.to_vector()
-    result = scipy.optimize.minimize(negative, start, jac=True, method="BFGS",
-                                     options={"gtol": 1e-12, "maxiter": 5000})
-    return (negative(start)[0] - result.fun) * model.total
 
 
 def timed(func, *args, repeat=1, **kwargs):

@@ -5,7 +5,6 @@ import warnings
 
 import numpy as np
 import pytest
-import scipy.optimize
 from naive import loglik as naive_loglik
 from naive import loglik_hessian as naive_loglik_hessian
 from sklearn.exceptions import ConvergenceWarning
@@ -13,7 +12,7 @@ from sklearn.exceptions import ConvergenceWarning
 from gmoe import GateSeparationWarning, GaussianMoERegressor, SpuriousFitWarning
 from gmoe._kernels_hessian import loglik_hessian
 from gmoe._model import MoEParams, SoftmaxGaussianMoE
-from gmoe._newton import projected_gradient_norm, run_newton
+from gmoe._newton import bfgs_gain, projected_gradient_norm, run_newton
 from gmoe.datasets import N23_TRUTH, PARAM_NAMES, make_moe_regression
 from gmoe.simulation import near_truth_start
 
@@ -80,20 +79,6 @@ def test_hessian_kernel_is_thread_count_independent():
     assert one[0] == many[0]
     np.testing.assert_array_equal(one[1], many[1])
     np.testing.assert_array_equal(one[2], many[2])
-
-
-def bfgs_gain(model, params):
-    """Log-likelihood a BFGS run from ``params`` still gains (nats)."""
-    k, p = params.coef.shape
-
-    def negative(t):
-        value, grad, _ = model.derivatives(MoEParams.from_vector(t, k, p))
-        return -value / model.total, -grad / model.total
-
-    start = params.to_vector()
-    result = scipy.optimize.minimize(negative, start, jac=True, method="BFGS",
-                                     options={"gtol": 1e-12, "maxiter": 2000})
-    return (negative(start)[0] - result.fun) * model.total
 
 
 def n23_model(n, seed):
