@@ -43,31 +43,6 @@ QUICK = ["mcycle_k2", "mcycle_k3", "faithful_k2", "CO2data_k3", "NPreg_k2", "car
 REACH_TOL = 0.01
 
 
-def import_gmoe():
-    for _ in range(10):
-        try:
-            import gmoe
-            from gmoe import GaussianMoERegressor
-
-            with warnings.catch_warnings():  # a tiny fit: gmoe usable right now?
-                warnings.simplefilter("ignore")
-                GaussianMoERegressor(2, random_state=0).fit(
-                    np.linspace(0, 1, 50)[:, None], np.linspace(0, 1, 50) ** 2
-                )
-
-            return gmoe, GaussianMoERegressor
-        except Exception as exc:  # pragma: no cover - concurrent edits
-            print(
-                f"gmoe import or test fit failed ({exc!r}); retrying in 60 s",
-                file=sys.stderr,
-            )
-            for name in list(sys.modules):
-                if name == "gmoe" or name.startswith("gmoe."):
-                    del sys.modules[name]
-            time.sleep(60)
-    raise RuntimeError("gmoe cannot be imported")
-
-
 def run_flexmix(cases, nrep):
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "fx.json"
@@ -109,7 +84,8 @@ def main():
     ap.add_argument("--output", default="/tmp/bench_panel.csv")
     args = ap.parse_args()
 
-    gmoe, GMoE = import_gmoe()
+    import gmoe
+    from gmoe import GaussianMoERegressor as GMoE
     best = {e["case"]: e for e in json.loads(BEST.read_text())["cases"]}
     names = list(best)
     if args.quick:

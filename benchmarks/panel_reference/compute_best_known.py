@@ -62,32 +62,6 @@ REACH_TOL = 0.01
 GATE_STEEP = 20.0  # gate slope (standardised units) called steep
 
 
-def import_gmoe():
-    """Import gmoe, retrying while other edits leave it briefly broken."""
-    for _ in range(10):
-        try:
-            import gmoe  # noqa: F401
-            from gmoe import GaussianMoERegressor
-
-            with warnings.catch_warnings():  # a tiny fit: gmoe usable right now?
-                warnings.simplefilter("ignore")
-                GaussianMoERegressor(2, random_state=0).fit(
-                    np.linspace(0, 1, 50)[:, None], np.linspace(0, 1, 50) ** 2
-                )
-
-            return GaussianMoERegressor
-        except Exception as exc:  # pragma: no cover - depends on concurrent edits
-            print(
-                f"gmoe import or test fit failed ({exc!r}); retrying in 60 s",
-                file=sys.stderr,
-            )
-            for name in list(sys.modules):
-                if name == "gmoe" or name.startswith("gmoe."):
-                    del sys.modules[name]
-            time.sleep(60)
-    raise RuntimeError("gmoe cannot be imported")
-
-
 # ----------------------------------------------------------------------------
 # The log-likelihood in plain numpy (standardised units)
 # ----------------------------------------------------------------------------
@@ -574,7 +548,7 @@ def main():
     ap.add_argument("--summary", default=str(REF_DIR / "summary.md"))
     args = ap.parse_args()
 
-    GMoE = import_gmoe()
+    from gmoe import GaussianMoERegressor as GMoE
     cases = pd.read_csv(REF_DIR / "cases.csv")
     if args.cases:
         cases = cases[cases.case.isin(args.cases.split(","))]
