@@ -31,3 +31,11 @@ __all__ = [
     "voronoi_loss",
     "__version__",
 ]
+
+from gmoe._inference import (  # noqa: E402
+    InferenceWarning,
+    MoEInference,
+    format_summary,
+)
+
+__all__ += ["InferenceWarning", "MoEInference", "format_summary"]

@@ -1146,3 +1146,163 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
         True
         """
         return -2 * self.score_samples(X, y).sum() + 2 * self.n_parameters()
+
+    # ---------------------------------------------------------------- inference
+    def inference(self, X, y, sample_weight=None, *, method="wald", n_boot=200,
+                  bootstrap="nonparametric", random_state=None, n_jobs=1,
+                  progress=False):
+        """Sampling variability of the fitted parameters.
+
+        Computes, once, what :meth:`summary` and :meth:`predict_mean_interval`
+        need: the covariance of the parameters from the observed information
+        (``"wald"``) or the sandwich (``"sandwich"``), or ``n_boot`` bootstrap
+        refits (``"bootstrap"``).  The estimator does not keep its training data:
+        pass the data it was fitted on (checked through the log-likelihood).  See
+        :ref:`inference` for what each method means and when it holds.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), default=None
+            The training data and weights (weights count samples).
+        method : {"wald", "sandwich", "bootstrap"}, default="wald"
+        n_boot : int, default=200
+            Bootstrap refits (``method="bootstrap"`` only).
+        bootstrap : {"nonparametric", "parametric"}, default="nonparametric"
+            Resample the rows, or draw y from the fitted model.
+        random_state : int, numpy.random.SeedSequence or None, default=None
+            Seeds the bootstrap; the result does not depend on ``n_jobs``.
+        n_jobs : int, default=1
+            Worker processes of the bootstrap (joblib); -1 uses every core.
+        progress : bool, default=False
+            Progress bar of the bootstrap (tqdm).
+
+        Returns
+        -------
+        result : gmoe.MoEInference
+
+        Raises
+        ------
+        ValueError
+            On an unknown method or bootstrap kind, or data that are not the
+            training data.
+        sklearn.exceptions.NotFittedError
+            Before ``fit``.
+
+        Warns
+        -----
+        gmoe.InferenceWarning
+            When some standard errors are not valid (NaN rows; the message says
+            why).
+
+        Examples
+        --------
+        >>> from gmoe.datasets import make_moe_regression
+        >>> X, y = make_moe_regression(1000, random_state=0)
+        >>> moe = GaussianMoERegressor(2, random_state=1).fit(X, y)
+        >>> result = moe.inference(X, y, method="sandwich")
+        >>> result.covariance.shape
+        (8, 8)
+        """
+        from gmoe._inference import MoEInference
+
+        return MoEInference(self, X, y, sample_weight, method=method, n_boot=n_boot,
+                            bootstrap=bootstrap, random_state=random_state,
+                            n_jobs=n_jobs, progress=progress)
+
+    def summary(self, X, y, sample_weight=None, *, level=0.95, method="wald",
+                **options):
+        """Table of estimates, standard errors and confidence intervals.
+
+        One row per parameter (original units; gate rows relative to the last
+        expert, whose gate row is zero with NaN standard error).  ``"wald"``:
+        :math:`\\hat\\theta \\pm z\\,\\mathrm{se}` from the inverse observed
+        information; ``"sandwich"``: the same with the robust covariance
+        :math:`I^{-1} J I^{-1}`; ``"bootstrap"``: percentile intervals and the
+        standard deviation of the refits.  Variances: delta-method standard
+        error, interval :math:`\\exp(\\log\\hat\\sigma \\pm z\\,\\mathrm{se}(\\log
+        \\sigma))` (Wald, sandwich).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), default=None
+            The data the model was fitted on.
+        level : float, default=0.95
+            Confidence level, in (0, 1).
+        method : {"wald", "sandwich", "bootstrap"}, default="wald"
+        **options
+            ``n_boot``, ``bootstrap``, ``random_state``, ``n_jobs``, ``progress``
+            of :meth:`inference`.
+
+        Returns
+        -------
+        table : pandas.DataFrame
+            Columns ``parameter``, ``expert``, ``feature``, ``estimate``,
+            ``std_error``, ``lower``, ``upper``; ``table.attrs`` holds
+            ``n_samples``, ``n_experts``, ``log_likelihood``, ``method``,
+            ``level`` and ``notes``.  ``print(gmoe.format_summary(table))``
+            shows it with a header.
+
+        Examples
+        --------
+        >>> from gmoe.datasets import make_moe_regression
+        >>> X, y = make_moe_regression(1000, random_state=0)
+        >>> moe = GaussianMoERegressor(2, random_state=1).fit(X, y)
+        >>> table = moe.summary(X, y)
+        >>> list(table.columns)
+        ['parameter', 'expert', 'feature', 'estimate', 'std_error', 'lower', 'upper']
+        """
+        from gmoe._inference import _check_level
+
+        _check_level(level)
+        return self.inference(X, y, sample_weight, method=method,
+                              **options).summary(level)
+
+    def predict_mean_interval(self, X, X_fit, y_fit, sample_weight=None, *,
+                              level=0.95, method="wald", **options):
+        """Confidence band of the mean function :math:`E[y \\mid x]` at ``X``.
+
+        An interval for the conditional MEAN :meth:`predict` (where the true
+        mean function lies), not for a new y (that is :meth:`predict_interval`,
+        much wider).  ``"wald"``/``"sandwich"``: delta method,
+        :math:`\\hat m(x) \\pm z \\sqrt{\\nabla m^\\top \\widehat{\\mathrm{Cov}}
+        \\nabla m}`; ``"bootstrap"``: percentiles of the refitted means.  To
+        compute the covariance or the refits once for several calls, use
+        ``self.inference(X_fit, y_fit).predict_mean_interval(X)``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Where the band is wanted.
+        X_fit, y_fit : array-like
+            The data the model was fitted on (with ``sample_weight``).
+        sample_weight : array-like of shape (n_fit,), default=None
+        level : float, default=0.95
+        method : {"wald", "sandwich", "bootstrap"}, default="wald"
+        **options
+            Bootstrap options of :meth:`inference`.
+
+        Returns
+        -------
+        interval : ndarray of shape (n_samples, 2)
+            Lower and upper bounds.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from gmoe.datasets import make_moe_regression
+        >>> X, y = make_moe_regression(1000, random_state=0)
+        >>> moe = GaussianMoERegressor(2, random_state=1).fit(X, y)
+        >>> band = moe.predict_mean_interval([[0.2], [0.8]], X, y)
+        >>> band.shape
+        (2, 2)
+        """
+        from gmoe._inference import _check_level
+
+        _check_level(level)
+        X = self._check_X(X)
+        return self.inference(X_fit, y_fit, sample_weight, method=method,
+                              **options).predict_mean_interval(X, level)
