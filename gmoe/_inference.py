@@ -54,6 +54,7 @@ __all__ = [
     "align_experts",
     "format_summary",
     "per_sample_scores",
+    "removal_deviance",
 ]
 
 METHODS = ("wald", "sandwich", "bootstrap")
@@ -66,6 +67,12 @@ RCOND = 1e-10
 #: Two experts are "indistinguishable" when the Wald test of equal expert rows and
 #: variances does not reject at this level (a p-value above it).
 INDISTINGUISHABLE_LEVEL = 0.01
+
+#: An expert is redundant when removing it (its gate share handed to the others in
+#: proportion, nothing refitted) lowers twice the log-likelihood by less than
+#: ``REDUNDANT_PENALTY * (2 p + 1) * log(n)``: the BIC penalty of its ``2 p + 1``
+#: parameters, so that BIC prefers the fit without it even before any refit.
+REDUNDANT_PENALTY = 1.0
 
 #: A summary refuses data whose log-likelihood at the fitted parameters differs
 #: from ``log_likelihood_`` by more than this (relative) amount.
@@ -106,6 +113,14 @@ class InferenceWarning(UserWarning):
 # ------------------------------------------------------------------ the maths
 def _design(X):
     return np.column_stack([np.ones(X.shape[0]), X])
+
+
+def _softmax_rows(logits):
+    """Row-wise softmax of an (n, k) array (in place of ``logits``' copy)."""
+    out = logits - logits.max(axis=1, keepdims=True)
+    np.exp(out, out=out)
+    out /= out.sum(axis=1, keepdims=True)
+    return out
 
 
 def per_sample_scores(Xt, y, gate, coef, var):
@@ -154,12 +169,11 @@ def per_sample_scores(Xt, y, gate, coef, var):
     """
     n, p = Xt.shape
     k = coef.shape[0]
-    log_pi = scipy.special.log_softmax(Xt @ gate.T, axis=1)
+    pi = _softmax_rows(Xt @ gate.T)
     resid = y[:, None] - Xt @ coef.T
-    log_joint = log_pi - 0.5 * (np.log(2 * np.pi * var) + resid**2 / var)
-    tau = np.exp(log_joint - scipy.special.logsumexp(log_joint, axis=1,
-                                                     keepdims=True))
-    pi = np.exp(log_pi)
+    # the responsibilities: log pi + log N, normalised (the log-normaliser of the
+    # gate cancels)
+    tau = _softmax_rows(Xt @ gate.T - 0.5 * (np.log(var) + resid**2 / var))
     gate_part = ((tau - pi)[:, :k - 1, None] * Xt[:, None, :]).reshape(n, -1)
     z = resid / var
     coef_part = ((tau * z)[:, :, None] * Xt[:, None, :]).reshape(n, -1)
@@ -197,7 +211,7 @@ def mean_function_gradient(Xt, gate, coef):
     """
     n, p = Xt.shape
     k = coef.shape[0]
-    pi = scipy.special.softmax(Xt @ gate.T, axis=1)
+    pi = _softmax_rows(Xt @ gate.T)
     mu = Xt @ coef.T
     mean = np.sum(pi * mu, axis=1)
     gate_part = ((pi * (mu - mean[:, None]))[:, :k - 1, None]
@@ -341,7 +355,8 @@ class _Checked:
 
 
 def _check_data(estimator, X, y, sample_weight):
-    """Validate ``X, y, sample_weight`` and check they are the fitted data."""
+    """Validate ``X, y, sample_weight`` (that they are the training data is
+    checked by :class:`MoEInference` through the log-likelihood)."""
     from sklearn.utils.validation import _check_sample_weight
 
     X = estimator._check_X(X)
@@ -354,14 +369,6 @@ def _check_data(estimator, X, y, sample_weight):
         raise ValueError("y contains NaN or infinity.")
     w = _check_sample_weight(sample_weight, X, dtype=np.float64,
                              ensure_non_negative=True)
-    ll = float(w @ estimator.score_samples(X, y))
-    target = estimator.log_likelihood_
-    if not abs(ll - target) <= DATA_RTOL * max(1.0, abs(target)):
-        raise ValueError(
-            "X, y (and sample_weight) must be the data the model was fitted on: "
-            f"their log-likelihood at the fitted parameters is {ll:.10g}, the "
-            f"fit's log_likelihood_ is {target:.10g}. Pass the training data (the "
-            "estimator does not keep it).")
     return _Checked(X, y, w)
 
 
@@ -452,7 +459,14 @@ class MoEInference:
         Xt = _design(data.X)
         model = SoftmaxGaussianMoE(Xt, data.y, data.w, var_lower=1e-300)
         params = MoEParams(gate, coef, var)
-        _, grad, hess = model.derivatives(params)
+        ll, grad, hess = model.derivatives(params)
+        target = self.log_likelihood
+        if not abs(ll - target) <= DATA_RTOL * max(1.0, abs(target)):
+            raise ValueError(
+                "X, y (and sample_weight) must be the data the model was fitted "
+                f"on: their log-likelihood at the fitted parameters is {ll:.10g}, "
+                f"the fit's log_likelihood_ is {target:.10g}. Pass the training "
+                "data (the estimator does not keep it).")
         m = hess.shape[0]
         n_gate = (k - 1) * p
         scaling = _Scaling(data.X, data.y, data.w)
@@ -547,8 +561,32 @@ class MoEInference:
                 inv = inv @ J @ inv
             cov[np.ix_(keep, keep)] = inv
 
-            # indistinguishable experts: over-fitting
+            # over-fitting: redundant experts, or pairs that cannot be told apart
+            deviance = removal_deviance(Xt, data.y, data.w, gate, coef, var)
+            bic_penalty = REDUNDANT_PENALTY * (2 * p + 1) * np.log(data.w.sum())
+            redundant = [int(i) for i in np.flatnonzero(deviance < bic_penalty)
+                         if i not in degenerate]
             pairs = _indistinguishable_pairs(coef, var, cov, keep, k, p)
+            if redundant:
+                involved = sorted(set(redundant))
+                bad = np.isin(expert, involved)
+                if k - 1 in involved:
+                    bad |= is_gate
+                self._warn(
+                    f"experts {involved} are redundant: removing one (its gate "
+                    "share handed to the others, nothing refitted) lowers twice "
+                    f"the log-likelihood by only "
+                    f"{', '.join(f'{deviance[i]:.3g}' for i in involved)} (less "
+                    f"than the BIC penalty {bic_penalty:.3g} of its {2 * p + 1} "
+                    "parameters, so BIC prefers fewer experts): the model looks "
+                    "over-fitted, where the information is singular and Wald "
+                    "intervals are invalid. Their rows are NaN"
+                    + (" (and every gate row: the reference expert is one of them)"
+                       if k - 1 in involved else "")
+                    + "; fewer experts may suit these data.")
+                keep &= ~bad
+                cov[bad, :] = np.nan
+                cov[:, bad] = np.nan
             if pairs:
                 involved = sorted({i for pair in pairs for i in pair})
                 bad = np.isin(expert, involved)
@@ -763,6 +801,55 @@ def _inverse_information(info):
         return None
     inv = (eigvec / eigval) @ eigvec.T
     return inv * np.outer(scale, scale)
+
+
+def removal_deviance(Xt, y, w, gate, coef, var):
+    """Twice the log-likelihood lost by removing each expert, nothing refitted.
+
+    Without expert ``i`` the gate is renormalised over the others,
+    :math:`\\pi_j / (1 - \\pi_i)`, which is a model with ``k - 1`` experts; so the
+    loss is an upper bound of the likelihood-ratio statistic of the best
+    ``k - 1``-expert model against this fit.  Below the BIC penalty
+    :math:`(2p + 1) \\log n` of the expert's parameters, BIC prefers fewer experts
+    even before any refit: the fit is over-fitted.
+
+    Parameters
+    ----------
+    Xt : ndarray of shape (n, p)
+    y, w : ndarray of shape (n,)
+    gate, coef : ndarray of shape (k, p)
+    var : ndarray of shape (k,)
+
+    Returns
+    -------
+    deviance : ndarray of shape (k,)
+        ``2 (loglik - loglik without expert i)``; ``inf`` for ``k = 1``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> Xt = np.column_stack([np.ones(200), np.linspace(-1, 1, 200)])
+    >>> y = np.where(Xt[:, 1] < 0, 1.0, -1.0)
+    >>> dev = removal_deviance(Xt, y, np.ones(200), np.array([[0, -20.0], [0, 0]]),
+    ...                        np.array([[1.0, 0], [-1.0, 0]]), np.array([0.1, 0.1]))
+    >>> bool(np.all(dev > 100))
+    True
+    """
+    k = coef.shape[0]
+    if k == 1:
+        return np.full(1, np.inf)
+    eta = Xt @ gate.T
+    log_pi = eta - scipy.special.logsumexp(eta, axis=1, keepdims=True)
+    resid = y[:, None] - Xt @ coef.T
+    log_joint = log_pi - 0.5 * (np.log(2 * np.pi * var) + resid**2 / var)
+    full = scipy.special.logsumexp(log_joint, axis=1)
+    deviance = np.empty(k)
+    for i in range(k):
+        others = np.delete(np.arange(k), i)
+        without = (scipy.special.logsumexp(log_joint[:, others], axis=1)
+                   - scipy.special.logsumexp(log_pi[:, others], axis=1))
+        deviance[i] = 2.0 * float(w @ (full - without))
+    return deviance
 
 
 def _indistinguishable_pairs(coef, var, cov, keep, k, p):
