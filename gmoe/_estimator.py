@@ -1200,7 +1200,7 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
         --------
         >>> from gmoe.datasets import make_moe_regression
         >>> X, y = make_moe_regression(1000, random_state=0)
-        >>> moe = GaussianMoERegressor(2, random_state=1).fit(X, y)
+        >>> moe = GaussianMoERegressor(2, n_init=3, random_state=1).fit(X, y)
         >>> result = moe.inference(X, y, method="sandwich")
         >>> result.covariance.shape
         (8, 8)
@@ -1250,7 +1250,7 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
         --------
         >>> from gmoe.datasets import make_moe_regression
         >>> X, y = make_moe_regression(1000, random_state=0)
-        >>> moe = GaussianMoERegressor(2, random_state=1).fit(X, y)
+        >>> moe = GaussianMoERegressor(2, n_init=3, random_state=1).fit(X, y)
         >>> table = moe.summary(X, y)
         >>> list(table.columns)
         ['parameter', 'expert', 'feature', 'estimate', 'std_error', 'lower', 'upper']
@@ -1295,7 +1295,7 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
         >>> import numpy as np
         >>> from gmoe.datasets import make_moe_regression
         >>> X, y = make_moe_regression(1000, random_state=0)
-        >>> moe = GaussianMoERegressor(2, random_state=1).fit(X, y)
+        >>> moe = GaussianMoERegressor(2, n_init=3, random_state=1).fit(X, y)
         >>> band = moe.predict_mean_interval([[0.2], [0.8]], X, y)
         >>> band.shape
         (2, 2)

@@ -97,11 +97,15 @@ class InferenceWarning(UserWarning):
 
     Examples
     --------
+    Two experts fitted to data from one line: the second is redundant.
+
     >>> import warnings
+    >>> import numpy as np
     >>> from gmoe import GaussianMoERegressor, InferenceWarning
-    >>> from gmoe.datasets import make_moe_regression
-    >>> X, y = make_moe_regression(400, random_state=0)
-    >>> moe = GaussianMoERegressor(3, n_init=4, random_state=0).fit(X, y)
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.uniform(-2, 2, size=(600, 1))
+    >>> y = 1 + 2 * X[:, 0] + 0.5 * rng.standard_normal(600)
+    >>> moe = GaussianMoERegressor(2, n_init=5, random_state=0).fit(X, y)
     >>> with warnings.catch_warnings(record=True) as caught:
     ...     warnings.simplefilter("always")
     ...     table = moe.summary(X, y)
@@ -676,7 +680,7 @@ class MoEInference:
         >>> from gmoe import GaussianMoERegressor
         >>> from gmoe.datasets import make_moe_regression
         >>> X, y = make_moe_regression(1000, random_state=0)
-        >>> moe = GaussianMoERegressor(2, random_state=1).fit(X, y)
+        >>> moe = GaussianMoERegressor(2, n_init=3, random_state=1).fit(X, y)
         >>> table = moe.inference(X, y).summary(level=0.9)
         >>> table.shape
         (10, 7)
@@ -749,7 +753,7 @@ class MoEInference:
         >>> from gmoe import GaussianMoERegressor
         >>> from gmoe.datasets import make_moe_regression
         >>> X, y = make_moe_regression(1000, random_state=0)
-        >>> moe = GaussianMoERegressor(2, random_state=1).fit(X, y)
+        >>> moe = GaussianMoERegressor(2, n_init=3, random_state=1).fit(X, y)
         >>> band = moe.inference(X, y).predict_mean_interval([[0.2], [0.8]])
         >>> bool(np.all(band[:, 0] < band[:, 1]))
         True
@@ -947,7 +951,7 @@ def bootstrap_draws(estimator, X, y, sample_weight=None, *, n_boot=200,
     >>> from gmoe import GaussianMoERegressor
     >>> from gmoe.datasets import make_moe_regression
     >>> X, y = make_moe_regression(500, random_state=0)
-    >>> moe = GaussianMoERegressor(2, random_state=1).fit(X, y)
+    >>> moe = GaussianMoERegressor(2, n_init=3, random_state=1).fit(X, y)
     >>> draws = bootstrap_draws(moe, X, y, n_boot=3, random_state=0)
     >>> draws["expert_coef"].shape
     (3, 2, 1)
@@ -1019,7 +1023,7 @@ def format_summary(table, *, digits=4):
     >>> from gmoe import GaussianMoERegressor, format_summary
     >>> from gmoe.datasets import make_moe_regression
     >>> X, y = make_moe_regression(1000, random_state=0)
-    >>> moe = GaussianMoERegressor(2, random_state=1).fit(X, y)
+    >>> moe = GaussianMoERegressor(2, n_init=3, random_state=1).fit(X, y)
     >>> print(format_summary(moe.summary(X, y)).splitlines()[0])
     Softmax-gated Gaussian MoE: n = 1000, k = 2, log-likelihood = -424.7
     """
