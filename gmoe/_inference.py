@@ -443,13 +443,14 @@ class MoEInference:
             self.draws = bootstrap_draws(
                 estimator, data.X, data.y, data.w, n_boot=n_boot, kind=bootstrap,
                 random_state=random_state, n_jobs=n_jobs, progress=progress)
-            n_bad = int(np.sum(~self.draws["converged"]))
-            n_failed = int(np.sum(~np.isfinite(self.draws["expert_variance"][:, 0])))
+            failed = ~np.isfinite(self.draws["expert_variance"][:, 0])
+            n_bad = int(np.sum(~self.draws["converged"] & ~failed))
             self.notes.append(
                 f"{bootstrap} bootstrap, {n_boot} refits started from this fit "
                 f"(n_init=1), experts matched to this fit's by an optimal "
-                f"assignment; percentile intervals; {n_bad} refit(s) did not "
-                f"converge, {n_failed} failed (left out).")
+                f"assignment; percentile intervals; {n_bad} refit(s) stopped "
+                f"before converging (kept), {int(failed.sum())} failed (left "
+                "out).")
         for message in self._warnings:
             warnings.warn(message, InferenceWarning, stacklevel=3)
 
