@@ -44,6 +44,7 @@ import scipy.optimize
 import scipy.special
 import scipy.stats
 from sklearn.base import clone
+from threadpoolctl import threadpool_limits
 
 from gmoe._model import MoEParams, SoftmaxGaussianMoE
 from gmoe.datasets import PARAM_NAMES, draw_response
@@ -438,7 +439,10 @@ class MoEInference:
         self.notes = []
         self._warnings = []
         self.draws = None
-        self._covariance(estimator, data, method)
+        # the products here are tall and thin (n x m, m small): one BLAS thread
+        # is as fast, and spinning BLAS threads on a busy machine are very slow
+        with threadpool_limits(limits=1, user_api="blas"):
+            self._covariance(estimator, data, method)
         if method == "bootstrap":
             self.draws = bootstrap_draws(
                 estimator, data.X, data.y, data.w, n_boot=n_boot, kind=bootstrap,
@@ -764,7 +768,10 @@ class MoEInference:
         if X.ndim != 2 or X.shape[1] != self.n_features:
             raise ValueError(f"X must have shape (n_samples, {self.n_features}); "
                              f"got {X.shape}.")
-        Xt = _design(X)
+        with threadpool_limits(limits=1, user_api="blas"):
+            return self._mean_interval(_design(X), level)
+
+    def _mean_interval(self, Xt, level):
         gate, coef, _ = _params_arrays(self.params)
         if self.method == "bootstrap":
             ok = np.isfinite(self.draws["expert_variance"][:, 0])
