@@ -31,3 +31,21 @@ __all__ = [
     "voronoi_loss",
     "__version__",
 ]
+
+from gmoe._dendrogram import MixingDendrogram, dendrogram, merge  # noqa: E402
+from gmoe._selection import (  # noqa: E402
+    ExpertSelection,
+    LikelihoodRatioTest,
+    bootstrap_lrt,
+    select_n_experts,
+)
+
+__all__ += [
+    "ExpertSelection",
+    "LikelihoodRatioTest",
+    "MixingDendrogram",
+    "bootstrap_lrt",
+    "dendrogram",
+    "merge",
+    "select_n_experts",
+]
