@@ -33,6 +33,11 @@ CRITERIA = ("bic", "icl", "aic", "dsc")
 #: k = 1..8 with 10 starts reaches the same BIC choice at half the time.
 SELECTION_N_INIT = 10
 
+#: Default number of screened starts run to the end (the estimator's
+#: ``n_refine``, whose own default is 10): with 10 starts screened down to 2, a
+#: sweep k = 1..6 at n = 1e5 takes 80 s on 2 cores instead of 250 s.
+SELECTION_N_REFINE = 2
+
 #: The warnings of a fit that are recorded per fit instead of being shown.
 _RECORDED = {"SpuriousFitWarning": "spurious", "ConvergenceWarning": "not_converged",
              "GateSeparationWarning": "separated", "UserWarning": "degenerate"}
@@ -203,7 +208,10 @@ def criteria_row(estimator, X, y, sample_weight=None):
     -------
     row : dict
         ``n_experts``, ``log_likelihood``, ``n_parameters``, ``bic``, ``icl``,
-        ``aic``, ``entropy``.
+        ``icl_map``, ``aic``, ``entropy``.  ``icl_map`` is the hard-assignment
+        ICL :math:`\\mathrm{BIC} - 2 \\sum_n w_n \\log \\max_i \\tau_{ni}`
+        (Biernacki, Celeux & Govaert 2000), the one R flexmix's ``ICL()``
+        computes (``-2 clogLik + df log n``).
 
     Examples
     --------
@@ -220,11 +228,14 @@ def criteria_row(estimator, X, y, sample_weight=None):
     loglik = float(w @ estimator.score_samples(X, y))
     m = estimator.n_parameters()
     n = float(w.sum())
-    entropy = responsibility_entropy(estimator, X, y, w)
+    resp = estimator.predict_responsibilities(X, y)
+    entropy = float(-(w @ scipy.special.xlogy(resp, resp).sum(axis=1)) + 0.0)
+    map_term = float(-(w @ np.log(np.maximum(resp.max(axis=1), 1e-300))))
     bic = -2 * loglik + m * np.log(n)
-    return {"n_experts": estimator.n_experts, "log_likelihood": loglik,
+    return {"n_experts": resp.shape[1], "log_likelihood": loglik,
             "n_parameters": m, "bic": bic, "icl": bic + 2 * entropy,
-            "aic": -2 * loglik + 2 * m, "entropy": entropy}
+            "icl_map": bic + 2 * map_term, "aic": -2 * loglik + 2 * m,
+            "entropy": entropy}
 
 
 def _fit_recorded(k, X, y, w, seed, estimator_params):
@@ -232,7 +243,8 @@ def _fit_recorded(k, X, y, w, seed, estimator_params):
     from gmoe._estimator import GateSeparationWarning, GaussianMoERegressor
     from gmoe._estimator import SpuriousFitWarning
 
-    params = {"n_init": SELECTION_N_INIT, **estimator_params}
+    params = {"n_init": SELECTION_N_INIT, "n_refine": SELECTION_N_REFINE,
+              **estimator_params}
     model = GaussianMoERegressor(k, random_state=seed, **params)
     start = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
@@ -294,7 +306,8 @@ class ExpertSelection:
         Every fit: one per k of a sweep; for ``"dsc"`` the over-fitted fit only.
     results_ : pandas.DataFrame
         One row per k: ``n_experts``, ``log_likelihood``, ``n_parameters``,
-        ``bic``, ``icl``, ``aic`` (all smaller-is-better), ``entropy``,
+        ``bic``, ``icl``, ``icl_map``, ``aic`` (all smaller-is-better),
+        ``entropy``,
         ``converged``, ``n_degenerate`` (degenerate experts of the fit),
         ``regular``, ``fit_time`` (s), ``n_warnings``, ``warnings`` (the first
         lines of the fit's warnings, ``"; "``-joined), ``random_state`` (the seed
@@ -396,7 +409,9 @@ def select_n_experts(X, y, n_experts=range(1, 9), criterion="bic", *, n_init=Non
     criterion : {"bic", "icl", "aic", "dsc"}, default="bic"
     n_init : int or None, default=None
         Starts per fit; None: ``SELECTION_N_INIT`` (10), a third of the
-        estimator's default, which on mcycle reaches the same choice.
+        estimator's default, which on mcycle reaches the same choice.  Unless
+        ``n_refine`` is given, the starts are screened down to
+        ``SELECTION_N_REFINE`` (2) that are run to the end.
     random_state : int, RandomState, Generator or None, default=None
         The fit with k experts gets its own seed, a child of one
         ``numpy.random.SeedSequence`` keyed by k: results do not depend on
@@ -598,10 +613,10 @@ def bootstrap_lrt(X, y, n_experts=1, *, n_boot=99, n_init=None, random_state=Non
     >>> from gmoe import bootstrap_lrt
     >>> from gmoe.datasets import make_moe_regression
     >>> X, y = make_moe_regression(300, random_state=0)
-    >>> test = bootstrap_lrt(X, y, n_experts=1, n_boot=9, n_init=2,
+    >>> test = bootstrap_lrt(X, y, n_experts=1, n_boot=4, n_init=1,
     ...                      random_state=0)
-    >>> test.p_value  # two experts are far better than one: (1 + 0) / (1 + 9)
-    0.1
+    >>> test.p_value  # two experts are far better than one: (1 + 0) / (1 + 4)
+    0.2
     """
     if not isinstance(n_experts, numbers.Integral) or isinstance(n_experts, bool) \
             or n_experts < 1:
