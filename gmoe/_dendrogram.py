@@ -191,7 +191,8 @@ class MixingDendrogram:
         ``"euclidean"``: :func:`euclidean_distance` (the mixture paper's);
         a callable ``f(beta0_i, atom_i, beta0_j, atom_j) -> float``.
     weights : {"gate", "proportion"} or None, default=None
-        None: ``"proportion"`` when X is given, else ``"gate"``.  The weights :math:`p_i` of the merge distance.  ``"gate"``:
+        None: ``"proportion"`` when X is given, else ``"gate"``.  The weights
+        :math:`p_i` of the merge distance.  ``"gate"``:
         :math:`e^{\\beta_{0i}}` after the translation of ``reference`` (the
         theory's).  ``"proportion"``: the share of the data of each atom's gate,
         :math:`\\sum_n w_n \\pi_i(x_n) / \\sum_n w_n` (needs X), free of the

@@ -240,8 +240,11 @@ def criteria_row(estimator, X, y, sample_weight=None):
 
 def _fit_recorded(k, X, y, w, seed, estimator_params):
     """Fit k experts; record its warnings instead of showing them."""
-    from gmoe._estimator import GateSeparationWarning, GaussianMoERegressor
-    from gmoe._estimator import SpuriousFitWarning
+    from gmoe._estimator import (
+        GateSeparationWarning,
+        GaussianMoERegressor,
+        SpuriousFitWarning,
+    )
 
     params = {"n_init": SELECTION_N_INIT, "n_refine": SELECTION_N_REFINE,
               **estimator_params}
