@@ -177,3 +177,41 @@ def test_bootstrap_lrt_bad_input(n23_data):
         bootstrap_lrt(X, y, n_experts=0)
     with pytest.raises(ValueError, match="n_boot"):
         bootstrap_lrt(X, y, n_experts=1, n_boot=0)
+
+
+def test_wilson_interval_against_scipy():
+    from gmoe.simulation._consistency import wilson_interval
+
+    for hits, total in [(0, 20), (7, 20), (20, 20), (13, 30)]:
+        ci = scipy.stats.binomtest(hits, total).proportion_ci(method="wilson")
+        lower, upper = wilson_interval(hits, total)
+        assert lower == pytest.approx(ci.low, abs=1e-12)
+        assert upper == pytest.approx(ci.high, abs=1e-12)
+    with pytest.raises(ValueError, match="successes"):
+        wilson_interval(3, 2)
+
+
+def test_simulate_consistency_command(tmp_path, capsys, monkeypatch):
+    from gmoe.cli import main
+    from gmoe.simulation import _consistency
+
+    monkeypatch.setitem(_consistency.CONSISTENCY_GRID, "quick", {
+        "sample_sizes": (150, 200), "n_datasets": 1, "n_experts": (1, 2, 3)})
+    out = tmp_path / "out"
+    status = main(["simulate", "--consistency", "quick", "--no-progress", "--out",
+                   str(out)])
+    printed = capsys.readouterr().out
+    assert status == 0
+    results = pd.read_csv(out / "consistency.csv")
+    assert len(results) == 4  # two truths, two sizes, one data set each
+    assert set(results["truth"]) == {"n23", "three_planes"}
+    summary = pd.read_csv(out / "consistency_summary.csv")
+    for (truth, n, criterion), row in summary.set_index(
+            ["truth", "n", "criterion"]).iterrows():
+        chosen = results.loc[(results["truth"] == truth) & (results["n"] == n),
+                             criterion]
+        k0 = 2 if truth == "n23" else 3
+        assert row["share"] == np.mean(chosen == k0)
+    assert (out / "consistency.png").exists()
+    assert "chose the true k" in printed
+    assert main(["simulate", "--consistency", "--replications", "0"]) == 2
