@@ -215,3 +215,31 @@ def test_simulate_consistency_command(tmp_path, capsys, monkeypatch):
     assert (out / "consistency.png").exists()
     assert "chose the true k" in printed
     assert main(["simulate", "--consistency", "--replications", "0"]) == 2
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("k0", [2, 3, 4])
+@pytest.mark.parametrize("d", [1, 2, 3])
+def test_right_k_at_n5000_well_separated(k0, d):
+    """BIC and DSC choose k0 on well separated truths at n = 5000 (the truths
+    of benchmarks/bench_select.py: gate regions around k0 centres, expert
+    intercepts 4 apart, standard deviation 0.3)."""
+    from gmoe import MixingDendrogram
+
+    if d == 1:
+        centres = np.linspace(-0.7, 0.7, k0)[:, None]
+    else:
+        angles = 2 * np.pi * np.arange(k0) / k0
+        centres = np.zeros((k0, d))
+        centres[:, 0], centres[:, 1] = 0.6 * np.cos(angles), 0.6 * np.sin(angles)
+    slopes = np.array([(-1) ** i * (1 + i % 2) for i in range(k0)], dtype=float)
+    truth = {"gate_intercept": -6 * np.sum(centres**2, axis=1),
+             "gate_coef": 12 * centres,
+             "expert_intercept": 4.0 * np.arange(k0) - 2.0 * (k0 - 1),
+             "expert_coef": slopes[:, None] * np.ones((k0, d)) / np.sqrt(d),
+             "expert_variance": np.full(k0, 0.09)}
+    X, y = make_moe_regression(5000, truth, low=-1, high=1, random_state=k0 * 10 + d)
+    selection = select_n_experts(X, y, range(1, k0 + 3), random_state=0)
+    assert selection.n_experts_ == k0
+    tree = MixingDendrogram(selection.estimators_[k0 + 2], X, y)
+    assert tree.n_experts_ == k0
