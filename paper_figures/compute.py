@@ -159,7 +159,8 @@ def compute_consistency(quick, n_jobs):
 
     grid = CONSISTENCY_GRID["quick" if quick else "full"]
     results = run_consistency_study(random_state=RANDOM_STATE, n_jobs=n_jobs,
-                                    progress=None, **grid)
+                                    progress=None,
+                                    cache=_common.CACHE / "consistency", **grid)
     _common.RESULTS.mkdir(parents=True, exist_ok=True)
     results.to_csv(results_path("consistency", quick), index=False)
     consistency_summary(results, ("bic", "icl", "aic", "dsc")).to_csv(

@@ -93,6 +93,26 @@ def wilson_interval(successes, total, confidence=0.95):
     return np.clip(centre - half, 0, 1), np.clip(centre + half, 0, 1)
 
 
+def _cached(cache, key, compute):
+    """The row of ``key`` from the cache folder, or compute and store it."""
+    if cache is None:
+        return compute()
+    import hashlib
+    import json
+    from pathlib import Path
+
+    name = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode())
+    path = Path(cache) / f"{name.hexdigest()[:20]}.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    row = compute()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(row))
+    tmp.replace(path)
+    return row
+
+
 def _one_dataset(truth_name, truth, n, replication, ks, entropy, estimator_params):
     from gmoe._dendrogram import MixingDendrogram
     from gmoe._selection import _choose, select_n_experts
@@ -127,7 +147,7 @@ def _one_dataset(truth_name, truth, n, replication, ks, entropy, estimator_param
 def run_consistency_study(truths=None, sample_sizes=(200, 700, 2000, 5000),
                           n_datasets=20, n_experts=(1, 2, 3, 4, 5), *,
                           random_state=0, n_jobs=None, progress=None,
-                          **estimator_params):
+                          cache=None, **estimator_params):
     """The choice of BIC, ICL, AIC and DSC on many data sets of known truths.
 
     Parameters
@@ -147,6 +167,9 @@ def run_consistency_study(truths=None, sample_sizes=(200, 700, 2000, 5000),
         Parallel data sets (joblib).
     progress : bool or None
         A tqdm bar; None: on a terminal only.
+    cache : str, Path or None, default=None
+        A folder keeping each finished data set's row (JSON, keyed by the truth,
+        n, replication, k, seed and estimator parameters): a rerun resumes.
     **estimator_params
         Passed to :func:`gmoe.select_n_experts`.
 
@@ -174,12 +197,25 @@ def run_consistency_study(truths=None, sample_sizes=(200, 700, 2000, 5000),
     truths = CONSISTENCY_TRUTHS if truths is None else truths
     entropy = _entropy_of(random_state)
     ks = sorted(int(k) for k in n_experts)
-    tasks = [(lambda name=name, truth=truth, n=n, r=r: _one_dataset(
-        name, truth, n, r, ks, entropy, estimator_params))
-        for name, truth in truths.items() for n in sample_sizes
-        for r in range(n_datasets)]
+    if entropy is None or not isinstance(entropy, int):
+        cache = None  # fresh entropy: nothing to resume
+
+    def task(name, truth, n, r):
+        key = {"truth": name, "params": {k: np.asarray(v).tolist()
+                                         for k, v in truth["params"].items()},
+               "low": truth["low"], "high": truth["high"], "n": int(n),
+               "replication": r, "ks": ks, "entropy": entropy,
+               "estimator_params": estimator_params}
+        return lambda: _cached(cache, key, lambda: _one_dataset(
+            name, truth, n, r, ks, entropy, estimator_params))
+
+    # replications outermost: an interrupted run has the same number of data
+    # sets at every n
+    tasks = [task(name, truth, n, r) for r in range(n_datasets)
+             for name, truth in truths.items() for n in sample_sizes]
     rows = _run(tasks, n_jobs, progress, "data sets")
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows).sort_values(
+        ["truth", "n", "replication"]).reset_index(drop=True)
 
 
 def consistency_summary(results, criteria=("bic", "icl", "dsc"), confidence=0.95):
