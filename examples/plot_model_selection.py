@@ -93,4 +93,19 @@ best = fits[int(bic.argmin())]
 print("expert slopes   ", best.expert_coef_.ravel().round(2))
 print("expert variances", best.expert_variance_.round(3))
 
+# %%
+# The same sweep in one call
+# --------------------------
+# :func:`gmoe.select_n_experts` runs the sweep (in parallel with ``n_jobs``,
+# each k with its own seed), records the warnings of each fit in its table,
+# never chooses a fit with degenerate experts over a regular one, and also
+# offers ICL and the dendrogram criterion DSC (one fit with the largest k);
+# see :ref:`model_selection`.
+from gmoe import select_n_experts  # noqa: E402
+
+selection = select_n_experts(X, y, ks, n_init=4, random_state=0)
+print(selection.results_[["n_experts", "bic", "icl", "aic", "n_warnings"]]
+      .round(1).to_string(index=False))
+print(f"select_n_experts chooses k = {selection.n_experts_}")
+
 plt.show()

@@ -39,3 +39,20 @@ from gmoe._inference import (  # noqa: E402
 )
 
 __all__ += ["InferenceWarning", "MoEInference", "format_summary"]
+from gmoe._dendrogram import MixingDendrogram, dendrogram, merge  # noqa: E402
+from gmoe._selection import (  # noqa: E402
+    ExpertSelection,
+    LikelihoodRatioTest,
+    bootstrap_lrt,
+    select_n_experts,
+)
+
+__all__ += [
+    "ExpertSelection",
+    "LikelihoodRatioTest",
+    "MixingDendrogram",
+    "bootstrap_lrt",
+    "dendrogram",
+    "merge",
+    "select_n_experts",
+]

@@ -1,7 +1,8 @@
 """``gmoe fit``: fit a mixture of experts to the columns of a CSV file.
 
 Reads the file with pandas, fits :class:`gmoe.GaussianMoERegressor` with one
-number of experts or with each of several (then keeps the smallest BIC), prints
+number of experts or with each of several (then :func:`gmoe.select_n_experts`
+keeps the smallest BIC among the fits without degenerate experts), prints
 the selection table, the fitted parameters and the fit statistics, and writes the
 predictions, the parameters and a figure into an output folder.
 
@@ -34,7 +35,9 @@ def add_parser(subparsers):
             "Fit a softmax-gated Gaussian mixture of experts to the columns of a CSV "
             "file: the target column against the feature columns (default: every "
             "other column).  With several numbers of experts (--experts 1-6), fit "
-            "each and keep the one of smallest BIC.  Prints the fitted parameters "
+            "each (each with its own seed drawn from --random-state) and keep the "
+            "one of smallest BIC among the fits without degenerate experts.  "
+            "Prints the fitted parameters "
             "and the fit statistics; writes predictions.csv (prediction, "
             "prediction interval, most responsible expert of each row), "
             "parameters.csv and fit.png into the output folder."
@@ -253,6 +256,35 @@ def _fit_one(k, X, y, args):
     return model, messages
 
 
+def _select(ks, X, y, args):
+    """Fit every k with :func:`gmoe.select_n_experts` and choose by BIC."""
+    from gmoe._selection import _check_room, select_n_experts
+
+    try:
+        _check_room(ks, len(y), X.shape[1])
+    except ValueError as exc:
+        raise FitInputError(f"--experts: {exc}") from None
+    try:
+        selection = select_n_experts(X, y, ks, "bic", n_init=args.n_init,
+                                     random_state=args.random_state,
+                                     max_iter=args.max_iter, tol=args.tol)
+    except ValueError as exc:
+        raise FitInputError(
+            f"the fits failed: {str(exc).strip().splitlines()[0]}") from None
+    rows = []
+    for record in selection.results_.to_dict("records"):
+        k = int(record["n_experts"])
+        for message in filter(None, record["warnings"].split("; ")):
+            print(f"gmoe fit: warning (k = {k}): {message}", file=sys.stderr)
+        rows.append({"k": k, "log_likelihood": record["log_likelihood"],
+                     "bic": record["bic"], "icl": record["icl"],
+                     "aic": record["aic"], "converged": bool(record["converged"]),
+                     "n_iter": selection.estimators_[k].n_iter_,
+                     "n_degenerate": int(record["n_degenerate"]),
+                     "regular": bool(record["regular"])})
+    return selection.estimators_, rows, selection.n_experts_
+
+
 def format_selection(rows, chosen):
     """The table of the fits of several numbers of experts.
 
@@ -414,29 +446,31 @@ def fit_command(args):
     print(f"Data: {name}, n = {n} rows{dropped}; target {args.target!r}, "
           f"{len(features)} feature(s): {', '.join(features)}.")
 
-    fits, rows = {}, []
     start = time.perf_counter()
-    for k in ks:
+    if len(ks) == 1:
         try:
-            model, messages = _fit_one(k, X, y, args)
+            model, messages = _fit_one(ks[0], X, y, args)
         except ValueError as exc:
             raise FitInputError(
-                f"the fit with k = {k} failed: {str(exc).strip().splitlines()[0]}"
-            ) from None
+                f"the fit with k = {ks[0]} failed: "
+                f"{str(exc).strip().splitlines()[0]}") from None
         for message in messages:
-            print(f"gmoe fit: warning (k = {k}): {message}", file=sys.stderr)
-        fits[k] = model
-        rows.append({"k": k, "log_likelihood": model.log_likelihood_,
-                     "bic": model.bic(X, y), "aic": model.aic(X, y),
-                     "converged": bool(model.converged_), "n_iter": model.n_iter_})
+            print(f"gmoe fit: warning (k = {ks[0]}): {message}", file=sys.stderr)
+        fits = {ks[0]: model}
+        rows = [{"k": ks[0], "log_likelihood": model.log_likelihood_,
+                 "bic": model.bic(X, y), "aic": model.aic(X, y),
+                 "converged": bool(model.converged_), "n_iter": model.n_iter_}]
+        chosen = ks[0]
+    else:
+        fits, rows, chosen = _select(ks, X, y, args)
     elapsed = time.perf_counter() - start
-    chosen = min(rows, key=lambda row: row["bic"])["k"]
     model = fits[chosen]
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     if len(ks) > 1:
         print(f"\nFits with k = {ks[0]} to {ks[-1]} experts ({elapsed:.1f} s, "
-              f"{args.n_init} start(s) each); * marks the smallest BIC:")
+              f"{args.n_init} start(s) each); * marks the smallest BIC among the "
+              "fits without degenerate experts:")
         print(format_selection(rows, chosen))
         import pandas as pd
 

@@ -15,6 +15,7 @@ __all__ = [
     "draw_covariates",
     "draw_response",
     "make_moe_regression",
+    "load_mcycle",
 ]
 
 #: The five parameter arrays of a mixture of experts, in the package's fixed order.
@@ -154,3 +155,44 @@ def make_moe_regression(n_samples=1000, params=None, *, design="uniform", low=0.
                         random_state=rng)
     y, _ = draw_response(params, X, rng)
     return X, y
+
+
+def load_mcycle(return_X_y=False):
+    """The motorcycle crash-helmet data (R package MASS, ``mcycle``).
+
+    133 accelerations of the head of a test dummy in simulated motorcycle crashes,
+    against the time after impact (Silverman 1985, JRSS B 47, 1-52).  The file
+    ``gmoe/data/mcycle.csv`` was written from MASS 7.3-58 with R's
+    ``write.csv``; MASS is GPL-2 | GPL-3.
+
+    Parameters
+    ----------
+    return_X_y : bool, default=False
+        True: return ``(X, y)`` with X the times, shape (133, 1), and y the
+        accelerations.
+
+    Returns
+    -------
+    data : pandas.DataFrame or tuple
+        Columns ``times`` (ms after impact) and ``accel`` (head acceleration, g).
+
+    Examples
+    --------
+    >>> from gmoe.datasets import load_mcycle
+    >>> data = load_mcycle()
+    >>> data.shape, list(data.columns)
+    ((133, 2), ['times', 'accel'])
+    >>> X, y = load_mcycle(return_X_y=True)
+    >>> X.shape, float(y.min())
+    ((133, 1), -134.0)
+    """
+    from importlib import resources
+
+    import pandas as pd
+
+    with resources.files("gmoe").joinpath("data/mcycle.csv").open("r") as handle:
+        data = pd.read_csv(handle)
+    if return_X_y:
+        return data[["times"]].to_numpy(dtype=float), data["accel"].to_numpy(
+            dtype=float)
+    return data

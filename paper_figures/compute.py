@@ -10,7 +10,9 @@ the wall times in ``results/timings[_quick].json``.  Finished fits are cached un
 ``paper_figures/.cache/``, so an interrupted run resumes where it stopped.
 
 ``--only NAME`` (repeatable) runs only the named steps: studies of
-``_common.STUDIES``, ``voronoi_cells`` or ``gradient_norms``.
+``_common.STUDIES``, ``voronoi_cells``, ``gradient_norms`` or ``consistency``
+(the choice of the number of experts by BIC, ICL, AIC and DSC on many data
+sets: ``results/consistency[_quick].csv`` and ``consistency_summary``).
 """
 
 import argparse
@@ -147,6 +149,25 @@ def compute_gradient_norms(quick):
     return len(table)
 
 
+def compute_consistency(quick, n_jobs):
+    """Share of data sets on which BIC, ICL, AIC and DSC choose k0 (two truths)."""
+    from gmoe.simulation._consistency import (
+        CONSISTENCY_GRID,
+        consistency_summary,
+        run_consistency_study,
+    )
+
+    grid = CONSISTENCY_GRID["quick" if quick else "full"]
+    results = run_consistency_study(random_state=RANDOM_STATE, n_jobs=n_jobs,
+                                    progress=None,
+                                    cache=_common.CACHE / "consistency", **grid)
+    _common.RESULTS.mkdir(parents=True, exist_ok=True)
+    results.to_csv(results_path("consistency", quick), index=False)
+    consistency_summary(results, ("bic", "icl", "aic", "dsc")).to_csv(
+        results_path("consistency_summary", quick), index=False)
+    return len(results)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
@@ -154,14 +175,15 @@ def main(argv=None):
     parser.add_argument("--jobs", type=int, default=-1,
                         help="worker processes (default: all cores)")
     parser.add_argument("--only", action="append",
-                        choices=[*sorted(STUDIES), "voronoi_cells", "gradient_norms"],
+                        choices=[*sorted(STUDIES), "voronoi_cells", "gradient_norms",
+                                 "consistency"],
                         help="compute only these steps (repeatable)")
     args = parser.parse_args(argv)
     preset = "quick" if args.quick else "full"
     timings = {"machine": f"{platform.processor() or platform.machine()}, "
                           f"{__import__('os').cpu_count()} cores",
                "date": time.strftime("%Y-%m-%d"), "n_jobs": args.jobs, "studies": {}}
-    steps = args.only or [*STUDIES, "voronoi_cells", "gradient_norms"]
+    steps = args.only or [*STUDIES, "voronoi_cells", "gradient_norms", "consistency"]
     for name in steps:
         if name in STUDIES:
             elapsed, n_fits = compute_study(name, preset, args.quick, args.jobs)
@@ -177,6 +199,11 @@ def main(argv=None):
         n_fits = compute_gradient_norms(args.quick)
         timings["studies"]["gradient_norms"] = {
             "seconds": round(time.perf_counter() - start, 1), "fits": n_fits}
+    if "consistency" in steps:
+        start = time.perf_counter()
+        n_sets = compute_consistency(args.quick, args.jobs)
+        timings["studies"]["consistency"] = {
+            "seconds": round(time.perf_counter() - start, 1), "data_sets": n_sets}
     path = _common.RESULTS / ("timings_quick.json" if args.quick else "timings.json")
     if args.only and path.exists():
         # Keep the other steps' times; date each step recomputed now.

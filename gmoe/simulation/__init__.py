@@ -12,6 +12,11 @@ See :func:`gmoe.plotting.plot_rate` for the figure.
 """
 
 from gmoe.simulation._config import load_config, run_config
+from gmoe.simulation._consistency import (
+    consistency_summary,
+    run_consistency_study,
+    wilson_interval,
+)
 from gmoe.simulation._demo import demo_study
 from gmoe.simulation._rates import RateEstimate, estimate_rate
 from gmoe.simulation._study import (
@@ -31,6 +36,7 @@ __all__ = [
     "RateEstimate",
     "TIMING_COLUMNS",
     "check_study",
+    "consistency_summary",
     "demo_study",
     "draw_replication",
     "estimate_rate",
@@ -39,6 +45,8 @@ __all__ = [
     "loss_columns",
     "near_truth_start",
     "run_config",
+    "run_consistency_study",
     "run_rate_study",
     "sample_size_grid",
+    "wilson_interval",
 ]
