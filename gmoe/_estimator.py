@@ -1116,6 +1116,40 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
         return draw_response(self._params_dict(), self._check_X(X), random_state,
                              top_k=getattr(self, "top_k_", None))
 
+    def routing_report(self, X, y=None, *, min_load=0.01, collapse_share=0.95):
+        """Routing diagnostics of the fitted gate on ``X``.
+
+        Per-expert load, top-expert share, gate entropy, effective numbers of
+        experts and flags for never-used and collapsed experts: see
+        :func:`gmoe.routing_diagnostics`, which this calls.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or None, default=None
+            Adds the mean posterior responsibility of each expert.
+        min_load, collapse_share : float
+            See :func:`gmoe.routing_diagnostics`.
+
+        Returns
+        -------
+        report : gmoe.RoutingDiagnostics
+
+        Examples
+        --------
+        >>> from gmoe.datasets import TOPK_TRUTH, make_moe_regression
+        >>> X, y = make_moe_regression(1000, TOPK_TRUTH, random_state=0, top_k=2)
+        >>> moe = GaussianMoERegressor(4, top_k=2, n_init=2, solver="em",
+        ...                            random_state=0).fit(X, y)
+        >>> moe.routing_report(X).summary["mean_active"] <= 2
+        True
+        """
+        from gmoe._routing import routing_diagnostics
+
+        check_is_fitted(self)
+        return routing_diagnostics(self, X, y, min_load=min_load,
+                                   collapse_share=collapse_share)
+
     # ---------------------------------------------------------- model selection
     def n_parameters(self):
         """Number of free parameters: ``(k - 1)(d + 1) + k (d + 2)``.
