@@ -93,8 +93,9 @@ def test_log_gate_weights_match_reference():
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("n, k, d", [(7, 3, 1), (CHUNK_SIZE + 13, 3, 2), (300, 8, 2)])
-@pytest.mark.parametrize("ties", [False, True])
+@pytest.mark.parametrize("n, k, d, ties", [(7, 3, 1, False), (7, 3, 1, True),
+                                           (CHUNK_SIZE + 13, 3, 2, True),
+                                           (300, 8, 2, False), (300, 8, 2, True)])
 def test_top_k_e_step_matches_reference(n, k, d, ties):
     Xt, y, w, gate, coef, var = random_problem(n, k, d, seed=n + k, ties=ties)
     resp_prev = np.random.default_rng(n).dirichlet(np.ones(k), size=n)
@@ -255,16 +256,17 @@ def test_top_k_rate_study_path(topk_data):
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        results = run_rate_study(TOPK_TRUTH, 5, [1000], 1, random_state=0,
+        results = run_rate_study(TOPK_TRUTH, 4, [600], 1, random_state=0,
                                  truth_top_k=2, estimator_params={"top_k": 2,
                                                                   "solver": "em"},
+                                 losses=("D1",), translation="reference",
                                  progress=False)
     row = results.iloc[0]
     assert row["error"] == ""
-    X, y = draw_replication(TOPK_TRUTH, 1000, 0, random_state=0, top_k=2)
+    X, y = draw_replication(TOPK_TRUTH, 600, 0, random_state=0, top_k=2)
     assert row["log_likelihood"] >= truth_loglik(X, y, TOPK_TRUTH, 2)
     assert row["routing_mean_active"] <= 2
-    assert 1 <= row["routing_effective_load"] <= 5
+    assert 1 <= row["routing_effective_load"] <= 4
     with pytest.raises(ValueError, match="truth_top_k"):
-        run_rate_study(TOPK_TRUTH, 5, [1500], 1, random_state=0, truth_top_k=7,
+        run_rate_study(TOPK_TRUTH, 4, [600], 1, random_state=0, truth_top_k=7,
                        progress=False)
