@@ -270,3 +270,45 @@ def test_top_k_rate_study_path(topk_data):
     with pytest.raises(ValueError, match="truth_top_k"):
         run_rate_study(TOPK_TRUTH, 4, [600], 1, random_state=0, truth_top_k=7,
                        progress=False)
+
+
+def test_top_k_truth_in_a_study_configuration():
+    from gmoe.simulation._config import ConfigError, parse_config
+
+    table = {"study": {"n_experts": 5, "sample_sizes": [1000], "n_replications": 1,
+                       "random_state": 0},
+             "truth": {"preset": "TOPK", "top_k": 2},
+             "fit": {"estimator_params": {"top_k": 3}}}
+    config = parse_config(table)
+    assert config.study["truth_top_k"] == 2
+    np.testing.assert_array_equal(config.study["truth"]["gate_coef"],
+                                  TOPK_TRUTH["gate_coef"])
+    table["truth"]["top_k"] = 9
+    with pytest.raises(ConfigError, match="truth_top_k"):
+        parse_config(table)
+
+
+def test_newton_reports_the_gradient_of_the_fixed_set_piece(topk_data):
+    from gmoe._newton import projected_gradient_norm
+
+    X, y = topk_data
+    X, y = X[:800], y[:800]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        em = GaussianMoERegressor(4, top_k=2, solver="em", n_init=1,
+                                  random_state=0).fit(X, y)
+        moe = GaussianMoERegressor(4, top_k=2, n_init=1, random_state=0).fit(X, y)
+    assert moe.log_likelihood_ >= em.log_likelihood_ - 1e-6
+    # the reported gradient is that of the smooth piece at the fitted parameters
+    Xs = (X - X.mean(axis=0)) / X.std(axis=0)
+    ys = (y - y.mean()) / y.std()
+    model = SoftmaxGaussianMoE(np.column_stack([np.ones(len(y)), Xs]), ys,
+                               np.ones(len(y)), var_lower=1e-6 * 1.0, top_k=2)
+    gate = np.column_stack([moe.gate_intercept_ + moe.gate_coef_ @ X.mean(axis=0),
+                            moe.gate_coef_ * X.std(axis=0)])
+    coef = np.column_stack([
+        (moe.expert_intercept_ + moe.expert_coef_ @ X.mean(axis=0) - y.mean())
+        / y.std(), moe.expert_coef_ * X.std(axis=0) / y.std()])
+    params = MoEParams(gate, coef, moe.expert_variance_ / y.var())
+    assert projected_gradient_norm(model, params) == pytest.approx(
+        moe.gradient_norm_, rel=1e-3, abs=1e-9)
