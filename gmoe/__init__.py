@@ -16,6 +16,7 @@ from gmoe._estimator import (
     SpuriousFitWarning,
 )
 from gmoe._measure import MixingMeasure
+from gmoe._routing import RoutingDiagnostics, routing_diagnostics
 from gmoe._voronoi import UnknownRbarWarning, voronoi_cells, voronoi_loss
 
 __version__ = "0.1.0"
@@ -29,6 +30,8 @@ __all__ = [
     "UnknownRbarWarning",
     "voronoi_cells",
     "voronoi_loss",
+    "RoutingDiagnostics",
+    "routing_diagnostics",
     "__version__",
 ]
 

@@ -32,10 +32,18 @@ from gmoe._model import MoEParams, m_step_experts
 #: Halvings of a gate step before EM keeps the gate as it is for this iteration.
 MAX_HALVINGS = 30
 
+#: Halvings of a top-K gate step before EM keeps the gate for this iteration (a
+#: step that crosses the boundaries of the top-K sets often cannot be rescued).
+MAX_HALVINGS_TOP_K = 8
+
 #: Newton steps and relative tolerance of the gate fit made at start-up, from a flat
 #: gate to the starting responsibilities.
 START_GATE_MAX_ITER = 25
 START_GATE_TOL = 1e-8
+
+#: Top-K gate: hops across the boundaries of the top-K sets tried per EM run
+#: (see :func:`run_em`).
+MAX_ESCAPES = 5
 
 #: A decrease of the mean log-likelihood larger than this (in nats per unit of
 #: sample weight) is reported as a warning: EM must never decrease it.
@@ -172,7 +180,15 @@ def _em_update(model, state, resp_now, resp_out):
     ``resp_out``) checks in the same pass that the step raised the (penalised)
     gate objective of ``resp_now``; if not, the step is halved and the E-step
     redone.
+
+    With a top-K gate (``model.top_k``) the gate's Newton step is that of the
+    gate objective with every sample's top-K set held at the current parameters,
+    and the check is on the observed (penalised) log-likelihood instead: the
+    step is halved until the log-likelihood at the new parameters is at least
+    the current one (:func:`_em_update_top_k`).
     """
+    if model.top_k is not None:
+        return _em_update_top_k(model, state, resp_now, resp_out)
     params = state.params
     coef, var = model.m_step_experts(state.stats, params)
     step = model.gate_direction(params.gate, state.stats.gate_grad,
@@ -184,6 +200,84 @@ def _em_update(model, state, resp_now, resp_out):
             return new
         step = 0.5 * step
     return _e_state(model, MoEParams(params.gate, coef, var), resp_now, resp_out)
+
+
+def _em_update_top_k(model, state, resp_now, resp_out):
+    """One generalised EM iteration for the top-K sparse softmax gate.
+
+    The experts are updated in closed form (the E-step's responsibilities are
+    zero outside each sample's top-K set, so the update is that of the top-K
+    model).  The gate objective :math:`\\sum_n w_n \\sum_{i \\in T_n}
+    \\tau_{ni} \\log \\pi_i(x_n)` is concave for fixed top-K sets
+    :math:`T_n`, and the E-step returns its gradient and information at the
+    current gate for the sets there; one Newton step of it is tried.  A step
+    that changes some :math:`T_n` can lower the likelihood (the objective is
+    only piecewise smooth), so the step is kept only if the observed
+    (penalised) log-likelihood at the new parameters is at least the current
+    one, and halved otherwise.  When no halving helps, the gate stays where it
+    is: the new experts with the old gate (top-K sets unchanged) never lower the
+    log-likelihood (the EM inequality), so no iteration does.
+    """
+    params = state.params
+    coef, var = model.m_step_experts(state.stats, params)
+    step = model.gate_direction(params.gate, state.stats.gate_grad,
+                                state.stats.gate_info)
+    for _ in range(MAX_HALVINGS_TOP_K):
+        candidate = MoEParams(model.project_gate(params.gate + step), coef, var)
+        new = _e_state(model, candidate, resp_now, resp_out)
+        if new.objective >= state.objective:
+            return new
+        step = 0.5 * step
+    return _e_state(model, MoEParams(params.gate, coef, var), resp_now, resp_out)
+
+
+#: Compass search of the top-K gate (:func:`_top_k_compass`): first and last
+#: step length (standardised gate units) and the most evaluations per search.
+COMPASS_START = 0.25
+COMPASS_STOP = 1e-2
+COMPASS_MAX_EVAL = 200
+
+
+def _top_k_compass(model, state, resp_now, resp_out, min_gain):
+    """A compass search on the gate of a top-K model, experts fixed.
+
+    The top-K log-likelihood jumps where a sample's top-K set changes (at a tie
+    of the scores of the ``K``-th and the ``(K+1)``-th expert, two different
+    experts get the same weight), and EM cannot move those boundaries: the
+    responsibilities vanish outside the sets, so the gate objective sees no gain
+    there.  This search evaluates the observed log-likelihood itself: each free
+    gate parameter in turn is moved by ``+h`` and ``-h`` (``h`` from
+    :data:`COMPASS_START`, halved after a sweep without gain, down to
+    :data:`COMPASS_STOP`); a move is kept when it raises the objective by more
+    than ``min_gain``.  Returns the improved state (its E-step wrote
+    ``resp_out``; ``resp_now`` is scratch) or None when no move helped.
+    """
+    params = state.params
+    k, p = params.gate.shape
+    gate = model.project_gate(params.gate)
+    best = state
+    h = COMPASS_START
+    n_eval = 0
+    improved = False
+    while h >= COMPASS_STOP and n_eval < COMPASS_MAX_EVAL:
+        gained = False
+        for i in range(k - 1):
+            for a in range(p):
+                for sign in (1.0, -1.0):
+                    trial = gate.copy()
+                    trial[i, a] += sign * h
+                    trial = model.project_gate(trial)
+                    new = _e_state(model, MoEParams(trial, params.coef, params.var),
+                                   resp_now, resp_now)
+                    n_eval += 1
+                    if new.objective > best.objective + min_gain:
+                        best, gate, gained, improved = new, trial, True, True
+                        break
+        if not gained:
+            h *= 0.5
+    if not improved:
+        return None
+    return _e_state(model, best.params, resp_now, resp_out)
 
 
 def _squarem_cycle(model, state, bufs):
@@ -221,7 +315,8 @@ def _squarem_cycle(model, state, bufs):
     return s2
 
 
-def run_em(model, params, *, max_iter, tol, accelerate=False, verbose=0):
+def run_em(model, params, *, max_iter, tol, accelerate=False, verbose=0,
+           max_escapes=MAX_ESCAPES):
     """Run EM from ``params`` until the mean objective settles.
 
     One iteration is one pass over the data in the common case
@@ -260,6 +355,7 @@ def run_em(model, params, *, max_iter, tol, accelerate=False, verbose=0):
     trace = [state.objective]
     converged = False
     n_iter = 0
+    escapes = 0
     for n_iter in range(1, max_iter + 1):
         previous = state.objective
         if accelerate:
@@ -280,6 +376,17 @@ def run_em(model, params, *, max_iter, tol, accelerate=False, verbose=0):
                 stacklevel=3,
             )
         if abs(change) <= tol:
+            if model.top_k is not None and escapes < max_escapes and n_iter < max_iter:
+                # Top-K gate: move the boundaries of the top-K sets, which EM
+                # cannot (see _top_k_compass), then go on with EM.
+                escapes += 1
+                moved = _top_k_compass(model, state, bufs[1], bufs[2],
+                                       tol * total)
+                if moved is not None:
+                    state = moved
+                    bufs[0], bufs[2] = bufs[2], bufs[0]
+                    trace[-1] = state.objective
+                    continue
             converged = True
             break
     return EMResult(state.params, bufs[0], state.stats.loglik, state.objective, trace,

@@ -19,7 +19,7 @@ from sklearn.utils.validation import (
 
 from gmoe._em import params_from_responsibilities
 from gmoe._measure import MixingMeasure
-from gmoe._model import MoEParams, SoftmaxGaussianMoE
+from gmoe._model import MoEParams, SoftmaxGaussianMoE, log_gate_weights
 from gmoe._solvers import SOLVERS, SolverOptions, screen
 from gmoe.datasets import PARAM_NAMES, draw_response
 
@@ -363,6 +363,19 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
         the fit maximises :math:`\\ell - \\alpha/2 \\sum_i \\lVert
         \\beta_{1i} \\rVert^2`, which is finite even when the gate separates
         the experts.
+    top_k : int or None, default=None
+        ``None``: the dense softmax gate.  An int ``K`` with ``1 <= K <=
+        n_experts``: the top-K sparse softmax gate [N24k]_, whose weight of expert
+        ``i`` at ``x`` is the softmax of the ``K`` largest gate scores
+        :math:`s_j(x) = \\beta_{0j} + \\beta_{1j}^\\top x`, restricted to them,
+        and 0 for the other experts (ties broken by the lower expert index).
+        ``K == n_experts`` is the dense gate.  The fit maximises the likelihood of
+        this model: a generalised EM whose gate step holds each sample's top-K
+        set fixed and is kept only if the log-likelihood does not decrease, then
+        (``solver="newton"``) Newton steps on the smooth piece of the current
+        top-K sets, each kept only if the log-likelihood rises.  With ``K = 1``
+        the gate's gradient vanishes (a hard partition): the gate keeps the
+        regions of its start.
     random_state : int, RandomState instance or None, default=None
         Seeds the starts.  A fixed value makes ``fit`` deterministic (also across
         numbers of threads).
@@ -426,6 +439,9 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
         a warning names them.
     mixing_measure_ : MixingMeasure
         The fitted parameters as a mixing measure (see :mod:`gmoe` theory notes).
+    top_k_ : int or None
+        ``K`` of the fitted top-K gate (``None``: the dense softmax gate, also
+        when ``top_k == n_experts``).  Every prediction method uses it.
     n_features_in_ : int
         Number of features seen during ``fit``.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -447,6 +463,9 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
        the EM algorithm", Neural Computation 6(2), 1994.
     .. [N23] H. Nguyen, T. Nguyen, N. Ho, "Demystifying Softmax Gating Function in
        Gaussian Mixture of Experts", NeurIPS 2023.
+    .. [N24k] H. Nguyen, P. Akbarian, F. Yan, N. Ho, "Statistical Perspective of
+       Top-K Sparse Softmax Gating Mixture of Experts", ICLR 2024, arXiv
+       2309.13850.
     .. [VR08] R. Varadhan and C. Roland, "Simple and globally convergent methods
        for accelerating the convergence of any EM algorithm", Scandinavian Journal
        of Statistics 35(2), 2008.
@@ -482,6 +501,7 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
         "gate_bound": [None, Interval(numbers.Real, 0, None, closed="neither"),
                        "array-like"],
         "gate_penalty": [Interval(numbers.Real, 0, None, closed="left")],
+        "top_k": [None, Interval(numbers.Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
         "warm_start": ["boolean"],
         "accelerate": ["boolean"],
@@ -504,6 +524,7 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
         variance_bounds=None,
         gate_bound=None,
         gate_penalty=0.0,
+        top_k=None,
         random_state=None,
         warm_start=False,
         accelerate=False,
@@ -522,6 +543,7 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
         self.variance_bounds = variance_bounds
         self.gate_bound = gate_bound
         self.gate_penalty = gate_penalty
+        self.top_k = top_k
         self.random_state = random_state
         self.warm_start = warm_start
         self.accelerate = accelerate
@@ -610,6 +632,7 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
                 f"n_samples={n_positive} (with positive weight) is smaller than "
                 f"n_experts={k}; use fewer experts or more data."
             )
+        top_k = self._check_top_k(k)
         init = self.init_params
         if not isinstance(init, str):
             init = _check_init_dict(init, k, n_features)
@@ -630,7 +653,7 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
         model = SoftmaxGaussianMoE(
             scaling.design(X), scaling.response(y), w, var_lower=var_lower,
             var_upper=var_upper, gate_bound=gate_bound,
-            gate_penalty=self.gate_penalty)
+            gate_penalty=self.gate_penalty, top_k=top_k)
         log_y_scale = np.log(scaling.y_scale) * w.sum()
         model.loglik_offset = -log_y_scale
         rng = check_random_state(self.random_state)
@@ -675,6 +698,7 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
                                      best.params.var)
         for name, value in params.items():
             setattr(self, name + "_", value)
+        self.top_k_ = top_k
         ll = best.objective + model.penalty(best.params.gate)
         self.log_likelihood_ = float(ll - log_y_scale)
         self.log_likelihood_trace_ = np.asarray(best.trace) - log_y_scale
@@ -690,6 +714,21 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
             model.Xt, best.params.gate, w)
         self._warn_about_fit(len(starts), best_key[0])
         return self
+
+    def _check_top_k(self, k):
+        """``top_k`` checked against ``n_experts``; None for the dense gate."""
+        top_k = self.top_k
+        if top_k is None:
+            return None
+        if isinstance(top_k, bool) or not isinstance(top_k, numbers.Integral):
+            raise ValueError(
+                f"top_k must be None or an integer from 1 to n_experts={k}; got "
+                f"{top_k!r}.")
+        if not 1 <= top_k <= k:
+            raise ValueError(
+                f"top_k={top_k} must lie between 1 and n_experts={k}; lower top_k "
+                "or raise n_experts (top_k=None is the dense softmax gate).")
+        return None if top_k == k else int(top_k)
 
     def _search(self, model, rng, n_features):
         """The starts to run to the end: ``n_init`` starts, screened ("emEM") down
@@ -792,7 +831,10 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
 
     def _log_gate(self, X):
         logits = X @ self.gate_coef_.T + self.gate_intercept_
-        return scipy.special.log_softmax(logits, axis=1)
+        top_k = getattr(self, "top_k_", None)
+        if top_k is None:
+            return scipy.special.log_softmax(logits, axis=1)
+        return log_gate_weights(logits, top_k)
 
     def _expert_means(self, X):
         return X @ self.expert_coef_.T + self.expert_intercept_
@@ -1071,7 +1113,42 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
         >>> y_new.shape, experts.shape
         ((500,), (500,))
         """
-        return draw_response(self._params_dict(), self._check_X(X), random_state)
+        return draw_response(self._params_dict(), self._check_X(X), random_state,
+                             top_k=getattr(self, "top_k_", None))
+
+    def routing_report(self, X, y=None, *, min_load=0.01, collapse_share=0.95):
+        """Routing diagnostics of the fitted gate on ``X``.
+
+        Per-expert load, top-expert share, gate entropy, effective numbers of
+        experts and flags for never-used and collapsed experts: see
+        :func:`gmoe.routing_diagnostics`, which this calls.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or None, default=None
+            Adds the mean posterior responsibility of each expert.
+        min_load, collapse_share : float
+            See :func:`gmoe.routing_diagnostics`.
+
+        Returns
+        -------
+        report : gmoe.RoutingDiagnostics
+
+        Examples
+        --------
+        >>> from gmoe.datasets import TOPK_TRUTH, make_moe_regression
+        >>> X, y = make_moe_regression(1000, TOPK_TRUTH, random_state=0, top_k=2)
+        >>> moe = GaussianMoERegressor(4, top_k=2, n_init=2, solver="em",
+        ...                            random_state=0).fit(X, y)
+        >>> moe.routing_report(X).summary["mean_active"] <= 2
+        True
+        """
+        from gmoe._routing import routing_diagnostics
+
+        check_is_fitted(self)
+        return routing_diagnostics(self, X, y, min_load=min_load,
+                                   collapse_share=collapse_share)
 
     # ---------------------------------------------------------- model selection
     def n_parameters(self):

@@ -108,6 +108,41 @@ def _softmax_columns(Z, m, S, LS, lse, inv_total):
             LS[i, j] = Z[i, j] - lse[j]
 
 
+@jit_inline
+def _top_k_mask(Z, m, top_k, KEEP, BEST, ARG):
+    """Keep the ``top_k`` largest entries of each of the first ``m`` columns of ``Z``.
+
+    ``Z`` (k, .) holds gate scores; on return ``KEEP[i, j]`` is 1.0 for the kept
+    entries and 0.0 for the others, which are set to ``-inf`` in ``Z`` (their
+    softmax weight is then exactly 0).  Ties are broken by the lower index: of two
+    equal scores, the expert with the smaller index is kept first.  ``top_k``
+    rounds; each scans the experts not yet kept for the largest score (strict
+    ``>``, so the first of equal maxima wins), a loop over the columns that the
+    compiler vectorises.  ``BEST`` (float) and ``ARG`` (int) of length ``m`` are
+    scratch.  A column without a finite score keeps nothing in that round.
+    """
+    k = Z.shape[0]
+    for i in range(k):
+        for j in range(m):
+            KEEP[i, j] = 0.0
+    for _ in range(top_k):
+        for j in range(m):
+            BEST[j] = -np.inf
+            ARG[j] = -1
+        for i in range(k):
+            for j in range(m):
+                if KEEP[i, j] == 0.0 and Z[i, j] > BEST[j]:
+                    BEST[j] = Z[i, j]
+                    ARG[j] = i
+        for j in range(m):
+            if ARG[j] >= 0:
+                KEEP[ARG[j], j] = 1.0
+    for i in range(k):
+        for j in range(m):
+            if KEEP[i, j] == 0.0:
+                Z[i, j] = -np.inf
+
+
 @jit
 def _load_chunk(Xt, lo, m, XT):
     """Copy the rows ``lo .. lo + m`` of ``Xt`` into the columns of ``XT`` (p, m)."""
@@ -338,6 +373,74 @@ def _e_step_tasks(t0, t1, Xt, y, w, gate, coef, var, resp_prev, resp,
 
 
 @jit
+def _e_step_top_k_tasks(t0, t1, top_k, Xt, y, w, gate, coef, var, resp_prev, resp,
+                        ll_c, q_prev_c, A_c, B_c, C_c, q_c, grad_c, info_c):
+    """Tasks ``t0 .. t1`` of :func:`e_step` with the top-``top_k`` gate.
+
+    The loop of :func:`_e_step_tasks` with the gate scores masked to their
+    ``top_k`` largest (:func:`_top_k_mask`) before the softmax: the masked
+    experts get gate weight and responsibility 0.  The log gate weights of the
+    masked experts enter the gate objectives as 0 (they are multiplied by a zero
+    responsibility in ``gate_q``; in ``gate_q_prev`` the previous
+    responsibilities of masked experts are left out).  A separate kernel rather
+    than a branch inside :func:`_e_step_tasks`, so that the dense E-step is not
+    touched.
+    """
+    n, p = Xt.shape
+    k = coef.shape[0]
+    n_tasks = ll_c.shape[0]
+    n_chunks = (n + CHUNK_SIZE - 1) // CHUNK_SIZE
+    log_norm = np.empty(k)
+    inv_var = np.empty(k)
+    for i in range(k):
+        log_norm[i] = -0.5 * (LOG_2PI + math.log(var[i]))
+        inv_var[i] = 1.0 / var[i]
+    XT = np.empty((p, CHUNK_SIZE))
+    LP = np.empty((k, CHUNK_SIZE))
+    P = np.empty((k, CHUNK_SIZE))
+    LJ = np.empty((k, CHUNK_SIZE))
+    WT = np.empty((k, CHUNK_SIZE))
+    WP = np.empty((k, CHUNK_SIZE))
+    KEEP = np.empty((k, CHUNK_SIZE))
+    LSE = np.empty(CHUNK_SIZE)
+    TMP = np.empty(CHUNK_SIZE)
+    ARG = np.empty(CHUNK_SIZE, dtype=np.int64)
+    for t in range(t0, t1):
+        for c in range(t * n_chunks // n_tasks, (t + 1) * n_chunks // n_tasks):
+            lo = c * CHUNK_SIZE
+            m = min(n, lo + CHUNK_SIZE) - lo
+            _load_chunk(Xt, lo, m, XT)
+            _linear_predictors(gate, XT, m, LP)
+            _linear_predictors(coef, XT, m, LJ)
+            for i in range(k):
+                for j in range(m):
+                    r = y[lo + j] - LJ[i, j]
+                    LJ[i, j] = log_norm[i] - 0.5 * r * r * inv_var[i]
+            _top_k_mask(LP, m, top_k, KEEP, LSE, ARG)
+            _softmax_columns(LP, m, P, LP, LSE, TMP)
+            q_prev = 0.0
+            for i in range(k):
+                for j in range(m):
+                    LJ[i, j] += LP[i, j]
+                    lp = LP[i, j] if KEEP[i, j] != 0.0 else 0.0
+                    LP[i, j] = lp
+                    q_prev += w[lo + j] * resp_prev[lo + j, i] * lp
+            _softmax_columns(LJ, m, WT, LJ, LSE, TMP)
+            ll = 0.0
+            for j in range(m):
+                ll += w[lo + j] * LSE[j]
+            for i in range(k):
+                for j in range(m):
+                    resp[lo + j, i] = WT[i, j]
+                    WT[i, j] *= w[lo + j]
+                    WP[i, j] = w[lo + j] * P[i, j]
+            ll_c[t] += ll
+            q_prev_c[t] += q_prev
+            _expert_moments(WT, XT, y, lo, m, A_c[t], B_c[t], C_c[t])
+            q_c[t] += _gate_moments(WT, WP, P, LP, XT, m, grad_c[t], info_c[t])
+
+
+@jit
 def _e_step_sums(ll_c, q_prev_c, A_c, B_c, C_c, q_c, grad_c, info_c,
                  A, B, C, grad, info):
     """Add the tasks' partial sums of :func:`e_step` in order into the zeroed
@@ -368,7 +471,7 @@ def _e_step_sums(ll_c, q_prev_c, A_c, B_c, C_c, q_c, grad_c, info_c,
     return loglik, gate_q, gate_q_prev
 
 
-def e_step(Xt, y, w, gate, coef, var, resp_prev, resp):
+def e_step(Xt, y, w, gate, coef, var, resp_prev, resp, top_k=None):
     """Fused E-step: responsibilities, log-likelihood and M-step statistics.
 
     One pass over the data, in log space.  Writes the responsibilities into
@@ -394,6 +497,13 @@ def e_step(Xt, y, w, gate, coef, var, resp_prev, resp):
 
     The arrays are float64; C-contiguous ones are used as they are (the compiled
     code is specialised for them), others are copied first.
+
+    ``top_k`` (an int ``1 <= top_k < k``) uses the top-K sparse softmax gate: the
+    gate weights of each sample are the softmax of its ``top_k`` largest gate
+    scores ``gate[i] . x`` (ties to the lower index) and 0 elsewhere
+    (:func:`_e_step_top_k_tasks`).  The gate statistics are then those of the
+    gate objective with each sample's top-K set held fixed.  ``None`` (or
+    ``top_k >= k``) is the dense softmax gate.
     """
     if not _compile._READY:
         _compile.ensure_compiled()
@@ -411,9 +521,14 @@ def e_step(Xt, y, w, gate, coef, var, resp_prev, resp):
     q_c = np.zeros(n_tasks)
     grad_c = np.zeros((n_tasks, k, p))
     info_c = np.zeros((n_tasks, k, k, p, p))
-    _run_tasks(_e_step_tasks, n_tasks,
-               (Xt, y, w, gate, coef, var, resp_prev, out,
-                ll_c, q_prev_c, A_c, B_c, C_c, q_c, grad_c, info_c))
+    if top_k is None or top_k >= k:
+        _run_tasks(_e_step_tasks, n_tasks,
+                   (Xt, y, w, gate, coef, var, resp_prev, out,
+                    ll_c, q_prev_c, A_c, B_c, C_c, q_c, grad_c, info_c))
+    else:
+        _run_tasks(_e_step_top_k_tasks, n_tasks,
+                   (int(top_k), Xt, y, w, gate, coef, var, resp_prev, out,
+                    ll_c, q_prev_c, A_c, B_c, C_c, q_c, grad_c, info_c))
     if out is not resp:
         resp[...] = out
     A = np.zeros((k, p, p))

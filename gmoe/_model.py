@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg
+import scipy.special
 
 from gmoe._kernels import e_step
 from gmoe._kernels_hessian import loglik_hessian
@@ -80,6 +81,74 @@ class MoEParams:
         coef = theta[n_gate:n_gate + k * p].reshape(k, p).copy()
         var = np.exp(np.minimum(theta[n_gate + k * p:], 700.0))
         return cls(gate, coef, var)
+
+
+def top_k_mask(scores, top_k):
+    """Which experts the top-K sparse softmax gate keeps, sample by sample.
+
+    Parameters
+    ----------
+    scores : ndarray of shape (n, k)
+        Gate scores :math:`s_i(x_n) = \\beta_{0i} + \\beta_{1i}^\\top x_n`.
+    top_k : int or None
+        ``K``; ``None`` keeps every expert (the dense softmax gate).
+
+    Returns
+    -------
+    keep : ndarray of shape (n, k), dtype=bool
+        True for the ``K`` largest scores of each row.  Ties are broken by the
+        lower index: of equal scores the expert with the smaller index is kept
+        first (a stable sort of the negated scores).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> top_k_mask(np.array([[0.0, 2.0, 1.0, 2.0]]), 2)
+    array([[False,  True, False,  True]])
+    >>> top_k_mask(np.array([[1.0, 1.0, 1.0]]), 1)
+    array([[ True, False, False]])
+    """
+    scores = np.asarray(scores, dtype=float)
+    keep = np.ones(scores.shape, dtype=bool)
+    if top_k is None or top_k >= scores.shape[1]:
+        return keep
+    order = np.argsort(-scores, axis=1, kind="stable")
+    keep[:] = False
+    np.put_along_axis(keep, order[:, :top_k], True, axis=1)
+    return keep
+
+
+def log_gate_weights(scores, top_k=None):
+    """Log gate weights of the (top-K sparse) softmax gate.
+
+    .. math::
+
+        \\log \\pi_i(x) = s_i(x) - \\log \\sum_{j \\in T(x)} e^{s_j(x)}
+        \\ \\text{for}\\ i \\in T(x),\\qquad -\\infty\\ \\text{otherwise},
+
+    with :math:`T(x)` the ``top_k`` largest scores (:func:`top_k_mask`; all the
+    experts when ``top_k`` is None).
+
+    Parameters
+    ----------
+    scores : ndarray of shape (n, k)
+    top_k : int or None, default=None
+
+    Returns
+    -------
+    log_gate : ndarray of shape (n, k)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> np.exp(log_gate_weights(np.array([[0.0, np.log(3.0), -1.0]]), 2)).round(2)
+    array([[0.25, 0.75, 0.  ]])
+    """
+    scores = np.asarray(scores, dtype=float)
+    if top_k is None or top_k >= scores.shape[1]:
+        return scipy.special.log_softmax(scores, axis=1)
+    masked = np.where(top_k_mask(scores, top_k), scores, -np.inf)
+    return scipy.special.log_softmax(masked, axis=1)
 
 
 def n_free_parameters(k, p):
@@ -231,6 +300,13 @@ class SoftmaxGaussianMoE:
         Bound of the absolute gate slopes; ``None`` for none.
     gate_penalty : float, default=0
         Ridge penalty ``alpha`` on the gate slopes.
+    top_k : int or None, default=None
+        ``K`` of the top-K sparse softmax gate: the gate weights of a sample are
+        the softmax of its ``K`` largest gate scores and 0 elsewhere (ties to the
+        lower index).  ``None``: the dense softmax gate.  The objective is then
+        piecewise smooth; :meth:`derivatives` returns those of the piece on which
+        every sample's top-K set is the one at ``params``, and EM checks the
+        observed log-likelihood itself (:func:`gmoe._em.run_em`).
 
     Examples
     --------
@@ -246,7 +322,7 @@ class SoftmaxGaussianMoE:
     """
 
     def __init__(self, Xt, y, w, *, var_lower, var_upper=np.inf, gate_bound=None,
-                 gate_penalty=0.0):
+                 gate_penalty=0.0, top_k=None):
         self.Xt = np.ascontiguousarray(Xt, dtype=np.float64)
         self.y = np.ascontiguousarray(y, dtype=np.float64)
         self.w = np.ascontiguousarray(w, dtype=np.float64)
@@ -255,13 +331,14 @@ class SoftmaxGaussianMoE:
         self.var_upper = float(var_upper)
         self.gate_bound = None if gate_bound is None else np.asarray(gate_bound, float)
         self.gate_penalty = float(gate_penalty)
+        self.top_k = None if top_k is None else int(top_k)
 
     def subset(self, rows):
         """The same model on the samples ``rows`` (same bounds and penalty)."""
         return SoftmaxGaussianMoE(
             self.Xt[rows], self.y[rows], self.w[rows], var_lower=self.var_lower,
             var_upper=self.var_upper, gate_bound=self.gate_bound,
-            gate_penalty=self.gate_penalty)
+            gate_penalty=self.gate_penalty, top_k=self.top_k)
 
     @property
     def n_samples(self):
@@ -282,8 +359,12 @@ class SoftmaxGaussianMoE:
     def e_step(self, params, resp_prev, resp):
         """One fused E-step at ``params``; writes ``resp`` (n, k), returns
         :class:`EStats` (the log-likelihood is not penalised)."""
-        out = e_step(self.Xt, self.y, self.w, params.gate, params.coef, params.var,
-                     resp_prev, resp)
+        if self.top_k is None:
+            out = e_step(self.Xt, self.y, self.w, params.gate, params.coef,
+                         params.var, resp_prev, resp)
+        else:
+            out = e_step(self.Xt, self.y, self.w, params.gate, params.coef,
+                         params.var, resp_prev, resp, top_k=self.top_k)
         return EStats(*out)
 
     def objective(self, params):
@@ -309,7 +390,7 @@ class SoftmaxGaussianMoE:
         k, p = params.coef.shape
         gate = params.gate - params.gate[-1]
         ll, grad, hess = loglik_hessian(self.Xt, self.y, self.w, gate, params.coef,
-                                        params.var)
+                                        params.var, top_k=self.top_k)
         order = _block_order(k, p)
         grad = grad[order]
         hess = hess[np.ix_(order, order)]

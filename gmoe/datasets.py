@@ -12,6 +12,8 @@ from sklearn.utils import check_random_state
 __all__ = [
     "PARAM_NAMES",
     "N23_TRUTH",
+    "TOPK_TRUTH",
+    "TOPK_TRUTH_K",
     "draw_covariates",
     "draw_response",
     "make_moe_regression",
@@ -38,6 +40,26 @@ N23_TRUTH = {
     "expert_coef": np.array([[-20.0], [20.0]]),
     "expert_variance": np.array([0.09, 0.16]),
 }
+
+#: A truth for the top-K sparse softmax gate: k0 = 4 experts, d = 2 covariates on
+#: ``[0, 1]^2``, top-2 gate (:data:`TOPK_TRUTH_K`).  Gate scores ``s_i(x) = 6 u_i .
+#: (x - (0.5, 0.5))`` with the directions ``u_i`` = (1, 0), (0, 1), (-1, 0), (0, -1)
+#: (stored in reference form, last expert zero): at each x the two experts whose
+#: directions are closest to ``x - (0.5, 0.5)`` share the sample, so each of the
+#: four corners of the square is served by one pair of neighbouring experts and
+#: every expert by two corners.  Experts ``(b, a)``: ``(2, (3, -1))``, ``(-2, (-2,
+#: 2))``, ``(0, (4, 4))``, ``(1, (-3, -3))``; variances 0.10, 0.15, 0.08, 0.12.
+#: Defined for gmoe's tests and examples (not taken from a paper).
+TOPK_TRUTH = {
+    "gate_intercept": np.array([-6.0, -6.0, 0.0, 0.0]),
+    "gate_coef": np.array([[6.0, 6.0], [0.0, 12.0], [-6.0, 6.0], [0.0, 0.0]]),
+    "expert_intercept": np.array([2.0, -2.0, 0.0, 1.0]),
+    "expert_coef": np.array([[3.0, -1.0], [-2.0, 2.0], [4.0, 4.0], [-3.0, -3.0]]),
+    "expert_variance": np.array([0.10, 0.15, 0.08, 0.12]),
+}
+
+#: ``K`` of the top-K gate of :data:`TOPK_TRUTH`.
+TOPK_TRUTH_K = 2
 
 DESIGNS = ("uniform", "grid")
 
@@ -83,12 +105,14 @@ def draw_covariates(n_samples, n_features=1, *, design="uniform", low=0.0, high=
     return rng.uniform(low, high, size=(n_samples, n_features))
 
 
-def draw_response(params, X, random_state=None):
+def draw_response(params, X, random_state=None, *, top_k=None):
     """Draw y given X from a mixture of experts.
 
     Each sample first picks an expert with the gate probabilities
     :math:`\\pi_i(x)`, then draws :math:`y \\sim \\mathcal N(a_i^\\top x + b_i,
-    \\sigma_i)`.
+    \\sigma_i)`.  With ``top_k = K`` the gate is the top-K sparse softmax gate:
+    the softmax over the ``K`` largest gate scores of each sample (ties to the
+    lower index), 0 for the other experts.
 
     Parameters
     ----------
@@ -96,6 +120,8 @@ def draw_response(params, X, random_state=None):
         The five parameter arrays (see the module docstring).
     X : ndarray of shape (n_samples, d)
     random_state : int, RandomState, Generator or None, default=None
+    top_k : int or None, default=None
+        ``K`` of a top-K sparse softmax gate; None for the dense softmax gate.
 
     Returns
     -------
@@ -109,10 +135,19 @@ def draw_response(params, X, random_state=None):
     >>> y, experts = draw_response(N23_TRUTH, X, random_state=0)
     >>> experts
     array([1, 1, 0, 0])
+    >>> X = draw_covariates(500, 2, random_state=0)
+    >>> _, experts = draw_response(TOPK_TRUTH, X, random_state=0, top_k=1)
+    >>> scores = X @ TOPK_TRUTH["gate_coef"].T + TOPK_TRUTH["gate_intercept"]
+    >>> bool(np.all(experts == scores.argmax(axis=1)))
+    True
     """
     rng = _generator(random_state)
     X = np.asarray(X, dtype=float)
     logits = X @ np.asarray(params["gate_coef"]).T + params["gate_intercept"]
+    if top_k is not None:
+        from gmoe._model import top_k_mask
+
+        logits = np.where(top_k_mask(logits, top_k), logits, -np.inf)
     logits -= logits.max(axis=1, keepdims=True)
     gate = np.exp(logits)
     cumulative = np.cumsum(gate, axis=1)
@@ -126,7 +161,7 @@ def draw_response(params, X, random_state=None):
 
 
 def make_moe_regression(n_samples=1000, params=None, *, design="uniform", low=0.0,
-                        high=1.0, random_state=None):
+                        high=1.0, random_state=None, top_k=None):
     """Covariates and responses from a mixture of experts (default: [N23]'s truth).
 
     Parameters
@@ -136,6 +171,8 @@ def make_moe_regression(n_samples=1000, params=None, *, design="uniform", low=0.
         True parameters; ``None`` uses :data:`N23_TRUTH`.
     design, low, high : see :func:`draw_covariates`.
     random_state : int, RandomState, Generator or None, default=None
+    top_k : int or None, default=None
+        ``K`` of a top-K sparse softmax gate (see :func:`draw_response`).
 
     Returns
     -------
@@ -153,7 +190,7 @@ def make_moe_regression(n_samples=1000, params=None, *, design="uniform", low=0.
     d = np.asarray(params["gate_coef"]).shape[1]
     X = draw_covariates(n_samples, d, design=design, low=low, high=high,
                         random_state=rng)
-    y, _ = draw_response(params, X, rng)
+    y, _ = draw_response(params, X, rng, top_k=top_k)
     return X, y
 
 

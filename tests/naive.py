@@ -5,10 +5,35 @@ from scipy.special import log_softmax, logsumexp
 from scipy.stats import norm
 
 
-def e_step(Xt, y, w, gate, coef, var, resp_prev=None):
+def top_k_keep(scores, top_k):
+    """The experts kept by the top-K gate, row by row, by sorting each row's
+    (score, index) pairs: largest score first, the lower index first on ties."""
+    n, k = scores.shape
+    keep = np.zeros((n, k), dtype=bool)
+    for s in range(n):
+        ranked = sorted(range(k), key=lambda i: (-scores[s, i], i))
+        keep[s, ranked[:top_k]] = True
+    return keep
+
+
+def log_gate(Xt, gate, top_k=None):
+    """Log gate weights: log-softmax over all experts (top_k None) or over each
+    row's top-K set, -inf outside it."""
+    scores = Xt @ gate.T
+    if top_k is None:
+        return log_softmax(scores, axis=1)
+    keep = top_k_keep(scores, top_k)
+    out = np.full(scores.shape, -np.inf)
+    for s in range(scores.shape[0]):
+        kept = scores[s, keep[s]]
+        out[s, keep[s]] = kept - logsumexp(kept)
+    return out
+
+
+def e_step(Xt, y, w, gate, coef, var, resp_prev=None, top_k=None):
     """Reference of gmoe._kernels.e_step (returns resp as well, last)."""
     k, p = coef.shape
-    log_pi = log_softmax(Xt @ gate.T, axis=1)
+    log_pi = log_gate(Xt, gate, top_k)
     log_joint = log_pi + norm.logpdf(y[:, None], Xt @ coef.T, np.sqrt(var))
     lse = logsumexp(log_joint, axis=1)
     resp = np.exp(log_joint - lse[:, None])
@@ -20,18 +45,20 @@ def e_step(Xt, y, w, gate, coef, var, resp_prev=None):
         A[i] = (Xt * wt[:, None]).T @ Xt
         B[i] = Xt.T @ (wt * y)
         C[i] = np.sum(wt * y * y)
-    q, grad, info = gate_stats(Xt, w, resp, gate)
+    q, grad, info = gate_stats(Xt, w, resp, gate, top_k)
+    finite = np.where(np.isfinite(log_pi), log_pi, 0.0)
     q_prev = (np.nan if resp_prev is None
-              else float(np.sum(w[:, None] * resp_prev * log_pi)))
+              else float(np.sum(w[:, None] * resp_prev * finite)))
     return float(w @ lse), A, B, C, q, grad, info, q_prev, resp
 
 
-def gate_stats(Xt, w, resp, gate):
-    """Reference of gmoe._kernels.gate_stats."""
+def gate_stats(Xt, w, resp, gate, top_k=None):
+    """Reference of gmoe._kernels.gate_stats (with top_k: the statistics of the
+    gate objective with each sample's top-K set fixed, masked experts left out)."""
     k, p = gate.shape
-    log_pi = log_softmax(Xt @ gate.T, axis=1)
+    log_pi = log_gate(Xt, gate, top_k)
     pi = np.exp(log_pi)
-    q = float(np.sum(w[:, None] * resp * log_pi))
+    q = float(np.sum(w[:, None] * resp * np.where(np.isfinite(log_pi), log_pi, 0.0)))
     grad = ((resp - pi) * w[:, None]).T @ Xt
     info = np.zeros((k, k, p, p))
     for i in range(k):
@@ -46,24 +73,25 @@ def gate_objective(Xt, w, resp, gate):
     return gate_stats(Xt, w, resp, gate)[0]
 
 
-def loglik(Xt, y, w, gate, coef, var):
+def loglik(Xt, y, w, gate, coef, var, top_k=None):
     """Weighted conditional log-likelihood."""
-    log_pi = log_softmax(Xt @ gate.T, axis=1)
+    log_pi = log_gate(Xt, gate, top_k)
     log_joint = log_pi + norm.logpdf(y[:, None], Xt @ coef.T, np.sqrt(var))
     return float(w @ logsumexp(log_joint, axis=1))
 
 
-def loglik_hessian(Xt, y, w, gate, coef, var):
+def loglik_hessian(Xt, y, w, gate, coef, var, top_k=None):
     """Reference of gmoe._kernels_hessian.loglik_hessian, sample by sample.
 
     Per expert the block (gate row, expert row, log-variance); the per-sample
     gradient is sum_i tau_i g_i - sum_i pi_i e_i and the Hessian is built from its
     definition as the Hessian of log sum_i exp(h_i) - log sum_i exp(eta_i).
+    With top_k, both sums run over each sample's top-K set (held fixed).
     """
     n, p = Xt.shape
     k = coef.shape[0]
     q = 2 * p + 1
-    log_pi = log_softmax(Xt @ gate.T, axis=1)
+    log_pi = log_gate(Xt, gate, top_k)
     pi = np.exp(log_pi)
     res = y[:, None] - Xt @ coef.T
     log_joint = log_pi + norm.logpdf(y[:, None], Xt @ coef.T, np.sqrt(var))
@@ -93,4 +121,4 @@ def loglik_hessian(Xt, y, w, gate, coef, var):
         h = (np.einsum("i,iab->ab", t, hh) + np.einsum("i,ia,ib->ab", t, g, g)
              - np.outer(m, m) - np.einsum("i,ia,ib->ab", pr, e, e) + np.outer(u, u))
         hess += w[s] * h
-    return loglik(Xt, y, w, gate, coef, var), grad, hess
+    return loglik(Xt, y, w, gate, coef, var, top_k), grad, hess

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gmoe.datasets import N23_TRUTH
+from gmoe.datasets import N23_TRUTH, TOPK_TRUTH
 from gmoe.simulation._rates import estimate_rate, rates_to_json
 from gmoe.simulation._study import (
     LOSS_KINDS,
@@ -32,11 +32,11 @@ except ModuleNotFoundError:  # pragma: no cover - Python 3.10
         tomllib = None
 
 #: Named truths a configuration may use with ``[truth] preset = "..."``.
-TRUTH_PRESETS = {"N23": N23_TRUTH}
+TRUTH_PRESETS = {"N23": N23_TRUTH, "TOPK": TOPK_TRUTH}
 
 _KEYS = {
     "study": {"name", "n_experts", "sample_sizes", "n_replications", "random_state"},
-    "truth": {"preset", *PARAM_NAMES},
+    "truth": {"preset", "top_k", *PARAM_NAMES},
     "data": {"design", "low", "high"},
     "fit": {"init", "n_init", "max_iter", "tol", "near_truth_noise",
             "estimator_params"},
@@ -217,6 +217,11 @@ def parse_config(data, source=None):
         "random_state": _expect("study", "random_state", study_table["random_state"],
                                 (int,), "an integer"),
     }
+    if "top_k" in data["truth"]:
+        # the truth's gate: top-K sparse softmax (the fitted gate's K goes in
+        # [fit] estimator_params = {top_k = K})
+        study["truth_top_k"] = _expect("truth", "top_k", data["truth"]["top_k"],
+                                       (int,), "an integer")
     for key, kinds, what in (("design", (str,), "a string"),
                              ("low", (int, float), "a number"),
                              ("high", (int, float), "a number")):

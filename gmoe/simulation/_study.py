@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from gmoe._routing import routing_summary
 from gmoe.datasets import DESIGNS, PARAM_NAMES, draw_covariates, draw_response
 
 #: How the EM starts are made.  ``"near_truth"`` follows [N23] (see
@@ -224,7 +225,8 @@ def _check_rbar(rbar):
 def check_study(truth, n_experts, sample_sizes, n_replications, *, random_state,
                 design="uniform", low=0.0, high=1.0, init="near_truth", n_init=1,
                 max_iter=2000, tol=1e-6, estimator_params=None, near_truth_noise=None,
-                losses=LOSS_KINDS, translation="infimum", metric="l1", rbar=None):
+                losses=LOSS_KINDS, translation="infimum", metric="l1", rbar=None,
+                truth_top_k=None):
     """Validate the description of a rate study; nothing is fitted.
 
     Takes the arguments of :func:`run_rate_study` (see there) and returns them
@@ -291,6 +293,11 @@ def check_study(truth, n_experts, sample_sizes, n_replications, *, random_state,
     except Exception as exc:  # sklearn raises InvalidParameterError (a ValueError)
         raise ValueError(f"bad EM option: {exc}") from None
     noise = _check_noise(near_truth_noise)
+    if truth_top_k is not None and (not _is_int(truth_top_k)
+                                    or not 1 <= truth_top_k <= k0):
+        raise ValueError(
+            f"truth_top_k must be None (dense softmax gate) or an integer from 1 to "
+            f"k0={k0}; got {truth_top_k!r}.")
     if isinstance(losses, str):
         losses = (losses,)
     losses = tuple(losses)
@@ -313,23 +320,27 @@ def check_study(truth, n_experts, sample_sizes, n_replications, *, random_state,
         for kind in losses:
             voronoi_loss(measure, measure, kind, translation=translation,
                          metric=metric, rbar=loss["rbar"])
+    fit = {
+        "design": design,
+        "low": float(low),
+        "high": float(high),
+        "init": init,
+        "n_init": int(n_init),
+        "max_iter": int(max_iter),
+        "tol": float(tol),
+        "estimator_params": estimator_params,
+        "near_truth_noise": noise if init == "near_truth" else None,
+    }
+    if truth_top_k is not None and truth_top_k < k0:
+        # only then: the cache keys of dense-gate studies stay as they were
+        fit["truth_top_k"] = int(truth_top_k)
     return {
         "truth": truth,
         "n_experts": n_experts,
         "sample_sizes": sizes,
         "n_replications": int(n_replications),
         "entropy": entropy,
-        "fit": {
-            "design": design,
-            "low": float(low),
-            "high": float(high),
-            "init": init,
-            "n_init": int(n_init),
-            "max_iter": int(max_iter),
-            "tol": float(tol),
-            "estimator_params": estimator_params,
-            "near_truth_noise": noise if init == "near_truth" else None,
-        },
+        "fit": fit,
         "loss": loss,
     }
 
@@ -360,7 +371,7 @@ def fit_seed_sequence(random_state, n, replication):
 
 
 def draw_replication(truth, n, replication, *, random_state, design="uniform",
-                     low=0.0, high=1.0):
+                     low=0.0, high=1.0, top_k=None):
     """The data of one fit of a rate study.
 
     Recreates exactly the sample that :func:`run_rate_study` drew at ``(n,
@@ -376,6 +387,9 @@ def draw_replication(truth, n, replication, *, random_state, design="uniform",
         The study's ``random_state`` (the ``seed`` column of its results).
     design, low, high :
         As in :func:`gmoe.datasets.draw_covariates`.
+    top_k : int or None, default=None
+        ``K`` of the truth's top-K sparse softmax gate (the study's
+        ``truth_top_k``); None for the dense softmax gate.
 
     Returns
     -------
@@ -395,7 +409,7 @@ def draw_replication(truth, n, replication, *, random_state, design="uniform",
     rng = np.random.default_rng(data_seq)
     d = np.asarray(params["gate_coef"]).shape[1]
     X = draw_covariates(int(n), d, design=design, low=low, high=high, random_state=rng)
-    y, _ = draw_response(params, X, rng)
+    y, _ = draw_response(params, X, rng, top_k=top_k)
     return X, y
 
 
@@ -576,7 +590,8 @@ def _fit_task(spec, k, n, replication, single_thread=False):
     try:
         X, y = draw_replication(spec["truth"], n, replication,
                                 random_state=spec["entropy"], design=fit["design"],
-                                low=fit["low"], high=fit["high"])
+                                low=fit["low"], high=fit["high"],
+                                top_k=fit.get("truth_top_k"))
         _, start_seq = fit_seed_sequence(spec["entropy"], n, replication).spawn(2)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -586,6 +601,7 @@ def _fit_task(spec, k, n, replication, single_thread=False):
             record["log_likelihood"] = float(model.log_likelihood_)
             record["n_iter"] = int(model.n_iter_)
             record["converged"] = bool(model.converged_)
+            record.update(routing_summary(model, X))
             params = _fitted_params(model)
             record["params"] = json.dumps({name: value.tolist()
                                            for name, value in params.items()})
@@ -736,7 +752,7 @@ def run_rate_study(truth, n_experts, sample_sizes, n_replications, *, random_sta
                    estimator_params=None, near_truth_noise=None, losses=LOSS_KINDS,
                    translation="infimum", metric="l1", rbar=None, retry_failed=False,
                    remeasure=False,
-                   progress=None):
+                   progress=None, truth_top_k=None):
     """Fit k experts to many samples of a known mixture of experts.
 
     For every number of experts ``k``, sample size ``n`` and replication ``r``, a
@@ -819,6 +835,11 @@ def run_rate_study(truth, n_experts, sample_sizes, n_replications, *, random_sta
         Refit the cached fits that raised, instead of reusing their error.
     progress : bool or None, default=None
         Progress bar with ETA on stderr (tqdm); None shows it only on a terminal.
+    truth_top_k : int or None, default=None
+        The truth's gate: ``None`` the dense softmax gate, an int ``K`` the top-K
+        sparse softmax gate (the data are drawn from it,
+        :func:`gmoe.datasets.draw_response`).  The fitted gate is set apart, with
+        ``estimator_params={"top_k": K}``.
 
     Returns
     -------
@@ -836,6 +857,10 @@ def run_rate_study(truth, n_experts, sample_sizes, n_replications, *, random_sta
         - ``cell_size_<j>`` (``j = 1..k0``), ``n_empty_cells``;
         - ``log_likelihood``, ``n_iter``, ``converged`` (of the kept start),
           ``warnings`` (categories the fit raised);
+        - ``routing_*``: routing diagnostics of the fitted gate on the fit's
+          data (:func:`gmoe._routing.routing_summary`: mean gate entropy,
+          effective numbers of experts, mean number of active experts, number
+          of never-used experts, collapse flag, largest load);
         - ``error``: empty, or the message of a fit that raised (its other
           columns are NaN);
         - ``fit_time`` (EM), ``loss_time``, ``task_time`` (whole fit, data drawing
@@ -874,7 +899,7 @@ def run_rate_study(truth, n_experts, sample_sizes, n_replications, *, random_sta
         design=design, low=low, high=high, init=init, n_init=n_init,
         max_iter=max_iter, tol=tol, estimator_params=estimator_params,
         near_truth_noise=near_truth_noise, losses=losses, translation=translation,
-        metric=metric, rbar=rbar,
+        metric=metric, rbar=rbar, truth_top_k=truth_top_k,
     )
     if not (_is_int(n_jobs) and (n_jobs >= 1 or n_jobs == -1)):
         raise ValueError(f"n_jobs must be a positive integer or -1; got {n_jobs!r}.")

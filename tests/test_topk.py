@@ -1,0 +1,314 @@
+"""The top-K sparse softmax gate: kernels, model, EM, estimator, sampling, studies."""
+
+import warnings
+
+import numpy as np
+import pytest
+import scipy.integrate
+from naive import e_step as naive_e_step
+from naive import log_gate as naive_log_gate
+from naive import loglik as naive_loglik
+from naive import loglik_hessian as naive_loglik_hessian
+from naive import top_k_keep
+from scipy.special import logsumexp
+from scipy.stats import norm
+
+from gmoe import GaussianMoERegressor
+from gmoe._em import run_em
+from gmoe._kernels import e_step
+from gmoe._kernels_hessian import loglik_hessian
+from gmoe._model import (
+    MoEParams,
+    SoftmaxGaussianMoE,
+    log_gate_weights,
+    top_k_mask,
+)
+from gmoe._numba_config import CHUNK_SIZE
+from gmoe.datasets import (
+    TOPK_TRUTH,
+    TOPK_TRUTH_K,
+    draw_covariates,
+    draw_response,
+    make_moe_regression,
+)
+
+
+def random_problem(n, k, d, seed, ties=False):
+    rng = np.random.default_rng(seed)
+    Xt = np.column_stack([np.ones(n), rng.normal(size=(n, d))])
+    y = rng.normal(size=n) * 2
+    w = rng.uniform(0, 2, size=n)
+    w[rng.random(n) < 0.1] = 0.0
+    gate = rng.normal(size=(k, d + 1))
+    if ties and k > 2:
+        gate[2] = gate[0]  # equal scores everywhere: the tie rule decides
+    coef = rng.normal(size=(k, d + 1))
+    var = rng.uniform(0.1, 2.0, size=k)
+    return Xt, y, w, gate, coef, var
+
+
+def truth_loglik(X, y, params, top_k):
+    scores = X @ params["gate_coef"].T + params["gate_intercept"]
+    means = X @ params["expert_coef"].T + params["expert_intercept"]
+    log_joint = naive_log_gate(np.column_stack([np.ones(len(X)), X]),
+                               np.column_stack([params["gate_intercept"],
+                                                params["gate_coef"]]), top_k)
+    assert np.allclose(np.isfinite(log_joint), top_k_keep(scores, top_k))
+    log_joint = log_joint + norm.logpdf(y[:, None], means,
+                                        np.sqrt(params["expert_variance"]))
+    return float(logsumexp(log_joint, axis=1).sum())
+
+
+@pytest.fixture(scope="module")
+def topk_data():
+    X, y = make_moe_regression(2000, TOPK_TRUTH, random_state=3, top_k=TOPK_TRUTH_K)
+    return X, y
+
+
+@pytest.fixture(scope="module")
+def topk_fit(topk_data):
+    X, y = topk_data
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return GaussianMoERegressor(4, top_k=2, solver="em", n_init=4,
+                                    random_state=0).fit(X, y)
+
+
+# ------------------------------------------------------------------ kernels
+def test_top_k_mask_matches_sorting_reference():
+    rng = np.random.default_rng(0)
+    scores = np.round(rng.normal(size=(300, 6)), 1)  # many exact ties
+    for K in range(1, 7):
+        np.testing.assert_array_equal(top_k_mask(scores, K), top_k_keep(scores, K))
+    assert top_k_mask(scores, None).all()
+
+
+def test_log_gate_weights_match_reference():
+    rng = np.random.default_rng(1)
+    Xt = np.column_stack([np.ones(50), rng.normal(size=(50, 2))])
+    gate = rng.normal(size=(5, 3))
+    for K in (1, 2, 4, None):
+        want = naive_log_gate(Xt, gate, K)
+        got = log_gate_weights(Xt @ gate.T, K)
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("n, k, d, ties", [(7, 3, 1, False), (7, 3, 1, True),
+                                           (CHUNK_SIZE + 13, 3, 2, True),
+                                           (300, 8, 2, False), (300, 8, 2, True)])
+def test_top_k_e_step_matches_reference(n, k, d, ties):
+    Xt, y, w, gate, coef, var = random_problem(n, k, d, seed=n + k, ties=ties)
+    resp_prev = np.random.default_rng(n).dirichlet(np.ones(k), size=n)
+    for K in range(1, k):
+        resp = np.empty((n, k))
+        got = e_step(Xt, y, w, gate, coef, var, resp_prev, resp, top_k=K)
+        want = naive_e_step(Xt, y, w, gate, coef, var, resp_prev, top_k=K)
+        for g, e in zip(got, want[:8], strict=True):
+            np.testing.assert_allclose(g, e, rtol=1e-10, atol=1e-9)
+        np.testing.assert_allclose(resp, want[8], rtol=1e-10, atol=1e-14)
+        assert np.all(np.count_nonzero(resp, axis=1) <= K)
+
+
+def test_top_k_equal_to_k_is_the_dense_e_step_bit_for_bit():
+    Xt, y, w, gate, coef, var = random_problem(3000, 4, 2, seed=4)
+    resp_prev = np.full((3000, 4), 0.25)
+    dense, top = np.empty((3000, 4)), np.empty((3000, 4))
+    a = e_step(Xt, y, w, gate, coef, var, resp_prev, dense)
+    b = e_step(Xt, y, w, gate, coef, var, resp_prev, top, top_k=4)
+    for x, z in zip(a, b, strict=True):
+        np.testing.assert_array_equal(x, z)
+    np.testing.assert_array_equal(dense, top)
+
+
+@pytest.mark.parametrize("K", [1, 2, 3])
+def test_top_k_hessian_matches_reference(K):
+    Xt, y, w, gate, coef, var = random_problem(200, 4, 2, seed=9, ties=True)
+    got = loglik_hessian(Xt, y, w, gate, coef, var, top_k=K)
+    want = naive_loglik_hessian(Xt, y, w, gate, coef, var, top_k=K)
+    for g, e in zip(got, want, strict=True):
+        np.testing.assert_allclose(g, e, rtol=1e-9, atol=1e-9)
+
+
+def test_top_k_gradient_is_that_of_the_fixed_set_piece():
+    """Away from the set boundaries, central differences of the true top-K
+    objective equal the model's gradient."""
+    Xt, y, w, gate, coef, var = random_problem(400, 4, 1, seed=2)
+    model = SoftmaxGaussianMoE(Xt, y, w, var_lower=1e-6, top_k=2)
+    params = MoEParams(gate, coef, var)
+    value, grad, _ = model.derivatives(params)
+    assert value == pytest.approx(naive_loglik(Xt, y, w, gate - gate[-1], coef, var,
+                                               2), rel=1e-12)
+    theta = params.to_vector()
+    h = 1e-7
+    k, p = coef.shape
+    for j in range(theta.size):
+        up, down = theta.copy(), theta.copy()
+        up[j] += h
+        down[j] -= h
+        f_up = model.objective(MoEParams.from_vector(up, k, p))
+        f_down = model.objective(MoEParams.from_vector(down, k, p))
+        assert (f_up - f_down) / (2 * h) == pytest.approx(grad[j], rel=1e-5, abs=1e-4)
+
+
+def test_top_k_em_never_decreases_the_log_likelihood():
+    X, y = make_moe_regression(1500, TOPK_TRUTH, random_state=5, top_k=2)
+    Xt = np.column_stack([np.ones(len(y)), (X - X.mean(0)) / X.std(0)])
+    ys = (y - y.mean()) / y.std()
+    model = SoftmaxGaussianMoE(Xt, ys, np.ones(len(y)), var_lower=1e-6, top_k=2)
+    rng = np.random.default_rng(0)
+    start = MoEParams(rng.normal(size=(5, 3)), rng.normal(size=(5, 3)), np.ones(5))
+    result = run_em(model, start, max_iter=300, tol=1e-9)
+    trace = np.asarray(result.trace)
+    assert trace.size > 10
+    assert np.all(np.diff(trace) >= -1e-9 * np.abs(trace[1:]))
+    assert trace[-1] > trace[0] + 100
+
+
+# ---------------------------------------------------------------- estimator
+@pytest.mark.parametrize("bad", [0, 5, -1, 1.5, "2", 2.0])
+def test_bad_top_k_is_a_value_error_and_keeps_the_fitted_model(bad, topk_data,
+                                                             topk_fit):
+    X, y = topk_data
+    model = GaussianMoERegressor(4, top_k=2, solver="em", n_init=1, max_iter=5,
+                                 random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(X[:300], y[:300])
+    before = model.expert_coef_.copy()
+    model.set_params(top_k=bad)
+    with pytest.raises(ValueError, match="top_k"):
+        model.fit(X, y)
+    np.testing.assert_array_equal(model.expert_coef_, before)
+    assert model.top_k_ == 2
+
+
+def test_top_k_equal_to_n_experts_gives_the_dense_fit():
+    X, y = make_moe_regression(600, random_state=1)
+    dense = GaussianMoERegressor(2, n_init=3, random_state=0).fit(X, y)
+    top = GaussianMoERegressor(2, n_init=3, random_state=0, top_k=2).fit(X, y)
+    for name in ("gate_coef_", "gate_intercept_", "expert_coef_",
+                 "expert_intercept_", "expert_variance_", "log_likelihood_"):
+        np.testing.assert_array_equal(getattr(dense, name), getattr(top, name))
+    np.testing.assert_array_equal(dense.predict_gate(X), top.predict_gate(X))
+    assert top.top_k_ is None
+
+
+def test_top_k_fit_is_at_least_as_likely_as_the_truth(topk_data, topk_fit):
+    X, y = topk_data
+    truth = truth_loglik(X, y, TOPK_TRUTH, TOPK_TRUTH_K)
+    assert topk_fit.log_likelihood_ >= truth
+    assert topk_fit.score_samples(X, y).sum() == pytest.approx(
+        topk_fit.log_likelihood_, rel=1e-9)
+
+
+def test_top_k_predictions_are_consistent(topk_data, topk_fit):
+    X, y = topk_data
+    moe = topk_fit
+    gate = moe.predict_gate(X)
+    assert np.all(np.count_nonzero(gate, axis=1) <= 2)
+    np.testing.assert_allclose(gate.sum(axis=1), 1.0, rtol=1e-12)
+    scores = X @ moe.gate_coef_.T + moe.gate_intercept_
+    np.testing.assert_array_equal(gate > 0, top_k_keep(scores, 2))
+    means = moe.predict_experts(X)
+    np.testing.assert_allclose(moe.predict(X), np.sum(gate * means, axis=1))
+    resp = moe.predict_responsibilities(X, y)
+    assert np.all(resp[gate == 0] == 0)
+    lo, hi = moe.predict_interval(X, coverage=0.8).T
+    assert 0.76 < np.mean((lo <= y) & (y <= hi)) < 0.84
+
+
+def test_top_k_score_samples_integrates_to_one(topk_fit):
+    X = draw_covariates(3, 2, random_state=2)
+    for x in X:
+        def density(v, x=x):
+            return float(np.exp(topk_fit.score_samples(x[None, :], [v])[0]))
+        total, _ = scipy.integrate.quad(density, -30, 30, limit=400, points=list(
+            topk_fit.predict_experts(x[None, :])[0]))
+        assert total == pytest.approx(1.0, abs=1e-7)
+
+
+def test_top_k_sample_draws_from_the_top_k_gate(topk_fit):
+    X = np.repeat(draw_covariates(4, 2, random_state=7), 5000, axis=0)
+    y, experts = topk_fit.sample(X, random_state=0)
+    gate = topk_fit.predict_gate(X)
+    for row in range(4):
+        rows = slice(row * 5000, (row + 1) * 5000)
+        counts = np.bincount(experts[rows], minlength=4) / 5000
+        assert np.all(counts[gate[row * 5000] == 0] == 0)
+        np.testing.assert_allclose(counts, gate[row * 5000], atol=0.03)
+
+
+def test_draw_response_top_k_matches_the_gate():
+    X = np.repeat(draw_covariates(3, 2, random_state=1), 2000, axis=0)
+    _, experts = draw_response(TOPK_TRUTH, X, random_state=0, top_k=2)
+    scores = X @ TOPK_TRUTH["gate_coef"].T + TOPK_TRUTH["gate_intercept"]
+    gate = np.exp(naive_log_gate(np.column_stack([np.ones(len(X)), X]), np.column_stack(
+        [TOPK_TRUTH["gate_intercept"], TOPK_TRUTH["gate_coef"]]), 2))
+    assert np.all(top_k_keep(scores, 2)[np.arange(len(X)), experts])
+    for row in range(3):
+        rows = slice(row * 2000, (row + 1) * 2000)
+        counts = np.bincount(experts[rows], minlength=4) / 2000
+        np.testing.assert_allclose(counts, gate[row * 2000], atol=0.04)
+
+
+def test_top_k_rate_study_path(topk_data):
+    from gmoe.simulation import draw_replication, run_rate_study
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        results = run_rate_study(TOPK_TRUTH, 4, [600], 1, random_state=0,
+                                 truth_top_k=2, estimator_params={"top_k": 2,
+                                                                  "solver": "em"},
+                                 losses=("D1",), translation="reference",
+                                 progress=False)
+    row = results.iloc[0]
+    assert row["error"] == ""
+    X, y = draw_replication(TOPK_TRUTH, 600, 0, random_state=0, top_k=2)
+    assert row["log_likelihood"] >= truth_loglik(X, y, TOPK_TRUTH, 2)
+    assert row["routing_mean_active"] <= 2
+    assert 1 <= row["routing_effective_load"] <= 4
+    with pytest.raises(ValueError, match="truth_top_k"):
+        run_rate_study(TOPK_TRUTH, 4, [600], 1, random_state=0, truth_top_k=7,
+                       progress=False)
+
+
+def test_top_k_truth_in_a_study_configuration():
+    from gmoe.simulation._config import ConfigError, parse_config
+
+    table = {"study": {"n_experts": 5, "sample_sizes": [1000], "n_replications": 1,
+                       "random_state": 0},
+             "truth": {"preset": "TOPK", "top_k": 2},
+             "fit": {"estimator_params": {"top_k": 3}}}
+    config = parse_config(table)
+    assert config.study["truth_top_k"] == 2
+    np.testing.assert_array_equal(config.study["truth"]["gate_coef"],
+                                  TOPK_TRUTH["gate_coef"])
+    table["truth"]["top_k"] = 9
+    with pytest.raises(ConfigError, match="truth_top_k"):
+        parse_config(table)
+
+
+def test_newton_reports_the_gradient_of_the_fixed_set_piece(topk_data):
+    from gmoe._newton import projected_gradient_norm
+
+    X, y = topk_data
+    X, y = X[:800], y[:800]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        em = GaussianMoERegressor(4, top_k=2, solver="em", n_init=1,
+                                  random_state=0).fit(X, y)
+        moe = GaussianMoERegressor(4, top_k=2, n_init=1, random_state=0).fit(X, y)
+    assert moe.log_likelihood_ >= em.log_likelihood_ - 1e-6
+    # the reported gradient is that of the smooth piece at the fitted parameters
+    Xs = (X - X.mean(axis=0)) / X.std(axis=0)
+    ys = (y - y.mean()) / y.std()
+    model = SoftmaxGaussianMoE(np.column_stack([np.ones(len(y)), Xs]), ys,
+                               np.ones(len(y)), var_lower=1e-6 * 1.0, top_k=2)
+    gate = np.column_stack([moe.gate_intercept_ + moe.gate_coef_ @ X.mean(axis=0),
+                            moe.gate_coef_ * X.std(axis=0)])
+    coef = np.column_stack([
+        (moe.expert_intercept_ + moe.expert_coef_ @ X.mean(axis=0) - y.mean())
+        / y.std(), moe.expert_coef_ * X.std(axis=0) / y.std()])
+    params = MoEParams(gate, coef, moe.expert_variance_ / y.var())
+    assert projected_gradient_norm(model, params) == pytest.approx(
+        moe.gradient_norm_, rel=1e-3, abs=1e-9)
