@@ -278,7 +278,8 @@ def test_top_k_truth_in_a_study_configuration():
     table = {"study": {"n_experts": 5, "sample_sizes": [1000], "n_replications": 1,
                        "random_state": 0},
              "truth": {"preset": "TOPK", "top_k": 2},
-             "fit": {"estimator_params": {"top_k": 3}}}
+             "fit": {"estimator_params": {"top_k": 3}},
+             "loss": {"translation": "reference"}}
     config = parse_config(table)
     assert config.study["truth_top_k"] == 2
     np.testing.assert_array_equal(config.study["truth"]["gate_coef"],
