@@ -25,6 +25,7 @@ from gmoe.simulation._study import (
     run_rate_study,
     sample_size_grid,
 )
+from gmoe.simulation._topk import run_topk_study
 
 __all__ = [
     "NEAR_TRUTH_NOISE",
@@ -41,4 +42,5 @@ __all__ = [
     "run_config",
     "run_rate_study",
     "sample_size_grid",
+    "run_topk_study",
 ]
