@@ -35,6 +35,8 @@ MAX_HALVINGS = 30
 #: Halvings of a top-K gate step before EM keeps the gate for this iteration (a
 #: step that crosses the boundaries of the top-K sets often cannot be rescued).
 MAX_HALVINGS_TOP_K = 8
+#: Smallest first fraction of a top-K gate step (see :func:`_em_update_top_k`).
+MIN_GATE_SCALE = 2.0**-20
 
 #: Newton steps and relative tolerance of the gate fit made at start-up, from a flat
 #: gate to the starting responsibilities.
@@ -154,6 +156,9 @@ class _State:
     params: MoEParams
     stats: object
     penalty: float
+    #: Top-K gate only: the fraction of the gate's Newton step that the next
+    #: iteration tries first (see :func:`_em_update_top_k`).
+    gate_scale: float = 1.0
 
     @property
     def objective(self):
@@ -217,18 +222,30 @@ def _em_update_top_k(model, state, resp_now, resp_out):
     one, and halved otherwise.  When no halving helps, the gate stays where it
     is: the new experts with the old gate (top-K sets unchanged) never lower the
     log-likelihood (the EM inequality), so no iteration does.
+
+    The candidates are tried with the light log-likelihood pass
+    (:meth:`gmoe._model.SoftmaxGaussianMoE.top_k_objective`); the first
+    fraction tried is the state's ``gate_scale``, the last fraction kept times
+    two (at most 1), so that iterations near boundaries do not repeat the same
+    failing halvings.
     """
     params = state.params
     coef, var = model.m_step_experts(state.stats, params)
     step = model.gate_direction(params.gate, state.stats.gate_grad,
                                 state.stats.gate_info)
+    scale = state.gate_scale
     for _ in range(MAX_HALVINGS_TOP_K):
-        candidate = MoEParams(model.project_gate(params.gate + step), coef, var)
-        new = _e_state(model, candidate, resp_now, resp_out)
-        if new.objective >= state.objective:
-            return new
-        step = 0.5 * step
-    return _e_state(model, MoEParams(params.gate, coef, var), resp_now, resp_out)
+        candidate = MoEParams(model.project_gate(params.gate + scale * step), coef,
+                              var)
+        if model.top_k_objective(candidate) >= state.objective:
+            new = _e_state(model, candidate, resp_now, resp_out)
+            if new.objective >= state.objective:
+                new.gate_scale = min(1.0, 2.0 * scale)
+                return new
+        scale *= 0.5
+    new = _e_state(model, MoEParams(params.gate, coef, var), resp_now, resp_out)
+    new.gate_scale = max(scale, MIN_GATE_SCALE)
+    return new
 
 
 #: Compass search of the top-K gate (:func:`_top_k_compass`): first and last
@@ -255,7 +272,7 @@ def _top_k_compass(model, state, resp_now, resp_out, min_gain):
     params = state.params
     k, p = params.gate.shape
     gate = model.project_gate(params.gate)
-    best = state
+    best_value = state.objective
     h = COMPASS_START
     n_eval = 0
     improved = False
@@ -267,17 +284,19 @@ def _top_k_compass(model, state, resp_now, resp_out, min_gain):
                     trial = gate.copy()
                     trial[i, a] += sign * h
                     trial = model.project_gate(trial)
-                    new = _e_state(model, MoEParams(trial, params.coef, params.var),
-                                   resp_now, resp_now)
+                    value = model.top_k_objective(
+                        MoEParams(trial, params.coef, params.var))
                     n_eval += 1
-                    if new.objective > best.objective + min_gain:
-                        best, gate, gained, improved = new, trial, True, True
+                    if value > best_value + min_gain:
+                        best_value, gate, gained, improved = value, trial, True, True
                         break
         if not gained:
             h *= 0.5
     if not improved:
         return None
-    return _e_state(model, best.params, resp_now, resp_out)
+    new = _e_state(model, MoEParams(gate, params.coef, params.var), resp_now,
+                   resp_out)
+    return new if new.objective > state.objective else None
 
 
 def _squarem_cycle(model, state, bufs):

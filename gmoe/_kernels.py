@@ -441,6 +441,69 @@ def _e_step_top_k_tasks(t0, t1, top_k, Xt, y, w, gate, coef, var, resp_prev, res
 
 
 @jit
+def _loglik_top_k_tasks(t0, t1, top_k, Xt, y, w, gate, coef, var, ll_c):
+    """Tasks ``t0 .. t1`` of :func:`loglik_top_k`: the log-likelihood part of
+    :func:`_e_step_top_k_tasks` only (no responsibilities, no statistics)."""
+    n, p = Xt.shape
+    k = coef.shape[0]
+    n_tasks = ll_c.shape[0]
+    n_chunks = (n + CHUNK_SIZE - 1) // CHUNK_SIZE
+    log_norm = np.empty(k)
+    inv_var = np.empty(k)
+    for i in range(k):
+        log_norm[i] = -0.5 * (LOG_2PI + math.log(var[i]))
+        inv_var[i] = 1.0 / var[i]
+    XT = np.empty((p, CHUNK_SIZE))
+    LP = np.empty((k, CHUNK_SIZE))
+    P = np.empty((k, CHUNK_SIZE))
+    LJ = np.empty((k, CHUNK_SIZE))
+    KEEP = np.empty((k, CHUNK_SIZE))
+    LSE = np.empty(CHUNK_SIZE)
+    TMP = np.empty(CHUNK_SIZE)
+    ARG = np.empty(CHUNK_SIZE, dtype=np.int64)
+    for t in range(t0, t1):
+        for c in range(t * n_chunks // n_tasks, (t + 1) * n_chunks // n_tasks):
+            lo = c * CHUNK_SIZE
+            m = min(n, lo + CHUNK_SIZE) - lo
+            _load_chunk(Xt, lo, m, XT)
+            _linear_predictors(gate, XT, m, LP)
+            _linear_predictors(coef, XT, m, LJ)
+            for i in range(k):
+                for j in range(m):
+                    r = y[lo + j] - LJ[i, j]
+                    LJ[i, j] = log_norm[i] - 0.5 * r * r * inv_var[i]
+            _top_k_mask(LP, m, top_k, KEEP, LSE, ARG)
+            _softmax_columns(LP, m, P, LP, LSE, TMP)
+            for i in range(k):
+                for j in range(m):
+                    LJ[i, j] += LP[i, j]
+            _softmax_columns(LJ, m, P, LJ, LSE, TMP)
+            ll = 0.0
+            for j in range(m):
+                ll += w[lo + j] * LSE[j]
+            ll_c[t] += ll
+
+
+def loglik_top_k(Xt, y, w, gate, coef, var, top_k):
+    """Log-likelihood of the top-``top_k`` model alone (no E-step statistics).
+
+    The value :func:`e_step` returns first, at a fraction of its cost: used to
+    try candidate parameters (step halving, the compass search of
+    :mod:`gmoe._em`) before the full E-step of the one kept.  ``1 <= top_k <
+    k``.
+    """
+    Xt, y, w, gate, coef, var = _as_c_float64(Xt, y, w, gate, coef, var)
+    n_tasks = _n_tasks(Xt.shape[0])
+    ll_c = np.zeros(n_tasks)
+    _run_tasks(_loglik_top_k_tasks, n_tasks,
+               (int(top_k), Xt, y, w, gate, coef, var, ll_c))
+    loglik = 0.0
+    for value in ll_c:
+        loglik += float(value)
+    return loglik
+
+
+@jit
 def _e_step_sums(ll_c, q_prev_c, A_c, B_c, C_c, q_c, grad_c, info_c,
                  A, B, C, grad, info):
     """Add the tasks' partial sums of :func:`e_step` in order into the zeroed

@@ -22,7 +22,7 @@ import numpy as np
 import scipy.linalg
 import scipy.special
 
-from gmoe._kernels import e_step
+from gmoe._kernels import e_step, loglik_top_k
 from gmoe._kernels_hessian import loglik_hessian
 
 #: An expert whose total responsibility is below this fraction of the total sample
@@ -366,6 +366,13 @@ class SoftmaxGaussianMoE:
             out = e_step(self.Xt, self.y, self.w, params.gate, params.coef,
                          params.var, resp_prev, resp, top_k=self.top_k)
         return EStats(*out)
+
+    def top_k_objective(self, params):
+        """Penalised log-likelihood of a top-K model at ``params`` (one light
+        pass over the data: no responsibilities, no statistics)."""
+        ll = loglik_top_k(self.Xt, self.y, self.w, params.gate, params.coef,
+                          params.var, self.top_k)
+        return ll - self.penalty(params.gate)
 
     def objective(self, params):
         """Penalised log-likelihood at ``params`` (one pass over the data)."""

@@ -15,7 +15,7 @@ from scipy.stats import norm
 
 from gmoe import GaussianMoERegressor
 from gmoe._em import run_em
-from gmoe._kernels import e_step
+from gmoe._kernels import e_step, loglik_top_k
 from gmoe._kernels_hessian import loglik_hessian
 from gmoe._model import (
     MoEParams,
@@ -107,6 +107,17 @@ def test_top_k_e_step_matches_reference(n, k, d, ties):
             np.testing.assert_allclose(g, e, rtol=1e-10, atol=1e-9)
         np.testing.assert_allclose(resp, want[8], rtol=1e-10, atol=1e-14)
         assert np.all(np.count_nonzero(resp, axis=1) <= K)
+
+
+@pytest.mark.parametrize("n, k, K", [(7, 3, 1), (CHUNK_SIZE + 13, 4, 2), (300, 8, 3)])
+def test_loglik_top_k_matches_reference_and_the_e_step(n, k, K):
+    Xt, y, w, gate, coef, var = random_problem(n, k, 2, seed=11 * n + k, ties=True)
+    got = loglik_top_k(Xt, y, w, gate, coef, var, K)
+    assert got == pytest.approx(naive_loglik(Xt, y, w, gate, coef, var, K),
+                                rel=1e-12, abs=1e-10)
+    resp = np.empty((n, k))
+    full = e_step(Xt, y, w, gate, coef, var, resp, resp, top_k=K)[0]
+    assert got == pytest.approx(full, rel=1e-13, abs=1e-11)
 
 
 def test_top_k_equal_to_k_is_the_dense_e_step_bit_for_bit():
@@ -278,7 +289,8 @@ def test_top_k_truth_in_a_study_configuration():
     table = {"study": {"n_experts": 5, "sample_sizes": [1000], "n_replications": 1,
                        "random_state": 0},
              "truth": {"preset": "TOPK", "top_k": 2},
-             "fit": {"estimator_params": {"top_k": 3}}}
+             "fit": {"estimator_params": {"top_k": 3}},
+             "loss": {"translation": "reference"}}
     config = parse_config(table)
     assert config.study["truth_top_k"] == 2
     np.testing.assert_array_equal(config.study["truth"]["gate_coef"],

@@ -30,6 +30,7 @@ from gmoe.simulation._study import (
     run_rate_study,
     sample_size_grid,
 )
+from gmoe.simulation._topk import run_topk_study
 
 __all__ = [
     "NEAR_TRUTH_NOISE",
@@ -47,6 +48,7 @@ __all__ = [
     "run_config",
     "run_consistency_study",
     "run_rate_study",
+    "run_topk_study",
     "sample_size_grid",
     "wilson_interval",
 ]
