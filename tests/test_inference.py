@@ -516,3 +516,12 @@ def test_one_expert_is_least_squares_with_the_ml_variance():
                                rtol=1e-6)
     np.testing.assert_allclose(table.loc["expert_variance", "std_error"],
                                var * np.sqrt(2 / 300), rtol=1e-6)
+
+
+def test_bootstrap_progress_bar_does_not_change_the_draws(capsys):
+    moe, X, y = mild_fit(300, 8)
+    quiet = moe.summary(X, y, method="bootstrap", n_boot=4, random_state=1)
+    shown = moe.summary(X, y, method="bootstrap", n_boot=4, random_state=1,
+                        progress=True)
+    assert "nonparametric bootstrap" in capsys.readouterr().err
+    pd.testing.assert_frame_equal(quiet, shown)
