@@ -500,3 +500,28 @@ def test_wald_and_sandwich_coverage_on_the_mild_truth():
         group = np.array([0, 0, 1, 1, 1, 1, 2, 2])
         for g in range(3):
             assert 0.90 <= rate[group == g].mean() <= 0.99, (method, g, rate)
+
+
+def test_one_expert_is_least_squares_with_the_ml_variance():
+    X, y = make_moe_regression(300, MILD, low=-2, high=2, random_state=6)
+    moe = GaussianMoERegressor(1, n_init=1).fit(X, y)
+    table = moe.summary(X, y).set_index("parameter")
+    Xt = np.column_stack([np.ones(300), X])
+    coef, rss = np.linalg.lstsq(Xt, y, rcond=None)[:2]
+    var = rss[0] / 300
+    se = np.sqrt(np.diag(var * np.linalg.inv(Xt.T @ Xt)))
+    np.testing.assert_allclose(table.loc["expert_intercept", "std_error"], se[0],
+                               rtol=1e-6)
+    np.testing.assert_allclose(table.loc["expert_coef", "std_error"], se[1],
+                               rtol=1e-6)
+    np.testing.assert_allclose(table.loc["expert_variance", "std_error"],
+                               var * np.sqrt(2 / 300), rtol=1e-6)
+
+
+def test_bootstrap_progress_bar_does_not_change_the_draws(capsys):
+    moe, X, y = mild_fit(300, 8)
+    quiet = moe.summary(X, y, method="bootstrap", n_boot=4, random_state=1)
+    shown = moe.summary(X, y, method="bootstrap", n_boot=4, random_state=1,
+                        progress=True)
+    assert "nonparametric bootstrap" in capsys.readouterr().err
+    pd.testing.assert_frame_equal(quiet, shown)
