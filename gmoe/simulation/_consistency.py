@@ -50,8 +50,8 @@ CONSISTENCY_TRUTHS = {
 CONSISTENCY_GRID = {
     "full": {"sample_sizes": (200, 700, 2000, 5000), "n_datasets": 20,
              "n_experts": (1, 2, 3, 4, 5)},
-    "quick": {"sample_sizes": (200, 500), "n_datasets": 2,
-              "n_experts": (1, 2, 3, 4)},
+    "quick": {"sample_sizes": (200, 400), "n_datasets": 1,
+              "n_experts": (1, 2, 3)},
 }
 
 
