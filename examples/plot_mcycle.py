@@ -34,7 +34,11 @@ print(f"BIC chooses k = {selection.n_experts_}")
 # (``stepFlexmix(accel ~ times, k = 1:8, concomitant = FLXPmultinom(~ times))``;
 # ``benchmarks/flexmix_select_mcycle.R``): its BIC per k is within a few units
 # of ours and has its minimum at k = 4 as well.  AIC, whose price per
-# parameter is smaller, has its minimum at 6 experts.
+# parameter is smaller, has its minimum at 6 experts.  The dendrogram criterion
+# DSC is no help here: merging two neighbouring regimes of an 8-expert fit
+# averages their parameters into an expert that fits neither, the merged
+# models lose most of the likelihood, and DSC chooses 2 experts
+# (``benchmarks/bench_select.py mcycle``).
 
 fig, ax = plt.subplots(figsize=(6, 3.8))
 selection.plot(ax=ax)

@@ -479,7 +479,7 @@ class MixingDendrogram:
         ax : matplotlib Axes or None
             None: a new figure.
         labels : list of str or None
-            One per fitted atom; None: ``"1"``..``"K"``.
+            One per fitted atom; None: ``"1"`` to ``"K"``.
 
         Returns
         -------

@@ -152,6 +152,7 @@ def test_dsc_criterion_from_one_fit(n23_data):
     assert best.n_experts == 2
     np.testing.assert_allclose(np.sort(best.expert_coef_.ravel()), [-20, 20],
                                atol=0.5)
+    assert "dsc" in selection.results_ and selection.plot() is not None
 
 
 def test_bootstrap_lrt_p_values():

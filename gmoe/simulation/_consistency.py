@@ -50,8 +50,8 @@ CONSISTENCY_TRUTHS = {
 CONSISTENCY_GRID = {
     "full": {"sample_sizes": (200, 700, 2000, 5000), "n_datasets": 20,
              "n_experts": (1, 2, 3, 4, 5)},
-    "quick": {"sample_sizes": (200, 500), "n_datasets": 2,
-              "n_experts": (1, 2, 3, 4)},
+    "quick": {"sample_sizes": (200, 400), "n_datasets": 1,
+              "n_experts": (1, 2, 3)},
 }
 
 
@@ -279,6 +279,7 @@ def plot_consistency(summary, axes=None):
     fig : matplotlib Figure
     """
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     truths = list(dict.fromkeys(summary["truth"]))
     if axes is None:
@@ -289,15 +290,20 @@ def plot_consistency(summary, axes=None):
     for ax, truth in zip(axes, truths, strict=False):
         part = summary[summary["truth"] == truth]
         for j, (criterion, group) in enumerate(part.groupby("criterion", sort=False)):
-            n = group["n"].to_numpy() * (1 + 0.04 * (j - 1))
+            n = group["n"].to_numpy() * (1 + 0.07 * (j - 1))
             ax.errorbar(n, group["share"],
                         yerr=[group["share"] - group["lower"],
                               group["upper"] - group["share"]],
                         marker="os^D"[j % 4], capsize=3, label=criterion.upper())
         ax.set_xscale("log")
+        sizes = sorted(set(part["n"]))
+        ax.set_xticks(sizes, [str(int(v)) for v in sizes])
+        ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
         ax.set_ylim(-0.03, 1.03)
         ax.set_xlabel("sample size n")
-        ax.set_title(f"{truth} (k0 = {int(part['k0'].iloc[0])})")
+        ax.set_title(f"{truth} (k0 = {int(part['k0'].iloc[0])}), "
+                     f"{int(part['n_datasets'].iloc[0])} data sets per n",
+                     fontsize=10)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("share of data sets with k = k0")
     axes[0].legend(fontsize=8, loc="lower right")
