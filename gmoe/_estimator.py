@@ -17,6 +17,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from gmoe import _gaussian_gate
 from gmoe._em import params_from_responsibilities
 from gmoe._measure import MixingMeasure
 from gmoe._model import MoEParams, SoftmaxGaussianMoE
@@ -486,6 +487,8 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
         "warm_start": ["boolean"],
         "accelerate": ["boolean"],
         "verbose": ["verbose"],
+        "gate": [StrOptions({"softmax", "gaussian"})],
+        "likelihood": [StrOptions({"conditional", "joint"})],
     }
 
     def __init__(
@@ -508,6 +511,8 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
         warm_start=False,
         accelerate=False,
         verbose=0,
+        gate="softmax",
+        likelihood="conditional",
     ):
         self.n_experts = n_experts
         self.solver = solver
@@ -526,6 +531,8 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
         self.warm_start = warm_start
         self.accelerate = accelerate
         self.verbose = verbose
+        self.gate = gate
+        self.likelihood = likelihood
 
     # ------------------------------------------------------------------ fitting
     def fit(self, X, y, sample_weight=None):
@@ -610,6 +617,10 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
                 f"n_samples={n_positive} (with positive weight) is smaller than "
                 f"n_experts={k}; use fewer experts or more data."
             )
+        if self.gate == "gaussian":
+            return self._fit_gaussian_gate(X, y, w)
+        for name in _gaussian_gate.GAUSSIAN_GATE_ATTRIBUTES:
+            self.__dict__.pop(name, None)
         init = self.init_params
         if not isinstance(init, str):
             init = _check_init_dict(init, k, n_features)
@@ -691,6 +702,69 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
         self._warn_about_fit(len(starts), best_key[0])
         return self
 
+    def _fit_gaussian_gate(self, X, y, w):
+        """``fit`` with ``gate="gaussian"`` (see :mod:`gmoe._gaussian_gate`)."""
+        if self.gate_bound is not None or self.gate_penalty:
+            raise ValueError("gate_bound and gate_penalty apply to the softmax gate; "
+                             "leave them unset with gate='gaussian'.")
+        n_samples, n_features = X.shape
+        positive = w > 0
+        constant = np.flatnonzero(np.ptp(X[positive], axis=0) == 0)
+        if constant.size:
+            raise ValueError(
+                f"features {constant.tolist()} are constant: a Gaussian gate needs a "
+                "non-singular covariance of X; drop the constant features.")
+        k = self.n_experts
+        if self.variance_bounds is not None:
+            bounds = np.asarray(self.variance_bounds, dtype=float)
+            if bounds.shape != (2,) or not (0 <= bounds[0] < bounds[1]):
+                raise ValueError(
+                    "variance_bounds must be a pair (lower, upper) of variances with "
+                    f"0 <= lower < upper; got {self.variance_bounds!r}.")
+        warm = self.warm_start and hasattr(self, "gate_covariance_")
+        if warm:
+            if self.gate_covariance_.shape != (k, n_features, n_features):
+                raise ValueError(
+                    "warm_start: the fitted model's shape differs from n_experts or "
+                    "the features of X; set warm_start=False.")
+            starts_from = self._params_dict()
+        elif isinstance(self.init_params, str):
+            starts_from = self.init_params
+        else:
+            starts_from = _gaussian_gate.check_gaussian_init(
+                self.init_params, k, n_features)
+        fit = _gaussian_gate.fit_gaussian_gate(
+            X, y, w, n_experts=k, likelihood=self.likelihood, solver=self.solver,
+            starts_from=starts_from, n_init=self.n_init, n_refine=self.n_refine,
+            max_iter=self.max_iter, tol=self.tol, gtol=self.gtol,
+            reg_variance=self.reg_variance, variance_bounds=self.variance_bounds,
+            random_state=self.random_state, verbose=self.verbose)
+        for name in ("gate_coef_", "gate_intercept_"):
+            self.__dict__.pop(name, None)
+        for name, value in fit.params.items():
+            setattr(self, name + "_", value)
+        self.log_likelihood_ = fit.log_likelihood
+        self.joint_log_likelihood_ = fit.joint_log_likelihood
+        self.log_likelihood_trace_ = fit.trace
+        self.n_iter_em_ = fit.n_iter_em
+        self.n_iter_newton_ = fit.n_iter_newton
+        self.n_iter_ = fit.n_iter_em + fit.n_iter_newton
+        self.gradient_norm_ = fit.gradient_norm
+        self.converged_ = fit.converged
+        self.expert_weight_ = (w @ fit.resp) / w.sum()
+        self.degenerate_experts_ = _irregular_experts(
+            fit.std_params, fit.resp, w, self.reg_variance, n_features)
+        self.separated_experts_ = []
+        if fit.floored:
+            warnings.warn(
+                "a gate covariance was held at its eigenvalue floor "
+                f"({_gaussian_gate.COVARIANCE_FLOOR:g} of the variance of each "
+                "feature): the data give a component a (nearly) singular covariance "
+                "in X. Fewer experts may suit these data.",
+                _gaussian_gate.CovarianceFloorWarning, stacklevel=3)
+        self._warn_about_fit(1, not np.any(self.degenerate_experts_))
+        return self
+
     def _search(self, model, rng, n_features):
         """The starts to run to the end: ``n_init`` starts, screened ("emEM") down
         to ``n_refine`` when there are more.
@@ -766,6 +840,9 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
             )
 
     def _params_dict(self):
+        if hasattr(self, "gate_covariance_"):
+            return {name: getattr(self, name + "_")
+                    for name in _gaussian_gate.GAUSSIAN_PARAM_NAMES}
         return {name: getattr(self, name + "_") for name in PARAM_NAMES}
 
     @property
@@ -783,6 +860,10 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
         2
         """
         check_is_fitted(self)
+        if hasattr(self, "gate_covariance_"):
+            from gmoe._voronoi_gaussian import GaussianGateMixingMeasure
+
+            return GaussianGateMixingMeasure.from_params(**self._params_dict())
         return MixingMeasure.from_params(**self._params_dict())
 
     # --------------------------------------------------------------- prediction
@@ -791,6 +872,9 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
         return validate_data(self, X, reset=False, dtype=np.float64)
 
     def _log_gate(self, X):
+        if hasattr(self, "gate_covariance_"):
+            return _gaussian_gate.gaussian_log_gate(
+                X, self.gate_weight_, self.gate_mean_, self.gate_covariance_)
         logits = X @ self.gate_coef_.T + self.gate_intercept_
         return scipy.special.log_softmax(logits, axis=1)
 
@@ -1071,6 +1155,9 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
         >>> y_new.shape, experts.shape
         ((500,), (500,))
         """
+        if hasattr(self, "gate_covariance_"):
+            return _gaussian_gate.draw_gaussian_gate_response(
+                self._params_dict(), self._check_X(X), random_state)
         return draw_response(self._params_dict(), self._check_X(X), random_state)
 
     # ---------------------------------------------------------- model selection
@@ -1094,6 +1181,8 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
         """
         check_is_fitted(self)
         k, d = self.expert_coef_.shape
+        if hasattr(self, "gate_covariance_"):
+            return _gaussian_gate.n_gaussian_gate_parameters(k, d, self.likelihood)
         return (k - 1) * (d + 1) + k * (d + 2)
 
     def bic(self, X, y):
