@@ -163,7 +163,13 @@ def fit_one(kind, k, n_index, n, replication):
 
 
 def _task(args):
-    return fit_one(*args)
+    try:
+        return fit_one(*args)
+    except (ValueError, np.linalg.LinAlgError) as error:  # recorded, not hidden
+        kind, k, _, n, replication = args
+        return [{"type": kind, "k": k, "n": n, "replication": replication,
+                 "estimator": name, "loss": np.nan, "error": repr(error)}
+                for name in ESTIMATORS]
 
 
 def compute(quick=False, n_jobs=1):
