@@ -762,7 +762,19 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
                 "feature): the data give a component a (nearly) singular covariance "
                 "in X. Fewer experts may suit these data.",
                 _gaussian_gate.CovarianceFloorWarning, stacklevel=3)
-        self._warn_about_fit(1, not np.any(self.degenerate_experts_))
+        regular = not np.any(self.degenerate_experts_)
+        if self.likelihood == "joint" and not self.converged_ and self.max_iter > 0:
+            warnings.warn(
+                f"the joint-likelihood EM did not converge (tol={self.tol}) within "
+                f"max_iter={self.max_iter}; raise max_iter, or try other starts.",
+                ConvergenceWarning, stacklevel=3)
+            self.converged_ = True  # warned once: skip the solver's message
+            try:
+                self._warn_about_fit(1, regular)
+            finally:
+                self.converged_ = False
+        else:
+            self._warn_about_fit(1, regular)
         return self
 
     def _search(self, model, rng, n_features):

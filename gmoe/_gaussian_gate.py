@@ -66,6 +66,20 @@ class CovarianceFloorWarning(UserWarning):
     """
 
 
+class RepresentativeWarning(UserWarning):
+    """No Gaussian representative of the fitted conditional gate matches the
+    moments of X.
+
+    The conditional likelihood identifies the gate scores only up to a common
+    quadratic; gmoe reports the member whose Gaussian mixture on x has the mean
+    and second moment of the training X (see
+    :func:`moment_matched_representative`).  A gate that (nearly) separates the
+    experts, or one far from any Gaussian mixture fit of X, has no such member;
+    the closest member found is reported.  The gate function itself
+    (``predict_gate``) is not affected.
+    """
+
+
 # ----------------------------------------------------------------- features
 def quadratic_features(X):
     """The quadratic monomials ``x_a x_b`` (``a <= b``, row-major upper triangle).
@@ -262,7 +276,8 @@ def quadratic_to_gaussian(rows):
     _, logdet = np.linalg.slogdet(covariance)
     log_w = const + 0.5 * (d * _LOG_2PI + logdet) + 0.5 * np.einsum(
         "ia,ia->i", linear, mean)
-    log_mass = float(scipy.special.logsumexp(log_w))
+    top = log_w.max()
+    log_mass = float(top + np.log(np.exp(log_w - top).sum()))
     return np.exp(log_w - log_mass), mean, covariance, log_mass
 
 
@@ -290,8 +305,8 @@ def _translated(rows, t):
     return out
 
 
-def moment_matched_representative(rows, x_mean, x_second, *, max_iter=100,
-                                  tol=1e-12):
+def moment_matched_representative(rows, x_mean, x_second, *, max_iter=50,
+                                  tol=1e-10):
     """The Gaussian representative of a class of gate scores whose x-marginal
     has given first and second moments.
 
@@ -361,28 +376,31 @@ def moment_matched_representative(rows, x_mean, x_second, *, max_iter=100,
         t[d:] = _quad_vector(-(top + 1.0) * np.eye(d))
     current = stats(t)
     value = current[0] - t @ target
+    m = t.size
     for _ in range(max_iter):
         grad = current[1] - target
         if np.max(np.abs(grad)) <= tol * (1 + np.max(np.abs(target))):
             break
-        m = t.size
         hess = np.empty((m, m))
-        h = 1e-6
         for a in range(m):
-            e = np.zeros(m)
-            e[a] = h
-            plus, minus = stats(t + e), stats(t - e)
-            if plus is None or minus is None:
-                e[a] = h * 1e-3
+            h = 1e-6 * max(1.0, abs(t[a]))
+            for _ in range(20):
+                e = np.zeros(m)
+                e[a] = h
                 plus, minus = stats(t + e), stats(t - e)
-            hess[:, a] = (plus[1] - minus[1]) / (2 * e[a])
+                if plus is not None and minus is not None:
+                    break
+                h *= 0.1
+            hess[:, a] = (plus[1] - minus[1]) / (2 * h)
         hess = 0.5 * (hess + hess.T)
         try:
-            step = -np.linalg.solve(hess + 1e-14 * np.eye(m), grad)
+            step = -np.linalg.solve(hess, grad)
         except np.linalg.LinAlgError:
             step = -grad
+        if not np.all(np.isfinite(step)) or grad @ step >= 0:
+            step = -grad
         scale = 1.0
-        for _ in range(60):
+        for _ in range(50):
             candidate = stats(t + scale * step)
             if candidate is not None:
                 new_value = candidate[0] - (t + scale * step) @ target
@@ -958,6 +976,17 @@ def fit_gaussian_gate(X, y, w, *, n_experts, likelihood, solver, starts_from,
                 best, best_value, best_joint = result, result.objective, joint[i]
         std = best.params
         w_, c_, G_ = moment_matched_representative(std.gate, x_mean_s, x_second_s)
+        first, second = _mixture_moments(w_, c_, G_)
+        gap = max(np.max(np.abs(first - x_mean_s)),
+                  np.max(np.abs(second - x_second_s)))
+        if gap > 1e-6:
+            warnings.warn(
+                "no Gaussian representative of the fitted gate has the mean and "
+                f"second moment of X (closest: off by {gap:.2g} in standardised "
+                "units); the gate nearly separates the experts. gate_weight_, "
+                "gate_mean_ and gate_covariance_ are the closest member found; "
+                "predict_gate is exact. likelihood='joint' identifies them.",
+                RepresentativeWarning, stacklevel=3)
         gauss = GaussianGateParams(w_, c_, G_, std.coef[:, :d + 1].copy(),
                                    std.var.copy())
         trace = np.asarray(best.trace)
