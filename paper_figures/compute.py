@@ -10,7 +10,8 @@ the wall times in ``results/timings[_quick].json``.  Finished fits are cached un
 ``paper_figures/.cache/``, so an interrupted run resumes where it stopped.
 
 ``--only NAME`` (repeatable) runs only the named steps: studies of
-``_common.STUDIES``, ``voronoi_cells`` or ``gradient_norms``.
+``_common.STUDIES``, ``voronoi_cells``, ``gradient_norms`` or ``gaussian_gate``
+(the [N24g] study of ``paper_figures/gaussian_gate.py``, Figure 7).
 """
 
 import argparse
@@ -28,7 +29,7 @@ from gmoe._model import MoEParams, SoftmaxGaussianMoE, _held_at_bound
 from gmoe._newton import projected_gradient_norm
 from gmoe.datasets import draw_covariates, draw_response
 from gmoe.simulation import draw_replication, run_rate_study
-from paper_figures import _common
+from paper_figures import _common, gaussian_gate
 from paper_figures._common import (
     PRESETS,
     RANDOM_STATE,
@@ -154,14 +155,16 @@ def main(argv=None):
     parser.add_argument("--jobs", type=int, default=-1,
                         help="worker processes (default: all cores)")
     parser.add_argument("--only", action="append",
-                        choices=[*sorted(STUDIES), "voronoi_cells", "gradient_norms"],
+                        choices=[*sorted(STUDIES), "voronoi_cells", "gradient_norms",
+                                 "gaussian_gate"],
                         help="compute only these steps (repeatable)")
     args = parser.parse_args(argv)
     preset = "quick" if args.quick else "full"
     timings = {"machine": f"{platform.processor() or platform.machine()}, "
                           f"{__import__('os').cpu_count()} cores",
                "date": time.strftime("%Y-%m-%d"), "n_jobs": args.jobs, "studies": {}}
-    steps = args.only or [*STUDIES, "voronoi_cells", "gradient_norms"]
+    steps = args.only or [*STUDIES, "voronoi_cells", "gradient_norms",
+                          "gaussian_gate"]
     for name in steps:
         if name in STUDIES:
             elapsed, n_fits = compute_study(name, preset, args.quick, args.jobs)
@@ -177,6 +180,11 @@ def main(argv=None):
         n_fits = compute_gradient_norms(args.quick)
         timings["studies"]["gradient_norms"] = {
             "seconds": round(time.perf_counter() - start, 1), "fits": n_fits}
+    if "gaussian_gate" in steps:
+        start = time.perf_counter()
+        table = gaussian_gate.compute(args.quick, args.jobs)
+        timings["studies"]["gaussian_gate"] = {
+            "seconds": round(time.perf_counter() - start, 1), "fits": len(table)}
     path = _common.RESULTS / ("timings_quick.json" if args.quick else "timings.json")
     if args.only and path.exists():
         # Keep the other steps' times; date each step recomputed now.

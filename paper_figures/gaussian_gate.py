@@ -36,6 +36,7 @@ atom used, weights split evenly, Gaussian noise of sd ``0.005 n^-0.083`` on
 
 import argparse
 import json
+import os
 import time
 import warnings
 
@@ -56,7 +57,7 @@ from paper_figures import _common
 TRUTHS = {"type1": N24G_TRUTH_TYPE1, "type2": N24G_TRUTH_TYPE2}
 EXPERTS = (4, 5)
 SIZES = {"full": sample_size_grid(100, 100_000, 8),
-         "quick": sample_size_grid(100, 1_000, 3)}
+         "quick": sample_size_grid(100, 1_000, 2)}
 REPLICATIONS = {"full": 20, "quick": 2}
 ESTIMATORS = ("one_step", "joint", "conditional")
 JOINT_TOL = 1e-8
@@ -193,6 +194,8 @@ def compute(quick=False, n_jobs=1, replications=None):
     tasks = [(preset, kind, k, i, int(n), r)
              for r in range(n_rep) for kind in TRUTHS for k in EXPERTS
              for i, n in enumerate(SIZES[preset])]
+    if n_jobs is None or n_jobs < 1:
+        n_jobs = os.cpu_count() or 1
     start = time.perf_counter()
     if n_jobs == 1:
         chunks = [_task(task) for task in tasks]
