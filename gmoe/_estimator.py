@@ -382,6 +382,19 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
         ``n_iter_`` and the trace then count cycles.
     verbose : int, default=0
         1 prints a line per start, 2 also one per EM iteration.
+    gate : {"softmax", "gaussian"}, default="softmax"
+        ``"gaussian"``: the Gaussian gate of [N24g]_, :math:`\\pi_i(x) \\propto
+        \\pi_i N(x; c_i, \\Gamma_i)` (see :ref:`theory-gaussian-gate`); the gate
+        is then reported as ``gate_weight_``, ``gate_mean_`` and
+        ``gate_covariance_`` and ``gate_coef_`` / ``gate_intercept_`` are absent.
+        ``gate_bound`` and ``gate_penalty`` apply to the softmax gate only.
+    likelihood : {"conditional", "joint"}, default="conditional"
+        With ``gate="gaussian"``: maximise the conditional likelihood of y given
+        x (``solver`` as for the softmax gate, started from joint-EM fits; the
+        gate parameters reported are the representative whose Gaussian mixture
+        has the mean and second moment of X), or the joint likelihood of
+        ``(x, y)`` by closed-form EM (the estimator of [N24g]_'s code, stopped by
+        ``tol`` and ``max_iter``).  Ignored by the softmax gate.
 
     Attributes
     ----------
@@ -399,6 +412,13 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
     expert_variance_ : ndarray of shape (n_experts,)
         Expert noise variances :math:`\\sigma_i` (variances, not standard
         deviations).
+    gate_weight_, gate_mean_, gate_covariance_ : ndarray
+        With ``gate="gaussian"`` only: :math:`\\pi_i` (n_experts,), :math:`c_i`
+        (n_experts, n_features) and :math:`\\Gamma_i` (n_experts, n_features,
+        n_features).
+    joint_log_likelihood_ : float
+        With ``gate="gaussian"`` only: the weighted joint log-likelihood of
+        ``(X, y)`` at the fitted parameters.
     log_likelihood_ : float
         Weighted conditional log-likelihood of the training data at the fitted
         parameters; equals ``score_samples(X, y) @ sample_weight``.
@@ -448,6 +468,9 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
        the EM algorithm", Neural Computation 6(2), 1994.
     .. [N23] H. Nguyen, T. Nguyen, N. Ho, "Demystifying Softmax Gating Function in
        Gaussian Mixture of Experts", NeurIPS 2023.
+    .. [N24g] H. Nguyen, T. Nguyen, K. Nguyen, N. Ho, "Towards Convergence Rates
+       for Parameter Estimation in Gaussian-gated Mixture of Experts",
+       AISTATS 2024.
     .. [VR08] R. Varadhan and C. Roland, "Simple and globally convergent methods
        for accelerating the convergence of any EM algorithm", Scandinavian Journal
        of Statistics 35(2), 2008.
@@ -624,7 +647,7 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
         init = self.init_params
         if not isinstance(init, str):
             init = _check_init_dict(init, k, n_features)
-        warm = self.warm_start and hasattr(self, "expert_variance_")
+        warm = self.warm_start and hasattr(self, "gate_coef_")
         if warm and self.expert_variance_.shape != (k,):
             raise ValueError(
                 f"warm_start: the fitted model has {self.expert_variance_.shape[0]} "
