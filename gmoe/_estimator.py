@@ -394,7 +394,9 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
         gate parameters reported are the representative whose Gaussian mixture
         has the mean and second moment of X), or the joint likelihood of
         ``(x, y)`` by closed-form EM (the estimator of [N24g]_'s code, stopped by
-        ``tol`` and ``max_iter``).  Ignored by the softmax gate.
+        ``tol`` and ``max_iter``; its ``gradient_norm_`` is that of the
+        conditional likelihood at the joint fit, which is not zero).  Ignored by
+        the softmax gate.
 
     Attributes
     ----------
@@ -768,6 +770,7 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
             setattr(self, name + "_", value)
         self.log_likelihood_ = fit.log_likelihood
         self.joint_log_likelihood_ = fit.joint_log_likelihood
+        self._fitted_likelihood = self.likelihood
         self.log_likelihood_trace_ = fit.trace
         self.n_iter_em_ = fit.n_iter_em
         self.n_iter_newton_ = fit.n_iter_newton
@@ -1217,7 +1220,8 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
         check_is_fitted(self)
         k, d = self.expert_coef_.shape
         if hasattr(self, "gate_covariance_"):
-            return _gaussian_gate.n_gaussian_gate_parameters(k, d, self.likelihood)
+            return _gaussian_gate.n_gaussian_gate_parameters(
+                k, d, self._fitted_likelihood)
         return (k - 1) * (d + 1) + k * (d + 2)
 
     def bic(self, X, y):
