@@ -15,9 +15,21 @@ from gmoe._estimator import (
     GaussianMoERegressor,
     SpuriousFitWarning,
 )
+from gmoe._gaussian_gate import (
+    N24G_TRUTH_TYPE1,
+    N24G_TRUTH_TYPE2,
+    CovarianceFloorWarning,
+    RepresentativeWarning,
+    draw_gaussian_gate_data,
+)
 from gmoe._measure import MixingMeasure
 from gmoe._routing import RoutingDiagnostics, routing_diagnostics
 from gmoe._voronoi import UnknownRbarWarning, voronoi_cells, voronoi_loss
+from gmoe._voronoi_gaussian import (
+    GaussianGateMixingMeasure,
+    gaussian_gate_loss,
+    gaussian_gate_voronoi_cells,
+)
 
 __version__ = "0.1.0"
 
@@ -33,6 +45,14 @@ __all__ = [
     "RoutingDiagnostics",
     "routing_diagnostics",
     "__version__",
+    "CovarianceFloorWarning",
+    "GaussianGateMixingMeasure",
+    "N24G_TRUTH_TYPE1",
+    "N24G_TRUTH_TYPE2",
+    "RepresentativeWarning",
+    "draw_gaussian_gate_data",
+    "gaussian_gate_loss",
+    "gaussian_gate_voronoi_cells",
 ]
 
 from gmoe._inference import (  # noqa: E402

@@ -17,6 +17,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from gmoe import _gaussian_gate
 from gmoe._em import params_from_responsibilities
 from gmoe._measure import MixingMeasure
 from gmoe._model import MoEParams, SoftmaxGaussianMoE, log_gate_weights
@@ -394,6 +395,21 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
         ``n_iter_`` and the trace then count cycles.
     verbose : int, default=0
         1 prints a line per start, 2 also one per EM iteration.
+    gate : {"softmax", "gaussian"}, default="softmax"
+        ``"gaussian"``: the Gaussian gate of [N24g]_, :math:`\\pi_i(x) \\propto
+        \\pi_i N(x; c_i, \\Gamma_i)` (see :ref:`theory-gaussian-gate`); the gate
+        is then reported as ``gate_weight_``, ``gate_mean_`` and
+        ``gate_covariance_`` and ``gate_coef_`` / ``gate_intercept_`` are absent.
+        ``gate_bound`` and ``gate_penalty`` apply to the softmax gate only.
+    likelihood : {"conditional", "joint"}, default="conditional"
+        With ``gate="gaussian"``: maximise the conditional likelihood of y given
+        x (``solver`` as for the softmax gate, started from joint-EM fits; the
+        gate parameters reported are the representative whose Gaussian mixture
+        has the mean and second moment of X), or the joint likelihood of
+        ``(x, y)`` by closed-form EM (the estimator of [N24g]_'s code, stopped by
+        ``tol`` and ``max_iter``; its ``gradient_norm_`` is that of the
+        conditional likelihood at the joint fit, which is not zero).  Ignored by
+        the softmax gate.
 
     Attributes
     ----------
@@ -411,6 +427,13 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
     expert_variance_ : ndarray of shape (n_experts,)
         Expert noise variances :math:`\\sigma_i` (variances, not standard
         deviations).
+    gate_weight_, gate_mean_, gate_covariance_ : ndarray
+        With ``gate="gaussian"`` only: :math:`\\pi_i` (n_experts,), :math:`c_i`
+        (n_experts, n_features) and :math:`\\Gamma_i` (n_experts, n_features,
+        n_features).
+    joint_log_likelihood_ : float
+        With ``gate="gaussian"`` only: the weighted joint log-likelihood of
+        ``(X, y)`` at the fitted parameters.
     log_likelihood_ : float
         Weighted conditional log-likelihood of the training data at the fitted
         parameters; equals ``score_samples(X, y) @ sample_weight``.
@@ -463,6 +486,9 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
        the EM algorithm", Neural Computation 6(2), 1994.
     .. [N23] H. Nguyen, T. Nguyen, N. Ho, "Demystifying Softmax Gating Function in
        Gaussian Mixture of Experts", NeurIPS 2023.
+    .. [N24g] H. Nguyen, T. Nguyen, K. Nguyen, N. Ho, "Towards Convergence Rates
+       for Parameter Estimation in Gaussian-gated Mixture of Experts",
+       AISTATS 2024.
     .. [N24k] H. Nguyen, P. Akbarian, F. Yan, N. Ho, "Statistical Perspective of
        Top-K Sparse Softmax Gating Mixture of Experts", ICLR 2024, arXiv
        2309.13850.
@@ -506,6 +532,8 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
         "warm_start": ["boolean"],
         "accelerate": ["boolean"],
         "verbose": ["verbose"],
+        "gate": [StrOptions({"softmax", "gaussian"})],
+        "likelihood": [StrOptions({"conditional", "joint"})],
     }
 
     def __init__(
@@ -529,6 +557,8 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
         warm_start=False,
         accelerate=False,
         verbose=0,
+        gate="softmax",
+        likelihood="conditional",
     ):
         self.n_experts = n_experts
         self.solver = solver
@@ -548,6 +578,8 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
         self.warm_start = warm_start
         self.accelerate = accelerate
         self.verbose = verbose
+        self.gate = gate
+        self.likelihood = likelihood
 
     # ------------------------------------------------------------------ fitting
     def fit(self, X, y, sample_weight=None):
@@ -633,10 +665,19 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
                 f"n_experts={k}; use fewer experts or more data."
             )
         top_k = self._check_top_k(k)
+        if self.gate == "gaussian":
+            if top_k is not None:
+                raise ValueError(
+                    "top_k applies to the softmax gate; leave top_k=None with "
+                    "gate='gaussian'.")
+            self.__dict__.pop("top_k_", None)
+            return self._fit_gaussian_gate(X, y, w)
+        for name in _gaussian_gate.GAUSSIAN_GATE_ATTRIBUTES:
+            self.__dict__.pop(name, None)
         init = self.init_params
         if not isinstance(init, str):
             init = _check_init_dict(init, k, n_features)
-        warm = self.warm_start and hasattr(self, "expert_variance_")
+        warm = self.warm_start and hasattr(self, "gate_coef_")
         if warm and self.expert_variance_.shape != (k,):
             raise ValueError(
                 f"warm_start: the fitted model has {self.expert_variance_.shape[0]} "
@@ -730,6 +771,82 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
                 "or raise n_experts (top_k=None is the dense softmax gate).")
         return None if top_k == k else int(top_k)
 
+    def _fit_gaussian_gate(self, X, y, w):
+        """``fit`` with ``gate="gaussian"`` (see :mod:`gmoe._gaussian_gate`)."""
+        if self.gate_bound is not None or self.gate_penalty:
+            raise ValueError("gate_bound and gate_penalty apply to the softmax gate; "
+                             "leave them unset with gate='gaussian'.")
+        n_samples, n_features = X.shape
+        positive = w > 0
+        constant = np.flatnonzero(np.ptp(X[positive], axis=0) == 0)
+        if constant.size:
+            raise ValueError(
+                f"features {constant.tolist()} are constant: a Gaussian gate needs a "
+                "non-singular covariance of X; drop the constant features.")
+        k = self.n_experts
+        if self.variance_bounds is not None:
+            bounds = np.asarray(self.variance_bounds, dtype=float)
+            if bounds.shape != (2,) or not (0 <= bounds[0] < bounds[1]):
+                raise ValueError(
+                    "variance_bounds must be a pair (lower, upper) of variances with "
+                    f"0 <= lower < upper; got {self.variance_bounds!r}.")
+        warm = self.warm_start and hasattr(self, "gate_covariance_")
+        if warm:
+            if self.gate_covariance_.shape != (k, n_features, n_features):
+                raise ValueError(
+                    "warm_start: the fitted model's shape differs from n_experts or "
+                    "the features of X; set warm_start=False.")
+            starts_from = self._params_dict()
+        elif isinstance(self.init_params, str):
+            starts_from = self.init_params
+        else:
+            starts_from = _gaussian_gate.check_gaussian_init(
+                self.init_params, k, n_features)
+        fit = _gaussian_gate.fit_gaussian_gate(
+            X, y, w, n_experts=k, likelihood=self.likelihood, solver=self.solver,
+            starts_from=starts_from, n_init=self.n_init, n_refine=self.n_refine,
+            max_iter=self.max_iter, tol=self.tol, gtol=self.gtol,
+            reg_variance=self.reg_variance, variance_bounds=self.variance_bounds,
+            random_state=self.random_state, verbose=self.verbose)
+        for name in ("gate_coef_", "gate_intercept_"):
+            self.__dict__.pop(name, None)
+        for name, value in fit.params.items():
+            setattr(self, name + "_", value)
+        self.log_likelihood_ = fit.log_likelihood
+        self.joint_log_likelihood_ = fit.joint_log_likelihood
+        self._fitted_likelihood = self.likelihood
+        self.log_likelihood_trace_ = fit.trace
+        self.n_iter_em_ = fit.n_iter_em
+        self.n_iter_newton_ = fit.n_iter_newton
+        self.n_iter_ = fit.n_iter_em + fit.n_iter_newton
+        self.gradient_norm_ = fit.gradient_norm
+        self.converged_ = fit.converged
+        self.expert_weight_ = (w @ fit.resp) / w.sum()
+        self.degenerate_experts_ = _irregular_experts(
+            fit.std_params, fit.resp, w, self.reg_variance, n_features)
+        self.separated_experts_ = []
+        if fit.floored:
+            warnings.warn(
+                "a gate covariance was held at its eigenvalue floor "
+                f"({_gaussian_gate.COVARIANCE_FLOOR:g} of the variance of each "
+                "feature): the data give a component a (nearly) singular covariance "
+                "in X. Fewer experts may suit these data.",
+                _gaussian_gate.CovarianceFloorWarning, stacklevel=3)
+        regular = not np.any(self.degenerate_experts_)
+        if self.likelihood == "joint" and not self.converged_ and self.max_iter > 0:
+            warnings.warn(
+                f"the joint-likelihood EM did not converge (tol={self.tol}) within "
+                f"max_iter={self.max_iter}; raise max_iter, or try other starts.",
+                ConvergenceWarning, stacklevel=3)
+            self.converged_ = True  # warned once: skip the solver's message
+            try:
+                self._warn_about_fit(1, regular)
+            finally:
+                self.converged_ = False
+        else:
+            self._warn_about_fit(1, regular)
+        return self
+
     def _search(self, model, rng, n_features):
         """The starts to run to the end: ``n_init`` starts, screened ("emEM") down
         to ``n_refine`` when there are more.
@@ -805,6 +922,9 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
             )
 
     def _params_dict(self):
+        if hasattr(self, "gate_covariance_"):
+            return {name: getattr(self, name + "_")
+                    for name in _gaussian_gate.GAUSSIAN_PARAM_NAMES}
         return {name: getattr(self, name + "_") for name in PARAM_NAMES}
 
     @property
@@ -822,6 +942,10 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
         2
         """
         check_is_fitted(self)
+        if hasattr(self, "gate_covariance_"):
+            from gmoe._voronoi_gaussian import GaussianGateMixingMeasure
+
+            return GaussianGateMixingMeasure.from_params(**self._params_dict())
         return MixingMeasure.from_params(**self._params_dict())
 
     # --------------------------------------------------------------- prediction
@@ -830,6 +954,9 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
         return validate_data(self, X, reset=False, dtype=np.float64)
 
     def _log_gate(self, X):
+        if hasattr(self, "gate_covariance_"):
+            return _gaussian_gate.gaussian_log_gate(
+                X, self.gate_weight_, self.gate_mean_, self.gate_covariance_)
         logits = X @ self.gate_coef_.T + self.gate_intercept_
         top_k = getattr(self, "top_k_", None)
         if top_k is None:
@@ -1113,6 +1240,9 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
         >>> y_new.shape, experts.shape
         ((500,), (500,))
         """
+        if hasattr(self, "gate_covariance_"):
+            return _gaussian_gate.draw_gaussian_gate_response(
+                self._params_dict(), self._check_X(X), random_state)
         return draw_response(self._params_dict(), self._check_X(X), random_state,
                              top_k=getattr(self, "top_k_", None))
 
@@ -1171,6 +1301,9 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
         """
         check_is_fitted(self)
         k, d = self.expert_coef_.shape
+        if hasattr(self, "gate_covariance_"):
+            return _gaussian_gate.n_gaussian_gate_parameters(
+                k, d, self._fitted_likelihood)
         return (k - 1) * (d + 1) + k * (d + 2)
 
     def bic(self, X, y):

@@ -10,9 +10,11 @@ the wall times in ``results/timings[_quick].json``.  Finished fits are cached un
 ``paper_figures/.cache/``, so an interrupted run resumes where it stopped.
 
 ``--only NAME`` (repeatable) runs only the named steps: studies of
-``_common.STUDIES``, ``voronoi_cells``, ``gradient_norms`` or ``consistency``
+``_common.STUDIES``, ``voronoi_cells``, ``gradient_norms``, ``consistency``
 (the choice of the number of experts by BIC, ICL, AIC and DSC on many data
-sets: ``results/consistency[_quick].csv`` and ``consistency_summary``).
+sets: ``results/consistency[_quick].csv`` and ``consistency_summary``) or
+``gaussian_gate`` (the [N24g] study of ``paper_figures/gaussian_gate.py``,
+Figure 8).
 """
 
 import argparse
@@ -30,7 +32,7 @@ from gmoe._model import MoEParams, SoftmaxGaussianMoE, _held_at_bound
 from gmoe._newton import projected_gradient_norm
 from gmoe.datasets import draw_covariates, draw_response
 from gmoe.simulation import draw_replication, run_rate_study
-from paper_figures import _common
+from paper_figures import _common, gaussian_gate
 from paper_figures._common import (
     PRESETS,
     RANDOM_STATE,
@@ -176,14 +178,15 @@ def main(argv=None):
                         help="worker processes (default: all cores)")
     parser.add_argument("--only", action="append",
                         choices=[*sorted(STUDIES), "voronoi_cells", "gradient_norms",
-                                 "consistency"],
+                                 "consistency", "gaussian_gate"],
                         help="compute only these steps (repeatable)")
     args = parser.parse_args(argv)
     preset = "quick" if args.quick else "full"
     timings = {"machine": f"{platform.processor() or platform.machine()}, "
                           f"{__import__('os').cpu_count()} cores",
                "date": time.strftime("%Y-%m-%d"), "n_jobs": args.jobs, "studies": {}}
-    steps = args.only or [*STUDIES, "voronoi_cells", "gradient_norms", "consistency"]
+    steps = args.only or [*STUDIES, "voronoi_cells", "gradient_norms", "consistency",
+                          "gaussian_gate"]
     for name in steps:
         if name in STUDIES:
             elapsed, n_fits = compute_study(name, preset, args.quick, args.jobs)
@@ -204,6 +207,11 @@ def main(argv=None):
         n_sets = compute_consistency(args.quick, args.jobs)
         timings["studies"]["consistency"] = {
             "seconds": round(time.perf_counter() - start, 1), "data_sets": n_sets}
+    if "gaussian_gate" in steps:
+        start = time.perf_counter()
+        table = gaussian_gate.compute(args.quick, args.jobs)
+        timings["studies"]["gaussian_gate"] = {
+            "seconds": round(time.perf_counter() - start, 1), "fits": len(table)}
     path = _common.RESULTS / ("timings_quick.json" if args.quick else "timings.json")
     if args.only and path.exists():
         # Keep the other steps' times; date each step recomputed now.
