@@ -1,14 +1,25 @@
-"""gmoe: statistics of softmax-gated Gaussian mixture-of-experts models.
+"""gmoe: statistics of Gaussian mixture-of-experts models.
 
 The package is layered:
 
-- :class:`GaussianMoERegressor` (``gmoe._estimator``): the scikit-learn estimator;
-- ``gmoe._em`` and ``gmoe._kernels``: the EM algorithm and its compiled kernels;
-- :mod:`gmoe.datasets`: synthetic data from a known mixture of experts;
+- :class:`GaussianMoERegressor` (``gmoe._estimator``): the scikit-learn estimator,
+  with the dense softmax gate, the top-K sparse softmax gate (``top_k``) and the
+  Gaussian gate (``gate="gaussian"``, ``gmoe._gaussian_gate``);
+- ``gmoe._model``, ``gmoe._em``, ``gmoe._newton`` and the compiled kernels
+  (``gmoe._kernels``, ``gmoe._kernels_hessian``): the likelihood and its solvers;
+- :mod:`gmoe.datasets`: synthetic data from a known mixture of experts, and mcycle;
 - :class:`MixingMeasure` (``gmoe._measure``), :func:`voronoi_cells` and
-  :func:`voronoi_loss` (``gmoe._voronoi``): mixing measures and Voronoi losses.
+  :func:`voronoi_loss` (``gmoe._voronoi``; ``gmoe._voronoi_gaussian`` for the
+  Gaussian gate): mixing measures and Voronoi losses;
+- :func:`select_n_experts`, :func:`dendrogram`, :func:`merge` and
+  :func:`bootstrap_lrt` (``gmoe._selection``, ``gmoe._dendrogram``): how many
+  experts;
+- :class:`MoEInference` (``gmoe._inference``): standard errors and intervals;
+- :func:`routing_diagnostics` (``gmoe._routing``): how the gate uses the experts;
+- :mod:`gmoe.simulation` and :mod:`gmoe.plotting`: rate studies and figures.
 """
 
+from gmoe._dendrogram import MixingDendrogram, dendrogram, merge
 from gmoe._em import LikelihoodDecreaseWarning
 from gmoe._estimator import (
     GateSeparationWarning,
@@ -22,8 +33,15 @@ from gmoe._gaussian_gate import (
     RepresentativeWarning,
     draw_gaussian_gate_data,
 )
+from gmoe._inference import InferenceWarning, MoEInference, format_summary
 from gmoe._measure import MixingMeasure
 from gmoe._routing import RoutingDiagnostics, routing_diagnostics
+from gmoe._selection import (
+    ExpertSelection,
+    LikelihoodRatioTest,
+    bootstrap_lrt,
+    select_n_experts,
+)
 from gmoe._voronoi import UnknownRbarWarning, voronoi_cells, voronoi_loss
 from gmoe._voronoi_gaussian import (
     GaussianGateMixingMeasure,
@@ -34,48 +52,33 @@ from gmoe._voronoi_gaussian import (
 __version__ = "0.1.0"
 
 __all__ = [
-    "GateSeparationWarning",
-    "GaussianMoERegressor",
-    "LikelihoodDecreaseWarning",
-    "MixingMeasure",
-    "SpuriousFitWarning",
-    "UnknownRbarWarning",
-    "voronoi_cells",
-    "voronoi_loss",
-    "RoutingDiagnostics",
-    "routing_diagnostics",
-    "__version__",
     "CovarianceFloorWarning",
+    "ExpertSelection",
+    "GateSeparationWarning",
     "GaussianGateMixingMeasure",
+    "GaussianMoERegressor",
+    "InferenceWarning",
+    "LikelihoodDecreaseWarning",
+    "LikelihoodRatioTest",
+    "MixingDendrogram",
+    "MixingMeasure",
+    "MoEInference",
     "N24G_TRUTH_TYPE1",
     "N24G_TRUTH_TYPE2",
     "RepresentativeWarning",
-    "draw_gaussian_gate_data",
-    "gaussian_gate_loss",
-    "gaussian_gate_voronoi_cells",
-]
-
-from gmoe._inference import (  # noqa: E402
-    InferenceWarning,
-    MoEInference,
-    format_summary,
-)
-
-__all__ += ["InferenceWarning", "MoEInference", "format_summary"]
-from gmoe._dendrogram import MixingDendrogram, dendrogram, merge  # noqa: E402
-from gmoe._selection import (  # noqa: E402
-    ExpertSelection,
-    LikelihoodRatioTest,
-    bootstrap_lrt,
-    select_n_experts,
-)
-
-__all__ += [
-    "ExpertSelection",
-    "LikelihoodRatioTest",
-    "MixingDendrogram",
+    "RoutingDiagnostics",
+    "SpuriousFitWarning",
+    "UnknownRbarWarning",
     "bootstrap_lrt",
     "dendrogram",
+    "draw_gaussian_gate_data",
+    "format_summary",
+    "gaussian_gate_loss",
+    "gaussian_gate_voronoi_cells",
     "merge",
+    "routing_diagnostics",
     "select_n_experts",
+    "voronoi_cells",
+    "voronoi_loss",
+    "__version__",
 ]

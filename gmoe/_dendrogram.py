@@ -110,6 +110,9 @@ def _as_params(beta0s, atoms):
 def _params_of(source):
     """The five parameter arrays of an estimator, a measure or a dict."""
     if hasattr(source, "expert_variance_"):
+        from gmoe._estimator import require_dense_softmax
+
+        require_dense_softmax(source, "merging mixing measures (the dendrogram, DSC)")
         return {name: np.asarray(getattr(source, name + "_"), dtype=float)
                 for name in PARAM_NAMES}
     if hasattr(source, "to_params"):

@@ -168,6 +168,23 @@ def _irregular_experts(params, resp, w, var_lower, n_features):
 SEPARATION_RATIO = 1e-6
 
 
+def require_dense_softmax(estimator, what):
+    """Raise a ValueError unless ``estimator`` was fitted with the dense softmax
+    gate (``gate="softmax"``, ``top_k=None``): what ``what`` is defined for."""
+    if hasattr(estimator, "gate_covariance_"):
+        raise ValueError(
+            f"{what} is written for the dense softmax gate's parameters; this model "
+            "has a Gaussian gate (weights, means, covariances), which it does not "
+            "cover (with likelihood='conditional' they are identified only up to a "
+            "common quadratic in x). Fit with gate='softmax'.")
+    if getattr(estimator, "top_k_", None) is not None:
+        raise ValueError(
+            f"{what} is defined for the dense softmax gate; this model has a top-K "
+            f"gate (top_k={estimator.top_k_}), whose likelihood jumps where the top-K "
+            "sets change, so its maximum need not be a smooth stationary point. Fit "
+            "with top_k=None.")
+
+
 def _separated_pairs(Xt, gate, w):
     """Pairs ``(i, j)`` of experts that the gate separates completely.
 

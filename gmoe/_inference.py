@@ -417,6 +417,9 @@ class MoEInference:
         from sklearn.utils.validation import check_is_fitted
 
         check_is_fitted(estimator)
+        from gmoe._estimator import require_dense_softmax
+
+        require_dense_softmax(estimator, "inference (standard errors, intervals)")
         _check_method(method)
         if method == "bootstrap":
             if bootstrap not in BOOTSTRAP_KINDS:

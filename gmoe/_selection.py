@@ -248,6 +248,8 @@ def _fit_recorded(k, X, y, w, seed, estimator_params):
 
     params = {"n_init": SELECTION_N_INIT, "n_refine": SELECTION_N_REFINE,
               **estimator_params}
+    if params.get("top_k") is not None and params["top_k"] > k:
+        params["top_k"] = k  # a top-K gate over k <= K experts is the dense gate
     model = GaussianMoERegressor(k, random_state=seed, **params)
     start = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
