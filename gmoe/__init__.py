@@ -41,6 +41,7 @@ from gmoe._selection import (
     LikelihoodRatioTest,
     bootstrap_lrt,
     select_n_experts,
+    split_start,
 )
 from gmoe._voronoi import UnknownRbarWarning, voronoi_cells, voronoi_loss
 from gmoe._voronoi_gaussian import (
@@ -78,6 +79,7 @@ __all__ = [
     "merge",
     "routing_diagnostics",
     "select_n_experts",
+    "split_start",
     "voronoi_cells",
     "voronoi_loss",
     "__version__",

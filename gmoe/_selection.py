@@ -17,6 +17,8 @@ import numpy as np
 import scipy.special
 from sklearn.exceptions import ConvergenceWarning
 
+from gmoe.datasets import PARAM_NAMES
+
 __all__ = [
     "CRITERIA",
     "ExpertSelection",
@@ -285,6 +287,91 @@ def _sweep_row(k, X, y, w, seed, estimator_params):
     return model, row
 
 
+def split_start(estimator, n_experts, *, spread=0.5):
+    """A start with ``n_experts`` experts made from a smaller fitted model by
+    splitting its heaviest expert, again and again.
+
+    Each split replaces expert ``s`` (the largest ``expert_weight_`` so far) by two
+    copies whose gate intercepts are lowered by :math:`\\log 2` (so their gate
+    weights add up to the original's) and whose expert intercepts are moved by
+    :math:`\\pm` ``spread`` :math:`\\sqrt{\\sigma_s}`.  With ``spread=0`` the
+    start's conditional density equals the smaller model's exactly; a positive
+    spread lets EM pull the copies apart.
+
+    Parameters
+    ----------
+    estimator : GaussianMoERegressor
+        Fitted with the dense softmax gate and fewer than ``n_experts`` experts.
+    n_experts : int
+    spread : float, default=0.5
+        Shift of the expert intercepts, in standard deviations of the split expert.
+
+    Returns
+    -------
+    params : dict
+        The five parameter arrays (``gmoe.datasets.PARAM_NAMES``), usable as
+        ``init_params``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gmoe import GaussianMoERegressor
+    >>> from gmoe.datasets import make_moe_regression
+    >>> X, y = make_moe_regression(300, random_state=0)
+    >>> moe = GaussianMoERegressor(2, n_init=2, random_state=0).fit(X, y)
+    >>> from gmoe import split_start
+    >>> start = split_start(moe, 3, spread=0.0)
+    >>> twin = GaussianMoERegressor(3, init_params=start, max_iter=0).fit(X, y)
+    >>> bool(np.isclose(twin.log_likelihood_, moe.log_likelihood_))
+    True
+    """
+    from gmoe._estimator import require_dense_softmax
+
+    require_dense_softmax(estimator, "a split start")
+    params = {name: np.array(getattr(estimator, name + "_"), dtype=float)
+              for name in PARAM_NAMES}
+    weight = np.array(estimator.expert_weight_, dtype=float)
+    if not weight.size < n_experts:
+        raise ValueError(f"n_experts={n_experts} must exceed the fitted model's "
+                         f"{weight.size} experts.")
+    while weight.size < n_experts:
+        s = int(np.argmax(weight))
+        shift = spread * np.sqrt(params["expert_variance"][s])
+        for name, value in params.items():
+            params[name] = np.concatenate([value, value[s:s + 1]])
+        params["gate_intercept"][[s, -1]] -= np.log(2.0)
+        params["expert_intercept"][s] += shift
+        params["expert_intercept"][-1] -= shift
+        weight = np.append(weight, weight[s] / 2)
+        weight[s] /= 2
+    return params
+
+
+def _repair_nesting(ks, estimators, rows, X, y, w, entropy, estimator_params):
+    """Refit, from a split of the best smaller fit, every k whose fit has a lower
+    log-likelihood than a fit with fewer experts (the models are nested, so its
+    search missed the maximum); keep the better of the two fits."""
+    if (estimator_params.get("gate", "softmax") != "softmax"
+            or estimator_params.get("top_k") is not None):
+        return
+    for index, k in enumerate(ks):
+        smaller = ks[:index]
+        if not smaller:
+            continue
+        j = max(smaller, key=lambda j: rows[j]["log_likelihood"])
+        target = rows[j]["log_likelihood"]
+        if rows[k]["log_likelihood"] >= target - 1e-9 * abs(target):
+            continue
+        params = {**estimator_params,
+                  "init_params": split_start(estimators[j], k)}
+        model, row = _sweep_row(k, X, y, w, _seed_for(entropy, k, stream=5), params)
+        row["fit_time"] += rows[k]["fit_time"]
+        if ((row["regular"], row["log_likelihood"])
+                > (rows[k]["regular"], rows[k]["log_likelihood"])):
+            row["start"] = f"split of k={j}"
+            estimators[k], rows[k] = model, row
+
+
 def _choose(results, criterion):
     """The row of the smallest criterion among regular fits (among all fits when
     none is regular); ties go to the fewer experts."""
@@ -314,7 +401,9 @@ class ExpertSelection:
         ``bic``, ``icl``, ``icl_map``, ``aic`` (all smaller-is-better),
         ``entropy``,
         ``converged``, ``n_degenerate`` (degenerate experts of the fit),
-        ``regular``, ``fit_time`` (s), ``n_warnings``, ``warnings`` (the first
+        ``regular``, ``start`` (``"search"``, or ``"split of k=j"`` for a fit
+        refitted from a split of the fit with j experts), ``fit_time`` (s, both
+        fits of a refitted k), ``n_warnings``, ``warnings`` (the first
         lines of the fit's warnings, ``"; "``-joined), ``random_state`` (the seed
         of the fit).  For ``"dsc"``: the merged models of the dendrogram, with
         ``dsc`` and ``height`` columns, ``converged`` and ``fit_time`` those of
@@ -405,6 +494,13 @@ def select_n_experts(X, y, n_experts=range(1, 9), criterion="bic", *, n_init=Non
     :class:`~gmoe.SpuriousFitWarning`) is "irregular" and is never chosen while a
     regular fit exists, whatever its criterion; ties go to the fewer experts.
 
+    The models are nested: a fit with more experts can always reach the
+    log-likelihood of one with fewer.  When a k's search ends below a smaller
+    k's fit, that k is refitted from :func:`split_start` of the best smaller fit
+    and the better of the two fits is kept (column ``start`` of ``results_``:
+    ``"search"`` or ``"split of k=j"``), so that the log-likelihood does not
+    fall with k (dense softmax gate).
+
     Parameters
     ----------
     X : array-like of shape (n_samples, n_features)
@@ -420,7 +516,8 @@ def select_n_experts(X, y, n_experts=range(1, 9), criterion="bic", *, n_init=Non
     random_state : int, RandomState, Generator or None, default=None
         The fit with k experts gets its own seed, a child of one
         ``numpy.random.SeedSequence`` keyed by k: results do not depend on
-        ``n_jobs`` nor on which other k are fitted.
+        ``n_jobs``, nor on which other k are fitted unless a fit was refitted
+        from a split start (see below).
     n_jobs : int or None, default=None
         Parallel fits (joblib); None: one.
     progress : bool or None, default=None
@@ -479,7 +576,10 @@ def select_n_experts(X, y, n_experts=range(1, 9), criterion="bic", *, n_init=Non
                                      estimator_params)) for k in ks]
     fitted = _run(tasks, n_jobs, progress, "fits")
     estimators = {k: model for k, (model, _) in zip(ks, fitted, strict=True)}
-    results = pd.DataFrame([row for _, row in fitted])
+    rows = {k: {**row, "start": "search"} for k, (_, row) in zip(ks, fitted,
+                                                               strict=True)}
+    _repair_nesting(ks, estimators, rows, X, y, w, entropy, estimator_params)
+    results = pd.DataFrame([rows[k] for k in ks])
     chosen = _choose(results, criterion)
     return ExpertSelection(criterion=criterion, n_experts=chosen,
                            best_estimator=estimators[chosen],

@@ -8,8 +8,8 @@ import pytest
 import scipy.stats
 
 from gmoe import GaussianMoERegressor, bootstrap_lrt, select_n_experts
-from gmoe._selection import _choose, criteria_row
-from gmoe.datasets import make_moe_regression
+from gmoe._selection import _choose, criteria_row, split_start
+from gmoe.datasets import load_mcycle, make_moe_regression
 
 
 @pytest.fixture(scope="module")
@@ -92,6 +92,43 @@ def test_same_fits_whatever_n_jobs_and_other_k(n23_data):
     other = select_n_experts(X, y, [1, 2, 3], random_state=8, n_init=2)
     assert other.results_["random_state"].iloc[2] != \
         one.results_["random_state"].iloc[2]
+
+
+def test_split_start_keeps_the_density_and_splits_the_heaviest(n23_data):
+    X, y = n23_data
+    moe = GaussianMoERegressor(2, n_init=2, random_state=0).fit(X, y)
+    start = split_start(moe, 4, spread=0.0)
+    heavy = int(np.argmax(moe.expert_weight_))
+    # the gate weights of the copies add up to the split expert's
+    twin = GaussianMoERegressor(4, init_params=start, max_iter=0).fit(X, y)
+    np.testing.assert_allclose(twin.predict(X), moe.predict(X), atol=1e-10)
+    np.testing.assert_allclose(twin.score_samples(X, y), moe.score_samples(X, y),
+                               atol=1e-10)
+    assert start["expert_variance"].tolist().count(
+        moe.expert_variance_[heavy]) >= 2
+    moved = split_start(moe, 3, spread=0.5)
+    shift = 0.5 * np.sqrt(moe.expert_variance_[heavy])
+    np.testing.assert_allclose(
+        sorted(moved["expert_intercept"][[heavy, 2]] - moe.expert_intercept_[heavy]),
+        [-shift, shift])
+    with pytest.raises(ValueError, match="must exceed"):
+        split_start(moe, 2)
+
+
+def test_sweep_log_likelihood_never_falls_with_k():
+    """With one start per k some fits on mcycle miss the maximum and fall below
+    a fit with fewer experts; the sweep refits those from a split start."""
+    X, y = load_mcycle(return_X_y=True)
+    selection = select_n_experts(X, y, n_experts=range(1, 9), n_init=1,
+                                 random_state=3)
+    table = selection.results_
+    assert np.all(np.diff(table["log_likelihood"]) >= -1e-6)
+    repaired = table[table["start"] != "search"]
+    assert len(repaired) >= 1
+    for k, ll in zip(repaired["n_experts"], repaired["log_likelihood"],
+                     strict=True):
+        assert selection.estimators_[k].log_likelihood_ == pytest.approx(ll)
+        assert selection.estimators_[k].n_experts == k
 
 
 def test_warnings_are_recorded_not_raised():
