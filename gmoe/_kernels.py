@@ -316,85 +316,46 @@ def _run_tasks(task, n_tasks, args):
 
 
 @jit
-def _e_step_tasks(t0, t1, Xt, y, w, gate, coef, var, resp_prev, resp,
+def _normal_constants(var, log_norm, inv_var):
+    """``log_norm[i] = -(log 2 pi + log var_i) / 2`` and ``inv_var[i] = 1 / var_i``."""
+    for i in range(var.shape[0]):
+        log_norm[i] = -0.5 * (LOG_2PI + math.log(var[i]))
+        inv_var[i] = 1.0 / var[i]
+
+
+@jit
+def _expert_log_pdf(y, lo, m, log_norm, inv_var, LJ):
+    """Overwrite the experts' means ``LJ`` (k, m) of the chunk starting at ``lo``
+    with ``log N(y_n; mean, var_i)``."""
+    for i in range(LJ.shape[0]):
+        for j in range(m):
+            r = y[lo + j] - LJ[i, j]
+            LJ[i, j] = log_norm[i] - 0.5 * r * r * inv_var[i]
+
+
+@jit
+def _e_step_tasks(t0, t1, top_k, Xt, y, w, gate, coef, var, resp_prev, resp,
                   ll_c, q_prev_c, A_c, B_c, C_c, q_c, grad_c, info_c):
     """Tasks ``t0 .. t1`` of :func:`e_step`, one after the other.
 
     The chunks are dealt to ``n_tasks = len(ll_c)`` tasks in contiguous runs; task
     ``t`` adds its chunks' sums, in order, to ``ll_c[t]``, ``A_c[t]`` and so on.
+
+    With ``top_k < k`` the gate scores are masked to their ``top_k`` largest
+    (:func:`_top_k_mask`) before the softmax: the masked experts get gate weight
+    and responsibility 0, and their log gate weights enter the gate objectives as
+    0 (in ``gate_q`` they meet a zero responsibility; in ``gate_q_prev`` the
+    previous responsibilities of masked experts are left out).  ``top_k >= k`` is
+    the dense gate, whose arithmetic the mask does not touch.
     """
     n, p = Xt.shape
     k = coef.shape[0]
+    masked = top_k < k
     n_tasks = ll_c.shape[0]
     n_chunks = (n + CHUNK_SIZE - 1) // CHUNK_SIZE
     log_norm = np.empty(k)
     inv_var = np.empty(k)
-    for i in range(k):
-        log_norm[i] = -0.5 * (LOG_2PI + math.log(var[i]))
-        inv_var[i] = 1.0 / var[i]
-    XT = np.empty((p, CHUNK_SIZE))
-    LP = np.empty((k, CHUNK_SIZE))
-    P = np.empty((k, CHUNK_SIZE))
-    LJ = np.empty((k, CHUNK_SIZE))
-    WT = np.empty((k, CHUNK_SIZE))
-    WP = np.empty((k, CHUNK_SIZE))
-    LSE = np.empty(CHUNK_SIZE)
-    TMP = np.empty(CHUNK_SIZE)
-    for t in range(t0, t1):
-        for c in range(t * n_chunks // n_tasks, (t + 1) * n_chunks // n_tasks):
-            lo = c * CHUNK_SIZE
-            m = min(n, lo + CHUNK_SIZE) - lo
-            _load_chunk(Xt, lo, m, XT)
-            _linear_predictors(gate, XT, m, LP)
-            _linear_predictors(coef, XT, m, LJ)
-            for i in range(k):
-                for j in range(m):
-                    r = y[lo + j] - LJ[i, j]
-                    LJ[i, j] = log_norm[i] - 0.5 * r * r * inv_var[i]
-            _softmax_columns(LP, m, P, LP, LSE, TMP)
-            q_prev = 0.0
-            for i in range(k):
-                for j in range(m):
-                    LJ[i, j] += LP[i, j]
-                    q_prev += w[lo + j] * resp_prev[lo + j, i] * LP[i, j]
-            _softmax_columns(LJ, m, WT, LJ, LSE, TMP)
-            ll = 0.0
-            for j in range(m):
-                ll += w[lo + j] * LSE[j]
-            for i in range(k):
-                for j in range(m):
-                    resp[lo + j, i] = WT[i, j]
-                    WT[i, j] *= w[lo + j]
-                    WP[i, j] = w[lo + j] * P[i, j]
-            ll_c[t] += ll
-            q_prev_c[t] += q_prev
-            _expert_moments(WT, XT, y, lo, m, A_c[t], B_c[t], C_c[t])
-            q_c[t] += _gate_moments(WT, WP, P, LP, XT, m, grad_c[t], info_c[t])
-
-
-@jit
-def _e_step_top_k_tasks(t0, t1, top_k, Xt, y, w, gate, coef, var, resp_prev, resp,
-                        ll_c, q_prev_c, A_c, B_c, C_c, q_c, grad_c, info_c):
-    """Tasks ``t0 .. t1`` of :func:`e_step` with the top-``top_k`` gate.
-
-    The loop of :func:`_e_step_tasks` with the gate scores masked to their
-    ``top_k`` largest (:func:`_top_k_mask`) before the softmax: the masked
-    experts get gate weight and responsibility 0.  The log gate weights of the
-    masked experts enter the gate objectives as 0 (they are multiplied by a zero
-    responsibility in ``gate_q``; in ``gate_q_prev`` the previous
-    responsibilities of masked experts are left out).  A separate kernel rather
-    than a branch inside :func:`_e_step_tasks`, so that the dense E-step is not
-    touched.
-    """
-    n, p = Xt.shape
-    k = coef.shape[0]
-    n_tasks = ll_c.shape[0]
-    n_chunks = (n + CHUNK_SIZE - 1) // CHUNK_SIZE
-    log_norm = np.empty(k)
-    inv_var = np.empty(k)
-    for i in range(k):
-        log_norm[i] = -0.5 * (LOG_2PI + math.log(var[i]))
-        inv_var[i] = 1.0 / var[i]
+    _normal_constants(var, log_norm, inv_var)
     XT = np.empty((p, CHUNK_SIZE))
     LP = np.empty((k, CHUNK_SIZE))
     P = np.empty((k, CHUNK_SIZE))
@@ -412,19 +373,17 @@ def _e_step_top_k_tasks(t0, t1, top_k, Xt, y, w, gate, coef, var, resp_prev, res
             _load_chunk(Xt, lo, m, XT)
             _linear_predictors(gate, XT, m, LP)
             _linear_predictors(coef, XT, m, LJ)
-            for i in range(k):
-                for j in range(m):
-                    r = y[lo + j] - LJ[i, j]
-                    LJ[i, j] = log_norm[i] - 0.5 * r * r * inv_var[i]
-            _top_k_mask(LP, m, top_k, KEEP, LSE, ARG)
+            _expert_log_pdf(y, lo, m, log_norm, inv_var, LJ)
+            if masked:
+                _top_k_mask(LP, m, top_k, KEEP, LSE, ARG)
             _softmax_columns(LP, m, P, LP, LSE, TMP)
             q_prev = 0.0
             for i in range(k):
                 for j in range(m):
                     LJ[i, j] += LP[i, j]
-                    lp = LP[i, j] if KEEP[i, j] != 0.0 else 0.0
-                    LP[i, j] = lp
-                    q_prev += w[lo + j] * resp_prev[lo + j, i] * lp
+                    if masked and KEEP[i, j] == 0.0:
+                        LP[i, j] = 0.0
+                    q_prev += w[lo + j] * resp_prev[lo + j, i] * LP[i, j]
             _softmax_columns(LJ, m, WT, LJ, LSE, TMP)
             ll = 0.0
             for j in range(m):
@@ -443,16 +402,15 @@ def _e_step_top_k_tasks(t0, t1, top_k, Xt, y, w, gate, coef, var, resp_prev, res
 @jit
 def _loglik_top_k_tasks(t0, t1, top_k, Xt, y, w, gate, coef, var, ll_c):
     """Tasks ``t0 .. t1`` of :func:`loglik_top_k`: the log-likelihood part of
-    :func:`_e_step_top_k_tasks` only (no responsibilities, no statistics)."""
+    :func:`_e_step_tasks` with a top-K gate only (no responsibilities, no
+    statistics)."""
     n, p = Xt.shape
     k = coef.shape[0]
     n_tasks = ll_c.shape[0]
     n_chunks = (n + CHUNK_SIZE - 1) // CHUNK_SIZE
     log_norm = np.empty(k)
     inv_var = np.empty(k)
-    for i in range(k):
-        log_norm[i] = -0.5 * (LOG_2PI + math.log(var[i]))
-        inv_var[i] = 1.0 / var[i]
+    _normal_constants(var, log_norm, inv_var)
     XT = np.empty((p, CHUNK_SIZE))
     LP = np.empty((k, CHUNK_SIZE))
     P = np.empty((k, CHUNK_SIZE))
@@ -468,10 +426,7 @@ def _loglik_top_k_tasks(t0, t1, top_k, Xt, y, w, gate, coef, var, ll_c):
             _load_chunk(Xt, lo, m, XT)
             _linear_predictors(gate, XT, m, LP)
             _linear_predictors(coef, XT, m, LJ)
-            for i in range(k):
-                for j in range(m):
-                    r = y[lo + j] - LJ[i, j]
-                    LJ[i, j] = log_norm[i] - 0.5 * r * r * inv_var[i]
+            _expert_log_pdf(y, lo, m, log_norm, inv_var, LJ)
             _top_k_mask(LP, m, top_k, KEEP, LSE, ARG)
             _softmax_columns(LP, m, P, LP, LSE, TMP)
             for i in range(k):
@@ -564,7 +519,7 @@ def e_step(Xt, y, w, gate, coef, var, resp_prev, resp, top_k=None):
     ``top_k`` (an int ``1 <= top_k < k``) uses the top-K sparse softmax gate: the
     gate weights of each sample are the softmax of its ``top_k`` largest gate
     scores ``gate[i] . x`` (ties to the lower index) and 0 elsewhere
-    (:func:`_e_step_top_k_tasks`).  The gate statistics are then those of the
+    (:func:`_top_k_mask`).  The gate statistics are then those of the
     gate objective with each sample's top-K set held fixed.  ``None`` (or
     ``top_k >= k``) is the dense softmax gate.
     """
@@ -584,14 +539,10 @@ def e_step(Xt, y, w, gate, coef, var, resp_prev, resp, top_k=None):
     q_c = np.zeros(n_tasks)
     grad_c = np.zeros((n_tasks, k, p))
     info_c = np.zeros((n_tasks, k, k, p, p))
-    if top_k is None or top_k >= k:
-        _run_tasks(_e_step_tasks, n_tasks,
-                   (Xt, y, w, gate, coef, var, resp_prev, out,
-                    ll_c, q_prev_c, A_c, B_c, C_c, q_c, grad_c, info_c))
-    else:
-        _run_tasks(_e_step_top_k_tasks, n_tasks,
-                   (int(top_k), Xt, y, w, gate, coef, var, resp_prev, out,
-                    ll_c, q_prev_c, A_c, B_c, C_c, q_c, grad_c, info_c))
+    top_k = k if top_k is None else min(int(top_k), k)
+    _run_tasks(_e_step_tasks, n_tasks,
+               (top_k, Xt, y, w, gate, coef, var, resp_prev, out,
+                ll_c, q_prev_c, A_c, B_c, C_c, q_c, grad_c, info_c))
     if out is not resp:
         resp[...] = out
     A = np.zeros((k, p, p))
