@@ -13,11 +13,11 @@ import numbers
 import numpy as np
 import scipy.special
 
+from gmoe._measure import MixingMeasure
 from gmoe.datasets import PARAM_NAMES
 
 __all__ = ["DISTANCES", "MixingDendrogram", "dendrogram", "merge"]
 
-_LOG_2PI = np.log(2.0 * np.pi)
 
 
 # ---------------------------------------------------------- merge distances
@@ -119,23 +119,11 @@ def _params_of(source):
         return {name: np.asarray(v, dtype=float)
                 for name, v in source.to_params().items()}
     if isinstance(source, dict):
-        from gmoe._measure import MixingMeasure
-
         return _params_of(MixingMeasure.from_params(
             **{name: source[name] for name in PARAM_NAMES}))
     raise ValueError("expected a fitted GaussianMoERegressor, a MixingMeasure or a "
                      f"dict of the parameters {list(PARAM_NAMES)}; got "
                      f"{type(source).__name__}.")
-
-
-def log_joint(params, X, y):
-    """:math:`\\log \\pi_i(x_n) + \\log N(y_n; a_i^\\top x_n + b_i, \\sigma_i)`,
-    shape (n_samples, k)."""
-    logits = X @ params["gate_coef"].T + params["gate_intercept"]
-    log_gate = scipy.special.log_softmax(logits, axis=1)
-    means = X @ params["expert_coef"].T + params["expert_intercept"]
-    var = params["expert_variance"]
-    return log_gate - 0.5 * (_LOG_2PI + np.log(var) + (y[:, None] - means) ** 2 / var)
 
 
 # ----------------------------------------------------------- the dendrogram
@@ -244,8 +232,6 @@ class MixingDendrogram:
 
     def __init__(self, estimator, X=None, y=None, *, sample_weight=None,
                  distance="moe", reference="max", weights=None):
-        from gmoe._measure import MixingMeasure
-
         if isinstance(distance, str):
             if distance not in DISTANCES:
                 raise ValueError(f"distance must be one of {sorted(DISTANCES)} or a "
@@ -356,7 +342,7 @@ class MixingDendrogram:
             raise ValueError(f"X has {X.shape[1]} features but the model {d}.")
         n = float(w.sum())
         for kappa, params in self.levels_.items():
-            total = float(w @ scipy.special.logsumexp(log_joint(params, X, y), axis=1))
+            total = float(w @ MixingMeasure.from_params(**params).log_density(X, y))
             self.log_likelihood_[kappa] = total
             self.mean_log_likelihood_[kappa] = total / n
         self.dsc_ = {kappa: -(self.heights_[kappa]
@@ -397,8 +383,6 @@ class MixingDendrogram:
         -------
         G : MixingMeasure
         """
-        from gmoe._measure import MixingMeasure
-
         return MixingMeasure.from_params(**self.params(n_experts))
 
     def estimator(self, n_experts):

@@ -120,14 +120,6 @@ def _design(X):
     return np.column_stack([np.ones(X.shape[0]), X])
 
 
-def _softmax_rows(logits):
-    """Row-wise softmax of an (n, k) array (in place of ``logits``' copy)."""
-    out = logits - logits.max(axis=1, keepdims=True)
-    np.exp(out, out=out)
-    out /= out.sum(axis=1, keepdims=True)
-    return out
-
-
 def per_sample_scores(Xt, y, gate, coef, var):
     """Gradient of each sample's log-density over the free parameters.
 
@@ -174,11 +166,12 @@ def per_sample_scores(Xt, y, gate, coef, var):
     """
     n, p = Xt.shape
     k = coef.shape[0]
-    pi = _softmax_rows(Xt @ gate.T)
+    pi = scipy.special.softmax(Xt @ gate.T, axis=1)
     resid = y[:, None] - Xt @ coef.T
     # the responsibilities: log pi + log N, normalised (the log-normaliser of the
     # gate cancels)
-    tau = _softmax_rows(Xt @ gate.T - 0.5 * (np.log(var) + resid**2 / var))
+    tau = scipy.special.softmax(Xt @ gate.T - 0.5 * (np.log(var) + resid**2 / var),
+                                axis=1)
     gate_part = ((tau - pi)[:, :k - 1, None] * Xt[:, None, :]).reshape(n, -1)
     z = resid / var
     coef_part = ((tau * z)[:, :, None] * Xt[:, None, :]).reshape(n, -1)
@@ -216,7 +209,7 @@ def mean_function_gradient(Xt, gate, coef):
     """
     n, p = Xt.shape
     k = coef.shape[0]
-    pi = _softmax_rows(Xt @ gate.T)
+    pi = scipy.special.softmax(Xt @ gate.T, axis=1)
     mu = Xt @ coef.T
     mean = np.sum(pi * mu, axis=1)
     gate_part = ((pi * (mu - mean[:, None]))[:, :k - 1, None]
