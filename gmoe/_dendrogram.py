@@ -19,7 +19,6 @@ from gmoe.datasets import PARAM_NAMES
 __all__ = ["DISTANCES", "MixingDendrogram", "dendrogram", "merge"]
 
 
-
 # ---------------------------------------------------------- merge distances
 def _pair_weight(beta0_i, beta0_j):
     """:math:`p_i p_j / (p_i + p_j) = 1 / (e^{-\\beta_{0i}} + e^{-\\beta_{0j}})`."""
