@@ -1451,12 +1451,19 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
         error, interval :math:`\\exp(\\log\\hat\\sigma \\pm z\\,\\mathrm{se}(\\log
         \\sigma))` (Wald, sandwich).
 
+        The estimator keeps no copy of its training data (as in scikit-learn),
+        so pass the data given to :meth:`fit` again; other data raise a
+        ``ValueError``.  Defined for the dense softmax gate (``gate="softmax"``,
+        ``top_k=None``): other gates raise a ``ValueError`` that says why.
+
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            The training data, as passed to :meth:`fit`.
         y : array-like of shape (n_samples,)
+            The training targets.
         sample_weight : array-like of shape (n_samples,), default=None
-            The data the model was fitted on.
+            The sample weights passed to :meth:`fit`, if any.
         level : float, default=0.95
             Confidence level, in (0, 1).
         method : {"wald", "sandwich", "bootstrap"}, default="wald"
