@@ -21,6 +21,7 @@ from gmoe import _gaussian_gate
 from gmoe._em import params_from_responsibilities
 from gmoe._measure import MixingMeasure
 from gmoe._model import MoEParams, SoftmaxGaussianMoE, log_gate_weights
+from gmoe._order import better_fit, canonical_expert_order, canonical_rows
 from gmoe._solvers import SOLVERS, SolverOptions, screen
 from gmoe.datasets import PARAM_NAMES, draw_response
 
@@ -673,7 +674,6 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
         if not w.sum() > 0:
             raise ValueError("sample_weight sums to zero; give at least one sample "
                              "a positive weight.")
-        n_samples, n_features = X.shape
         k = self.n_experts
         n_positive = int(np.count_nonzero(w))
         if n_positive < k:
@@ -681,6 +681,14 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
                 f"n_samples={n_positive} (with positive weight) is smaller than "
                 f"n_experts={k}; use fewer experts or more data."
             )
+        # the fit sees the data as a weighted set of distinct rows in a canonical
+        # order: shuffled rows, and integer weights or repeated rows, fit the same
+        X, y, w = canonical_rows(X, y, w)
+        n_samples, n_features = X.shape
+        if n_samples < k:
+            raise ValueError(
+                f"X and y hold {n_samples} distinct rows (with positive weight), "
+                f"fewer than n_experts={k}; use fewer experts or more data.")
         top_k = self._check_top_k(k)
         if self.gate == "gaussian":
             if top_k is not None:
@@ -749,9 +757,15 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
                     f"log-likelihood {result.objective - log_y_scale:.6f}"
                 )
             key = (regular, result.objective)
-            if best is None or key > best_key:
+            if better_fit(key, best_key, scale=w.sum()):
                 best, best_key, best_resp = result, key, resp
 
+        order = canonical_expert_order(w @ best_resp, best.params.coef,
+                                       best.params.var,
+                                       fixed_last=model.reference_dependent)
+        best.params = MoEParams(best.params.gate[order], best.params.coef[order],
+                                best.params.var[order])
+        best_resp = best_resp[:, order]
         params = scaling.to_original(best.params.gate, best.params.coef,
                                      best.params.var)
         for name, value in params.items():

@@ -349,6 +349,12 @@ class SoftmaxGaussianMoE:
         return self.Xt.shape[1]
 
     # ------------------------------------------------------------- objective
+    @property
+    def reference_dependent(self):
+        """Whether the objective depends on which expert is the reference (the
+        gate penalty and the gate bound are written in the reference form)."""
+        return self.gate_penalty > 0 or self.gate_bound is not None
+
     def penalty(self, gate):
         """The gate penalty ``alpha / 2 * sum of squared slopes`` (reference form)."""
         if self.gate_penalty == 0.0:

@@ -52,10 +52,33 @@ class NewtonResult:
     status: str
 
 
+def _gradient_norm(grad, held, n_gate, p_gate, total):
+    """Largest entry of the projected gradient per unit of weight, the gate's
+    reference row included.
+
+    ``grad`` is over the free parameters (the gate rows of all experts but the
+    reference first, ``n_gate`` entries of rows of ``p_gate``).  The gradient of
+    the reference row of the over-parametrised gate is minus the sum of the
+    others (the likelihood does not change under a common translation of the
+    gate rows); counting it makes the norm the same whichever expert is the
+    reference, so that relabelling a fit does not change it.  Entries ``held``
+    at a bound count as zero.
+    """
+    g = np.where(held, 0.0, grad)
+    norm = np.max(np.abs(g), initial=0.0)
+    if n_gate:
+        reference = g[:n_gate].reshape(-1, p_gate).sum(axis=0)
+        norm = max(norm, np.max(np.abs(reference)))
+    return float(norm / total)
+
+
 def projected_gradient_norm(model, params):
     """Largest entry of the projected gradient of the objective per unit of weight.
 
-    Entries held at a bound with the gradient pointing outwards count as zero.
+    Entries held at a bound with the gradient pointing outwards count as zero;
+    the gate's reference row counts too (its gradient is minus the sum of the
+    other gate rows'), so that the norm does not depend on which expert is the
+    reference.
 
     Examples
     --------
@@ -72,7 +95,8 @@ def projected_gradient_norm(model, params):
     _, grad, _ = model.derivatives(params)
     lo, hi = model.vector_bounds(k)
     held = _held_at_bound(params.to_vector(), grad, lo, hi)
-    return float(np.max(np.abs(np.where(held, 0.0, grad)), initial=0.0) / model.total)
+    p_gate = params.gate.shape[1]
+    return _gradient_norm(grad, held, (k - 1) * p_gate, p_gate, model.total)
 
 
 def bfgs_gain(model, params, max_iter=5000):
@@ -171,6 +195,8 @@ def run_newton(model, params, *, max_iter=100, gtol=1e-7, verbose=0):
     NewtonResult
     """
     k, p = params.coef.shape
+    p_gate = params.gate.shape[1]
+    n_gate = (k - 1) * p_gate
     total = model.total
     offset = getattr(model, "loglik_offset", 0.0)
     lo, hi = model.vector_bounds(k)
@@ -184,8 +210,7 @@ def run_newton(model, params, *, max_iter=100, gtol=1e-7, verbose=0):
     trace = []
     while True:
         held = _held_at_bound(theta, grad, lo, hi)
-        free = ~held
-        grad_norm = float(np.max(np.abs(grad[free]), initial=0.0) / total)
+        grad_norm = _gradient_norm(grad, held, n_gate, p_gate, total)
         if grad_norm <= gtol:
             status = "gradient"
             break

@@ -10,11 +10,14 @@ import scipy.stats
 from sklearn.exceptions import ConvergenceWarning
 
 from gmoe import (
+    GateSeparationWarning,
     GaussianMoERegressor,
     LikelihoodDecreaseWarning,
     SpuriousFitWarning,
 )
+from gmoe._inference import align_experts
 from gmoe.datasets import N23_TRUTH, PARAM_NAMES, make_moe_regression
+from warnings_helpers import expect_warnings
 
 FITTED = [name + "_" for name in PARAM_NAMES] + [
     "log_likelihood_", "log_likelihood_trace_", "n_iter_", "converged_",
@@ -131,9 +134,12 @@ def test_start_from_given_parameters(n23_data):
     truth, X, y = n23_data
     model = GaussianMoERegressor(2, init_params=truth, tol=1e-10).fit(X, y)
     assert model.n_iter_ < 100
-    np.testing.assert_allclose(model.expert_intercept_, truth["expert_intercept"],
+    # the fit reports its experts in the canonical order; matched to the truth's
+    fitted, _ = align_experts(params_of(model), truth)
+    np.testing.assert_allclose(fitted["expert_intercept"], truth["expert_intercept"],
                                atol=0.05)
-    np.testing.assert_allclose(model.gate_intercept_, truth["gate_intercept"], atol=1.0)
+    np.testing.assert_allclose(fitted["gate_intercept"], truth["gate_intercept"],
+                               atol=1.0)
 
 
 def test_over_fitted_model_keeps_every_expert_finite(n23_data):
@@ -339,11 +345,19 @@ def test_bad_prediction_input(fitted):
 
 def test_constant_y_and_exact_lines_give_finite_fits():
     X = np.linspace(0, 1, 200)[:, None]
-    # Zero residuals put every expert at the variance floor.
-    with pytest.warns(SpuriousFitWarning, match="spurious maximum"):
+    # Zero residuals put every expert at the variance floor.  Experts that are
+    # equal leave the gate between them free, so whether it drifts to a step
+    # depends on round-off: a separation warning is allowed, not required.
+    spurious = [(SpuriousFitWarning, "spurious maximum")]
+    with expect_warnings(spurious, allowed=[GateSeparationWarning]):
         constant = GaussianMoERegressor(2, random_state=0).fit(X, np.full(200, 3.0))
-    with pytest.warns(SpuriousFitWarning, match="spurious maximum"):
-        lines = GaussianMoERegressor(2, random_state=0, n_init=3).fit(
+    with expect_warnings(spurious, allowed=[GateSeparationWarning]):
+        # started near the two lines (interleaved in x, so no gate separates
+        # them), EM puts both experts on their lines at the variance floor
+        near_lines = {"gate_intercept": [0.0, 0.0], "gate_coef": [[0.0], [0.0]],
+                      "expert_intercept": [0.1, 0.9], "expert_coef": [[1.8], [-0.9]],
+                      "expert_variance": [0.01, 0.01]}
+        lines = GaussianMoERegressor(2, init_params=near_lines).fit(
             X, np.where(np.arange(200) % 2 == 0, 2 * X[:, 0], 1 - X[:, 0]))
     for model in (constant, lines):
         for name in PARAM_NAMES:

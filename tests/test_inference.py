@@ -394,7 +394,10 @@ def test_overfitted_fit_gives_nan_and_a_warning():
 
 
 def test_redundant_expert_gives_nan_and_a_warning():
-    X, y = make_moe_regression(500, MILD, low=-2, high=2, random_state=500)
+    # data whose 3-expert fit ends at the same optimum from every seed tried; the
+    # redundant expert has the smallest share, so it comes first in the
+    # canonical order
+    X, y = make_moe_regression(500, MILD, low=-2, high=2, random_state=506)
     moe = GaussianMoERegressor(3, n_init=5, random_state=0).fit(X, y)
     with pytest.warns(InferenceWarning, match=r"experts \[0\] are redundant"):
         result = moe.inference(X, y)
