@@ -50,6 +50,20 @@ class RoutingDiagnostics:
         entropy of their gate weights), ``mean_active`` (mean number of
         experts with positive gate weight per sample), ``n_never_used``,
         ``collapsed`` (bool), ``min_load``, ``collapse_share``.
+
+    Examples
+    --------
+    >>> from gmoe import GaussianMoERegressor, routing_diagnostics
+    >>> from gmoe.datasets import make_moe_regression
+    >>> X, y = make_moe_regression(500, random_state=0)
+    >>> moe = GaussianMoERegressor(2, n_init=3, random_state=0).fit(X, y)
+    >>> report = routing_diagnostics(moe, X, y)
+    >>> report.experts.shape
+    (2, 6)
+    >>> report.experts.columns.tolist()[3]
+    'responsibility'
+    >>> report.summary["n_never_used"], report.summary["collapsed"]
+    (0, False)
     """
 
     experts: pd.DataFrame

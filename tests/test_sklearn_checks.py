@@ -14,11 +14,6 @@ _SCORE_SAMPLES = (
 EXPECTED_FAILED_CHECKS = {
     "check_methods_sample_order_invariance": _SCORE_SAMPLES,
     "check_methods_subset_invariance": _SCORE_SAMPLES,
-    "check_sample_weight_equivalence_on_dense_data": (
-        "the k-means start draws its random centres from the rows it is given, so "
-        "weighted rows and repeated rows start EM at different points; from the same "
-        "start, EM is weight-equivalent (see test_integer_weights_equal_repeated_rows)"
-    ),
 }
 
 
