@@ -841,8 +841,14 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
             random_state=self.random_state, verbose=self.verbose)
         for name in ("gate_coef_", "gate_intercept_"):
             self.__dict__.pop(name, None)
+        order = canonical_expert_order(w @ fit.resp, fit.std_params.coef,
+                                       fit.std_params.var)
         for name, value in fit.params.items():
-            setattr(self, name + "_", value)
+            setattr(self, name + "_", np.asarray(value)[order])
+        fit.resp = fit.resp[:, order]
+        fit.std_params = MoEParams(fit.std_params.gate[order],
+                                   fit.std_params.coef[order],
+                                   fit.std_params.var[order])
         self.log_likelihood_ = fit.log_likelihood
         self.joint_log_likelihood_ = fit.joint_log_likelihood
         self._fitted_likelihood = self.likelihood

@@ -45,6 +45,7 @@ import numpy as np
 import scipy.special
 
 from gmoe._model import MoEParams, SoftmaxGaussianMoE, m_step_experts
+from gmoe._order import improves, rank_fits
 
 _LOG_2PI = np.log(2.0 * np.pi)
 
@@ -950,7 +951,8 @@ def fit_gaussian_gate(X, y, w, *, n_experts, likelihood, solver, starts_from,
     x_mean_s = w @ Xs / total
     x_second_s = (w[:, None] * Xs).T @ Xs / total
     if likelihood == "joint":
-        best = max(joint, key=lambda fit: fit.log_likelihood)
+        best = joint[rank_fits([True] * len(joint),
+                               [fit.log_likelihood for fit in joint], total)[0]]
         gauss = best.params
         std = moe_params_from_gaussian(gauss)
         trace = np.asarray(best.trace)
@@ -961,7 +963,7 @@ def fit_gaussian_gate(X, y, w, *, n_experts, likelihood, solver, starts_from,
         for fit in joint:
             std = moe_params_from_gaussian(fit.params)
             cond.append((model.objective(std), std))
-        order = sorted(range(len(cond)), key=lambda i: -cond[i][0])[:n_refine]
+        order = rank_fits([True] * len(cond), [c[0] for c in cond], total)[:n_refine]
         options = SolverOptions(max_iter=max_iter, tol=tol, gtol=gtol,
                                 verbose=max(verbose - 1, 0) * 2)
         best = best_value = None
@@ -972,7 +974,7 @@ def fit_gaussian_gate(X, y, w, *, n_experts, likelihood, solver, starts_from,
                       f"{result.n_iter_em} EM and {result.n_iter_newton} Newton, "
                       f"conditional log-likelihood {result.objective:.6f} "
                       "(standardised)")
-            if best is None or result.objective > best_value:
+            if improves(result.objective, best_value, scale=total):
                 best, best_value, best_joint = result, result.objective, joint[i]
         std = best.params
         w_, c_, G_ = moment_matched_representative(std.gate, x_mean_s, x_second_s)

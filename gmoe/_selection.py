@@ -17,6 +17,7 @@ import numpy as np
 import scipy.special
 from sklearn.exceptions import ConvergenceWarning
 
+from gmoe._order import better_fit
 from gmoe.datasets import PARAM_NAMES
 
 __all__ = [
@@ -366,8 +367,8 @@ def _repair_nesting(ks, estimators, rows, X, y, w, entropy, estimator_params):
                   "init_params": split_start(estimators[j], k)}
         model, row = _sweep_row(k, X, y, w, _seed_for(entropy, k, stream=5), params)
         row["fit_time"] += rows[k]["fit_time"]
-        if ((row["regular"], row["log_likelihood"])
-                > (rows[k]["regular"], rows[k]["log_likelihood"])):
+        if better_fit((row["regular"], row["log_likelihood"]),
+                      (rows[k]["regular"], rows[k]["log_likelihood"]), w.sum()):
             row["start"] = f"split of k={j}"
             estimators[k], rows[k] = model, row
 

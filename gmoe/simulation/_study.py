@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from gmoe._order import improves
 from gmoe._routing import routing_summary
 from gmoe.datasets import DESIGNS, PARAM_NAMES, draw_covariates, draw_response
 
@@ -503,7 +504,8 @@ def _fit(X, y, k, n, truth, fit, seq):
     for _ in range(fit["n_init"]):
         start = near_truth_start(truth, k, n, rng, fit["near_truth_noise"])
         model = GaussianMoERegressor(k, init_params=start, **common).fit(X, y)
-        if best is None or model.log_likelihood_ > best.log_likelihood_:
+        if best is None or improves(model.log_likelihood_, best.log_likelihood_,
+                                    scale=len(y)):
             best = model
     return best
 
