@@ -805,13 +805,25 @@ def _solve(G, G_true, kind, translation, metric, rbar_table):
     atoms = _Atoms(G, G_true, metric)
     log_w_true = np.asarray(G_true.gate_intercept, dtype=float)
     if translation == "reference":
-        # The official code's convention: both measures with the LAST atom's gate
-        # at (0, 0), no infimum.
-        p = np.exp(G.gate_intercept - G.gate_intercept[-1])
+        # The official code's convention: both measures with the reference atom's
+        # gate at (0, 0), no infimum.  The true reference is the last atom; the
+        # fitted one is the atom that gives the smallest loss, so that the loss
+        # does not depend on the order of the fitted atoms (in the official code
+        # the last fitted atom is the one started near the true last atom).
         t0 = -float(G_true.gate_intercept[-1])
-        t1 = G.gate_coef[-1] - G_true.gate_coef[-1]
-        cells = atoms.cells(t1[None])[0]
-        return _evaluate(atoms, cells, t1, p, log_w_true, kind, rbar_table, t0=t0)
+        best = None
+        for r in range(G.n_atoms):
+            with np.errstate(over="ignore"):
+                p = np.exp(G.gate_intercept - G.gate_intercept[r])
+            if not np.all(np.isfinite(p)):
+                continue
+            t1 = G.gate_coef[r] - G_true.gate_coef[-1]
+            cells = atoms.cells(t1[None])[0]
+            pieces = _evaluate(atoms, cells, t1, p, log_w_true, kind, rbar_table,
+                               t0=t0)
+            if best is None or pieces["value"] < best["value"]:
+                best = pieces
+        return best
     p = np.exp(G.gate_intercept - scipy.special.logsumexp(G.gate_intercept))
     cells, t1 = _infimum(atoms, p, log_w_true, kind, rbar_table)
     return _evaluate(atoms, cells, t1, p, log_w_true, kind, rbar_table)
@@ -874,8 +886,10 @@ def voronoi_loss(G, G_true, kind="D2", *, translation="infimum", metric="l1",
         the current cells' own minimiser, from ``k k0 + 1`` starts: a careful
         search, not a certificate.
         ``"reference"``: the official code of [N23]: both measures in the form
-        whose LAST atom's gate is ``(0, 0)``, :math:`p_i = e^{\\beta_{0i} -
-        \\beta_{0k}}`, no infimum.  The two differ when the cell of the true
+        whose reference atom's gate is ``(0, 0)``, :math:`p_i = e^{\\beta_{0i} -
+        \\beta_{0r}}`, no infimum; the true reference is the last true atom, the
+        fitted reference ``r`` the fitted atom that gives the smallest loss (the
+        loss does not depend on the order of the fitted atoms).  The two differ when the cell of the true
         reference atom holds several fitted atoms: their weights are each close to
         the reference weight 1 and the weight term stays near 1 at any sample size.
     metric : {"l1", "l2"}, default="l1"
@@ -981,8 +995,8 @@ def voronoi_cells(G, G_true, *, metric="l1", translation="infimum", kind="D2",
     translation : {"infimum", "reference", "none"} or array-like of shape (d,)
         ``"infimum"`` (default): the cells at the translation attaining
         ``voronoi_loss(G, G_true, kind, metric=metric, rbar=rbar)``, i.e. the
-        cells that loss uses.  ``"reference"``: both measures with the last
-        atom's gate slope at 0 (official code).  ``"none"``: the gate slopes as
+        cells that loss uses.  ``"reference"``: the cells of
+        ``voronoi_loss(..., translation="reference")`` (official code).  ``"none"``: the gate slopes as
         given.  An array: the translation :math:`t_1` itself
         (:math:`\\Delta\\beta_{1ij} = \\beta_{1i} - \\beta^*_{1j} - t_1`).
     kind : {"D1", "D2"}, default="D2"
@@ -1020,7 +1034,11 @@ def voronoi_cells(G, G_true, *, metric="l1", translation="infimum", kind="D2",
                                 _RbarTable(rbar))
             return pieces["cells"]
         if translation == "reference":
-            t1 = G.gate_coef[-1] - G_true.gate_coef[-1]
+            kind = _check_choice("kind", kind, KINDS)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UnknownRbarWarning)
+                return _solve(G, G_true, kind, translation, metric,
+                              _RbarTable(rbar))["cells"]
         else:
             t1 = np.zeros(G.n_features)
     else:
