@@ -463,10 +463,17 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
     n_iter_em_, n_iter_newton_ : int
         Iterations of each phase.
     converged_ : bool
-        With ``solver="newton"``: the kept start reached a stationary point
-        (``gradient_norm_ <= gtol``); with ``"em"``: it met ``tol``.
+        With ``solver="newton"``: the kept start reached a stationary point:
+        ``gradient_norm_ <= gtol``, or, where rounding stops Newton first, a
+        negative definite Hessian with a full Newton step that would gain at
+        most 1e-12 of the log-likelihood (a maximum to working precision; the
+        gradient is then as small as floating point allows there, and may
+        exceed ``gtol`` on badly scaled data); with ``"em"``: it met ``tol``.
     gradient_norm_ : float
-        Largest entry of the gradient (see ``gtol``) at the fitted parameters.
+        Largest entry of the gradient (see ``gtol``) at the fitted parameters,
+        the gate's reference row included (its gradient is minus the sum of the
+        other gate rows'), so that it does not depend on the order of the
+        experts.
     separated_experts_ : list of (int, int)
         Pairs of experts the gate separates completely (its MLE does not exist;
         a :class:`GateSeparationWarning` is raised).

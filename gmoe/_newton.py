@@ -30,6 +30,11 @@ LAMBDA_START = 1e-3
 LAMBDA_MIN = 1e-12
 #: Rejected steps in a row after which the run gives up.
 MAX_REJECTIONS = 40
+#: A run that stalls (no step gains more than rounding error) still ends at a
+#: maximum when the Hessian is negative definite and a full Newton step would
+#: gain at most this fraction of ``max(1, |objective|)``: the gradient is then as
+#: small as floating point can make it at this point (status ``"precision"``).
+PRECISION_GAIN = 1e-12
 
 
 @dataclass
@@ -39,8 +44,12 @@ class NewtonResult:
     ``trace`` holds the objective after each accepted step; ``grad_norm`` is the
     largest entry of the projected gradient of the
     objective, divided by the total sample weight; ``status`` is
-    ``"gradient"`` (the criterion was met), ``"max_iter"`` or ``"stalled"`` (no
-    step raised the objective by more than rounding error).
+    ``"gradient"`` (the criterion was met), ``"precision"`` (no step can raise
+    the objective by more than rounding error, and a full Newton step, the
+    Hessian being negative definite, would gain at most :data:`PRECISION_GAIN`
+    of it: a maximum to working precision), ``"max_iter"`` or ``"stalled"``
+    (no step raised the objective by more than rounding error, elsewhere).
+    ``converged`` is true for ``"gradient"`` and ``"precision"``.
     """
 
     params: MoEParams
@@ -250,5 +259,18 @@ def run_newton(model, params, *, max_iter=100, gtol=1e-7, verbose=0):
             ll = value + model.penalty(MoEParams.from_vector(theta, k, p).gate)
             print(f"  Newton iteration {n_iter:3d}  log-likelihood {ll + offset:.6f}"
                   f"  gradient {grad_norm:.2e}  damping {lam:.1e}")
+    if status == "stalled" and _newton_gain(hess, grad, theta, lo, hi) <= (
+            PRECISION_GAIN * max(1.0, abs(value))):
+        status = "precision"
     return NewtonResult(MoEParams.from_vector(theta, k, p), value, trace, n_iter,
-                        grad_norm, status == "gradient", status)
+                        grad_norm, status in ("gradient", "precision"), status)
+
+
+def _newton_gain(hess, grad, theta, lo, hi):
+    """The gain ``g' (-H)^-1 g / 2`` a full Newton step predicts over the
+    parameters not held at a bound (the Newton decrement, invariant to the
+    parametrisation); infinity unless ``-H`` is positive definite there."""
+    free = ~_held_at_bound(theta, grad, lo, hi)
+    g = grad[free]
+    step = _damped_step(-hess[np.ix_(free, free)], g, 0.0, np.ones(g.size))
+    return np.inf if step is None else 0.5 * float(g @ step)

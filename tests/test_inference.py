@@ -28,6 +28,7 @@ from gmoe._inference import (
 )
 from gmoe._model import MoEParams
 from gmoe.datasets import PARAM_NAMES, make_moe_regression
+from warnings_helpers import expect_warnings
 
 #: A mild exact-fitted truth (k0 = 2, X ~ U[-2, 2]).
 MILD = {
@@ -382,7 +383,11 @@ def line_data():
 
 def test_overfitted_fit_gives_nan_and_a_warning():
     X, y = line_data()
-    moe = GaussianMoERegressor(2, n_init=5, random_state=0).fit(X, y)
+    # two experts on one line: the likelihood may keep rising as the gate
+    # between them sharpens, and whether EM follows that path depends on
+    # round-off, so a separation warning is allowed
+    with expect_warnings([], allowed=[GateSeparationWarning]):
+        moe = GaussianMoERegressor(2, n_init=5, random_state=0).fit(X, y)
     with pytest.warns(InferenceWarning) as record:
         table = moe.summary(X, y)
     messages = " ".join(str(w.message) for w in record)
