@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from gmoe._kernels import gate_stats
 from gmoe._model import MoEParams, m_step_experts
 
 #: Halvings of a gate step before EM keeps the gate as it is for this iteration.
@@ -101,10 +100,8 @@ def m_step_gate(model, resp, gate, *, max_iter=25, tol=1e-8):
     """
     if gate.shape[0] == 1:
         return gate.copy(), 0
-    Xt, w = model.Xt, model.w
-
     def penalised(candidate):
-        q, grad, info = gate_stats(Xt, w, resp, candidate)
+        q, grad, info = model.gate_stats(resp, candidate)
         return q - model.penalty(candidate), grad, info
 
     q, grad, info = penalised(gate)
@@ -144,8 +141,8 @@ def params_from_responsibilities(model, resp):
     A, B, C = expert_statistics(Xt, y, w, resp)
     coef, var = m_step_experts(A, B, C, np.repeat(pooled_coef, k, axis=0),
                                np.repeat(pooled_var, k), lo, hi, total)
-    gate, _ = m_step_gate(model, resp, np.zeros((k, p)), max_iter=START_GATE_MAX_ITER,
-                          tol=START_GATE_TOL)
+    gate, _ = m_step_gate(model, resp, model.flat_gate(k),
+                          max_iter=START_GATE_MAX_ITER, tol=START_GATE_TOL)
     return MoEParams(gate, coef, var)
 
 
@@ -313,17 +310,17 @@ def _squarem_cycle(model, state, bufs):
     ``bufs`` holds three (n, k) responsibility arrays, the first with those of
     ``state``; on return, its first one holds those of the returned state.
     """
-    k, p = state.params.coef.shape
+    k = state.params.n_experts
     s1 = _em_update(model, state, bufs[0], bufs[1])
     s2 = _em_update(model, s1, bufs[1], bufs[2])
-    theta0 = state.params.to_vector()
-    r = s1.params.to_vector() - theta0
-    v = s2.params.to_vector() - s1.params.to_vector() - r
+    theta0 = model.to_vector(state.params)
+    r = model.to_vector(s1.params) - theta0
+    v = model.to_vector(s2.params) - model.to_vector(s1.params) - r
     norm_v = np.linalg.norm(v)
     alpha = -np.linalg.norm(r) / norm_v if norm_v > 0 else -1.0
     if alpha < -1.0 and np.isfinite(alpha):
-        jump = model.project(MoEParams.from_vector(
-            theta0 - 2 * alpha * r + alpha**2 * v, k, p))
+        jump = model.project(model.from_vector(
+            theta0 - 2 * alpha * r + alpha**2 * v, k))
         jumped = _e_state(model, jump, bufs[2], bufs[0])
         if np.isfinite(jumped.objective):
             s3 = _em_update(model, jumped, bufs[0], bufs[1])

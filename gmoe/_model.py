@@ -22,7 +22,7 @@ import numpy as np
 import scipy.linalg
 import scipy.special
 
-from gmoe._kernels import e_step, loglik_top_k
+from gmoe._kernels import e_step, gate_stats, loglik_top_k
 from gmoe._kernels_hessian import loglik_hessian
 
 #: An expert whose total responsibility is below this fraction of the total sample
@@ -349,6 +349,30 @@ class SoftmaxGaussianMoE:
         return self.Xt.shape[1]
 
     # ------------------------------------------------------------- objective
+    # ------------------------------------------------ the engine's interface
+    def to_vector(self, params):
+        """The free parameters as one vector (:meth:`MoEParams.to_vector`)."""
+        return params.to_vector()
+
+    def from_vector(self, theta, k):
+        """Inverse of :meth:`to_vector`."""
+        return MoEParams.from_vector(theta, k, self.p)
+
+    def flat_gate(self, k):
+        """The gate of equal weights (zero rows)."""
+        return np.zeros((k, self.p))
+
+    def gate_stats(self, resp, gate):
+        """Gate objective for ``resp``, its gradient and information at ``gate``
+        (:func:`gmoe._kernels.gate_stats`)."""
+        return gate_stats(self.Xt, self.w, resp, gate)
+
+    def reference_gradient(self, grad, k):
+        """The gradient of the reference expert's gate row implied by ``grad``
+        (free parameters, ``k`` experts): minus the sum of the other rows' (the
+        likelihood does not change under a common translation of the rows)."""
+        return -grad[:(k - 1) * self.p].reshape(k - 1, self.p).sum(axis=0)
+
     @property
     def reference_dependent(self):
         """Whether the objective depends on which expert is the reference (the

@@ -61,24 +61,22 @@ class NewtonResult:
     status: str
 
 
-def _gradient_norm(grad, held, n_gate, p_gate, total):
+def _gradient_norm(model, grad, held, k):
     """Largest entry of the projected gradient per unit of weight, the gate's
-    reference row included.
+    reference coordinates included.
 
-    ``grad`` is over the free parameters (the gate rows of all experts but the
-    reference first, ``n_gate`` entries of rows of ``p_gate``).  The gradient of
-    the reference row of the over-parametrised gate is minus the sum of the
-    others (the likelihood does not change under a common translation of the
-    gate rows); counting it makes the norm the same whichever expert is the
-    reference, so that relabelling a fit does not change it.  Entries ``held``
-    at a bound count as zero.
+    ``grad`` is over the free parameters.  The gradient of the reference
+    expert's gauge coordinates in the over-parametrised gate is minus the sum of
+    the other experts' (the likelihood does not change under a common
+    translation of them; :meth:`reference_gradient` of the model); counting it
+    makes the norm the same whichever expert is the reference, so that
+    relabelling a fit does not change it.  Entries ``held`` at a bound count as
+    zero.
     """
     g = np.where(held, 0.0, grad)
-    norm = np.max(np.abs(g), initial=0.0)
-    if n_gate:
-        reference = g[:n_gate].reshape(-1, p_gate).sum(axis=0)
-        norm = max(norm, np.max(np.abs(reference)))
-    return float(norm / total)
+    norm = max(np.max(np.abs(g), initial=0.0),
+               np.max(np.abs(model.reference_gradient(g, k)), initial=0.0))
+    return float(norm / model.total)
 
 
 def projected_gradient_norm(model, params):
@@ -103,9 +101,8 @@ def projected_gradient_norm(model, params):
     k = params.n_experts
     _, grad, _ = model.derivatives(params)
     lo, hi = model.vector_bounds(k)
-    held = _held_at_bound(params.to_vector(), grad, lo, hi)
-    p_gate = params.gate.shape[1]
-    return _gradient_norm(grad, held, (k - 1) * p_gate, p_gate, model.total)
+    held = _held_at_bound(model.to_vector(params), grad, lo, hi)
+    return _gradient_norm(model, grad, held, k)
 
 
 def bfgs_gain(model, params, max_iter=5000):
@@ -129,13 +126,13 @@ def bfgs_gain(model, params, max_iter=5000):
     >>> bool(bfgs_gain(model, mle) < 1e-8)
     True
     """
-    k, p = params.coef.shape
+    k = params.n_experts
 
     def negative(theta):
-        value, grad, _ = model.derivatives(MoEParams.from_vector(theta, k, p))
+        value, grad, _ = model.derivatives(model.from_vector(theta, k))
         return -value / model.total, -grad / model.total
 
-    start = params.to_vector()
+    start = model.to_vector(params)
     result = scipy.optimize.minimize(negative, start, jac=True, method="BFGS",
                                      options={"gtol": 1e-12, "maxiter": max_iter})
     return (negative(start)[0] - result.fun) * model.total
@@ -203,14 +200,11 @@ def run_newton(model, params, *, max_iter=100, gtol=1e-7, verbose=0):
     -------
     NewtonResult
     """
-    k, p = params.coef.shape
-    p_gate = params.gate.shape[1]
-    n_gate = (k - 1) * p_gate
-    total = model.total
+    k = params.n_experts
     offset = getattr(model, "loglik_offset", 0.0)
     lo, hi = model.vector_bounds(k)
-    theta = np.clip(model.project(params).to_vector(), lo, hi)
-    value, grad, hess = model.derivatives(MoEParams.from_vector(theta, k, p))
+    theta = np.clip(model.to_vector(model.project(params)), lo, hi)
+    value, grad, hess = model.derivatives(model.from_vector(theta, k))
     lam = LAMBDA_START
     status = "max_iter"
     n_iter = 0
@@ -219,7 +213,7 @@ def run_newton(model, params, *, max_iter=100, gtol=1e-7, verbose=0):
     trace = []
     while True:
         held = _held_at_bound(theta, grad, lo, hi)
-        grad_norm = _gradient_norm(grad, held, n_gate, p_gate, total)
+        grad_norm = _gradient_norm(model, grad, held, k)
         if grad_norm <= gtol:
             status = "gradient"
             break
@@ -232,7 +226,7 @@ def run_newton(model, params, *, max_iter=100, gtol=1e-7, verbose=0):
             delta = candidate - theta
             predicted = float(grad @ delta - 0.5 * delta @ (-hess) @ delta)
             new_value, new_grad, new_hess = model.derivatives(
-                MoEParams.from_vector(candidate, k, p))
+                model.from_vector(candidate, k))
             actual = new_value - value
             accepted = bool(np.isfinite(new_value) and actual > 0)
             if not accepted and predicted <= 1e-15 * max(1.0, abs(value)):
@@ -256,13 +250,13 @@ def run_newton(model, params, *, max_iter=100, gtol=1e-7, verbose=0):
         theta, value, grad, hess = candidate, new_value, new_grad, new_hess
         trace.append(value)
         if verbose >= 2:
-            ll = value + model.penalty(MoEParams.from_vector(theta, k, p).gate)
+            ll = value + model.penalty(model.from_vector(theta, k).gate)
             print(f"  Newton iteration {n_iter:3d}  log-likelihood {ll + offset:.6f}"
                   f"  gradient {grad_norm:.2e}  damping {lam:.1e}")
     if status == "stalled" and _newton_gain(hess, grad, theta, lo, hi) <= (
             PRECISION_GAIN * max(1.0, abs(value))):
         status = "precision"
-    return NewtonResult(MoEParams.from_vector(theta, k, p), value, trace, n_iter,
+    return NewtonResult(model.from_vector(theta, k), value, trace, n_iter,
                         grad_norm, status in ("gradient", "precision"), status)
 
 

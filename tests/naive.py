@@ -122,3 +122,35 @@ def loglik_hessian(Xt, y, w, gate, coef, var, top_k=None):
              - np.outer(m, m) - np.einsum("i,ia,ib->ab", pr, e, e) + np.outer(u, u))
         hess += w[s] * h
     return loglik(Xt, y, w, gate, coef, var, top_k), grad, hess
+
+
+def gate_scores(gate_name, Z, blocks, perturbation=0.1):
+    """Scores s_i(z_n) of the gates of gmoe.gates, sample by sample and expert
+    by expert, straight from their formulas (``blocks`` row i = theta_i)."""
+    import math
+
+    n, d = Z.shape
+    k = blocks.shape[0]
+    out = np.zeros((n, k))
+    for s in range(n):
+        z = [float(v) for v in Z[s]]
+        for i in range(k):
+            b = float(blocks[i, 0])
+            w = [float(v) for v in blocks[i, 1:]]
+            if gate_name == "constant":
+                out[s, i] = b
+            elif gate_name in ("softmax", "sigmoid"):
+                eta = b + sum(w[j] * z[j] for j in range(d))
+                out[s, i] = (eta if gate_name == "softmax"
+                             else math.log(1.0 / (1.0 + math.exp(-eta))))
+            elif gate_name == "cosine":
+                dot = sum(w[j] * z[j] for j in range(d))
+                norm_z = math.sqrt(sum(v * v for v in z))
+                norm_w = math.sqrt(sum(v * v for v in w))
+                out[s, i] = (dot / ((norm_z + perturbation) * (norm_w + perturbation))
+                             + b)
+            elif gate_name == "laplace":
+                out[s, i] = -math.sqrt(sum((w[j] - z[j]) ** 2 for j in range(d))) + b
+            else:
+                raise ValueError(f"no naive scores for gate {gate_name!r}")
+    return out

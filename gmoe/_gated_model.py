@@ -1,0 +1,352 @@
+"""The model's maths for any gate of :mod:`gmoe.gates`: objective, derivatives,
+EM statistics.
+
+:class:`GatedGaussianMoE` has the interface of
+:class:`gmoe._model.SoftmaxGaussianMoE`, so that EM (:mod:`gmoe._em`), Newton
+(:mod:`gmoe._newton`) and the search run on it unchanged, but it knows the gate
+only through the :class:`gmoe.gates.Gate` interface: the scores ``S`` (n, k),
+their derivatives ``D1`` (n, k, m) and ``D2`` (n, k, m, m) with respect to each
+expert's block, and the gauge (the block coordinates a common translation of
+which leaves the weights unchanged).  With ``pi = softmax(S)``,
+``u_ni = log pi_ni + log N(y_n; c_i' x_n, sigma_i)`` and ``tau = softmax(u)``:
+
+- gate objective of the M-step ``Q = sum_n w_n sum_i tau_ni log pi_ni``, its
+  gradient ``sum_n w_n (tau_ni - pi_ni) D1_ni`` (block ``i``) and the
+  information ``sum_n w_n pi_ni (delta_ij - pi_nj) D1_ni D1_nj'`` (Fisher
+  scoring: positive semi-definite, exact for scores linear in the blocks);
+- the log-likelihood's exact Hessian: with ``V_ni = (D1_ni, r_ni x_n / sigma_i,
+  (r_ni^2 / sigma_i - 1) / 2)`` the derivatives of ``u_ni`` with respect to
+  expert ``i``'s gate block, expert row and log-variance (``r = y - c_i' x``),
+
+  .. math::
+
+      H = \\sum_n w_n \\Big[ \\sum_i \\tau_{ni} V_{ni} V_{ni}^\\top
+          - \\Big(\\sum_i \\tau_{ni} V_{ni}\\Big)\\Big(\\sum_i \\tau_{ni}
+          V_{ni}\\Big)^\\top + \\sum_i \\tau_{ni} \\nabla^2 \\log N_{ni}
+          + \\mathrm{gate}_n \\Big],
+
+  ``gate_n`` holding ``(tau_ni - pi_ni) D2_ni`` on block ``i`` and
+  ``-pi_ni (delta_ij - pi_nj) D1_ni D1_nj'`` between blocks ``i`` and ``j``.
+
+Free parameters, in this order: the gate blocks row by row without the gauge
+coordinates of the last expert (held at zero: the reference), the expert rows,
+the log-variances.  Plain numpy, in chunks of :data:`CHUNK` samples.
+"""
+
+import numpy as np
+
+from gmoe._model import EStats, _held_at_bound, m_step_experts, solve_psd
+from gmoe.gates import log_softmax_active
+
+#: Samples per chunk of the numpy passes (bounds the memory of the derivative
+#: arrays).
+CHUNK = 8192
+
+
+def _gate_information(w, pi, D1):
+    """``sum_n w_n pi_ni (delta_ij - pi_nj) D1_ni D1_nj'``, shape (k, k, m, m):
+    minus the Hessian of ``log pi`` averaged with any weights summing to one,
+    without the second derivatives of the scores."""
+    k = pi.shape[1]
+    P = pi[:, :, None] * D1
+    info = -np.einsum("n,nia,njb->ijab", w, P, P)
+    info[np.arange(k), np.arange(k)] += np.einsum("n,nia,nib->iab", w, P, D1)
+    return info
+
+
+class GatedGaussianMoE:
+    """A data set, a gate and the bounds of a fit: the model's maths.
+
+    Parameters
+    ----------
+    Z : ndarray of shape (n, d)
+        The gate's covariates (:meth:`gmoe.gates.Gate.features`).
+    Xt : ndarray of shape (n, p)
+        Expert design with a leading column of ones (standardised).
+    y, w : ndarray of shape (n,)
+        Standardised responses and non-negative sample weights.
+    gate : gmoe.gates.Gate
+    var_lower : float
+        Floor of the variances, positive.
+    var_upper : float, default=inf
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gmoe.gates import Constant
+    >>> from gmoe._model import MoEParams
+    >>> rng = np.random.default_rng(0)
+    >>> Z = rng.normal(size=(100, 1))
+    >>> model = GatedGaussianMoE(Z, np.column_stack([np.ones(100), Z]),
+    ...                          rng.normal(size=100), np.ones(100), Constant(),
+    ...                          var_lower=1e-6)
+    >>> params = MoEParams(np.zeros((2, 1)), np.zeros((2, 2)), np.ones(2))
+    >>> value, grad, hess = model.derivatives(params)
+    >>> grad.shape, hess.shape
+    ((7,), (7, 7))
+    """
+
+    gate_bound = None
+    gate_penalty = 0.0
+    top_k = None
+    reference_dependent = False
+
+    def __init__(self, Z, Xt, y, w, gate, *, var_lower, var_upper=np.inf):
+        self.Z = np.ascontiguousarray(Z, dtype=np.float64)
+        self.Xt = np.ascontiguousarray(Xt, dtype=np.float64)
+        self.y = np.ascontiguousarray(y, dtype=np.float64)
+        self.w = np.ascontiguousarray(w, dtype=np.float64)
+        self.total = float(self.w.sum())
+        self.gate = gate
+        self.var_lower = float(var_lower)
+        self.var_upper = float(var_upper)
+        self.gauge = np.asarray(gate.gauge(self.Z.shape[1]), dtype=bool)
+        self.m = int(gate.n_block(self.Z.shape[1]))
+
+    def subset(self, rows):
+        """The same model on the samples ``rows``."""
+        return GatedGaussianMoE(self.Z[rows], self.Xt[rows], self.y[rows],
+                                self.w[rows], self.gate, var_lower=self.var_lower,
+                                var_upper=self.var_upper)
+
+    @property
+    def n_samples(self):
+        return self.Xt.shape[0]
+
+    @property
+    def p(self):
+        return self.Xt.shape[1]
+
+    def penalty(self, gate):
+        """No gate penalty: 0."""
+        return 0.0
+
+    def flat_gate(self, k):
+        """Blocks of equal gate weights, in reference form (start of a gate fit)."""
+        return self.project_gate(self.gate.flat(k, self.Z))
+
+    # ----------------------------------------------------------------- passes
+    def _chunks(self):
+        for lo in range(0, self.n_samples, CHUNK):
+            yield slice(lo, min(lo + CHUNK, self.n_samples))
+
+    def _pieces(self, rows, blocks, coef, var, order):
+        """log pi, pi, log N, D1, D2 on the samples ``rows``."""
+        S, D1, D2 = self.gate.score_derivatives(self.Z[rows], blocks, order=order)
+        active = self.gate.active(S)
+        log_pi = log_softmax_active(S, active)
+        resid = self.y[rows, None] - self.Xt[rows] @ coef.T
+        log_norm = -0.5 * (np.log(2 * np.pi * var) + resid**2 / var)
+        return log_pi, np.exp(log_pi), log_norm, resid, D1, D2
+
+    def e_step(self, params, resp_prev, resp):
+        """One E-step at ``params``: writes ``resp`` (n, k), returns
+        :class:`gmoe._model.EStats` (see :func:`gmoe._kernels.e_step`)."""
+        k, p = params.coef.shape
+        m = self.m
+        loglik = q = q_prev = 0.0
+        A, B, C = np.zeros((k, p, p)), np.zeros((k, p)), np.zeros(k)
+        grad, info = np.zeros((k, m)), np.zeros((k, k, m, m))
+        for rows in self._chunks():
+            log_pi, pi, log_norm, _, D1, _ = self._pieces(
+                rows, params.gate, params.coef, params.var, order=1)
+            u = log_pi + log_norm
+            top = np.max(u, axis=1, keepdims=True)
+            lse = top[:, 0] + np.log(np.sum(np.exp(u - top), axis=1))
+            tau = np.exp(u - lse[:, None])
+            resp[rows] = tau
+            w = self.w[rows]
+            loglik += float(w @ lse)
+            finite = np.where(np.isfinite(log_pi), log_pi, 0.0)
+            q += float(np.sum(w[:, None] * tau * finite))
+            q_prev += float(np.sum(w[:, None] * resp_prev[rows] * finite))
+            wt = w[:, None] * tau
+            Xt, y = self.Xt[rows], self.y[rows]
+            A += np.einsum("ni,na,nb->iab", wt, Xt, Xt)
+            B += np.einsum("ni,na->ia", wt * y[:, None], Xt)
+            C += wt.T @ (y * y)
+            grad += np.einsum("ni,nia->ia", w[:, None] * (tau - pi), D1)
+            info += _gate_information(w, pi, D1)
+        return EStats(loglik, A, B, C, q, grad, info, q_prev)
+
+    def gate_stats(self, resp, blocks):
+        """Gate objective ``sum_n w_n sum_i resp_ni log pi_ni``, its gradient
+        (k, m) and information (k, k, m, m) at ``blocks``."""
+        k, m = blocks.shape
+        q = 0.0
+        grad, info = np.zeros((k, m)), np.zeros((k, k, m, m))
+        for rows in self._chunks():
+            S, D1, _ = self.gate.score_derivatives(self.Z[rows], blocks, order=1)
+            log_pi = log_softmax_active(S, self.gate.active(S))
+            pi = np.exp(log_pi)
+            w, r = self.w[rows], resp[rows]
+            finite = np.where(np.isfinite(log_pi), log_pi, 0.0)
+            q += float(np.sum(w[:, None] * r * finite))
+            grad += np.einsum("ni,nia->ia", w[:, None] * (r - pi), D1)
+            info += _gate_information(w, pi, D1)
+        return q, grad, info
+
+    def objective(self, params):
+        """Log-likelihood at ``params``."""
+        loglik = 0.0
+        for rows in self._chunks():
+            log_pi, _, log_norm, _, _, _ = self._pieces(
+                rows, params.gate, params.coef, params.var, order=0)
+            u = log_pi + log_norm
+            top = np.max(u, axis=1, keepdims=True)
+            lse = top[:, 0] + np.log(np.sum(np.exp(u - top), axis=1))
+            loglik += float(self.w[rows] @ lse)
+        return loglik
+
+    def derivatives(self, params):
+        """Log-likelihood, gradient and exact Hessian over the free parameters
+        (the order of :meth:`to_vector`)."""
+        k, p = params.coef.shape
+        m = self.m
+        q = m + p + 1
+        blocks = self.project_gate(params.gate)
+        value = 0.0
+        grad = np.zeros((k, q))
+        hess = np.zeros((k, q, k, q))
+        diag = np.arange(k)
+        for rows in self._chunks():
+            log_pi, pi, log_norm, resid, D1, D2 = self._pieces(
+                rows, blocks, params.coef, params.var, order=2)
+            u = log_pi + log_norm
+            top = np.max(u, axis=1, keepdims=True)
+            lse = top[:, 0] + np.log(np.sum(np.exp(u - top), axis=1))
+            tau = np.exp(u - lse[:, None])
+            w = self.w[rows]
+            value += float(w @ lse)
+            Xt = self.Xt[rows]
+            n = Xt.shape[0]
+            z = resid / params.var
+            V = np.empty((n, k, q))
+            V[:, :, :m] = D1
+            V[:, :, m:m + p] = z[:, :, None] * Xt[:, None, :]
+            V[:, :, -1] = 0.5 * (resid * z - 1.0)
+            wt = w[:, None] * tau
+            T = tau[:, :, None] * V
+            grad += np.einsum("n,nia->ia", w, T)
+            grad[:, :m] -= np.einsum("n,ni,nia->ia", w, pi, D1)
+            # covariance of the per-expert derivatives under tau
+            hess[diag, :, diag, :] += np.einsum("n,nia,nib->iab", w, T, V)
+            hess -= np.einsum("n,nia,njb->iajb", w, T, T)
+            # the experts' own second derivatives
+            ee = np.zeros((k, p + 1, p + 1))
+            ee[:, :p, :p] = -np.einsum("ni,na,nb->iab", wt / params.var, Xt, Xt)
+            cross = -np.einsum("ni,na->ia", wt * z, Xt)
+            ee[:, :p, p] = cross
+            ee[:, p, :p] = cross
+            ee[:, p, p] = -0.5 * np.einsum("ni,ni->i", wt, resid * z)
+            hess[diag, m:, diag, m:] += ee
+            # the gate's: (tau - pi) D2 and -pi (delta - pi) D1 D1'
+            hess[:, :m, :, :m] -= _gate_information(w, pi, D1).transpose(0, 2, 1, 3)
+            if D2 is not None:
+                hess[diag, :m, diag, :m] += np.einsum(
+                    "ni,niab->iab", w[:, None] * (tau - pi), D2)
+        free = self._free_order(k, p)
+        grad = grad.reshape(-1)[free]
+        hess = hess.reshape(k * q, k * q)[np.ix_(free, free)]
+        return value, grad, 0.5 * (hess + hess.T)
+
+    # ------------------------------------------------------- free parameters
+    def _free_gate(self, k):
+        """(k, m) bool: the gate coordinates that are free (all but the gauge
+        coordinates of the last expert)."""
+        free = np.ones((k, self.m), dtype=bool)
+        free[-1] = ~self.gauge
+        if k == 1:
+            free[:] = False  # a single expert has weight 1 whatever its block
+        return free
+
+    def _free_order(self, k, p):
+        """Positions, in the per-expert blocks ``(gate, coef, log-variance)``,
+        of the free parameters in the order of :meth:`to_vector`."""
+        q = self.m + p + 1
+        gate = [i * q + a for i in range(k) for a in range(self.m)
+                if self._free_gate(k)[i, a]]
+        coef = [i * q + self.m + a for i in range(k) for a in range(p)]
+        logvar = [i * q + q - 1 for i in range(k)]
+        return np.array(gate + coef + logvar, dtype=np.intp)
+
+    def reference_gradient(self, grad, k):
+        """The gradient of the reference's gauge coordinates implied by
+        ``grad`` (free parameters, ``k`` experts): minus the sum over the other
+        experts'."""
+        if k == 1:
+            return np.zeros(0)
+        blocks = np.zeros((k, self.m))
+        blocks[self._free_gate(k)] = grad[:self.n_gate_free(k)]
+        return -blocks[:-1, self.gauge].sum(axis=0)
+
+    def n_gate_free(self, k):
+        return int(self._free_gate(k).sum())
+
+    def to_vector(self, params):
+        """The free parameters as one vector (see the module docstring)."""
+        blocks = self.project_gate(params.gate)
+        return np.concatenate([blocks[self._free_gate(blocks.shape[0])],
+                               params.coef.ravel(), np.log(params.var)])
+
+    def from_vector(self, theta, k):
+        """Inverse of :meth:`to_vector`."""
+        from gmoe._model import MoEParams
+
+        p = self.p
+        free = self._free_gate(k)
+        n_gate = int(free.sum())
+        blocks = np.zeros((k, self.m))
+        blocks[free] = theta[:n_gate]
+        coef = theta[n_gate:n_gate + k * p].reshape(k, p).copy()
+        var = np.exp(np.minimum(theta[n_gate + k * p:], 700.0))
+        return MoEParams(blocks, coef, var)
+
+    def vector_bounds(self, k):
+        """Bounds of the free-parameter vector: only the log-variances have
+        them."""
+        size = self.n_gate_free(k) + k * self.p + k
+        lo = np.full(size, -np.inf)
+        hi = np.full(size, np.inf)
+        lo[-k:] = np.log(self.var_lower)
+        hi[-k:] = np.log(self.var_upper) if np.isfinite(self.var_upper) else np.inf
+        return lo, hi
+
+    # ------------------------------------------------------------ projections
+    def project_gate(self, gate):
+        """``gate`` in reference form: the gauge coordinates of the last expert
+        subtracted from every expert's."""
+        gate = np.array(gate, dtype=float)
+        gate[:, self.gauge] -= gate[-1, self.gauge]
+        return gate
+
+    def project(self, params):
+        """``params`` in reference form, variances clipped to the bounds."""
+        from gmoe._model import MoEParams
+
+        return MoEParams(self.project_gate(params.gate), params.coef.copy(),
+                         np.clip(params.var, self.var_lower, self.var_upper))
+
+    def violates_bounds(self, params, rtol=1e-9):
+        return bool(np.any(params.var < self.var_lower * (1 - rtol))
+                    or np.any(params.var > self.var_upper * (1 + rtol)))
+
+    # ---------------------------------------------------------------- M-step
+    def m_step_experts(self, stats, params):
+        """Closed-form expert update (weighted least squares)."""
+        return m_step_experts(stats.A, stats.B, stats.C, params.coef, params.var,
+                              self.var_lower, self.var_upper, self.total)
+
+    def gate_direction(self, gate, grad, info):
+        """Fisher-scoring direction of the gate objective over the free
+        coordinates; (k, m), zero on the reference's gauge coordinates."""
+        k, m = grad.shape
+        free = self._free_gate(k).ravel()
+        g = grad.reshape(-1)[free]
+        H = info.transpose(0, 2, 1, 3).reshape(k * m, k * m)[np.ix_(free, free)]
+        step = np.zeros(k * m)
+        step[free] = solve_psd(H, g)
+        return step.reshape(k, m)
+
+
+__all__ = ["GatedGaussianMoE", "_held_at_bound"]

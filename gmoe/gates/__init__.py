@@ -1,0 +1,47 @@
+"""Gates: how a mixture of experts weighs its experts at x.
+
+Every gate is a softmax over per-expert scores (:class:`Gate`); the fitting
+engine asks a gate for its scores, their derivatives with respect to each
+expert's parameters, and which parameter directions leave the weights unchanged
+(its gauge), and nothing else.  Strings name the gates' defaults:
+
+====================  ==========================================================
+``"softmax"``         :class:`Softmax`, ``exp(beta_0i + beta_1i' x)``
+``"constant"``        :class:`Constant`, weights free of x (mixture of regressions)
+``"sigmoid"``         :class:`Sigmoid`, normalised sigmoid of a linear predictor
+``"cosine"``          :class:`Cosine`, perturbed cosine router (``theta = 0.1``)
+``"laplace"``         :class:`Laplace`, ``exp(-|w_i - x| + b_i)``
+====================  ==========================================================
+"""
+
+from gmoe.gates._base import Gate, log_softmax_active
+from gmoe.gates._distance import Cosine, Laplace
+from gmoe.gates._linear import Constant, Sigmoid, Softmax
+
+#: The gates by name: ``GATES[name]()`` is the gate with its default options.
+GATES = {gate.name: gate for gate in (Softmax, Constant, Sigmoid, Cosine, Laplace)}
+
+
+def get_gate(gate):
+    """The gate object for a name of :data:`GATES` or a :class:`Gate` instance.
+
+    Examples
+    --------
+    >>> get_gate("constant")
+    Constant()
+    >>> get_gate("nonsense")
+    Traceback (most recent call last):
+    ...
+    ValueError: gate='nonsense' is not a known gate; use one of ['constant', \
+'cosine', 'laplace', 'sigmoid', 'softmax'] or a gmoe.gates.Gate instance.
+    """
+    if isinstance(gate, Gate):
+        return gate
+    if isinstance(gate, str) and gate in GATES:
+        return GATES[gate]()
+    raise ValueError(f"gate={gate!r} is not a known gate; use one of "
+                     f"{sorted(GATES)} or a gmoe.gates.Gate instance.")
+
+
+__all__ = ["GATES", "Constant", "Cosine", "Gate", "Laplace", "Sigmoid", "Softmax",
+           "get_gate", "log_softmax_active"]

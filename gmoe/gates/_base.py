@@ -1,0 +1,175 @@
+"""The gate interface: every gate is a softmax over per-expert scores.
+
+A gate of ``k`` experts holds one parameter block per expert, ``blocks`` of
+shape ``(k, m)``, and gives each sample ``x`` (standardised features, shape
+``(d,)``) one score per expert, ``s_i(x) = s(x; theta_i)``, which depends on
+expert ``i``'s block only.  The gate weights are
+
+.. math::
+
+    \\pi_i(x) = \\frac{\\exp s_i(x)}{\\sum_{j \\in A(x)} \\exp s_j(x)}
+    \\quad (i \\in A(x)), \\qquad \\pi_i(x) = 0 \\quad (i \\notin A(x)),
+
+with ``A(x)`` every expert for a dense gate and the set a sparse gate selects
+from the scores (the top ``K`` for top-K routing).  Every gate of the package
+has this form:
+
+- softmax: ``s_i = beta_0i + beta_1i' x``;
+- constant: ``s_i = beta_0i`` (the mixture of linear regressions);
+- normalised sigmoid: ``sigma(eta_i) / sum_j sigma(eta_j)`` is the softmax of
+  ``s_i = log sigma(eta_i)``, ``eta_i = beta_0i + beta_1i' x``;
+- cosine: ``s_i = x' w_i / ((|x| + theta)(|w_i| + theta)) + beta_0i``;
+- Laplace: ``s_i = -|w_i - x| + beta_0i``;
+- Gaussian: ``s_i = log pi_i + log N(x; c_i, Gamma_i)``, a quadratic in x.
+
+So the fitting engine needs from a gate only its scores and their first and
+second derivatives with respect to the expert's own block (:meth:`Gate.
+score_derivatives`), the selection of a sparse gate (:meth:`Gate.active`) and
+which directions of the parameters leave every gate weight unchanged
+(:meth:`Gate.gauge`): a common translation of the coordinates it marks in
+every block.  The engine fixes those coordinates of the LAST expert (the
+reference) to zero and works with the others.
+"""
+
+import numpy as np
+
+
+class Gate:
+    """Base class of the gates: a softmax over per-expert scores.
+
+    A subclass sets :attr:`name` and :attr:`attributes`, and implements
+    :meth:`n_block`, :meth:`gauge`, :meth:`score_derivatives`,
+    :meth:`to_original` and :meth:`from_original`; it may override
+    :meth:`features` (default: the standardised covariates), :meth:`flat`
+    (default: zero blocks), :meth:`check_data` and, for a sparse gate,
+    :meth:`active`.  Blocks are in the units of :meth:`features`; the fitted
+    attributes of the estimator in the units of the data.
+    """
+
+    #: Short name, as accepted by ``GaussianMoERegressor(gate=...)``.
+    name = "gate"
+    #: Whether :meth:`active` may drop experts (top-K, top-P).
+    sparse = False
+    #: Names of the estimator's fitted gate attributes (without the trailing
+    #: underscore), in the order :meth:`to_original` returns them.
+    attributes = ()
+
+    # ------------------------------------------------------------ structure
+    def n_block(self, n_features):
+        """Number ``m`` of parameters of one expert's block."""
+        raise NotImplementedError
+
+    def block_names(self, n_features):
+        """Names of the ``m`` coordinates of a block (for tables)."""
+        raise NotImplementedError
+
+    def gauge(self, n_features):
+        """Coordinates whose common translation (the same ``t`` added to that
+        coordinate of every block) leaves every gate weight unchanged:
+        ``(m,)`` bool.  The engine holds them at zero for the last expert (the
+        reference)."""
+        raise NotImplementedError
+
+    def n_parameters(self, n_experts, n_features):
+        """Free parameters of the gate: every block but the gauge coordinates of
+        the reference; none with a single expert, whose weight is 1."""
+        if n_experts == 1:
+            return 0
+        return (n_experts * self.n_block(n_features)
+                - int(np.sum(self.gauge(n_features))))
+
+    # ----------------------------------------------------------------- units
+    def features(self, X, scaling):
+        """The covariates the scores read, from the data's ``X`` (n, d) and the
+        fit's standardisation (``scaling.x_mean``, ``scaling.x_scale``).  The
+        default, the standardised covariates, suits gates whose family is
+        closed under affine maps of x."""
+        return (X - scaling.x_mean) / scaling.x_scale
+
+    def to_original(self, blocks, scaling):
+        """The fitted attributes (a dict keyed by :attr:`attributes`) from the
+        blocks (k, m), in the data's units and in reference form."""
+        raise NotImplementedError
+
+    def from_original(self, values, scaling):
+        """Blocks (k, m) from a dict of the fitted attributes (any reference)."""
+        raise NotImplementedError
+
+    def flat(self, n_experts, Z):
+        """Blocks of a gate that gives every expert the same weight, the start
+        of the gate's fit (``Z`` are the :meth:`features`)."""
+        return np.zeros((n_experts, self.n_block(Z.shape[1])))
+
+    def check_data(self, X):
+        """Raise a ValueError when the gate cannot be fitted on ``X`` (the data's
+        units); the default accepts any finite X."""
+
+    # ---------------------------------------------------------------- scores
+    def score_derivatives(self, Z, blocks, order=2):
+        """Scores and their derivatives with respect to each expert's block.
+
+        Parameters
+        ----------
+        Z : ndarray of shape (n, d)
+            The :meth:`features`.
+        blocks : ndarray of shape (k, m)
+        order : {0, 1, 2}
+
+        Returns
+        -------
+        S : ndarray of shape (n, k)
+        D1 : ndarray of shape (n, k, m) or None
+            ``D1[n, i] = d s_i(z_n) / d theta_i`` (``order >= 1``).
+        D2 : ndarray of shape (n, k, m, m) or None
+            ``D2[n, i] = d^2 s_i(z_n) / d theta_i^2`` (``order == 2``); None
+            when the scores are linear in the blocks.
+        """
+        raise NotImplementedError
+
+    def scores(self, Z, blocks):
+        """Scores ``s_i(z_n)``, shape ``(n, k)``."""
+        return self.score_derivatives(Z, blocks, order=0)[0]
+
+    def active(self, S):
+        """Experts each sample's weight is spread over: ``(n, k)`` bool, or None
+        (every expert: a dense gate)."""
+        return None
+
+    def log_weights(self, Z, blocks):
+        """``log pi_i(z_n)``, shape ``(n, k)`` (``-inf`` outside the active set)."""
+        S = self.scores(Z, blocks)
+        return log_softmax_active(S, self.active(S))
+
+    def __repr__(self):
+        return f"{type(self).__name__}()"
+
+
+def log_softmax_active(S, active=None):
+    """Row-wise log-softmax of the scores over the active experts.
+
+    Parameters
+    ----------
+    S : ndarray of shape (n, k)
+    active : ndarray of shape (n, k), dtype=bool, or None
+
+    Returns
+    -------
+    log_pi : ndarray of shape (n, k)
+        ``-inf`` where ``active`` is False.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> log_softmax_active(np.zeros((1, 2))).round(4)
+    array([[-0.6931, -0.6931]])
+    >>> np.exp(log_softmax_active(np.array([[0.0, 1.0, 2.0]]),
+    ...                           np.array([[False, True, True]]))).round(3)
+    array([[0.   , 0.269, 0.731]])
+    """
+    S = np.asarray(S, dtype=float)
+    if active is not None:
+        S = np.where(active, S, -np.inf)
+    top = np.max(S, axis=1, keepdims=True)
+    with np.errstate(invalid="ignore"):
+        shifted = S - top
+    return shifted - np.log(np.sum(np.exp(shifted), axis=1, keepdims=True))

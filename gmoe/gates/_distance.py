@@ -1,0 +1,263 @@
+"""Gates whose scores are not functions of a linear predictor of x: the
+(perturbed) cosine router and the Laplace gate.
+
+Their scores read the covariates in the data's units: the families are not
+closed under affine maps of x (the cosine of ``x`` and ``w`` changes when x is
+shifted, the Euclidean distance ``|w - x|`` when the coordinates of x are scaled
+unequally), so standardising x would change the model.  :meth:`features`
+returns X as given, and the blocks are reported unchanged (intercepts in
+reference form).
+"""
+
+import numpy as np
+
+from gmoe.gates._base import Gate
+
+#: Floor of the norms that divide the derivatives (``|w_i - x|`` of the Laplace
+#: gate at a sample on a centre, ``|w_i|`` of the cosine gate at ``w_i = 0``):
+#: the derivatives stay finite where the score is not differentiable.
+NORM_FLOOR = 1e-12
+
+
+class _InterceptAndVectorGate(Gate):
+    """Blocks ``(b_i, w_i)``, ``m = d + 1``, on the covariates as given; the
+    gauge is the intercept alone."""
+
+    attributes = ("gate_intercept", "gate_coef")
+
+    def n_block(self, n_features):
+        return n_features + 1
+
+    def block_names(self, n_features):
+        return ["intercept"] + [f"w{j}" for j in range(n_features)]
+
+    def gauge(self, n_features):
+        gauge = np.zeros(n_features + 1, dtype=bool)
+        gauge[0] = True
+        return gauge
+
+    def features(self, X, scaling):
+        """The covariates as given (the data's units): these scores are not
+        closed under affine maps of x."""
+        return np.asarray(X, dtype=float)
+
+    def to_original(self, blocks, scaling):
+        blocks = np.asarray(blocks, dtype=float)
+        return {"gate_intercept": blocks[:, 0] - blocks[-1, 0],
+                "gate_coef": blocks[:, 1:].copy()}
+
+    def from_original(self, values, scaling):
+        return np.column_stack([np.asarray(values["gate_intercept"], dtype=float),
+                                np.asarray(values["gate_coef"], dtype=float)])
+
+
+class Cosine(_InterceptAndVectorGate):
+    """The (perturbed) cosine router of [NAP25]_.
+
+    .. math::
+
+        s_i(x) = \\frac{x^\\top w_i}{(\\|x\\| + \\theta)(\\|w_i\\| + \\theta)}
+                 + b_i, \\qquad \\pi_i(x) \\propto e^{s_i(x)},
+
+    with Euclidean norms and ``theta = perturbation``: ``theta = 0`` is the
+    plain cosine router, ``theta = 0.1`` (the default) the perturbed router of
+    the public LibMoE code.  A block is ``(b_i, w_i)``; x is read in the data's
+    units (:meth:`features`).
+
+    Parameters
+    ----------
+    perturbation : float, default=0.1
+        ``theta >= 0``; validated by :meth:`check_data`.
+
+    Notes
+    -----
+    Identifiability.  A common translation of the intercepts ``b_i`` leaves the
+    weights unchanged (the gauge: the last expert's intercept is the reference,
+    0).  The weights identify less than that suggests:
+
+    - with ``theta = 0`` the score depends on ``w_i`` only through its
+      direction, so the norm of every ``w_i`` is free (the score derivatives
+      satisfy ``D1 . w_i = 0``) and ``w_i = 0`` is singular;
+    - with ``theta > 0`` the score is linear in ``v_i = w_i / (|w_i| + theta)``
+      (a bijection of ``R^d`` onto the open unit ball), so translating every
+      ``v_i`` by the same ``t`` (keeping them in the ball) adds
+      ``t' x / (|x| + theta)`` to every score and leaves the weights unchanged:
+      a curved ``d``-dimensional set of equivalent blocks that a common
+      translation of the blocks does not describe.
+
+    Both the slow rates of the plain router and their repair by the
+    perturbation are the subject of [NAP25]_.  With ``theta = 0`` a sample at
+    ``x = 0`` has no score (:meth:`check_data` refuses it).  At ``w_i = 0``
+    (``theta > 0``) the score is not twice differentiable; the derivatives use
+    ``max(|w_i|, NORM_FLOOR)`` for the norm that divides them.
+
+    References
+    ----------
+    .. [NAP25] "Statistical advantages of perturbing cosine router in mixture
+       of experts", arXiv 2405.14131, ICLR 2025; the scores above and
+       ``theta = 0.1`` as in the public LibMoE code (``smoe_perturbed``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> gate = Cosine(perturbation=0.0)
+    >>> blocks = np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    >>> gate.scores(np.array([[3.0, 0.0], [1.0, 1.0]]), blocks).round(4)
+    array([[1.    , 0.    ],
+           [0.7071, 0.7071]])
+    >>> Cosine()
+    Cosine(perturbation=0.1)
+    """
+
+    name = "cosine"
+
+    def __init__(self, perturbation=0.1):
+        self.perturbation = perturbation
+
+    def __repr__(self):
+        return f"{type(self).__name__}(perturbation={self.perturbation!r})"
+
+    def check_data(self, X):
+        theta = self.perturbation
+        try:
+            theta = float(theta)
+        except (TypeError, ValueError):
+            theta = np.nan
+        if not np.isfinite(theta) or theta < 0:
+            raise ValueError(f"perturbation must be >= 0 (and finite); got "
+                             f"perturbation={self.perturbation!r}.")
+        if theta == 0 and np.any(np.all(np.asarray(X) == 0, axis=1)):
+            raise ValueError(
+                "a row of X is all zeros: its cosine score is undefined with "
+                "perturbation=0; use perturbation > 0 or drop the row.")
+
+    def flat(self, n_experts, Z):
+        """Equal weights: ``b_i = 0`` and every ``w_i`` the same unit vector
+        (the direction of the mean of ``Z``, or the first axis), not 0, which
+        is singular with ``theta = 0``."""
+        d = Z.shape[1]
+        direction = np.mean(Z, axis=0) if Z.shape[0] else np.zeros(d)
+        norm = np.linalg.norm(direction)
+        if norm > 0 and np.isfinite(norm):
+            direction = direction / norm
+        else:
+            direction = np.zeros(d)
+            direction[0] = 1.0
+        return np.column_stack([np.zeros(n_experts),
+                                np.tile(direction, (n_experts, 1))])
+
+    def score_derivatives(self, Z, blocks, order=2):
+        # s = p / g + b with a = z / (|z| + theta), p = a'w, g = |w| + theta,
+        # u = w / |w|:  ds/dw = a / g - p u / g^2,
+        # d2s/dw2 = -(a u' + u a') / g^2 - p (I - u u') / (|w| g^2)
+        #           + 2 p u u' / g^3.
+        theta = float(self.perturbation)
+        Z = np.asarray(Z, dtype=float)
+        blocks = np.asarray(blocks, dtype=float)
+        W = blocks[:, 1:]
+        a = Z / (np.linalg.norm(Z, axis=1) + theta)[:, None]          # (n, d)
+        norm_w = np.linalg.norm(W, axis=1)                             # (k,)
+        g = norm_w + theta
+        p = a @ W.T                                                    # (n, k)
+        S = p / g + blocks[:, 0]
+        D1 = D2 = None
+        if order >= 1:
+            safe = np.maximum(norm_w, NORM_FLOOR)
+            u = W / safe[:, None]                                      # (k, d)
+            n, d = Z.shape
+            k = W.shape[0]
+            D1 = np.empty((n, k, d + 1))
+            D1[:, :, 0] = 1.0
+            D1[:, :, 1:] = (a[:, None, :] / g[None, :, None]
+                            - p[:, :, None] * u[None, :, :] / (g ** 2)[None, :, None])
+            if order >= 2:
+                au = a[:, None, :, None] * u[None, :, None, :]         # (n, k, d, d)
+                uu = u[:, :, None] * u[:, None, :]                     # (k, d, d)
+                proj = np.eye(d)[None] - uu
+                curv = (2.0 * uu / (g ** 3)[:, None, None]
+                        - proj / (safe * g ** 2)[:, None, None])       # (k, d, d)
+                D2 = np.zeros((n, k, d + 1, d + 1))
+                D2[:, :, 1:, 1:] = (
+                    -(au + np.swapaxes(au, 2, 3)) / (g ** 2)[None, :, None, None]
+                    + p[:, :, None, None] * curv[None])
+        return S, D1, D2
+
+
+class Laplace(_InterceptAndVectorGate):
+    """The Laplace gate of [FuseMoE]_: a softmax over minus the Euclidean
+    distances to per-expert centres.
+
+    .. math::
+
+        s_i(x) = -\\|w_i - x\\| + b_i, \\qquad \\pi_i(x) \\propto e^{s_i(x)}.
+
+    A block is ``(b_i, w_i)``; x is read in the data's units (:meth:`features`:
+    Euclidean distances change when the coordinates are scaled unequally).
+
+    Notes
+    -----
+    Identifiability.  A common translation of the intercepts leaves the weights
+    unchanged (the gauge: the last expert's intercept is the reference, 0); a
+    common translation of the centres does not.  Along a constant feature
+    ``x_j = c`` the scores see only ``|w_ij - c|``, so ``w_ij`` and
+    ``2 c - w_ij`` are equivalent: :meth:`check_data` refuses constant features.
+
+    The score is not differentiable at a sample on a centre (``x = w_i``): the
+    derivatives there use ``max(|w_i - x|, NORM_FLOOR)`` for the distance that
+    divides them (first derivative 0, second derivative large but finite).
+
+    References
+    ----------
+    .. [FuseMoE] "FuseMoE: mixture-of-experts transformers for fleximodal
+       fusion", arXiv 2402.03226, NeurIPS 2024; the Laplace gate is also studied
+       in the hierarchical MoE of arXiv 2410.02935.  The scores above are as read
+       in their summaries.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> gate = Laplace()
+    >>> blocks = np.array([[0.0, 1.0, 0.0], [0.0, 3.0, 4.0]])
+    >>> gate.scores(np.array([[0.0, 0.0]]), blocks)
+    array([[-1., -5.]])
+    >>> np.exp(gate.log_weights(np.array([[2.0, 2.0]]), blocks)).round(3)
+    array([[0.5, 0.5]])
+    """
+
+    name = "laplace"
+
+    def check_data(self, X):
+        X = np.asarray(X, dtype=float)
+        constant = np.flatnonzero(np.ptp(X, axis=0) == 0) if X.shape[0] else []
+        if len(constant):
+            raise ValueError(
+                f"features {np.asarray(constant).tolist()} are constant: a Laplace "
+                "gate's centres are not identified along a constant feature; drop "
+                "the constant features.")
+
+    def flat(self, n_experts, Z):
+        """Equal weights: ``b_i = 0`` and every centre the mean of ``Z``."""
+        return np.column_stack([np.zeros(n_experts),
+                                np.tile(np.mean(Z, axis=0), (n_experts, 1))])
+
+    def score_derivatives(self, Z, blocks, order=2):
+        # s = -rho + b, r = w - z, rho = |r|, v = r / rho:
+        # ds/dw = -v = (z - w) / rho,  d2s/dw2 = -(I - v v') / rho.
+        Z = np.asarray(Z, dtype=float)
+        blocks = np.asarray(blocks, dtype=float)
+        r = blocks[None, :, 1:] - Z[:, None, :]                        # (n, k, d)
+        rho = np.linalg.norm(r, axis=2)                                # (n, k)
+        S = blocks[:, 0] - rho
+        D1 = D2 = None
+        if order >= 1:
+            n, k, d = r.shape
+            safe = np.maximum(rho, NORM_FLOOR)
+            v = r / safe[:, :, None]
+            D1 = np.empty((n, k, d + 1))
+            D1[:, :, 0] = 1.0
+            D1[:, :, 1:] = -v
+            if order >= 2:
+                D2 = np.zeros((n, k, d + 1, d + 1))
+                D2[:, :, 1:, 1:] = -((np.eye(d) - v[:, :, :, None] * v[:, :, None, :])
+                                     / safe[:, :, None, None])
+        return S, D1, D2

@@ -1,0 +1,255 @@
+"""The gate plug-ins of gmoe.gates: derivatives, gauge, units, flat start, data
+checks, and the scores against plain-Python twins."""
+
+import types
+
+import naive
+import numpy as np
+import pytest
+
+from gmoe.gates import GATES, Cosine, Laplace, get_gate
+from gmoe.gates._distance import NORM_FLOOR
+
+N, D, K = 50, 2, 3
+
+#: Every gate of GATES (with the cosine gate's two regimes): (id, gate).
+CASES = [
+    ("softmax", GATES["softmax"]()),
+    ("constant", GATES["constant"]()),
+    ("sigmoid", GATES["sigmoid"]()),
+    ("cosine-0.1", Cosine(perturbation=0.1)),
+    ("cosine-0.0", Cosine(perturbation=0.0)),
+    ("laplace", GATES["laplace"]()),
+]
+IDS = [case[0] for case in CASES]
+GATE_CASES = [case[1] for case in CASES]
+
+
+def _data(seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(N, D)), rng
+
+
+def _blocks(gate, rng):
+    return rng.normal(size=(K, gate.n_block(D)))
+
+
+def _perturbation(gate):
+    return getattr(gate, "perturbation", 0.1)
+
+
+def test_cases_cover_every_registered_gate():
+    assert {gate.name for gate in GATE_CASES} == set(GATES)
+
+
+@pytest.mark.parametrize("gate", GATE_CASES, ids=IDS)
+def test_scores_match_naive(gate):
+    Z, rng = _data(1)
+    blocks = _blocks(gate, rng)
+    expected = naive.gate_scores(gate.name, Z, blocks, _perturbation(gate))
+    np.testing.assert_allclose(gate.scores(Z, blocks), expected, rtol=1e-12,
+                               atol=1e-12)
+
+
+@pytest.mark.parametrize("gate", GATE_CASES, ids=IDS)
+def test_score_depends_on_own_block_only(gate):
+    Z, rng = _data(2)
+    blocks = _blocks(gate, rng)
+    S = gate.scores(Z, blocks)
+    moved = blocks.copy()
+    moved[0] += rng.normal(size=blocks.shape[1])
+    S_moved = gate.scores(Z, moved)
+    np.testing.assert_array_equal(S_moved[:, 1:], S[:, 1:])
+    assert not np.allclose(S_moved[:, 0], S[:, 0])
+
+
+@pytest.mark.parametrize("gate", GATE_CASES, ids=IDS)
+def test_first_derivative_matches_finite_differences(gate):
+    Z, rng = _data(3)
+    blocks = _blocks(gate, rng)
+    S, D1, _ = gate.score_derivatives(Z, blocks, order=1)
+    np.testing.assert_allclose(S, gate.scores(Z, blocks), rtol=1e-14, atol=0)
+    assert D1.shape == (N, K, blocks.shape[1])
+    h = 1e-5
+    for j in range(blocks.shape[1]):
+        # s_i depends on block i only: moving coordinate j of every block at
+        # once gives d s_i / d theta_ij for every i
+        up, down = blocks.copy(), blocks.copy()
+        up[:, j] += h
+        down[:, j] -= h
+        fd = (gate.scores(Z, up) - gate.scores(Z, down)) / (2 * h)
+        np.testing.assert_allclose(D1[:, :, j], fd, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("gate", GATE_CASES, ids=IDS)
+def test_second_derivative_matches_finite_differences(gate):
+    Z, rng = _data(4)
+    blocks = _blocks(gate, rng)
+    _, D1, D2 = gate.score_derivatives(Z, blocks, order=2)
+    m = blocks.shape[1]
+    h = 1e-5
+    fd = np.empty((N, K, m, m))
+    for j in range(m):
+        up, down = blocks.copy(), blocks.copy()
+        up[:, j] += h
+        down[:, j] -= h
+        fd[:, :, :, j] = (gate.score_derivatives(Z, up, order=1)[1]
+                          - gate.score_derivatives(Z, down, order=1)[1]) / (2 * h)
+    if D2 is None:
+        # allowed only for scores linear in the blocks
+        np.testing.assert_allclose(fd, 0.0, atol=1e-8)
+    else:
+        assert D2.shape == (N, K, m, m)
+        np.testing.assert_allclose(D2, np.swapaxes(D2, 2, 3), rtol=0, atol=1e-12)
+        np.testing.assert_allclose(D2, fd, rtol=1e-6, atol=1e-7)
+
+
+def test_nonlinear_gates_give_second_derivatives():
+    Z, rng = _data(5)
+    for gate in GATE_CASES:
+        if gate.name in ("sigmoid", "cosine", "laplace"):
+            assert gate.score_derivatives(Z, _blocks(gate, rng), order=2)[2] is not None
+
+
+@pytest.mark.parametrize("gate", GATE_CASES, ids=IDS)
+def test_gauge_translation_leaves_weights_unchanged(gate):
+    Z, rng = _data(6)
+    blocks = _blocks(gate, rng)
+    gauge = gate.gauge(D)
+    assert gauge.shape == (blocks.shape[1],) and gauge.dtype == bool
+    log_pi = gate.log_weights(Z, blocks)
+    moved = blocks.copy()
+    moved[:, gauge] += rng.normal(size=int(gauge.sum()))
+    np.testing.assert_allclose(gate.log_weights(Z, moved), log_pi, rtol=1e-10,
+                               atol=1e-12)
+    assert gate.n_parameters(K, D) == K * blocks.shape[1] - int(gauge.sum())
+
+
+@pytest.mark.parametrize("gate", GATE_CASES, ids=IDS)
+def test_gauge_is_not_too_wide(gate):
+    # a common translation of any coordinate outside the gauge moves the weights
+    Z, rng = _data(7)
+    blocks = _blocks(gate, rng)
+    log_pi = gate.log_weights(Z, blocks)
+    free = np.flatnonzero(~gate.gauge(D))
+    if gate.name == "softmax":
+        assert free.size == 0
+    for j in free:
+        moved = blocks.copy()
+        moved[:, j] += 0.7
+        assert np.max(np.abs(gate.log_weights(Z, moved) - log_pi)) > 1e-3, j
+
+
+@pytest.mark.parametrize("gate", GATE_CASES, ids=IDS)
+def test_original_units_round_trip(gate):
+    rng = np.random.default_rng(8)
+    X = 3.0 + rng.normal(size=(N, D)) * np.array([2.0, 0.5])
+    scaling = types.SimpleNamespace(x_mean=X.mean(axis=0), x_scale=X.std(axis=0))
+    Z = gate.features(X, scaling)
+    blocks = _blocks(gate, rng)
+    values = gate.to_original(blocks, scaling)
+    assert tuple(values) == gate.attributes
+    if gate.gauge(D)[0]:
+        assert values["gate_intercept"][-1] == 0.0   # reference form
+    back = gate.from_original(values, scaling)
+    assert back.shape == blocks.shape
+    np.testing.assert_allclose(gate.log_weights(Z, back), gate.log_weights(Z, blocks),
+                               rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("gate", [Cosine(0.1), Cosine(0.0), Laplace()],
+                         ids=["cosine-0.1", "cosine-0.0", "laplace"])
+def test_distance_gates_read_x_in_the_data_units(gate):
+    rng = np.random.default_rng(9)
+    X = 3.0 + rng.normal(size=(N, D))
+    scaling = types.SimpleNamespace(x_mean=X.mean(axis=0), x_scale=X.std(axis=0))
+    np.testing.assert_array_equal(gate.features(X, scaling), X)
+    blocks = _blocks(gate, rng)
+    values = gate.to_original(blocks, scaling)
+    np.testing.assert_array_equal(values["gate_coef"], blocks[:, 1:])
+    np.testing.assert_array_equal(values["gate_intercept"],
+                                  blocks[:, 0] - blocks[-1, 0])
+
+
+@pytest.mark.parametrize("gate", GATE_CASES, ids=IDS)
+def test_flat_gives_equal_weights(gate):
+    Z, _ = _data(10)
+    Z = Z + np.array([1.0, -2.0])
+    blocks = gate.flat(K, Z)
+    assert blocks.shape == (K, gate.n_block(D))
+    np.testing.assert_allclose(np.exp(gate.log_weights(Z, blocks)), 1.0 / K,
+                               rtol=1e-12)
+    S, D1, _ = gate.score_derivatives(Z, blocks, order=2)
+    assert np.all(np.isfinite(S)) and np.all(np.isfinite(D1))
+
+
+def test_cosine_flat_weights_are_not_zero():
+    Z, _ = _data(11)
+    for Zc in (Z, np.zeros((4, D))):
+        W = Cosine(0.0).flat(K, Zc)[:, 1:]
+        assert np.all(np.linalg.norm(W, axis=1) > 0)
+        np.testing.assert_array_equal(W, np.broadcast_to(W[0], W.shape))
+
+
+def test_check_data_errors():
+    X, _ = _data(12)
+    for bad in (-1, np.nan, np.inf):
+        with pytest.raises(ValueError, match="perturbation must be >= 0"):
+            Cosine(perturbation=bad).check_data(X)
+    zero_row = X.copy()
+    zero_row[5] = 0.0
+    with pytest.raises(ValueError, match="a row of X is all zeros"):
+        Cosine(0).check_data(zero_row)
+    Cosine(0.1).check_data(zero_row)          # fine with a perturbation
+    Cosine(0).check_data(X)
+    constant = X.copy()
+    constant[:, 1] = 2.5
+    with pytest.raises(ValueError, match=r"features \[1\] are constant"):
+        Laplace().check_data(constant)
+    Laplace().check_data(X)
+
+
+def test_registry_and_repr():
+    gate = get_gate("cosine")
+    assert isinstance(gate, Cosine) and gate.perturbation == 0.1
+    assert repr(gate) == "Cosine(perturbation=0.1)"
+    assert repr(Cosine(0.0)) == "Cosine(perturbation=0.0)"
+    assert isinstance(get_gate("laplace"), Laplace)
+
+
+def test_cosine_identifiability_as_documented():
+    # theta = 0: the norms of the w_i are free; theta > 0: translating every
+    # v_i = w_i / (|w_i| + theta) by the same t leaves the weights unchanged
+    Z, rng = _data(13)
+    blocks = rng.normal(size=(K, D + 1))
+    plain = Cosine(0.0)
+    rescaled = blocks.copy()
+    rescaled[:, 1:] *= np.array([[0.3], [2.0], [7.0]])
+    np.testing.assert_allclose(plain.log_weights(Z, rescaled),
+                               plain.log_weights(Z, blocks), atol=1e-12)
+    _, D1, _ = plain.score_derivatives(Z, blocks, order=1)
+    np.testing.assert_allclose(np.einsum("nkj,kj->nk", D1[:, :, 1:], blocks[:, 1:]),
+                               0.0, atol=1e-12)
+    theta = 0.1
+    gate = Cosine(theta)
+    W = blocks[:, 1:] * 0.05
+    V = W / (np.linalg.norm(W, axis=1, keepdims=True) + theta)
+    V2 = V + np.array([0.1, -0.05])
+    assert np.all(np.linalg.norm(V2, axis=1) < 1)
+    norm_v2 = np.linalg.norm(V2, axis=1, keepdims=True)
+    W2 = V2 * theta / (1 - norm_v2)
+    moved = np.column_stack([blocks[:, 0], W2])
+    np.testing.assert_allclose(gate.log_weights(Z, moved),
+                               gate.log_weights(Z, np.column_stack([blocks[:, 0], W])),
+                               atol=1e-12)
+
+
+def test_laplace_derivatives_finite_on_a_centre():
+    Z, rng = _data(14)
+    blocks = rng.normal(size=(K, D + 1))
+    blocks[1, 1:] = Z[3]                      # a sample on a centre
+    S, D1, D2 = Laplace().score_derivatives(Z, blocks, order=2)
+    assert S[3, 1] == blocks[1, 0]
+    np.testing.assert_array_equal(D1[3, 1, 1:], 0.0)
+    np.testing.assert_allclose(D2[3, 1, 1:, 1:], -np.eye(D) / NORM_FLOOR)
+    assert np.all(np.isfinite(D1)) and np.all(np.isfinite(D2))
