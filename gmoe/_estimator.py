@@ -1,6 +1,7 @@
 """The scikit-learn estimator: ``GaussianMoERegressor``."""
 
 import numbers
+import types
 import warnings
 
 import numpy as np
@@ -20,10 +21,12 @@ from sklearn.utils.validation import (
 from gmoe import _gaussian_gate
 from gmoe._em import params_from_responsibilities
 from gmoe._measure import MixingMeasure
+from gmoe._gated_model import GatedGaussianMoE
 from gmoe._model import MoEParams, SoftmaxGaussianMoE, log_gate_weights
 from gmoe._order import better_fit, canonical_expert_order, canonical_rows
 from gmoe._solvers import SOLVERS, SolverOptions, screen
 from gmoe.datasets import PARAM_NAMES, draw_response
+from gmoe.gates import GATES, Gate, Softmax, get_gate
 
 
 class GateSeparationWarning(UserWarning):
@@ -172,6 +175,11 @@ SEPARATION_RATIO = 1e-6
 def require_dense_softmax(estimator, what):
     """Raise a ValueError unless ``estimator`` was fitted with the dense softmax
     gate (``gate="softmax"``, ``top_k=None``): what ``what`` is defined for."""
+    gate = getattr(estimator, "gate_", None)
+    if gate is not None and type(gate) is not Softmax:
+        raise ValueError(
+            f"{what} is written for the dense softmax gate's parameters so far; this "
+            f"model has gate={gate!r}. Fit with gate='softmax'.")
     if hasattr(estimator, "gate_covariance_"):
         raise ValueError(
             f"{what} is written for the dense softmax gate's parameters; this model "
@@ -186,17 +194,17 @@ def require_dense_softmax(estimator, what):
             "with top_k=None.")
 
 
-def _separated_pairs(Xt, gate, w):
+def _separated_pairs(scores, w):
     """Pairs ``(i, j)`` of experts that the gate separates completely.
 
     At every sample (of positive weight) where ``i`` and ``j`` are the two most
     probable experts, ``min(pi_i, pi_j) / (pi_i + pi_j) < SEPARATION_RATIO``, and
     each of them wins at one such sample at least: the gate is a step between them.
     """
-    k = gate.shape[0]
+    k = scores.shape[1]
     if k < 2:
         return []
-    logits = Xt[w > 0] @ gate.T
+    logits = scores[w > 0]
     top = np.argsort(logits, axis=1)[:, -2:]
     pairs = []
     for i in range(k):
@@ -241,49 +249,55 @@ class _Scaling:
     def response(self, y):
         return (y - self.y_mean) / self.y_scale
 
-    def to_original(self, gate, coef, var):
+    def experts_to_original(self, coef, var):
+        """Expert rows ``(b, a)`` and variances in the original units."""
         shift = self.x_mean / self.x_scale
-        gate_coef = gate[:, 1:] / self.x_scale
-        gate_intercept = gate[:, 0] - gate[:, 1:] @ shift
         expert_coef = self.y_scale * coef[:, 1:] / self.x_scale
         expert_intercept = self.y_mean + self.y_scale * (coef[:, 0]
                                                          - coef[:, 1:] @ shift)
         return {
-            "gate_intercept": gate_intercept - gate_intercept[-1],
-            "gate_coef": gate_coef - gate_coef[-1],
             "expert_intercept": expert_intercept,
             "expert_coef": expert_coef,
             "expert_variance": self.y_scale**2 * var,
         }
 
-    def to_standardized(self, params):
-        gate_coef = np.asarray(params["gate_coef"], dtype=float) * self.x_scale
+    def experts_to_standardized(self, params):
+        """Inverse of :meth:`experts_to_original` (from a parameter dict)."""
         expert_coef = (
             np.asarray(params["expert_coef"], dtype=float) * self.x_scale / self.y_scale
-        )
-        gate_intercept = np.asarray(params["gate_intercept"], dtype=float) + (
-            np.asarray(params["gate_coef"], dtype=float) @ self.x_mean
         )
         expert_intercept = (
             np.asarray(params["expert_intercept"], dtype=float)
             + np.asarray(params["expert_coef"], dtype=float) @ self.x_mean
             - self.y_mean
         ) / self.y_scale
-        gate = np.column_stack([gate_intercept, gate_coef])
         coef = np.column_stack([expert_intercept, expert_coef])
         var = np.asarray(params["expert_variance"], dtype=float) / self.y_scale**2
-        return gate, coef, var
+        return coef, var
 
 
-def _check_init_dict(params, k, d):
-    """Validate user-supplied starting parameters (original units)."""
+#: The expert parameters of every fit (the gate's are ``gate.attributes``).
+EXPERT_PARAM_NAMES = ("expert_intercept", "expert_coef", "expert_variance")
+
+#: Every gate attribute a fit may set (removed before a refit sets its own).
+_ALL_GATE_ATTRIBUTES = ("gate_intercept", "gate_coef")
+
+def _identity(n_features):
+    """No standardisation: with it a gate's blocks come from the fitted
+    (original-unit) attributes, and its features from X as given."""
+    return types.SimpleNamespace(x_mean=np.zeros(n_features),
+                                 x_scale=np.ones(n_features))
+
+
+def _check_init_dict(params, k, d, names=PARAM_NAMES):
+    """Validate user-supplied starting parameters ``names`` (original units)."""
     if hasattr(params, "to_params"):
         params = params.to_params()
-    missing = [name for name in PARAM_NAMES if name not in params]
+    missing = [name for name in names if name not in params]
     if missing:
         raise ValueError(
             f"init_params is missing {missing}; a dict of starting parameters needs "
-            f"the keys {list(PARAM_NAMES)}."
+            f"the keys {list(names)}."
         )
     shapes = {
         "gate_intercept": (k,),
@@ -293,7 +307,8 @@ def _check_init_dict(params, k, d):
         "expert_variance": (k,),
     }
     checked = {}
-    for name, shape in shapes.items():
+    for name in names:
+        shape = shapes[name]
         value = np.asarray(params[name], dtype=float)
         if value.shape != shape:
             raise ValueError(
@@ -557,7 +572,7 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
         "warm_start": ["boolean"],
         "accelerate": ["boolean"],
         "verbose": ["verbose"],
-        "gate": [StrOptions({"softmax", "gaussian"})],
+        "gate": [StrOptions({"gaussian"} | set(GATES)), Gate],
         "likelihood": [StrOptions({"conditional", "joint"})],
     }
 
@@ -697,43 +712,66 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
                 f"X and y hold {n_samples} distinct rows (with positive weight), "
                 f"fewer than n_experts={k}; use fewer experts or more data.")
         top_k = self._check_top_k(k)
-        if self.gate == "gaussian":
+        if isinstance(self.gate, str) and self.gate == "gaussian":
             if top_k is not None:
                 raise ValueError(
                     "top_k applies to the softmax gate; leave top_k=None with "
                     "gate='gaussian'.")
             self.__dict__.pop("top_k_", None)
+            self.__dict__.pop("gate_", None)
             return self._fit_gaussian_gate(X, y, w)
+        gate = get_gate(self.gate)
+        softmax = type(gate) is Softmax
+        if not softmax:
+            for name, value in (("top_k", self.top_k), ("gate_bound", self.gate_bound)):
+                if value is not None:
+                    raise ValueError(
+                        f"{name} applies to the softmax gate; leave {name}=None with "
+                        f"gate={gate!r}.")
+            if self.gate_penalty:
+                raise ValueError("gate_penalty applies to the softmax gate; leave it "
+                                 f"at 0 with gate={gate!r}.")
+            gate.check_data(X)
         for name in _gaussian_gate.GAUSSIAN_GATE_ATTRIBUTES:
             self.__dict__.pop(name, None)
+        names = gate.attributes + EXPERT_PARAM_NAMES
         init = self.init_params
         if not isinstance(init, str):
-            init = _check_init_dict(init, k, n_features)
-        warm = self.warm_start and hasattr(self, "gate_coef_")
+            init = _check_init_dict(init, k, n_features, names)
+        warm = (self.warm_start and hasattr(self, "expert_variance_")
+                and getattr(self, "gate_", None) is not None
+                and type(self.gate_) is type(gate))
         if warm and self.expert_variance_.shape != (k,):
             raise ValueError(
                 f"warm_start: the fitted model has {self.expert_variance_.shape[0]} "
                 f"experts but n_experts={k}; set warm_start=False or keep n_experts."
             )
-        if warm and self.gate_coef_.shape[1] != n_features:
+        if warm and self.expert_coef_.shape[1] != n_features:
             raise ValueError(
                 f"warm_start: X has {n_features} features but the fitted model "
-                f"{self.gate_coef_.shape[1]}; set warm_start=False."
+                f"{self.expert_coef_.shape[1]}; set warm_start=False."
             )
 
         scaling = _Scaling(X, y, w)
         var_lower, var_upper, gate_bound = self._check_bounds(scaling, n_features)
-        model = SoftmaxGaussianMoE(
-            scaling.design(X), scaling.response(y), w, var_lower=var_lower,
-            var_upper=var_upper, gate_bound=gate_bound,
-            gate_penalty=self.gate_penalty, top_k=top_k)
+        if softmax:
+            model = SoftmaxGaussianMoE(
+                scaling.design(X), scaling.response(y), w, var_lower=var_lower,
+                var_upper=var_upper, gate_bound=gate_bound,
+                gate_penalty=self.gate_penalty, top_k=top_k)
+        else:
+            model = GatedGaussianMoE(
+                gate.features(X, scaling), scaling.design(X), scaling.response(y), w,
+                gate, var_lower=var_lower, var_upper=var_upper)
         log_y_scale = np.log(scaling.y_scale) * w.sum()
         model.loglik_offset = -log_y_scale
         rng = check_random_state(self.random_state)
 
         if warm or isinstance(init, dict):
             source = self._params_dict() if warm else init
-            start = MoEParams(*scaling.to_standardized(source))
+            coef, var = scaling.experts_to_standardized(source)
+            start = MoEParams(model.project_gate(gate.from_original(source, scaling)),
+                              coef, var)
             explicit = self.variance_bounds is not None or self.gate_bound is not None
             if explicit and model.violates_bounds(start):
                 raise ValueError(
@@ -773,10 +811,13 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
         best.params = MoEParams(best.params.gate[order], best.params.coef[order],
                                 best.params.var[order])
         best_resp = best_resp[:, order]
-        params = scaling.to_original(best.params.gate, best.params.coef,
-                                     best.params.var)
+        params = {**gate.to_original(best.params.gate, scaling),
+                  **scaling.experts_to_original(best.params.coef, best.params.var)}
+        for name in _ALL_GATE_ATTRIBUTES:
+            self.__dict__.pop(name + "_", None)
         for name, value in params.items():
             setattr(self, name + "_", value)
+        self.gate_ = gate
         self.top_k_ = top_k
         ll = best.objective + model.penalty(best.params.gate)
         self.log_likelihood_ = float(ll - log_y_scale)
@@ -790,7 +831,7 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
         self.degenerate_experts_ = _irregular_experts(best.params, best_resp, w,
                                                       floor, n_features)
         self.separated_experts_ = _separated_pairs(
-            model.Xt, best.params.gate, w)
+            model.gate_scores(best.params.gate), w)
         self._warn_about_fit(len(starts), best_key[0])
         return self
 
@@ -846,8 +887,8 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
             max_iter=self.max_iter, tol=self.tol, gtol=self.gtol,
             reg_variance=self.reg_variance, variance_bounds=self.variance_bounds,
             random_state=self.random_state, verbose=self.verbose)
-        for name in ("gate_coef_", "gate_intercept_"):
-            self.__dict__.pop(name, None)
+        for name in _ALL_GATE_ATTRIBUTES:
+            self.__dict__.pop(name + "_", None)
         order = canonical_expert_order(w @ fit.resp, fit.std_params.coef,
                                        fit.std_params.var)
         for name, value in fit.params.items():
@@ -969,7 +1010,19 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
         if hasattr(self, "gate_covariance_"):
             return {name: getattr(self, name + "_")
                     for name in _gaussian_gate.GAUSSIAN_PARAM_NAMES}
-        return {name: getattr(self, name + "_") for name in PARAM_NAMES}
+        names = self._fitted_gate().attributes + EXPERT_PARAM_NAMES
+        return {name: getattr(self, name + "_") for name in names}
+
+    def _fitted_gate(self):
+        """The fitted gate object (the softmax gate for a model fitted before
+        gates were objects, or built by hand with its attributes set)."""
+        return getattr(self, "gate_", None) or Softmax()
+
+    def _has_generic_gate(self):
+        """Whether the fitted gate is neither the (top-K) softmax nor the
+        Gaussian gate: one read through the :class:`gmoe.gates.Gate` interface."""
+        return (not hasattr(self, "gate_covariance_")
+                and type(self._fitted_gate()) is not Softmax)
 
     @property
     def mixing_measure_(self):
@@ -990,6 +1043,10 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
             from gmoe._voronoi_gaussian import GaussianGateMixingMeasure
 
             return GaussianGateMixingMeasure.from_params(**self._params_dict())
+        if self._has_generic_gate():
+            raise ValueError(
+                f"mixing_measure_ is defined for the softmax and Gaussian gates; "
+                f"this model has gate={self.gate_!r}.")
         return MixingMeasure.from_params(**self._params_dict())
 
     # --------------------------------------------------------------- prediction
@@ -1001,6 +1058,10 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
         if hasattr(self, "gate_covariance_"):
             return _gaussian_gate.gaussian_log_gate(
                 X, self.gate_weight_, self.gate_mean_, self.gate_covariance_)
+        if self._has_generic_gate():
+            gate, identity = self.gate_, _identity(X.shape[1])
+            blocks = gate.from_original(self._params_dict(), identity)
+            return gate.log_weights(gate.features(X, identity), blocks)
         logits = X @ self.gate_coef_.T + self.gate_intercept_
         top_k = getattr(self, "top_k_", None)
         if top_k is None:
@@ -1287,6 +1348,16 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
         if hasattr(self, "gate_covariance_"):
             return _gaussian_gate.draw_gaussian_gate_response(
                 self._params_dict(), self._check_X(X), random_state)
+        if self._has_generic_gate():
+            X = self._check_X(X)
+            rng = check_random_state(random_state)
+            gate = np.exp(self._log_gate(X))
+            cumulative = np.cumsum(gate, axis=1)
+            u = rng.uniform(size=(X.shape[0], 1)) * cumulative[:, -1:]
+            experts = np.minimum(np.sum(cumulative < u, axis=1), gate.shape[1] - 1)
+            means = self._expert_means(X)[np.arange(X.shape[0]), experts]
+            noise = rng.standard_normal(X.shape[0])
+            return means + np.sqrt(self.expert_variance_[experts]) * noise, experts
         return draw_response(self._params_dict(), self._check_X(X), random_state,
                              top_k=getattr(self, "top_k_", None))
 
@@ -1348,7 +1419,7 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
         if hasattr(self, "gate_covariance_"):
             return _gaussian_gate.n_gaussian_gate_parameters(
                 k, d, self._fitted_likelihood)
-        return (k - 1) * (d + 1) + k * (d + 2)
+        return self._fitted_gate().n_parameters(k, d) + k * (d + 2)
 
     def bic(self, X, y):
         """Bayesian information criterion; smaller is better.

@@ -121,6 +121,10 @@ class GatedGaussianMoE:
         """No gate penalty: 0."""
         return 0.0
 
+    def gate_scores(self, blocks):
+        """Gate scores, shape (n, k)."""
+        return self.gate.scores(self.Z, blocks)
+
     def flat_gate(self, k):
         """Blocks of equal gate weights, in reference form (start of a gate fit)."""
         return self.project_gate(self.gate.flat(k, self.Z))

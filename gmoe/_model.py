@@ -358,6 +358,10 @@ class SoftmaxGaussianMoE:
         """Inverse of :meth:`to_vector`."""
         return MoEParams.from_vector(theta, k, self.p)
 
+    def gate_scores(self, gate):
+        """Gate scores ``Xt @ gate.T``, shape (n, k)."""
+        return self.Xt @ gate.T
+
     def flat_gate(self, k):
         """The gate of equal weights (zero rows)."""
         return np.zeros((k, self.p))
