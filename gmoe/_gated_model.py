@@ -35,12 +35,12 @@ the log-variances.  Plain numpy, in chunks of :data:`CHUNK` samples.
 
 import numpy as np
 
+from gmoe._kernels_scores import e_step_from_scores, gate_stats_from_scores
 from gmoe._model import EStats, _held_at_bound, m_step_experts, solve_psd
 from gmoe.gates import log_softmax_active
 
-#: Samples per chunk of the numpy passes (bounds the memory of the derivative
-#: arrays).
-CHUNK = 8192
+#: Samples per chunk of a pass (bounds the memory of the derivative arrays).
+CHUNK = 65536
 
 
 def _gate_information(w, pi, D1):
@@ -143,52 +143,37 @@ class GatedGaussianMoE:
         log_norm = -0.5 * (np.log(2 * np.pi * var) + resid**2 / var)
         return log_pi, np.exp(log_pi), log_norm, resid, D1, D2
 
+    def _log_weights_and_slopes(self, rows, blocks):
+        """``log pi`` (n, k) and ``D1`` (n, k, m) on the samples ``rows``."""
+        S, D1, _ = self.gate.score_derivatives(self.Z[rows], blocks, order=1)
+        return (log_softmax_active(S, self.gate.active(S)),
+                np.ascontiguousarray(D1, dtype=np.float64))
+
     def e_step(self, params, resp_prev, resp):
         """One E-step at ``params``: writes ``resp`` (n, k), returns
-        :class:`gmoe._model.EStats` (see :func:`gmoe._kernels.e_step`)."""
+        :class:`gmoe._model.EStats` (see :func:`gmoe._kernels.e_step`); compiled
+        (:func:`gmoe._kernels_scores.e_step_from_scores`) chunk by chunk."""
         k, p = params.coef.shape
-        m = self.m
-        loglik = q = q_prev = 0.0
-        A, B, C = np.zeros((k, p, p)), np.zeros((k, p)), np.zeros(k)
-        grad, info = np.zeros((k, m)), np.zeros((k, k, m, m))
+        total = [0.0, np.zeros((k, p, p)), np.zeros((k, p)), np.zeros(k), 0.0,
+                 np.zeros((k, self.m)), np.zeros((k, k, self.m, self.m)), 0.0]
         for rows in self._chunks():
-            log_pi, pi, log_norm, _, D1, _ = self._pieces(
-                rows, params.gate, params.coef, params.var, order=1)
-            u = log_pi + log_norm
-            top = np.max(u, axis=1, keepdims=True)
-            lse = top[:, 0] + np.log(np.sum(np.exp(u - top), axis=1))
-            tau = np.exp(u - lse[:, None])
-            resp[rows] = tau
-            w = self.w[rows]
-            loglik += float(w @ lse)
-            finite = np.where(np.isfinite(log_pi), log_pi, 0.0)
-            q += float(np.sum(w[:, None] * tau * finite))
-            q_prev += float(np.sum(w[:, None] * resp_prev[rows] * finite))
-            wt = w[:, None] * tau
-            Xt, y = self.Xt[rows], self.y[rows]
-            A += np.einsum("ni,na,nb->iab", wt, Xt, Xt)
-            B += np.einsum("ni,na->ia", wt * y[:, None], Xt)
-            C += wt.T @ (y * y)
-            grad += np.einsum("ni,nia->ia", w[:, None] * (tau - pi), D1)
-            info += _gate_information(w, pi, D1)
-        return EStats(loglik, A, B, C, q, grad, info, q_prev)
+            LP, D1 = self._log_weights_and_slopes(rows, params.gate)
+            out = e_step_from_scores(LP, D1, self.Xt[rows], self.y[rows],
+                                     self.w[rows], params.coef, params.var,
+                                     resp_prev[rows], resp[rows])
+            total = [a + b for a, b in zip(total, out, strict=True)]
+        return EStats(*total)
 
     def gate_stats(self, resp, blocks):
         """Gate objective ``sum_n w_n sum_i resp_ni log pi_ni``, its gradient
-        (k, m) and information (k, k, m, m) at ``blocks``."""
+        (k, m) and Fisher information (k, k, m, m) at ``blocks``."""
         k, m = blocks.shape
-        q = 0.0
-        grad, info = np.zeros((k, m)), np.zeros((k, k, m, m))
+        total = [0.0, np.zeros((k, m)), np.zeros((k, k, m, m))]
         for rows in self._chunks():
-            S, D1, _ = self.gate.score_derivatives(self.Z[rows], blocks, order=1)
-            log_pi = log_softmax_active(S, self.gate.active(S))
-            pi = np.exp(log_pi)
-            w, r = self.w[rows], resp[rows]
-            finite = np.where(np.isfinite(log_pi), log_pi, 0.0)
-            q += float(np.sum(w[:, None] * r * finite))
-            grad += np.einsum("ni,nia->ia", w[:, None] * (r - pi), D1)
-            info += _gate_information(w, pi, D1)
-        return q, grad, info
+            LP, D1 = self._log_weights_and_slopes(rows, blocks)
+            out = gate_stats_from_scores(LP, D1, self.w[rows], resp[rows])
+            total = [a + b for a, b in zip(total, out, strict=True)]
+        return tuple(total)
 
     def objective(self, params):
         """Log-likelihood at ``params``."""
