@@ -1,0 +1,195 @@
+"""Fitting every gate of gmoe.gates through GaussianMoERegressor: on data drawn
+from the gate's own model the fit reaches at least the truth's likelihood at a
+certified stationary point, and everything the estimator predicts reads the
+gate through its interface.  The numpy engine (GatedGaussianMoE) against the
+compiled softmax kernels, and its derivatives against finite differences."""
+
+import types
+import warnings
+
+import numpy as np
+import pytest
+from scipy.stats import norm
+
+from gmoe import GaussianMoERegressor
+from gmoe._gated_model import GatedGaussianMoE
+from gmoe._model import MoEParams, SoftmaxGaussianMoE
+from gmoe.gates import Constant, Cosine, Laplace, Sigmoid, Softmax
+
+IDENTITY = types.SimpleNamespace(x_mean=np.zeros(2), x_scale=np.ones(2))
+EXPERTS = {"expert_intercept": np.array([-2.0, 1.0, 3.0]),
+           "expert_coef": np.array([[1.5, 0.0], [-1.0, 1.0], [0.0, -2.0]]),
+           "expert_variance": np.array([0.1, 0.2, 0.15])}
+
+#: Each gate with true parameters (original units) of three experts, d = 2.
+TRUTHS = {
+    "constant": (Constant(), {"gate_intercept": np.array([0.3, -0.2, 0.0])}),
+    "sigmoid": (Sigmoid(), {"gate_intercept": np.array([0.5, -0.5, 0.2]),
+                            "gate_coef": np.array([[2.0, -1.0], [-2.0, 1.0],
+                                                   [0.5, 2.0]])}),
+    "cosine": (Cosine(0.1), {"gate_intercept": np.array([0.2, -0.1, 0.0]),
+                             "gate_coef": np.array([[3.0, 0.0], [-2.0, 2.0],
+                                                    [0.0, -3.0]])}),
+    "laplace": (Laplace(), {"gate_intercept": np.array([0.0, 0.2, 0.0]),
+                            "gate_coef": np.array([[1.0, 1.0], [-1.0, 0.5],
+                                                   [0.5, -1.0]])}),
+}
+
+
+def draw(gate, params, n, seed):
+    """(X, y, true log-likelihood) from a gate model with the EXPERTS."""
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(-2, 2, size=(n, 2))
+    blocks = gate.from_original(params, IDENTITY)
+    log_pi = gate.log_weights(gate.features(X, IDENTITY), blocks)
+    pi = np.exp(log_pi)
+    expert = (rng.uniform(size=(n, 1)) > np.cumsum(pi, axis=1)).sum(axis=1)
+    means = X @ EXPERTS["expert_coef"].T + EXPERTS["expert_intercept"]
+    sd = np.sqrt(EXPERTS["expert_variance"])
+    y = means[np.arange(n), expert] + sd[expert] * rng.standard_normal(n)
+    log_lik = np.logaddexp.reduce(log_pi + norm.logpdf(y[:, None], means, sd),
+                                  axis=1).sum()
+    return X, y, log_lik
+
+
+@pytest.fixture(scope="module", params=sorted(TRUTHS))
+def gate_fit(request):
+    gate, params = TRUTHS[request.param]
+    X, y, truth_ll = draw(gate, params, 1500, seed=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = GaussianMoERegressor(3, gate=gate, n_init=6, n_refine=3,
+                                     random_state=0).fit(X, y)
+    return request.param, model, X, y, truth_ll
+
+
+def test_fit_reaches_the_truths_likelihood_at_a_stationary_point(gate_fit):
+    name, model, X, y, truth_ll = gate_fit
+    assert model.log_likelihood_ >= truth_ll - 1e-6, name
+    assert model.converged_
+    assert model.gradient_norm_ < 1e-6
+    assert not model.degenerate_experts_.any()
+    assert np.all(np.diff(model.expert_weight_) > 0)  # the canonical order
+
+
+def test_predictions_read_the_gate(gate_fit):
+    name, model, X, y, _ = gate_fit
+    assert model.score_samples(X, y).sum() == pytest.approx(model.log_likelihood_,
+                                                            rel=1e-10)
+    gate = model.predict_gate(X[:50])
+    np.testing.assert_allclose(gate.sum(axis=1), 1.0)
+    np.testing.assert_allclose(model.predict(X[:50]),
+                               np.sum(gate * model.predict_experts(X[:50]), axis=1))
+    y_draw, experts = model.sample(X[:50], random_state=0)
+    assert y_draw.shape == (50,) and experts.max() < 3
+    k, d = 3, 2
+    assert model.n_parameters() == model.gate_.n_parameters(k, d) + k * (d + 2)
+    assert model.bic(X, y) == pytest.approx(
+        -2 * model.log_likelihood_ + model.n_parameters() * np.log(len(y)))
+
+
+def test_recovers_the_experts(gate_fit):
+    name, model, *_ = gate_fit
+    order = np.argsort(model.expert_intercept_)
+    np.testing.assert_allclose(model.expert_intercept_[order],
+                               np.sort(EXPERTS["expert_intercept"]), atol=0.3)
+
+
+def test_warm_start_continues_the_same_gate(gate_fit):
+    name, model, X, y, _ = gate_fit
+    again = GaussianMoERegressor(3, gate=model.gate_, warm_start=True)
+    again.__dict__.update({key: value for key, value in model.__dict__.items()
+                           if key.endswith("_")})
+    again.fit(X, y)
+    assert again.log_likelihood_ >= model.log_likelihood_ - 1e-8
+
+
+def test_constant_gate_weights_do_not_depend_on_x():
+    gate, params = TRUTHS["constant"]
+    X, y, _ = draw(gate, params, 600, seed=3)
+    model = GaussianMoERegressor(3, gate="constant", n_init=4,
+                                 random_state=0).fit(X, y)
+    weights = model.predict_gate(X)
+    np.testing.assert_allclose(weights, weights[:1].repeat(len(X), axis=0))
+    assert not hasattr(model, "gate_coef_")
+    assert model.n_parameters() == 2 + 3 * 4
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"gate": "constant", "top_k": 1}, "top_k applies to the softmax gate"),
+    ({"gate": "sigmoid", "gate_bound": 1.0}, "gate_bound applies"),
+    ({"gate": "laplace", "gate_penalty": 1.0}, "gate_penalty applies"),
+    ({"gate": "nonsense"}, "gate"),
+    ({"gate": Cosine(perturbation=-1.0)}, "perturbation"),
+])
+def test_bad_gate_options_are_clear_errors(options, message):
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(50, 2)), rng.normal(size=50)
+    fitted = GaussianMoERegressor(2, n_init=2, random_state=0).fit(X, y)
+    before = fitted.expert_coef_.copy()
+    with pytest.raises(ValueError, match=message):
+        fitted.set_params(**options).fit(X, y)
+    np.testing.assert_array_equal(fitted.expert_coef_, before)
+
+
+def test_laplace_gate_refuses_a_constant_feature():
+    X = np.column_stack([np.linspace(0, 1, 40), np.ones(40)])
+    with pytest.raises(ValueError, match="constant"):
+        GaussianMoERegressor(2, gate="laplace").fit(X, X[:, 0])
+
+
+def test_inference_is_refused_with_a_clear_error(gate_fit):
+    name, model, X, y, _ = gate_fit
+    with pytest.raises(ValueError, match="dense softmax gate"):
+        model.summary(X, y)
+
+
+# ------------------------------------------------------------------ the engine
+def test_engine_with_the_softmax_gate_matches_the_compiled_kernels():
+    rng = np.random.default_rng(0)
+    n, d, k = 400, 2, 3
+    Z = rng.normal(size=(n, d))
+    Xt = np.column_stack([np.ones(n), Z])
+    y, w = rng.normal(size=n), rng.uniform(0.5, 2.0, size=n)
+    gate = rng.normal(size=(k, d + 1))
+    gate[-1] = 0
+    params = MoEParams(gate, rng.normal(size=(k, d + 1)), rng.uniform(0.5, 2, k))
+    compiled = SoftmaxGaussianMoE(Xt, y, w, var_lower=1e-6)
+    generic = GatedGaussianMoE(Z, Xt, y, w, Softmax(), var_lower=1e-6)
+    for a, b in zip(compiled.derivatives(params), generic.derivatives(params),
+                    strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-9)
+    prev = rng.dirichlet(np.ones(k), size=n)
+    r1, r2 = np.empty((n, k)), np.empty((n, k))
+    s1, s2 = compiled.e_step(params, prev, r1), generic.e_step(params, prev, r2)
+    np.testing.assert_allclose(r1, r2, rtol=1e-12, atol=1e-14)
+    for field in ("loglik", "A", "B", "C", "gate_q", "gate_grad", "gate_info",
+                  "gate_q_prev"):
+        np.testing.assert_allclose(getattr(s1, field), getattr(s2, field),
+                                   rtol=1e-10, atol=1e-10, err_msg=field)
+
+
+@pytest.mark.parametrize("gate", [Constant(), Sigmoid(), Cosine(0.1), Laplace()],
+                         ids=["constant", "sigmoid", "cosine", "laplace"])
+def test_engine_derivatives_against_finite_differences(gate):
+    rng = np.random.default_rng(1)
+    n, d, k = 120, 2, 3
+    Z = rng.normal(size=(n, d))
+    Xt = np.column_stack([np.ones(n), Z])
+    model = GatedGaussianMoE(Z, Xt, rng.normal(size=n), np.ones(n), gate,
+                             var_lower=1e-6)
+    params = MoEParams(model.project_gate(rng.normal(size=(k, model.m))),
+                       rng.normal(size=(k, d + 1)), rng.uniform(0.5, 2, k))
+    theta = model.to_vector(params)
+    value, grad, hess = model.derivatives(params)
+    assert value == pytest.approx(model.objective(params), rel=1e-12)
+    eps = 1e-5
+    steps = np.eye(theta.size) * eps
+    fd_grad = [(model.objective(model.from_vector(theta + e, k))
+                - model.objective(model.from_vector(theta - e, k))) / (2 * eps)
+               for e in steps]
+    fd_hess = [(model.derivatives(model.from_vector(theta + e, k))[1]
+                - model.derivatives(model.from_vector(theta - e, k))[1]) / (2 * eps)
+               for e in steps]
+    np.testing.assert_allclose(grad, fd_grad, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(hess, np.array(fd_hess), rtol=1e-5, atol=1e-5)
