@@ -261,6 +261,12 @@ class _Scaling:
             "expert_variance": self.y_scale**2 * var,
         }
 
+    def to_standardized(self, params):
+        """Softmax-gate parameters (a dict in the original units) as standardised
+        ``(gate, coef, var)`` arrays."""
+        return (Softmax().from_original(params, self),
+                *self.experts_to_standardized(params))
+
     def experts_to_standardized(self, params):
         """Inverse of :meth:`experts_to_original` (from a parameter dict)."""
         expert_coef = (
@@ -770,8 +776,7 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
         if warm or isinstance(init, dict):
             source = self._params_dict() if warm else init
             coef, var = scaling.experts_to_standardized(source)
-            start = MoEParams(model.project_gate(gate.from_original(source, scaling)),
-                              coef, var)
+            start = MoEParams(gate.from_original(source, scaling), coef, var)
             explicit = self.variance_bounds is not None or self.gate_bound is not None
             if explicit and model.violates_bounds(start):
                 raise ValueError(
