@@ -172,11 +172,12 @@ def _irregular_experts(params, resp, w, var_lower, n_features):
 SEPARATION_RATIO = 1e-6
 
 
-def require_dense_softmax(estimator, what):
+def require_dense_softmax(estimator, what, *, any_dense_gate=False):
     """Raise a ValueError unless ``estimator`` was fitted with the dense softmax
-    gate (``gate="softmax"``, ``top_k=None``): what ``what`` is defined for."""
+    gate (``gate="softmax"``, ``top_k=None``), or with ``any_dense_gate`` any
+    dense gate of :mod:`gmoe.gates`: what ``what`` is defined for."""
     gate = getattr(estimator, "gate_", None)
-    if gate is not None and type(gate) is not Softmax:
+    if not any_dense_gate and gate is not None and type(gate) is not Softmax:
         raise ValueError(
             f"{what} is written for the dense softmax gate's parameters so far; this "
             f"model has gate={gate!r}. Fit with gate='softmax'.")

@@ -239,6 +239,79 @@ class GatedGaussianMoE:
         hess = hess.reshape(k * q, k * q)[np.ix_(free, free)]
         return value, grad, 0.5 * (hess + hess.T)
 
+    # ------------------------------------------------------------- inference
+    def per_sample_gradient(self, params):
+        """Gradient of each sample's log-density over the free parameters,
+        shape (n, n_free): ``(tau_nj - pi_nj) D1_nj`` for gate block ``j``,
+        ``tau_ni r_ni x_n / sigma_i`` for expert row ``i``, ``tau_ni (r_ni^2 /
+        sigma_i - 1) / 2`` for its log-variance (the rows of the sandwich's
+        meat, and what :meth:`derivatives` sums)."""
+        k, p = params.coef.shape
+        log_pi, pi, log_norm, resid, D1, _ = self._pieces(
+            slice(None), self.project_gate(params.gate), params.coef, params.var,
+            order=1)
+        u = log_pi + log_norm
+        tau = np.exp(u - np.logaddexp.reduce(u, axis=1, keepdims=True))
+        z = resid / params.var
+        n, m = self.n_samples, self.m
+        G = np.empty((n, k, m + p + 1))
+        G[:, :, :m] = (tau - pi)[:, :, None] * D1
+        G[:, :, m:m + p] = (tau * z)[:, :, None] * self.Xt[:, None, :]
+        G[:, :, -1] = 0.5 * tau * (resid * z - 1.0)
+        return G.reshape(n, -1)[:, self._free_order(k, p)]
+
+    def mean_and_gradient(self, params):
+        """The conditional mean ``m(x_n) = sum_i pi_ni mu_ni`` and its gradient
+        over the free parameters, shape (n, n_free): ``pi_nl (mu_nl - m_n)
+        D1_nl`` for gate block ``l``, ``pi_ni x_n`` for expert row ``i``, zero
+        for the log-variances.  Only ``Z`` and ``Xt`` of the model are read."""
+        k, p = params.coef.shape
+        S, D1, _ = self.gate.score_derivatives(
+            self.Z, self.project_gate(params.gate), order=1)
+        pi = np.exp(log_softmax_active(S, self.gate.active(S)))
+        mu = self.Xt @ params.coef.T
+        mean = np.sum(pi * mu, axis=1)
+        n, m = self.n_samples, self.m
+        G = np.zeros((n, k, m + p + 1))
+        G[:, :, :m] = (pi * (mu - mean[:, None]))[:, :, None] * D1
+        G[:, :, m:m + p] = pi[:, :, None] * self.Xt[:, None, :]
+        return mean, G.reshape(n, -1)[:, self._free_order(k, p)]
+
+    def removal_deviance(self, params):
+        """Twice the log-likelihood lost by removing each expert, the gate
+        renormalised over the others and nothing refitted, shape (k,); ``inf``
+        for a single expert.  Below the BIC penalty of the expert's parameters,
+        BIC prefers fewer experts even before any refit."""
+        k = params.n_experts
+        if k == 1:
+            return np.full(1, np.inf)
+        log_pi, _, log_norm, _, _, _ = self._pieces(
+            slice(None), self.project_gate(params.gate), params.coef, params.var,
+            order=0)
+        log_joint = log_pi + log_norm
+        full = np.logaddexp.reduce(log_joint, axis=1)
+        deviance = np.empty(k)
+        for i in range(k):
+            others = np.delete(np.arange(k), i)
+            without = (np.logaddexp.reduce(log_joint[:, others], axis=1)
+                       - np.logaddexp.reduce(log_pi[:, others], axis=1))
+            deviance[i] = 2.0 * float(self.w @ (full - without))
+        return deviance
+
+    def free_layout(self, k):
+        """For every free parameter: its expert, and its kind and coordinate
+        (``("gate", a)`` block coordinate ``a``, ``("coef", a)``, or
+        ``("logvar", 0)``), as three arrays of length n_free."""
+        p = self.p
+        free = self._free_gate(k)
+        expert = [i for i in range(k) for a in range(self.m) if free[i, a]]
+        coord = [a for i in range(k) for a in range(self.m) if free[i, a]]
+        kind = ["gate"] * len(expert)
+        expert += [i for i in range(k) for a in range(p)] + list(range(k))
+        coord += [a for i in range(k) for a in range(p)] + [0] * k
+        kind += ["coef"] * (k * p) + ["logvar"] * k
+        return np.array(expert), np.array(kind), np.array(coord)
+
     # ------------------------------------------------------- free parameters
     def _free_gate(self, k):
         """(k, m) bool: the gate coordinates that are free (all but the gauge

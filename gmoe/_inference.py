@@ -46,16 +46,15 @@ import scipy.stats
 from sklearn.base import clone
 from threadpoolctl import threadpool_limits
 
-from gmoe._model import MoEParams, SoftmaxGaussianMoE
-from gmoe.datasets import PARAM_NAMES, draw_response
+from gmoe._model import MoEParams
+from gmoe.datasets import draw_response
 
 __all__ = [
     "InferenceWarning",
     "MoEInference",
     "align_experts",
+    "fitted_engine",
     "format_summary",
-    "per_sample_scores",
-    "removal_deviance",
 ]
 
 METHODS = ("wald", "sandwich", "bootstrap")
@@ -121,138 +120,54 @@ def _design(X):
     return np.column_stack([np.ones(X.shape[0]), X])
 
 
-def per_sample_scores(Xt, y, gate, coef, var):
-    """Gradient of each sample's log-density over the free parameters.
+def _identity(d):
+    from gmoe._estimator import _identity
 
-    With :math:`\\tau_{ni}` the responsibilities, :math:`\\pi_{ni}` the gate
-    probabilities and :math:`r_{ni} = y_n - c_i^\\top \\tilde x_n`, the score of
-    sample ``n`` has the blocks
+    return _identity(d)
 
-    .. math::
 
-        \\frac{\\partial \\log g_n}{\\partial \\beta_l} = (\\tau_{nl} - \\pi_{nl})
-            \\tilde x_n \\ (l < k),\\qquad
-        \\frac{\\partial \\log g_n}{\\partial c_i} = \\tau_{ni}
-            \\frac{r_{ni}}{\\sigma_i} \\tilde x_n,\\qquad
-        \\frac{\\partial \\log g_n}{\\partial \\log \\sigma_i} = \\frac{\\tau_{ni}}{2}
-            \\Bigl(\\frac{r_{ni}^2}{\\sigma_i} - 1\\Bigr),
+def fitted_engine(gate, params, X, y=None, w=None):
+    """The model of any gate on data in the ORIGINAL units, and the fitted
+    parameters as its :class:`gmoe._model.MoEParams`.
 
-    in the order of :meth:`gmoe._model.MoEParams.to_vector` (gate rows but the
-    last, expert rows, log-variances).
+    The gate reads ``X`` as given (no standardisation), so that the free
+    parameters of :class:`gmoe._gated_model.GatedGaussianMoE` are the reported
+    ones: the gate blocks ``(gate_intercept_i, gate_coef_i)`` without the
+    reference's gauge coordinates, the expert rows ``(b_i, a_i)`` and the
+    log-variances.
 
     Parameters
     ----------
-    Xt : ndarray of shape (n, p)
-        Design with a leading column of ones.
-    y : ndarray of shape (n,)
-    gate, coef : ndarray of shape (k, p)
-        Gate rows (any reference; the scores do not depend on it) and expert rows.
-    var : ndarray of shape (k,)
-        Expert variances.
+    gate : gmoe.gates.Gate
+    params : dict
+        The fitted attributes (the gate's and the experts', original units).
+    X : ndarray of shape (n, d)
+    y, w : ndarray of shape (n,) or None
+        Responses and weights (zeros and ones when None: enough for the mean
+        function).
 
     Returns
     -------
-    scores : ndarray of shape (n, (k - 1) p + k p + k)
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> Xt = np.column_stack([np.ones(4), np.linspace(0, 1, 4)])
-    >>> gate = np.array([[1.0, -2.0], [0.0, 0.0]])
-    >>> coef = np.array([[0.0, 1.0], [1.0, -1.0]])
-    >>> S = per_sample_scores(Xt, np.array([0.1, 0.5, 0.2, 0.9]), gate, coef,
-    ...                       np.array([0.5, 0.2]))
-    >>> S.shape
-    (4, 8)
+    model : GatedGaussianMoE
+    theta : MoEParams
     """
-    n, p = Xt.shape
-    k = coef.shape[0]
-    pi = scipy.special.softmax(Xt @ gate.T, axis=1)
-    resid = y[:, None] - Xt @ coef.T
-    # the responsibilities: log pi + log N, normalised (the log-normaliser of the
-    # gate cancels)
-    tau = scipy.special.softmax(Xt @ gate.T - 0.5 * (np.log(var) + resid**2 / var),
-                                axis=1)
-    gate_part = ((tau - pi)[:, :k - 1, None] * Xt[:, None, :]).reshape(n, -1)
-    z = resid / var
-    coef_part = ((tau * z)[:, :, None] * Xt[:, None, :]).reshape(n, -1)
-    logvar_part = 0.5 * tau * (resid * z - 1.0)
-    return np.hstack([gate_part, coef_part, logvar_part])
+    from gmoe._gated_model import GatedGaussianMoE
 
-
-def mean_function_gradient(Xt, gate, coef):
-    """Gradient of the conditional mean over the free parameters.
-
-    For :math:`m(x) = \\sum_i \\pi_i(x) \\mu_i(x)`, :math:`\\mu_i = c_i^\\top
-    \\tilde x`: :math:`\\partial m / \\partial \\beta_l = \\pi_l (\\mu_l - m)
-    \\tilde x` (``l < k``), :math:`\\partial m / \\partial c_i = \\pi_i \\tilde x`,
-    zero for the log-variances.
-
-    Parameters
-    ----------
-    Xt : ndarray of shape (n, p)
-    gate, coef : ndarray of shape (k, p)
-
-    Returns
-    -------
-    mean : ndarray of shape (n,)
-    grad : ndarray of shape (n, (k - 1) p + k p + k)
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> Xt = np.column_stack([np.ones(3), np.linspace(0, 1, 3)])
-    >>> mean, grad = mean_function_gradient(Xt, np.zeros((2, 2)), np.eye(2))
-    >>> mean
-    array([0.5 , 0.75, 1.  ])
-    >>> grad.shape
-    (3, 8)
-    """
-    n, p = Xt.shape
-    k = coef.shape[0]
-    pi = scipy.special.softmax(Xt @ gate.T, axis=1)
-    mu = Xt @ coef.T
-    mean = np.sum(pi * mu, axis=1)
-    gate_part = ((pi * (mu - mean[:, None]))[:, :k - 1, None]
-                 * Xt[:, None, :]).reshape(n, -1)
-    coef_part = (pi[:, :, None] * Xt[:, None, :]).reshape(n, -1)
-    return mean, np.hstack([gate_part, coef_part, np.zeros((n, k))])
-
-
-def _params_arrays(params):
-    """``(gate, coef, var)`` arrays (reference = last row) from a parameter dict."""
-    gate = np.column_stack([params["gate_intercept"], params["gate_coef"]])
-    gate = gate - gate[-1]
+    X = np.asarray(X, dtype=float)
+    n, d = X.shape
+    identity = _identity(d)
+    y = np.zeros(n) if y is None else y
+    w = np.ones(n) if w is None else w
+    model = GatedGaussianMoE(gate.features(X, identity), _design(X), y, w, gate,
+                             var_lower=1e-300)
     coef = np.column_stack([params["expert_intercept"], params["expert_coef"]])
-    return gate, coef, np.asarray(params["expert_variance"], dtype=float)
-
-
-def _params_dict(gate, coef, var):
-    gate = gate - gate[-1]
-    return {
-        "gate_intercept": gate[:, 0].copy(),
-        "gate_coef": gate[:, 1:].copy(),
-        "expert_intercept": coef[:, 0].copy(),
-        "expert_coef": coef[:, 1:].copy(),
-        "expert_variance": np.asarray(var, dtype=float).copy(),
-    }
-
-
-def _free_vector(params):
-    return MoEParams(*_params_arrays(params)).to_vector()
-
-
-def _expert_of_free(k, p):
-    """The expert each free parameter belongs to, and whether it is a gate entry."""
-    n_gate = (k - 1) * p
-    expert = np.concatenate([np.repeat(np.arange(k - 1), p),
-                             np.repeat(np.arange(k), p), np.arange(k)])
-    is_gate = np.arange(n_gate + k * p + k) < n_gate
-    return expert, is_gate
+    theta = MoEParams(model.project_gate(gate.from_original(params, identity)),
+                      coef, np.asarray(params["expert_variance"], dtype=float))
+    return model, theta
 
 
 def align_experts(params, reference, *, scale_x=None, scale_y=1.0, X=None,
-                  sample_weight=None):
+                  sample_weight=None, gate=None):
     """Relabel the experts of ``params`` to match those of ``reference``.
 
     The experts are matched by an optimal assignment
@@ -276,8 +191,8 @@ def align_experts(params, reference, *, scale_x=None, scale_y=1.0, X=None,
     Parameters
     ----------
     params, reference : dict
-        Parameter dicts (keys of :data:`gmoe.datasets.PARAM_NAMES`), ``k``
-        experts each.
+        Parameter dicts (the gate's attributes and the experts'), ``k`` experts
+        each.
     scale_x : ndarray of shape (d,) or None, default=None
         Feature scales (None: ones).
     scale_y : float, default=1.0
@@ -285,6 +200,8 @@ def align_experts(params, reference, *, scale_x=None, scale_y=1.0, X=None,
     X : ndarray of shape (n, d) or None, default=None
         Covariates over which the average gate probabilities are taken.
     sample_weight : ndarray of shape (n,) or None, default=None
+    gate : gmoe.gates.Gate or None, default=None
+        The gate of both parameter dicts (None: the softmax gate).
 
     Returns
     -------
@@ -303,26 +220,41 @@ def align_experts(params, reference, *, scale_x=None, scale_y=1.0, X=None,
     >>> aligned["gate_coef"].ravel(), aligned["expert_intercept"]
     (array([25.,  0.]), array([15., -5.]))
     """
-    gate, coef, var = _params_arrays(params)
-    rgate, rcoef, rvar = _params_arrays(reference)
+    from gmoe.gates import Softmax
+
+    gate = Softmax() if gate is None else gate
+    coef = np.column_stack([params["expert_intercept"], params["expert_coef"]])
+    rcoef = np.column_stack([reference["expert_intercept"],
+                             reference["expert_coef"]])
+    var = np.asarray(params["expert_variance"], dtype=float)
+    rvar = np.asarray(reference["expert_variance"], dtype=float)
     k, p = coef.shape
+    identity = _identity(p - 1)
     scale = np.ones(p) if scale_x is None else np.concatenate([[1.0], scale_x])
     scale = scale / scale_y
     diff = (coef[:, None, :] - rcoef[None, :, :]) * scale
     cost = np.sum(diff**2, axis=2)
     cost += (np.log(var)[:, None] - np.log(rvar)[None, :]) ** 2
     if X is not None:
-        Xt = _design(np.asarray(X, dtype=float))
-        w = (np.ones(Xt.shape[0]) if sample_weight is None
+        X = np.asarray(X, dtype=float)
+        w = (np.ones(X.shape[0]) if sample_weight is None
              else np.asarray(sample_weight, dtype=float))
-        mean_pi = w @ scipy.special.softmax(Xt @ gate.T, axis=1) / w.sum()
-        rmean_pi = w @ scipy.special.softmax(Xt @ rgate.T, axis=1) / w.sum()
-        cost += (mean_pi[:, None] - rmean_pi[None, :]) ** 2
+        Z = gate.features(X, identity)
+
+        def mean_gate(values):
+            log_pi = gate.log_weights(Z, gate.from_original(values, identity))
+            return w @ np.exp(log_pi) / w.sum()
+
+        cost += (mean_gate(params)[:, None] - mean_gate(reference)[None, :]) ** 2
     rows, cols = scipy.optimize.linear_sum_assignment(cost)
     permutation = np.empty(k, dtype=int)
     permutation[cols] = rows
-    return _params_dict(gate[permutation], coef[permutation],
-                        var[permutation]), permutation
+    aligned = {name: np.array(value, dtype=float)[permutation]
+               for name, value in params.items()}
+    # the gate's gauge coordinates re-expressed against the new last expert
+    aligned.update(gate.to_original(gate.from_original(aligned, identity),
+                                    identity))
+    return aligned, permutation
 
 
 # ------------------------------------------------------------ the estimator side
@@ -427,7 +359,8 @@ class MoEInference:
         check_is_fitted(estimator)
         from gmoe._estimator import require_dense_softmax
 
-        require_dense_softmax(estimator, "inference (standard errors, intervals)")
+        require_dense_softmax(estimator, "inference (standard errors, intervals)",
+                              any_dense_gate=True)
         _check_method(method)
         if method == "bootstrap":
             if bootstrap not in BOOTSTRAP_KINDS:
@@ -440,9 +373,10 @@ class MoEInference:
         data = _check_data(estimator, X, y, sample_weight)
         self.method = method
         self.bootstrap = bootstrap if method == "bootstrap" else None
-        self.params = {name: np.array(getattr(estimator, name + "_"), dtype=float)
-                       for name in PARAM_NAMES}
-        self.n_experts, self.n_features = self.params["gate_coef"].shape
+        self.params = {name: np.array(value, dtype=float)
+                       for name, value in estimator._params_dict().items()}
+        self.gate = estimator._fitted_gate()
+        self.n_experts, self.n_features = self.params["expert_coef"].shape
         self.n_samples = data.X.shape[0]
         self.log_likelihood = float(estimator.log_likelihood_)
         self.gate_penalty = float(estimator.gate_penalty)
@@ -475,10 +409,10 @@ class MoEInference:
 
         k, d = self.n_experts, self.n_features
         p = d + 1
-        gate, coef, var = _params_arrays(self.params)
-        Xt = _design(data.X)
-        model = SoftmaxGaussianMoE(Xt, data.y, data.w, var_lower=1e-300)
-        params = MoEParams(gate, coef, var)
+        model, params = fitted_engine(self.gate, self.params, data.X, data.y,
+                                      data.w)
+        gate, coef, var = params.gate, params.coef, params.var
+        self._theta = model.to_vector(params)
         ll, grad, hess = model.derivatives(params)
         target = self.log_likelihood
         if not abs(ll - target) <= DATA_RTOL * max(1.0, abs(target)):
@@ -488,7 +422,7 @@ class MoEInference:
                 f"the fit's log_likelihood_ is {target:.10g}. Pass the training "
                 "data (the estimator does not keep it).")
         m = hess.shape[0]
-        n_gate = (k - 1) * p
+        n_gate = model.n_gate_free(k)
         scaling = _Scaling(data.X, data.y, data.w)
         x_scale = scaling.x_scale
         if self.gate_penalty > 0:
@@ -505,11 +439,18 @@ class MoEInference:
                 "penalised estimate (its curvature), which is biased towards zero "
                 "in the gate slopes: they are not intervals for the unpenalised "
                 "parameters.")
-        self.notes.append(
-            f"gate rows are relative to expert {k - 1} (the reference: its gate "
-            "row is zero by convention, standard error NaN).")
+        if model.gauge.any():
+            self.notes.append(
+                f"gate rows are relative to expert {k - 1} (the reference: its "
+                "gate row is zero by convention, standard error NaN).")
+        else:
+            self.notes.append(f"the {self.gate.name} gate has no reference expert: "
+                              "every expert's gate row is free.")
         info = -0.5 * (hess + hess.T)
-        expert, is_gate = _expert_of_free(k, p)
+        expert, kind, coordinate = model.free_layout(k)
+        is_gate = kind == "gate"
+        self._layout = {(kind[j], int(expert[j]), int(coordinate[j])): j
+                        for j in range(m)}
         removed = np.zeros(m, dtype=bool)
 
         # parameters held at a bound
@@ -573,7 +514,7 @@ class MoEInference:
             keep[:] = False
         else:
             if method == "sandwich":
-                scores = per_sample_scores(Xt, data.y, gate, coef, var)[:, keep]
+                scores = model.per_sample_gradient(params)[:, keep]
                 # centred: at a penalised maximum the scores do not sum to zero
                 centre = data.w @ scores / data.w.sum()
                 centred = scores - centre
@@ -582,11 +523,12 @@ class MoEInference:
             cov[np.ix_(keep, keep)] = inv
 
             # over-fitting: redundant experts, or pairs that cannot be told apart
-            deviance = removal_deviance(Xt, data.y, data.w, gate, coef, var)
-            bic_penalty = REDUNDANT_PENALTY * (2 * p + 1) * np.log(data.w.sum())
+            deviance = model.removal_deviance(params)
+            n_expert = p + 1 + model.m  # an expert's row, variance and gate block
+            bic_penalty = REDUNDANT_PENALTY * n_expert * np.log(data.w.sum())
             redundant = [int(i) for i in np.flatnonzero(deviance < bic_penalty)
                          if i not in degenerate]
-            pairs = _indistinguishable_pairs(coef, var, cov, keep, k, p)
+            pairs = _indistinguishable_pairs(coef, var, cov, keep, k, p, n_gate)
             if redundant:
                 involved = sorted(set(redundant))
                 bad = np.isin(expert, involved)
@@ -597,7 +539,7 @@ class MoEInference:
                     "share handed to the others, nothing refitted) lowers twice "
                     f"the log-likelihood by only "
                     f"{', '.join(f'{deviance[i]:.3g}' for i in involved)} (less "
-                    f"than the BIC penalty {bic_penalty:.3g} of its {2 * p + 1} "
+                    f"than the BIC penalty {bic_penalty:.3g} of its {n_expert} "
                     "parameters, so BIC prefers fewer experts): the model looks "
                     "over-fitted, where the information is singular and Wald "
                     "intervals are invalid. Their rows are NaN"
@@ -634,40 +576,33 @@ class MoEInference:
 
     # ----------------------------------------------------------------- results
     def _free_estimate(self):
-        return _free_vector(self.params)
+        return self._theta
 
     def _table_index(self):
         """For every table row: (parameter, expert, feature, estimate, index of
-        the free parameter or -1 for the reference gate row)."""
+        the free parameter or -1 where there is none: the reference's gate)."""
         k, d = self.n_experts, self.n_features
-        p = d + 1
-        n_gate = (k - 1) * p
+        where = {"gate_intercept": ("gate", 0), "gate_coef": ("gate", 1),
+                 "expert_intercept": ("coef", 0), "expert_coef": ("coef", 1),
+                 "expert_variance": ("logvar", 0)}
         rows = []
-        for name in PARAM_NAMES:
-            value = self.params[name]
+        for name, value in self.params.items():
+            kind, first = where[name]
             for i in range(k):
-                if name in ("gate_coef", "expert_coef"):
-                    base = i * p if name == "gate_coef" else n_gate + i * p
+                if value.ndim == 2:
                     for a in range(d):
-                        free = base + 1 + a
-                        if name == "gate_coef" and i == k - 1:
-                            free = -1
+                        free = self._layout.get((kind, i, first + a), -1)
                         rows.append((name, i, self.feature_labels[a],
                                      float(value[i, a]), free))
-                    continue
-                if name == "gate_intercept":
-                    free = i * p if i < k - 1 else -1
-                elif name == "expert_intercept":
-                    free = n_gate + i * p
                 else:
-                    free = n_gate + k * p + i
-                rows.append((name, i, None, float(value[i]), free))
+                    free = self._layout.get((kind, i, first), -1)
+                    rows.append((name, i, None, float(value[i]), free))
         return rows
 
     def _draw_columns(self):
         """Bootstrap draws as columns in the order of the table rows."""
         columns = []
-        for name in PARAM_NAMES:
+        for name in self.params:
             values = self.draws[name]
             columns.append(values.reshape(values.shape[0], -1))
         return np.hstack(columns)
@@ -780,24 +715,25 @@ class MoEInference:
             raise ValueError(f"X must have shape (n_samples, {self.n_features}); "
                              f"got {X.shape}.")
         with threadpool_limits(limits=1, user_api="blas"):
-            return self._mean_interval(_design(X), level)
+            return self._mean_interval(X, level)
 
-    def _mean_interval(self, Xt, level):
-        gate, coef, _ = _params_arrays(self.params)
+    def _mean_interval(self, X, level):
         if self.method == "bootstrap":
             ok = np.isfinite(self.draws["expert_variance"][:, 0])
             means = []
             for b in np.flatnonzero(ok):
-                g, c, _ = _params_arrays({name: self.draws[name][b]
-                                          for name in PARAM_NAMES})
-                means.append(mean_function_gradient(Xt, g, c)[0])
+                model, theta = fitted_engine(
+                    self.gate, {name: self.draws[name][b] for name in self.params},
+                    X)
+                means.append(model.mean_and_gradient(theta)[0])
             means = np.array(means)
             band = np.quantile(means, [0.5 - level / 2, 0.5 + level / 2],
                                axis=0).T
             if not self.valid.any():
                 band[:] = np.nan
             return band
-        mean, grad = mean_function_gradient(Xt, gate, coef)
+        model, theta = fitted_engine(self.gate, self.params, X)
+        mean, grad = model.mean_and_gradient(theta)
         z = scipy.stats.norm.ppf(0.5 + level / 2)
         valid = self.valid
         cov = self.covariance[np.ix_(valid, valid)]
@@ -826,64 +762,15 @@ def _inverse_information(info):
     return inv * np.outer(scale, scale)
 
 
-def removal_deviance(Xt, y, w, gate, coef, var):
-    """Twice the log-likelihood lost by removing each expert, nothing refitted.
-
-    Without expert ``i`` the gate is renormalised over the others,
-    :math:`\\pi_j / (1 - \\pi_i)`, which is a model with ``k - 1`` experts; so the
-    loss is an upper bound of the likelihood-ratio statistic of the best
-    ``k - 1``-expert model against this fit.  Below the BIC penalty
-    :math:`(2p + 1) \\log n` of the expert's parameters, BIC prefers fewer experts
-    even before any refit: the fit is over-fitted.
-
-    Parameters
-    ----------
-    Xt : ndarray of shape (n, p)
-    y, w : ndarray of shape (n,)
-    gate, coef : ndarray of shape (k, p)
-    var : ndarray of shape (k,)
-
-    Returns
-    -------
-    deviance : ndarray of shape (k,)
-        ``2 (loglik - loglik without expert i)``; ``inf`` for ``k = 1``.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> Xt = np.column_stack([np.ones(200), np.linspace(-1, 1, 200)])
-    >>> y = np.where(Xt[:, 1] < 0, 1.0, -1.0)
-    >>> dev = removal_deviance(Xt, y, np.ones(200), np.array([[0, -20.0], [0, 0]]),
-    ...                        np.array([[1.0, 0], [-1.0, 0]]), np.array([0.1, 0.1]))
-    >>> bool(np.all(dev > 100))
-    True
-    """
-    k = coef.shape[0]
-    if k == 1:
-        return np.full(1, np.inf)
-    eta = Xt @ gate.T
-    log_pi = eta - scipy.special.logsumexp(eta, axis=1, keepdims=True)
-    resid = y[:, None] - Xt @ coef.T
-    log_joint = log_pi - 0.5 * (np.log(2 * np.pi * var) + resid**2 / var)
-    full = scipy.special.logsumexp(log_joint, axis=1)
-    deviance = np.empty(k)
-    for i in range(k):
-        others = np.delete(np.arange(k), i)
-        without = (scipy.special.logsumexp(log_joint[:, others], axis=1)
-                   - scipy.special.logsumexp(log_pi[:, others], axis=1))
-        deviance[i] = 2.0 * float(w @ (full - without))
-    return deviance
-
-
-def _indistinguishable_pairs(coef, var, cov, keep, k, p):
+def _indistinguishable_pairs(coef, var, cov, keep, k, p, n_gate):
     """Pairs of experts whose rows and log-variances do not differ significantly.
 
     For experts ``i < j`` with all their expert rows and log-variances valid, the
     Wald statistic of :math:`(c_i - c_j, \\log\\sigma_i - \\log\\sigma_j) = 0` with
     ``p + 1`` degrees of freedom; a pair is returned when its p-value exceeds
-    :data:`INDISTINGUISHABLE_LEVEL`.
+    :data:`INDISTINGUISHABLE_LEVEL`.  ``n_gate`` free gate parameters come first
+    in the covariance.
     """
-    n_gate = (k - 1) * p
     pairs = []
     for i in range(k):
         for j in range(i + 1, k):
@@ -904,15 +791,35 @@ def _indistinguishable_pairs(coef, var, cov, keep, k, p):
 
 
 # --------------------------------------------------------------------- bootstrap
+def _draw_response(gate, params, X, rng):
+    """y drawn given X from a fitted model of any gate (the softmax gate's own
+    sampler, :func:`gmoe.datasets.draw_response`, for that gate)."""
+    from gmoe.gates import Softmax
+
+    if type(gate) is Softmax:
+        return draw_response(params, X, rng)[0]
+    identity = _identity(X.shape[1])
+    pi = np.exp(gate.log_weights(gate.features(X, identity),
+                                 gate.from_original(params, identity)))
+    cumulative = np.cumsum(pi, axis=1)
+    u = rng.uniform(size=(X.shape[0], 1)) * cumulative[:, -1:]
+    experts = np.minimum(np.sum(cumulative < u, axis=1), pi.shape[1] - 1)
+    means = (params["expert_intercept"][experts]
+             + np.sum(X * params["expert_coef"][experts], axis=1))
+    sd = np.sqrt(params["expert_variance"][experts])
+    return means + sd * rng.standard_normal(X.shape[0])
+
+
 def _bootstrap_one(estimator, X, y, w, kind, seed, start, reference, scaling):
     """One refit: resample, fit from ``start``, align to ``reference``."""
     rng = np.random.default_rng(seed)
     n = X.shape[0]
+    gate = estimator._fitted_gate()
     if kind == "nonparametric":
         counts = np.bincount(rng.integers(0, n, size=n), minlength=n)
         w_b, y_b = w * counts, y
     else:
-        y_b, _ = draw_response(reference, X, rng)
+        y_b = _draw_response(gate, reference, X, rng)
         w_b = w
     fit_seed = int(rng.integers(np.iinfo(np.int32).max))
     model = clone(estimator).set_params(init_params=start, n_init=1,
@@ -924,9 +831,9 @@ def _bootstrap_one(estimator, X, y, w, kind, seed, start, reference, scaling):
             model.fit(X, y_b, sample_weight=w_b)
     except (ValueError, np.linalg.LinAlgError, FloatingPointError):
         return None, False
-    fitted = {name: getattr(model, name + "_") for name in PARAM_NAMES}
-    aligned, _ = align_experts(fitted, reference, scale_x=scaling.x_scale,
-                               scale_y=scaling.y_scale, X=X, sample_weight=w)
+    aligned, _ = align_experts(model._params_dict(), reference,
+                               scale_x=scaling.x_scale, scale_y=scaling.y_scale,
+                               X=X, sample_weight=w, gate=gate)
     return aligned, bool(model.converged_)
 
 
@@ -991,8 +898,8 @@ def bootstrap_draws(estimator, X, y, sample_weight=None, *, n_boot=200,
         raise ValueError("random_state must be an int, a numpy.random.SeedSequence "
                          f"or None; got {random_state!r}.")
     seeds = root.spawn(n_boot)
-    reference = {name: np.array(getattr(estimator, name + "_"), dtype=float)
-                 for name in PARAM_NAMES}
+    reference = {name: np.array(value, dtype=float)
+                 for name, value in estimator._params_dict().items()}
     scaling = _Scaling(X, y, w)
     args = (X, y, w, kind)
     if n_jobs == 1:
@@ -1008,13 +915,13 @@ def bootstrap_draws(estimator, X, y, sample_weight=None, *, n_boot=200,
         from tqdm.auto import tqdm
 
         results = tqdm(results, total=n_boot, desc=f"{kind} bootstrap")
-    draws = {name: np.full((n_boot,) + reference[name].shape, np.nan)
-             for name in PARAM_NAMES}
+    draws = {name: np.full((n_boot,) + value.shape, np.nan)
+             for name, value in reference.items()}
     converged = np.zeros(n_boot, dtype=bool)
     for b, (params, ok) in enumerate(results):
         if params is None:
             continue
-        for name in PARAM_NAMES:
+        for name in reference:
             draws[name][b] = params[name]
         converged[b] = ok
     draws["converged"] = converged

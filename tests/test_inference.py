@@ -19,15 +19,10 @@ from gmoe import (
     MoEInference,
     format_summary,
 )
-from gmoe._inference import (
-    _bootstrap_one,
-    _params_arrays,
-    align_experts,
-    mean_function_gradient,
-    per_sample_scores,
-)
+from gmoe._inference import _bootstrap_one, align_experts, fitted_engine
 from gmoe._model import MoEParams
 from gmoe.datasets import PARAM_NAMES, make_moe_regression
+from gmoe.gates import Softmax
 from warnings_helpers import expect_warnings
 
 #: A mild exact-fitted truth (k0 = 2, X ~ U[-2, 2]).
@@ -50,6 +45,19 @@ def mild_fit(n, seed, **kwargs):
 @pytest.fixture(scope="module")
 def mild_500():
     return mild_fit(500, 3)
+
+
+def _params_arrays(params):
+    """(gate, coef, var) of a softmax-gate parameter dict, last gate row zero."""
+    gate = np.column_stack([params["gate_intercept"], params["gate_coef"]])
+    coef = np.column_stack([params["expert_intercept"], params["expert_coef"]])
+    return gate - gate[-1], coef, np.asarray(params["expert_variance"], dtype=float)
+
+
+def _as_dict(params):
+    return {"gate_intercept": params.gate[:, 0], "gate_coef": params.gate[:, 1:],
+            "expert_intercept": params.coef[:, 0], "expert_coef": params.coef[:, 1:],
+            "expert_variance": params.var}
 
 
 # ------------------------------------------------------------ numpy references
@@ -121,8 +129,11 @@ def test_per_sample_scores_match_finite_differences():
     y = rng.normal(size=n)
     params = MoEParams(rng.normal(size=(k, d + 1)), rng.normal(size=(k, d + 1)),
                        rng.uniform(0.3, 2.0, size=k))
+    params.gate[-1] = 0
     theta = params.to_vector()
-    scores = per_sample_scores(Xt, y, params.gate, params.coef, params.var)
+    model, fitted = fitted_engine(Softmax(), _as_dict(params), Xt[:, 1:], y)
+    np.testing.assert_allclose(model.to_vector(fitted), theta)
+    scores = model.per_sample_gradient(fitted)
     np.testing.assert_allclose(scores, fd_scores(Xt, y, theta, k), rtol=1e-5,
                                atol=1e-7)
 
@@ -140,8 +151,10 @@ def test_mean_function_gradient_matches_finite_differences():
         pi = np.exp(log_softmax(Xt @ p.gate.T, axis=1))
         return np.sum(pi * (Xt @ p.coef.T), axis=1)
 
-    value, grad = mean_function_gradient(Xt, params.gate - params.gate[-1],
-                                         params.coef)
+    params.gate[-1] = 0
+    theta = params.to_vector()
+    model, fitted = fitted_engine(Softmax(), _as_dict(params), Xt[:, 1:])
+    value, grad = model.mean_and_gradient(fitted)
     np.testing.assert_allclose(value, mean(theta))
     fd = np.empty_like(grad)
     for j in range(theta.size):
