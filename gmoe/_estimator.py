@@ -20,8 +20,8 @@ from sklearn.utils.validation import (
 
 from gmoe import _gaussian_gate
 from gmoe._em import params_from_responsibilities
-from gmoe._measure import MixingMeasure
 from gmoe._gated_model import GatedGaussianMoE
+from gmoe._measure import MixingMeasure
 from gmoe._model import MoEParams, SoftmaxGaussianMoE, log_gate_weights
 from gmoe._order import better_fit, canonical_expert_order, canonical_rows
 from gmoe._solvers import SOLVERS, SolverOptions, screen

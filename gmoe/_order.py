@@ -182,7 +182,7 @@ def canonical_expert_order(share, coef, variance, *, fixed_last=False):
     def compare(i, j):
         if abs(share[i] - share[j]) > SHARE_ATOL:
             return -1 if share[i] < share[j] else 1
-        for a, b in zip(keys[i], keys[j]):
+        for a, b in zip(keys[i], keys[j], strict=True):
             if not _close(a, b, PARAMETER_RTOL):
                 return -1 if a < b else 1
         return i - j

@@ -18,7 +18,6 @@ import scipy.special
 from sklearn.exceptions import ConvergenceWarning
 
 from gmoe._order import better_fit
-from gmoe.datasets import PARAM_NAMES
 
 __all__ = [
     "CRITERIA",
@@ -288,6 +287,12 @@ def _sweep_row(k, X, y, w, seed, estimator_params):
     return model, row
 
 
+def _splittable(gate):
+    """Whether every score of ``gate`` has an additive intercept (its first block
+    coordinate, then part of the gauge): lowering it by log 2 halves a weight."""
+    return bool(gate.gauge(1)[0])
+
+
 def split_start(estimator, n_experts, *, spread=0.5):
     """A start with ``n_experts`` experts made from a smaller fitted model by
     splitting its heaviest expert, again and again.
@@ -302,7 +307,8 @@ def split_start(estimator, n_experts, *, spread=0.5):
     Parameters
     ----------
     estimator : GaussianMoERegressor
-        Fitted with the dense softmax gate and fewer than ``n_experts`` experts.
+        Fitted with fewer than ``n_experts`` experts and a dense gate whose
+        scores have an additive intercept (softmax, constant, cosine, Laplace).
     n_experts : int
     spread : float, default=0.5
         Shift of the expert intercepts, in standard deviations of the split expert.
@@ -310,7 +316,7 @@ def split_start(estimator, n_experts, *, spread=0.5):
     Returns
     -------
     params : dict
-        The five parameter arrays (``gmoe.datasets.PARAM_NAMES``), usable as
+        The parameter arrays (the gate's and the experts'), usable as
         ``init_params``.
 
     Examples
@@ -328,9 +334,15 @@ def split_start(estimator, n_experts, *, spread=0.5):
     """
     from gmoe._estimator import require_dense_softmax
 
-    require_dense_softmax(estimator, "a split start")
-    params = {name: np.array(getattr(estimator, name + "_"), dtype=float)
-              for name in PARAM_NAMES}
+    require_dense_softmax(estimator, "a split start", any_dense_gate=True)
+    gate = estimator._fitted_gate()
+    if not _splittable(gate):
+        raise ValueError(
+            f"a split start halves the gate weight of the split expert by lowering "
+            f"its score by log 2; the scores of gate={gate!r} have no additive "
+            "intercept, so no such copy exists. Use random starts for this gate.")
+    params = {name: np.array(value, dtype=float)
+              for name, value in estimator._params_dict().items()}
     weight = np.array(estimator.expert_weight_, dtype=float)
     if not weight.size < n_experts:
         raise ValueError(f"n_experts={n_experts} must exceed the fitted model's "
@@ -352,8 +364,12 @@ def _repair_nesting(ks, estimators, rows, X, y, w, entropy, estimator_params):
     """Refit, from a split of the best smaller fit, every k whose fit has a lower
     log-likelihood than a fit with fewer experts (the models are nested, so its
     search missed the maximum); keep the better of the two fits."""
-    if (estimator_params.get("gate", "softmax") != "softmax"
-            or estimator_params.get("top_k") is not None):
+    from gmoe.gates import get_gate
+
+    gate = estimator_params.get("gate", "softmax")
+    if (isinstance(gate, str) and gate == "gaussian"
+            or estimator_params.get("top_k") is not None
+            or not _splittable(get_gate(gate))):
         return
     for index, k in enumerate(ks):
         smaller = ks[:index]

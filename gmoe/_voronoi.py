@@ -889,8 +889,9 @@ def voronoi_loss(G, G_true, kind="D2", *, translation="infimum", metric="l1",
         whose reference atom's gate is ``(0, 0)``, :math:`p_i = e^{\\beta_{0i} -
         \\beta_{0r}}`, no infimum; the true reference is the last true atom, the
         fitted reference ``r`` the fitted atom that gives the smallest loss (the
-        loss does not depend on the order of the fitted atoms).  The two differ when the cell of the true
-        reference atom holds several fitted atoms: their weights are each close to
+        loss does not depend on the order of the fitted atoms).  The two differ
+        when the cell of the true reference atom holds several fitted atoms:
+        their weights are each close to
         the reference weight 1 and the weight term stays near 1 at any sample size.
     metric : {"l1", "l2"}, default="l1"
         The distance defining the cells (see :func:`voronoi_cells`).
@@ -996,8 +997,9 @@ def voronoi_cells(G, G_true, *, metric="l1", translation="infimum", kind="D2",
         ``"infimum"`` (default): the cells at the translation attaining
         ``voronoi_loss(G, G_true, kind, metric=metric, rbar=rbar)``, i.e. the
         cells that loss uses.  ``"reference"``: the cells of
-        ``voronoi_loss(..., translation="reference")`` (official code).  ``"none"``: the gate slopes as
-        given.  An array: the translation :math:`t_1` itself
+        ``voronoi_loss(..., translation="reference")`` (official code).
+        ``"none"``: the gate slopes as given.  An array: the translation
+        :math:`t_1` itself
         (:math:`\\Delta\\beta_{1ij} = \\beta_{1i} - \\beta^*_{1j} - t_1`).
     kind : {"D1", "D2"}, default="D2"
         The loss whose infimum fixes the translation (``"infimum"`` only).

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import scipy.stats
 from sklearn.exceptions import ConvergenceWarning
+from warnings_helpers import expect_warnings
 
 from gmoe import (
     GateSeparationWarning,
@@ -17,7 +18,6 @@ from gmoe import (
 )
 from gmoe._inference import align_experts
 from gmoe.datasets import N23_TRUTH, PARAM_NAMES, make_moe_regression
-from warnings_helpers import expect_warnings
 
 FITTED = [name + "_" for name in PARAM_NAMES] + [
     "log_likelihood_", "log_likelihood_trace_", "n_iter_", "converged_",

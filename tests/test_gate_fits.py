@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
-from gmoe import GaussianMoERegressor, InferenceWarning
+from gmoe import GaussianMoERegressor, InferenceWarning, select_n_experts, split_start
 from gmoe._gated_model import GatedGaussianMoE
 from gmoe._model import MoEParams, SoftmaxGaussianMoE
 from gmoe.gates import Constant, Cosine, Laplace, Sigmoid, Softmax
@@ -228,3 +228,33 @@ def test_engine_derivatives_against_finite_differences(gate):
                for e in steps]
     np.testing.assert_allclose(grad, fd_grad, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(hess, np.array(fd_hess), rtol=1e-5, atol=1e-5)
+
+
+def test_split_start_of_a_constant_gate_keeps_the_density():
+    gate, params = TRUTHS["constant"]
+    X, y, _ = draw(gate, params, 800, seed=7)
+    two = GaussianMoERegressor(2, gate="constant", n_init=4, random_state=0).fit(X, y)
+    start = split_start(two, 3, spread=0.0)
+    assert set(start) == {"gate_intercept", "expert_intercept", "expert_coef",
+                          "expert_variance"}
+    twin = GaussianMoERegressor(3, gate="constant", init_params=start,
+                                max_iter=0).fit(X, y)
+    assert twin.log_likelihood_ == pytest.approx(two.log_likelihood_, rel=1e-12)
+
+
+def test_split_start_refuses_a_gate_without_an_additive_intercept():
+    gate, params = TRUTHS["sigmoid"]
+    X, y, _ = draw(gate, params, 400, seed=8)
+    two = GaussianMoERegressor(2, gate="sigmoid", n_init=2, random_state=0).fit(X, y)
+    with pytest.raises(ValueError, match="additive intercept"):
+        split_start(two, 3)
+
+
+@pytest.mark.parametrize("name", ["constant", "laplace"])
+def test_select_n_experts_picks_the_true_number_for_other_gates(name):
+    gate, params = TRUTHS[name]
+    X, y, _ = draw(gate, params, 1500, seed=5)
+    selection = select_n_experts(X, y, range(1, 5), gate=gate, n_init=6,
+                                 random_state=0)
+    assert selection.n_experts_ == 3
+    assert type(selection.best_estimator_.gate_) is type(gate)

@@ -11,6 +11,7 @@ import pytest
 from scipy.special import log_softmax, logsumexp
 from scipy.stats import norm
 from sklearn.exceptions import NotFittedError
+from warnings_helpers import expect_warnings
 
 from gmoe import (
     GateSeparationWarning,
@@ -23,7 +24,6 @@ from gmoe._inference import _bootstrap_one, align_experts, fitted_engine
 from gmoe._model import MoEParams
 from gmoe.datasets import PARAM_NAMES, make_moe_regression
 from gmoe.gates import Softmax
-from warnings_helpers import expect_warnings
 
 #: A mild exact-fitted truth (k0 = 2, X ~ U[-2, 2]).
 MILD = {

@@ -107,7 +107,7 @@ def test_canonical_rows_against_a_plain_reference():
     Xc, yc, wc = canonical_rows(X, y, w)
     # reference: a dict of summed weights over distinct (x, y) of positive weight
     totals = {}
-    for row, value, weight in zip(X, y, w):
+    for row, value, weight in zip(X, y, w, strict=True):
         if weight > 0:
             key = (value, *row)
             totals[key] = totals.get(key, 0.0) + weight
