@@ -5,13 +5,16 @@ derivatives of its scores.
 for a gate given as ``log pi`` (n, k) and ``D1`` (n, k, m), the derivatives of
 each expert's score with respect to its block (:mod:`gmoe.gates`): the
 responsibilities, the log-likelihood, the experts' least-squares statistics
-and the gate objective with its gradient and (Fisher) information.  One serial
-loop over the samples; the sums run in sample order, so the result does not
-depend on the machine's number of threads.
+and the gate objective with its gradient and (Fisher) information.  The samples
+are split into as many contiguous runs as :func:`gmoe._kernels._n_tasks` says
+(a number that depends on ``n`` only), the runs summed in parallel threads and
+their sums added in order, so the result does not depend on the machine's
+number of threads.
 """
 
 import numpy as np
 
+from gmoe._kernels import _add_tasks, _n_tasks, _run_tasks
 from gmoe._numba_config import jit
 
 LOG_2PI = float(np.log(2.0 * np.pi))
@@ -41,9 +44,10 @@ def _gate_sums(s, weight, tau, pi, LP, D1, q, grad, info):
 
 
 @jit
-def _e_step_loop(LP, D1, Xt, y, w, coef, var, resp_prev, resp, A, B, C, grad, info,
-                 sums):
-    n, k = LP.shape
+def _e_step_rows(lo, hi, LP, D1, Xt, y, w, coef, var, resp_prev, resp, A, B, C,
+                 grad, info, sums):
+    """The E-step's sums over the samples ``lo .. hi - 1``."""
+    k = LP.shape[1]
     p = Xt.shape[1]
     log_norm = np.empty(k)
     for i in range(k):
@@ -52,7 +56,7 @@ def _e_step_loop(LP, D1, Xt, y, w, coef, var, resp_prev, resp, A, B, C, grad, in
     tau = np.empty(k)
     pi = np.empty(k)
     q = np.zeros(1)
-    for s in range(n):
+    for s in range(lo, hi):
         for i in range(k):
             pi[i] = np.exp(LP[s, i])
         top = -np.inf
@@ -90,17 +94,45 @@ def _e_step_loop(LP, D1, Xt, y, w, coef, var, resp_prev, resp, A, B, C, grad, in
 
 
 @jit
-def _gate_stats_loop(LP, D1, w, resp, grad, info, sums):
-    n, k = LP.shape
+def _e_step_tasks(t0, t1, LP, D1, Xt, y, w, coef, var, resp_prev, resp, A_c, B_c,
+                  C_c, grad_c, info_c, sums_c):
+    """Tasks ``t0 .. t1 - 1``: each sums its own run of samples into its slot."""
+    n = LP.shape[0]
+    n_tasks = A_c.shape[0]
+    for t in range(t0, t1):
+        _e_step_rows(n * t // n_tasks, n * (t + 1) // n_tasks, LP, D1, Xt, y, w,
+                     coef, var, resp_prev, resp, A_c[t], B_c[t], C_c[t], grad_c[t],
+                     info_c[t], sums_c[t])
+
+
+@jit
+def _gate_stats_rows(lo, hi, LP, D1, w, resp, grad, info, sums):
+    k = LP.shape[1]
     tau = np.empty(k)
     pi = np.empty(k)
     q = np.zeros(1)
-    for s in range(n):
+    for s in range(lo, hi):
         for i in range(k):
             tau[i] = resp[s, i]
             pi[i] = np.exp(LP[s, i])
         _gate_sums(s, w[s], tau, pi, LP, D1, q, grad, info)
     sums[0] = q[0]
+
+
+@jit
+def _gate_stats_tasks(t0, t1, LP, D1, w, resp, grad_c, info_c, sums_c):
+    n = LP.shape[0]
+    n_tasks = grad_c.shape[0]
+    for t in range(t0, t1):
+        _gate_stats_rows(n * t // n_tasks, n * (t + 1) // n_tasks, LP, D1, w, resp,
+                         grad_c[t], info_c[t], sums_c[t])
+
+
+def _total(parts):
+    """The tasks' partial sums added in task order, (n_tasks, ...) -> (...)."""
+    total = np.zeros(parts.shape[1:])
+    _add_tasks(parts.reshape(parts.shape[0], -1), total.reshape(-1))
+    return total
 
 
 def e_step_from_scores(LP, D1, Xt, y, w, coef, var, resp_prev, resp):
@@ -144,13 +176,17 @@ def e_step_from_scores(LP, D1, Xt, y, w, coef, var, resp_prev, resp):
     """
     n, k = LP.shape
     p, m = Xt.shape[1], D1.shape[2]
-    A, B, C = np.zeros((k, p, p)), np.zeros((k, p)), np.zeros(k)
-    grad, info = np.zeros((k, m)), np.zeros((k, k, m, m))
-    sums = np.zeros(3)
-    _e_step_loop(np.ascontiguousarray(LP), np.ascontiguousarray(D1), Xt, y, w,
-                 np.ascontiguousarray(coef), np.ascontiguousarray(var),
-                 np.ascontiguousarray(resp_prev), resp, A, B, C, grad, info, sums)
-    return sums[0], A, B, C, sums[1], grad, info, sums[2]
+    t = _n_tasks(n)
+    A, B, C = np.zeros((t, k, p, p)), np.zeros((t, k, p)), np.zeros((t, k))
+    grad, info = np.zeros((t, k, m)), np.zeros((t, k, k, m, m))
+    sums = np.zeros((t, 3))
+    _run_tasks(_e_step_tasks, t, (
+        np.ascontiguousarray(LP), np.ascontiguousarray(D1), Xt, y, w,
+        np.ascontiguousarray(coef), np.ascontiguousarray(var),
+        np.ascontiguousarray(resp_prev), resp, A, B, C, grad, info, sums))
+    sums = _total(sums)
+    return (sums[0], _total(A), _total(B), _total(C), sums[1], _total(grad),
+            _total(info), sums[2])
 
 
 def gate_stats_from_scores(LP, D1, w, resp):
@@ -159,8 +195,10 @@ def gate_stats_from_scores(LP, D1, w, resp):
     derivatives (see :func:`e_step_from_scores`)."""
     n, k = LP.shape
     m = D1.shape[2]
-    grad, info = np.zeros((k, m)), np.zeros((k, k, m, m))
-    sums = np.zeros(1)
-    _gate_stats_loop(np.ascontiguousarray(LP), np.ascontiguousarray(D1), w,
-                     np.ascontiguousarray(resp), grad, info, sums)
-    return sums[0], grad, info
+    t = _n_tasks(n)
+    grad, info = np.zeros((t, k, m)), np.zeros((t, k, k, m, m))
+    sums = np.zeros((t, 1))
+    _run_tasks(_gate_stats_tasks, t, (
+        np.ascontiguousarray(LP), np.ascontiguousarray(D1), w,
+        np.ascontiguousarray(resp), grad, info, sums))
+    return _total(sums)[0], _total(grad), _total(info)
