@@ -35,7 +35,11 @@ the log-variances.  Plain numpy, in chunks of :data:`CHUNK` samples.
 
 import numpy as np
 
-from gmoe._kernels_scores import e_step_from_scores, gate_stats_from_scores
+from gmoe._kernels_scores import (
+    e_step_from_scores,
+    gate_stats_from_scores,
+    loglik_hessian_from_scores,
+)
 from gmoe._model import EStats, _held_at_bound, m_step_experts, solve_psd
 from gmoe.gates import log_softmax_active
 
@@ -143,11 +147,19 @@ class GatedGaussianMoE:
         log_norm = -0.5 * (np.log(2 * np.pi * var) + resid**2 / var)
         return log_pi, np.exp(log_pi), log_norm, resid, D1, D2
 
+    def _scores(self, rows, blocks, order):
+        """The scores on the samples ``rows``, ``-inf`` outside a sparse gate's
+        active set, and their derivatives up to ``order``."""
+        S, D1, D2 = self.gate.score_derivatives(self.Z[rows], blocks, order=order)
+        active = self.gate.active(S)
+        if active is not None:
+            S = np.where(active, S, -np.inf)
+        return S, D1, D2
+
     def _log_weights_and_slopes(self, rows, blocks):
-        """``log pi`` (n, k) and ``D1`` (n, k, m) on the samples ``rows``."""
-        S, D1, _ = self.gate.score_derivatives(self.Z[rows], blocks, order=1)
-        return (log_softmax_active(S, self.gate.active(S)),
-                np.ascontiguousarray(D1, dtype=np.float64))
+        """Masked scores (n, k) and ``D1`` (n, k, m) on the samples ``rows``."""
+        S, D1, _ = self._scores(rows, blocks, order=1)
+        return S, np.ascontiguousarray(D1, dtype=np.float64)
 
     def e_step(self, params, resp_prev, resp):
         """One E-step at ``params``: writes ``resp`` (n, k), returns
@@ -189,55 +201,23 @@ class GatedGaussianMoE:
 
     def derivatives(self, params):
         """Log-likelihood, gradient and exact Hessian over the free parameters
-        (the order of :meth:`to_vector`)."""
+        (the order of :meth:`to_vector`); compiled
+        (:func:`gmoe._kernels_scores.loglik_hessian_from_scores`)."""
         k, p = params.coef.shape
-        m = self.m
-        q = m + p + 1
+        q = self.m + p + 1
         blocks = self.project_gate(params.gate)
         value = 0.0
         grad = np.zeros((k, q))
         hess = np.zeros((k, q, k, q))
-        diag = np.arange(k)
         for rows in self._chunks():
-            log_pi, pi, log_norm, resid, D1, D2 = self._pieces(
-                rows, blocks, params.coef, params.var, order=2)
-            u = log_pi + log_norm
-            top = np.max(u, axis=1, keepdims=True)
-            lse = top[:, 0] + np.log(np.sum(np.exp(u - top), axis=1))
-            tau = np.exp(u - lse[:, None])
-            w = self.w[rows]
-            value += float(w @ lse)
-            Xt = self.Xt[rows]
-            n = Xt.shape[0]
-            z = resid / params.var
-            V = np.empty((n, k, q))
-            V[:, :, :m] = D1
-            V[:, :, m:m + p] = z[:, :, None] * Xt[:, None, :]
-            V[:, :, -1] = 0.5 * (resid * z - 1.0)
-            wt = w[:, None] * tau
-            T = tau[:, :, None] * V
-            grad += np.einsum("n,nia->ia", w, T)
-            grad[:, :m] -= np.einsum("n,ni,nia->ia", w, pi, D1)
-            # covariance of the per-expert derivatives under tau
-            hess[diag, :, diag, :] += np.einsum("n,nia,nib->iab", w, T, V)
-            hess -= np.einsum("n,nia,njb->iajb", w, T, T)
-            # the experts' own second derivatives
-            ee = np.zeros((k, p + 1, p + 1))
-            ee[:, :p, :p] = -np.einsum("ni,na,nb->iab", wt / params.var, Xt, Xt)
-            cross = -np.einsum("ni,na->ia", wt * z, Xt)
-            ee[:, :p, p] = cross
-            ee[:, p, :p] = cross
-            ee[:, p, p] = -0.5 * np.einsum("ni,ni->i", wt, resid * z)
-            hess[diag, m:, diag, m:] += ee
-            # the gate's: (tau - pi) D2 and -pi (delta - pi) D1 D1'
-            hess[:, :m, :, :m] -= _gate_information(w, pi, D1).transpose(0, 2, 1, 3)
-            if D2 is not None:
-                hess[diag, :m, diag, :m] += np.einsum(
-                    "ni,niab->iab", w[:, None] * (tau - pi), D2)
+            S, D1, D2 = self._scores(rows, blocks, order=2)
+            v, g, h = loglik_hessian_from_scores(
+                S, D1, D2, self.Xt[rows], self.y[rows], self.w[rows],
+                params.coef, params.var)
+            value, grad, hess = value + v, grad + g, hess + h
         free = self._free_order(k, p)
-        grad = grad.reshape(-1)[free]
         hess = hess.reshape(k * q, k * q)[np.ix_(free, free)]
-        return value, grad, 0.5 * (hess + hess.T)
+        return value, grad.reshape(-1)[free], 0.5 * (hess + hess.T)
 
     # ------------------------------------------------------------- inference
     def per_sample_gradient(self, params):
