@@ -36,8 +36,10 @@ the log-variances.  Plain numpy, in chunks of :data:`CHUNK` samples.
 import numpy as np
 
 from gmoe._kernels_scores import (
+    array_source,
     e_step_from_scores,
     gate_stats_from_scores,
+    linear_source,
     loglik_hessian_from_scores,
 )
 from gmoe._model import EStats, _held_at_bound, m_step_experts, solve_psd
@@ -106,6 +108,9 @@ class GatedGaussianMoE:
         self.var_upper = float(var_upper)
         self.gauge = np.asarray(gate.gauge(self.Z.shape[1]), dtype=bool)
         self.m = int(gate.n_block(self.Z.shape[1]))
+        # a linear-predictor gate's design: the kernels compute its scores
+        linear = None if gate.sparse else gate.linear_design(self.Z)
+        self._Zt, self._link = (None, None) if linear is None else linear
 
     def subset(self, rows):
         """The same model on the samples ``rows``."""
@@ -156,10 +161,12 @@ class GatedGaussianMoE:
             S = np.where(active, S, -np.inf)
         return S, D1, D2
 
-    def _log_weights_and_slopes(self, rows, blocks):
-        """Masked scores (n, k) and ``D1`` (n, k, m) on the samples ``rows``."""
-        S, D1, _ = self._scores(rows, blocks, order=1)
-        return S, np.ascontiguousarray(D1, dtype=np.float64)
+    def _source(self, rows, blocks, order):
+        """The gate on the samples ``rows`` as the kernels take it."""
+        if self._Zt is not None:
+            return linear_source(self._Zt[rows], blocks, self._link)
+        S, D1, D2 = self._scores(rows, blocks, order)
+        return array_source(S, D1, D2 if order >= 2 else None)
 
     def e_step(self, params, resp_prev, resp):
         """One E-step at ``params``: writes ``resp`` (n, k), returns
@@ -169,10 +176,10 @@ class GatedGaussianMoE:
         total = [0.0, np.zeros((k, p, p)), np.zeros((k, p)), np.zeros(k), 0.0,
                  np.zeros((k, self.m)), np.zeros((k, k, self.m, self.m)), 0.0]
         for rows in self._chunks():
-            LP, D1 = self._log_weights_and_slopes(rows, params.gate)
-            out = e_step_from_scores(LP, D1, self.Xt[rows], self.y[rows],
-                                     self.w[rows], params.coef, params.var,
-                                     resp_prev[rows], resp[rows])
+            out = e_step_from_scores(self._source(rows, params.gate, 1),
+                                     self.Xt[rows], self.y[rows], self.w[rows],
+                                     params.coef, params.var, resp_prev[rows],
+                                     resp[rows])
             total = [a + b for a, b in zip(total, out, strict=True)]
         return EStats(*total)
 
@@ -182,8 +189,8 @@ class GatedGaussianMoE:
         k, m = blocks.shape
         total = [0.0, np.zeros((k, m)), np.zeros((k, k, m, m))]
         for rows in self._chunks():
-            LP, D1 = self._log_weights_and_slopes(rows, blocks)
-            out = gate_stats_from_scores(LP, D1, self.w[rows], resp[rows])
+            out = gate_stats_from_scores(self._source(rows, blocks, 1),
+                                         self.w[rows], resp[rows])
             total = [a + b for a, b in zip(total, out, strict=True)]
         return tuple(total)
 
@@ -210,10 +217,9 @@ class GatedGaussianMoE:
         grad = np.zeros((k, q))
         hess = np.zeros((k, q, k, q))
         for rows in self._chunks():
-            S, D1, D2 = self._scores(rows, blocks, order=2)
             v, g, h = loglik_hessian_from_scores(
-                S, D1, D2, self.Xt[rows], self.y[rows], self.w[rows],
-                params.coef, params.var)
+                self._source(rows, blocks, 2), self.Xt[rows], self.y[rows],
+                self.w[rows], params.coef, params.var)
             value, grad, hess = value + v, grad + g, hess + h
         free = self._free_order(k, p)
         hess = hess.reshape(k * q, k * q)[np.ix_(free, free)]

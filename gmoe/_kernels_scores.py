@@ -1,16 +1,24 @@
-"""Compiled E-step for any gate: the gate enters through its log-weights and the
-derivatives of its scores.
+"""Compiled passes for any gate: the E-step, the gate statistics and the
+log-likelihood's Hessian, with the gate given by its scores.
 
-:func:`e_step_from_scores` is the fused pass of :func:`gmoe._kernels.e_step`
-for a gate given as ``log pi`` (n, k) and ``D1`` (n, k, m), the derivatives of
-each expert's score with respect to its block (:mod:`gmoe.gates`): the
-responsibilities, the log-likelihood, the experts' least-squares statistics
-and the gate objective with its gradient and (Fisher) information.  The samples
-are split into as many contiguous runs as :func:`gmoe._kernels._n_tasks` says
-(a number that depends on ``n`` only), the runs summed in parallel threads and
-their sums added in order, so the result does not depend on the machine's
-number of threads.
+A gate enters in one of two forms (:class:`GateSource`):
+
+- **linear predictor** (softmax, normalised sigmoid, constant): the scores are
+  ``s_i = h(eta_i)``, ``eta_i = theta_i . z`` for the gate's design ``z`` (a
+  leading one, then the covariates; only the one for the constant gate) and a
+  link ``h`` (:data:`LINKS`); the kernels compute the scores and their
+  derivatives sample by sample, with no (n, k, m) arrays;
+- **arrays** (any other gate): the scores ``S`` (n, k) and their derivatives
+  ``D1`` (n, k, m) and ``D2`` (n, k, m, m) computed by the gate.
+
+Scores of ``-inf`` mark experts outside a sparse gate's active set; the weights
+are the softmax of the scores.  The samples are split into as many contiguous
+runs as :func:`gmoe._kernels._n_tasks` says (a number that depends on ``n``
+only), the runs summed in parallel threads and their sums added in order, so
+the result does not depend on the machine's number of threads.
 """
+
+from typing import NamedTuple
 
 import numpy as np
 
@@ -19,66 +27,147 @@ from gmoe._numba_config import jit, jit_inline
 
 LOG_2PI = float(np.log(2.0 * np.pi))
 
+#: Links of the linear-predictor gates, by name: the code the kernels take.
+LINKS = {"identity": 0, "log_sigmoid": 1}
+
+
+class GateSource(NamedTuple):
+    """A gate as the kernels take it (see the module docstring); the fields of
+    the unused form are empty arrays."""
+
+    S: np.ndarray
+    D1: np.ndarray
+    D2: np.ndarray
+    Zt: np.ndarray
+    blocks: np.ndarray
+    link: int
+
+
+def linear_source(Zt, blocks, link):
+    """A linear-predictor gate: design ``Zt`` (n, m), ``blocks`` (k, m), ``link``
+    a name of :data:`LINKS`."""
+    k, m = blocks.shape
+    return GateSource(np.zeros((0, k)), np.zeros((0, k, m)), np.zeros((0, k, m, m)),
+                      np.ascontiguousarray(Zt, dtype=np.float64),
+                      np.ascontiguousarray(blocks, dtype=np.float64), LINKS[link])
+
+
+def array_source(S, D1, D2=None):
+    """A gate given by its scores ``S`` (n, k) and derivatives ``D1`` (n, k, m),
+    ``D2`` (n, k, m, m) or None (scores linear in the blocks)."""
+    n, k, m = D1.shape
+    D2 = np.zeros((0, k, m, m)) if D2 is None else D2
+    return GateSource(np.ascontiguousarray(S, dtype=np.float64),
+                      np.ascontiguousarray(D1, dtype=np.float64),
+                      np.ascontiguousarray(D2, dtype=np.float64),
+                      np.zeros((0, m)), np.zeros((k, m)), 0)
+
+
+# ------------------------------------------------------------ one sample's gate
+@jit_inline
+def _gate_row(s, S, D1, D2, Zt, blocks, link, order, Srow, D1row, D2row):
+    """Sample ``s``'s scores (k,), their derivatives (k, m) and, with ``order``
+    2, second derivatives (k, m, m) into the row buffers; returns whether the
+    second derivatives are non-zero."""
+    k, m = D1row.shape
+    if Zt.shape[0] == 0:
+        for i in range(k):
+            Srow[i] = S[s, i]
+            for a in range(m):
+                D1row[i, a] = D1[s, i, a]
+        if order < 2 or D2.shape[0] == 0:
+            return False
+        for i in range(k):
+            for a in range(m):
+                for b in range(m):
+                    D2row[i, a, b] = D2[s, i, a, b]
+        return True
+    for i in range(k):
+        eta = 0.0
+        for a in range(m):
+            eta += blocks[i, a] * Zt[s, a]
+        if link == 0:
+            Srow[i] = eta
+            h1 = 1.0
+        else:
+            # log sigma(eta), its derivative sigma(-eta), then -sigma(eta) sigma(-eta)
+            if eta >= 0:
+                e = np.exp(-eta)
+                Srow[i] = -np.log1p(e)
+                h1 = e / (1.0 + e)
+            else:
+                e = np.exp(eta)
+                Srow[i] = eta - np.log1p(e)
+                h1 = 1.0 / (1.0 + e)
+            if order >= 2:
+                h2 = -h1 * (1.0 - h1)
+                for a in range(m):
+                    za = h2 * Zt[s, a]
+                    for b in range(m):
+                        D2row[i, a, b] = za * Zt[s, b]
+        for a in range(m):
+            D1row[i, a] = h1 * Zt[s, a]
+    return link != 0 and order >= 2
+
 
 @jit_inline
-def _log_weights(S, s, LP):
-    """``LP = S[s] - logsumexp(S[s])``: the log gate weights of sample ``s``
-    (``-inf`` stays ``-inf``: an expert outside a sparse gate's active set)."""
-    k = S.shape[1]
+def _log_weights(Srow, LP, pi):
+    """``LP = Srow - logsumexp(Srow)`` and ``pi = exp(LP)`` (``-inf`` scores give
+    ``-inf`` and 0: experts outside a sparse gate's active set)."""
+    k = Srow.shape[0]
     top = -np.inf
     for i in range(k):
-        if S[s, i] > top:
-            top = S[s, i]
+        if Srow[i] > top:
+            top = Srow[i]
     total = 0.0
     for i in range(k):
-        total += np.exp(S[s, i] - top)
+        total += np.exp(Srow[i] - top)
     lse = top + np.log(total)
     for i in range(k):
-        LP[i] = S[s, i] - lse
+        LP[i] = Srow[i] - lse
+        pi[i] = np.exp(LP[i])
 
 
-@jit
-def _gate_sums(s, weight, tau, pi, LP, D1, q, grad, info):
-    """Add sample ``s``'s terms of the gate objective for ``tau`` (k,), with log
-    gate weights ``LP`` (k,) and weights ``pi`` (k,), to ``q[0]``, ``grad``
-    (k, m) and ``info`` (k, k, m, m)."""
-    k, m = D1.shape[1], D1.shape[2]
+@jit_inline
+def _gate_sums(weight, tau, pi, LP, D1row, q, grad, info):
+    """Add one sample's terms of the gate objective for ``tau`` (k,) to ``q[0]``,
+    its gradient ``grad`` (k, m) and Fisher information ``info`` (k, k, m, m)."""
+    k, m = D1row.shape
     for i in range(k):
         if pi[i] == 0.0:
             continue
         q[0] += weight * tau[i] * LP[i]
         coef = weight * (tau[i] - pi[i])
         for a in range(m):
-            grad[i, a] += coef * D1[s, i, a]
+            grad[i, a] += coef * D1row[i, a]
         wp = weight * pi[i]
         for j in range(k):
             if pi[j] == 0.0:
                 continue
             scale = wp * ((1.0 if i == j else 0.0) - pi[j])
             for a in range(m):
-                da = scale * D1[s, i, a]
+                da = scale * D1row[i, a]
                 for b in range(m):
-                    info[i, j, a, b] += da * D1[s, j, b]
+                    info[i, j, a, b] += da * D1row[j, b]
 
 
+# ----------------------------------------------------------------------- E-step
 @jit
-def _e_step_rows(lo, hi, S, D1, Xt, y, w, coef, var, resp_prev, resp, A, B, C,
-                 grad, info, sums):
+def _e_step_rows(lo, hi, S, D1, D2, Zt, blocks, link, Xt, y, w, coef, var,
+                 resp_prev, resp, A, B, C, grad, info, sums):
     """The E-step's sums over the samples ``lo .. hi - 1``."""
-    k = S.shape[1]
+    k, m = grad.shape
     p = Xt.shape[1]
     log_norm = np.empty(k)
     for i in range(k):
         log_norm[i] = -0.5 * (LOG_2PI + np.log(var[i]))
-    u = np.empty(k)
-    tau = np.empty(k)
-    pi = np.empty(k)
-    LP = np.empty(k)
+    Srow, LP, pi = np.empty(k), np.empty(k), np.empty(k)
+    u, tau = np.empty(k), np.empty(k)
+    D1row, D2row = np.empty((k, m)), np.empty((k, m, m))
     q = np.zeros(1)
     for s in range(lo, hi):
-        _log_weights(S, s, LP)
-        for i in range(k):
-            pi[i] = np.exp(LP[i])
+        _gate_row(s, S, D1, D2, Zt, blocks, link, 1, Srow, D1row, D2row)
+        _log_weights(Srow, LP, pi)
         top = -np.inf
         for i in range(k):
             mu = 0.0
@@ -92,13 +181,12 @@ def _e_step_rows(lo, hi, S, D1, Xt, y, w, coef, var, resp_prev, resp, A, B, C,
         for i in range(k):
             tau[i] = np.exp(u[i] - top)
             total += tau[i]
-        lse = top + np.log(total)
         weight = w[s]
-        sums[0] += weight * lse
+        sums[0] += weight * (top + np.log(total))
         for i in range(k):
             tau[i] /= total
             resp[s, i] = tau[i]
-            if LP[i] != -np.inf:
+            if pi[i] != 0.0:
                 sums[2] += weight * resp_prev[s, i] * LP[i]
             wt = weight * tau[i]
             if wt == 0.0:
@@ -109,145 +197,70 @@ def _e_step_rows(lo, hi, S, D1, Xt, y, w, coef, var, resp_prev, resp, A, B, C,
                 for b in range(p):
                     A[i, a, b] += xa * Xt[s, b]
             C[i] += wt * y[s] * y[s]
-        _gate_sums(s, weight, tau, pi, LP, D1, q, grad, info)
-    sums[1] = q[0]
+        _gate_sums(weight, tau, pi, LP, D1row, q, grad, info)
+    sums[1] += q[0]
 
 
 @jit
-def _e_step_tasks(t0, t1, S, D1, Xt, y, w, coef, var, resp_prev, resp, A_c, B_c,
-                  C_c, grad_c, info_c, sums_c):
+def _e_step_tasks(t0, t1, S, D1, D2, Zt, blocks, link, Xt, y, w, coef, var,
+                  resp_prev, resp, A_c, B_c, C_c, grad_c, info_c, sums_c):
     """Tasks ``t0 .. t1 - 1``: each sums its own run of samples into its slot."""
-    n = S.shape[0]
+    n = Xt.shape[0]
     n_tasks = A_c.shape[0]
     for t in range(t0, t1):
-        _e_step_rows(n * t // n_tasks, n * (t + 1) // n_tasks, S, D1, Xt, y, w,
-                     coef, var, resp_prev, resp, A_c[t], B_c[t], C_c[t], grad_c[t],
-                     info_c[t], sums_c[t])
+        _e_step_rows(n * t // n_tasks, n * (t + 1) // n_tasks, S, D1, D2, Zt,
+                     blocks, link, Xt, y, w, coef, var, resp_prev, resp, A_c[t],
+                     B_c[t], C_c[t], grad_c[t], info_c[t], sums_c[t])
 
 
+# -------------------------------------------------------------- gate statistics
 @jit
-def _gate_stats_rows(lo, hi, S, D1, w, resp, grad, info, sums):
-    k = S.shape[1]
-    tau = np.empty(k)
-    pi = np.empty(k)
-    LP = np.empty(k)
+def _gate_stats_rows(lo, hi, S, D1, D2, Zt, blocks, link, w, resp, grad, info,
+                     sums):
+    k, m = grad.shape
+    Srow, LP, pi, tau = np.empty(k), np.empty(k), np.empty(k), np.empty(k)
+    D1row, D2row = np.empty((k, m)), np.empty((k, m, m))
     q = np.zeros(1)
     for s in range(lo, hi):
-        _log_weights(S, s, LP)
+        _gate_row(s, S, D1, D2, Zt, blocks, link, 1, Srow, D1row, D2row)
+        _log_weights(Srow, LP, pi)
         for i in range(k):
             tau[i] = resp[s, i]
-            pi[i] = np.exp(LP[i])
-        _gate_sums(s, w[s], tau, pi, LP, D1, q, grad, info)
-    sums[0] = q[0]
+        _gate_sums(w[s], tau, pi, LP, D1row, q, grad, info)
+    sums[0] += q[0]
 
 
 @jit
-def _gate_stats_tasks(t0, t1, S, D1, w, resp, grad_c, info_c, sums_c):
-    n = S.shape[0]
+def _gate_stats_tasks(t0, t1, S, D1, D2, Zt, blocks, link, w, resp, grad_c, info_c,
+                      sums_c):
+    n = resp.shape[0]
     n_tasks = grad_c.shape[0]
     for t in range(t0, t1):
-        _gate_stats_rows(n * t // n_tasks, n * (t + 1) // n_tasks, S, D1, w, resp,
-                         grad_c[t], info_c[t], sums_c[t])
+        _gate_stats_rows(n * t // n_tasks, n * (t + 1) // n_tasks, S, D1, D2, Zt,
+                         blocks, link, w, resp, grad_c[t], info_c[t], sums_c[t])
 
 
-def _total(parts):
-    """The tasks' partial sums added in task order, (n_tasks, ...) -> (...)."""
-    total = np.zeros(parts.shape[1:])
-    _add_tasks(parts.reshape(parts.shape[0], -1), total.reshape(-1))
-    return total
-
-
-def e_step_from_scores(S, D1, Xt, y, w, coef, var, resp_prev, resp):
-    """Fused E-step for a gate given by its log-weights and score derivatives.
-
-    Parameters
-    ----------
-    S : ndarray of shape (n, k)
-        Gate scores ``s_i(x_n)`` (``-inf`` outside a sparse gate's active set);
-        the weights are their softmax.
-    D1 : ndarray of shape (n, k, m)
-        ``d s_i(x_n) / d theta_i``.
-    Xt : ndarray of shape (n, p)
-        Expert design (leading column of ones).
-    y, w : ndarray of shape (n,)
-    coef : ndarray of shape (k, p)
-    var : ndarray of shape (k,)
-    resp_prev : ndarray of shape (n, k)
-        Read only: the responsibilities whose gate objective is returned as
-        ``q_prev``.
-    resp : ndarray of shape (n, k)
-        Written: the responsibilities at these parameters.
-
-    Returns
-    -------
-    loglik, A (k, p, p), B (k, p), C (k,), q, grad (k, m), info (k, k, m, m),
-    q_prev
-        As :func:`gmoe._kernels.e_step`, with the gate's gradient and Fisher
-        information over the blocks.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> n, k = 5, 2
-    >>> S = np.zeros((n, k)); D1 = np.ones((n, k, 1))
-    >>> Xt = np.column_stack([np.ones(n), np.arange(n, dtype=float)])
-    >>> resp = np.empty((n, k))
-    >>> out = e_step_from_scores(S, D1, Xt, np.arange(n, dtype=float), np.ones(n),
-    ...                          np.zeros((k, 2)), np.ones(k), resp.copy(), resp)
-    >>> bool(np.allclose(resp, 0.5)), out[5].shape
-    (True, (2, 1))
-    """
-    n, k = S.shape
-    p, m = Xt.shape[1], D1.shape[2]
-    t = _n_tasks(n)
-    A, B, C = np.zeros((t, k, p, p)), np.zeros((t, k, p)), np.zeros((t, k))
-    grad, info = np.zeros((t, k, m)), np.zeros((t, k, k, m, m))
-    sums = np.zeros((t, 3))
-    _run_tasks(_e_step_tasks, t, (
-        np.ascontiguousarray(S, dtype=np.float64), np.ascontiguousarray(D1), Xt, y, w,
-        np.ascontiguousarray(coef), np.ascontiguousarray(var),
-        np.ascontiguousarray(resp_prev), resp, A, B, C, grad, info, sums))
-    sums = _total(sums)
-    return (sums[0], _total(A), _total(B), _total(C), sums[1], _total(grad),
-            _total(info), sums[2])
-
-
-def gate_stats_from_scores(S, D1, w, resp):
-    """Gate objective ``sum_n w_n sum_i resp_ni log pi_ni``, its gradient (k, m)
-    and Fisher information (k, k, m, m) from the log-weights and score
-    derivatives (see :func:`e_step_from_scores`)."""
-    n, k = S.shape
-    m = D1.shape[2]
-    t = _n_tasks(n)
-    grad, info = np.zeros((t, k, m)), np.zeros((t, k, k, m, m))
-    sums = np.zeros((t, 1))
-    _run_tasks(_gate_stats_tasks, t, (
-        np.ascontiguousarray(S, dtype=np.float64), np.ascontiguousarray(D1), w,
-        np.ascontiguousarray(resp), grad, info, sums))
-    return _total(sums)[0], _total(grad), _total(info)
-
-
+# ---------------------------------------------------------------------- Hessian
 @jit
-def _hessian_rows(lo, hi, S, D1, D2, Xt, y, w, coef, var, grad, hess, value):
+def _hessian_rows(lo, hi, S, D1, D2, Zt, blocks, link, Xt, y, w, coef, var, grad,
+                  hess, value):
     """The log-likelihood's value, gradient and Hessian summed over the samples
     ``lo .. hi - 1``, in per-expert blocks ``(gate block, expert row,
     log-variance)`` of ``q = m + p + 1``; only the blocks ``i <= j`` of the
     Hessian are filled (the caller mirrors them)."""
-    k, m = D1.shape[1], D1.shape[2]
+    k, q = grad.shape
     p = Xt.shape[1]
-    q = m + p + 1
-    has_d2 = D2.shape[0] > 0
+    m = q - p - 1
     log_norm = np.empty(k)
     for i in range(k):
         log_norm[i] = -0.5 * (LOG_2PI + np.log(var[i]))
-    u = np.empty(k)
-    tau = np.empty(k)
-    pi = np.empty(k)
-    r = np.empty(k)
+    Srow, LP, pi = np.empty(k), np.empty(k), np.empty(k)
+    u, tau, r = np.empty(k), np.empty(k), np.empty(k)
+    D1row, D2row = np.empty((k, m)), np.empty((k, m, m))
     V = np.empty((k, q))
-    LP = np.empty(k)
     for s in range(lo, hi):
-        _log_weights(S, s, LP)
+        curved = _gate_row(s, S, D1, D2, Zt, blocks, link, 2, Srow, D1row, D2row)
+        _log_weights(Srow, LP, pi)
         top = -np.inf
         for i in range(k):
             mu = 0.0
@@ -255,7 +268,6 @@ def _hessian_rows(lo, hi, S, D1, D2, Xt, y, w, coef, var, grad, hess, value):
                 mu += coef[i, a] * Xt[s, a]
             r[i] = y[s] - mu
             u[i] = LP[i] + log_norm[i] - 0.5 * r[i] * r[i] / var[i]
-            pi[i] = np.exp(LP[i])
             if u[i] > top:
                 top = u[i]
         total = 0.0
@@ -268,7 +280,7 @@ def _hessian_rows(lo, hi, S, D1, D2, Xt, y, w, coef, var, grad, hess, value):
             tau[i] /= total
             z = r[i] / var[i]
             for a in range(m):
-                V[i, a] = D1[s, i, a]
+                V[i, a] = D1row[i, a]
             for a in range(p):
                 V[i, m + a] = z * Xt[s, a]
             V[i, q - 1] = 0.5 * (r[i] * z - 1.0)
@@ -278,8 +290,9 @@ def _hessian_rows(lo, hi, S, D1, D2, Xt, y, w, coef, var, grad, hess, value):
             for a in range(q):
                 grad[i, a] += wt * V[i, a]
             for a in range(m):
-                grad[i, a] -= wp * D1[s, i, a]
-            # covariance of the per-expert derivatives under tau, blocks i <= j
+                grad[i, a] -= wp * D1row[i, a]
+            # covariance of the per-expert derivatives under tau, and the gate's
+            # -pi_i (delta_ij - pi_j) D1_i D1_j', blocks i <= j
             for j in range(i, k):
                 c = -wt * tau[j]
                 if j == i:
@@ -290,9 +303,9 @@ def _hessian_rows(lo, hi, S, D1, D2, Xt, y, w, coef, var, grad, hess, value):
                     for b in range(q):
                         hess[i, a, j, b] += ca * V[j, b]
                 for a in range(m):
-                    ga = g * D1[s, i, a]
+                    ga = g * D1row[i, a]
                     for b in range(m):
-                        hess[i, a, j, b] += ga * D1[s, j, b]
+                        hess[i, a, j, b] += ga * D1row[j, b]
             # the expert's own second derivatives, and (tau - pi) D2
             z = r[i] / var[i]
             for a in range(p):
@@ -302,34 +315,104 @@ def _hessian_rows(lo, hi, S, D1, D2, Xt, y, w, coef, var, grad, hess, value):
                 hess[i, m + a, i, q - 1] -= xa * z
                 hess[i, q - 1, i, m + a] -= xa * z
             hess[i, q - 1, i, q - 1] -= 0.5 * wt * r[i] * z
-            if has_d2:
+            if curved:
                 c = weight * (tau[i] - pi[i])
                 for a in range(m):
                     for b in range(m):
-                        hess[i, a, i, b] += c * D2[s, i, a, b]
+                        hess[i, a, i, b] += c * D2row[i, a, b]
 
 
 @jit
-def _hessian_tasks(t0, t1, S, D1, D2, Xt, y, w, coef, var, grad_c, hess_c,
-                   value_c):
-    n = S.shape[0]
+def _hessian_tasks(t0, t1, S, D1, D2, Zt, blocks, link, Xt, y, w, coef, var,
+                   grad_c, hess_c, value_c):
+    n = Xt.shape[0]
     n_tasks = grad_c.shape[0]
     for t in range(t0, t1):
-        _hessian_rows(n * t // n_tasks, n * (t + 1) // n_tasks, S, D1, D2, Xt, y,
-                      w, coef, var, grad_c[t], hess_c[t], value_c[t])
+        _hessian_rows(n * t // n_tasks, n * (t + 1) // n_tasks, S, D1, D2, Zt,
+                      blocks, link, Xt, y, w, coef, var, grad_c[t], hess_c[t],
+                      value_c[t])
 
 
-def loglik_hessian_from_scores(S, D1, D2, Xt, y, w, coef, var):
-    """Log-likelihood, gradient and Hessian for a gate given by its log-weights
-    and score derivatives.
+# ---------------------------------------------------------------- Python side
+def _total(parts):
+    """The tasks' partial sums added in task order, (n_tasks, ...) -> (...)."""
+    total = np.zeros(parts.shape[1:])
+    _add_tasks(parts.reshape(parts.shape[0], -1), total.reshape(-1))
+    return total
+
+
+def _c(array):
+    return np.ascontiguousarray(array, dtype=np.float64)
+
+
+def e_step_from_scores(gate, Xt, y, w, coef, var, resp_prev, resp):
+    """Fused E-step for any gate.
 
     Parameters
     ----------
-    S : ndarray of shape (n, k)
-        Gate scores (``-inf`` outside a sparse gate's active set).
-    D1 : ndarray of shape (n, k, m)
-    D2 : ndarray of shape (n, k, m, m) or None
-        None for scores linear in the blocks.
+    gate : GateSource
+        The gate (:func:`linear_source` or :func:`array_source`).
+    Xt : ndarray of shape (n, p)
+        Expert design (leading column of ones).
+    y, w : ndarray of shape (n,)
+    coef : ndarray of shape (k, p)
+    var : ndarray of shape (k,)
+    resp_prev : ndarray of shape (n, k)
+        Read only: the responsibilities whose gate objective is returned as
+        ``q_prev``.
+    resp : ndarray of shape (n, k)
+        Written: the responsibilities at these parameters (C-contiguous).
+
+    Returns
+    -------
+    loglik, A (k, p, p), B (k, p), C (k,), q, grad (k, m), info (k, k, m, m),
+    q_prev
+        As :func:`gmoe._kernels.e_step`, with the gate's gradient and Fisher
+        information over the blocks.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> n, k = 5, 2
+    >>> Xt = np.column_stack([np.ones(n), np.arange(n, dtype=float)])
+    >>> resp = np.empty((n, k))
+    >>> gate = linear_source(np.ones((n, 1)), np.zeros((k, 1)), "identity")
+    >>> out = e_step_from_scores(gate, Xt, np.arange(n, dtype=float), np.ones(n),
+    ...                          np.zeros((k, 2)), np.ones(k), resp.copy(), resp)
+    >>> bool(np.allclose(resp, 0.5)), out[5].shape
+    (True, (2, 1))
+    """
+    n, p = Xt.shape
+    k, m = coef.shape[0], gate.D1.shape[2]
+    t = _n_tasks(n)
+    A, B, C = np.zeros((t, k, p, p)), np.zeros((t, k, p)), np.zeros((t, k))
+    grad, info = np.zeros((t, k, m)), np.zeros((t, k, k, m, m))
+    sums = np.zeros((t, 3))
+    _run_tasks(_e_step_tasks, t, (*gate, _c(Xt), _c(y), _c(w), _c(coef), _c(var),
+                                  _c(resp_prev), resp, A, B, C, grad, info, sums))
+    sums = _total(sums)
+    return (sums[0], _total(A), _total(B), _total(C), sums[1], _total(grad),
+            _total(info), sums[2])
+
+
+def gate_stats_from_scores(gate, w, resp):
+    """Gate objective ``sum_n w_n sum_i resp_ni log pi_ni``, its gradient (k, m)
+    and Fisher information (k, k, m, m) for any gate (a :class:`GateSource`)."""
+    n, k = resp.shape
+    m = gate.D1.shape[2]
+    t = _n_tasks(n)
+    grad, info = np.zeros((t, k, m)), np.zeros((t, k, k, m, m))
+    sums = np.zeros((t, 1))
+    _run_tasks(_gate_stats_tasks, t, (*gate, _c(w), _c(resp), grad, info, sums))
+    return _total(sums)[0], _total(grad), _total(info)
+
+
+def loglik_hessian_from_scores(gate, Xt, y, w, coef, var):
+    """Log-likelihood, gradient and Hessian for any gate.
+
+    Parameters
+    ----------
+    gate : GateSource
     Xt, y, w, coef, var
         As :func:`e_step_from_scores`.
 
@@ -347,23 +430,21 @@ def loglik_hessian_from_scores(S, D1, D2, Xt, y, w, coef, var):
     >>> import numpy as np
     >>> n, k = 6, 2
     >>> Xt = np.column_stack([np.ones(n), np.linspace(0, 1, n)])
+    >>> gate = array_source(np.zeros((n, k)), np.ones((n, k, 1)))
     >>> value, grad, hess = loglik_hessian_from_scores(
-    ...     np.zeros((n, k)), np.ones((n, k, 1)), None, Xt,
-    ...     np.linspace(0, 1, n), np.ones(n), np.zeros((k, 2)), np.ones(k))
+    ...     gate, Xt, np.linspace(0, 1, n), np.ones(n), np.zeros((k, 2)), np.ones(k))
     >>> grad.shape, hess.shape, bool(np.allclose(hess, hess.transpose(2, 3, 0, 1)))
     ((2, 4), (2, 4, 2, 4), True)
     """
-    n, k = S.shape
-    p, m = Xt.shape[1], D1.shape[2]
+    n, p = Xt.shape
+    k, m = coef.shape[0], gate.D1.shape[2]
     q = m + p + 1
     t = _n_tasks(n)
     grad = np.zeros((t, k, q))
     hess = np.zeros((t, k, q, k, q))
     value = np.zeros((t, 1))
-    D2 = np.zeros((0, k, m, m)) if D2 is None else np.ascontiguousarray(D2)
-    _run_tasks(_hessian_tasks, t, (
-        np.ascontiguousarray(S, dtype=np.float64), np.ascontiguousarray(D1), D2, Xt, y, w,
-        np.ascontiguousarray(coef), np.ascontiguousarray(var), grad, hess, value))
+    _run_tasks(_hessian_tasks, t, (*gate, _c(Xt), _c(y), _c(w), _c(coef), _c(var),
+                                   grad, hess, value))
     hess = _total(hess)
     for i in range(k):
         for j in range(i + 1, k):

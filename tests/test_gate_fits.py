@@ -258,3 +258,29 @@ def test_select_n_experts_picks_the_true_number_for_other_gates(name):
                                  random_state=0)
     assert selection.n_experts_ == 3
     assert type(selection.best_estimator_.gate_) is type(gate)
+
+
+@pytest.mark.parametrize("gate", [Softmax(), Constant(), Sigmoid()],
+                         ids=["softmax", "constant", "sigmoid"])
+def test_linear_predictor_kernels_match_the_array_kernels(gate):
+    # the kernels compute a linear-predictor gate's scores themselves; the same
+    # gate given as score arrays must give the same numbers
+    rng = np.random.default_rng(2)
+    n, d, k = 300, 2, 3
+    Z = rng.normal(size=(n, d))
+    Xt = np.column_stack([np.ones(n), Z])
+    y, w = rng.normal(size=n), rng.uniform(0.5, 2.0, size=n)
+    fast = GatedGaussianMoE(Z, Xt, y, w, gate, var_lower=1e-6)
+    slow = GatedGaussianMoE(Z, Xt, y, w, gate, var_lower=1e-6)
+    slow._Zt = None
+    assert fast._Zt is not None
+    params = MoEParams(fast.project_gate(rng.normal(size=(k, fast.m))),
+                       rng.normal(size=(k, d + 1)), rng.uniform(0.5, 2, k))
+    for a, b in zip(fast.derivatives(params), slow.derivatives(params), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10)
+    prev = rng.dirichlet(np.ones(k), size=n)
+    r1, r2 = np.empty((n, k)), np.empty((n, k))
+    for a, b in zip(fast.e_step(params, prev, r1), slow.e_step(params, prev, r2),
+                    strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(r1, r2, rtol=1e-12, atol=1e-14)

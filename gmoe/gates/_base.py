@@ -105,6 +105,13 @@ class Gate:
         units); the default accepts any finite X."""
 
     # ---------------------------------------------------------------- scores
+    def linear_design(self, Z):
+        """``(Zt, link)`` when the scores are ``h(theta_i . zt)`` for a design
+        ``Zt`` (n, m) and a link named in :data:`gmoe._kernels_scores.LINKS`
+        (the compiled kernels then compute scores and derivatives themselves);
+        None for any other gate."""
+        return None
+
     def score_derivatives(self, Z, blocks, order=2):
         """Scores and their derivatives with respect to each expert's block.
 

@@ -26,10 +26,16 @@ class _LinearPredictorGate(Gate):
     def block_names(self, n_features):
         return ["intercept"] + [f"x{j}" for j in range(n_features)]
 
+    #: The link's name in :data:`gmoe._kernels_scores.LINKS`.
+    link = "identity"
+
     def _link(self, eta, order):
         """``h(eta)``, ``h'(eta)``, ``h''(eta)`` (None where not asked, or where
         ``h`` is linear)."""
         raise NotImplementedError
+
+    def linear_design(self, Z):
+        return np.column_stack([np.ones(Z.shape[0]), Z]), self.link
 
     def score_derivatives(self, Z, blocks, order=2):
         Zt = np.column_stack([np.ones(Z.shape[0]), Z])
@@ -113,6 +119,7 @@ class Sigmoid(_LinearPredictorGate):
     """
 
     name = "sigmoid"
+    link = "log_sigmoid"
 
     def gauge(self, n_features):
         return np.zeros(n_features + 1, dtype=bool)
@@ -161,6 +168,9 @@ class Constant(Gate):
 
     def gauge(self, n_features):
         return np.ones(1, dtype=bool)
+
+    def linear_design(self, Z):
+        return np.ones((Z.shape[0], 1)), "identity"
 
     def score_derivatives(self, Z, blocks, order=2):
         n, k = Z.shape[0], blocks.shape[0]
