@@ -18,12 +18,23 @@ only), the runs summed in parallel threads and their sums added in order, so
 the result does not depend on the machine's number of threads.
 """
 
+import math
 from typing import NamedTuple
 
 import numpy as np
 
-from gmoe._kernels import _add_tasks, _n_tasks, _run_tasks
-from gmoe._numba_config import jit, jit_inline
+from gmoe._kernels import (
+    _add_tasks,
+    _expert_log_pdf,
+    _expert_moments,
+    _linear_predictors,
+    _load_chunk,
+    _n_tasks,
+    _normal_constants,
+    _run_tasks,
+    _softmax_columns,
+)
+from gmoe._numba_config import CHUNK_SIZE, jit, jit_inline
 
 LOG_2PI = float(np.log(2.0 * np.pi))
 
@@ -151,93 +162,158 @@ def _gate_sums(weight, tau, pi, LP, D1row, q, grad, info):
                     info[i, j, a, b] += da * D1row[j, b]
 
 
-# ----------------------------------------------------------------------- E-step
+# ------------------------------------------------------- E-step, chunk by chunk
 @jit
-def _e_step_rows(lo, hi, S, D1, D2, Zt, blocks, link, Xt, y, w, coef, var,
-                 resp_prev, resp, A, B, C, grad, info, sums):
-    """The E-step's sums over the samples ``lo .. hi - 1``."""
-    k, m = grad.shape
-    p = Xt.shape[1]
-    log_norm = np.empty(k)
+def _gate_chunk(S, D1, Zt, blocks, link, lo, mc, ZT, ST, D1T):
+    """The scores ``ST`` (k, mc) and derivatives ``D1T`` (k, m, mc) of the chunk
+    of ``mc`` samples starting at ``lo``, transposed (samples last, so that the
+    loops over them are vectorised)."""
+    k, m = D1T.shape[0], D1T.shape[1]
+    if Zt.shape[0] == 0:
+        for i in range(k):
+            for j in range(mc):
+                ST[i, j] = S[lo + j, i]
+            for a in range(m):
+                for j in range(mc):
+                    D1T[i, a, j] = D1[lo + j, i, a]
+        return
+    _load_chunk(Zt, lo, mc, ZT)
+    _linear_predictors(blocks, ZT, mc, ST)
     for i in range(k):
-        log_norm[i] = -0.5 * (LOG_2PI + np.log(var[i]))
-    Srow, LP, pi = np.empty(k), np.empty(k), np.empty(k)
-    u, tau = np.empty(k), np.empty(k)
-    D1row, D2row = np.empty((k, m)), np.empty((k, m, m))
-    q = np.zeros(1)
-    for s in range(lo, hi):
-        _gate_row(s, S, D1, D2, Zt, blocks, link, 1, Srow, D1row, D2row)
-        _log_weights(Srow, LP, pi)
-        top = -np.inf
-        for i in range(k):
-            mu = 0.0
-            for a in range(p):
-                mu += coef[i, a] * Xt[s, a]
-            r = y[s] - mu
-            u[i] = LP[i] + log_norm[i] - 0.5 * r * r / var[i]
-            if u[i] > top:
-                top = u[i]
-        total = 0.0
-        for i in range(k):
-            tau[i] = np.exp(u[i] - top)
-            total += tau[i]
-        weight = w[s]
-        sums[0] += weight * (top + np.log(total))
-        for i in range(k):
-            tau[i] /= total
-            resp[s, i] = tau[i]
-            if pi[i] != 0.0:
-                sums[2] += weight * resp_prev[s, i] * LP[i]
-            wt = weight * tau[i]
-            if wt == 0.0:
-                continue
-            for a in range(p):
-                xa = wt * Xt[s, a]
-                B[i, a] += xa * y[s]
-                for b in range(p):
-                    A[i, a, b] += xa * Xt[s, b]
-            C[i] += wt * y[s] * y[s]
-        _gate_sums(weight, tau, pi, LP, D1row, q, grad, info)
-    sums[1] += q[0]
+        if link == 0:
+            for a in range(m):
+                for j in range(mc):
+                    D1T[i, a, j] = ZT[a, j]
+            continue
+        for j in range(mc):
+            eta = ST[i, j]
+            # log sigma(eta) = -log(1 + exp(-eta)); derivative sigma(-eta)
+            e = math.exp(-abs(eta))
+            ST[i, j] = min(eta, 0.0) - math.log1p(e)
+            ST_prime = (e if eta >= 0 else 1.0) / (1.0 + e)
+            for a in range(m):
+                D1T[i, a, j] = ST_prime * ZT[a, j]
+
+
+@jit
+def _gate_moments_chunk(WT, WP, P, LP, D1T, mc, grad, info):
+    """Add the chunk's gate objective, gradient and Fisher information (blocks
+    ``o >= i``; see :func:`_mirror_info`); return the objective.  ``WT = w tau``,
+    ``WP = w pi``, ``P = pi``, ``LP = log pi`` (0 where ``pi`` is 0)."""
+    k, m = D1T.shape[0], D1T.shape[1]
+    q = 0.0
+    for i in range(k):
+        acc = 0.0
+        for j in range(mc):
+            acc += WT[i, j] * LP[i, j]
+        q += acc
+        for a in range(m):
+            acc = 0.0
+            for j in range(mc):
+                acc += (WT[i, j] - WP[i, j]) * D1T[i, a, j]
+            grad[i, a] += acc
+        for o in range(i, k):
+            for a in range(m):
+                for b in range(m):
+                    acc = 0.0
+                    if o == i:
+                        for j in range(mc):
+                            acc += (WP[i, j] * (1.0 - P[i, j]) * D1T[i, a, j]
+                                    * D1T[i, b, j])
+                    else:
+                        for j in range(mc):
+                            acc -= WP[i, j] * P[o, j] * D1T[i, a, j] * D1T[o, b, j]
+                    info[i, o, a, b] += acc
+    return q
+
+
+def _mirror_info(info):
+    """Complete the Fisher information from its blocks ``o >= i``."""
+    k = info.shape[0]
+    for i in range(k):
+        for o in range(i + 1, k):
+            info[o, i] = info[i, o].T
+    return info
 
 
 @jit
 def _e_step_tasks(t0, t1, S, D1, D2, Zt, blocks, link, Xt, y, w, coef, var,
                   resp_prev, resp, A_c, B_c, C_c, grad_c, info_c, sums_c):
-    """Tasks ``t0 .. t1 - 1``: each sums its own run of samples into its slot."""
-    n = Xt.shape[0]
+    """Tasks ``t0 .. t1 - 1``; task ``t`` adds its run of chunks, in order, to its
+    own slots of the partial sums."""
+    n, p = Xt.shape
+    k, m = grad_c.shape[1], grad_c.shape[2]
     n_tasks = A_c.shape[0]
+    n_chunks = (n + CHUNK_SIZE - 1) // CHUNK_SIZE
+    log_norm, inv_var = np.empty(k), np.empty(k)
+    _normal_constants(var, log_norm, inv_var)
+    XT = np.empty((p, CHUNK_SIZE))
+    ZT = np.empty((max(Zt.shape[1], 1), CHUNK_SIZE))
+    ST, LP, P = np.empty((k, CHUNK_SIZE)), np.empty((k, CHUNK_SIZE)), \
+        np.empty((k, CHUNK_SIZE))
+    LJ, WT, WP = np.empty((k, CHUNK_SIZE)), np.empty((k, CHUNK_SIZE)), \
+        np.empty((k, CHUNK_SIZE))
+    D1T = np.empty((k, m, CHUNK_SIZE))
+    LSE, TMP = np.empty(CHUNK_SIZE), np.empty(CHUNK_SIZE)
     for t in range(t0, t1):
-        _e_step_rows(n * t // n_tasks, n * (t + 1) // n_tasks, S, D1, D2, Zt,
-                     blocks, link, Xt, y, w, coef, var, resp_prev, resp, A_c[t],
-                     B_c[t], C_c[t], grad_c[t], info_c[t], sums_c[t])
-
-
-# -------------------------------------------------------------- gate statistics
-@jit
-def _gate_stats_rows(lo, hi, S, D1, D2, Zt, blocks, link, w, resp, grad, info,
-                     sums):
-    k, m = grad.shape
-    Srow, LP, pi, tau = np.empty(k), np.empty(k), np.empty(k), np.empty(k)
-    D1row, D2row = np.empty((k, m)), np.empty((k, m, m))
-    q = np.zeros(1)
-    for s in range(lo, hi):
-        _gate_row(s, S, D1, D2, Zt, blocks, link, 1, Srow, D1row, D2row)
-        _log_weights(Srow, LP, pi)
-        for i in range(k):
-            tau[i] = resp[s, i]
-        _gate_sums(w[s], tau, pi, LP, D1row, q, grad, info)
-    sums[0] += q[0]
+        for c in range(t * n_chunks // n_tasks, (t + 1) * n_chunks // n_tasks):
+            lo = c * CHUNK_SIZE
+            mc = min(n, lo + CHUNK_SIZE) - lo
+            _gate_chunk(S, D1, Zt, blocks, link, lo, mc, ZT, ST, D1T)
+            _softmax_columns(ST, mc, P, LP, LSE, TMP)
+            _load_chunk(Xt, lo, mc, XT)
+            _linear_predictors(coef, XT, mc, LJ)
+            _expert_log_pdf(y, lo, mc, log_norm, inv_var, LJ)
+            q_prev = 0.0
+            for i in range(k):
+                for j in range(mc):
+                    LJ[i, j] += LP[i, j]
+                    if P[i, j] == 0.0:
+                        LP[i, j] = 0.0
+                    q_prev += w[lo + j] * resp_prev[lo + j, i] * LP[i, j]
+            _softmax_columns(LJ, mc, WT, LJ, LSE, TMP)
+            ll = 0.0
+            for j in range(mc):
+                ll += w[lo + j] * LSE[j]
+            for i in range(k):
+                for j in range(mc):
+                    resp[lo + j, i] = WT[i, j]
+                    WT[i, j] *= w[lo + j]
+                    WP[i, j] = w[lo + j] * P[i, j]
+            sums_c[t, 0] += ll
+            sums_c[t, 2] += q_prev
+            _expert_moments(WT, XT, y, lo, mc, A_c[t], B_c[t], C_c[t])
+            sums_c[t, 1] += _gate_moments_chunk(WT, WP, P, LP, D1T, mc, grad_c[t],
+                                                info_c[t])
 
 
 @jit
 def _gate_stats_tasks(t0, t1, S, D1, D2, Zt, blocks, link, w, resp, grad_c, info_c,
                       sums_c):
     n = resp.shape[0]
+    k, m = grad_c.shape[1], grad_c.shape[2]
     n_tasks = grad_c.shape[0]
+    n_chunks = (n + CHUNK_SIZE - 1) // CHUNK_SIZE
+    ZT = np.empty((max(Zt.shape[1], 1), CHUNK_SIZE))
+    ST, LP, P = np.empty((k, CHUNK_SIZE)), np.empty((k, CHUNK_SIZE)), \
+        np.empty((k, CHUNK_SIZE))
+    WT, WP = np.empty((k, CHUNK_SIZE)), np.empty((k, CHUNK_SIZE))
+    D1T = np.empty((k, m, CHUNK_SIZE))
+    LSE, TMP = np.empty(CHUNK_SIZE), np.empty(CHUNK_SIZE)
     for t in range(t0, t1):
-        _gate_stats_rows(n * t // n_tasks, n * (t + 1) // n_tasks, S, D1, D2, Zt,
-                         blocks, link, w, resp, grad_c[t], info_c[t], sums_c[t])
+        for c in range(t * n_chunks // n_tasks, (t + 1) * n_chunks // n_tasks):
+            lo = c * CHUNK_SIZE
+            mc = min(n, lo + CHUNK_SIZE) - lo
+            _gate_chunk(S, D1, Zt, blocks, link, lo, mc, ZT, ST, D1T)
+            _softmax_columns(ST, mc, P, LP, LSE, TMP)
+            for i in range(k):
+                for j in range(mc):
+                    if P[i, j] == 0.0:
+                        LP[i, j] = 0.0
+                    WT[i, j] = w[lo + j] * resp[lo + j, i]
+                    WP[i, j] = w[lo + j] * P[i, j]
+            sums_c[t, 0] += _gate_moments_chunk(WT, WP, P, LP, D1T, mc, grad_c[t],
+                                                info_c[t])
 
 
 # ---------------------------------------------------------------------- Hessian
@@ -391,8 +467,11 @@ def e_step_from_scores(gate, Xt, y, w, coef, var, resp_prev, resp):
     _run_tasks(_e_step_tasks, t, (*gate, _c(Xt), _c(y), _c(w), _c(coef), _c(var),
                                   _c(resp_prev), resp, A, B, C, grad, info, sums))
     sums = _total(sums)
-    return (sums[0], _total(A), _total(B), _total(C), sums[1], _total(grad),
-            _total(info), sums[2])
+    A = _total(A)
+    upper = np.triu_indices(p, 1)
+    A[:, upper[1], upper[0]] = A[:, upper[0], upper[1]]
+    return (sums[0], A, _total(B), _total(C), sums[1], _total(grad),
+            _mirror_info(_total(info)), sums[2])
 
 
 def gate_stats_from_scores(gate, w, resp):
@@ -404,7 +483,7 @@ def gate_stats_from_scores(gate, w, resp):
     grad, info = np.zeros((t, k, m)), np.zeros((t, k, k, m, m))
     sums = np.zeros((t, 1))
     _run_tasks(_gate_stats_tasks, t, (*gate, _c(w), _c(resp), grad, info, sums))
-    return _total(sums)[0], _total(grad), _total(info)
+    return _total(sums)[0], _total(grad), _mirror_info(_total(info))
 
 
 def loglik_hessian_from_scores(gate, Xt, y, w, coef, var):
