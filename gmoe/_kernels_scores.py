@@ -318,95 +318,134 @@ def _gate_stats_tasks(t0, t1, S, D1, D2, Zt, blocks, link, w, resp, grad_c, info
 
 # ---------------------------------------------------------------------- Hessian
 @jit
-def _hessian_rows(lo, hi, S, D1, D2, Zt, blocks, link, Xt, y, w, coef, var, grad,
-                  hess, value):
-    """The log-likelihood's value, gradient and Hessian summed over the samples
-    ``lo .. hi - 1``, in per-expert blocks ``(gate block, expert row,
-    log-variance)`` of ``q = m + p + 1``; only the blocks ``i <= j`` of the
-    Hessian are filled (the caller mirrors them)."""
-    k, q = grad.shape
-    p = Xt.shape[1]
-    m = q - p - 1
-    log_norm = np.empty(k)
-    for i in range(k):
-        log_norm[i] = -0.5 * (LOG_2PI + np.log(var[i]))
-    Srow, LP, pi = np.empty(k), np.empty(k), np.empty(k)
-    u, tau, r = np.empty(k), np.empty(k), np.empty(k)
-    D1row, D2row = np.empty((k, m)), np.empty((k, m, m))
-    V = np.empty((k, q))
-    for s in range(lo, hi):
-        curved = _gate_row(s, S, D1, D2, Zt, blocks, link, 2, Srow, D1row, D2row)
-        _log_weights(Srow, LP, pi)
-        top = -np.inf
-        for i in range(k):
-            mu = 0.0
-            for a in range(p):
-                mu += coef[i, a] * Xt[s, a]
-            r[i] = y[s] - mu
-            u[i] = LP[i] + log_norm[i] - 0.5 * r[i] * r[i] / var[i]
-            if u[i] > top:
-                top = u[i]
-        total = 0.0
-        for i in range(k):
-            tau[i] = np.exp(u[i] - top)
-            total += tau[i]
-        weight = w[s]
-        value[0] += weight * (top + np.log(total))
-        for i in range(k):
-            tau[i] /= total
-            z = r[i] / var[i]
-            for a in range(m):
-                V[i, a] = D1row[i, a]
-            for a in range(p):
-                V[i, m + a] = z * Xt[s, a]
-            V[i, q - 1] = 0.5 * (r[i] * z - 1.0)
-        for i in range(k):
-            wt = weight * tau[i]
-            wp = weight * pi[i]
-            for a in range(q):
-                grad[i, a] += wt * V[i, a]
-            for a in range(m):
-                grad[i, a] -= wp * D1row[i, a]
-            # covariance of the per-expert derivatives under tau, and the gate's
-            # -pi_i (delta_ij - pi_j) D1_i D1_j', blocks i <= j
-            for j in range(i, k):
-                c = -wt * tau[j]
-                if j == i:
-                    c += wt
-                g = wp * (pi[j] - (1.0 if j == i else 0.0))
-                for a in range(q):
-                    ca = c * V[i, a]
-                    for b in range(q):
-                        hess[i, a, j, b] += ca * V[j, b]
-                for a in range(m):
-                    ga = g * D1row[i, a]
-                    for b in range(m):
-                        hess[i, a, j, b] += ga * D1row[j, b]
-            # the expert's own second derivatives, and (tau - pi) D2
-            z = r[i] / var[i]
-            for a in range(p):
-                xa = wt * Xt[s, a]
-                for b in range(p):
-                    hess[i, m + a, i, m + b] -= xa * Xt[s, b] / var[i]
-                hess[i, m + a, i, q - 1] -= xa * z
-                hess[i, q - 1, i, m + a] -= xa * z
-            hess[i, q - 1, i, q - 1] -= 0.5 * wt * r[i] * z
-            if curved:
-                c = weight * (tau[i] - pi[i])
-                for a in range(m):
-                    for b in range(m):
-                        hess[i, a, i, b] += c * D2row[i, a, b]
-
-
-@jit
 def _hessian_tasks(t0, t1, S, D1, D2, Zt, blocks, link, Xt, y, w, coef, var,
                    grad_c, hess_c, value_c):
-    n = Xt.shape[0]
+    """Tasks ``t0 .. t1 - 1`` of the log-likelihood's value, gradient and
+    Hessian, chunk by chunk, in per-expert blocks ``(gate block, expert row,
+    log-variance)`` of ``q = m + p + 1``; only the blocks ``o >= i`` of the
+    Hessian are filled (the caller mirrors them).  With ``V_i`` the derivatives
+    of ``u_i = log pi_i + log N_i`` with respect to expert ``i``'s own
+    parameters (gate part ``D1_i``), the Hessian is the covariance of ``V``
+    under ``tau``, minus ``pi_i (delta_io - pi_o) D1_i D1_o'`` on the gate
+    blocks, plus each expert's own second derivatives and ``(tau_i - pi_i)
+    D2_i``."""
+    n, p = Xt.shape
+    k, q = grad_c.shape[1], grad_c.shape[2]
+    m = q - p - 1
     n_tasks = grad_c.shape[0]
+    n_chunks = (n + CHUNK_SIZE - 1) // CHUNK_SIZE
+    log_norm, inv_var = np.empty(k), np.empty(k)
+    _normal_constants(var, log_norm, inv_var)
+    curved_arrays = Zt.shape[0] == 0 and D2.shape[0] > 0
+    XT = np.empty((p, CHUNK_SIZE))
+    ZT = np.empty((max(Zt.shape[1], 1), CHUNK_SIZE))
+    ST, LP, P = np.empty((k, CHUNK_SIZE)), np.empty((k, CHUNK_SIZE)), \
+        np.empty((k, CHUNK_SIZE))
+    LJ, TAU, R = np.empty((k, CHUNK_SIZE)), np.empty((k, CHUNK_SIZE)), \
+        np.empty((k, CHUNK_SIZE))
+    H2 = np.empty((k, CHUNK_SIZE))
+    D1T = np.empty((k, m, CHUNK_SIZE))
+    V = np.empty((k, q, CHUNK_SIZE))
+    LSE, TMP, C = np.empty(CHUNK_SIZE), np.empty(CHUNK_SIZE), np.empty(CHUNK_SIZE)
     for t in range(t0, t1):
-        _hessian_rows(n * t // n_tasks, n * (t + 1) // n_tasks, S, D1, D2, Zt,
-                      blocks, link, Xt, y, w, coef, var, grad_c[t], hess_c[t],
-                      value_c[t])
+        grad, hess = grad_c[t], hess_c[t]
+        for c in range(t * n_chunks // n_tasks, (t + 1) * n_chunks // n_tasks):
+            lo = c * CHUNK_SIZE
+            mc = min(n, lo + CHUNK_SIZE) - lo
+            _gate_chunk(S, D1, Zt, blocks, link, lo, mc, ZT, ST, D1T)
+            if link == 1 and Zt.shape[0] > 0:
+                # h'' = -sigma(eta) sigma(-eta) of h = log sigma, sigma(eta) = e^h
+                for i in range(k):
+                    for j in range(mc):
+                        sig = math.exp(ST[i, j])
+                        H2[i, j] = -sig * (1.0 - sig)
+            _softmax_columns(ST, mc, P, LP, LSE, TMP)
+            _load_chunk(Xt, lo, mc, XT)
+            _linear_predictors(coef, XT, mc, LJ)
+            for i in range(k):
+                for j in range(mc):
+                    R[i, j] = y[lo + j] - LJ[i, j]
+                    LJ[i, j] = (LP[i, j] + log_norm[i]
+                                - 0.5 * R[i, j] * R[i, j] * inv_var[i])
+            _softmax_columns(LJ, mc, TAU, LJ, LSE, TMP)
+            v = 0.0
+            for j in range(mc):
+                v += w[lo + j] * LSE[j]
+            value_c[t, 0] += v
+            for i in range(k):
+                for a in range(m):
+                    for j in range(mc):
+                        V[i, a, j] = D1T[i, a, j]
+                for a in range(p):
+                    for j in range(mc):
+                        V[i, m + a, j] = R[i, j] * inv_var[i] * XT[a, j]
+                for j in range(mc):
+                    V[i, q - 1, j] = 0.5 * (R[i, j] * R[i, j] * inv_var[i] - 1.0)
+            for i in range(k):
+                for a in range(q):
+                    acc = 0.0
+                    for j in range(mc):
+                        acc += w[lo + j] * TAU[i, j] * V[i, a, j]
+                    if a < m:
+                        for j in range(mc):
+                            acc -= w[lo + j] * P[i, j] * V[i, a, j]
+                    grad[i, a] += acc
+                for o in range(i, k):
+                    # covariance of V under tau: w tau_i (delta_io - tau_o)
+                    for j in range(mc):
+                        C[j] = w[lo + j] * TAU[i, j] * (
+                            (1.0 if o == i else 0.0) - TAU[o, j])
+                    for a in range(q):
+                        for b in range(q):
+                            acc = 0.0
+                            for j in range(mc):
+                                acc += C[j] * V[i, a, j] * V[o, b, j]
+                            hess[i, a, o, b] += acc
+                    # the gate's -w pi_i (delta_io - pi_o) D1_i D1_o'
+                    for j in range(mc):
+                        C[j] = w[lo + j] * P[i, j] * (
+                            P[o, j] - (1.0 if o == i else 0.0))
+                    for a in range(m):
+                        for b in range(m):
+                            acc = 0.0
+                            for j in range(mc):
+                                acc += C[j] * V[i, a, j] * V[o, b, j]
+                            hess[i, a, o, b] += acc
+                # the expert's own second derivatives
+                for a in range(p):
+                    for b in range(p):
+                        acc = 0.0
+                        for j in range(mc):
+                            acc += w[lo + j] * TAU[i, j] * XT[a, j] * XT[b, j]
+                        hess[i, m + a, i, m + b] -= acc * inv_var[i]
+                    acc = 0.0
+                    for j in range(mc):
+                        acc += (w[lo + j] * TAU[i, j] * R[i, j] * inv_var[i]
+                                * XT[a, j])
+                    hess[i, m + a, i, q - 1] -= acc
+                    hess[i, q - 1, i, m + a] -= acc
+                acc = 0.0
+                for j in range(mc):
+                    acc += (w[lo + j] * TAU[i, j] * R[i, j] * R[i, j]
+                            * inv_var[i])
+                hess[i, q - 1, i, q - 1] -= 0.5 * acc
+                # (tau_i - pi_i) D2_i
+                if link == 1 and Zt.shape[0] > 0:
+                    for a in range(m):
+                        for b in range(m):
+                            acc = 0.0
+                            for j in range(mc):
+                                acc += (w[lo + j] * (TAU[i, j] - P[i, j]) * H2[i, j]
+                                        * ZT[a, j] * ZT[b, j])
+                            hess[i, a, i, b] += acc
+                elif curved_arrays:
+                    for a in range(m):
+                        for b in range(m):
+                            acc = 0.0
+                            for j in range(mc):
+                                acc += (w[lo + j] * (TAU[i, j] - P[i, j])
+                                        * D2[lo + j, i, a, b])
+                            hess[i, a, i, b] += acc
 
 
 # ---------------------------------------------------------------- Python side
