@@ -30,7 +30,12 @@ which leaves the weights unchanged).  With ``pi = softmax(S)``,
 
 Free parameters, in this order: the gate blocks row by row without the gauge
 coordinates of the last expert (held at zero: the reference), the expert rows,
-the log-variances.  Plain numpy, in chunks of :data:`CHUNK` samples.
+the log-variances.  The passes over the data are compiled
+(:mod:`gmoe._kernels_scores`), in chunks of :data:`CHUNK` samples; a
+linear-predictor gate (:meth:`gmoe.gates.Gate.linear_design`) enters them by its
+design and link, any other gate by its score arrays.  The inference helpers
+(:meth:`GatedGaussianMoE.per_sample_gradient`, :meth:`mean_and_gradient`,
+:meth:`removal_deviance`) are numpy.
 """
 
 import numpy as np
