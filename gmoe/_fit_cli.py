@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from gmoe.gates import GATES
+
 #: How many row numbers an error message about missing values shows.
 N_ROWS_SHOWN = 5
 
@@ -53,6 +55,11 @@ def add_parser(subparsers):
                         help="number of experts: an integer (3), a range (1-6) or a "
                              "list (1,2,4); with several, the smallest BIC wins "
                              "(default: 2)")
+    parser.add_argument("--gate", default="softmax", choices=sorted(GATES),
+                        help="the gate (gmoe.gates): softmax, constant (a mixture "
+                             "of linear regressions), sigmoid (normalised), cosine "
+                             "(perturbed cosine router) or laplace "
+                             "(default: softmax)")
     parser.add_argument("--n-init", type=int, default=5,
                         help="EM starts per number of experts; the best "
                              "log-likelihood is kept (default: 5)")
@@ -244,7 +251,8 @@ def _fit_one(k, X, y, args):
     from gmoe._estimator import GaussianMoERegressor
 
     model = GaussianMoERegressor(k, n_init=args.n_init, max_iter=args.max_iter,
-                                 tol=args.tol, random_state=args.random_state)
+                                 tol=args.tol, random_state=args.random_state,
+                                 gate=args.gate)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         model.fit(X, y)
@@ -267,7 +275,8 @@ def _select(ks, X, y, args):
     try:
         selection = select_n_experts(X, y, ks, "bic", n_init=args.n_init,
                                      random_state=args.random_state,
-                                     max_iter=args.max_iter, tol=args.tol)
+                                     max_iter=args.max_iter, tol=args.tol,
+                                     gate=args.gate)
     except ValueError as exc:
         raise FitInputError(
             f"the fits failed: {str(exc).strip().splitlines()[0]}") from None
@@ -352,8 +361,12 @@ def parameter_table(model, features):
     import pandas as pd
 
     rows = {"gate intercept": model.gate_intercept_}
-    for j, name in enumerate(features):
-        rows[f"gate slope {name}"] = model.gate_coef_[:, j]
+    if hasattr(model, "gate_coef_"):
+        # slopes of a linear predictor; directions (cosine) or centres (Laplace)
+        label = {"cosine": "gate direction", "laplace": "gate centre"}.get(
+            model.gate_.name, "gate slope")
+        for j, name in enumerate(features):
+            rows[f"{label} {name}"] = model.gate_coef_[:, j]
     rows["expert intercept"] = model.expert_intercept_
     for j, name in enumerate(features):
         rows[f"expert slope {name}"] = model.expert_coef_[:, j]

@@ -197,3 +197,24 @@ def test_fit_is_listed_in_the_help(capsys):
     for option in ("--target", "--features", "--experts", "--random-state",
                    "--n-init", "--drop-na", "--output"):
         assert option in help_text
+
+
+@pytest.mark.parametrize("gate, gate_rows", [
+    ("constant", ["gate intercept"]),
+    ("laplace", ["gate intercept", "gate centre dose"]),
+])
+def test_other_gates(tmp_path, csv, data, capsys, gate, gate_rows):
+    out = tmp_path / "out"
+    status, printed, _ = run(["fit", str(csv()), "-y", "response", "-x", "dose",
+                              "-k", "2", "--n-init", "2", "--gate", gate,
+                              "-o", str(out)], capsys)
+    assert status == 0
+    model = GaussianMoERegressor(2, n_init=2, random_state=0, gate=gate).fit(
+        data[["dose"]].to_numpy(), data["response"].to_numpy())
+    assert f"Log-likelihood {model.log_likelihood_:.3f}" in printed
+    parameters = pd.read_csv(out / "parameters.csv", index_col="parameter")
+    assert parameters.index.tolist()[:len(gate_rows)] == gate_rows
+    assert not any(name.startswith("gate slope") for name in parameters.index)
+    predictions = pd.read_csv(out / "predictions.csv")
+    np.testing.assert_allclose(predictions["predicted_response"],
+                               model.predict(data[["dose"]].to_numpy()))
