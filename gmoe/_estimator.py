@@ -187,6 +187,11 @@ def require_dense_softmax(estimator, what, *, any_dense_gate=False):
             "has a Gaussian gate (weights, means, covariances), which it does not "
             "cover (with likelihood='conditional' they are identified only up to a "
             "common quadratic in x). Fit with gate='softmax'.")
+    if gate is not None and gate.sparse:
+        raise ValueError(
+            f"{what} is defined for dense gates; this model has the sparse gate "
+            f"{gate!r}, whose likelihood jumps where the selected sets change, so "
+            "its maximum need not be a smooth stationary point.")
     if getattr(estimator, "top_k_", None) is not None:
         raise ValueError(
             f"{what} is defined for the dense softmax gate; this model has a top-K "

@@ -99,7 +99,6 @@ class GatedGaussianMoE:
 
     gate_bound = None
     gate_penalty = 0.0
-    top_k = None
     reference_dependent = False
 
     def __init__(self, Z, Xt, y, w, gate, *, var_lower, var_upper=np.inf):
@@ -116,6 +115,18 @@ class GatedGaussianMoE:
         # a linear-predictor gate's design: the kernels compute its scores
         linear = None if gate.sparse else gate.linear_design(self.Z)
         self._Zt, self._link = (None, None) if linear is None else linear
+
+    @property
+    def top_k(self):
+        """Not None for a sparse gate: EM then takes the generalised steps of a
+        piecewise-smooth likelihood (:func:`gmoe._em._em_update_top_k`: every
+        gate step checked on the observed likelihood, the selections' boundaries
+        moved by a compass search)."""
+        return getattr(self.gate, "k", -1) if self.gate.sparse else None
+
+    def top_k_objective(self, params):
+        """The log-likelihood (the light pass of a sparse gate's EM)."""
+        return self.objective(params)
 
     def subset(self, rows):
         """The same model on the samples ``rows``."""
@@ -157,20 +168,20 @@ class GatedGaussianMoE:
         log_norm = -0.5 * (np.log(2 * np.pi * var) + resid**2 / var)
         return log_pi, np.exp(log_pi), log_norm, resid, D1, D2
 
-    def _scores(self, rows, blocks, order):
+    def _scores(self, rows, blocks, order, dense=False):
         """The scores on the samples ``rows``, ``-inf`` outside a sparse gate's
-        active set, and their derivatives up to ``order``."""
+        active set (unless ``dense``), and their derivatives up to ``order``."""
         S, D1, D2 = self.gate.score_derivatives(self.Z[rows], blocks, order=order)
-        active = self.gate.active(S)
+        active = None if dense else self.gate.active(S)
         if active is not None:
             S = np.where(active, S, -np.inf)
         return S, D1, D2
 
-    def _source(self, rows, blocks, order):
+    def _source(self, rows, blocks, order, dense=False):
         """The gate on the samples ``rows`` as the kernels take it."""
         if self._Zt is not None:
             return linear_source(self._Zt[rows], blocks, self._link)
-        S, D1, D2 = self._scores(rows, blocks, order)
+        S, D1, D2 = self._scores(rows, blocks, order, dense)
         return array_source(S, D1, D2 if order >= 2 else None)
 
     def e_step(self, params, resp_prev, resp):
@@ -190,11 +201,13 @@ class GatedGaussianMoE:
 
     def gate_stats(self, resp, blocks):
         """Gate objective ``sum_n w_n sum_i resp_ni log pi_ni``, its gradient
-        (k, m) and Fisher information (k, k, m, m) at ``blocks``."""
+        (k, m) and Fisher information (k, k, m, m) at ``blocks``: the gate fit
+        of a start.  A sparse gate is fitted there as its dense softmax (at a
+        flat gate its selection is a tie everywhere), as on the top-K path."""
         k, m = blocks.shape
         total = [0.0, np.zeros((k, m)), np.zeros((k, k, m, m))]
         for rows in self._chunks():
-            out = gate_stats_from_scores(self._source(rows, blocks, 1),
+            out = gate_stats_from_scores(self._source(rows, blocks, 1, dense=True),
                                          self.w[rows], resp[rows])
             total = [a + b for a, b in zip(total, out, strict=True)]
         return tuple(total)

@@ -139,10 +139,11 @@ def gate_scores(gate_name, Z, blocks, perturbation=0.1):
             w = [float(v) for v in blocks[i, 1:]]
             if gate_name == "constant":
                 out[s, i] = b
-            elif gate_name in ("softmax", "sigmoid"):
+            elif gate_name in ("softmax", "sigmoid", "top_k", "top_p"):
+                # the sparse gates score as the softmax gate, then select
                 eta = b + sum(w[j] * z[j] for j in range(d))
-                out[s, i] = (eta if gate_name == "softmax"
-                             else math.log(1.0 / (1.0 + math.exp(-eta))))
+                out[s, i] = (math.log(1.0 / (1.0 + math.exp(-eta)))
+                             if gate_name == "sigmoid" else eta)
             elif gate_name == "cosine":
                 dot = sum(w[j] * z[j] for j in range(d))
                 norm_z = math.sqrt(sum(v * v for v in z))
@@ -154,3 +155,20 @@ def gate_scores(gate_name, Z, blocks, perturbation=0.1):
             else:
                 raise ValueError(f"no naive scores for gate {gate_name!r}")
     return out
+
+
+def top_p_keep(scores, p):
+    """The experts the top-P gate keeps, row by row: experts by decreasing score
+    (the lower index first on ties), each kept while the dense softmax weights
+    of those before it add up to less than ``p``."""
+    n, k = scores.shape
+    keep = np.zeros((n, k), dtype=bool)
+    for s in range(n):
+        weights = np.exp(scores[s] - scores[s].max())
+        weights /= weights.sum()
+        before = 0.0
+        for i in sorted(range(k), key=lambda i: (-scores[s, i], i)):
+            if before < p:
+                keep[s, i] = True
+            before += weights[i]
+    return keep

@@ -14,6 +14,7 @@ from scipy.stats import norm
 from gmoe import GaussianMoERegressor, InferenceWarning, select_n_experts, split_start
 from gmoe._gated_model import GatedGaussianMoE
 from gmoe._model import MoEParams, SoftmaxGaussianMoE
+from gmoe.datasets import make_moe_regression
 from gmoe.gates import Constant, Cosine, Laplace, Sigmoid, Softmax
 
 IDENTITY = types.SimpleNamespace(x_mean=np.zeros(2), x_scale=np.ones(2))
@@ -286,3 +287,28 @@ def test_linear_predictor_kernels_match_the_array_kernels(gate):
         np.testing.assert_allclose(getattr(s1, field), getattr(s2, field),
                                    rtol=1e-10, atol=1e-10, err_msg=field)
     np.testing.assert_allclose(r1, r2, rtol=1e-12, atol=1e-14)
+
+
+def test_top_k_on_the_engine_reaches_the_top_k_path_optimum():
+    # TopK(2) through the engine every gate shares, against top_k=2 on its own
+    # path: the same model, the same starts, the same optimum
+    from gmoe.datasets import TOPK_TRUTH
+    from gmoe.gates import TopK, TopP
+
+    X, y = make_moe_regression(1500, TOPK_TRUTH, random_state=3, top_k=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # boundary maxima: see the theory page
+        path = GaussianMoERegressor(4, top_k=2, n_init=6, random_state=0).fit(X, y)
+        engine = GaussianMoERegressor(4, gate=TopK(2), n_init=6,
+                                      random_state=0).fit(X, y)
+        top_p = GaussianMoERegressor(4, gate=TopP(0.9), n_init=6,
+                                     random_state=0).fit(X, y)
+    assert engine.log_likelihood_ == pytest.approx(path.log_likelihood_, abs=1e-3)
+    for model in (engine, top_p):
+        weights = model.predict_gate(X)
+        np.testing.assert_allclose(weights.sum(axis=1), 1.0)
+        assert model.score_samples(X, y).sum() == pytest.approx(
+            model.log_likelihood_, rel=1e-10)
+    assert np.all((engine.predict_gate(X) > 0).sum(axis=1) <= 2)
+    with pytest.raises(ValueError, match="sparse gate"):
+        engine.summary(X, y)

@@ -7,7 +7,7 @@ import naive
 import numpy as np
 import pytest
 
-from gmoe.gates import GATES, Cosine, Laplace, get_gate
+from gmoe.gates import GATES, Cosine, Laplace, TopK, TopP, get_gate
 from gmoe.gates._distance import NORM_FLOOR
 
 N, D, K = 50, 2, 3
@@ -20,6 +20,8 @@ CASES = [
     ("cosine-0.1", Cosine(perturbation=0.1)),
     ("cosine-0.0", Cosine(perturbation=0.0)),
     ("laplace", GATES["laplace"]()),
+    ("top_k", TopK(2)),
+    ("top_p", TopP(0.7)),
 ]
 IDS = [case[0] for case in CASES]
 GATE_CASES = [case[1] for case in CASES]
@@ -177,8 +179,15 @@ def test_flat_gives_equal_weights(gate):
     Z = Z + np.array([1.0, -2.0])
     blocks = gate.flat(K, Z)
     assert blocks.shape == (K, gate.n_block(D))
-    np.testing.assert_allclose(np.exp(gate.log_weights(Z, blocks)), 1.0 / K,
+    # equal scores: equal weights over the experts the gate selects (all of
+    # them for a dense gate)
+    weights = np.exp(gate.log_weights(Z, blocks))
+    selected = np.ones(weights.shape, bool) if not gate.sparse else gate.active(
+        gate.scores(Z, blocks))
+    counts = selected.sum(axis=1)
+    np.testing.assert_allclose(weights[selected], np.repeat(1.0 / counts, counts),
                                rtol=1e-12)
+    assert np.all(weights[~selected] == 0)
     S, D1, _ = gate.score_derivatives(Z, blocks, order=2)
     assert np.all(np.isfinite(S)) and np.all(np.isfinite(D1))
 
@@ -253,3 +262,16 @@ def test_laplace_derivatives_finite_on_a_centre():
     np.testing.assert_array_equal(D1[3, 1, 1:], 0.0)
     np.testing.assert_allclose(D2[3, 1, 1:, 1:], -np.eye(D) / NORM_FLOOR)
     assert np.all(np.isfinite(D1)) and np.all(np.isfinite(D2))
+
+
+def test_sparse_gates_select_as_the_plain_python_rules():
+    rng = np.random.default_rng(5)
+    S = rng.normal(size=(200, 5))
+    S[:20, 1] = S[:20, 3]  # ties go to the lower index
+    np.testing.assert_array_equal(TopK(2).active(S), naive.top_k_keep(S, 2))
+    for p in (0.3, 0.7, 0.95, 1.0):
+        np.testing.assert_array_equal(TopP(p).active(S), naive.top_p_keep(S, p))
+    with pytest.raises(ValueError, match="p <= 1"):
+        TopP(1.5).check_data(S)
+    with pytest.raises(ValueError, match="k >= 1"):
+        TopK(0).check_data(S)

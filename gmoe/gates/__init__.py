@@ -11,15 +11,19 @@ expert's parameters, and which parameter directions leave the weights unchanged
 ``"sigmoid"``         :class:`Sigmoid`, normalised sigmoid of a linear predictor
 ``"cosine"``          :class:`Cosine`, perturbed cosine router (``theta = 0.1``)
 ``"laplace"``         :class:`Laplace`, ``exp(-|w_i - x| + b_i)``
+``"top_k"``           :class:`TopK`, softmax over the K largest scores (K = 2)
+``"top_p"``           :class:`TopP`, softmax over the smallest set of weight >= p
 ====================  ==========================================================
 """
 
 from gmoe.gates._base import Gate, log_softmax_active
 from gmoe.gates._distance import Cosine, Laplace
 from gmoe.gates._linear import Constant, Sigmoid, Softmax
+from gmoe.gates._sparse import TopK, TopP
 
 #: The gates by name: ``GATES[name]()`` is the gate with its default options.
-GATES = {gate.name: gate for gate in (Softmax, Constant, Sigmoid, Cosine, Laplace)}
+GATES = {gate.name: gate for gate in (Softmax, Constant, Sigmoid, Cosine, Laplace,
+                                      TopK, TopP)}
 
 
 def get_gate(gate):
@@ -33,7 +37,8 @@ def get_gate(gate):
     Traceback (most recent call last):
     ...
     ValueError: gate='nonsense' is not a known gate; use one of ['constant', \
-'cosine', 'laplace', 'sigmoid', 'softmax'] or a gmoe.gates.Gate instance.
+'cosine', 'laplace', 'sigmoid', 'softmax', 'top_k', 'top_p'] or a gmoe.gates.Gate \
+instance.
     """
     if isinstance(gate, Gate):
         return gate
@@ -44,4 +49,4 @@ def get_gate(gate):
 
 
 __all__ = ["GATES", "Constant", "Cosine", "Gate", "Laplace", "Sigmoid", "Softmax",
-           "get_gate", "log_softmax_active"]
+           "TopK", "TopP", "get_gate", "log_softmax_active"]

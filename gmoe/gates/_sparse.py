@@ -1,0 +1,117 @@
+"""Sparse softmax gates: the softmax over the experts a rule selects from the
+scores, sample by sample (top-K, top-P).
+
+Their scores are the softmax gate's, ``beta_0i + beta_1i' x``, with the same
+gauge; :meth:`active` selects, and the weights outside the selection are 0.  The
+likelihood is then piecewise smooth: the engine's EM checks the observed
+likelihood at every gate step and moves the selection's boundaries by a compass
+search, and its Newton finish works on the piece of the current selections (see
+:ref:`theory_topk`).
+"""
+
+import numbers
+
+import numpy as np
+
+from gmoe.gates._linear import Softmax
+
+
+class TopK(Softmax):
+    """The top-K sparse softmax gate [N24k]_: the softmax of the ``k`` largest
+    scores, 0 for the other experts (ties to the lower index).
+
+    ``GaussianMoERegressor(top_k=K)`` fits the same model on its own code path;
+    this object fits it on the engine every gate shares.
+
+    Parameters
+    ----------
+    k : int
+        Experts kept per sample, at least 1.
+
+    References
+    ----------
+    .. [N24k] H. Nguyen, P. Akbarian, F. Yan, N. Ho, "Statistical Perspective of
+       Top-K Sparse Softmax Gating Mixture of Experts", ICLR 2024.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> gate = TopK(1)
+    >>> np.exp(gate.log_weights(np.array([[1.0]]), np.array([[0.0, 1.0],
+    ...                                                      [0.0, 0.0]])))
+    array([[1., 0.]])
+    """
+
+    name = "top_k"
+    sparse = True
+
+    def __init__(self, k=2):
+        self.k = k
+
+    def check_data(self, X):
+        if (isinstance(self.k, bool) or not isinstance(self.k, numbers.Integral)
+                or self.k < 1):
+            raise ValueError(f"TopK(k) needs an integer k >= 1; got {self.k!r}.")
+
+    def active(self, S):
+        from gmoe._model import top_k_mask
+
+        return top_k_mask(S, int(self.k))
+
+    def __repr__(self):
+        return f"TopK(k={self.k})"
+
+
+class TopP(Softmax):
+    """The top-P gate: per sample, the softmax over the smallest set of experts
+    whose dense softmax weights add up to at least ``p``, 0 for the others.
+
+    The experts enter the set by decreasing score (ties to the lower index) until
+    their dense weights reach ``p``; ``p = 1`` keeps every expert (up to the
+    experts whose weight underflows), a small ``p`` only the best one (top-1).
+    Like top-K it is the softmax gate on each piece of covariate space where the
+    sets are fixed, with the softmax gate's gauge.
+
+    Parameters
+    ----------
+    p : float
+        In (0, 1].
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> gate = TopP(0.7)
+    >>> S = np.log(np.array([[0.5, 0.3, 0.2]]))
+    >>> gate.active(S)
+    array([[ True,  True, False]])
+    >>> np.exp(gate.log_weights(np.array([[0.0]]),
+    ...                         np.column_stack([S[0], np.zeros(3)]))).round(3)
+    array([[0.625, 0.375, 0.   ]])
+    """
+
+    name = "top_p"
+    sparse = True
+
+    def __init__(self, p=0.9):
+        self.p = p
+
+    def check_data(self, X):
+        if (isinstance(self.p, bool) or not isinstance(self.p, numbers.Real)
+                or not 0 < self.p <= 1):
+            raise ValueError(f"TopP(p) needs 0 < p <= 1; got {self.p!r}.")
+
+    def active(self, S):
+        S = np.asarray(S, dtype=float)
+        order = np.argsort(-S, axis=1, kind="stable")
+        ranked = np.take_along_axis(S, order, axis=1)
+        weights = np.exp(ranked - ranked[:, :1])
+        weights /= weights.sum(axis=1, keepdims=True)
+        before = np.cumsum(weights, axis=1) - weights
+        # an expert enters while the weight of those before it is short of p
+        keep_ranked = before < self.p
+        keep = np.zeros(S.shape, dtype=bool)
+        np.put_along_axis(keep, order, keep_ranked, axis=1)
+        return keep
+
+    def __repr__(self):
+        return f"TopP(p={self.p})"
