@@ -58,8 +58,8 @@ def add_parser(subparsers):
     parser.add_argument("--gate", default="softmax", choices=sorted(GATES),
                         help="the gate (gmoe.gates): softmax, constant (a mixture "
                              "of linear regressions), sigmoid (normalised), cosine "
-                             "(perturbed cosine router) or laplace "
-                             "(default: softmax)")
+                             "(perturbed cosine router), laplace, top_k (the top-2 "
+                             "softmax) or top_p (p = 0.9) (default: softmax)")
     parser.add_argument("--n-init", type=int, default=5,
                         help="EM starts per number of experts; the best "
                              "log-likelihood is kept (default: 5)")
