@@ -47,7 +47,7 @@ from gmoe._kernels_scores import (
     linear_source,
     loglik_hessian_from_scores,
 )
-from gmoe._model import EStats, _held_at_bound, m_step_experts, solve_psd
+from gmoe._model import EStats, m_step_experts, solve_psd
 from gmoe.gates import log_softmax_active
 
 #: Samples per chunk of a pass (bounds the memory of the derivative arrays).
@@ -415,4 +415,4 @@ class GatedGaussianMoE:
         return step.reshape(k, m)
 
 
-__all__ = ["GatedGaussianMoE", "_held_at_bound"]
+__all__ = ["GatedGaussianMoE"]
