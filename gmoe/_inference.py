@@ -315,7 +315,8 @@ class MoEInference:
     ----------
     method : {"wald", "sandwich", "bootstrap"}
     params : dict
-        The fitted parameters (original units, last expert as gate reference).
+        The fitted parameters (original units, the gate in reference form): the
+        gate's attributes and the experts'.
     covariance : ndarray of shape (m, m)
         Covariance of the free parameters (gate rows of experts ``0 .. k-2``,
         expert rows, LOG-variances; the order of
@@ -326,8 +327,8 @@ class MoEInference:
         Free parameters whose standard errors are reported.
     draws : dict or None
         Bootstrap only: the aligned refitted parameters, one array per name of
-        :data:`gmoe.datasets.PARAM_NAMES` with a leading axis of length
-        ``n_boot``, plus ``"converged"`` (n_boot,) bool.
+        ``params`` with a leading axis of length ``n_boot``, plus
+        ``"converged"`` (n_boot,) bool.
     notes : list of str
         Why rows are NaN, what the intervals mean (gate penalty, reference
         expert), how the bootstrap went.
@@ -619,9 +620,10 @@ class MoEInference:
         -------
         table : pandas.DataFrame
             One row per parameter, columns ``parameter`` (a name of
-            :data:`gmoe.datasets.PARAM_NAMES`), ``expert``, ``feature`` (index or
-            name; None for intercepts and variances), ``estimate``,
-            ``std_error``, ``lower``, ``upper``.  ``table.attrs`` holds the fit
+            ``params``: the gate's attributes and the experts'), ``expert``,
+            ``feature`` (index or name; None for intercepts and variances),
+            ``estimate``, ``std_error``, ``lower``, ``upper``.  ``table.attrs``
+            holds the fit
             and method (``n_samples``, ``n_experts``, ``log_likelihood``,
             ``method``, ``level``, ``notes``); :func:`gmoe.format_summary`
             prints it.
@@ -868,8 +870,9 @@ def bootstrap_draws(estimator, X, y, sample_weight=None, *, n_boot=200,
     Returns
     -------
     draws : dict
-        One array per name of :data:`gmoe.datasets.PARAM_NAMES`, with a leading
-        axis of length ``n_boot`` (NaN for a refit that failed), and
+        One array per fitted parameter (the gate's attributes and the
+        experts'), with a leading axis of length ``n_boot`` (NaN for a refit
+        that failed), and
         ``"converged"`` (n_boot,) bool.
 
     Examples
