@@ -34,9 +34,7 @@ from gmoe._kernels import (
     _run_tasks,
     _softmax_columns,
 )
-from gmoe._numba_config import CHUNK_SIZE, jit, jit_inline
-
-LOG_2PI = float(np.log(2.0 * np.pi))
+from gmoe._numba_config import CHUNK_SIZE, jit
 
 #: Links of the linear-predictor gates, by name: the code the kernels take.
 LINKS = {"identity": 0, "log_sigmoid": 1}
@@ -72,94 +70,6 @@ def array_source(S, D1, D2=None):
                       np.ascontiguousarray(D1, dtype=np.float64),
                       np.ascontiguousarray(D2, dtype=np.float64),
                       np.zeros((0, m)), np.zeros((k, m)), 0)
-
-
-# ------------------------------------------------------------ one sample's gate
-@jit_inline
-def _gate_row(s, S, D1, D2, Zt, blocks, link, order, Srow, D1row, D2row):
-    """Sample ``s``'s scores (k,), their derivatives (k, m) and, with ``order``
-    2, second derivatives (k, m, m) into the row buffers; returns whether the
-    second derivatives are non-zero."""
-    k, m = D1row.shape
-    if Zt.shape[0] == 0:
-        for i in range(k):
-            Srow[i] = S[s, i]
-            for a in range(m):
-                D1row[i, a] = D1[s, i, a]
-        if order < 2 or D2.shape[0] == 0:
-            return False
-        for i in range(k):
-            for a in range(m):
-                for b in range(m):
-                    D2row[i, a, b] = D2[s, i, a, b]
-        return True
-    for i in range(k):
-        eta = 0.0
-        for a in range(m):
-            eta += blocks[i, a] * Zt[s, a]
-        if link == 0:
-            Srow[i] = eta
-            h1 = 1.0
-        else:
-            # log sigma(eta), its derivative sigma(-eta), then -sigma(eta) sigma(-eta)
-            if eta >= 0:
-                e = np.exp(-eta)
-                Srow[i] = -np.log1p(e)
-                h1 = e / (1.0 + e)
-            else:
-                e = np.exp(eta)
-                Srow[i] = eta - np.log1p(e)
-                h1 = 1.0 / (1.0 + e)
-            if order >= 2:
-                h2 = -h1 * (1.0 - h1)
-                for a in range(m):
-                    za = h2 * Zt[s, a]
-                    for b in range(m):
-                        D2row[i, a, b] = za * Zt[s, b]
-        for a in range(m):
-            D1row[i, a] = h1 * Zt[s, a]
-    return link != 0 and order >= 2
-
-
-@jit_inline
-def _log_weights(Srow, LP, pi):
-    """``LP = Srow - logsumexp(Srow)`` and ``pi = exp(LP)`` (``-inf`` scores give
-    ``-inf`` and 0: experts outside a sparse gate's active set)."""
-    k = Srow.shape[0]
-    top = -np.inf
-    for i in range(k):
-        if Srow[i] > top:
-            top = Srow[i]
-    total = 0.0
-    for i in range(k):
-        total += np.exp(Srow[i] - top)
-    lse = top + np.log(total)
-    for i in range(k):
-        LP[i] = Srow[i] - lse
-        pi[i] = np.exp(LP[i])
-
-
-@jit_inline
-def _gate_sums(weight, tau, pi, LP, D1row, q, grad, info):
-    """Add one sample's terms of the gate objective for ``tau`` (k,) to ``q[0]``,
-    its gradient ``grad`` (k, m) and Fisher information ``info`` (k, k, m, m)."""
-    k, m = D1row.shape
-    for i in range(k):
-        if pi[i] == 0.0:
-            continue
-        q[0] += weight * tau[i] * LP[i]
-        coef = weight * (tau[i] - pi[i])
-        for a in range(m):
-            grad[i, a] += coef * D1row[i, a]
-        wp = weight * pi[i]
-        for j in range(k):
-            if pi[j] == 0.0:
-                continue
-            scale = wp * ((1.0 if i == j else 0.0) - pi[j])
-            for a in range(m):
-                da = scale * D1row[i, a]
-                for b in range(m):
-                    info[i, j, a, b] += da * D1row[j, b]
 
 
 # ------------------------------------------------------- E-step, chunk by chunk
