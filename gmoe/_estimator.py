@@ -336,7 +336,8 @@ def _check_init_dict(params, k, d, names=PARAM_NAMES):
 
 
 class GaussianMoERegressor(RegressorMixin, BaseEstimator):
-    """Softmax-gated mixture of Gaussian linear experts, fitted by EM.
+    """Gated mixture of Gaussian linear experts (softmax gate by default), fitted
+    by maximum likelihood.
 
     The conditional density of ``y`` given ``x`` (d features) is
 
@@ -440,7 +441,17 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
         ``n_iter_`` and the trace then count cycles.
     verbose : int, default=0
         1 prints a line per start, 2 also one per EM iteration.
-    gate : {"softmax", "gaussian"}, default="softmax"
+    gate : str or gmoe.gates.Gate, default="softmax"
+        The gate: a name of :data:`gmoe.gates.GATES` (``"softmax"``,
+        ``"constant"`` for the mixture of linear regressions, ``"sigmoid"``,
+        ``"cosine"``, ``"laplace"``, ``"top_k"``, ``"top_p"``), a gate object
+        such as ``gmoe.gates.Cosine(perturbation=0.05)`` or
+        ``gmoe.gates.TopP(0.8)``, or ``"gaussian"``.  Every gate but the
+        Gaussian one is fitted by the same engine (see :ref:`user_gates`); its
+        parameters are reported as ``gate_intercept_`` and, where the scores
+        read x, ``gate_coef_`` (slopes, cosine directions or Laplace centres),
+        in reference form where the gate has one.  ``top_k``, ``gate_bound``
+        and ``gate_penalty`` apply to the softmax gate only.
         ``"gaussian"``: the Gaussian gate of [N24g]_, :math:`\\pi_i(x) \\propto
         \\pi_i N(x; c_i, \\Gamma_i)` (see :ref:`theory-gaussian-gate`); the gate
         is then reported as ``gate_weight_``, ``gate_mean_`` and
@@ -458,13 +469,19 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
 
     Attributes
     ----------
+    gate_ : gmoe.gates.Gate
+        The fitted gate (absent for the Gaussian gate).
     gate_coef_ : ndarray of shape (n_experts, n_features)
-        Gate slopes :math:`\\beta_{1i}`.
+        Gate slopes :math:`\\beta_{1i}` (absent for the constant gate; the
+        directions of the cosine gate, the centres of the Laplace gate).
     gate_intercept_ : ndarray of shape (n_experts,)
         Gate intercepts :math:`\\beta_{0i}`.  The gate is identified only up to a
         common translation of all ``(beta_0i, beta_1i)``; the canonical form
         reported here takes the LAST expert as reference:
-        ``gate_intercept_[-1] == 0`` and ``gate_coef_[-1] == 0``.
+        ``gate_intercept_[-1] == 0`` and ``gate_coef_[-1] == 0`` (the
+        normalised sigmoid gate has no reference: every row is free).  The
+        experts come in a canonical order, by increasing ``expert_weight_``, so
+        the reference is the largest expert.
     expert_coef_ : ndarray of shape (n_experts, n_features)
         Expert slopes :math:`a_i`.
     expert_intercept_ : ndarray of shape (n_experts,)
@@ -1408,11 +1425,14 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
 
     # ---------------------------------------------------------- model selection
     def n_parameters(self):
-        """Number of free parameters: ``(k - 1)(d + 1) + k (d + 2)``.
+        """Number of free parameters: the gate's plus ``k (d + 2)``.
 
-        The gate has ``k - 1`` free rows of ``d + 1`` (one row is fixed by the
-        translation invariance); each expert has ``d`` slopes, an intercept and a
-        variance.
+        With the softmax gate, ``(k - 1)(d + 1) + k (d + 2)``: the gate has
+        ``k - 1`` free rows of ``d + 1`` (one row is fixed by the translation
+        invariance); each expert has ``d`` slopes, an intercept and a variance.
+        Other gates count their own free parameters
+        (:meth:`gmoe.gates.Gate.n_parameters`: every block but the reference's
+        gauge coordinates).
 
         Returns
         -------
