@@ -45,6 +45,7 @@ from gmoe._kernels_scores import (
     e_step_from_scores,
     gate_stats_from_scores,
     linear_source,
+    loglik_from_scores,
     loglik_hessian_from_scores,
 )
 from gmoe._model import EStats, m_step_experts, solve_psd
@@ -111,9 +112,12 @@ class GatedGaussianMoE:
         self.var_lower = float(var_lower)
         self.var_upper = float(var_upper)
         self.gauge = np.asarray(gate.gauge(self.Z.shape[1]), dtype=bool)
+        # a sparse gate's likelihood is smooth only piece by piece: Newton then
+        # holds the samples at their boundaries (gmoe._pieces)
+        self.piecewise = bool(gate.sparse)
         self.m = int(gate.n_block(self.Z.shape[1]))
         # a linear-predictor gate's design: the kernels compute its scores
-        linear = None if gate.sparse else gate.linear_design(self.Z)
+        linear = gate.linear_design(self.Z)
         self._Zt, self._link = (None, None) if linear is None else linear
 
     @property
@@ -168,21 +172,21 @@ class GatedGaussianMoE:
         log_norm = -0.5 * (np.log(2 * np.pi * var) + resid**2 / var)
         return log_pi, np.exp(log_pi), log_norm, resid, D1, D2
 
-    def _scores(self, rows, blocks, order, dense=False):
-        """The scores on the samples ``rows``, ``-inf`` outside a sparse gate's
-        active set (unless ``dense``), and their derivatives up to ``order``."""
-        S, D1, D2 = self.gate.score_derivatives(self.Z[rows], blocks, order=order)
-        active = None if dense else self.gate.active(S)
-        if active is not None:
-            S = np.where(active, S, -np.inf)
-        return S, D1, D2
-
     def _source(self, rows, blocks, order, dense=False):
-        """The gate on the samples ``rows`` as the kernels take it."""
-        if self._Zt is not None:
-            return linear_source(self._Zt[rows], blocks, self._link)
-        S, D1, D2 = self._scores(rows, blocks, order, dense)
-        return array_source(S, D1, D2 if order >= 2 else None)
+        """The gate on the samples ``rows`` as the kernels take it, with a sparse
+        gate's selection (unless ``dense``): the kernels apply the selections
+        they know (:meth:`gmoe.gates.Gate.selection`), any other one is applied
+        here, to the scores."""
+        selection = None if dense else self.gate.selection()
+        if self._Zt is not None and (selection is not None or dense
+                                     or not self.gate.sparse):
+            return linear_source(self._Zt[rows], blocks, self._link, selection)
+        S, D1, D2 = self.gate.score_derivatives(self.Z[rows], blocks, order=order)
+        if D1 is None:
+            D1 = np.zeros((0,) + blocks.shape)
+        if self.gate.sparse and selection is None and not dense:
+            S = np.where(self.gate.active(S), S, -np.inf)
+        return array_source(S, D1, D2 if order >= 2 else None, selection)
 
     def e_step(self, params, resp_prev, resp):
         """One E-step at ``params``: writes ``resp`` (n, k), returns
@@ -213,15 +217,13 @@ class GatedGaussianMoE:
         return tuple(total)
 
     def objective(self, params):
-        """Log-likelihood at ``params``."""
+        """Log-likelihood at ``params`` (compiled:
+        :func:`gmoe._kernels_scores.loglik_from_scores`)."""
         loglik = 0.0
         for rows in self._chunks():
-            log_pi, _, log_norm, _, _, _ = self._pieces(
-                rows, params.gate, params.coef, params.var, order=0)
-            u = log_pi + log_norm
-            top = np.max(u, axis=1, keepdims=True)
-            lse = top[:, 0] + np.log(np.sum(np.exp(u - top), axis=1))
-            loglik += float(self.w[rows] @ lse)
+            loglik += loglik_from_scores(self._source(rows, params.gate, 0),
+                                         self.Xt[rows], self.y[rows], self.w[rows],
+                                         params.coef, params.var)
         return loglik
 
     def derivatives(self, params):

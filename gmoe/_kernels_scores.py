@@ -11,8 +11,10 @@ A gate enters in one of two forms (:class:`GateSource`):
 - **arrays** (any other gate): the scores ``S`` (n, k) and their derivatives
   ``D1`` (n, k, m) and ``D2`` (n, k, m, m) computed by the gate.
 
-Scores of ``-inf`` mark experts outside a sparse gate's active set; the weights
-are the softmax of the scores.  The samples are split into as many contiguous
+A sparse gate adds a selection (:data:`SELECTIONS`: top-K, top-P) that the
+kernels apply to each sample's scores before the softmax: the experts left out
+get the score ``-inf``, hence weight 0.  The weights are the softmax of the
+(selected) scores.  The samples are split into as many contiguous
 runs as :func:`gmoe._kernels._n_tasks` says (a number that depends on ``n``
 only), the runs summed in parallel threads and their sums added in order, so
 the result does not depend on the machine's number of threads.
@@ -25,6 +27,7 @@ import numpy as np
 
 from gmoe._kernels import (
     _add_tasks,
+    _exp_nonpositive,
     _expert_log_pdf,
     _expert_moments,
     _linear_predictors,
@@ -33,11 +36,17 @@ from gmoe._kernels import (
     _normal_constants,
     _run_tasks,
     _softmax_columns,
+    _top_k_mask,
 )
-from gmoe._numba_config import CHUNK_SIZE, jit
+from gmoe._numba_config import CHUNK_SIZE, jit, jit_inline
 
 #: Links of the linear-predictor gates, by name: the code the kernels take.
 LINKS = {"identity": 0, "log_sigmoid": 1}
+
+#: Selections of the sparse gates, by name (:meth:`gmoe.gates.Gate.selection`):
+#: the code the kernels take; the selection's parameter is ``K`` for top-K and
+#: ``p`` for top-P.
+SELECTIONS = {None: 0, "top_k": 1, "top_p": 2}
 
 
 class GateSource(NamedTuple):
@@ -50,26 +59,96 @@ class GateSource(NamedTuple):
     Zt: np.ndarray
     blocks: np.ndarray
     link: int
+    select: int
+    select_param: float
 
 
-def linear_source(Zt, blocks, link):
+def _selection_codes(selection):
+    """``(code, parameter)`` of a gate's selection (None: a dense gate)."""
+    if selection is None:
+        return 0, 0.0
+    name, parameter = selection
+    return SELECTIONS[name], float(parameter)
+
+
+def linear_source(Zt, blocks, link, selection=None):
     """A linear-predictor gate: design ``Zt`` (n, m), ``blocks`` (k, m), ``link``
-    a name of :data:`LINKS`."""
+    a name of :data:`LINKS`, ``selection`` None or ``(name, parameter)`` with a
+    name of :data:`SELECTIONS`."""
     k, m = blocks.shape
     return GateSource(np.zeros((0, k)), np.zeros((0, k, m)), np.zeros((0, k, m, m)),
                       np.ascontiguousarray(Zt, dtype=np.float64),
-                      np.ascontiguousarray(blocks, dtype=np.float64), LINKS[link])
+                      np.ascontiguousarray(blocks, dtype=np.float64), LINKS[link],
+                      *_selection_codes(selection))
 
 
-def array_source(S, D1, D2=None):
-    """A gate given by its scores ``S`` (n, k) and derivatives ``D1`` (n, k, m),
-    ``D2`` (n, k, m, m) or None (scores linear in the blocks)."""
-    n, k, m = D1.shape
+def array_source(S, D1, D2=None, selection=None):
+    """A gate given by its scores ``S`` (n, k) and derivatives ``D1`` (n, k, m)
+    (or shape (0, k, m) for the log-likelihood pass, which reads the scores
+    only), ``D2`` (n, k, m, m) or None (scores linear in the blocks);
+    ``selection`` as in :func:`linear_source`."""
+    k, m = D1.shape[1:]
     D2 = np.zeros((0, k, m, m)) if D2 is None else D2
     return GateSource(np.ascontiguousarray(S, dtype=np.float64),
                       np.ascontiguousarray(D1, dtype=np.float64),
                       np.ascontiguousarray(D2, dtype=np.float64),
-                      np.zeros((0, m)), np.zeros((k, m)), 0)
+                      np.zeros((0, m)), np.zeros((k, m)), 0,
+                      *_selection_codes(selection))
+
+
+@jit_inline
+def _top_p_mask(Z, mc, p, KEEP, BEST, ARG, TOTAL, CUM):
+    """Keep, in each of the first ``mc`` columns of the scores ``Z`` (k, .), the
+    smallest set of largest scores whose dense softmax weights reach ``p``; set
+    the others to ``-inf``.  The experts enter by decreasing score (the first of
+    equal maxima first, as a stable sort) while the weight of those already in
+    is short of ``p``.  ``BEST``, ``TOTAL``, ``CUM`` (float) and ``ARG`` (int)
+    of length ``mc`` are scratch."""
+    k = Z.shape[0]
+    for j in range(mc):
+        BEST[j] = Z[0, j]
+    for i in range(1, k):
+        for j in range(mc):
+            BEST[j] = max(BEST[j], Z[i, j])
+    for j in range(mc):
+        TOTAL[j] = 0.0
+        CUM[j] = 0.0
+    for i in range(k):
+        for j in range(mc):
+            KEEP[i, j] = 0.0
+            TOTAL[j] += _exp_nonpositive(Z[i, j] - BEST[j])
+    # TOTAL is the softmax normaliser relative to the top score, which BEST
+    # held; now BEST is the next score to take
+    top = np.empty(mc)
+    for j in range(mc):
+        top[j] = BEST[j]
+    for _ in range(k):
+        for j in range(mc):
+            BEST[j] = -np.inf
+            ARG[j] = -1
+        for i in range(k):
+            for j in range(mc):
+                if KEEP[i, j] == 0.0 and Z[i, j] > BEST[j]:
+                    BEST[j] = Z[i, j]
+                    ARG[j] = i
+        for j in range(mc):
+            if ARG[j] >= 0 and CUM[j] < p:
+                KEEP[ARG[j], j] = 1.0
+                CUM[j] += _exp_nonpositive(BEST[j] - top[j]) / TOTAL[j]
+    for i in range(k):
+        for j in range(mc):
+            if KEEP[i, j] == 0.0:
+                Z[i, j] = -np.inf
+
+
+@jit_inline
+def _select(ST, mc, select, select_param, KEEP, BEST, ARG, TOTAL, CUM):
+    """Apply a sparse gate's selection (:data:`SELECTIONS`) to the scores of a
+    chunk; nothing for a dense gate."""
+    if select == 1:
+        _top_k_mask(ST, mc, int(select_param), KEEP, BEST, ARG)
+    elif select == 2:
+        _top_p_mask(ST, mc, select_param, KEEP, BEST, ARG, TOTAL, CUM)
 
 
 # ------------------------------------------------------- E-step, chunk by chunk
@@ -83,6 +162,8 @@ def _gate_chunk(S, D1, Zt, blocks, link, lo, mc, ZT, ST, D1T):
         for i in range(k):
             for j in range(mc):
                 ST[i, j] = S[lo + j, i]
+            if D1.shape[0] == 0:
+                continue  # scores only (the log-likelihood pass)
             for a in range(m):
                 for j in range(mc):
                     D1T[i, a, j] = D1[lo + j, i, a]
@@ -147,8 +228,8 @@ def _mirror_info(info):
 
 
 @jit
-def _e_step_tasks(t0, t1, S, D1, D2, Zt, blocks, link, Xt, y, w, coef, var,
-                  resp_prev, resp, A_c, B_c, C_c, grad_c, info_c, sums_c):
+def _e_step_tasks(t0, t1, S, D1, D2, Zt, blocks, link, select, select_param, Xt,
+                  y, w, coef, var, resp_prev, resp, A_c, B_c, C_c, grad_c, info_c, sums_c):
     """Tasks ``t0 .. t1 - 1``; task ``t`` adds its run of chunks, in order, to its
     own slots of the partial sums."""
     n, p = Xt.shape
@@ -164,12 +245,16 @@ def _e_step_tasks(t0, t1, S, D1, D2, Zt, blocks, link, Xt, y, w, coef, var,
     LJ, WT, WP = np.empty((k, CHUNK_SIZE)), np.empty((k, CHUNK_SIZE)), \
         np.empty((k, CHUNK_SIZE))
     D1T = np.empty((k, m, CHUNK_SIZE))
+    KEEP, BEST, TOTAL, CUM = np.empty((k, CHUNK_SIZE)), np.empty(CHUNK_SIZE), \
+        np.empty(CHUNK_SIZE), np.empty(CHUNK_SIZE)
+    ARG = np.empty(CHUNK_SIZE, dtype=np.int64)
     LSE, TMP = np.empty(CHUNK_SIZE), np.empty(CHUNK_SIZE)
     for t in range(t0, t1):
         for c in range(t * n_chunks // n_tasks, (t + 1) * n_chunks // n_tasks):
             lo = c * CHUNK_SIZE
             mc = min(n, lo + CHUNK_SIZE) - lo
             _gate_chunk(S, D1, Zt, blocks, link, lo, mc, ZT, ST, D1T)
+            _select(ST, mc, select, select_param, KEEP, BEST, ARG, TOTAL, CUM)
             _softmax_columns(ST, mc, P, LP, LSE, TMP)
             _load_chunk(Xt, lo, mc, XT)
             _linear_predictors(coef, XT, mc, LJ)
@@ -198,8 +283,8 @@ def _e_step_tasks(t0, t1, S, D1, D2, Zt, blocks, link, Xt, y, w, coef, var,
 
 
 @jit
-def _gate_stats_tasks(t0, t1, S, D1, D2, Zt, blocks, link, w, resp, grad_c, info_c,
-                      sums_c):
+def _gate_stats_tasks(t0, t1, S, D1, D2, Zt, blocks, link, select, select_param,
+                      w, resp, grad_c, info_c, sums_c):
     n = resp.shape[0]
     k, m = grad_c.shape[1], grad_c.shape[2]
     n_tasks = grad_c.shape[0]
@@ -209,12 +294,16 @@ def _gate_stats_tasks(t0, t1, S, D1, D2, Zt, blocks, link, w, resp, grad_c, info
         np.empty((k, CHUNK_SIZE))
     WT, WP = np.empty((k, CHUNK_SIZE)), np.empty((k, CHUNK_SIZE))
     D1T = np.empty((k, m, CHUNK_SIZE))
+    KEEP, BEST, TOTAL, CUM = np.empty((k, CHUNK_SIZE)), np.empty(CHUNK_SIZE), \
+        np.empty(CHUNK_SIZE), np.empty(CHUNK_SIZE)
+    ARG = np.empty(CHUNK_SIZE, dtype=np.int64)
     LSE, TMP = np.empty(CHUNK_SIZE), np.empty(CHUNK_SIZE)
     for t in range(t0, t1):
         for c in range(t * n_chunks // n_tasks, (t + 1) * n_chunks // n_tasks):
             lo = c * CHUNK_SIZE
             mc = min(n, lo + CHUNK_SIZE) - lo
             _gate_chunk(S, D1, Zt, blocks, link, lo, mc, ZT, ST, D1T)
+            _select(ST, mc, select, select_param, KEEP, BEST, ARG, TOTAL, CUM)
             _softmax_columns(ST, mc, P, LP, LSE, TMP)
             for i in range(k):
                 for j in range(mc):
@@ -226,10 +315,53 @@ def _gate_stats_tasks(t0, t1, S, D1, D2, Zt, blocks, link, w, resp, grad_c, info
                                                 info_c[t])
 
 
+# ---------------------------------------------------------- log-likelihood
+@jit
+def _loglik_tasks(t0, t1, S, D1, D2, Zt, blocks, link, select, select_param, Xt, y,
+                  w, coef, var, value_c):
+    """Tasks ``t0 .. t1 - 1`` of the log-likelihood alone (no responsibilities,
+    no statistics): the light pass that tries candidate parameters."""
+    n, p = Xt.shape
+    k = coef.shape[0]
+    m = D1.shape[2]
+    n_tasks = value_c.shape[0]
+    n_chunks = (n + CHUNK_SIZE - 1) // CHUNK_SIZE
+    log_norm, inv_var = np.empty(k), np.empty(k)
+    _normal_constants(var, log_norm, inv_var)
+    XT = np.empty((p, CHUNK_SIZE))
+    ZT = np.empty((max(Zt.shape[1], 1), CHUNK_SIZE))
+    ST, LP, P = np.empty((k, CHUNK_SIZE)), np.empty((k, CHUNK_SIZE)), \
+        np.empty((k, CHUNK_SIZE))
+    LJ = np.empty((k, CHUNK_SIZE))
+    D1T = np.empty((k, m, CHUNK_SIZE))
+    KEEP, BEST, TOTAL, CUM = np.empty((k, CHUNK_SIZE)), np.empty(CHUNK_SIZE), \
+        np.empty(CHUNK_SIZE), np.empty(CHUNK_SIZE)
+    ARG = np.empty(CHUNK_SIZE, dtype=np.int64)
+    LSE, TMP = np.empty(CHUNK_SIZE), np.empty(CHUNK_SIZE)
+    for t in range(t0, t1):
+        for c in range(t * n_chunks // n_tasks, (t + 1) * n_chunks // n_tasks):
+            lo = c * CHUNK_SIZE
+            mc = min(n, lo + CHUNK_SIZE) - lo
+            _gate_chunk(S, D1, Zt, blocks, link, lo, mc, ZT, ST, D1T)
+            _select(ST, mc, select, select_param, KEEP, BEST, ARG, TOTAL, CUM)
+            _softmax_columns(ST, mc, P, LP, LSE, TMP)
+            _load_chunk(Xt, lo, mc, XT)
+            _linear_predictors(coef, XT, mc, LJ)
+            _expert_log_pdf(y, lo, mc, log_norm, inv_var, LJ)
+            for i in range(k):
+                for j in range(mc):
+                    LJ[i, j] += LP[i, j]
+            _softmax_columns(LJ, mc, P, LJ, LSE, TMP)
+            v = 0.0
+            for j in range(mc):
+                v += w[lo + j] * LSE[j]
+            value_c[t, 0] += v
+
+
 # ---------------------------------------------------------------------- Hessian
 @jit
-def _hessian_tasks(t0, t1, S, D1, D2, Zt, blocks, link, Xt, y, w, coef, var,
-                   grad_c, hess_c, value_c):
+def _hessian_tasks(t0, t1, S, D1, D2, Zt, blocks, link, select, select_param, Xt,
+                   y, w, coef, var, grad_c, hess_c, value_c):
     """Tasks ``t0 .. t1 - 1`` of the log-likelihood's value, gradient and
     Hessian, chunk by chunk, in per-expert blocks ``(gate block, expert row,
     log-variance)`` of ``q = m + p + 1``; only the blocks ``o >= i`` of the
@@ -255,6 +387,9 @@ def _hessian_tasks(t0, t1, S, D1, D2, Zt, blocks, link, Xt, y, w, coef, var,
         np.empty((k, CHUNK_SIZE))
     H2 = np.empty((k, CHUNK_SIZE))
     D1T = np.empty((k, m, CHUNK_SIZE))
+    KEEP, BEST, TOTAL, CUM = np.empty((k, CHUNK_SIZE)), np.empty(CHUNK_SIZE), \
+        np.empty(CHUNK_SIZE), np.empty(CHUNK_SIZE)
+    ARG = np.empty(CHUNK_SIZE, dtype=np.int64)
     V = np.empty((k, q, CHUNK_SIZE))
     LSE, TMP, C = np.empty(CHUNK_SIZE), np.empty(CHUNK_SIZE), np.empty(CHUNK_SIZE)
     for t in range(t0, t1):
@@ -263,6 +398,7 @@ def _hessian_tasks(t0, t1, S, D1, D2, Zt, blocks, link, Xt, y, w, coef, var,
             lo = c * CHUNK_SIZE
             mc = min(n, lo + CHUNK_SIZE) - lo
             _gate_chunk(S, D1, Zt, blocks, link, lo, mc, ZT, ST, D1T)
+            _select(ST, mc, select, select_param, KEEP, BEST, ARG, TOTAL, CUM)
             if link == 1 and Zt.shape[0] > 0:
                 # h'' = -sigma(eta) sigma(-eta) of h = log sigma, sigma(eta) = e^h
                 for i in range(k):
@@ -478,3 +614,36 @@ def loglik_hessian_from_scores(gate, Xt, y, w, coef, var):
         for j in range(i + 1, k):
             hess[j, :, i, :] = hess[i, :, j, :].T
     return float(_total(value)[0]), _total(grad), hess
+
+
+def loglik_from_scores(gate, Xt, y, w, coef, var):
+    """Log-likelihood for any gate, without the E-step's statistics (a fraction
+    of its cost).
+
+    Parameters
+    ----------
+    gate : GateSource
+    Xt, y, w, coef, var
+        As :func:`e_step_from_scores`.
+
+    Returns
+    -------
+    value : float
+        :math:`\\sum_n w_n \\log \\sum_i \\pi_i(x_n) N(y_n; x_n' a_i, \\sigma_i)`,
+        the value :func:`e_step_from_scores` returns first.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> n, k = 4, 2
+    >>> Xt = np.ones((n, 1))
+    >>> gate = linear_source(np.ones((n, 1)), np.zeros((k, 1)), "identity")
+    >>> value = loglik_from_scores(gate, Xt, np.zeros(n), np.ones(n),
+    ...                            np.zeros((k, 1)), np.ones(k))
+    >>> bool(np.isclose(value, -2 * np.log(2 * np.pi)))
+    True
+    """
+    value = np.zeros((_n_tasks(Xt.shape[0]), 1))
+    _run_tasks(_loglik_tasks, value.shape[0],
+               (*gate, _c(Xt), _c(y), _c(w), _c(coef), _c(var), value))
+    return float(_total(value)[0])

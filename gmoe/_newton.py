@@ -23,6 +23,8 @@ import scipy.linalg
 import scipy.optimize
 
 from gmoe._model import MoEParams, _held_at_bound
+from gmoe._order import OBJECTIVE_RTOL
+from gmoe._pieces import crossed, flip_gains, kkt_residual, margin_rows, multipliers
 
 #: Damping at the first iteration, relative to the scaling ``D``.
 LAMBDA_START = 1e-3
@@ -30,6 +32,8 @@ LAMBDA_START = 1e-3
 LAMBDA_MIN = 1e-12
 #: Rejected steps in a row after which the run gives up.
 MAX_REJECTIONS = 40
+#: Moves across a boundary that raises a sparse gate's likelihood, at most.
+MAX_ESCAPES = 20
 #: A run that stalls (no step gains more than rounding error) still ends at a
 #: maximum when the Hessian is negative definite and a full Newton step would
 #: gain at most this fraction of ``max(1, |objective|)``: the gradient is then as
@@ -138,18 +142,28 @@ def bfgs_gain(model, params, max_iter=5000):
     return (negative(start)[0] - result.fun) * model.total
 
 
-def _damped_step(A, g, lam, scale):
-    """Solve ``(A + lam diag(scale)) s = g``; None if the matrix is not positive
-    definite."""
+def _damped_step(A, g, lam, scale, rows=None):
+    """Solve ``(A + lam diag(scale)) s = g``, with ``rows @ s = 0`` when
+    ``rows`` (r, m) is given (the step then lies in their null space); None if
+    the matrix is not positive definite there."""
+    M = A + lam * np.diag(scale)
+    basis = None
+    if rows is not None and len(rows):
+        basis = scipy.linalg.null_space(rows)
+        if basis.shape[1] == 0:
+            return np.zeros(A.shape[0])
+        M, g = basis.T @ M @ basis, basis.T @ g
     try:
-        factor = scipy.linalg.cho_factor(A + lam * np.diag(scale), check_finite=False)
+        factor = scipy.linalg.cho_factor(M, check_finite=False)
     except (np.linalg.LinAlgError, ValueError):
         return None
     step = scipy.linalg.cho_solve(factor, g, check_finite=False)
+    if basis is not None:
+        step = basis @ step
     return step if np.all(np.isfinite(step)) else None
 
 
-def _bounded_step(A, g, theta, lo, hi, held, lam):
+def _bounded_step(A, g, theta, lo, hi, held, lam, rows=None):
     """A damped Newton step that respects the bounds (an active-set move).
 
     Solves ``(A + lam D) s = g`` over the parameters not ``held`` at a bound
@@ -158,7 +172,8 @@ def _bounded_step(A, g, theta, lo, hi, held, lam):
     solved for again with that displacement taken into account (a few rounds),
     so that a parameter near its bound does not cut every step short.  Returns
     the step (m,), zero for held parameters, or None when the damped matrix is
-    not positive definite.
+    not positive definite.  ``rows`` (r, m): margins the step must keep (a
+    sparse gate's held samples, :mod:`gmoe._pieces`).
     """
     diag = np.abs(np.diag(A))
     scale = np.maximum(diag, 1e-12 * max(diag.max(initial=0.0), 1e-300))
@@ -167,7 +182,8 @@ def _bounded_step(A, g, theta, lo, hi, held, lam):
     for _ in range(len(theta) + 1):
         free = ~fixed
         rhs = g[free] - A[np.ix_(free, fixed)] @ delta[fixed]
-        step = _damped_step(A[np.ix_(free, free)], rhs, lam, scale[free])
+        step = _damped_step(A[np.ix_(free, free)], rhs, lam, scale[free],
+                            None if rows is None else rows[:, free])
         if step is None:
             return None
         delta[free] = step
@@ -205,6 +221,10 @@ def run_newton(model, params, *, max_iter=100, gtol=1e-7, verbose=0):
     lo, hi = model.vector_bounds(k)
     theta = np.clip(model.to_vector(model.project(params)), lo, hi)
     value, grad, hess = model.derivatives(model.from_vector(theta, k))
+    piecewise = getattr(model, "piecewise", False)
+    pinned = np.zeros(0, dtype=np.intp)  # a sparse gate's held samples
+    rows = None
+    escapes = 0
     lam = LAMBDA_START
     status = "max_iter"
     n_iter = 0
@@ -213,20 +233,46 @@ def run_newton(model, params, *, max_iter=100, gtol=1e-7, verbose=0):
     trace = []
     while True:
         held = _held_at_bound(theta, grad, lo, hi)
-        grad_norm = _gradient_norm(model, grad, held, k)
+        current = model.from_vector(theta, k)
+        if piecewise:
+            pinned, rows = _release(model, current, pinned, np.where(held, 0.0, grad))
+        grad_norm = _gradient_norm(
+            model, kkt_residual(np.where(held, 0.0, grad), rows)[0], held, k)
         if grad_norm <= gtol:
             status = "gradient"
+            if pinned.size and not _on_boundary(model, current, pinned, grad, held):
+                status = "held"  # held off its boundary: not a KKT point
+            elif pinned.size:
+                # a maximum on a boundary only if crossing lowers the likelihood
+                crossing, moved = _cross_up(model, current, pinned, value)
+                if moved is not None and escapes < MAX_ESCAPES:
+                    escapes += 1
+                    theta = moved
+                    value, grad, hess = model.derivatives(model.from_vector(theta, k))
+                    pinned, rows = np.zeros(0, dtype=np.intp), None
+                    continue
+                if crossing:
+                    status = "boundary"
             break
         if n_iter >= max_iter:
             break
-        delta = _bounded_step(-hess, grad, theta, lo, hi, held, lam)
+        delta = _bounded_step(-hess, grad, theta, lo, hi, held, lam, rows)
         accepted = False
         if delta is not None:
             candidate = np.clip(theta + delta, lo, hi)
             delta = candidate - theta
             predicted = float(grad @ delta - 0.5 * delta @ (-hess) @ delta)
-            new_value, new_grad, new_hess = model.derivatives(
-                model.from_vector(candidate, k))
+            trial = model.from_vector(candidate, k)
+            if piecewise and not model.objective(trial) > value:
+                # across the boundary of samples at it: hold them, try again
+                new = np.setdiff1d(crossed(model, current, trial), pinned)
+                if new.size:
+                    pinned = np.union1d(pinned, new)
+                    _, rows, _ = margin_rows(model, current, pinned)
+                    rejections += 1
+                    if rejections <= MAX_REJECTIONS:
+                        continue
+            new_value, new_grad, new_hess = model.derivatives(trial)
             actual = new_value - value
             accepted = bool(np.isfinite(new_value) and actual > 0)
             if not accepted and predicted <= 1e-15 * max(1.0, abs(value)):
@@ -253,11 +299,58 @@ def run_newton(model, params, *, max_iter=100, gtol=1e-7, verbose=0):
             ll = value + model.penalty(model.from_vector(theta, k).gate)
             print(f"  Newton iteration {n_iter:3d}  log-likelihood {ll + offset:.6f}"
                   f"  gradient {grad_norm:.2e}  damping {lam:.1e}")
-    if status == "stalled" and _newton_gain(hess, grad, theta, lo, hi) <= (
-            PRECISION_GAIN * max(1.0, abs(value))):
+    if status == "stalled" and rows is None and _newton_gain(
+            hess, grad, theta, lo, hi) <= PRECISION_GAIN * max(1.0, abs(value)):
         status = "precision"
     return NewtonResult(model.from_vector(theta, k), value, trace, n_iter,
                         grad_norm, status in ("gradient", "precision"), status)
+
+
+#: A held sample counts as on its boundary when its margin is at most this
+#: (in the units of the gate's :meth:`gmoe.gates.Gate.boundary`).
+ON_BOUNDARY = 1e-8
+
+
+def _on_boundary(model, params, pinned, grad, held):
+    """Whether every held sample that carries a positive multiplier in the
+    piece's stationarity (:func:`gmoe._pieces.kkt_residual`) sits on its
+    boundary (margin at most :data:`ON_BOUNDARY`)."""
+    margin, rows, _ = margin_rows(model, params, pinned)
+    _, lam = kkt_residual(np.where(held, 0.0, grad), rows)
+    return bool(np.all((lam <= 0) | (margin <= ON_BOUNDARY)))
+
+
+def _cross_up(model, params, pinned, value):
+    """Where a held sample's crossing raises the likelihood: the parameters
+    just across the boundary of the sample whose jump is largest (the least
+    move that crosses it, along its margin's gradient), if the likelihood there
+    is higher.  Returns ``(gains, theta)``: ``gains`` whether some crossing
+    raises the likelihood (False: a maximum on the boundary), ``theta`` the
+    parameters across, or None when the move does not reach a higher value."""
+    margin, rows, other = margin_rows(model, params, pinned)
+    gains = flip_gains(model, params, pinned, other)
+    best = int(np.argmax(gains))
+    if not gains[best] > OBJECTIVE_RTOL * max(abs(value), model.total):
+        return False, None
+    row = rows[best]
+    theta = model.to_vector(params)
+    for overshoot in (1e-9, 1e-6, 1e-3):
+        move = -(margin[best] + overshoot * (1.0 + margin[best])) * row / (row @ row)
+        if model.objective(model.from_vector(theta + move, params.n_experts)) > value:
+            return True, theta + move
+    return True, None
+
+
+def _release(model, params, pinned, grad):
+    """The held samples the gradient still pushes across their boundary (a
+    non-negative multiplier), and their margins' gradients (None when none is
+    held)."""
+    if pinned.size == 0:
+        return pinned, None
+    _, rows, _ = margin_rows(model, params, pinned)
+    keep = multipliers(grad, rows) >= 0
+    pinned, rows = pinned[keep], rows[keep]
+    return pinned, (rows if pinned.size else None)
 
 
 def _newton_gain(hess, grad, theta, lo, hi):

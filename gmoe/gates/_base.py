@@ -142,6 +142,25 @@ class Gate:
         (every expert: a dense gate)."""
         return None
 
+    def selection(self):
+        """A sparse gate's selection as the compiled kernels know it:
+        ``(name, parameter)`` with a name of
+        :data:`gmoe._kernels_scores.SELECTIONS` (the kernels then select
+        themselves, sample by sample, as :meth:`active` does), or None (a dense
+        gate, or a selection only :meth:`active` computes)."""
+        return None
+
+    def boundary(self, S):
+        """For a sparse gate: the boundary of each sample's selection nearest to
+        the scores ``S`` (n, k), as ``(margin, dmargin, other)``.
+
+        ``margin`` (n,) is non-negative on the sample's side of the boundary and
+        zero on it; ``dmargin`` (n, k) its gradient with respect to the scores;
+        ``other`` (n, k) bool the selection just across.  The piecewise fit
+        (:mod:`gmoe._pieces`) holds the margins of the samples it must not move
+        across, and checks that crossing lowers the likelihood."""
+        raise NotImplementedError(f"{self!r} is a dense gate: no boundary.")
+
     def log_weights(self, Z, blocks):
         """``log pi_i(z_n)``, shape ``(n, k)`` (``-inf`` outside the active set)."""
         S = self.scores(Z, blocks)

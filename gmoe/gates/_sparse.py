@@ -58,6 +58,34 @@ class TopK(Softmax):
 
         return top_k_mask(S, int(self.k))
 
+    def selection(self):
+        return ("top_k", int(self.k))
+
+    def boundary(self, S):
+        """The tie of the ``K``-th and ``(K+1)``-th scores: margin ``s_(K) -
+        s_(K+1)``; across it the two experts swap."""
+        S = np.asarray(S, dtype=float)
+        n, k = S.shape
+        K = int(self.k)
+        keep = self.active(S)
+        if K >= k:
+            return np.full(n, np.inf), np.zeros((n, k)), keep
+        rows = np.arange(n)
+        inside = np.where(keep, S, np.inf)
+        outside = np.where(keep, -np.inf, S)
+        # the lowest kept score (the last of equal ones, as the tie rule keeps
+        # the lower index) and the highest left out (the first of equal ones)
+        last_in = k - 1 - np.argmin(inside[:, ::-1], axis=1)
+        first_out = np.argmax(outside, axis=1)
+        margin = S[rows, last_in] - S[rows, first_out]
+        dmargin = np.zeros((n, k))
+        dmargin[rows, last_in] = 1.0
+        dmargin[rows, first_out] = -1.0
+        other = keep.copy()
+        other[rows, last_in] = False
+        other[rows, first_out] = True
+        return margin, dmargin, other
+
     def __repr__(self):
         return f"TopK(k={self.k})"
 
@@ -112,6 +140,51 @@ class TopP(Softmax):
         keep = np.zeros(S.shape, dtype=bool)
         np.put_along_axis(keep, order, keep_ranked, axis=1)
         return keep
+
+    def selection(self):
+        return ("top_p", float(self.p))
+
+    def boundary(self, S):
+        """The nearest of three boundaries, in dense weight (the scores' units
+        for the swap): the set shrinks when the weight of all but its last
+        expert reaches ``p`` (margin ``p - W_(m-1)``), grows when its weight
+        falls below ``p`` (margin ``W_m - p``), and its last expert swaps with
+        the next one at a tie (margin ``s_(m) - s_(m+1)``)."""
+        S = np.asarray(S, dtype=float)
+        n, k = S.shape
+        rows = np.arange(n)
+        keep = self.active(S)
+        pi = np.exp(S - S.max(axis=1, keepdims=True))
+        pi /= pi.sum(axis=1, keepdims=True)
+        order = np.argsort(-S, axis=1, kind="stable")
+        size = keep.sum(axis=1)
+        last = order[rows, size - 1]
+        nxt = order[rows, np.minimum(size, k - 1)]
+        weight = np.sum(np.where(keep, pi, 0.0), axis=1)
+
+        def dweight(mask):
+            # d(sum_{i in mask} pi_i) / ds_j = pi_j ([j in mask] - sum_{mask} pi)
+            return pi * (mask - np.sum(np.where(mask, pi, 0.0), axis=1)[:, None])
+
+        without_last = keep.copy()
+        without_last[rows, last] = False
+        with_next = keep.copy()
+        with_next[rows, nxt] = True
+        swapped = without_last.copy()
+        swapped[rows, nxt] = True
+        full = size >= k
+        shrink = np.where(size > 1, self.p - (weight - pi[rows, last]), np.inf)
+        grow = np.where(full, np.inf, weight - self.p)
+        swap = np.where(full, np.inf, S[rows, last] - S[rows, nxt])
+        choice = np.argmin(np.column_stack([shrink, grow, swap]), axis=1)
+        margin = np.choose(choice, [shrink, grow, swap])
+        dswap = np.zeros((n, k))
+        dswap[rows, last] = 1.0
+        dswap[rows, nxt] = -1.0
+        dmargin = np.choose(choice[:, None],
+                            [-dweight(without_last), dweight(keep), dswap])
+        other = np.choose(choice[:, None], [without_last, with_next, swapped])
+        return margin, dmargin, other.astype(bool)
 
     def __repr__(self):
         return f"TopP(p={self.p})"
