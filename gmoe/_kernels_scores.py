@@ -229,7 +229,8 @@ def _mirror_info(info):
 
 @jit
 def _e_step_tasks(t0, t1, S, D1, D2, Zt, blocks, link, select, select_param, Xt,
-                  y, w, coef, var, resp_prev, resp, A_c, B_c, C_c, grad_c, info_c, sums_c):
+                  y, w, coef, var, resp_prev, resp, A_c, B_c, C_c, grad_c, info_c,
+                  sums_c):
     """Tasks ``t0 .. t1 - 1``; task ``t`` adds its run of chunks, in order, to its
     own slots of the partial sums."""
     n, p = Xt.shape

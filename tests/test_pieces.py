@@ -1,10 +1,10 @@
 """The pieces of a sparse gate's likelihood: the compiled selections, the
 boundaries of the selections, and the certificate of a piecewise fit."""
 
+import naive
 import numpy as np
 import pytest
 
-import naive
 from gmoe._kernels_scores import linear_source, loglik_from_scores
 from gmoe._pieces import kkt_residual
 from gmoe.gates import TopK, TopP
