@@ -31,9 +31,10 @@ which leaves the weights unchanged).  With ``pi = softmax(S)``,
 Free parameters, in this order: the gate blocks row by row without the gauge
 coordinates of the last expert (held at zero: the reference), the expert rows,
 the log-variances.  The passes over the data are compiled
-(:mod:`gmoe._kernels_scores`), in chunks of :data:`CHUNK` samples; a
-linear-predictor gate (:meth:`gmoe.gates.Gate.linear_design`) enters them by its
-design and link, any other gate by its score arrays.  The inference helpers
+(:mod:`gmoe._kernels_scores`), in chunks of :data:`CHUNK` samples; a gate with
+a compiled form (:meth:`gmoe.gates.Gate.compiled_form`: the linear-predictor,
+cosine and Laplace gates) enters them by its design, form and constant, any
+other gate by its score arrays.  The inference helpers
 (:meth:`GatedGaussianMoE.per_sample_gradient`, :meth:`mean_and_gradient`,
 :meth:`removal_deviance`) are numpy.
 """
@@ -42,9 +43,9 @@ import numpy as np
 
 from gmoe._kernels_scores import (
     array_source,
+    compiled_source,
     e_step_from_scores,
     gate_stats_from_scores,
-    linear_source,
     loglik_from_scores,
     loglik_hessian_from_scores,
 )
@@ -78,6 +79,8 @@ class GatedGaussianMoE:
     y, w : ndarray of shape (n,)
         Standardised responses and non-negative sample weights.
     gate : gmoe.gates.Gate
+        Kept as ``gate.prepare(Z, w)`` (any constant of the gate that depends
+        on the data fixed).
     var_lower : float
         Floor of the variances, positive.
     var_upper : float, default=inf
@@ -108,7 +111,7 @@ class GatedGaussianMoE:
         self.y = np.ascontiguousarray(y, dtype=np.float64)
         self.w = np.ascontiguousarray(w, dtype=np.float64)
         self.total = float(self.w.sum())
-        self.gate = gate
+        self.gate = gate.prepare(self.Z, self.w)
         self.var_lower = float(var_lower)
         self.var_upper = float(var_upper)
         self.gauge = np.asarray(gate.gauge(self.Z.shape[1]), dtype=bool)
@@ -116,9 +119,10 @@ class GatedGaussianMoE:
         # holds the samples at their boundaries (gmoe._pieces)
         self.piecewise = bool(gate.sparse)
         self.m = int(gate.n_block(self.Z.shape[1]))
-        # a linear-predictor gate's design: the kernels compute its scores
-        linear = gate.linear_design(self.Z)
-        self._Zt, self._link = (None, None) if linear is None else linear
+        # a gate with a compiled form: the kernels compute its scores
+        form = self.gate.compiled_form(self.Z)
+        self._Zt, self._link, self._constant = (None, None, 0.0) if form is None \
+            else form
 
     @property
     def top_k(self):
@@ -180,7 +184,8 @@ class GatedGaussianMoE:
         selection = None if dense else self.gate.selection()
         if self._Zt is not None and (selection is not None or dense
                                      or not self.gate.sparse):
-            return linear_source(self._Zt[rows], blocks, self._link, selection)
+            return compiled_source(self._Zt[rows], blocks, self._link,
+                                   self._constant, selection)
         S, D1, D2 = self.gate.score_derivatives(self.Z[rows], blocks, order=order)
         if D1 is None:
             D1 = np.zeros((0,) + blocks.shape)

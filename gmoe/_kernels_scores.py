@@ -3,11 +3,16 @@ log-likelihood's Hessian, with the gate given by its scores.
 
 A gate enters in one of two forms (:class:`GateSource`):
 
-- **linear predictor** (softmax, normalised sigmoid, constant): the scores are
-  ``s_i = h(eta_i)``, ``eta_i = theta_i . z`` for the gate's design ``z`` (a
-  leading one, then the covariates; only the one for the constant gate) and a
-  link ``h`` (:data:`LINKS`); the kernels compute the scores and their
-  derivatives sample by sample, with no (n, k, m) arrays;
+- **compiled** (:func:`compiled_source`): the kernels compute the scores and
+  their derivatives sample by sample from the gate's design and blocks, with no
+  (n, k, m) arrays.  The forms (:data:`FORMS`): a linear predictor
+  ``s_i = h(eta_i)``, ``eta_i = theta_i . z`` for a design ``z`` (a leading one,
+  then the covariates; only the one for the constant gate) and a link ``h``
+  (``"identity"``, ``"log_sigmoid"``: :data:`LINKS`); the perturbed cosine score
+  (``"cosine"``, its constant ``theta``) and the Laplace score (``"laplace"``,
+  its constant the bandwidth of the kink curvature in one dimension) of
+  :mod:`gmoe.gates._distance`, on the covariates
+  (:mod:`gmoe._kernels_distance`);
 - **arrays** (any other gate): the scores ``S`` (n, k) and their derivatives
   ``D1`` (n, k, m) and ``D2`` (n, k, m, m) computed by the gate.
 
@@ -38,10 +43,17 @@ from gmoe._kernels import (
     _softmax_columns,
     _top_k_mask,
 )
+from gmoe._kernels_distance import (
+    _add_distance_curvature,
+    _cosine_chunk,
+    _laplace_chunk,
+)
 from gmoe._numba_config import CHUNK_SIZE, jit, jit_inline
 
 #: Links of the linear-predictor gates, by name: the code the kernels take.
 LINKS = {"identity": 0, "log_sigmoid": 1}
+#: Every score form the kernels compute themselves, by name: the code they take.
+FORMS = {**LINKS, "cosine": 2, "laplace": 3}
 
 #: Selections of the sparse gates, by name (:meth:`gmoe.gates.Gate.selection`):
 #: the code the kernels take; the selection's parameter is ``K`` for top-K and
@@ -51,7 +63,8 @@ SELECTIONS = {None: 0, "top_k": 1, "top_p": 2}
 
 class GateSource(NamedTuple):
     """A gate as the kernels take it (see the module docstring); the fields of
-    the unused form are empty arrays."""
+    the unused form are empty arrays.  ``link`` is the code of a compiled form
+    (:data:`FORMS`), ``constant`` its constant (0 if it has none)."""
 
     S: np.ndarray
     D1: np.ndarray
@@ -61,6 +74,7 @@ class GateSource(NamedTuple):
     link: int
     select: int
     select_param: float
+    constant: float = 0.0
 
 
 def _selection_codes(selection):
@@ -80,6 +94,29 @@ def linear_source(Zt, blocks, link, selection=None):
                       np.ascontiguousarray(Zt, dtype=np.float64),
                       np.ascontiguousarray(blocks, dtype=np.float64), LINKS[link],
                       *_selection_codes(selection))
+
+
+def compiled_source(Zt, blocks, form, constant=0.0, selection=None):
+    """A gate whose scores the kernels compute: ``Zt`` (n, d'), ``blocks``
+    (k, m), ``form`` a name of :data:`FORMS` with its ``constant``, ``selection``
+    as in :func:`linear_source`.
+
+    ``Zt`` is the design of a linear predictor (``d' = m``), the covariates of
+    the cosine and Laplace scores (``m = d' + 1``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> source = compiled_source(np.array([[3.0, 4.0]]), np.zeros((2, 3)),
+    ...                          "cosine", 0.1)
+    >>> source.link, source.constant, source.Zt.shape
+    (2, 0.1, (1, 2))
+    """
+    k, m = blocks.shape
+    return GateSource(np.zeros((0, k)), np.zeros((0, k, m)), np.zeros((0, k, m, m)),
+                      np.ascontiguousarray(Zt, dtype=np.float64),
+                      np.ascontiguousarray(blocks, dtype=np.float64), FORMS[form],
+                      *_selection_codes(selection), float(constant))
 
 
 def array_source(S, D1, D2=None, selection=None):
@@ -153,10 +190,12 @@ def _select(ST, mc, select, select_param, KEEP, BEST, ARG, TOTAL, CUM):
 
 # ------------------------------------------------------- E-step, chunk by chunk
 @jit
-def _gate_chunk(S, D1, Zt, blocks, link, lo, mc, ZT, ST, D1T):
+def _gate_chunk(S, D1, Zt, blocks, link, constant, lo, mc, ZT, ST, D1T, AUX):
     """The scores ``ST`` (k, mc) and derivatives ``D1T`` (k, m, mc) of the chunk
     of ``mc`` samples starting at ``lo``, transposed (samples last, so that the
-    loops over them are vectorised)."""
+    loops over them are vectorised).  A cosine or Laplace score leaves in
+    ``AUX`` (k, mc) what its second derivatives need
+    (:mod:`gmoe._kernels_distance`)."""
     k, m = D1T.shape[0], D1T.shape[1]
     if Zt.shape[0] == 0:
         for i in range(k):
@@ -169,6 +208,12 @@ def _gate_chunk(S, D1, Zt, blocks, link, lo, mc, ZT, ST, D1T):
                     D1T[i, a, j] = D1[lo + j, i, a]
         return
     _load_chunk(Zt, lo, mc, ZT)
+    if link == 2:
+        _cosine_chunk(blocks, constant, mc, ZT, ST, D1T, AUX)
+        return
+    if link == 3:
+        _laplace_chunk(blocks, constant, mc, ZT, ST, D1T, AUX)
+        return
     _linear_predictors(blocks, ZT, mc, ST)
     for i in range(k):
         if link == 0:
@@ -228,9 +273,9 @@ def _mirror_info(info):
 
 
 @jit
-def _e_step_tasks(t0, t1, S, D1, D2, Zt, blocks, link, select, select_param, Xt,
-                  y, w, coef, var, resp_prev, resp, A_c, B_c, C_c, grad_c, info_c,
-                  sums_c):
+def _e_step_tasks(t0, t1, S, D1, D2, Zt, blocks, link, select, select_param,
+                  constant, Xt, y, w, coef, var, resp_prev, resp, A_c, B_c, C_c,
+                  grad_c, info_c, sums_c):
     """Tasks ``t0 .. t1 - 1``; task ``t`` adds its run of chunks, in order, to its
     own slots of the partial sums."""
     n, p = Xt.shape
@@ -245,7 +290,7 @@ def _e_step_tasks(t0, t1, S, D1, D2, Zt, blocks, link, select, select_param, Xt,
         np.empty((k, CHUNK_SIZE))
     LJ, WT, WP = np.empty((k, CHUNK_SIZE)), np.empty((k, CHUNK_SIZE)), \
         np.empty((k, CHUNK_SIZE))
-    D1T = np.empty((k, m, CHUNK_SIZE))
+    D1T, AUX = np.empty((k, m, CHUNK_SIZE)), np.empty((k, CHUNK_SIZE))
     KEEP, BEST, TOTAL, CUM = np.empty((k, CHUNK_SIZE)), np.empty(CHUNK_SIZE), \
         np.empty(CHUNK_SIZE), np.empty(CHUNK_SIZE)
     ARG = np.empty(CHUNK_SIZE, dtype=np.int64)
@@ -254,7 +299,8 @@ def _e_step_tasks(t0, t1, S, D1, D2, Zt, blocks, link, select, select_param, Xt,
         for c in range(t * n_chunks // n_tasks, (t + 1) * n_chunks // n_tasks):
             lo = c * CHUNK_SIZE
             mc = min(n, lo + CHUNK_SIZE) - lo
-            _gate_chunk(S, D1, Zt, blocks, link, lo, mc, ZT, ST, D1T)
+            _gate_chunk(S, D1, Zt, blocks, link, constant, lo, mc, ZT, ST, D1T,
+                        AUX)
             _select(ST, mc, select, select_param, KEEP, BEST, ARG, TOTAL, CUM)
             _softmax_columns(ST, mc, P, LP, LSE, TMP)
             _load_chunk(Xt, lo, mc, XT)
@@ -285,7 +331,7 @@ def _e_step_tasks(t0, t1, S, D1, D2, Zt, blocks, link, select, select_param, Xt,
 
 @jit
 def _gate_stats_tasks(t0, t1, S, D1, D2, Zt, blocks, link, select, select_param,
-                      w, resp, grad_c, info_c, sums_c):
+                      constant, w, resp, grad_c, info_c, sums_c):
     n = resp.shape[0]
     k, m = grad_c.shape[1], grad_c.shape[2]
     n_tasks = grad_c.shape[0]
@@ -294,7 +340,7 @@ def _gate_stats_tasks(t0, t1, S, D1, D2, Zt, blocks, link, select, select_param,
     ST, LP, P = np.empty((k, CHUNK_SIZE)), np.empty((k, CHUNK_SIZE)), \
         np.empty((k, CHUNK_SIZE))
     WT, WP = np.empty((k, CHUNK_SIZE)), np.empty((k, CHUNK_SIZE))
-    D1T = np.empty((k, m, CHUNK_SIZE))
+    D1T, AUX = np.empty((k, m, CHUNK_SIZE)), np.empty((k, CHUNK_SIZE))
     KEEP, BEST, TOTAL, CUM = np.empty((k, CHUNK_SIZE)), np.empty(CHUNK_SIZE), \
         np.empty(CHUNK_SIZE), np.empty(CHUNK_SIZE)
     ARG = np.empty(CHUNK_SIZE, dtype=np.int64)
@@ -303,7 +349,8 @@ def _gate_stats_tasks(t0, t1, S, D1, D2, Zt, blocks, link, select, select_param,
         for c in range(t * n_chunks // n_tasks, (t + 1) * n_chunks // n_tasks):
             lo = c * CHUNK_SIZE
             mc = min(n, lo + CHUNK_SIZE) - lo
-            _gate_chunk(S, D1, Zt, blocks, link, lo, mc, ZT, ST, D1T)
+            _gate_chunk(S, D1, Zt, blocks, link, constant, lo, mc, ZT, ST, D1T,
+                        AUX)
             _select(ST, mc, select, select_param, KEEP, BEST, ARG, TOTAL, CUM)
             _softmax_columns(ST, mc, P, LP, LSE, TMP)
             for i in range(k):
@@ -318,8 +365,8 @@ def _gate_stats_tasks(t0, t1, S, D1, D2, Zt, blocks, link, select, select_param,
 
 # ---------------------------------------------------------- log-likelihood
 @jit
-def _loglik_tasks(t0, t1, S, D1, D2, Zt, blocks, link, select, select_param, Xt, y,
-                  w, coef, var, value_c):
+def _loglik_tasks(t0, t1, S, D1, D2, Zt, blocks, link, select, select_param,
+                  constant, Xt, y, w, coef, var, value_c):
     """Tasks ``t0 .. t1 - 1`` of the log-likelihood alone (no responsibilities,
     no statistics): the light pass that tries candidate parameters."""
     n, p = Xt.shape
@@ -334,7 +381,7 @@ def _loglik_tasks(t0, t1, S, D1, D2, Zt, blocks, link, select, select_param, Xt,
     ST, LP, P = np.empty((k, CHUNK_SIZE)), np.empty((k, CHUNK_SIZE)), \
         np.empty((k, CHUNK_SIZE))
     LJ = np.empty((k, CHUNK_SIZE))
-    D1T = np.empty((k, m, CHUNK_SIZE))
+    D1T, AUX = np.empty((k, m, CHUNK_SIZE)), np.empty((k, CHUNK_SIZE))
     KEEP, BEST, TOTAL, CUM = np.empty((k, CHUNK_SIZE)), np.empty(CHUNK_SIZE), \
         np.empty(CHUNK_SIZE), np.empty(CHUNK_SIZE)
     ARG = np.empty(CHUNK_SIZE, dtype=np.int64)
@@ -343,7 +390,8 @@ def _loglik_tasks(t0, t1, S, D1, D2, Zt, blocks, link, select, select_param, Xt,
         for c in range(t * n_chunks // n_tasks, (t + 1) * n_chunks // n_tasks):
             lo = c * CHUNK_SIZE
             mc = min(n, lo + CHUNK_SIZE) - lo
-            _gate_chunk(S, D1, Zt, blocks, link, lo, mc, ZT, ST, D1T)
+            _gate_chunk(S, D1, Zt, blocks, link, constant, lo, mc, ZT, ST, D1T,
+                        AUX)
             _select(ST, mc, select, select_param, KEEP, BEST, ARG, TOTAL, CUM)
             _softmax_columns(ST, mc, P, LP, LSE, TMP)
             _load_chunk(Xt, lo, mc, XT)
@@ -361,8 +409,8 @@ def _loglik_tasks(t0, t1, S, D1, D2, Zt, blocks, link, select, select_param, Xt,
 
 # ---------------------------------------------------------------------- Hessian
 @jit
-def _hessian_tasks(t0, t1, S, D1, D2, Zt, blocks, link, select, select_param, Xt,
-                   y, w, coef, var, grad_c, hess_c, value_c):
+def _hessian_tasks(t0, t1, S, D1, D2, Zt, blocks, link, select, select_param,
+                   constant, Xt, y, w, coef, var, grad_c, hess_c, value_c):
     """Tasks ``t0 .. t1 - 1`` of the log-likelihood's value, gradient and
     Hessian, chunk by chunk, in per-expert blocks ``(gate block, expert row,
     log-variance)`` of ``q = m + p + 1``; only the blocks ``o >= i`` of the
@@ -387,7 +435,7 @@ def _hessian_tasks(t0, t1, S, D1, D2, Zt, blocks, link, select, select_param, Xt
     LJ, TAU, R = np.empty((k, CHUNK_SIZE)), np.empty((k, CHUNK_SIZE)), \
         np.empty((k, CHUNK_SIZE))
     H2 = np.empty((k, CHUNK_SIZE))
-    D1T = np.empty((k, m, CHUNK_SIZE))
+    D1T, AUX = np.empty((k, m, CHUNK_SIZE)), np.empty((k, CHUNK_SIZE))
     KEEP, BEST, TOTAL, CUM = np.empty((k, CHUNK_SIZE)), np.empty(CHUNK_SIZE), \
         np.empty(CHUNK_SIZE), np.empty(CHUNK_SIZE)
     ARG = np.empty(CHUNK_SIZE, dtype=np.int64)
@@ -398,7 +446,8 @@ def _hessian_tasks(t0, t1, S, D1, D2, Zt, blocks, link, select, select_param, Xt
         for c in range(t * n_chunks // n_tasks, (t + 1) * n_chunks // n_tasks):
             lo = c * CHUNK_SIZE
             mc = min(n, lo + CHUNK_SIZE) - lo
-            _gate_chunk(S, D1, Zt, blocks, link, lo, mc, ZT, ST, D1T)
+            _gate_chunk(S, D1, Zt, blocks, link, constant, lo, mc, ZT, ST, D1T,
+                        AUX)
             _select(ST, mc, select, select_param, KEEP, BEST, ARG, TOTAL, CUM)
             if link == 1 and Zt.shape[0] > 0:
                 # h'' = -sigma(eta) sigma(-eta) of h = log sigma, sigma(eta) = e^h
@@ -493,6 +542,11 @@ def _hessian_tasks(t0, t1, S, D1, D2, Zt, blocks, link, select, select_param, Xt
                                 acc += (w[lo + j] * (TAU[i, j] - P[i, j])
                                         * D2[lo + j, i, a, b])
                             hess[i, a, i, b] += acc
+                elif link >= 2 and Zt.shape[0] > 0:
+                    for j in range(mc):
+                        C[j] = w[lo + j] * (TAU[i, j] - P[i, j])
+                    _add_distance_curvature(link, constant, blocks, i, mc, C, ZT,
+                                            D1T, AUX, hess[i, :, i, :])
 
 
 # ---------------------------------------------------------------- Python side
