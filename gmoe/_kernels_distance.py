@@ -22,11 +22,11 @@ SQRT_2PI = math.sqrt(2.0 * math.pi)
 
 
 @jit
-def _cosine_chunk(blocks, theta, mc, ZT, ST, D1T, AUX):
+def _cosine_chunk(blocks, theta, mc, order, ZT, ST, D1T, AUX):
     """The cosine score ``s_i = a . w_i / g_i + b_i``, ``a = z / (|z| + theta)``,
-    ``g_i = |w_i| + theta``, and its derivatives ``(1, a / g_i - p u_i / g_i^2)``
-    (``p = a . w_i``, ``u_i = w_i / |w_i|``); ``ZT`` holds ``z`` and is
-    overwritten with ``a``, ``AUX`` receives ``p``."""
+    ``g_i = |w_i| + theta``, and (``order >= 1``) its derivatives ``(1, a / g_i
+    - p u_i / g_i^2)`` (``p = a . w_i``, ``u_i = w_i / |w_i|``); ``ZT`` holds
+    ``z`` and is overwritten with ``a``, ``AUX`` receives ``p``."""
     k, d = blocks.shape[0], ZT.shape[0]
     for j in range(mc):
         norm = 0.0
@@ -49,6 +49,9 @@ def _cosine_chunk(blocks, theta, mc, ZT, ST, D1T, AUX):
                 AUX[i, j] += ZT[c, j] * blocks[i, 1 + c]
         for j in range(mc):
             ST[i, j] = AUX[i, j] / g + blocks[i, 0]
+        if order == 0:
+            continue
+        for j in range(mc):
             D1T[i, 0, j] = 1.0
         for c in range(d):
             u = blocks[i, 1 + c] / safe
@@ -57,11 +60,12 @@ def _cosine_chunk(blocks, theta, mc, ZT, ST, D1T, AUX):
 
 
 @jit
-def _laplace_chunk(blocks, bandwidth, mc, ZT, ST, D1T, AUX):
-    """The Laplace score ``s_i = b_i - |w_i - z|`` and its derivatives ``(1,
-    (z - w_i) / |w_i - z|)``; ``AUX`` receives ``1 / |w_i - z|`` or, in one
-    dimension with a bandwidth ``h > 0``, the second derivative ``-2 K_h(w_i -
-    z)`` (:meth:`gmoe.gates.Laplace.score_derivatives`)."""
+def _laplace_chunk(blocks, bandwidth, mc, order, ZT, ST, D1T, AUX):
+    """The Laplace score ``s_i = b_i - |w_i - z|`` and (``order >= 1``) its
+    derivatives ``(1, (z - w_i) / |w_i - z|)``; with ``order == 2`` ``AUX``
+    receives ``1 / |w_i - z|`` or, in one dimension with a bandwidth ``h > 0``,
+    the second derivative ``-2 K_h(w_i - z)``
+    (:meth:`gmoe.gates.Laplace.score_derivatives`)."""
     k, d = blocks.shape[0], ZT.shape[0]
     kink = d == 1 and bandwidth > 0
     for i in range(k):
@@ -74,14 +78,15 @@ def _laplace_chunk(blocks, bandwidth, mc, ZT, ST, D1T, AUX):
         for j in range(mc):
             rho = math.sqrt(AUX[i, j])
             ST[i, j] = blocks[i, 0] - rho
+            AUX[i, j] = 1.0 / max(rho, NORM_FLOOR)
+        if order == 0:
+            continue
+        for j in range(mc):
             D1T[i, 0, j] = 1.0
-            AUX[i, j] = max(rho, NORM_FLOOR)
         for c in range(d):
             for j in range(mc):
-                D1T[i, 1 + c, j] = -((blocks[i, 1 + c] - ZT[c, j]) / AUX[i, j])
-        for j in range(mc):
-            AUX[i, j] = 1.0 / AUX[i, j]
-        if kink:
+                D1T[i, 1 + c, j] = (ZT[c, j] - blocks[i, 1 + c]) * AUX[i, j]
+        if kink and order == 2:
             for j in range(mc):
                 r = (blocks[i, 1] - ZT[0, j]) / bandwidth
                 AUX[i, j] = -2.0 * math.exp(-0.5 * r * r) / (bandwidth * SQRT_2PI)

@@ -190,18 +190,19 @@ def _select(ST, mc, select, select_param, KEEP, BEST, ARG, TOTAL, CUM):
 
 # ------------------------------------------------------- E-step, chunk by chunk
 @jit
-def _gate_chunk(S, D1, Zt, blocks, link, constant, lo, mc, ZT, ST, D1T, AUX):
-    """The scores ``ST`` (k, mc) and derivatives ``D1T`` (k, m, mc) of the chunk
-    of ``mc`` samples starting at ``lo``, transposed (samples last, so that the
-    loops over them are vectorised).  A cosine or Laplace score leaves in
-    ``AUX`` (k, mc) what its second derivatives need
-    (:mod:`gmoe._kernels_distance`)."""
+def _gate_chunk(S, D1, Zt, blocks, link, constant, lo, mc, order, ZT, ST, D1T, AUX):
+    """The scores ``ST`` (k, mc) and, with ``order >= 1``, their derivatives
+    ``D1T`` (k, m, mc) of the chunk of ``mc`` samples starting at ``lo``,
+    transposed (samples last, so that the loops over them are vectorised).
+    ``AUX`` (k, mc) receives what a compiled form's second derivatives need
+    (``order == 2``; :mod:`gmoe._kernels_distance`), and the log-sigmoid link's
+    first derivative ``sigma(-eta)`` (``order >= 1``)."""
     k, m = D1T.shape[0], D1T.shape[1]
     if Zt.shape[0] == 0:
         for i in range(k):
             for j in range(mc):
                 ST[i, j] = S[lo + j, i]
-            if D1.shape[0] == 0:
+            if D1.shape[0] == 0 or order == 0:
                 continue  # scores only (the log-likelihood pass)
             for a in range(m):
                 for j in range(mc):
@@ -209,26 +210,29 @@ def _gate_chunk(S, D1, Zt, blocks, link, constant, lo, mc, ZT, ST, D1T, AUX):
         return
     _load_chunk(Zt, lo, mc, ZT)
     if link == 2:
-        _cosine_chunk(blocks, constant, mc, ZT, ST, D1T, AUX)
+        _cosine_chunk(blocks, constant, mc, order, ZT, ST, D1T, AUX)
         return
     if link == 3:
-        _laplace_chunk(blocks, constant, mc, ZT, ST, D1T, AUX)
+        _laplace_chunk(blocks, constant, mc, order, ZT, ST, D1T, AUX)
         return
     _linear_predictors(blocks, ZT, mc, ST)
     for i in range(k):
-        if link == 0:
-            for a in range(m):
+        if link == 1:
+            for j in range(mc):
+                eta = ST[i, j]
+                # log sigma(eta) = -log(1 + exp(-eta)); derivative sigma(-eta)
+                e = math.exp(-abs(eta))
+                ST[i, j] = min(eta, 0.0) - math.log1p(e)
+                AUX[i, j] = (e if eta >= 0 else 1.0) / (1.0 + e)
+        if order == 0:
+            continue
+        for a in range(m):
+            if link == 0:
                 for j in range(mc):
                     D1T[i, a, j] = ZT[a, j]
-            continue
-        for j in range(mc):
-            eta = ST[i, j]
-            # log sigma(eta) = -log(1 + exp(-eta)); derivative sigma(-eta)
-            e = math.exp(-abs(eta))
-            ST[i, j] = min(eta, 0.0) - math.log1p(e)
-            ST_prime = (e if eta >= 0 else 1.0) / (1.0 + e)
-            for a in range(m):
-                D1T[i, a, j] = ST_prime * ZT[a, j]
+            else:
+                for j in range(mc):
+                    D1T[i, a, j] = AUX[i, j] * ZT[a, j]
 
 
 @jit
@@ -299,8 +303,8 @@ def _e_step_tasks(t0, t1, S, D1, D2, Zt, blocks, link, select, select_param,
         for c in range(t * n_chunks // n_tasks, (t + 1) * n_chunks // n_tasks):
             lo = c * CHUNK_SIZE
             mc = min(n, lo + CHUNK_SIZE) - lo
-            _gate_chunk(S, D1, Zt, blocks, link, constant, lo, mc, ZT, ST, D1T,
-                        AUX)
+            _gate_chunk(S, D1, Zt, blocks, link, constant, lo, mc, 1, ZT, ST,
+                        D1T, AUX)
             _select(ST, mc, select, select_param, KEEP, BEST, ARG, TOTAL, CUM)
             _softmax_columns(ST, mc, P, LP, LSE, TMP)
             _load_chunk(Xt, lo, mc, XT)
@@ -349,8 +353,8 @@ def _gate_stats_tasks(t0, t1, S, D1, D2, Zt, blocks, link, select, select_param,
         for c in range(t * n_chunks // n_tasks, (t + 1) * n_chunks // n_tasks):
             lo = c * CHUNK_SIZE
             mc = min(n, lo + CHUNK_SIZE) - lo
-            _gate_chunk(S, D1, Zt, blocks, link, constant, lo, mc, ZT, ST, D1T,
-                        AUX)
+            _gate_chunk(S, D1, Zt, blocks, link, constant, lo, mc, 1, ZT, ST,
+                        D1T, AUX)
             _select(ST, mc, select, select_param, KEEP, BEST, ARG, TOTAL, CUM)
             _softmax_columns(ST, mc, P, LP, LSE, TMP)
             for i in range(k):
@@ -390,8 +394,8 @@ def _loglik_tasks(t0, t1, S, D1, D2, Zt, blocks, link, select, select_param,
         for c in range(t * n_chunks // n_tasks, (t + 1) * n_chunks // n_tasks):
             lo = c * CHUNK_SIZE
             mc = min(n, lo + CHUNK_SIZE) - lo
-            _gate_chunk(S, D1, Zt, blocks, link, constant, lo, mc, ZT, ST, D1T,
-                        AUX)
+            _gate_chunk(S, D1, Zt, blocks, link, constant, lo, mc, 0, ZT, ST,
+                        D1T, AUX)
             _select(ST, mc, select, select_param, KEEP, BEST, ARG, TOTAL, CUM)
             _softmax_columns(ST, mc, P, LP, LSE, TMP)
             _load_chunk(Xt, lo, mc, XT)
@@ -439,15 +443,17 @@ def _hessian_tasks(t0, t1, S, D1, D2, Zt, blocks, link, select, select_param,
     KEEP, BEST, TOTAL, CUM = np.empty((k, CHUNK_SIZE)), np.empty(CHUNK_SIZE), \
         np.empty(CHUNK_SIZE), np.empty(CHUNK_SIZE)
     ARG = np.empty(CHUNK_SIZE, dtype=np.int64)
-    V = np.empty((k, q, CHUNK_SIZE))
+    VS, G = np.empty((k, q, CHUNK_SIZE)), np.empty((k, q, CHUNK_SIZE))
+    U = np.empty((k, m, CHUNK_SIZE))
     LSE, TMP, C = np.empty(CHUNK_SIZE), np.empty(CHUNK_SIZE), np.empty(CHUNK_SIZE)
+    SW = np.empty(CHUNK_SIZE)
     for t in range(t0, t1):
         grad, hess = grad_c[t], hess_c[t]
         for c in range(t * n_chunks // n_tasks, (t + 1) * n_chunks // n_tasks):
             lo = c * CHUNK_SIZE
             mc = min(n, lo + CHUNK_SIZE) - lo
-            _gate_chunk(S, D1, Zt, blocks, link, constant, lo, mc, ZT, ST, D1T,
-                        AUX)
+            _gate_chunk(S, D1, Zt, blocks, link, constant, lo, mc, 2, ZT, ST,
+                        D1T, AUX)
             _select(ST, mc, select, select_param, KEEP, BEST, ARG, TOTAL, CUM)
             if link == 1 and Zt.shape[0] > 0:
                 # h'' = -sigma(eta) sigma(-eta) of h = log sigma, sigma(eta) = e^h
@@ -468,45 +474,64 @@ def _hessian_tasks(t0, t1, S, D1, D2, Zt, blocks, link, select, select_param,
             for j in range(mc):
                 v += w[lo + j] * LSE[j]
             value_c[t, 0] += v
+            # VS = sqrt(w) V, G = tau VS, U = pi VS on the gate block: the
+            # covariance of V under tau is sum_j (delta_io G_i VS_o' - G_i G_o'),
+            # the gate's term sum_j (U_i U_o' - delta_io U_i VS_o')
+            for j in range(mc):
+                SW[j] = math.sqrt(w[lo + j])
             for i in range(k):
                 for a in range(m):
                     for j in range(mc):
-                        V[i, a, j] = D1T[i, a, j]
+                        VS[i, a, j] = SW[j] * D1T[i, a, j]
                 for a in range(p):
                     for j in range(mc):
-                        V[i, m + a, j] = R[i, j] * inv_var[i] * XT[a, j]
+                        VS[i, m + a, j] = SW[j] * R[i, j] * inv_var[i] * XT[a, j]
                 for j in range(mc):
-                    V[i, q - 1, j] = 0.5 * (R[i, j] * R[i, j] * inv_var[i] - 1.0)
+                    VS[i, q - 1, j] = SW[j] * 0.5 * (R[i, j] * R[i, j] * inv_var[i]
+                                                     - 1.0)
+                for a in range(q):
+                    for j in range(mc):
+                        G[i, a, j] = TAU[i, j] * VS[i, a, j]
+                for a in range(m):
+                    for j in range(mc):
+                        U[i, a, j] = P[i, j] * VS[i, a, j]
             for i in range(k):
                 for a in range(q):
                     acc = 0.0
-                    for j in range(mc):
-                        acc += w[lo + j] * TAU[i, j] * V[i, a, j]
                     if a < m:
                         for j in range(mc):
-                            acc -= w[lo + j] * P[i, j] * V[i, a, j]
+                            acc += SW[j] * (G[i, a, j] - U[i, a, j])
+                    else:
+                        for j in range(mc):
+                            acc += SW[j] * G[i, a, j]
                     grad[i, a] += acc
-                for o in range(i, k):
-                    # covariance of V under tau: w tau_i (delta_io - tau_o)
-                    for j in range(mc):
-                        C[j] = w[lo + j] * TAU[i, j] * (
-                            (1.0 if o == i else 0.0) - TAU[o, j])
+                for a in range(q):
+                    for b in range(a, q):
+                        acc = 0.0
+                        if b < m:
+                            for j in range(mc):
+                                acc += ((G[i, a, j] - U[i, a, j]) * VS[i, b, j]
+                                        - G[i, a, j] * G[i, b, j]
+                                        + U[i, a, j] * U[i, b, j])
+                        else:
+                            for j in range(mc):
+                                acc += G[i, a, j] * (VS[i, b, j] - G[i, b, j])
+                        hess[i, a, i, b] += acc
+                        if b > a:
+                            hess[i, b, i, a] += acc
+                for o in range(i + 1, k):
                     for a in range(q):
                         for b in range(q):
                             acc = 0.0
-                            for j in range(mc):
-                                acc += C[j] * V[i, a, j] * V[o, b, j]
+                            if a < m and b < m:
+                                for j in range(mc):
+                                    acc += (U[i, a, j] * U[o, b, j]
+                                            - G[i, a, j] * G[o, b, j])
+                            else:
+                                for j in range(mc):
+                                    acc -= G[i, a, j] * G[o, b, j]
                             hess[i, a, o, b] += acc
-                    # the gate's -w pi_i (delta_io - pi_o) D1_i D1_o'
-                    for j in range(mc):
-                        C[j] = w[lo + j] * P[i, j] * (
-                            P[o, j] - (1.0 if o == i else 0.0))
-                    for a in range(m):
-                        for b in range(m):
-                            acc = 0.0
-                            for j in range(mc):
-                                acc += C[j] * V[i, a, j] * V[o, b, j]
-                            hess[i, a, o, b] += acc
+            for i in range(k):
                 # the expert's own second derivatives
                 for a in range(p):
                     for b in range(p):
