@@ -375,3 +375,19 @@ def test_compiled_distance_scores_match_the_score_arrays(gate, d):
     for a, b in zip(fast.gate_stats(prev, params.gate),
                     slow.gate_stats(prev, params.gate), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-9)
+
+
+def test_vectorised_log1p_of_the_sigmoid_link():
+    # the kernels' log1p on [0, 1] against the library's, relative error
+    import math
+
+    from gmoe._kernels_scores import _log1p_unit
+
+    rng = np.random.default_rng(19)
+    e = np.concatenate([rng.uniform(0, 1, 20000), np.exp(-rng.uniform(0, 745, 20000)),
+                        [0.0, 1.0, 0.41421356237309503, 0.414213562373095, 5e-324]])
+    got = np.array([_log1p_unit(v) for v in e])
+    want = np.array([math.log1p(v) for v in e])
+    assert got[np.flatnonzero(e == 0.0)] == 0.0
+    # within 2 ulps (subnormal results: within the smallest subnormals)
+    np.testing.assert_allclose(got, want, rtol=5e-16, atol=1e-320)
