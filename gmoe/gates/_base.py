@@ -150,9 +150,11 @@ class Gate:
         gate, or a selection only :meth:`active` computes)."""
         return None
 
-    def boundary(self, S):
+    def boundary(self, S, towards=None):
         """For a sparse gate: the boundary of each sample's selection nearest to
-        the scores ``S`` (n, k), as ``(margin, dmargin, other)``.
+        the scores ``S`` (n, k), or, where ``towards`` (n, k) bool differs from
+        the selection, the boundary on the way to that selection, as
+        ``(margin, dmargin, other)``.
 
         ``margin`` (n,) is non-negative on the sample's side of the boundary and
         zero on it; ``dmargin`` (n, k) its gradient with respect to the scores;
