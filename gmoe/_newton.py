@@ -243,6 +243,7 @@ def run_newton(model, params, *, max_iter=100, gtol=1e-7, verbose=0):
     value, grad, hess = model.derivatives(model.from_vector(theta, k))
     piecewise = getattr(model, "piecewise", False)
     pinned = _none_held(k)  # a sparse gate's held samples, and where they go
+    recent = pinned[0]  # held since the last accepted step
     hold = None
     escapes = 0
     lam = LAMBDA_START
@@ -279,7 +280,9 @@ def run_newton(model, params, *, max_iter=100, gtol=1e-7, verbose=0):
         delta = _bounded_step(-hess, grad, theta, lo, hi, held, lam, hold)
         if hold is not None and delta is not None:
             # release the held samples the step's quadratic model pulls inside
-            keep = multipliers(grad, hold[0], -hess, delta) >= 0
+            # (not those held since the last accepted step: no cycling)
+            keep = (multipliers(grad, hold[0], -hess, delta) >= 0) | np.isin(
+                pinned[0], recent)
             if not keep.all():
                 pinned = (pinned[0][keep], pinned[1][keep])
                 hold = _hold(model, current, pinned)
@@ -301,6 +304,7 @@ def run_newton(model, params, *, max_iter=100, gtol=1e-7, verbose=0):
                     add = fresh & (fraction <= first * (1 + 1e-6))
                     pinned = (np.concatenate([pinned[0], samples[add]]),
                               np.concatenate([pinned[1], other[add]]))
+                    recent = np.concatenate([recent, samples[add]])
                     if first * np.max(np.abs(delta)) <= 1e-9 * max(
                             1.0, np.max(np.abs(theta))):
                         rejections += 1
@@ -325,6 +329,7 @@ def run_newton(model, params, *, max_iter=100, gtol=1e-7, verbose=0):
                 break
             continue
         rejections = 0
+        recent = pinned[0][:0]
         n_iter += 1
         rho = actual / predicted if predicted > 0 else 0.0
         if rho > 0.75:
@@ -357,14 +362,13 @@ def _none_held(k):
 
 def _hold(model, params, pinned):
     """``(rows, target)`` of the held samples: their margins' gradients and the
-    change of each margin: to ``ON_BOUNDARY / 100`` for a margin already below
-    :data:`ON_BOUNDARY`, none for the others; None when none is held."""
+    change that brings each margin to ``ON_BOUNDARY / 100`` (none for a margin
+    already below); None when none is held.  A sample is held just short of
+    its boundary, so the change is small."""
     if pinned[0].size == 0:
         return None
     margin, rows, _ = margin_rows(model, params, *pinned)
-    target = np.where(margin <= ON_BOUNDARY,
-                      np.minimum(margin, 0.01 * ON_BOUNDARY) - margin, 0.0)
-    return rows, target
+    return rows, np.minimum(margin, 0.01 * ON_BOUNDARY) - margin
 
 
 def _on_boundary(model, params, pinned, grad, held):
