@@ -109,11 +109,12 @@ def _as_params(beta0s, atoms):
 def _params_of(source):
     """The five parameter arrays of an estimator, a measure or a dict."""
     if hasattr(source, "expert_variance_"):
-        from gmoe._estimator import require_dense_softmax
-
-        require_dense_softmax(source, "merging mixing measures (the dendrogram, DSC)")
-        return {name: np.asarray(getattr(source, name + "_"), dtype=float)
-                for name in PARAM_NAMES}
+        measure = MixingMeasure.from_estimator(source)
+        if measure.gate.name != "softmax":
+            raise ValueError("merging mixing measures (the dendrogram, DSC) is "
+                             "written for the softmax gate so far; this model has "
+                             f"gate={measure.gate!r}.")
+        return measure.to_params()
     if hasattr(source, "to_params"):
         return {name: np.asarray(v, dtype=float)
                 for name, v in source.to_params().items()}

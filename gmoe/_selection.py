@@ -287,12 +287,6 @@ def _sweep_row(k, X, y, w, seed, estimator_params):
     return model, row
 
 
-def _splittable(gate):
-    """Whether every score of ``gate`` has an additive intercept (its first block
-    coordinate, then part of the gauge): lowering it by log 2 halves a weight."""
-    return bool(gate.gauge(1)[0])
-
-
 def split_start(estimator, n_experts, *, spread=0.5):
     """A start with ``n_experts`` experts made from a smaller fitted model by
     splitting its heaviest expert, again and again.
@@ -332,11 +326,11 @@ def split_start(estimator, n_experts, *, spread=0.5):
     >>> bool(np.isclose(twin.log_likelihood_, moe.log_likelihood_))
     True
     """
-    from gmoe._estimator import require_dense_softmax
+    from gmoe._conditional import require_dense_gate
 
-    require_dense_softmax(estimator, "a split start", any_dense_gate=True)
+    require_dense_gate(estimator, "a split start")
     gate = estimator._fitted_gate()
-    if not _splittable(gate):
+    if not gate.additive_intercept():
         raise ValueError(
             f"a split start halves the gate weight of the split expert by lowering "
             f"its score by log 2; the scores of gate={gate!r} have no additive "
@@ -369,7 +363,7 @@ def _repair_nesting(ks, estimators, rows, X, y, w, entropy, estimator_params):
     gate = estimator_params.get("gate", "softmax")
     if (isinstance(gate, str) and gate == "gaussian"
             or estimator_params.get("top_k") is not None
-            or not _splittable(get_gate(gate))):
+            or not get_gate(gate).additive_intercept()):
         return
     for index, k in enumerate(ks):
         smaller = ks[:index]
