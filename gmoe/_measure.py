@@ -11,13 +11,12 @@ translations leave the model unchanged.
 """
 
 import numbers
-from collections.abc import Mapping
 
 import numpy as np
 
 from gmoe._conditional import ConditionalMixture, require_dense_gate
 from gmoe.datasets import DESIGNS, PARAM_NAMES, _generator, draw_covariates
-from gmoe.gates import GATES, Softmax, get_gate
+from gmoe.gates import Softmax, gate_spec, get_gate, same_gate
 from gmoe.gates._base import identity_scaling
 
 #: The experts' parameters, after the gate's in every parameter dict.
@@ -32,38 +31,8 @@ def _as_float_array(name, value):
     return array
 
 
-def gate_spec(gate):
-    """The gate as plain data: its name, or a dict of its name and options.
-
-    Examples
-    --------
-    >>> from gmoe.gates import Cosine
-    >>> gate_spec(Cosine(0.2)), gate_spec(Softmax())
-    ({'name': 'cosine', 'perturbation': 0.2}, 'softmax')
-    """
-    options = dict(vars(gate))
-    return {"name": gate.name, **options} if options else gate.name
-
-
-def gate_from_spec(spec):
-    """Inverse of :func:`gate_spec` (also a gate object or a name)."""
-    if isinstance(spec, Mapping):
-        options = dict(spec)
-        name = options.pop("name", None)
-        if name not in GATES:
-            raise ValueError(f"a gate given as a dict needs a 'name' among "
-                             f"{sorted(GATES)}; got {spec!r}.")
-        return GATES[name](**options)
-    return get_gate(spec)
-
-
-def same_gate(a, b):
-    """Whether two gate objects are the same model (class and options)."""
-    return type(a) is type(b) and vars(a) == vars(b)
-
-
 def _check_gate(gate):
-    gate = gate_from_spec(gate)
+    gate = get_gate(gate)
     if gate.sparse:
         raise ValueError(
             f"a mixing measure is defined here for dense gates; gate={gate!r} is "

@@ -59,6 +59,13 @@ class Gate:
     (default: zero blocks), :meth:`check_data` and, for a sparse gate,
     :meth:`active`.  Blocks are in the units of :meth:`features`; the fitted
     attributes of the estimator in the units of the data.
+
+    With :func:`identity_scaling`, :meth:`from_original` must give the
+    attributes side by side: first the intercepts :math:`\\beta_{0i}` (an
+    attribute of shape ``(k,)``), then arrays of shape ``(k, d)``.  The mixing
+    measure (:class:`gmoe.MixingMeasure`) reads :math:`e^{\\beta_{0i}}` as the
+    weight of atom ``i`` and the rest of the block as the gate part of the atom,
+    and the gauge as the translations of both that leave the model unchanged.
     """
 
     #: Short name, as accepted by ``GaussianMoERegressor(gate=...)``.
