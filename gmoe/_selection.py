@@ -512,7 +512,10 @@ def select_n_experts(X, y, n_experts=range(1, 9), criterion="bic", *, n_init=Non
     time (:class:`~gmoe.MixingDendrogram`) and keep the number of atoms kappa
     (among ``n_experts``, at least 2) of smallest
     :math:`\\mathrm{DSC}(\\kappa) = -(h_\\kappa + \\log n \\cdot \\bar\\ell_\\kappa)`;
-    the best estimator is then refitted from the merged parameters.
+    the best estimator is then refitted from the merged parameters.  DSC works
+    for the dense gates whose atoms can be merged (``gate=`` "softmax",
+    "constant", "cosine", "laplace"; see :func:`gmoe._dendrogram.check_mergeable`)
+    and raises a ValueError before any fit for the others.
 
     A fit with degenerate experts (an expert with too little weight or a
     variance at the floor: ``degenerate_experts_``, or a fit that warns
@@ -552,8 +555,9 @@ def select_n_experts(X, y, n_experts=range(1, 9), criterion="bic", *, n_init=Non
         Then :math:`\\log L` is weighted and :math:`n = \\sum_n w_n`.
     **estimator_params
         Passed to every :class:`~gmoe.GaussianMoERegressor` (``solver``,
-        ``max_iter``, ``tol``, ...).  For ``"dsc"``, the keys ``distance`` and
-        ``reference`` go to :class:`~gmoe.MixingDendrogram` instead.
+        ``max_iter``, ``tol``, ``gate``, ...).  For ``"dsc"``, the keys
+        ``distance`` and ``reference`` go to :class:`~gmoe.MixingDendrogram`
+        instead.
 
     Returns
     -------
@@ -613,10 +617,21 @@ def select_n_experts(X, y, n_experts=range(1, 9), criterion="bic", *, n_init=Non
 def _select_dsc(X, y, w, ks, entropy, estimator_params):
     import pandas as pd
 
-    from gmoe._dendrogram import MixingDendrogram
+    from gmoe._dendrogram import MixingDendrogram, check_mergeable
+    from gmoe.gates import get_gate
 
     dendro_options = {key: estimator_params.pop(key)
                       for key in ("distance", "reference") if key in estimator_params}
+    gate = estimator_params.get("gate", "softmax")
+    if isinstance(gate, str) and gate == "gaussian":
+        raise ValueError("criterion='dsc' merges the atoms of a gate of gmoe.gates; "
+                         "the Gaussian gate's measure has no merge here. Use "
+                         "criterion='bic' (or 'icl', 'aic').")
+    gate = get_gate(gate)
+    if gate.sparse or estimator_params.get("top_k") is not None:
+        raise ValueError("criterion='dsc' is defined for dense gates; use "
+                         "criterion='bic' (or 'icl', 'aic') with a sparse gate.")
+    check_mergeable(gate)
     k_max = max(ks)
     candidates = [k for k in ks if k >= 2]
     if not candidates:
