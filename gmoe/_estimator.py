@@ -493,7 +493,8 @@ class GaussianMoERegressor(ConditionalMixture, RegressorMixin, BaseEstimator):
         1e-4 times the variance of y.  They are kept, with finite parameters, and
         a warning names them.
     mixing_measure_ : MixingMeasure
-        The fitted parameters as a mixing measure (see :mod:`gmoe` theory notes).
+        The fitted gate and parameters as a mixing measure, for every dense
+        gate (a ``GaussianGateMixingMeasure`` for the Gaussian gate).
     top_k_ : int or None
         ``K`` of the fitted top-K gate (``None``: the dense softmax gate, also
         when ``top_k == n_experts``).  Every prediction method uses it.
