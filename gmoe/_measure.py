@@ -15,91 +15,14 @@ import numbers
 import numpy as np
 
 from gmoe._conditional import ConditionalMixture, require_dense_gate
+from gmoe._measure_params import (
+    EXPERT_NAMES,
+    as_float_array,
+    check_gate,
+    check_params,
+)
 from gmoe.datasets import DESIGNS, PARAM_NAMES, _generator, draw_covariates
-from gmoe.gates import Softmax, gate_spec, get_gate, same_gate
-from gmoe.gates._base import identity_scaling
-
-#: The experts' parameters, after the gate's in every parameter dict.
-EXPERT_NAMES = PARAM_NAMES[2:]
-
-
-def _as_float_array(name, value):
-    try:
-        array = np.array(value, dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must be an array of numbers; got {value!r}.") from exc
-    return array
-
-
-def _check_gate(gate):
-    gate = get_gate(gate)
-    if gate.sparse:
-        raise ValueError(
-            f"a mixing measure is defined here for dense gates; gate={gate!r} is "
-            "sparse (its weights depend on which experts each sample selects). "
-            "Use a dense gate, e.g. gate='softmax'.")
-    return gate
-
-
-def _check_params(gate, gate_params, experts):
-    """Validate the gate's attributes and the experts' arrays; return them (in
-    the order ``gate.attributes + EXPERT_NAMES``) as read-only float copies."""
-    names = tuple(gate.attributes)
-    missing = [name for name in names if name not in gate_params]
-    extra = sorted(set(gate_params) - set(names))
-    if missing or extra:
-        raise TypeError(
-            f"a mixing measure with gate={gate!r} takes the keyword arguments "
-            f"{list(names + EXPERT_NAMES)}; missing {missing}, unexpected {extra}.")
-    arrays = {name: _as_float_array(name, gate_params[name]) for name in names}
-    arrays.update({name: _as_float_array(name, value)
-                   for name, value in experts.items()})
-    matrices = [name for name in names[1:] + ("expert_coef",)]
-    for name in matrices:
-        if arrays[name].ndim != 2:
-            raise ValueError(
-                f"{name} must be 2-D of shape (n_atoms, n_features); got shape "
-                f"{arrays[name].shape}. With one feature pass a column, e.g. "
-                "np.reshape(values, (-1, 1))."
-            )
-    first = matrices[0]
-    k, d = arrays[first].shape
-    if k < 1 or d < 1:
-        raise ValueError(
-            f"{first} has shape {(k, d)}; a mixing measure needs at least one atom "
-            "and one feature."
-        )
-    for name, value in arrays.items():
-        shape = (k, d) if name in matrices else (k,)
-        if value.shape != shape:
-            raise ValueError(
-                f"{name} has shape {value.shape}; {first} has shape {(k, d)} "
-                f"(n_atoms={k}, n_features={d}), so {name} must have shape {shape}."
-            )
-        if not np.all(np.isfinite(value)):
-            raise ValueError(f"{name} contains NaN or infinity; all parameters "
-                             "must be finite.")
-    if np.any(arrays["expert_variance"] <= 0):
-        raise ValueError(
-            "expert_variance must be positive (these are variances sigma_i, not "
-            f"standard deviations); got {arrays['expert_variance'].tolist()}."
-        )
-    gate.check_data(np.zeros((0, d)))
-    blocks = np.column_stack([arrays[name] for name in names])
-    if (blocks.shape[1] != gate.n_block(d) or not np.array_equal(
-            gate.from_original(arrays, identity_scaling(d)), blocks)):
-        raise ValueError(
-            f"gate={gate!r}: a mixing measure reads the gate's blocks in the data's "
-            f"units as its attributes {list(names)} side by side; this gate's "
-            "from_original does not give them.")
-    gauge = gate.gauge(d)[1:]
-    if gauge.any() and not gauge.all():
-        raise ValueError(
-            f"gate={gate!r}: its gauge translates some coordinates of the gate part "
-            "of an atom and not others; a mixing measure needs all or none.")
-    for array in (*arrays.values(), blocks):
-        array.flags.writeable = False
-    return arrays, blocks
+from gmoe.gates import Softmax, gate_spec, same_gate
 
 
 class MixingMeasure(ConditionalMixture):
@@ -203,11 +126,11 @@ class MixingMeasure(ConditionalMixture):
 
     def __init__(self, *, gate="softmax", expert_intercept, expert_coef,
                  expert_variance, **gate_params):
-        gate = _check_gate(gate)
+        gate = check_gate(gate)
         experts = {"expert_intercept": expert_intercept, "expert_coef": expert_coef,
                    "expert_variance": expert_variance}
         self._gate = gate
-        self._arrays, self._blocks = _check_params(gate, gate_params, experts)
+        self._arrays, self._blocks = check_params(gate, gate_params, experts)
 
     # ------------------------------------------------------------ construction
     @classmethod
@@ -304,7 +227,7 @@ class MixingMeasure(ConditionalMixture):
                 f"from_dict needs a mapping with the keys {list(PARAM_NAMES)}; got "
                 f"{type(data).__name__}."
             )
-        gate = _check_gate(data.get("gate", "softmax"))
+        gate = check_gate(data.get("gate", "softmax"))
         names = tuple(gate.attributes) + EXPERT_NAMES
         keys = set(data.keys()) - {"gate"}
         missing = [name for name in names if name not in keys]
@@ -478,7 +401,7 @@ class MixingMeasure(ConditionalMixture):
             raise ValueError(f"t0 must be a finite number; got {t0!r}.")
         translate_weights, translate_atoms = self.gauge
         q = self.gate_atoms.shape[1]
-        t1 = np.zeros(q) if t1 is None else _as_float_array("t1", t1)
+        t1 = np.zeros(q) if t1 is None else as_float_array("t1", t1)
         if t1.ndim == 0:
             t1 = np.full(q, float(t1))
         if t1.shape != (q,) or not np.all(np.isfinite(t1)):
@@ -538,7 +461,7 @@ class MixingMeasure(ConditionalMixture):
 
     # ---------------------------------------------------------------- model
     def _check_X(self, X):
-        X = _as_float_array("X", X)
+        X = as_float_array("X", X)
         if X.ndim != 2 or X.shape[1] != self.n_features:
             raise ValueError(
                 f"X has shape {X.shape}; it must be 2-D with {self.n_features} "
