@@ -1275,8 +1275,8 @@ class GaussianMoERegressor(ConditionalMixture, RegressorMixin, BaseEstimator):
 
         The estimator keeps no copy of its training data (as in scikit-learn),
         so pass the data given to :meth:`fit` again; other data raise a
-        ``ValueError``.  Defined for the dense softmax gate (``gate="softmax"``,
-        ``top_k=None``): other gates raise a ``ValueError`` that says why.
+        ``ValueError``.  Defined for every dense gate of :mod:`gmoe.gates`; the
+        Gaussian gate and the sparse gates raise a ``ValueError`` that says why.
 
         Parameters
         ----------
