@@ -216,8 +216,9 @@ class MixingDendrogram:
     n_atoms : int
         K, the atoms of the fitted measure.
     levels_ : dict of int to dict
-        ``levels_[kappa]``: the five parameter arrays of the merged measure with
-        kappa atoms (``levels_[K]`` is the translated fit).
+        ``levels_[kappa]``: the parameter arrays (the gate's and the experts') of
+        the merged measure with kappa atoms (``levels_[K]`` is the translated
+        fit).
     members_ : dict of int to list of tuple
         ``members_[kappa][i]``: the original atoms merged into atom ``i``.
     heights_ : dict of int to float
@@ -564,7 +565,8 @@ def merge(estimator, n_experts, *, distance="moe", reference="max", X=None,
     Returns
     -------
     params : dict
-        The five parameter arrays (original units) of the merged measure.
+        The parameter arrays (original units) of the merged measure: the
+        gate's attributes and the experts'.
 
     Examples
     --------
