@@ -406,3 +406,12 @@ def test_sigmoid_gate_has_no_merge():
     X, y = G.sample(200, low=-2, high=2, random_state=0)
     with pytest.raises(ValueError, match="criterion='bic'"):
         select_n_experts(X, y, range(1, 4), "dsc", gate="sigmoid", random_state=0)
+
+
+def test_rate_studies_refuse_other_gates():
+    from gmoe.simulation import check_study
+
+    with pytest.raises(ValueError, match="softmax gate"):
+        check_study(truth("constant"), 4, [1000], 2, random_state=0)
+    spec = check_study(truth("softmax"), 4, [1000], 2, random_state=0)
+    assert spec["n_experts"] == (4,)
