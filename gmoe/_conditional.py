@@ -323,19 +323,20 @@ def require_dense_gate(estimator, what):
     is defined for."""
     if hasattr(estimator, "gate_covariance_"):
         raise ValueError(
-            f"{what} is written for the gates of gmoe.gates; this model has a "
+            f"{what} is defined for the dense gates of gmoe.gates; this model has a "
             "Gaussian gate (weights, means, covariances), which it does not cover "
             "(with likelihood='conditional' they are identified only up to a "
-            "common quadratic in x). Fit with another gate, e.g. gate='softmax'.")
+            "common quadratic in x). Fit with a gate of gmoe.gates, e.g. "
+            "gate='softmax'.")
     gate = getattr(estimator, "gate_", None)
     if gate is not None and gate.sparse:
         raise ValueError(
-            f"{what} is defined for dense gates; this model has the sparse gate "
-            f"{gate!r}, whose likelihood jumps where the selected sets change, so "
-            "its maximum need not be a smooth stationary point.")
+            f"{what} is defined for the dense gates of gmoe.gates; this model has "
+            f"the sparse gate {gate!r}, whose likelihood jumps where the selected "
+            "sets change, so its maximum need not be a smooth stationary point.")
     if getattr(estimator, "top_k_", None) is not None:
         raise ValueError(
-            f"{what} is defined for dense gates; this model has a top-K gate "
-            f"(top_k={estimator.top_k_}), whose likelihood jumps where the top-K "
-            "sets change, so its maximum need not be a smooth stationary point. Fit "
-            "with top_k=None.")
+            f"{what} is defined for the dense gates of gmoe.gates; this model has a "
+            f"top-K gate (top_k={estimator.top_k_}), whose likelihood jumps where "
+            "the top-K sets change, so its maximum need not be a smooth stationary "
+            "point. Fit with top_k=None.")

@@ -12,6 +12,7 @@ import numbers
 
 import numpy as np
 
+from gmoe._conditional import require_dense_gate
 from gmoe._measure import MixingMeasure
 
 __all__ = ["DISTANCES", "MixingDendrogram", "check_mergeable", "dendrogram", "merge"]
@@ -129,6 +130,8 @@ def _measure_of(source):
     if isinstance(source, MixingMeasure):
         return source
     if hasattr(source, "expert_variance_"):
+        require_dense_gate(source, "merging mixing measures (the dendrogram, merge, "
+                                   "DSC)")
         return MixingMeasure.from_estimator(source)
     if isinstance(source, dict):
         return MixingMeasure.from_dict(source)
