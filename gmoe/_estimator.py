@@ -1,12 +1,9 @@
 """The scikit-learn estimator: ``GaussianMoERegressor``."""
 
 import numbers
-import types
 import warnings
 
 import numpy as np
-import scipy.special
-import scipy.stats
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
@@ -19,13 +16,14 @@ from sklearn.utils.validation import (
 )
 
 from gmoe import _gaussian_gate
+from gmoe._conditional import ConditionalMixture
 from gmoe._em import params_from_responsibilities
 from gmoe._gated_model import GatedGaussianMoE
 from gmoe._measure import MixingMeasure
 from gmoe._model import MoEParams, SoftmaxGaussianMoE, log_gate_weights
 from gmoe._order import better_fit, canonical_expert_order, canonical_rows
 from gmoe._solvers import SOLVERS, SolverOptions, screen
-from gmoe.datasets import PARAM_NAMES, draw_response
+from gmoe.datasets import PARAM_NAMES
 from gmoe.gates import GATES, Gate, Softmax, get_gate
 
 
@@ -172,34 +170,6 @@ def _irregular_experts(params, resp, w, var_lower, n_features):
 SEPARATION_RATIO = 1e-6
 
 
-def require_dense_softmax(estimator, what, *, any_dense_gate=False):
-    """Raise a ValueError unless ``estimator`` was fitted with the dense softmax
-    gate (``gate="softmax"``, ``top_k=None``), or with ``any_dense_gate`` any
-    dense gate of :mod:`gmoe.gates`: what ``what`` is defined for."""
-    gate = getattr(estimator, "gate_", None)
-    if not any_dense_gate and gate is not None and type(gate) is not Softmax:
-        raise ValueError(
-            f"{what} is written for the dense softmax gate's parameters so far; this "
-            f"model has gate={gate!r}. Fit with gate='softmax'.")
-    if hasattr(estimator, "gate_covariance_"):
-        raise ValueError(
-            f"{what} is written for the dense softmax gate's parameters; this model "
-            "has a Gaussian gate (weights, means, covariances), which it does not "
-            "cover (with likelihood='conditional' they are identified only up to a "
-            "common quadratic in x). Fit with gate='softmax'.")
-    if gate is not None and gate.sparse:
-        raise ValueError(
-            f"{what} is defined for dense gates; this model has the sparse gate "
-            f"{gate!r}, whose likelihood jumps where the selected sets change, so "
-            "its maximum need not be a smooth stationary point.")
-    if getattr(estimator, "top_k_", None) is not None:
-        raise ValueError(
-            f"{what} is defined for the dense softmax gate; this model has a top-K "
-            f"gate (top_k={estimator.top_k_}), whose likelihood jumps where the top-K "
-            "sets change, so its maximum need not be a smooth stationary point. Fit "
-            "with top_k=None.")
-
-
 def _separated_pairs(scores, w):
     """Pairs ``(i, j)`` of experts that the gate separates completely.
 
@@ -294,13 +264,6 @@ EXPERT_PARAM_NAMES = ("expert_intercept", "expert_coef", "expert_variance")
 #: Every gate attribute a fit may set (removed before a refit sets its own).
 _ALL_GATE_ATTRIBUTES = ("gate_intercept", "gate_coef")
 
-def _identity(n_features):
-    """No standardisation: with it a gate's blocks come from the fitted
-    (original-unit) attributes, and its features from X as given."""
-    return types.SimpleNamespace(x_mean=np.zeros(n_features),
-                                 x_scale=np.ones(n_features))
-
-
 def _check_init_dict(params, k, d, names=PARAM_NAMES):
     """Validate user-supplied starting parameters ``names`` (original units)."""
     if hasattr(params, "to_params"):
@@ -335,7 +298,7 @@ def _check_init_dict(params, k, d, names=PARAM_NAMES):
     return checked
 
 
-class GaussianMoERegressor(RegressorMixin, BaseEstimator):
+class GaussianMoERegressor(ConditionalMixture, RegressorMixin, BaseEstimator):
     """Gated mixture of Gaussian linear experts (softmax gate by default), fitted
     by maximum likelihood.
 
@@ -530,7 +493,8 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
         1e-4 times the variance of y.  They are kept, with finite parameters, and
         a warning names them.
     mixing_measure_ : MixingMeasure
-        The fitted parameters as a mixing measure (see :mod:`gmoe` theory notes).
+        The fitted gate and parameters as a mixing measure, for every dense
+        gate (a ``GaussianGateMixingMeasure`` for the Gaussian gate).
     top_k_ : int or None
         ``K`` of the fitted top-K gate (``None``: the dense softmax gate, also
         when ``top_k == n_experts``).  Every prediction method uses it.
@@ -1046,18 +1010,16 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
         gates were objects, or built by hand with its attributes set)."""
         return getattr(self, "gate_", None) or Softmax()
 
-    def _has_generic_gate(self):
-        """Whether the fitted gate is neither the (top-K) softmax nor the
-        Gaussian gate: one read through the :class:`gmoe.gates.Gate` interface."""
-        return (not hasattr(self, "gate_covariance_")
-                and type(self._fitted_gate()) is not Softmax)
-
     @property
     def mixing_measure_(self):
-        """The fitted parameters as a :class:`gmoe.MixingMeasure`.
+        """The fitted parameters as a mixing measure.
 
-        :math:`G = \\sum_i \\exp(\\beta_{0i}) \\delta_{(\\beta_{1i}, a_i, b_i,
-        \\sigma_i)}`, with the canonical gate (last expert as reference).
+        For a dense gate of :mod:`gmoe.gates`, the :class:`gmoe.MixingMeasure`
+        :math:`G = \\sum_i \\exp(\\beta_{0i}) \\delta_{\\theta_i}` of the gate and
+        the experts (the gate part of the atom :math:`\\theta_i` depends on the
+        gate; see :ref:`theory_mixing_measure`); for the Gaussian gate a
+        :class:`gmoe.GaussianGateMixingMeasure`.  Sparse gates (``top_k``,
+        ``TopK``, ``TopP``) have none here.
 
         Examples
         --------
@@ -1071,11 +1033,7 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
             from gmoe._voronoi_gaussian import GaussianGateMixingMeasure
 
             return GaussianGateMixingMeasure.from_params(**self._params_dict())
-        if self._has_generic_gate():
-            raise ValueError(
-                f"mixing_measure_ is defined for the softmax and Gaussian gates; "
-                f"this model has gate={self.gate_!r}.")
-        return MixingMeasure.from_params(**self._params_dict())
+        return MixingMeasure.from_estimator(self)
 
     # --------------------------------------------------------------- prediction
     def _check_X(self, X):
@@ -1086,268 +1044,14 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
         if hasattr(self, "gate_covariance_"):
             return _gaussian_gate.gaussian_log_gate(
                 X, self.gate_weight_, self.gate_mean_, self.gate_covariance_)
-        if self._has_generic_gate():
-            gate, identity = self.gate_, _identity(X.shape[1])
-            blocks = gate.from_original(self._params_dict(), identity)
-            return gate.log_weights(gate.features(X, identity), blocks)
-        logits = X @ self.gate_coef_.T + self.gate_intercept_
         top_k = getattr(self, "top_k_", None)
-        if top_k is None:
-            return scipy.special.log_softmax(logits, axis=1)
-        return log_gate_weights(logits, top_k)
+        if top_k is not None:
+            return log_gate_weights(X @ self.gate_coef_.T + self.gate_intercept_,
+                                    top_k)
+        return self._fitted_gate().original_log_weights(X, self._params_dict())
 
-    def _expert_means(self, X):
-        return X @ self.expert_coef_.T + self.expert_intercept_
-
-    def _log_joint(self, X, y):
-        X = self._check_X(X)
-        y = np.asarray(y, dtype=np.float64)
-        if y.shape != (X.shape[0],):
-            raise ValueError(
-                f"y has shape {y.shape}; it must be 1-D with one value per row of X "
-                f"({X.shape[0]})."
-            )
-        if not np.all(np.isfinite(y)):
-            raise ValueError("y contains NaN or infinity.")
-        log_density = scipy.stats.norm.logpdf(
-            y[:, None], self._expert_means(X), np.sqrt(self.expert_variance_)
-        )
-        return self._log_gate(X) + log_density
-
-    def predict(self, X):
-        """Conditional mean
-        :math:`E[y \\mid x] = \\sum_i \\pi_i(x) (a_i^\\top x + b_i)`.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        y_mean : ndarray of shape (n_samples,)
-
-        Examples
-        --------
-        >>> from gmoe.datasets import make_moe_regression
-        >>> X, y = make_moe_regression(500, random_state=0)
-        >>> GaussianMoERegressor(random_state=0).fit(X, y).predict(X[:2]).shape
-        (2,)
-        """
-        X = self._check_X(X)
-        return np.sum(np.exp(self._log_gate(X)) * self._expert_means(X), axis=1)
-
-    def predict_gate(self, X):
-        """Gate probabilities :math:`\\pi_i(x)`.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        gate : ndarray of shape (n_samples, n_experts)
-            Rows sum to 1.
-
-        Examples
-        --------
-        >>> from gmoe.datasets import make_moe_regression
-        >>> X, y = make_moe_regression(500, random_state=0)
-        >>> moe = GaussianMoERegressor(random_state=0).fit(X, y)
-        >>> bool(np.allclose(moe.predict_gate(X).sum(axis=1), 1))
-        True
-        """
-        return np.exp(self._log_gate(self._check_X(X)))
-
-    def predict_experts(self, X):
-        """Mean of each expert, :math:`a_i^\\top x + b_i`.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        means : ndarray of shape (n_samples, n_experts)
-
-        Examples
-        --------
-        >>> from gmoe.datasets import make_moe_regression
-        >>> X, y = make_moe_regression(500, random_state=0)
-        >>> GaussianMoERegressor(random_state=0).fit(X, y).predict_experts(X).shape
-        (500, 2)
-        """
-        return self._expert_means(self._check_X(X))
-
-    def predict_responsibilities(self, X, y):
-        """Posterior probability that expert ``i`` generated ``y_n`` given ``x_n``.
-
-        :math:`\\tau_{ni} \\propto \\pi_i(x_n) \\mathcal N(y_n; a_i^\\top x_n + b_i,
-        \\sigma_i)`.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,)
-
-        Returns
-        -------
-        resp : ndarray of shape (n_samples, n_experts)
-            Rows sum to 1.
-
-        Examples
-        --------
-        >>> from gmoe.datasets import make_moe_regression
-        >>> X, y = make_moe_regression(500, random_state=0)
-        >>> moe = GaussianMoERegressor(random_state=0).fit(X, y)
-        >>> moe.predict_responsibilities(X, y).shape
-        (500, 2)
-        """
-        log_joint = self._log_joint(X, y)
-        return np.exp(log_joint - scipy.special.logsumexp(log_joint, axis=1,
-                                                          keepdims=True))
-
-    def score_samples(self, X, y):
-        """Log conditional density :math:`\\log g(y_n \\mid x_n)` of each sample.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,)
-
-        Returns
-        -------
-        log_density : ndarray of shape (n_samples,)
-            At the training data, ``log_density @ sample_weight`` equals
-            ``log_likelihood_``.
-
-        Examples
-        --------
-        >>> from gmoe.datasets import make_moe_regression
-        >>> X, y = make_moe_regression(500, random_state=0)
-        >>> moe = GaussianMoERegressor(random_state=0).fit(X, y)
-        >>> bool(np.isclose(moe.score_samples(X, y).sum(), moe.log_likelihood_))
-        True
-        """
-        return scipy.special.logsumexp(self._log_joint(X, y), axis=1)
-
-    def predict_variance(self, X):
-        """Conditional variance of y given x (law of total variance).
-
-        :math:`\\sum_i \\pi_i(x) (\\sigma_i + \\mu_i(x)^2) - (\\sum_i \\pi_i(x)
-        \\mu_i(x))^2` with :math:`\\mu_i(x) = a_i^\\top x + b_i`.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        variance : ndarray of shape (n_samples,)
-
-        Examples
-        --------
-        >>> from gmoe.datasets import make_moe_regression
-        >>> X, y = make_moe_regression(500, random_state=0)
-        >>> moe = GaussianMoERegressor(random_state=0).fit(X, y)
-        >>> bool(np.all(moe.predict_variance(X) > 0))
-        True
-        """
-        X = self._check_X(X)
-        gate = np.exp(self._log_gate(X))
-        means = self._expert_means(X)
-        mean = np.sum(gate * means, axis=1)
-        second = np.sum(gate * (self.expert_variance_ + means**2), axis=1)
-        return np.maximum(second - mean**2, 0.0)
-
-    def predict_quantile(self, X, q):
-        """Quantiles of the conditional distribution of y given x.
-
-        Solves :math:`\\sum_i \\pi_i(x) \\Phi((y - \\mu_i(x)) / \\sqrt{\\sigma_i}) = q`
-        for y, to about 1e-10 relative precision, within the bracket of the experts'
-        own quantiles (the mixture quantile lies between their minimum and maximum).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        q : float or array-like of shape (n_quantiles,)
-            Probabilities in (0, 1).
-
-        Returns
-        -------
-        quantiles : ndarray of shape (n_samples,) or (n_samples, n_quantiles)
-            The first when ``q`` is a scalar.
-
-        Examples
-        --------
-        >>> from gmoe.datasets import make_moe_regression
-        >>> X, y = make_moe_regression(500, random_state=0)
-        >>> moe = GaussianMoERegressor(random_state=0).fit(X, y)
-        >>> moe.predict_quantile(X[:4], [0.1, 0.5, 0.9]).shape
-        (4, 3)
-        """
-        q_arr = np.asarray(q, dtype=float)
-        if q_arr.ndim > 1 or not np.all((q_arr > 0) & (q_arr < 1)):
-            raise ValueError("q must be a probability or a 1-D array of them in "
-                             f"(0, 1); got {q!r}.")
-        X = self._check_X(X)
-        gate = np.exp(self._log_gate(X))[:, :, None]
-        means = self._expert_means(X)[:, :, None]
-        sd = np.sqrt(self.expert_variance_)[None, :, None]
-        qs = np.atleast_1d(q_arr)[None, :]
-        expert_q = means + sd * scipy.stats.norm.ppf(qs)[:, None, :]
-        lo = expert_q.min(axis=1)
-        hi = expert_q.max(axis=1)
-
-        def cdf_gap(yv):
-            z = (yv[:, None, :] - means) / sd
-            return np.sum(gate * scipy.stats.norm.cdf(z), axis=1) - qs
-
-        y_cur = 0.5 * (lo + hi)
-        for _ in range(200):
-            gap = cdf_gap(y_cur)
-            lo = np.where(gap < 0, y_cur, lo)
-            hi = np.where(gap >= 0, y_cur, hi)
-            z = (y_cur[:, None, :] - means) / sd
-            density = np.sum(gate * scipy.stats.norm.pdf(z) / sd, axis=1)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                newton = y_cur - gap / density
-            inside = np.isfinite(newton) & (newton > lo) & (newton < hi)
-            y_new = np.where(inside, newton, 0.5 * (lo + hi))
-            done = np.abs(y_new - y_cur) <= 1e-12 * (1 + np.abs(y_cur))
-            y_cur = y_new
-            if np.all(done):
-                break
-        return y_cur[:, 0] if q_arr.ndim == 0 else y_cur
-
-    def predict_interval(self, X, coverage=0.9):
-        """Central prediction interval of y given x.
-
-        The interval between the ``(1 - coverage) / 2`` and ``(1 + coverage) / 2``
-        conditional quantiles (see :meth:`predict_quantile`).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        coverage : float, default=0.9
-            Probability in (0, 1) that y falls in the interval.
-
-        Returns
-        -------
-        interval : ndarray of shape (n_samples, 2)
-            Lower and upper bounds.
-
-        Examples
-        --------
-        >>> from gmoe.datasets import make_moe_regression
-        >>> X, y = make_moe_regression(2000, random_state=0)
-        >>> moe = GaussianMoERegressor(random_state=0).fit(X, y)
-        >>> lo, hi = moe.predict_interval(X, coverage=0.9).T
-        >>> bool(0.85 < np.mean((lo <= y) & (y <= hi)) < 0.95)
-        True
-        """
-        if not 0 < coverage < 1:
-            raise ValueError(f"coverage must be in (0, 1); got {coverage!r}.")
-        return self.predict_quantile(X, [(1 - coverage) / 2, (1 + coverage) / 2])
+    def _experts(self):
+        return self.expert_coef_, self.expert_intercept_, self.expert_variance_
 
     def sample(self, X, random_state=None):
         """Draw y given x from the fitted model.
@@ -1376,18 +1080,7 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
         if hasattr(self, "gate_covariance_"):
             return _gaussian_gate.draw_gaussian_gate_response(
                 self._params_dict(), self._check_X(X), random_state)
-        if self._has_generic_gate():
-            X = self._check_X(X)
-            rng = check_random_state(random_state)
-            gate = np.exp(self._log_gate(X))
-            cumulative = np.cumsum(gate, axis=1)
-            u = rng.uniform(size=(X.shape[0], 1)) * cumulative[:, -1:]
-            experts = np.minimum(np.sum(cumulative < u, axis=1), gate.shape[1] - 1)
-            means = self._expert_means(X)[np.arange(X.shape[0]), experts]
-            noise = rng.standard_normal(X.shape[0])
-            return means + np.sqrt(self.expert_variance_[experts]) * noise, experts
-        return draw_response(self._params_dict(), self._check_X(X), random_state,
-                             top_k=getattr(self, "top_k_", None))
+        return self._draw(self._check_X(X), random_state)
 
     def routing_report(self, X, y=None, *, min_load=0.01, collapse_share=0.95):
         """Routing diagnostics of the fitted gate on ``X``.
@@ -1582,8 +1275,8 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
 
         The estimator keeps no copy of its training data (as in scikit-learn),
         so pass the data given to :meth:`fit` again; other data raise a
-        ``ValueError``.  Defined for the dense softmax gate (``gate="softmax"``,
-        ``top_k=None``): other gates raise a ``ValueError`` that says why.
+        ``ValueError``.  Defined for every dense gate of :mod:`gmoe.gates`; the
+        Gaussian gate and the sparse gates raise a ``ValueError`` that says why.
 
         Parameters
         ----------

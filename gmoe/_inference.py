@@ -46,8 +46,10 @@ import scipy.stats
 from sklearn.base import clone
 from threadpoolctl import threadpool_limits
 
+from gmoe._conditional import require_dense_gate
 from gmoe._model import MoEParams
 from gmoe.datasets import draw_response
+from gmoe.gates._base import identity_scaling
 
 __all__ = [
     "InferenceWarning",
@@ -120,12 +122,6 @@ def _design(X):
     return np.column_stack([np.ones(X.shape[0]), X])
 
 
-def _identity(d):
-    from gmoe._estimator import _identity
-
-    return _identity(d)
-
-
 def fitted_engine(gate, params, X, y=None, w=None):
     """The model of any gate on data in the ORIGINAL units, and the fitted
     parameters as its :class:`gmoe._model.MoEParams`.
@@ -155,7 +151,7 @@ def fitted_engine(gate, params, X, y=None, w=None):
 
     X = np.asarray(X, dtype=float)
     n, d = X.shape
-    identity = _identity(d)
+    identity = identity_scaling(d)
     y = np.zeros(n) if y is None else y
     w = np.ones(n) if w is None else w
     model = GatedGaussianMoE(gate.features(X, identity), _design(X), y, w, gate,
@@ -229,7 +225,7 @@ def align_experts(params, reference, *, scale_x=None, scale_y=1.0, X=None,
     var = np.asarray(params["expert_variance"], dtype=float)
     rvar = np.asarray(reference["expert_variance"], dtype=float)
     k, p = coef.shape
-    identity = _identity(p - 1)
+    identity = identity_scaling(p - 1)
     scale = np.ones(p) if scale_x is None else np.concatenate([[1.0], scale_x])
     scale = scale / scale_y
     diff = (coef[:, None, :] - rcoef[None, :, :]) * scale
@@ -358,10 +354,7 @@ class MoEInference:
         from sklearn.utils.validation import check_is_fitted
 
         check_is_fitted(estimator)
-        from gmoe._estimator import require_dense_softmax
-
-        require_dense_softmax(estimator, "inference (standard errors, intervals)",
-                              any_dense_gate=True)
+        require_dense_gate(estimator, "inference (standard errors, intervals)")
         _check_method(method)
         if method == "bootstrap":
             if bootstrap not in BOOTSTRAP_KINDS:
@@ -800,7 +793,7 @@ def _draw_response(gate, params, X, rng):
 
     if type(gate) is Softmax:
         return draw_response(params, X, rng)[0]
-    identity = _identity(X.shape[1])
+    identity = identity_scaling(X.shape[1])
     pi = np.exp(gate.log_weights(gate.features(X, identity),
                                  gate.from_original(params, identity)))
     cumulative = np.cumsum(pi, axis=1)

@@ -28,11 +28,11 @@ def test_inference_and_merging_refuse_other_gates(data, params):
     X, y = data
     moe = _fit(X, y, **params)
     before = moe.expert_variance_.copy()
-    with pytest.raises(ValueError, match="dense softmax gate"):
+    with pytest.raises(ValueError, match="dense gates of gmoe.gates"):
         moe.summary(X, y)
-    with pytest.raises(ValueError, match="dense softmax gate"):
+    with pytest.raises(ValueError, match="dense gates of gmoe.gates"):
         gmoe.merge(moe, 2)
-    with pytest.raises(ValueError, match="dense softmax gate"):
+    with pytest.raises(ValueError, match="dense gates of gmoe.gates"):
         gmoe.dendrogram(moe, X, y)
     np.testing.assert_array_equal(moe.expert_variance_, before)
 

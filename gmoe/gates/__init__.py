@@ -16,6 +16,8 @@ expert's parameters, and which parameter directions leave the weights unchanged
 ====================  ==========================================================
 """
 
+from collections.abc import Mapping
+
 from gmoe.gates._base import Gate, log_softmax_active
 from gmoe.gates._distance import Cosine, Laplace
 from gmoe.gates._linear import Constant, Sigmoid, Softmax
@@ -27,12 +29,15 @@ GATES = {gate.name: gate for gate in (Softmax, Constant, Sigmoid, Cosine, Laplac
 
 
 def get_gate(gate):
-    """The gate object for a name of :data:`GATES` or a :class:`Gate` instance.
+    """The gate object for a name of :data:`GATES`, a :class:`Gate` instance or a
+    dict of a name and options (what :func:`gate_spec` writes).
 
     Examples
     --------
     >>> get_gate("constant")
     Constant()
+    >>> get_gate({"name": "cosine", "perturbation": 0.2})
+    Cosine(perturbation=0.2)
     >>> get_gate("nonsense")
     Traceback (most recent call last):
     ...
@@ -44,9 +49,35 @@ instance.
         return gate
     if isinstance(gate, str) and gate in GATES:
         return GATES[gate]()
+    if isinstance(gate, Mapping) and gate.get("name") in GATES:
+        options = {key: value for key, value in gate.items() if key != "name"}
+        return GATES[gate["name"]](**options)
     raise ValueError(f"gate={gate!r} is not a known gate; use one of "
                      f"{sorted(GATES)} or a gmoe.gates.Gate instance.")
 
 
+def gate_spec(gate):
+    """A gate as plain data: its name, or a dict of its name and options.
+
+    Examples
+    --------
+    >>> gate_spec(Cosine(0.2)), gate_spec(Softmax())
+    ({'name': 'cosine', 'perturbation': 0.2}, 'softmax')
+    """
+    options = dict(vars(gate))
+    return {"name": gate.name, **options} if options else gate.name
+
+
+def same_gate(a, b):
+    """Whether two gate objects are the same model (class and options).
+
+    Examples
+    --------
+    >>> same_gate(Cosine(0.1), Cosine(0.1)), same_gate(Cosine(0.1), Cosine(0.0))
+    (True, False)
+    """
+    return type(a) is type(b) and vars(a) == vars(b)
+
+
 __all__ = ["GATES", "Constant", "Cosine", "Gate", "Laplace", "Sigmoid", "Softmax",
-           "TopK", "TopP", "get_gate", "log_softmax_active"]
+           "TopK", "TopP", "gate_spec", "get_gate", "log_softmax_active", "same_gate"]

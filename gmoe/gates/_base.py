@@ -31,7 +31,22 @@ every block.  The engine fixes those coordinates of the LAST expert (the
 reference) to zero and works with the others.
 """
 
+import types
+
 import numpy as np
+
+
+def identity_scaling(n_features):
+    """No standardisation: with it a gate's blocks are its fitted attributes (the
+    data's units) side by side, and its features are X as given.
+
+    Examples
+    --------
+    >>> identity_scaling(2).x_scale
+    array([1., 1.])
+    """
+    return types.SimpleNamespace(x_mean=np.zeros(n_features),
+                                 x_scale=np.ones(n_features))
 
 
 class Gate:
@@ -44,6 +59,13 @@ class Gate:
     (default: zero blocks), :meth:`check_data` and, for a sparse gate,
     :meth:`active`.  Blocks are in the units of :meth:`features`; the fitted
     attributes of the estimator in the units of the data.
+
+    With :func:`identity_scaling`, :meth:`from_original` must give the
+    attributes side by side: first the intercepts :math:`\\beta_{0i}` (an
+    attribute of shape ``(k,)``), then arrays of shape ``(k, d)``.  The mixing
+    measure (:class:`gmoe.MixingMeasure`) reads :math:`e^{\\beta_{0i}}` as the
+    weight of atom ``i`` and the rest of the block as the gate part of the atom,
+    and the gauge as the translations of both that leave the model unchanged.
     """
 
     #: Short name, as accepted by ``GaussianMoERegressor(gate=...)``.
@@ -103,6 +125,22 @@ class Gate:
     def check_data(self, X):
         """Raise a ValueError when the gate cannot be fitted on ``X`` (the data's
         units); the default accepts any finite X."""
+
+    def original_log_weights(self, X, values):
+        """``log pi_i(x_n)``, shape ``(n, k)``, from X and the fitted attributes
+        (a dict keyed by :attr:`attributes`), both in the data's units."""
+        identity = identity_scaling(np.shape(X)[1])
+        blocks = self.from_original(values, identity)
+        return self.log_weights(self.features(X, identity), blocks)
+
+    def additive_intercept(self):
+        """Whether every score is ``f(x; rest of the block) + beta_0i`` with
+        ``beta_0i`` the block's first coordinate (then in the gauge): lowering it
+        by ``log 2`` halves the expert's gate odds, and two experts with the same
+        rest of the block act as one whose intercept is
+        ``log(e^beta_0i + e^beta_0j)``.  Default: whether the first coordinate is
+        in the gauge."""
+        return bool(self.gauge(1)[0])
 
     # ---------------------------------------------------------------- scores
     def linear_design(self, Z):
