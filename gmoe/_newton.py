@@ -293,20 +293,21 @@ def run_newton(model, params, *, max_iter=100, gtol=1e-7, verbose=0):
             delta = candidate - theta
             predicted = float(grad @ delta - 0.5 * delta @ (-hess) @ delta)
             trial = model.from_vector(candidate, k)
+            pending = None
             if piecewise and not model.objective(trial) > value:
                 # across boundaries: go as far as the first one (just short of
-                # it) and hold that sample there; a step too short to take
-                # means the sample sits at its boundary already
+                # it), and hold that sample there if that step is taken; a step
+                # too short to take means the sample sits at its boundary
+                # already: hold it at once
                 samples, fraction, other = crossed(model, current, trial)
-                fresh = ~np.isin(samples, pinned[0]) & (fraction < 1)
+                fresh = ~_is_held(pinned, samples, other) & (fraction < 1)
                 if fresh.any():
                     first = fraction[fresh][0]
                     add = fresh & (fraction <= first * (1 + 1e-6))
-                    pinned = (np.concatenate([pinned[0], samples[add]]),
-                              np.concatenate([pinned[1], other[add]]))
-                    recent = np.concatenate([recent, samples[add]])
+                    pending = (samples[add], other[add])
                     if first * np.max(np.abs(delta)) <= 1e-9 * max(
                             1.0, np.max(np.abs(theta))):
+                        pinned, recent = _add_held(pinned, recent, pending)
                         rejections += 1
                         if rejections <= MAX_REJECTIONS:
                             continue
@@ -330,6 +331,8 @@ def run_newton(model, params, *, max_iter=100, gtol=1e-7, verbose=0):
             continue
         rejections = 0
         recent = pinned[0][:0]
+        if pending is not None:  # the step went up to these samples' boundaries
+            pinned, recent = _add_held(pinned, recent, pending)
         n_iter += 1
         rho = actual / predicted if predicted > 0 else 0.0
         if rho > 0.75:
@@ -360,6 +363,23 @@ def _none_held(k):
     return np.zeros(0, dtype=np.intp), np.zeros((0, k), dtype=bool)
 
 
+def _is_held(pinned, samples, other):
+    """Whether each boundary ``(samples[i], other[i])`` is held already (a
+    sample may be held at several boundaries: ties of several experts)."""
+    held = np.zeros(len(samples), dtype=bool)
+    for i, (n, across) in enumerate(zip(samples, other, strict=True)):
+        same = pinned[0] == n
+        held[i] = bool(np.any(np.all(pinned[1][same] == across, axis=1)))
+    return held
+
+
+def _add_held(pinned, recent, new):
+    """``pinned`` and ``recent`` with the samples ``new = (samples, other)``."""
+    return ((np.concatenate([pinned[0], new[0]]),
+             np.concatenate([pinned[1], new[1]])),
+            np.concatenate([recent, new[0]]))
+
+
 def _hold(model, params, pinned):
     """``(rows, target)`` of the held samples: their margins' gradients and the
     change that brings each margin to ``ON_BOUNDARY / 100`` (none for a margin
@@ -383,7 +403,7 @@ def _on_boundary(model, params, pinned, grad, held):
 def _cross_up(model, params, pinned, value):
     """Where a held sample's crossing raises the likelihood: the parameters
     just across the boundary of the sample whose jump is largest (the least
-    move that crosses it, along its margin's gradient), if the likelihood there
+    move that crosses it and keeps the other held margins), if the likelihood there
     is higher.  Returns ``(gains, theta)``: ``gains`` whether some crossing
     raises the likelihood (False: a maximum on the boundary), ``theta`` the
     parameters across, or None when the move does not reach a higher value."""
@@ -392,10 +412,13 @@ def _cross_up(model, params, pinned, value):
     best = int(np.argmax(gains))
     if not gains[best] > OBJECTIVE_RTOL * max(abs(value), model.total):
         return False, None
-    row = rows[best]
     theta = model.to_vector(params)
     for overshoot in (1e-9, 1e-6, 1e-3):
-        move = -(margin[best] + overshoot * (1.0 + margin[best])) * row / (row @ row)
+        # the least move that takes this sample across and keeps the others'
+        # margins
+        target = np.zeros(len(margin))
+        target[best] = -(margin[best] + overshoot * (1.0 + margin[best]))
+        move = np.linalg.lstsq(rows, target, rcond=None)[0]
         if model.objective(model.from_vector(theta + move, params.n_experts)) > value:
             return True, theta + move
     return True, None
