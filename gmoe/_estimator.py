@@ -20,11 +20,11 @@ from gmoe._conditional import ConditionalMixture
 from gmoe._em import params_from_responsibilities
 from gmoe._gated_model import GatedGaussianMoE
 from gmoe._measure import MixingMeasure
-from gmoe._model import MoEParams, SoftmaxGaussianMoE, log_gate_weights
+from gmoe._model import MoEParams, SoftmaxGaussianMoE
 from gmoe._order import better_fit, canonical_expert_order, canonical_rows
 from gmoe._solvers import SOLVERS, SolverOptions, screen
 from gmoe.datasets import PARAM_NAMES
-from gmoe.gates import GATES, Gate, Softmax, get_gate
+from gmoe.gates import GATES, Gate, Softmax, TopK, get_gate
 
 
 class GateSeparationWarning(UserWarning):
@@ -714,16 +714,23 @@ class GaussianMoERegressor(ConditionalMixture, RegressorMixin, BaseEstimator):
             self.__dict__.pop("gate_", None)
             return self._fit_gaussian_gate(X, y, w)
         gate = get_gate(self.gate)
+        if top_k is not None:
+            # the shorthand of the top-K gate, fitted on the engine every gate
+            # shares
+            if type(gate) is not Softmax:
+                raise ValueError(
+                    f"top_k applies to the softmax gate; leave top_k=None with "
+                    f"gate={gate!r} (or pass gate=gmoe.gates.TopK(K)).")
+            gate = TopK(top_k)
         softmax = type(gate) is Softmax
         if not softmax:
-            for name, value in (("top_k", self.top_k), ("gate_bound", self.gate_bound)):
-                if value is not None:
-                    raise ValueError(
-                        f"{name} applies to the softmax gate; leave {name}=None with "
-                        f"gate={gate!r}.")
+            if self.gate_bound is not None:
+                raise ValueError(
+                    f"gate_bound applies to the dense softmax gate; leave "
+                    f"gate_bound=None with gate={gate!r}.")
             if self.gate_penalty:
-                raise ValueError("gate_penalty applies to the softmax gate; leave it "
-                                 f"at 0 with gate={gate!r}.")
+                raise ValueError("gate_penalty applies to the dense softmax gate; "
+                                 f"leave it at 0 with gate={gate!r}.")
             gate.check_data(X)
         for name in _gaussian_gate.GAUSSIAN_GATE_ATTRIBUTES:
             self.__dict__.pop(name, None)
@@ -751,7 +758,7 @@ class GaussianMoERegressor(ConditionalMixture, RegressorMixin, BaseEstimator):
             model = SoftmaxGaussianMoE(
                 scaling.design(X), scaling.response(y), w, var_lower=var_lower,
                 var_upper=var_upper, gate_bound=gate_bound,
-                gate_penalty=self.gate_penalty, top_k=top_k)
+                gate_penalty=self.gate_penalty)
         else:
             model = GatedGaussianMoE(
                 gate.features(X, scaling), scaling.design(X), scaling.response(y), w,
@@ -1044,10 +1051,6 @@ class GaussianMoERegressor(ConditionalMixture, RegressorMixin, BaseEstimator):
         if hasattr(self, "gate_covariance_"):
             return _gaussian_gate.gaussian_log_gate(
                 X, self.gate_weight_, self.gate_mean_, self.gate_covariance_)
-        top_k = getattr(self, "top_k_", None)
-        if top_k is not None:
-            return log_gate_weights(X @ self.gate_coef_.T + self.gate_intercept_,
-                                    top_k)
         return self._fitted_gate().original_log_weights(X, self._params_dict())
 
     def _experts(self):

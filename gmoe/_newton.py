@@ -295,11 +295,12 @@ def run_newton(model, params, *, max_iter=100, gtol=1e-7, verbose=0):
             trial = model.from_vector(candidate, k)
             pending = None
             if piecewise and not model.objective(trial) > value:
-                # across boundaries: go as far as the first one (just short of
-                # it), and hold that sample there if that step is taken; a step
-                # too short to take means the sample sits at its boundary
-                # already: hold it at once
-                samples, fraction, other = crossed(model, current, trial)
+                # across boundaries: go as far as the first one (HOLD_MARGIN
+                # short of it), and hold that sample there if that step is
+                # taken; a step too short to take means the sample sits at its
+                # boundary already: hold it at once
+                samples, fraction, other = crossed(model, current, trial,
+                                                   short_of=HOLD_MARGIN)
                 fresh = ~_is_held(pinned, samples, other) & (fraction < 1)
                 if fresh.any():
                     first = fraction[fresh][0]
@@ -311,7 +312,7 @@ def run_newton(model, params, *, max_iter=100, gtol=1e-7, verbose=0):
                         rejections += 1
                         if rejections <= MAX_REJECTIONS:
                             continue
-                    candidate = theta + first * (1.0 - 1e-6) * delta
+                    candidate = theta + first * delta
                     delta = candidate - theta
                     predicted = float(grad @ delta - 0.5 * delta @ (-hess) @ delta)
                     trial = model.from_vector(candidate, k)
@@ -352,9 +353,12 @@ def run_newton(model, params, *, max_iter=100, gtol=1e-7, verbose=0):
                         grad_norm, status in ("gradient", "precision"), status)
 
 
-#: A held sample counts as on its boundary when its margin is at most this
-#: (in the units of the gate's :meth:`gmoe.gates.Gate.boundary`: standardised
-#: scores, or weights); Newton's steps bring held margins to a hundredth of it.
+#: Margin at which Newton holds a sample, in the units of the gate's
+#: :meth:`gmoe.gates.Gate.boundary` (standardised scores, or weights): small
+#: enough for the fit to lie on the boundary to any statistical purpose, far
+#: enough above round-off that no tie decides the sample's selection.
+HOLD_MARGIN = 1e-8
+#: A held sample counts as on its boundary when its margin is at most this.
 ON_BOUNDARY = 1e-6
 
 
@@ -382,13 +386,12 @@ def _add_held(pinned, recent, new):
 
 def _hold(model, params, pinned):
     """``(rows, target)`` of the held samples: their margins' gradients and the
-    change that brings each margin to ``ON_BOUNDARY / 100`` (none for a margin
-    already below); None when none is held.  A sample is held just short of
-    its boundary, so the change is small."""
+    change that brings each margin to :data:`HOLD_MARGIN`; None when none is
+    held.  A sample is held near that margin, so the change is small."""
     if pinned[0].size == 0:
         return None
     margin, rows, _ = margin_rows(model, params, *pinned)
-    return rows, np.minimum(margin, 0.01 * ON_BOUNDARY) - margin
+    return rows, HOLD_MARGIN - margin
 
 
 def _on_boundary(model, params, pinned, grad, held):

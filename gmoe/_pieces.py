@@ -20,11 +20,11 @@ the piece, with the margins as constraints ``c >= 0``), is below ``gtol``, and
 moving any held sample across its boundary lowers its log-likelihood.
 
 When a step crosses boundaries and loses, Newton goes as far as the first of
-them, stopping just short of it, and holds that sample there (its next steps
-keep the margin's linearisation constant, or bring a margin already within
-:data:`gmoe._newton.ON_BOUNDARY` of the boundary to a hundredth of it); it
-releases the sample when the step's quadratic model pulls it back inside (a
-negative multiplier, :func:`multipliers`).
+them, stopping :data:`gmoe._newton.HOLD_MARGIN` short of it, and holds that
+sample there: its next steps keep the margin's linearisation at that value, so
+that the selection at the fit is decided by a margin far above round-off, never
+by a tie.  It releases the sample when the step's quadratic model pulls it
+back inside (a negative multiplier, :func:`multipliers`).
 """
 
 import numpy as np
@@ -55,12 +55,13 @@ def margin_rows(model, params, samples, towards=None):
     return margin, rows, other
 
 
-def crossed(model, params, candidate):
+def crossed(model, params, candidate, short_of=0.0):
     """Samples whose selection differs between ``params`` and ``candidate``,
-    the fraction of the step at which each crosses the first boundary on its
-    way (to first order: the margin over the step's change of it; 1 where the
-    margin does not fall along the step), and the selection across that
-    boundary; smallest fraction first."""
+    the fraction of the step at which each comes within ``short_of`` of the
+    first boundary on its way (to first order: ``(margin - short_of)`` over the
+    step's change of the margin, at least 0; 1 where the margin does not fall
+    along the step), and the selection across that boundary; smallest fraction
+    first."""
     Z = model.Z
     now = model.gate.active(model.gate.scores(Z, model.project_gate(params.gate)))
     new = model.gate.active(model.gate.scores(Z, model.project_gate(candidate.gate)))
@@ -69,7 +70,8 @@ def crossed(model, params, candidate):
     change = rows @ (model.to_vector(candidate) - model.to_vector(params))
     fraction = np.ones(changed.size)
     falling = change < 0
-    fraction[falling] = np.minimum(margin[falling] / -change[falling], 1.0)
+    fraction[falling] = np.clip((margin[falling] - short_of) / -change[falling],
+                                0.0, 1.0)
     order = np.argsort(fraction, kind="stable")
     return changed[order], fraction[order], other[order]
 
