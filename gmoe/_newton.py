@@ -370,11 +370,11 @@ def _none_held(k):
 def _is_held(pinned, samples, other):
     """Whether each boundary ``(samples[i], other[i])`` is held already (a
     sample may be held at several boundaries: ties of several experts)."""
-    held = np.zeros(len(samples), dtype=bool)
-    for i, (n, across) in enumerate(zip(samples, other, strict=True)):
-        same = pinned[0] == n
-        held[i] = bool(np.any(np.all(pinned[1][same] == across, axis=1)))
-    return held
+    def keys(index, masks):
+        bits = masks.astype(np.int64) @ (2 ** np.arange(masks.shape[1]))
+        return index.astype(np.int64) * 2 ** masks.shape[1] + bits
+
+    return np.isin(keys(samples, other), keys(*pinned))
 
 
 def _add_held(pinned, recent, new):
