@@ -18,7 +18,6 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from gmoe import _gaussian_gate
 from gmoe._em import params_from_responsibilities
 from gmoe._gated_model import GatedGaussianMoE
 from gmoe._measure import MixingMeasure
@@ -181,12 +180,11 @@ def require_dense_softmax(estimator, what, *, any_dense_gate=False):
         raise ValueError(
             f"{what} is written for the dense softmax gate's parameters so far; this "
             f"model has gate={gate!r}. Fit with gate='softmax'.")
-    if hasattr(estimator, "gate_covariance_"):
+    if gate is not None and gate.marginal:
         raise ValueError(
-            f"{what} is written for the dense softmax gate's parameters; this model "
-            "has a Gaussian gate (weights, means, covariances), which it does not "
-            "cover (with likelihood='conditional' they are identified only up to a "
-            "common quadratic in x). Fit with gate='softmax'.")
+            f"{what} is defined for the conditional likelihood of y given x; this "
+            f"model has gate={gate!r}, fitted by the joint likelihood of (x, y). "
+            "Fit with likelihood='conditional'.")
     if gate is not None and gate.sparse:
         raise ValueError(
             f"{what} is defined for dense gates; this model has the sparse gate "
@@ -245,6 +243,9 @@ class _Scaling:
         self.x_mean = w @ X / total
         x_scale = np.sqrt(w @ (X - self.x_mean) ** 2 / total)
         self.x_scale = np.where(x_scale > 0, x_scale, 1.0)
+        #: weighted second moment of the standardised covariates (their mean is 0)
+        Z = (X - self.x_mean) / self.x_scale
+        self.x_second = (w[:, None] * Z).T @ Z / total
         self.y_mean = w @ y / total
         y_scale = np.sqrt(w @ (y - self.y_mean) ** 2 / total)
         self.y_scale = y_scale if y_scale > 0 else 1.0
@@ -292,7 +293,8 @@ class _Scaling:
 EXPERT_PARAM_NAMES = ("expert_intercept", "expert_coef", "expert_variance")
 
 #: Every gate attribute a fit may set (removed before a refit sets its own).
-_ALL_GATE_ATTRIBUTES = ("gate_intercept", "gate_coef")
+_ALL_GATE_ATTRIBUTES = tuple(sorted({name for gate in GATES.values()
+                                     for name in gate().attributes}))
 
 def _identity(n_features):
     """No standardisation: with it a gate's blocks come from the fitted
@@ -301,8 +303,10 @@ def _identity(n_features):
                                  x_scale=np.ones(n_features))
 
 
-def _check_init_dict(params, k, d, names=PARAM_NAMES):
-    """Validate user-supplied starting parameters ``names`` (original units)."""
+def _check_init_dict(params, k, d, names=PARAM_NAMES, gate=None):
+    """Validate user-supplied starting parameters ``names`` (original units);
+    the shapes of the gate's attributes are ``gate``'s (default: the softmax
+    gate's)."""
     if hasattr(params, "to_params"):
         params = params.to_params()
     missing = [name for name in names if name not in params]
@@ -317,6 +321,7 @@ def _check_init_dict(params, k, d, names=PARAM_NAMES):
         "expert_intercept": (k,),
         "expert_coef": (k, d),
         "expert_variance": (k,),
+        **(Softmax() if gate is None else gate).attribute_shapes(k, d),
     }
     checked = {}
     for name in names:
@@ -446,26 +451,25 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
         ``"constant"`` for the mixture of linear regressions, ``"sigmoid"``,
         ``"cosine"``, ``"laplace"``, ``"top_k"``, ``"top_p"``), a gate object
         such as ``gmoe.gates.Cosine(perturbation=0.05)`` or
-        ``gmoe.gates.TopP(0.8)``, or ``"gaussian"``.  Every gate but the
-        Gaussian one is fitted by the same engine (see :ref:`user_gates`); its
-        parameters are reported as ``gate_intercept_`` and, where the scores
-        read x, ``gate_coef_`` (slopes, cosine directions or Laplace centres),
-        in reference form where the gate has one.  ``top_k``, ``gate_bound``
-        and ``gate_penalty`` apply to the softmax gate only.
-        ``"gaussian"``: the Gaussian gate of [N24g]_, :math:`\\pi_i(x) \\propto
-        \\pi_i N(x; c_i, \\Gamma_i)` (see :ref:`theory-gaussian-gate`); the gate
-        is then reported as ``gate_weight_``, ``gate_mean_`` and
-        ``gate_covariance_`` and ``gate_coef_`` / ``gate_intercept_`` are absent.
-        ``gate_bound`` and ``gate_penalty`` apply to the softmax gate only.
+        ``gmoe.gates.TopP(0.8)``, or ``"gaussian"``.  Every gate is fitted by
+        the same engine (see :ref:`user_gates`); its parameters are reported as
+        ``gate_intercept_`` and, where the scores read x, ``gate_coef_``
+        (slopes, cosine directions or Laplace centres), in reference form where
+        the gate has one.  ``"gaussian"``: the Gaussian gate of [N24g]_,
+        :math:`\\pi_i(x) \\propto \\pi_i N(x; c_i, \\Gamma_i)`
+        (:class:`gmoe.gates.Gaussian`, see :ref:`theory-gaussian-gate`),
+        reported as ``gate_weight_``, ``gate_mean_`` and ``gate_covariance_``.
+        ``top_k``, ``gate_bound`` and ``gate_penalty`` apply to the softmax gate
+        only.
     likelihood : {"conditional", "joint"}, default="conditional"
         With ``gate="gaussian"``: maximise the conditional likelihood of y given
-        x (``solver`` as for the softmax gate, started from joint-EM fits; the
-        gate parameters reported are the representative whose Gaussian mixture
-        has the mean and second moment of X), or the joint likelihood of
-        ``(x, y)`` by closed-form EM (the estimator of [N24g]_'s code, stopped by
-        ``tol`` and ``max_iter``; its ``gradient_norm_`` is that of the
-        conditional likelihood at the joint fit, which is not zero).  Ignored by
-        the softmax gate.
+        x (the gate parameters reported are the representative whose Gaussian
+        mixture has the mean and second moment of X), or the joint likelihood of
+        ``(x, y)``, x drawn from the gate's Gaussian mixture (the estimator of
+        [N24g]_'s code; ``solver``, ``converged_`` and ``gradient_norm_`` then
+        refer to the joint likelihood).  Shorthand for
+        ``gate=gmoe.gates.Gaussian(likelihood)``; other gates have only the
+        conditional likelihood.
 
     Attributes
     ----------
@@ -494,8 +498,8 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
         (n_experts, n_features) and :math:`\\Gamma_i` (n_experts, n_features,
         n_features).
     joint_log_likelihood_ : float
-        With ``gate="gaussian"`` only: the weighted joint log-likelihood of
-        ``(X, y)`` at the fitted parameters.
+        With a gate that defines a density of x (``gate="gaussian"``) only: the
+        weighted joint log-likelihood of ``(X, y)`` at the fitted parameters.
     log_likelihood_ : float
         Weighted conditional log-likelihood of the training data at the fitted
         parameters; equals ``score_samples(X, y) @ sample_weight``.
@@ -601,7 +605,7 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
         "warm_start": ["boolean"],
         "accelerate": ["boolean"],
         "verbose": ["verbose"],
-        "gate": [StrOptions({"gaussian"} | set(GATES)), Gate],
+        "gate": [StrOptions(set(GATES)), Gate],
         "likelihood": [StrOptions({"conditional", "joint"})],
     }
 
@@ -741,15 +745,7 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
                 f"X and y hold {n_samples} distinct rows (with positive weight), "
                 f"fewer than n_experts={k}; use fewer experts or more data.")
         top_k = self._check_top_k(k)
-        if isinstance(self.gate, str) and self.gate == "gaussian":
-            if top_k is not None:
-                raise ValueError(
-                    "top_k applies to the softmax gate; leave top_k=None with "
-                    "gate='gaussian'.")
-            self.__dict__.pop("top_k_", None)
-            self.__dict__.pop("gate_", None)
-            return self._fit_gaussian_gate(X, y, w)
-        gate = get_gate(self.gate)
+        gate = get_gate(self.gate, self.likelihood)
         softmax = type(gate) is Softmax
         if not softmax:
             for name, value in (("top_k", self.top_k), ("gate_bound", self.gate_bound)):
@@ -761,12 +757,10 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
                 raise ValueError("gate_penalty applies to the softmax gate; leave it "
                                  f"at 0 with gate={gate!r}.")
             gate.check_data(X)
-        for name in _gaussian_gate.GAUSSIAN_GATE_ATTRIBUTES:
-            self.__dict__.pop(name, None)
         names = gate.attributes + EXPERT_PARAM_NAMES
         init = self.init_params
         if not isinstance(init, str):
-            init = _check_init_dict(init, k, n_features, names)
+            init = _check_init_dict(init, k, n_features, names, gate)
         warm = (self.warm_start and hasattr(self, "expert_variance_")
                 and getattr(self, "gate_", None) is not None
                 and type(self.gate_) is type(gate))
@@ -860,6 +854,10 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
                                                       floor, n_features)
         self.separated_experts_ = _separated_pairs(
             model.gate_scores(best.params.gate), w)
+        density = gate.x_log_density(X, params)
+        self.__dict__.pop("joint_log_likelihood_", None)
+        if density is not None:
+            self.joint_log_likelihood_ = self.log_likelihood_ + float(w @ density)
         self._warn_about_fit(len(starts), best_key[0])
         return self
 
@@ -877,88 +875,6 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
                 f"top_k={top_k} must lie between 1 and n_experts={k}; lower top_k "
                 "or raise n_experts (top_k=None is the dense softmax gate).")
         return None if top_k == k else int(top_k)
-
-    def _fit_gaussian_gate(self, X, y, w):
-        """``fit`` with ``gate="gaussian"`` (see :mod:`gmoe._gaussian_gate`)."""
-        if self.gate_bound is not None or self.gate_penalty:
-            raise ValueError("gate_bound and gate_penalty apply to the softmax gate; "
-                             "leave them unset with gate='gaussian'.")
-        n_samples, n_features = X.shape
-        positive = w > 0
-        constant = np.flatnonzero(np.ptp(X[positive], axis=0) == 0)
-        if constant.size:
-            raise ValueError(
-                f"features {constant.tolist()} are constant: a Gaussian gate needs a "
-                "non-singular covariance of X; drop the constant features.")
-        k = self.n_experts
-        if self.variance_bounds is not None:
-            bounds = np.asarray(self.variance_bounds, dtype=float)
-            if bounds.shape != (2,) or not (0 <= bounds[0] < bounds[1]):
-                raise ValueError(
-                    "variance_bounds must be a pair (lower, upper) of variances with "
-                    f"0 <= lower < upper; got {self.variance_bounds!r}.")
-        warm = self.warm_start and hasattr(self, "gate_covariance_")
-        if warm:
-            if self.gate_covariance_.shape != (k, n_features, n_features):
-                raise ValueError(
-                    "warm_start: the fitted model's shape differs from n_experts or "
-                    "the features of X; set warm_start=False.")
-            starts_from = self._params_dict()
-        elif isinstance(self.init_params, str):
-            starts_from = self.init_params
-        else:
-            starts_from = _gaussian_gate.check_gaussian_init(
-                self.init_params, k, n_features)
-        fit = _gaussian_gate.fit_gaussian_gate(
-            X, y, w, n_experts=k, likelihood=self.likelihood, solver=self.solver,
-            starts_from=starts_from, n_init=self.n_init, n_refine=self.n_refine,
-            max_iter=self.max_iter, tol=self.tol, gtol=self.gtol,
-            reg_variance=self.reg_variance, variance_bounds=self.variance_bounds,
-            random_state=self.random_state, verbose=self.verbose)
-        for name in _ALL_GATE_ATTRIBUTES:
-            self.__dict__.pop(name + "_", None)
-        order = canonical_expert_order(w @ fit.resp, fit.std_params.coef,
-                                       fit.std_params.var)
-        for name, value in fit.params.items():
-            setattr(self, name + "_", np.asarray(value)[order])
-        fit.resp = fit.resp[:, order]
-        fit.std_params = MoEParams(fit.std_params.gate[order],
-                                   fit.std_params.coef[order],
-                                   fit.std_params.var[order])
-        self.log_likelihood_ = fit.log_likelihood
-        self.joint_log_likelihood_ = fit.joint_log_likelihood
-        self._fitted_likelihood = self.likelihood
-        self.log_likelihood_trace_ = fit.trace
-        self.n_iter_em_ = fit.n_iter_em
-        self.n_iter_newton_ = fit.n_iter_newton
-        self.n_iter_ = fit.n_iter_em + fit.n_iter_newton
-        self.gradient_norm_ = fit.gradient_norm
-        self.converged_ = fit.converged
-        self.expert_weight_ = (w @ fit.resp) / w.sum()
-        self.degenerate_experts_ = _irregular_experts(
-            fit.std_params, fit.resp, w, self.reg_variance, n_features)
-        self.separated_experts_ = []
-        if fit.floored:
-            warnings.warn(
-                "a gate covariance was held at its eigenvalue floor "
-                f"({_gaussian_gate.COVARIANCE_FLOOR:g} of the variance of each "
-                "feature): the data give a component a (nearly) singular covariance "
-                "in X. Fewer experts may suit these data.",
-                _gaussian_gate.CovarianceFloorWarning, stacklevel=3)
-        regular = not np.any(self.degenerate_experts_)
-        if self.likelihood == "joint" and not self.converged_ and self.max_iter > 0:
-            warnings.warn(
-                f"the joint-likelihood EM did not converge (tol={self.tol}) within "
-                f"max_iter={self.max_iter}; raise max_iter, or try other starts.",
-                ConvergenceWarning, stacklevel=3)
-            self.converged_ = True  # warned once: skip the solver's message
-            try:
-                self._warn_about_fit(1, regular)
-            finally:
-                self.converged_ = False
-        else:
-            self._warn_about_fit(1, regular)
-        return self
 
     def _search(self, model, rng, n_features):
         """The starts to run to the end: ``n_init`` starts, screened ("emEM") down
@@ -1035,9 +951,6 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
             )
 
     def _params_dict(self):
-        if hasattr(self, "gate_covariance_"):
-            return {name: getattr(self, name + "_")
-                    for name in _gaussian_gate.GAUSSIAN_PARAM_NAMES}
         names = self._fitted_gate().attributes + EXPERT_PARAM_NAMES
         return {name: getattr(self, name + "_") for name in names}
 
@@ -1047,10 +960,9 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
         return getattr(self, "gate_", None) or Softmax()
 
     def _has_generic_gate(self):
-        """Whether the fitted gate is neither the (top-K) softmax nor the
-        Gaussian gate: one read through the :class:`gmoe.gates.Gate` interface."""
-        return (not hasattr(self, "gate_covariance_")
-                and type(self._fitted_gate()) is not Softmax)
+        """Whether the fitted gate is not the (top-K) softmax gate: one read
+        through the :class:`gmoe.gates.Gate` interface."""
+        return type(self._fitted_gate()) is not Softmax
 
     @property
     def mixing_measure_(self):
@@ -1067,10 +979,9 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
         2
         """
         check_is_fitted(self)
-        if hasattr(self, "gate_covariance_"):
-            from gmoe._voronoi_gaussian import GaussianGateMixingMeasure
-
-            return GaussianGateMixingMeasure.from_params(**self._params_dict())
+        measure = self._fitted_gate().mixing_measure(self._params_dict())
+        if measure is not None:
+            return measure
         if self._has_generic_gate():
             raise ValueError(
                 f"mixing_measure_ is defined for the softmax and Gaussian gates; "
@@ -1083,9 +994,6 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
         return validate_data(self, X, reset=False, dtype=np.float64)
 
     def _log_gate(self, X):
-        if hasattr(self, "gate_covariance_"):
-            return _gaussian_gate.gaussian_log_gate(
-                X, self.gate_weight_, self.gate_mean_, self.gate_covariance_)
         if self._has_generic_gate():
             gate, identity = self.gate_, _identity(X.shape[1])
             blocks = gate.from_original(self._params_dict(), identity)
@@ -1373,9 +1281,6 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
         >>> y_new.shape, experts.shape
         ((500,), (500,))
         """
-        if hasattr(self, "gate_covariance_"):
-            return _gaussian_gate.draw_gaussian_gate_response(
-                self._params_dict(), self._check_X(X), random_state)
         if self._has_generic_gate():
             X = self._check_X(X)
             rng = check_random_state(random_state)
@@ -1447,9 +1352,6 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
         """
         check_is_fitted(self)
         k, d = self.expert_coef_.shape
-        if hasattr(self, "gate_covariance_"):
-            return _gaussian_gate.n_gaussian_gate_parameters(
-                k, d, self._fitted_likelihood)
         return self._fitted_gate().n_parameters(k, d) + k * (d + 2)
 
     def bic(self, X, y):

@@ -289,8 +289,9 @@ def _sweep_row(k, X, y, w, seed, estimator_params):
 
 def _splittable(gate):
     """Whether every score of ``gate`` has an additive intercept (its first block
-    coordinate, then part of the gauge): lowering it by log 2 halves a weight."""
-    return bool(gate.gauge(1)[0])
+    coordinate, then part of the gauge), reported as ``gate_intercept``: lowering
+    it by log 2 halves a weight."""
+    return bool(gate.gauge(1)[0]) and "gate_intercept" in gate.attributes
 
 
 def split_start(estimator, n_experts, *, spread=0.5):
@@ -367,8 +368,7 @@ def _repair_nesting(ks, estimators, rows, X, y, w, entropy, estimator_params):
     from gmoe.gates import get_gate
 
     gate = estimator_params.get("gate", "softmax")
-    if (isinstance(gate, str) and gate == "gaussian"
-            or estimator_params.get("top_k") is not None
+    if (estimator_params.get("top_k") is not None
             or not _splittable(get_gate(gate))):
         return
     for index, k in enumerate(ks):
