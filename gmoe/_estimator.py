@@ -504,8 +504,9 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
         Weighted conditional log-likelihood of the training data at the fitted
         parameters; equals ``score_samples(X, y) @ sample_weight``.
     log_likelihood_trace_ : ndarray of shape (n_iter_ + 1,)
-        Log-likelihood (penalised, with ``gate_penalty``) at the start and after
-        each EM, then each Newton iteration of the kept start.
+        Log-likelihood (penalised, with ``gate_penalty``; the joint one with
+        ``likelihood="joint"``) at the start and after each EM, then each Newton
+        iteration of the kept start.
     n_iter_ : int
         Iterations of the kept start, ``n_iter_em_ + n_iter_newton_``.
     n_iter_em_, n_iter_newton_ : int
@@ -843,7 +844,10 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
         self.top_k_ = top_k
         ll = best.objective + model.penalty(best.params.gate)
         self.log_likelihood_ = float(ll - log_y_scale)
-        self.log_likelihood_trace_ = np.asarray(best.trace) - log_y_scale
+        # the objective in the data's units (with an x-marginal, also x's)
+        offset = log_y_scale + (w.sum() * np.sum(np.log(scaling.x_scale))
+                                if gate.marginal else 0.0)
+        self.log_likelihood_trace_ = np.asarray(best.trace) - offset
         self.n_iter_em_ = best.n_iter_em
         self.n_iter_newton_ = best.n_iter_newton
         self.n_iter_ = best.n_iter_em + best.n_iter_newton

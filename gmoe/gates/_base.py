@@ -35,12 +35,12 @@ joint likelihood of ``(x, y)``, :attr:`Gate.marginal`) adds the x-marginal term
 
 .. math::
 
-    M(\theta) = \sum_n w_n \log \sum_i e^{s_i(x_n)} - W N(\theta)
+    M(\\theta) = \\sum_n w_n \\log \\sum_i e^{s_i(x_n)} - W N(\\theta)
 
 to the objective, ``N`` the log-normaliser of the mixture on x the scores
 define (:meth:`Gate.log_partition`, ``W = sum_n w_n``); the gate objective of
-the M-step is then :math:`\sum_n w_n \sum_i \tau_{ni} s_i(x_n) - W
-N(\theta)`, which such a gate may maximise in closed form
+the M-step is then :math:`\\sum_n w_n \\sum_i \\tau_{ni} s_i(x_n) - W
+N(\\theta)`, which such a gate may maximise in closed form
 (:meth:`Gate.m_step`).  Other gates have no such term and ignore both methods.
 """
 

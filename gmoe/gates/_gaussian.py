@@ -19,6 +19,7 @@ from gmoe._gaussian_gate import (
     COVARIANCE_FLOOR,
     CovarianceFloorWarning,
     RepresentativeWarning,
+    _quad_matrix,
     augmented_design,
     gaussian_log_scores,
     gaussian_m_step,
@@ -35,6 +36,13 @@ LIKELIHOODS = ("conditional", "joint")
 #: A representative whose moments miss those of X by more than this
 #: (standardised units) is reported with a :class:`RepresentativeWarning`.
 REPRESENTATIVE_TOLERANCE = 1e-6
+
+
+def _concave(blocks):
+    """Whether every block's quadratic part is negative definite."""
+    d = int(round((-3 + np.sqrt(9 + 8 * (blocks.shape[1] - 1))) / 2))
+    quad = _quad_matrix(blocks[:, 1 + d:], d)
+    return bool(np.all(np.linalg.eigvalsh(quad) < 0))
 
 
 class Gaussian(Gate):
@@ -193,14 +201,16 @@ class Gaussian(Gate):
         Joint likelihood: the Gaussians of the blocks.  Conditional: the
         moment-matched representative of the blocks' class, for the weighted
         second moment ``scaling.x_second`` of the standardised covariates (mean
-        zero); without it (``scaling`` of the data's own units), the Gaussians of
-        the blocks, which must then be concave."""
+        zero); without it (a ``scaling`` of the data's own units), the Gaussians
+        of the blocks where they are concave, else the representative for mean
+        zero and second moment the identity."""
         blocks = np.asarray(blocks, dtype=float)
         d = scaling.x_mean.shape[0]
         second = getattr(scaling, "x_second", None)
-        if self.marginal or second is None:
+        if self.marginal or (second is None and _concave(blocks)):
             weight, mean, cov, _ = quadratic_to_gaussian(blocks)
         else:
+            second = np.eye(d) if second is None else second
             weight, mean, cov, gap = moment_matched_representative(
                 blocks, np.zeros(d), second)
             if gap > REPRESENTATIVE_TOLERANCE:
