@@ -43,6 +43,8 @@ References
 Parameter Estimation in Gaussian-gated Mixture of Experts", AISTATS 2024.
 """
 
+from functools import lru_cache
+
 import numpy as np
 import scipy.special
 
@@ -82,6 +84,15 @@ class RepresentativeWarning(UserWarning):
 
 
 # ----------------------------------------------------------------- features
+@lru_cache(maxsize=None)
+def _triu(d):
+    """Rows and columns of the upper triangle of a d x d matrix (row-major), the
+    order of :func:`quadratic_features`."""
+    rows, cols = np.triu_indices(d)
+    rows.flags.writeable = cols.flags.writeable = False
+    return rows, cols
+
+
 def quadratic_features(X):
     """The quadratic monomials ``x_a x_b`` (``a <= b``, row-major upper triangle).
 
@@ -100,7 +111,7 @@ def quadratic_features(X):
     array([[1., 2., 4.]])
     """
     X = np.asarray(X, dtype=float)
-    rows, cols = np.triu_indices(X.shape[1])
+    rows, cols = _triu(X.shape[1])
     return X[:, rows] * X[:, cols]
 
 
@@ -122,7 +133,7 @@ def augmented_design(X):
 
 def _quad_matrix(q, d):
     """Symmetric M with ``x^T M x = q . quad(x)`` for rows ``q`` (..., m)."""
-    rows, cols = np.triu_indices(d)
+    rows, cols = _triu(d)
     M = np.zeros(q.shape[:-1] + (d, d))
     M[..., rows, cols] = q
     return 0.5 * (M + np.swapaxes(M, -1, -2))
@@ -131,7 +142,7 @@ def _quad_matrix(q, d):
 def _quad_vector(M):
     """Inverse of :func:`_quad_matrix`: coefficients of ``quad(x)``, (..., m)."""
     d = M.shape[-1]
-    rows, cols = np.triu_indices(d)
+    rows, cols = _triu(d)
     factor = np.where(rows == cols, 1.0, 2.0)
     return M[..., rows, cols] * factor
 
@@ -341,17 +352,16 @@ def block_moments(rows):
     log_mass = np.full(k, np.inf)
     mean = np.full((k, d), np.nan)
     covariance = np.full((k, d, d), np.nan)
-    for i in range(k):
-        try:
-            chol = np.linalg.cholesky(precision[i])
-        except np.linalg.LinAlgError:
-            continue
-        cov = np.linalg.inv(precision[i])
-        covariance[i] = 0.5 * (cov + cov.T)
-        mean[i] = covariance[i] @ rows[i, 1:1 + d]
-        log_det = 2.0 * np.sum(np.log(np.diag(chol)))
-        log_mass[i] = (rows[i, 0] + 0.5 * (d * _LOG_2PI - log_det)
-                       + 0.5 * rows[i, 1:1 + d] @ mean[i])
+    eigval, eigvec = np.linalg.eigh(precision)
+    ok = np.all(eigval > 0, axis=1)
+    if not ok.any():
+        return log_mass, mean, covariance
+    eigval, eigvec = eigval[ok], eigvec[ok]
+    covariance[ok] = np.einsum("iab,ib,icb->iac", eigvec, 1.0 / eigval, eigvec)
+    linear = rows[ok, 1:1 + d]
+    mean[ok] = np.einsum("iab,ib->ia", covariance[ok], linear)
+    log_mass[ok] = (rows[ok, 0] + 0.5 * (d * _LOG_2PI - np.log(eigval).sum(axis=1))
+                    + 0.5 * np.einsum("ia,ia->i", linear, mean[ok]))
     return log_mass, mean, covariance
 
 
@@ -388,7 +398,7 @@ def feature_moments(mean, covariance, order=1):
     c = np.asarray(mean, dtype=float)
     G = np.asarray(covariance, dtype=float)
     d = c.size
-    r, s = np.triu_indices(d)
+    r, s = _triu(d)
     second = G + np.outer(c, c)
     first = np.concatenate([[1.0], c, second[r, s]])
     if order < 2:
@@ -449,7 +459,8 @@ def log_partition(rows, order=0):
     hess = np.zeros((k, k, m, m)) if order >= 2 else None
     if not np.all(np.isfinite(log_mass)):
         return np.inf, grad, hess
-    value = float(scipy.special.logsumexp(log_mass))
+    top = log_mass.max()
+    value = float(top + np.log(np.sum(np.exp(log_mass - top))))
     if order == 0:
         return value, None, None
     rho = np.exp(log_mass - value)
@@ -504,22 +515,21 @@ def gaussian_m_step(stats, total, rows, floor):
     stats = np.asarray(stats, dtype=float)
     k, m = stats.shape
     d = _n_features_of(m)
-    r, s = np.triu_indices(d)
+    r, s = _triu(d)
     new = np.array(rows, dtype=float)
-    floored = False
     mass = stats[:, 0]
-    for i in np.flatnonzero(mass > EMPTY_COMPONENT_FRACTION * total):
-        mean = stats[i, 1:1 + d] / mass[i]
-        second = np.zeros((d, d))
-        second[r, s] = stats[i, 1 + d:] / mass[i]
-        second[s, r] = second[r, s]
-        eigval, eigvec = np.linalg.eigh(second - np.outer(mean, mean))
-        if np.any(eigval < floor):
-            floored = True
-            eigval = np.maximum(eigval, floor)
-        cov = (eigvec * eigval) @ eigvec.T
-        new[i] = gaussian_to_quadratic(np.array([mass[i] / total]), mean[None],
-                                       cov[None])[0]
+    full = mass > EMPTY_COMPONENT_FRACTION * total
+    if not full.any():
+        return new, False
+    mean = stats[full, 1:1 + d] / mass[full, None]
+    second = np.zeros((int(full.sum()), d, d))
+    second[:, r, s] = stats[full, 1 + d:] / mass[full, None]
+    second[:, s, r] = second[:, r, s]
+    eigval, eigvec = np.linalg.eigh(second - np.einsum("ia,ib->iab", mean, mean))
+    floored = bool(np.any(eigval < floor))
+    eigval = np.maximum(eigval, floor)
+    cov = np.einsum("iab,ib,icb->iac", eigvec, eigval, eigvec)
+    new[full] = gaussian_to_quadratic(mass[full] / total, mean, cov)
     return new, floored
 
 
@@ -577,7 +587,7 @@ def moment_matched_representative(rows, x_mean, x_second, *, max_iter=100,
     """
     rows = np.asarray(rows, dtype=float)
     d = _n_features_of(rows.shape[1])
-    r, s = np.triu_indices(d)
+    r, s = _triu(d)
     x_second = np.asarray(x_second, dtype=float)
     target = np.concatenate([np.asarray(x_mean, float).ravel(), x_second[r, s]])
     scale = 1.0 + np.max(np.abs(target))
