@@ -6,8 +6,9 @@ For each data set and number of experts ``k``: the default
 ``GaussianMoERegressor(k, random_state=0)`` (softmax gate) and the same with
 ``gate="gaussian"``, ``likelihood="conditional"`` and ``"joint"``; the wall time
 of each fit and its ratio to the softmax fit's in the same run,
-``converged_``, the conditional log-likelihood ``log_likelihood_`` and, for the
-Gaussian gate, ``joint_log_likelihood_``.  Data sets: ``make_moe_regression(n,
+``converged_``, the number of degenerate experts (``degenerate_experts_``), the
+conditional log-likelihood ``log_likelihood_`` and, for the Gaussian gate,
+``joint_log_likelihood_``.  Data sets: ``make_moe_regression(n,
 random_state=1)`` ([N23]) and ``draw_gaussian_gate_data(N24G_TRUTH_TYPE1, n,
 random_state=1)`` (k0 = 3, d = 1).  ``--json`` writes the rows to a file.
 
@@ -51,7 +52,8 @@ def main(argv=None):
     rows = []
     print(f"n = {args.n}")
     print(f"{'data':9s} {'k':>2s} {'gate':24s} {'time':>7s} {'ratio':>6s} "
-          f"{'converged':9s} {'log-likelihood':>15s} {'joint':>15s}")
+          f"{'converged':9s} {'degenerate':>10s} {'log-likelihood':>15s} "
+          f"{'joint':>15s}")
     for name in args.data:
         X, y = _data(name, args.n)
         for k in args.k:
@@ -68,12 +70,14 @@ def main(argv=None):
                 row = {"data": name, "k": k, "gate": label, "seconds": seconds,
                        "ratio": seconds / reference,
                        "converged": bool(model.converged_),
+                       "degenerate": int(model.degenerate_experts_.sum()),
                        "log_likelihood": float(model.log_likelihood_),
                        "joint_log_likelihood": float(joint)}
                 rows.append(row)
                 print(f"{name:9s} {k:2d} {label:24s} {seconds:6.1f}s "
                       f"{row['ratio']:6.1f} {str(row['converged']):9s} "
-                      f"{row['log_likelihood']:15.3f} {joint:15.3f}", flush=True)
+                      f"{row['degenerate']:10d} {row['log_likelihood']:15.3f} "
+                      f"{joint:15.3f}", flush=True)
     if args.json:
         with open(args.json, "w") as handle:
             json.dump(rows, handle, indent=1)

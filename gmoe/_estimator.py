@@ -803,7 +803,7 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
                     "them.")
             starts = [start]
         else:
-            starts = self._search(model, rng, n_features)
+            starts = self._search(model, rng, n_features, gate)
         # the variance floor that makes a fit irregular is reg_variance's, not a
         # user's lower bound (an expert held at a chosen bound is not spurious)
         floor = self.reg_variance
@@ -880,13 +880,16 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
                 "or raise n_experts (top_k=None is the dense softmax gate).")
         return None if top_k == k else int(top_k)
 
-    def _search(self, model, rng, n_features):
+    def _search(self, model, rng, n_features, gate):
         """The starts to run to the end: ``n_init`` starts, screened ("emEM") down
         to ``n_refine`` when there are more.
 
         The screening stage (making the starts and their ``n_screen_iter`` EM
         iterations) works on a random subsample of at most
         ``SCREEN_MAX_SAMPLES`` samples, so that its cost does not grow with n.
+        The gate's :meth:`~gmoe.gates.Gate.screening_gates` screen the same
+        starts under their likelihoods too, their end points ranked with the
+        others by this model's.
         """
         k = self.n_experts
         screening = self.n_init > self.n_refine and self.n_screen_iter > 0
@@ -897,11 +900,15 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
             search = model.subset(rows)
         Z = np.column_stack([search.Xt[:, 1:], search.y])
         kinds = AUTO_CYCLE if self.init_params == "auto" else (self.init_params,)
-        starts = []
+        twins = ([search.with_gate(other) for other in gate.screening_gates()]
+                 if screening else [])
+        starts, others = [], []
         for index in range(self.n_init):
             start_rng = np.random.RandomState(rng.randint(np.iinfo(np.int32).max))
             resp = INITIALIZERS[kinds[index % len(kinds)]](Z, search.w, k, start_rng)
             starts.append(params_from_responsibilities(search, resp))
+            others += [(twin, params_from_responsibilities(twin, resp))
+                       for twin in twins]
         if not screening:
             return starts
 
@@ -910,7 +917,7 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
                                                  self.reg_variance, n_features))
 
         kept, _ = screen(search, starts, n_iter=self.n_screen_iter,
-                         n_keep=self.n_refine, is_regular=is_regular)
+                         n_keep=self.n_refine, is_regular=is_regular, others=others)
         return kept
 
     def _warn_about_fit(self, n_starts, regular):

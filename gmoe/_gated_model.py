@@ -147,6 +147,11 @@ class GatedGaussianMoE:
                                 self.w[rows], self.gate, var_lower=self.var_lower,
                                 var_upper=self.var_upper)
 
+    def with_gate(self, gate):
+        """The same data and bounds with another gate (on the same blocks)."""
+        return GatedGaussianMoE(self.Z, self.Xt, self.y, self.w, gate,
+                                var_lower=self.var_lower, var_upper=self.var_upper)
+
     @property
     def n_samples(self):
         return self.Xt.shape[0]

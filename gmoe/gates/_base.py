@@ -155,6 +155,12 @@ class Gate:
         ``sum_n w_n tau_ni d s_i(x_n) / d theta_i``), ``total`` the weight."""
         return None
 
+    def screening_gates(self):
+        """Other gates on the same blocks (other likelihoods) whose EM also screens
+        the starts of a search; their end points compete with this gate's by this
+        gate's likelihood.  None by default."""
+        return ()
+
     def x_log_density(self, X, values):
         """``log f(x_n)`` (n,) of the mixture on x that the fitted attributes
         ``values`` define (data's units), or None for a gate that defines none."""
