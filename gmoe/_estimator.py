@@ -887,9 +887,10 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
         The screening stage (making the starts and their ``n_screen_iter`` EM
         iterations) works on a random subsample of at most
         ``SCREEN_MAX_SAMPLES`` samples, so that its cost does not grow with n.
-        The gate's :meth:`~gmoe.gates.Gate.screening_gates` screen the same
-        starts under their likelihoods too, their end points ranked with the
-        others by this model's.
+        A gate whose :meth:`~gmoe.gates.Gate.screening_gate` is another one
+        (another likelihood on the same blocks) has its starts made and screened
+        by that one's M-step and EM, the end points ranked by this model's
+        likelihood.
         """
         k = self.n_experts
         screening = self.n_init > self.n_refine and self.n_screen_iter > 0
@@ -900,24 +901,23 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
             search = model.subset(rows)
         Z = np.column_stack([search.Xt[:, 1:], search.y])
         kinds = AUTO_CYCLE if self.init_params == "auto" else (self.init_params,)
-        twins = ([search.with_gate(other) for other in gate.screening_gates()]
-                 if screening else [])
-        starts, others = [], []
+        screener = gate.screening_gate()
+        twin = None if screener is gate else search.with_gate(screener)
+        starts = []
         for index in range(self.n_init):
             start_rng = np.random.RandomState(rng.randint(np.iinfo(np.int32).max))
             resp = INITIALIZERS[kinds[index % len(kinds)]](Z, search.w, k, start_rng)
-            starts.append(params_from_responsibilities(search, resp))
-            others += [(twin, params_from_responsibilities(twin, resp))
-                       for twin in twins]
+            starts.append(params_from_responsibilities(
+                search if twin is None else twin, resp))
         if not screening:
-            return starts
+            return starts if twin is None else [model.project(p) for p in starts]
 
         def is_regular(params, resp):
             return not np.any(_irregular_experts(params, resp, search.w,
                                                  self.reg_variance, n_features))
 
         kept, _ = screen(search, starts, n_iter=self.n_screen_iter,
-                         n_keep=self.n_refine, is_regular=is_regular, others=others)
+                         n_keep=self.n_refine, is_regular=is_regular, twin=twin)
         return kept
 
     def _warn_about_fit(self, n_starts, regular):

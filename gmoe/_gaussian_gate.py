@@ -293,6 +293,7 @@ def quadratic_to_gaussian(rows):
     return np.exp(log_w - log_mass), mean, covariance, log_mass
 
 
+@lru_cache(maxsize=None)
 def _n_features_of(P):
     """d from ``P = 1 + d + d (d + 1) / 2``."""
     d = int(round((-3 + np.sqrt(9 + 8 * (P - 1))) / 2))
@@ -357,11 +358,11 @@ def block_moments(rows):
     if not ok.any():
         return log_mass, mean, covariance
     eigval, eigvec = eigval[ok], eigvec[ok]
-    covariance[ok] = np.einsum("iab,ib,icb->iac", eigvec, 1.0 / eigval, eigvec)
+    covariance[ok] = (eigvec / eigval[:, None, :]) @ np.swapaxes(eigvec, 1, 2)
     linear = rows[ok, 1:1 + d]
-    mean[ok] = np.einsum("iab,ib->ia", covariance[ok], linear)
+    mean[ok] = (covariance[ok] @ linear[:, :, None])[:, :, 0]
     log_mass[ok] = (rows[ok, 0] + 0.5 * (d * _LOG_2PI - np.log(eigval).sum(axis=1))
-                    + 0.5 * np.einsum("ia,ia->i", linear, mean[ok]))
+                    + 0.5 * np.sum(linear * mean[ok], axis=1))
     return log_mass, mean, covariance
 
 
@@ -525,11 +526,18 @@ def gaussian_m_step(stats, total, rows, floor):
     second = np.zeros((int(full.sum()), d, d))
     second[:, r, s] = stats[full, 1 + d:] / mass[full, None]
     second[:, s, r] = second[:, r, s]
-    eigval, eigvec = np.linalg.eigh(second - np.einsum("ia,ib->iab", mean, mean))
+    eigval, eigvec = np.linalg.eigh(second - mean[:, :, None] * mean[:, None, :])
     floored = bool(np.any(eigval < floor))
     eigval = np.maximum(eigval, floor)
-    cov = np.einsum("iab,ib,icb->iac", eigvec, eigval, eigvec)
-    new[full] = gaussian_to_quadratic(mass[full] / total, mean, cov)
+    # the block of N(mean, cov) with weight mass / W, from the eigenvalues
+    precision = (eigvec / eigval[:, None, :]) @ np.swapaxes(eigvec, 1, 2)
+    linear = (precision @ mean[:, :, None])[:, :, 0]
+    const = (np.log(mass[full] / total)
+             - 0.5 * (d * _LOG_2PI + np.log(eigval).sum(axis=1))
+             - 0.5 * np.sum(linear * mean, axis=1))
+    new[full, 0] = const
+    new[full, 1:1 + d] = linear
+    new[full, 1 + d:] = _quad_vector(-0.5 * precision)
     return new, floored
 
 

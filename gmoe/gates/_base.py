@@ -155,11 +155,11 @@ class Gate:
         ``sum_n w_n tau_ni d s_i(x_n) / d theta_i``), ``total`` the weight."""
         return None
 
-    def screening_gates(self):
-        """Other gates on the same blocks (other likelihoods) whose EM also screens
-        the starts of a search; their end points compete with this gate's by this
-        gate's likelihood.  None by default."""
-        return ()
+    def screening_gate(self):
+        """The gate whose EM screens the starts of a search (itself by default):
+        another likelihood on the same blocks, whose end points are then ranked
+        by this gate's likelihood and refined by it."""
+        return self
 
     def x_log_density(self, X, values):
         """``log f(x_n)`` (n,) of the mixture on x that the fitted attributes

@@ -184,11 +184,12 @@ class Gaussian(Gate):
             return None
         return gaussian_m_step(stats, total, blocks, COVARIANCE_FLOOR)[0]
 
-    def screening_gates(self):
-        """Conditional likelihood: the joint one too, whose closed-form EM fits
-        the mixture on x (the basins a Gaussian-gated truth's gate lies in); its
-        end points are starts of the conditional fit."""
-        return () if self.marginal else (type(self)("joint"),)
+    def screening_gate(self):
+        """Conditional likelihood: the joint one, whose closed-form EM fits the
+        mixture on x (the basins a Gaussian-gated truth's gate lies in); its end
+        points, ranked by the conditional likelihood, start the conditional
+        fits."""
+        return self if self.marginal else type(self)("joint")
 
     def x_log_density(self, X, values):
         return scipy.special.logsumexp(gaussian_log_scores(
