@@ -5,6 +5,7 @@ import itertools
 import types
 import warnings
 
+import naive
 import numpy as np
 import pytest
 import scipy.integrate
@@ -12,24 +13,25 @@ import scipy.special
 import scipy.stats
 from sklearn.exceptions import ConvergenceWarning
 
-import naive
 from gmoe import GaussianMoERegressor
 from gmoe._gated_model import GatedGaussianMoE
 from gmoe._gaussian_gate import (
     N24G_TRUTH_TYPE1,
     N24G_TRUTH_TYPE2,
     augmented_design,
-    block_moments,
     draw_gaussian_gate_data,
-    feature_moments,
     gaussian_log_gate,
     gaussian_log_scores,
-    gaussian_m_step,
     gaussian_to_quadratic,
-    log_partition,
-    moment_matched_representative,
     n_gaussian_gate_parameters,
     quadratic_to_gaussian,
+)
+from gmoe._gaussian_mixture import (
+    block_moments,
+    feature_moments,
+    gaussian_m_step,
+    log_partition,
+    moment_matched_representative,
 )
 from gmoe._model import MoEParams
 from gmoe._voronoi_gaussian import (
