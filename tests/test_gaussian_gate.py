@@ -33,6 +33,12 @@ from gmoe._gaussian_mixture import (
     log_partition,
     moment_matched_representative,
 )
+from gmoe._kernels_scores import (
+    array_source,
+    e_step_from_scores,
+    linear_source,
+    loglik_hessian_from_scores,
+)
 from gmoe._model import MoEParams
 from gmoe._voronoi_gaussian import (
     GaussianGateMixingMeasure,
@@ -265,6 +271,35 @@ def test_engine_passes_match_the_numpy_reference(likelihood):
                           atol=1e-6), j
         np.testing.assert_allclose(hess[:, j], (up[1] - down[1]) / (2 * h),
                                    rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("marginal", [False, True])
+def test_kernels_take_the_gate_as_design_or_as_arrays_alike(marginal):
+    rng = np.random.default_rng(8)
+    n, k = 300, 3
+    X = rng.normal(size=(n, 2))
+    Xt = np.column_stack([np.ones(n), X])
+    y, w = rng.normal(size=n), rng.uniform(0.5, 1.5, n)
+    coef, var = rng.normal(size=(k, 3)), rng.uniform(0.5, 2.0, k)
+    blocks = gaussian_to_quadratic(*_random_gaussian_gate(rng, k, 2))
+    gate = Gaussian()
+    Zt, link = gate.linear_design(X)
+    S, D1, _ = gate.score_derivatives(X, blocks)
+    sources = (linear_source(Zt, blocks, link, marginal),
+               array_source(S, D1, None, marginal))
+    prev = rng.dirichlet(np.ones(k), size=n)
+    outs = []
+    for source in sources:
+        resp = np.empty((n, k))
+        outs.append((resp, e_step_from_scores(source, Xt, y, w, coef, var, prev, resp),
+                     loglik_hessian_from_scores(source, Xt, y, w, coef, var)))
+    (r1, e1, h1), (r2, e2, h2) = outs
+    np.testing.assert_allclose(r1, r2, rtol=1e-12)
+    for a, b in zip(list(e1) + list(h1), list(e2) + list(h2), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10)
+    # the x-marginal's data term: the weighted log-sum-exp of the scores
+    lse = w @ scipy.special.logsumexp(S, axis=1)
+    assert np.isclose(e1[-1], lse if marginal else 0.0, rtol=1e-12)
 
 
 # ----------------------------------------------------------- the estimator
