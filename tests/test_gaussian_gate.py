@@ -13,7 +13,7 @@ import scipy.special
 import scipy.stats
 from sklearn.exceptions import ConvergenceWarning
 
-from gmoe import GaussianMoERegressor
+from gmoe import CovarianceFloorWarning, GaussianMoERegressor
 from gmoe._gated_model import GatedGaussianMoE
 from gmoe._gaussian_gate import (
     N24G_TRUTH_TYPE1,
@@ -271,6 +271,21 @@ def test_engine_passes_match_the_numpy_reference(likelihood):
                           atol=1e-6), j
         np.testing.assert_allclose(hess[:, j], (up[1] - down[1]) / (2 * h),
                                    rtol=1e-5, atol=1e-5)
+
+
+def test_a_joint_fit_at_the_covariance_floor_warns():
+    rng = np.random.default_rng(9)
+    weight, mean, cov = _random_gaussian_gate(rng, 2, 2)
+    cov[0] = np.diag([1.0, 1e-6])  # held at the floor (standardised units)
+    rows = gaussian_to_quadratic(weight, mean, cov)
+    unit = types.SimpleNamespace(x_mean=np.zeros(2), x_scale=np.ones(2))
+    with pytest.warns(CovarianceFloorWarning, match="eigenvalue floor"):
+        values = Gaussian("joint").to_original(rows, unit)
+    np.testing.assert_allclose(values["gate_covariance"], cov, atol=1e-12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Gaussian("joint").to_original(gaussian_to_quadratic(
+            *_random_gaussian_gate(rng, 2, 2)), unit)
 
 
 @pytest.mark.parametrize("marginal", [False, True])
