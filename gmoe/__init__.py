@@ -3,8 +3,10 @@
 The package is layered:
 
 - :class:`GaussianMoERegressor` (``gmoe._estimator``): the scikit-learn estimator,
-  with the dense softmax gate, the top-K sparse softmax gate (``top_k``) and the
-  Gaussian gate (``gate="gaussian"``, ``gmoe._gaussian_gate``);
+  with the dense softmax gate, the top-K sparse softmax gate (``top_k``) and every
+  gate of :mod:`gmoe.gates` (the Gaussian gate ``gate="gaussian"`` among them,
+  its maths in ``gmoe._gaussian_gate`` and ``gmoe._gaussian_mixture``), fitted by
+  one engine (``gmoe._gated_model``);
 - ``gmoe._conditional``: the conditional distribution of y given x (predictions,
   density, quantiles, draws), shared by the estimator and the mixing measure;
 - ``gmoe._model``, ``gmoe._em``, ``gmoe._newton`` and the compiled kernels

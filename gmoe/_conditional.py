@@ -317,16 +317,23 @@ class ConditionalMixture:
                                 np.asarray(var), rng)
 
 
-def require_dense_gate(estimator, what):
+def require_dense_gate(estimator, what, *, conditional_gaussian=False):
     """Raise a ValueError unless ``estimator`` was fitted with a dense gate of
-    :mod:`gmoe.gates` (not the Gaussian gate, not a sparse gate): what ``what``
-    is defined for."""
-    if hasattr(estimator, "gate_covariance_"):
+    :mod:`gmoe.gates` by the conditional likelihood (with
+    ``conditional_gaussian``, the Gaussian gate included; without, not): what
+    ``what`` is defined for."""
+    gate = getattr(estimator, "gate_", None)
+    if gate is not None and gate.marginal:
         raise ValueError(
-            f"{what} is defined for the dense gates of gmoe.gates; this model has a "
-            "Gaussian gate (weights, means, covariances), which it does not cover "
-            "(with likelihood='conditional' they are identified only up to a "
-            "common quadratic in x). Fit with a gate of gmoe.gates, e.g. "
+            f"{what} is defined for the conditional likelihood of y given x; this "
+            f"model has gate={gate!r}, fitted by the joint likelihood of (x, y). "
+            "Fit with likelihood='conditional'.")
+    if not conditional_gaussian and hasattr(estimator, "gate_covariance_"):
+        raise ValueError(
+            f"{what} is defined for the dense gates of gmoe.gates but the Gaussian "
+            "gate; this model has a Gaussian gate (weights, means, covariances), "
+            "whose parameters with likelihood='conditional' are identified only up "
+            "to a common quadratic in x. Fit with another gate, e.g. "
             "gate='softmax'.")
     gate = getattr(estimator, "gate_", None)
     if gate is not None and gate.sparse:

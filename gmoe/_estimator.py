@@ -15,7 +15,6 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from gmoe import _gaussian_gate
 from gmoe._conditional import ConditionalMixture
 from gmoe._em import params_from_responsibilities
 from gmoe._gated_model import GatedGaussianMoE
@@ -215,6 +214,9 @@ class _Scaling:
         self.x_mean = w @ X / total
         x_scale = np.sqrt(w @ (X - self.x_mean) ** 2 / total)
         self.x_scale = np.where(x_scale > 0, x_scale, 1.0)
+        #: weighted second moment of the standardised covariates (their mean is 0)
+        Z = (X - self.x_mean) / self.x_scale
+        self.x_second = (w[:, None] * Z).T @ Z / total
         self.y_mean = w @ y / total
         y_scale = np.sqrt(w @ (y - self.y_mean) ** 2 / total)
         self.y_scale = y_scale if y_scale > 0 else 1.0
@@ -262,10 +264,13 @@ class _Scaling:
 EXPERT_PARAM_NAMES = ("expert_intercept", "expert_coef", "expert_variance")
 
 #: Every gate attribute a fit may set (removed before a refit sets its own).
-_ALL_GATE_ATTRIBUTES = ("gate_intercept", "gate_coef")
+_ALL_GATE_ATTRIBUTES = tuple(sorted({name for gate in GATES.values()
+                                     for name in gate().attributes}))
 
-def _check_init_dict(params, k, d, names=PARAM_NAMES):
-    """Validate user-supplied starting parameters ``names`` (original units)."""
+def _check_init_dict(params, k, d, names=PARAM_NAMES, gate=None):
+    """Validate user-supplied starting parameters ``names`` (original units);
+    the shapes of the gate's attributes are ``gate``'s (default: the softmax
+    gate's)."""
     if hasattr(params, "to_params"):
         params = params.to_params()
     missing = [name for name in names if name not in params]
@@ -280,6 +285,7 @@ def _check_init_dict(params, k, d, names=PARAM_NAMES):
         "expert_intercept": (k,),
         "expert_coef": (k, d),
         "expert_variance": (k,),
+        **(Softmax() if gate is None else gate).attribute_shapes(k, d),
     }
     checked = {}
     for name in names:
@@ -409,26 +415,25 @@ class GaussianMoERegressor(ConditionalMixture, RegressorMixin, BaseEstimator):
         ``"constant"`` for the mixture of linear regressions, ``"sigmoid"``,
         ``"cosine"``, ``"laplace"``, ``"top_k"``, ``"top_p"``), a gate object
         such as ``gmoe.gates.Cosine(perturbation=0.05)`` or
-        ``gmoe.gates.TopP(0.8)``, or ``"gaussian"``.  Every gate but the
-        Gaussian one is fitted by the same engine (see :ref:`user_gates`); its
-        parameters are reported as ``gate_intercept_`` and, where the scores
-        read x, ``gate_coef_`` (slopes, cosine directions or Laplace centres),
-        in reference form where the gate has one.  ``top_k``, ``gate_bound``
-        and ``gate_penalty`` apply to the softmax gate only.
-        ``"gaussian"``: the Gaussian gate of [N24g]_, :math:`\\pi_i(x) \\propto
-        \\pi_i N(x; c_i, \\Gamma_i)` (see :ref:`theory-gaussian-gate`); the gate
-        is then reported as ``gate_weight_``, ``gate_mean_`` and
-        ``gate_covariance_`` and ``gate_coef_`` / ``gate_intercept_`` are absent.
-        ``gate_bound`` and ``gate_penalty`` apply to the softmax gate only.
+        ``gmoe.gates.TopP(0.8)``, or ``"gaussian"``.  Every gate is fitted by
+        the same engine (see :ref:`user_gates`); its parameters are reported as
+        ``gate_intercept_`` and, where the scores read x, ``gate_coef_``
+        (slopes, cosine directions or Laplace centres), in reference form where
+        the gate has one.  ``"gaussian"``: the Gaussian gate of [N24g]_,
+        :math:`\\pi_i(x) \\propto \\pi_i N(x; c_i, \\Gamma_i)`
+        (:class:`gmoe.gates.Gaussian`, see :ref:`theory-gaussian-gate`),
+        reported as ``gate_weight_``, ``gate_mean_`` and ``gate_covariance_``.
+        ``top_k``, ``gate_bound`` and ``gate_penalty`` apply to the softmax gate
+        only.
     likelihood : {"conditional", "joint"}, default="conditional"
         With ``gate="gaussian"``: maximise the conditional likelihood of y given
-        x (``solver`` as for the softmax gate, started from joint-EM fits; the
-        gate parameters reported are the representative whose Gaussian mixture
-        has the mean and second moment of X), or the joint likelihood of
-        ``(x, y)`` by closed-form EM (the estimator of [N24g]_'s code, stopped by
-        ``tol`` and ``max_iter``; its ``gradient_norm_`` is that of the
-        conditional likelihood at the joint fit, which is not zero).  Ignored by
-        the softmax gate.
+        x (the gate parameters reported are the representative whose Gaussian
+        mixture has the mean and second moment of X), or the joint likelihood of
+        ``(x, y)``, x drawn from the gate's Gaussian mixture (the estimator of
+        [N24g]_'s code; ``solver``, ``converged_`` and ``gradient_norm_`` then
+        refer to the joint likelihood).  Shorthand for
+        ``gate=gmoe.gates.Gaussian(likelihood)``; other gates have only the
+        conditional likelihood.
 
     Attributes
     ----------
@@ -457,14 +462,15 @@ class GaussianMoERegressor(ConditionalMixture, RegressorMixin, BaseEstimator):
         (n_experts, n_features) and :math:`\\Gamma_i` (n_experts, n_features,
         n_features).
     joint_log_likelihood_ : float
-        With ``gate="gaussian"`` only: the weighted joint log-likelihood of
-        ``(X, y)`` at the fitted parameters.
+        With a gate that defines a density of x (``gate="gaussian"``) only: the
+        weighted joint log-likelihood of ``(X, y)`` at the fitted parameters.
     log_likelihood_ : float
         Weighted conditional log-likelihood of the training data at the fitted
         parameters; equals ``score_samples(X, y) @ sample_weight``.
     log_likelihood_trace_ : ndarray of shape (n_iter_ + 1,)
-        Log-likelihood (penalised, with ``gate_penalty``) at the start and after
-        each EM, then each Newton iteration of the kept start.
+        Log-likelihood (penalised, with ``gate_penalty``; the joint one with
+        ``likelihood="joint"``) at the start and after each EM, then each Newton
+        iteration of the kept start.
     n_iter_ : int
         Iterations of the kept start, ``n_iter_em_ + n_iter_newton_``.
     n_iter_em_, n_iter_newton_ : int
@@ -565,7 +571,7 @@ class GaussianMoERegressor(ConditionalMixture, RegressorMixin, BaseEstimator):
         "warm_start": ["boolean"],
         "accelerate": ["boolean"],
         "verbose": ["verbose"],
-        "gate": [StrOptions({"gaussian"} | set(GATES)), Gate],
+        "gate": [StrOptions(set(GATES)), Gate],
         "likelihood": [StrOptions({"conditional", "joint"})],
     }
 
@@ -705,15 +711,7 @@ class GaussianMoERegressor(ConditionalMixture, RegressorMixin, BaseEstimator):
                 f"X and y hold {n_samples} distinct rows (with positive weight), "
                 f"fewer than n_experts={k}; use fewer experts or more data.")
         top_k = self._check_top_k(k)
-        if isinstance(self.gate, str) and self.gate == "gaussian":
-            if top_k is not None:
-                raise ValueError(
-                    "top_k applies to the softmax gate; leave top_k=None with "
-                    "gate='gaussian'.")
-            self.__dict__.pop("top_k_", None)
-            self.__dict__.pop("gate_", None)
-            return self._fit_gaussian_gate(X, y, w)
-        gate = get_gate(self.gate)
+        gate = get_gate(self.gate, self.likelihood)
         if top_k is not None:
             # the shorthand of the top-K gate, fitted on the engine every gate
             # shares
@@ -732,12 +730,10 @@ class GaussianMoERegressor(ConditionalMixture, RegressorMixin, BaseEstimator):
                 raise ValueError("gate_penalty applies to the dense softmax gate; "
                                  f"leave it at 0 with gate={gate!r}.")
             gate.check_data(X)
-        for name in _gaussian_gate.GAUSSIAN_GATE_ATTRIBUTES:
-            self.__dict__.pop(name, None)
         names = gate.attributes + EXPERT_PARAM_NAMES
         init = self.init_params
         if not isinstance(init, str):
-            init = _check_init_dict(init, k, n_features, names)
+            init = _check_init_dict(init, k, n_features, names, gate)
         warm = (self.warm_start and hasattr(self, "expert_variance_")
                 and getattr(self, "gate_", None) is not None
                 and type(self.gate_) is type(gate))
@@ -779,7 +775,7 @@ class GaussianMoERegressor(ConditionalMixture, RegressorMixin, BaseEstimator):
                     "them.")
             starts = [start]
         else:
-            starts = self._search(model, rng, n_features)
+            starts = self._search(model, rng, n_features, gate)
         # the variance floor that makes a fit irregular is reg_variance's, not a
         # user's lower bound (an expert held at a chosen bound is not spurious)
         floor = self.reg_variance
@@ -820,7 +816,10 @@ class GaussianMoERegressor(ConditionalMixture, RegressorMixin, BaseEstimator):
         self.top_k_ = top_k
         ll = best.objective + model.penalty(best.params.gate)
         self.log_likelihood_ = float(ll - log_y_scale)
-        self.log_likelihood_trace_ = np.asarray(best.trace) - log_y_scale
+        # the objective in the data's units (with an x-marginal, also x's)
+        offset = log_y_scale + (w.sum() * np.sum(np.log(scaling.x_scale))
+                                if gate.marginal else 0.0)
+        self.log_likelihood_trace_ = np.asarray(best.trace) - offset
         self.n_iter_em_ = best.n_iter_em
         self.n_iter_newton_ = best.n_iter_newton
         self.n_iter_ = best.n_iter_em + best.n_iter_newton
@@ -831,6 +830,10 @@ class GaussianMoERegressor(ConditionalMixture, RegressorMixin, BaseEstimator):
                                                       floor, n_features)
         self.separated_experts_ = _separated_pairs(
             model.gate_scores(best.params.gate), w)
+        density = gate.x_log_density(X, params)
+        self.__dict__.pop("joint_log_likelihood_", None)
+        if density is not None:
+            self.joint_log_likelihood_ = self.log_likelihood_ + float(w @ density)
         self._warn_about_fit(len(starts), best_key[0])
         return self
 
@@ -849,95 +852,17 @@ class GaussianMoERegressor(ConditionalMixture, RegressorMixin, BaseEstimator):
                 "or raise n_experts (top_k=None is the dense softmax gate).")
         return None if top_k == k else int(top_k)
 
-    def _fit_gaussian_gate(self, X, y, w):
-        """``fit`` with ``gate="gaussian"`` (see :mod:`gmoe._gaussian_gate`)."""
-        if self.gate_bound is not None or self.gate_penalty:
-            raise ValueError("gate_bound and gate_penalty apply to the softmax gate; "
-                             "leave them unset with gate='gaussian'.")
-        n_samples, n_features = X.shape
-        positive = w > 0
-        constant = np.flatnonzero(np.ptp(X[positive], axis=0) == 0)
-        if constant.size:
-            raise ValueError(
-                f"features {constant.tolist()} are constant: a Gaussian gate needs a "
-                "non-singular covariance of X; drop the constant features.")
-        k = self.n_experts
-        if self.variance_bounds is not None:
-            bounds = np.asarray(self.variance_bounds, dtype=float)
-            if bounds.shape != (2,) or not (0 <= bounds[0] < bounds[1]):
-                raise ValueError(
-                    "variance_bounds must be a pair (lower, upper) of variances with "
-                    f"0 <= lower < upper; got {self.variance_bounds!r}.")
-        warm = self.warm_start and hasattr(self, "gate_covariance_")
-        if warm:
-            if self.gate_covariance_.shape != (k, n_features, n_features):
-                raise ValueError(
-                    "warm_start: the fitted model's shape differs from n_experts or "
-                    "the features of X; set warm_start=False.")
-            starts_from = self._params_dict()
-        elif isinstance(self.init_params, str):
-            starts_from = self.init_params
-        else:
-            starts_from = _gaussian_gate.check_gaussian_init(
-                self.init_params, k, n_features)
-        fit = _gaussian_gate.fit_gaussian_gate(
-            X, y, w, n_experts=k, likelihood=self.likelihood, solver=self.solver,
-            starts_from=starts_from, n_init=self.n_init, n_refine=self.n_refine,
-            max_iter=self.max_iter, tol=self.tol, gtol=self.gtol,
-            reg_variance=self.reg_variance, variance_bounds=self.variance_bounds,
-            random_state=self.random_state, verbose=self.verbose)
-        for name in _ALL_GATE_ATTRIBUTES:
-            self.__dict__.pop(name + "_", None)
-        order = canonical_expert_order(w @ fit.resp, fit.std_params.coef,
-                                       fit.std_params.var)
-        for name, value in fit.params.items():
-            setattr(self, name + "_", np.asarray(value)[order])
-        fit.resp = fit.resp[:, order]
-        fit.std_params = MoEParams(fit.std_params.gate[order],
-                                   fit.std_params.coef[order],
-                                   fit.std_params.var[order])
-        self.log_likelihood_ = fit.log_likelihood
-        self.joint_log_likelihood_ = fit.joint_log_likelihood
-        self._fitted_likelihood = self.likelihood
-        self.log_likelihood_trace_ = fit.trace
-        self.n_iter_em_ = fit.n_iter_em
-        self.n_iter_newton_ = fit.n_iter_newton
-        self.n_iter_ = fit.n_iter_em + fit.n_iter_newton
-        self.gradient_norm_ = fit.gradient_norm
-        self.converged_ = fit.converged
-        self.expert_weight_ = (w @ fit.resp) / w.sum()
-        self.degenerate_experts_ = _irregular_experts(
-            fit.std_params, fit.resp, w, self.reg_variance, n_features)
-        self.separated_experts_ = []
-        if fit.floored:
-            warnings.warn(
-                "a gate covariance was held at its eigenvalue floor "
-                f"({_gaussian_gate.COVARIANCE_FLOOR:g} of the variance of each "
-                "feature): the data give a component a (nearly) singular covariance "
-                "in X. Fewer experts may suit these data.",
-                _gaussian_gate.CovarianceFloorWarning, stacklevel=3)
-        regular = not np.any(self.degenerate_experts_)
-        if self.likelihood == "joint" and not self.converged_ and self.max_iter > 0:
-            warnings.warn(
-                f"the joint-likelihood EM did not converge (tol={self.tol}) within "
-                f"max_iter={self.max_iter}; raise max_iter, or try other starts.",
-                ConvergenceWarning, stacklevel=3)
-            self.converged_ = True  # warned once: skip the solver's message
-            try:
-                self._warn_about_fit(1, regular)
-            finally:
-                self.converged_ = False
-        else:
-            self._warn_about_fit(1, regular)
-        return self
-
-    def _search(self, model, rng, n_features):
+    def _search(self, model, rng, n_features, gate):
         """The starts to run to the end: ``n_init`` starts, screened ("emEM") down
         to ``n_refine`` when there are more.
 
         The screening stage (making the starts and their ``n_screen_iter`` EM
         iterations) works on a random subsample of at most
         ``SCREEN_MAX_SAMPLES`` samples, so that its cost does not grow with n.
+        A gate whose :meth:`~gmoe.gates.Gate.screening_gate` is another one
+        (another likelihood on the same blocks) has its starts made and screened
+        by that one's M-step and EM, the end points ranked by this model's
+        likelihood.
         """
         k = self.n_experts
         screening = self.n_init > self.n_refine and self.n_screen_iter > 0
@@ -948,20 +873,23 @@ class GaussianMoERegressor(ConditionalMixture, RegressorMixin, BaseEstimator):
             search = model.subset(rows)
         Z = np.column_stack([search.Xt[:, 1:], search.y])
         kinds = AUTO_CYCLE if self.init_params == "auto" else (self.init_params,)
+        screener = gate.screening_gate()
+        twin = None if screener is gate else search.with_gate(screener)
         starts = []
         for index in range(self.n_init):
             start_rng = np.random.RandomState(rng.randint(np.iinfo(np.int32).max))
             resp = INITIALIZERS[kinds[index % len(kinds)]](Z, search.w, k, start_rng)
-            starts.append(params_from_responsibilities(search, resp))
+            starts.append(params_from_responsibilities(
+                search if twin is None else twin, resp))
         if not screening:
-            return starts
+            return starts if twin is None else [model.project(p) for p in starts]
 
         def is_regular(params, resp):
             return not np.any(_irregular_experts(params, resp, search.w,
                                                  self.reg_variance, n_features))
 
         kept, _ = screen(search, starts, n_iter=self.n_screen_iter,
-                         n_keep=self.n_refine, is_regular=is_regular)
+                         n_keep=self.n_refine, is_regular=is_regular, twin=twin)
         return kept
 
     def _warn_about_fit(self, n_starts, regular):
@@ -1006,9 +934,6 @@ class GaussianMoERegressor(ConditionalMixture, RegressorMixin, BaseEstimator):
             )
 
     def _params_dict(self):
-        if hasattr(self, "gate_covariance_"):
-            return {name: getattr(self, name + "_")
-                    for name in _gaussian_gate.GAUSSIAN_PARAM_NAMES}
         names = self._fitted_gate().attributes + EXPERT_PARAM_NAMES
         return {name: getattr(self, name + "_") for name in names}
 
@@ -1036,10 +961,9 @@ class GaussianMoERegressor(ConditionalMixture, RegressorMixin, BaseEstimator):
         2
         """
         check_is_fitted(self)
-        if hasattr(self, "gate_covariance_"):
-            from gmoe._voronoi_gaussian import GaussianGateMixingMeasure
-
-            return GaussianGateMixingMeasure.from_params(**self._params_dict())
+        measure = self._fitted_gate().mixing_measure(self._params_dict())
+        if measure is not None:
+            return measure
         return MixingMeasure.from_estimator(self)
 
     # --------------------------------------------------------------- prediction
@@ -1048,9 +972,6 @@ class GaussianMoERegressor(ConditionalMixture, RegressorMixin, BaseEstimator):
         return validate_data(self, X, reset=False, dtype=np.float64)
 
     def _log_gate(self, X):
-        if hasattr(self, "gate_covariance_"):
-            return _gaussian_gate.gaussian_log_gate(
-                X, self.gate_weight_, self.gate_mean_, self.gate_covariance_)
         return self._fitted_gate().original_log_weights(X, self._params_dict())
 
     def _experts(self):
@@ -1080,9 +1001,6 @@ class GaussianMoERegressor(ConditionalMixture, RegressorMixin, BaseEstimator):
         >>> y_new.shape, experts.shape
         ((500,), (500,))
         """
-        if hasattr(self, "gate_covariance_"):
-            return _gaussian_gate.draw_gaussian_gate_response(
-                self._params_dict(), self._check_X(X), random_state)
         return self._draw(self._check_X(X), random_state)
 
     def routing_report(self, X, y=None, *, min_load=0.01, collapse_share=0.95):
@@ -1143,9 +1061,6 @@ class GaussianMoERegressor(ConditionalMixture, RegressorMixin, BaseEstimator):
         """
         check_is_fitted(self)
         k, d = self.expert_coef_.shape
-        if hasattr(self, "gate_covariance_"):
-            return _gaussian_gate.n_gaussian_gate_parameters(
-                k, d, self._fitted_likelihood)
         return self._fitted_gate().n_parameters(k, d) + k * (d + 2)
 
     def bic(self, X, y):

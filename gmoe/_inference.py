@@ -354,7 +354,8 @@ class MoEInference:
         from sklearn.utils.validation import check_is_fitted
 
         check_is_fitted(estimator)
-        require_dense_gate(estimator, "inference (standard errors, intervals)")
+        require_dense_gate(estimator, "inference (standard errors, intervals)",
+                           conditional_gaussian=True)
         _check_method(method)
         if method == "bootstrap":
             if bootstrap not in BOOTSTRAP_KINDS:
@@ -433,6 +434,12 @@ class MoEInference:
                 "penalised estimate (its curvature), which is biased towards zero "
                 "in the gate slopes: they are not intervals for the unpenalised "
                 "parameters.")
+        if self._block_rows():
+            self.notes.append(
+                f"the {self.gate.name} gate is summarised by the coefficients of its "
+                "scores (gate_score rows, one per block coordinate): the parameters "
+                "the likelihood identifies; its fitted attributes are functions of "
+                "them.")
         if model.gauge.any():
             self.notes.append(
                 f"gate rows are relative to expert {k - 1} (the reference: its "
@@ -572,15 +579,35 @@ class MoEInference:
     def _free_estimate(self):
         return self._theta
 
-    def _table_index(self):
-        """For every table row: (parameter, expert, feature, estimate, index of
-        the free parameter or -1 where there is none: the reference's gate)."""
+    def _block_rows(self):
+        """Whether the gate's table rows are its blocks (the coefficients of its
+        scores, reference form) rather than its fitted attributes: for a gate
+        whose attributes are not block coordinates (the Gaussian gate's weights,
+        means and covariances are functions of them)."""
+        return not set(self.gate.attributes) <= {"gate_intercept", "gate_coef"}
+
+    def _table_rows(self, params):
+        """For every table row: (parameter, expert, feature, value in ``params``,
+        index of the free parameter or -1 where there is none: the reference's
+        gate coordinates)."""
         k, d = self.n_experts, self.n_features
         where = {"gate_intercept": ("gate", 0), "gate_coef": ("gate", 1),
                  "expert_intercept": ("coef", 0), "expert_coef": ("coef", 1),
                  "expert_variance": ("logvar", 0)}
         rows = []
-        for name, value in self.params.items():
+        names = list(params)
+        if self._block_rows():
+            blocks = self.gate.from_original(params, identity_scaling(d))
+            gauge = self.gate.gauge(d)
+            blocks[:, gauge] -= blocks[-1, gauge]
+            labels = self.gate.block_names(d)
+            for i in range(k):
+                for a, label in enumerate(labels):
+                    rows.append(("gate_score", i, label, float(blocks[i, a]),
+                                 self._layout.get(("gate", i, a), -1)))
+            names = [name for name in names if name not in self.gate.attributes]
+        for name in names:
+            value = params[name]
             kind, first = where[name]
             for i in range(k):
                 if value.ndim == 2:
@@ -593,13 +620,21 @@ class MoEInference:
                     rows.append((name, i, None, float(value[i]), free))
         return rows
 
+    def _table_index(self):
+        return self._table_rows(self.params)
+
     def _draw_columns(self):
-        """Bootstrap draws as columns in the order of the table rows."""
-        columns = []
-        for name in self.params:
-            values = self.draws[name]
-            columns.append(values.reshape(values.shape[0], -1))
-        return np.hstack(columns)
+        """Bootstrap draws as columns in the order of the table rows (NaN for a
+        refit that failed)."""
+        n_boot = len(self.draws["converged"])
+        if not self._block_rows():
+            return np.hstack([self.draws[name].reshape(n_boot, -1)
+                              for name in self.params])
+        columns = np.full((n_boot, len(self._table_index())), np.nan)
+        for b in np.flatnonzero(np.isfinite(self.draws["expert_variance"][:, 0])):
+            draw = {name: self.draws[name][b] for name in self.params}
+            columns[b] = [row[3] for row in self._table_rows(draw)]
+        return columns
 
     def summary(self, level=0.95):
         """The parameter table: estimates, standard errors, intervals.

@@ -361,9 +361,9 @@ def _repair_nesting(ks, estimators, rows, X, y, w, entropy, estimator_params):
     from gmoe.gates import get_gate
 
     gate = estimator_params.get("gate", "softmax")
-    if (isinstance(gate, str) and gate == "gaussian"
-            or estimator_params.get("top_k") is not None
-            or not get_gate(gate).additive_intercept()):
+    if (estimator_params.get("top_k") is not None
+            or not get_gate(gate).additive_intercept()
+            or "gate_intercept" not in get_gate(gate).attributes):
         return
     for index, k in enumerate(ks):
         smaller = ks[:index]

@@ -29,6 +29,19 @@ which directions of the parameters leave every gate weight unchanged
 (:meth:`Gate.gauge`): a common translation of the coordinates it marks in
 every block.  The engine fixes those coordinates of the LAST expert (the
 reference) to zero and works with the others.
+
+A gate whose scores are log-densities of x (the Gaussian gate fitted by the
+joint likelihood of ``(x, y)``, :attr:`Gate.marginal`) adds the x-marginal term
+
+.. math::
+
+    M(\\theta) = \\sum_n w_n \\log \\sum_i e^{s_i(x_n)} - W N(\\theta)
+
+to the objective, ``N`` the log-normaliser of the mixture on x the scores
+define (:meth:`Gate.log_partition`, ``W = sum_n w_n``); the gate objective of
+the M-step is then :math:`\\sum_n w_n \\sum_i \\tau_{ni} s_i(x_n) - W
+N(\\theta)`, which such a gate may maximise in closed form
+(:meth:`Gate.m_step`).  Other gates have no such term and ignore both methods.
 """
 
 import types
@@ -75,6 +88,12 @@ class Gate:
     #: Names of the estimator's fitted gate attributes (without the trailing
     #: underscore), in the order :meth:`to_original` returns them.
     attributes = ()
+    #: Whether the objective holds the x-marginal term (the joint likelihood of
+    #: a gate whose scores are log-densities of x; see the module docstring).
+    marginal = False
+    #: The likelihood the gate is fitted by: ``"conditional"`` (of y given x),
+    #: or ``"joint"`` (of ``(x, y)``, for a gate with an x-marginal).
+    likelihood = "conditional"
 
     # ------------------------------------------------------------ structure
     def n_block(self, n_features):
@@ -141,6 +160,53 @@ class Gate:
         ``log(e^beta_0i + e^beta_0j)``.  Default: whether the first coordinate is
         in the gauge."""
         return bool(self.gauge(1)[0])
+    def attribute_shapes(self, n_experts, n_features):
+        """The shape of each fitted attribute (:attr:`attributes`), to check
+        starting values: ``(k,)`` for ``gate_intercept``, ``(k, d)`` for
+        ``gate_coef``."""
+        shapes = {"gate_intercept": (n_experts,),
+                  "gate_coef": (n_experts, n_features)}
+        return {name: shapes[name] for name in self.attributes}
+
+    def with_likelihood(self, likelihood):
+        """The gate fitted by ``likelihood``: itself for ``"conditional"``; a
+        gate without an x-marginal has no joint likelihood (ValueError)."""
+        if likelihood == self.likelihood:
+            return self
+        raise ValueError(
+            f"likelihood={likelihood!r} needs a gate whose scores are densities of "
+            f"x (gate='gaussian'); gate={self!r} models y given x only. Leave "
+            "likelihood='conditional'.")
+
+    # --------------------------------------------------- x-marginal (joint)
+    def log_partition(self, blocks, order=0):
+        """For a gate with an x-marginal (:attr:`marginal`): ``N(theta) = log
+        sum_i integral exp s_i(x) dx`` (float, ``inf`` outside its domain), its
+        gradient (k, m) and Hessian (k, k, m, m) up to ``order``."""
+        raise NotImplementedError(f"{self!r} has no x-marginal.")
+
+    def m_step(self, blocks, stats, total):
+        """The closed-form maximiser of the M-step's gate objective, or None
+        (the default: the engine takes Fisher-scoring steps).  ``stats`` (k, m) is
+        the gradient the E-step returns (for a gate with an x-marginal,
+        ``sum_n w_n tau_ni d s_i(x_n) / d theta_i``), ``total`` the weight."""
+        return None
+
+    def screening_gate(self):
+        """The gate whose EM screens the starts of a search (itself by default):
+        another likelihood on the same blocks, whose end points are then ranked
+        by this gate's likelihood and refined by it."""
+        return self
+
+    def x_log_density(self, X, values):
+        """``log f(x_n)`` (n,) of the mixture on x that the fitted attributes
+        ``values`` define (data's units), or None for a gate that defines none."""
+        return None
+
+    def mixing_measure(self, values):
+        """The mixing measure of a fit (``values``: the gate's and the experts'
+        fitted attributes), or None when the gate has no measure of its own."""
+        return None
 
     # ---------------------------------------------------------------- scores
     def linear_design(self, Z):
