@@ -300,8 +300,8 @@ def test_kernels_take_the_gate_as_design_or_as_arrays_alike(marginal):
     gate = Gaussian()
     Zt, link = gate.linear_design(X)
     S, D1, _ = gate.score_derivatives(X, blocks)
-    sources = (linear_source(Zt, blocks, link, marginal),
-               array_source(S, D1, None, marginal))
+    sources = (linear_source(Zt, blocks, link, marginal=marginal),
+               array_source(S, D1, None, marginal=marginal))
     prev = rng.dirichlet(np.ones(k), size=n)
     outs = []
     for source in sources:
