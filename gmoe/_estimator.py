@@ -385,13 +385,16 @@ class GaussianMoERegressor(ConditionalMixture, RegressorMixin, BaseEstimator):
         ``i`` at ``x`` is the softmax of the ``K`` largest gate scores
         :math:`s_j(x) = \\beta_{0j} + \\beta_{1j}^\\top x`, restricted to them,
         and 0 for the other experts (ties broken by the lower expert index).
-        ``K == n_experts`` is the dense gate.  The fit maximises the likelihood of
+        ``K == n_experts`` is the dense gate.  The shorthand of
+        ``gate=gmoe.gates.TopK(K)``.  The fit maximises the likelihood of
         this model: a generalised EM whose gate step holds each sample's top-K
         set fixed and is kept only if the log-likelihood does not decrease, then
         (``solver="newton"``) Newton steps on the smooth piece of the current
-        top-K sets, each kept only if the log-likelihood rises.  With ``K = 1``
-        the gate's gradient vanishes (a hard partition): the gate keeps the
-        regions of its start.
+        top-K sets that hold the samples at the boundaries they must not cross;
+        ``converged_`` then means a Karush-Kuhn-Tucker point of its piece from
+        which no crossing gains (see the theory page of the gates).  With
+        ``K = 1`` the gate's gradient vanishes (a hard partition): the gate
+        keeps the regions of its start.
     random_state : int, RandomState instance or None, default=None
         Seeds the starts.  A fixed value makes ``fit`` deterministic (also across
         numbers of threads).
@@ -482,6 +485,9 @@ class GaussianMoERegressor(ConditionalMixture, RegressorMixin, BaseEstimator):
         most 1e-12 of the log-likelihood (a maximum to working precision; the
         gradient is then as small as floating point allows there, and may
         exceed ``gtol`` on badly scaled data); with ``"em"``: it met ``tol``.
+        With a sparse gate (top-K, top-P): a Karush-Kuhn-Tucker point of its
+        piece, the samples held at their boundaries on them, from which no
+        crossing of a boundary raises the likelihood.
     gradient_norm_ : float
         Largest entry of the gradient (see ``gtol``) at the fitted parameters,
         the gate's reference row included (its gradient is minus the sum of the

@@ -5,8 +5,9 @@ Their scores are the softmax gate's, ``beta_0i + beta_1i' x``, with the same
 gauge; :meth:`active` selects, and the weights outside the selection are 0.  The
 likelihood is then piecewise smooth: the engine's EM checks the observed
 likelihood at every gate step and moves the selection's boundaries by a compass
-search, and its Newton finish works on the piece of the current selections (see
-:ref:`theory_topk`).
+search, and its Newton finish works on the piece of the current selections,
+holding the samples at the boundaries it must not cross (:mod:`gmoe._pieces`,
+:ref:`theory-sparse-convergence`).
 """
 
 import numbers
@@ -20,8 +21,7 @@ class TopK(Softmax):
     """The top-K sparse softmax gate [N24k]_: the softmax of the ``k`` largest
     scores, 0 for the other experts (ties to the lower index).
 
-    ``GaussianMoERegressor(top_k=K)`` fits the same model on its own code path;
-    this object fits it on the engine every gate shares.
+    ``GaussianMoERegressor(top_k=K)`` is the shorthand of ``gate=TopK(K)``.
 
     Parameters
     ----------
