@@ -3,14 +3,19 @@
 The package is layered:
 
 - :class:`GaussianMoERegressor` (``gmoe._estimator``): the scikit-learn estimator,
-  with the dense softmax gate, the top-K sparse softmax gate (``top_k``) and the
-  Gaussian gate (``gate="gaussian"``, ``gmoe._gaussian_gate``);
+  with the dense softmax gate, the top-K sparse softmax gate (``top_k``) and every
+  gate of :mod:`gmoe.gates` (the Gaussian gate ``gate="gaussian"`` among them,
+  its maths in ``gmoe._gaussian_gate`` and ``gmoe._gaussian_mixture``), fitted by
+  one engine (``gmoe._gated_model``);
+- ``gmoe._conditional``: the conditional distribution of y given x (predictions,
+  density, quantiles, draws), shared by the estimator and the mixing measure;
 - ``gmoe._model``, ``gmoe._em``, ``gmoe._newton`` and the compiled kernels
   (``gmoe._kernels``, ``gmoe._kernels_hessian``): the likelihood and its solvers;
 - :mod:`gmoe.datasets`: synthetic data from a known mixture of experts, and mcycle;
-- :class:`MixingMeasure` (``gmoe._measure``), :func:`voronoi_cells` and
-  :func:`voronoi_loss` (``gmoe._voronoi``; ``gmoe._voronoi_gaussian`` for the
-  Gaussian gate): mixing measures and Voronoi losses;
+- :class:`MixingMeasure` (``gmoe._measure``, any dense gate), :func:`voronoi_cells`
+  and :func:`voronoi_loss` (``gmoe._voronoi``, with ``gmoe._voronoi_atoms`` and
+  ``gmoe._voronoi_search``; ``gmoe._voronoi_gaussian`` for the Gaussian gate):
+  mixing measures and Voronoi losses;
 - :func:`select_n_experts`, :func:`dendrogram`, :func:`merge` and
   :func:`bootstrap_lrt` (``gmoe._selection``, ``gmoe._dendrogram``): how many
   experts;

@@ -31,7 +31,7 @@ _I = types.int64
 
 #: The EM kernels and the argument types gmoe passes them.
 EM_KERNELS = [
-    ("_e_step_tasks", (_I, _I, _I, _F2, _F1, _F1, _F2, _F2, _F1, _F2, _F2,
+    ("_e_step_tasks", (_I, _I, _F2, _F1, _F1, _F2, _F2, _F1, _F2, _F2,
                        _F1, _F1, _F4, _F3, _F2, _F1, _F3, _F5)),
     ("_e_step_sums", (_F1, _F1, _F4, _F3, _F2, _F1, _F3, _F5,
                       _F3, _F2, _F1, _F2, _F4)),

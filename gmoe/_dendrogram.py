@@ -11,12 +11,11 @@ References
 import numbers
 
 import numpy as np
-import scipy.special
 
+from gmoe._conditional import require_dense_gate
 from gmoe._measure import MixingMeasure
-from gmoe.datasets import PARAM_NAMES
 
-__all__ = ["DISTANCES", "MixingDendrogram", "dendrogram", "merge"]
+__all__ = ["DISTANCES", "MixingDendrogram", "check_mergeable", "dendrogram", "merge"]
 
 
 # ---------------------------------------------------------- merge distances
@@ -61,6 +60,9 @@ def euclidean_distance(beta0_i, atom_i, beta0_j, atom_j):
         \\|a_i - a_j\\|^2 + (b_i - b_j)^2 + (\\sigma_i - \\sigma_j)^2 \\right),
         \\qquad p = e^{\\beta_0}
 
+    with :math:`\\beta_1` the gate part of the atom (every entry of the atom
+    dict: the gate slopes, directions or centres; none for the constant gate).
+
     Examples
     --------
     >>> atom = dict(gate_coef=np.zeros(1), expert_intercept=0.0,
@@ -70,7 +72,7 @@ def euclidean_distance(beta0_i, atom_i, beta0_j, atom_j):
     2.5
     """
     total = 0.0
-    for name in ("gate_coef", "expert_intercept", "expert_coef", "expert_variance"):
+    for name in atom_i:
         diff = np.atleast_1d(np.asarray(atom_i[name]) - atom_j[name])
         total += float(diff @ diff)
     return _pair_weight(beta0_i, beta0_j) * total
@@ -81,14 +83,15 @@ DISTANCES = {"moe": moe_distance, "euclidean": euclidean_distance}
 
 
 def _atoms_of(params):
-    k = len(params["gate_intercept"])
-    return [{name: np.asarray(params[name])[i] for name in PARAM_NAMES[1:]}
-            for i in range(k)]
+    """The atoms as dicts: every parameter array but the intercepts (the first)."""
+    names = list(params)[1:]
+    k = len(params[names[0]])
+    return [{name: np.asarray(params[name])[i] for name in names} for i in range(k)]
 
 
 def _merged_atom(beta0_i, atom_i, beta0_j, atom_j):
     """Weight ``p_i + p_j`` (intercept ``log(p_i + p_j)``) and the weight-averaged
-    gate slopes, expert coefficients and variance."""
+    gate part, expert coefficients and variance."""
     beta0 = float(np.logaddexp(beta0_i, beta0_j))
     s_i, s_j = np.exp(beta0_i - beta0), np.exp(beta0_j - beta0)
     atom = {name: s_i * np.asarray(atom_i[name]) + s_j * np.asarray(atom_j[name])
@@ -96,32 +99,44 @@ def _merged_atom(beta0_i, atom_i, beta0_j, atom_j):
     return beta0, atom
 
 
-def _as_params(beta0s, atoms):
-    return {"gate_intercept": np.array(beta0s, dtype=float),
-            "gate_coef": np.array([a["gate_coef"] for a in atoms], dtype=float),
-            "expert_intercept": np.array([a["expert_intercept"] for a in atoms],
-                                         dtype=float),
-            "expert_coef": np.array([a["expert_coef"] for a in atoms], dtype=float),
-            "expert_variance": np.array([a["expert_variance"] for a in atoms],
-                                        dtype=float)}
+def _as_params(intercept, beta0s, atoms):
+    return {intercept: np.array(beta0s, dtype=float),
+            **{name: np.array([atom[name] for atom in atoms], dtype=float)
+               for name in atoms[0]}}
 
 
-def _params_of(source):
-    """The five parameter arrays of an estimator, a measure or a dict."""
+def check_mergeable(gate):
+    """Raise a ValueError unless two atoms of ``gate`` can be merged into one.
+
+    Merging needs scores that add the intercept :math:`\\beta_{0i}`
+    (:meth:`gmoe.gates.Gate.additive_intercept`): then two experts with the same
+    gate part act as one whose weight :math:`e^{\\beta_{0i}} + e^{\\beta_{0j}}`
+    is the sum of theirs, and the merged atom's weight and weighted mean are
+    that limit.
+    """
+    if not gate.additive_intercept():
+        raise ValueError(
+            f"merging mixing measures (the dendrogram, merge, DSC) needs a gate whose "
+            f"scores add the intercept beta_0i, so that two experts with the same "
+            f"gate part act as one of weight e^beta_0i + e^beta_0j; gate={gate!r} "
+            "has none (for the normalised sigmoid gate, sigma(eta + b_i) + "
+            "sigma(eta + b_j) is not a sigmoid of eta). Choose its number of "
+            "experts with select_n_experts(..., criterion='bic') (or 'icl', "
+            "'aic') or bootstrap_lrt.")
+
+
+def _measure_of(source):
+    """The mixing measure of an estimator, a measure or a dict of parameters."""
+    if isinstance(source, MixingMeasure):
+        return source
     if hasattr(source, "expert_variance_"):
-        from gmoe._estimator import require_dense_softmax
-
-        require_dense_softmax(source, "merging mixing measures (the dendrogram, DSC)")
-        return {name: np.asarray(getattr(source, name + "_"), dtype=float)
-                for name in PARAM_NAMES}
-    if hasattr(source, "to_params"):
-        return {name: np.asarray(v, dtype=float)
-                for name, v in source.to_params().items()}
+        require_dense_gate(source, "merging mixing measures (the dendrogram, merge, "
+                                   "DSC)")
+        return MixingMeasure.from_estimator(source)
     if isinstance(source, dict):
-        return _params_of(MixingMeasure.from_params(
-            **{name: source[name] for name in PARAM_NAMES}))
+        return MixingMeasure.from_dict(source)
     raise ValueError("expected a fitted GaussianMoERegressor, a MixingMeasure or a "
-                     f"dict of the parameters {list(PARAM_NAMES)}; got "
+                     "dict of the parameters (as MixingMeasure.to_dict writes); got "
                      f"{type(source).__name__}.")
 
 
@@ -133,7 +148,11 @@ class MixingDendrogram:
     \\delta_{\\theta_i}` with ``K`` atoms, merge the two atoms of smallest merge
     distance (``distance``), K - 1 times, down to one atom.  The merged atom
     has weight :math:`p_i + p_j` (gate intercept :math:`\\log(p_i + p_j)`) and the
-    weight-averaged gate slopes, expert coefficients and variance.  The height
+    weight-averaged gate part (the softmax gate's slopes, the cosine gate's
+    directions, the Laplace gate's centres; none for the constant gate), expert
+    coefficients and variance.  Merging is defined for the gates whose scores
+    add the intercept (:func:`check_mergeable`: softmax, constant, cosine,
+    Laplace); the normalised sigmoid gate raises a ValueError.  The height
     :math:`h_\\kappa` is the distance of the merge from :math:`\\kappa` atoms to
     :math:`\\kappa - 1`.  With data, every level's model is scored and
 
@@ -149,7 +168,9 @@ class MixingDendrogram:
     gate (adding :math:`t_0` to every intercept multiplies every weight by
     :math:`e^{t_0}`, and a slope translation moves where x = 0 sits).  They are
     made comparable by translating the gate first so that one atom, the
-    ``reference``, has gate ``(0, 0)``, in the original units of X and y.  The
+    ``reference``, has gate ``(0, 0)`` (its coordinates in the gate's gauge:
+    the intercept alone for the constant, cosine and Laplace gates), in the
+    original units of X and y.  The
     code of the MoE follow-up of [DSC] takes the last expert (``reference=-1``,
     also the convention of :class:`~gmoe.GaussianMoERegressor`).  The default
     here, ``"max"``, takes the atom of largest intercept (after that
@@ -198,8 +219,9 @@ class MixingDendrogram:
     n_atoms : int
         K, the atoms of the fitted measure.
     levels_ : dict of int to dict
-        ``levels_[kappa]``: the five parameter arrays of the merged measure with
-        kappa atoms (``levels_[K]`` is the translated fit).
+        ``levels_[kappa]``: the parameter arrays (the gate's and the experts') of
+        the merged measure with kappa atoms (``levels_[K]`` is the translated
+        fit).
     members_ : dict of int to list of tuple
         ``members_[kappa][i]``: the original atoms merged into atom ``i``.
     heights_ : dict of int to float
@@ -241,8 +263,8 @@ class MixingDendrogram:
         else:
             raise ValueError(f"distance must be one of {sorted(DISTANCES)} or a "
                              f"callable; got {distance!r}.")
-        params = _params_of(estimator)
-        measure = MixingMeasure.from_params(**params)
+        measure = _measure_of(estimator)
+        check_mergeable(measure.gate)
         if isinstance(reference, str):
             if reference != "max":
                 raise ValueError("reference must be an atom index or 'max'; got "
@@ -251,10 +273,12 @@ class MixingDendrogram:
         measure = measure.canonical(reference)
         params = {name: np.asarray(v, dtype=float)
                   for name, v in measure.to_params().items()}
+        self.gate = measure.gate
         self.distance = distance
         self.reference = reference
-        self.n_atoms = K = len(params["gate_intercept"])
-        beta0s = list(params["gate_intercept"])
+        self.n_atoms = K = measure.n_atoms
+        intercept = measure.gate.attributes[0]
+        beta0s = list(params[intercept])
         atoms = _atoms_of(params)
         if weights is None:
             weights = "gate" if X is None else "proportion"
@@ -269,15 +293,14 @@ class MixingDendrogram:
             from gmoe._selection import _check_Xy
 
             Xc, _, wc = _check_Xy(X, np.zeros(len(X)), sample_weight)
-            gate = scipy.special.softmax(
-                Xc @ params["gate_coef"].T + params["gate_intercept"], axis=1)
+            gate = measure.gate_probabilities(Xc)
             # log of the share of the data each atom's gate takes
             logp = list(np.log(np.maximum(wc @ gate / wc.sum(), 1e-300)))
         else:
             logp = list(beta0s)
         members = [(i,) for i in range(K)]
         nodes = list(range(K))
-        self.levels_ = {K: _as_params(beta0s, atoms)}
+        self.levels_ = {K: _as_params(intercept, beta0s, atoms)}
         self.members_ = {K: list(members)}
         self.heights_, self.merges_ = {}, []
         linkage = []
@@ -312,7 +335,7 @@ class MixingDendrogram:
             members.insert(i, merged)
             nodes.insert(i, next_node)
             next_node += 1
-            self.levels_[kappa - 1] = _as_params(beta0s, atoms)
+            self.levels_[kappa - 1] = _as_params(intercept, beta0s, atoms)
             self.members_[kappa - 1] = list(members)
         self.linkage_ = np.array(linkage, dtype=float).reshape(-1, 4)
         self.log_likelihood_, self.mean_log_likelihood_ = {}, {}
@@ -336,12 +359,12 @@ class MixingDendrogram:
         from gmoe._selection import _check_Xy
 
         X, y, w = _check_Xy(X, y, sample_weight)
-        d = self.levels_[self.n_atoms]["gate_coef"].shape[1]
+        d = self.levels_[self.n_atoms]["expert_coef"].shape[1]
         if X.shape[1] != d:
             raise ValueError(f"X has {X.shape[1]} features but the model {d}.")
         n = float(w.sum())
-        for kappa, params in self.levels_.items():
-            total = float(w @ MixingMeasure.from_params(**params).log_density(X, y))
+        for kappa in self.levels_:
+            total = float(w @ self.measure(kappa).log_density(X, y))
             self.log_likelihood_[kappa] = total
             self.mean_log_likelihood_[kappa] = total / n
         self.dsc_ = {kappa: -(self.heights_[kappa]
@@ -364,9 +387,10 @@ class MixingDendrogram:
         Returns
         -------
         params : dict
-            ``gate_intercept`` (k,), ``gate_coef`` (k, d), ``expert_intercept``
-            (k,), ``expert_coef`` (k, d), ``expert_variance`` (k,): usable as
-            ``GaussianMoERegressor(n_experts, init_params=params)``.
+            The gate's attributes (``gate_intercept`` (k,) and, but for the
+            constant gate, ``gate_coef`` (k, d)), ``expert_intercept`` (k,),
+            ``expert_coef`` (k, d), ``expert_variance`` (k,): usable as
+            ``GaussianMoERegressor(n_experts, init_params=params, gate=gate)``.
         """
         if not isinstance(n_experts, numbers.Integral) or \
                 n_experts not in self.levels_:
@@ -382,7 +406,7 @@ class MixingDendrogram:
         -------
         G : MixingMeasure
         """
-        return MixingMeasure.from_params(**self.params(n_experts))
+        return MixingMeasure.from_params(gate=self.gate, **self.params(n_experts))
 
     def estimator(self, n_experts):
         """A :class:`~gmoe.GaussianMoERegressor` holding the merged parameters
@@ -396,10 +420,12 @@ class MixingDendrogram:
         from gmoe._estimator import GaussianMoERegressor
 
         params = self.params(n_experts)
-        model = GaussianMoERegressor(int(n_experts), init_params=params)
+        model = GaussianMoERegressor(int(n_experts), init_params=params,
+                                     gate=self.gate)
         for name, value in params.items():
             setattr(model, name + "_", value)
-        model.n_features_in_ = params["gate_coef"].shape[1]
+        model.gate_ = self.gate
+        model.n_features_in_ = params["expert_coef"].shape[1]
         model.converged_, model.n_iter_ = False, 0
         k = int(n_experts)
         model.degenerate_experts_ = np.zeros(k, dtype=bool)
@@ -416,7 +442,8 @@ class MixingDendrogram:
             None: ``n_experts_`` (the DSC choice).
         sample_weight : array-like of shape (n_samples,) or None
         **estimator_params
-            Passed to :class:`~gmoe.GaussianMoERegressor` (one start: the merge).
+            Passed to :class:`~gmoe.GaussianMoERegressor` (one start: the merge;
+            the gate is the dendrogram's unless given).
 
         Returns
         -------
@@ -431,6 +458,7 @@ class MixingDendrogram:
                                  "build the dendrogram with X and y.")
             n_experts = self.n_experts_
         estimator_params.pop("n_init", None)
+        estimator_params.setdefault("gate", self.gate)
         model = GaussianMoERegressor(int(n_experts),
                                      init_params=self.params(n_experts),
                                      **estimator_params)
@@ -540,7 +568,8 @@ def merge(estimator, n_experts, *, distance="moe", reference="max", X=None,
     Returns
     -------
     params : dict
-        The five parameter arrays (original units) of the merged measure.
+        The parameter arrays (original units) of the merged measure: the
+        gate's attributes and the experts'.
 
     Examples
     --------

@@ -1,12 +1,9 @@
 """The scikit-learn estimator: ``GaussianMoERegressor``."""
 
 import numbers
-import types
 import warnings
 
 import numpy as np
-import scipy.special
-import scipy.stats
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
@@ -18,15 +15,15 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from gmoe import _gaussian_gate
+from gmoe._conditional import ConditionalMixture
 from gmoe._em import params_from_responsibilities
 from gmoe._gated_model import GatedGaussianMoE
 from gmoe._measure import MixingMeasure
-from gmoe._model import MoEParams, SoftmaxGaussianMoE, log_gate_weights
+from gmoe._model import MoEParams, SoftmaxGaussianMoE
 from gmoe._order import better_fit, canonical_expert_order, canonical_rows
 from gmoe._solvers import SOLVERS, SolverOptions, screen
-from gmoe.datasets import PARAM_NAMES, draw_response
-from gmoe.gates import GATES, Gate, Softmax, get_gate
+from gmoe.datasets import PARAM_NAMES
+from gmoe.gates import GATES, Gate, Softmax, TopK, get_gate
 
 
 class GateSeparationWarning(UserWarning):
@@ -172,34 +169,6 @@ def _irregular_experts(params, resp, w, var_lower, n_features):
 SEPARATION_RATIO = 1e-6
 
 
-def require_dense_softmax(estimator, what, *, any_dense_gate=False):
-    """Raise a ValueError unless ``estimator`` was fitted with the dense softmax
-    gate (``gate="softmax"``, ``top_k=None``), or with ``any_dense_gate`` any
-    dense gate of :mod:`gmoe.gates`: what ``what`` is defined for."""
-    gate = getattr(estimator, "gate_", None)
-    if not any_dense_gate and gate is not None and type(gate) is not Softmax:
-        raise ValueError(
-            f"{what} is written for the dense softmax gate's parameters so far; this "
-            f"model has gate={gate!r}. Fit with gate='softmax'.")
-    if hasattr(estimator, "gate_covariance_"):
-        raise ValueError(
-            f"{what} is written for the dense softmax gate's parameters; this model "
-            "has a Gaussian gate (weights, means, covariances), which it does not "
-            "cover (with likelihood='conditional' they are identified only up to a "
-            "common quadratic in x). Fit with gate='softmax'.")
-    if gate is not None and gate.sparse:
-        raise ValueError(
-            f"{what} is defined for dense gates; this model has the sparse gate "
-            f"{gate!r}, whose likelihood jumps where the selected sets change, so "
-            "its maximum need not be a smooth stationary point.")
-    if getattr(estimator, "top_k_", None) is not None:
-        raise ValueError(
-            f"{what} is defined for the dense softmax gate; this model has a top-K "
-            f"gate (top_k={estimator.top_k_}), whose likelihood jumps where the top-K "
-            "sets change, so its maximum need not be a smooth stationary point. Fit "
-            "with top_k=None.")
-
-
 def _separated_pairs(scores, w):
     """Pairs ``(i, j)`` of experts that the gate separates completely.
 
@@ -245,6 +214,9 @@ class _Scaling:
         self.x_mean = w @ X / total
         x_scale = np.sqrt(w @ (X - self.x_mean) ** 2 / total)
         self.x_scale = np.where(x_scale > 0, x_scale, 1.0)
+        #: weighted second moment of the standardised covariates (their mean is 0)
+        Z = (X - self.x_mean) / self.x_scale
+        self.x_second = (w[:, None] * Z).T @ Z / total
         self.y_mean = w @ y / total
         y_scale = np.sqrt(w @ (y - self.y_mean) ** 2 / total)
         self.y_scale = y_scale if y_scale > 0 else 1.0
@@ -292,17 +264,13 @@ class _Scaling:
 EXPERT_PARAM_NAMES = ("expert_intercept", "expert_coef", "expert_variance")
 
 #: Every gate attribute a fit may set (removed before a refit sets its own).
-_ALL_GATE_ATTRIBUTES = ("gate_intercept", "gate_coef")
+_ALL_GATE_ATTRIBUTES = tuple(sorted({name for gate in GATES.values()
+                                     for name in gate().attributes}))
 
-def _identity(n_features):
-    """No standardisation: with it a gate's blocks come from the fitted
-    (original-unit) attributes, and its features from X as given."""
-    return types.SimpleNamespace(x_mean=np.zeros(n_features),
-                                 x_scale=np.ones(n_features))
-
-
-def _check_init_dict(params, k, d, names=PARAM_NAMES):
-    """Validate user-supplied starting parameters ``names`` (original units)."""
+def _check_init_dict(params, k, d, names=PARAM_NAMES, gate=None):
+    """Validate user-supplied starting parameters ``names`` (original units);
+    the shapes of the gate's attributes are ``gate``'s (default: the softmax
+    gate's)."""
     if hasattr(params, "to_params"):
         params = params.to_params()
     missing = [name for name in names if name not in params]
@@ -317,6 +285,7 @@ def _check_init_dict(params, k, d, names=PARAM_NAMES):
         "expert_intercept": (k,),
         "expert_coef": (k, d),
         "expert_variance": (k,),
+        **(Softmax() if gate is None else gate).attribute_shapes(k, d),
     }
     checked = {}
     for name in names:
@@ -335,7 +304,7 @@ def _check_init_dict(params, k, d, names=PARAM_NAMES):
     return checked
 
 
-class GaussianMoERegressor(RegressorMixin, BaseEstimator):
+class GaussianMoERegressor(ConditionalMixture, RegressorMixin, BaseEstimator):
     """Gated mixture of Gaussian linear experts (softmax gate by default), fitted
     by maximum likelihood.
 
@@ -416,13 +385,16 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
         ``i`` at ``x`` is the softmax of the ``K`` largest gate scores
         :math:`s_j(x) = \\beta_{0j} + \\beta_{1j}^\\top x`, restricted to them,
         and 0 for the other experts (ties broken by the lower expert index).
-        ``K == n_experts`` is the dense gate.  The fit maximises the likelihood of
+        ``K == n_experts`` is the dense gate.  The shorthand of
+        ``gate=gmoe.gates.TopK(K)``.  The fit maximises the likelihood of
         this model: a generalised EM whose gate step holds each sample's top-K
         set fixed and is kept only if the log-likelihood does not decrease, then
         (``solver="newton"``) Newton steps on the smooth piece of the current
-        top-K sets, each kept only if the log-likelihood rises.  With ``K = 1``
-        the gate's gradient vanishes (a hard partition): the gate keeps the
-        regions of its start.
+        top-K sets that hold the samples at the boundaries they must not cross;
+        ``converged_`` then means a Karush-Kuhn-Tucker point of its piece from
+        which no crossing gains (see the theory page of the gates).  With
+        ``K = 1`` the gate's gradient vanishes (a hard partition): the gate
+        keeps the regions of its start.
     random_state : int, RandomState instance or None, default=None
         Seeds the starts.  A fixed value makes ``fit`` deterministic (also across
         numbers of threads).
@@ -446,26 +418,25 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
         ``"constant"`` for the mixture of linear regressions, ``"sigmoid"``,
         ``"cosine"``, ``"laplace"``, ``"top_k"``, ``"top_p"``), a gate object
         such as ``gmoe.gates.Cosine(perturbation=0.05)`` or
-        ``gmoe.gates.TopP(0.8)``, or ``"gaussian"``.  Every gate but the
-        Gaussian one is fitted by the same engine (see :ref:`user_gates`); its
-        parameters are reported as ``gate_intercept_`` and, where the scores
-        read x, ``gate_coef_`` (slopes, cosine directions or Laplace centres),
-        in reference form where the gate has one.  ``top_k``, ``gate_bound``
-        and ``gate_penalty`` apply to the softmax gate only.
-        ``"gaussian"``: the Gaussian gate of [N24g]_, :math:`\\pi_i(x) \\propto
-        \\pi_i N(x; c_i, \\Gamma_i)` (see :ref:`theory-gaussian-gate`); the gate
-        is then reported as ``gate_weight_``, ``gate_mean_`` and
-        ``gate_covariance_`` and ``gate_coef_`` / ``gate_intercept_`` are absent.
-        ``gate_bound`` and ``gate_penalty`` apply to the softmax gate only.
+        ``gmoe.gates.TopP(0.8)``, or ``"gaussian"``.  Every gate is fitted by
+        the same engine (see :ref:`user_gates`); its parameters are reported as
+        ``gate_intercept_`` and, where the scores read x, ``gate_coef_``
+        (slopes, cosine directions or Laplace centres), in reference form where
+        the gate has one.  ``"gaussian"``: the Gaussian gate of [N24g]_,
+        :math:`\\pi_i(x) \\propto \\pi_i N(x; c_i, \\Gamma_i)`
+        (:class:`gmoe.gates.Gaussian`, see :ref:`theory-gaussian-gate`),
+        reported as ``gate_weight_``, ``gate_mean_`` and ``gate_covariance_``.
+        ``top_k``, ``gate_bound`` and ``gate_penalty`` apply to the softmax gate
+        only.
     likelihood : {"conditional", "joint"}, default="conditional"
         With ``gate="gaussian"``: maximise the conditional likelihood of y given
-        x (``solver`` as for the softmax gate, started from joint-EM fits; the
-        gate parameters reported are the representative whose Gaussian mixture
-        has the mean and second moment of X), or the joint likelihood of
-        ``(x, y)`` by closed-form EM (the estimator of [N24g]_'s code, stopped by
-        ``tol`` and ``max_iter``; its ``gradient_norm_`` is that of the
-        conditional likelihood at the joint fit, which is not zero).  Ignored by
-        the softmax gate.
+        x (the gate parameters reported are the representative whose Gaussian
+        mixture has the mean and second moment of X), or the joint likelihood of
+        ``(x, y)``, x drawn from the gate's Gaussian mixture (the estimator of
+        [N24g]_'s code; ``solver``, ``converged_`` and ``gradient_norm_`` then
+        refer to the joint likelihood).  Shorthand for
+        ``gate=gmoe.gates.Gaussian(likelihood)``; other gates have only the
+        conditional likelihood.
 
     Attributes
     ----------
@@ -494,14 +465,15 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
         (n_experts, n_features) and :math:`\\Gamma_i` (n_experts, n_features,
         n_features).
     joint_log_likelihood_ : float
-        With ``gate="gaussian"`` only: the weighted joint log-likelihood of
-        ``(X, y)`` at the fitted parameters.
+        With a gate that defines a density of x (``gate="gaussian"``) only: the
+        weighted joint log-likelihood of ``(X, y)`` at the fitted parameters.
     log_likelihood_ : float
         Weighted conditional log-likelihood of the training data at the fitted
         parameters; equals ``score_samples(X, y) @ sample_weight``.
     log_likelihood_trace_ : ndarray of shape (n_iter_ + 1,)
-        Log-likelihood (penalised, with ``gate_penalty``) at the start and after
-        each EM, then each Newton iteration of the kept start.
+        Log-likelihood (penalised, with ``gate_penalty``; the joint one with
+        ``likelihood="joint"``) at the start and after each EM, then each Newton
+        iteration of the kept start.
     n_iter_ : int
         Iterations of the kept start, ``n_iter_em_ + n_iter_newton_``.
     n_iter_em_, n_iter_newton_ : int
@@ -513,6 +485,9 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
         most 1e-12 of the log-likelihood (a maximum to working precision; the
         gradient is then as small as floating point allows there, and may
         exceed ``gtol`` on badly scaled data); with ``"em"``: it met ``tol``.
+        With a sparse gate (top-K, top-P): a Karush-Kuhn-Tucker point of its
+        piece, the samples held at their boundaries on them, from which no
+        crossing of a boundary raises the likelihood.
     gradient_norm_ : float
         Largest entry of the gradient (see ``gtol``) at the fitted parameters,
         the gate's reference row included (its gradient is minus the sum of the
@@ -530,7 +505,8 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
         1e-4 times the variance of y.  They are kept, with finite parameters, and
         a warning names them.
     mixing_measure_ : MixingMeasure
-        The fitted parameters as a mixing measure (see :mod:`gmoe` theory notes).
+        The fitted gate and parameters as a mixing measure, for every dense
+        gate (a ``GaussianGateMixingMeasure`` for the Gaussian gate).
     top_k_ : int or None
         ``K`` of the fitted top-K gate (``None``: the dense softmax gate, also
         when ``top_k == n_experts``).  Every prediction method uses it.
@@ -601,7 +577,7 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
         "warm_start": ["boolean"],
         "accelerate": ["boolean"],
         "verbose": ["verbose"],
-        "gate": [StrOptions({"gaussian"} | set(GATES)), Gate],
+        "gate": [StrOptions(set(GATES)), Gate],
         "likelihood": [StrOptions({"conditional", "joint"})],
     }
 
@@ -741,32 +717,29 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
                 f"X and y hold {n_samples} distinct rows (with positive weight), "
                 f"fewer than n_experts={k}; use fewer experts or more data.")
         top_k = self._check_top_k(k)
-        if isinstance(self.gate, str) and self.gate == "gaussian":
-            if top_k is not None:
+        gate = get_gate(self.gate, self.likelihood)
+        if top_k is not None:
+            # the shorthand of the top-K gate, fitted on the engine every gate
+            # shares
+            if type(gate) is not Softmax:
                 raise ValueError(
-                    "top_k applies to the softmax gate; leave top_k=None with "
-                    "gate='gaussian'.")
-            self.__dict__.pop("top_k_", None)
-            self.__dict__.pop("gate_", None)
-            return self._fit_gaussian_gate(X, y, w)
-        gate = get_gate(self.gate)
+                    f"top_k applies to the softmax gate; leave top_k=None with "
+                    f"gate={gate!r} (or pass gate=gmoe.gates.TopK(K)).")
+            gate = TopK(top_k)
         softmax = type(gate) is Softmax
         if not softmax:
-            for name, value in (("top_k", self.top_k), ("gate_bound", self.gate_bound)):
-                if value is not None:
-                    raise ValueError(
-                        f"{name} applies to the softmax gate; leave {name}=None with "
-                        f"gate={gate!r}.")
+            if self.gate_bound is not None:
+                raise ValueError(
+                    f"gate_bound applies to the dense softmax gate; leave "
+                    f"gate_bound=None with gate={gate!r}.")
             if self.gate_penalty:
-                raise ValueError("gate_penalty applies to the softmax gate; leave it "
-                                 f"at 0 with gate={gate!r}.")
+                raise ValueError("gate_penalty applies to the dense softmax gate; "
+                                 f"leave it at 0 with gate={gate!r}.")
             gate.check_data(X)
-        for name in _gaussian_gate.GAUSSIAN_GATE_ATTRIBUTES:
-            self.__dict__.pop(name, None)
         names = gate.attributes + EXPERT_PARAM_NAMES
         init = self.init_params
         if not isinstance(init, str):
-            init = _check_init_dict(init, k, n_features, names)
+            init = _check_init_dict(init, k, n_features, names, gate)
         warm = (self.warm_start and hasattr(self, "expert_variance_")
                 and getattr(self, "gate_", None) is not None
                 and type(self.gate_) is type(gate))
@@ -787,7 +760,7 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
             model = SoftmaxGaussianMoE(
                 scaling.design(X), scaling.response(y), w, var_lower=var_lower,
                 var_upper=var_upper, gate_bound=gate_bound,
-                gate_penalty=self.gate_penalty, top_k=top_k)
+                gate_penalty=self.gate_penalty)
         else:
             model = GatedGaussianMoE(
                 gate.features(X, scaling), scaling.design(X), scaling.response(y), w,
@@ -808,7 +781,7 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
                     "them.")
             starts = [start]
         else:
-            starts = self._search(model, rng, n_features)
+            starts = self._search(model, rng, n_features, gate)
         # the variance floor that makes a fit irregular is reg_variance's, not a
         # user's lower bound (an expert held at a chosen bound is not spurious)
         floor = self.reg_variance
@@ -849,7 +822,10 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
         self.top_k_ = top_k
         ll = best.objective + model.penalty(best.params.gate)
         self.log_likelihood_ = float(ll - log_y_scale)
-        self.log_likelihood_trace_ = np.asarray(best.trace) - log_y_scale
+        # the objective in the data's units (with an x-marginal, also x's)
+        offset = log_y_scale + (w.sum() * np.sum(np.log(scaling.x_scale))
+                                if gate.marginal else 0.0)
+        self.log_likelihood_trace_ = np.asarray(best.trace) - offset
         self.n_iter_em_ = best.n_iter_em
         self.n_iter_newton_ = best.n_iter_newton
         self.n_iter_ = best.n_iter_em + best.n_iter_newton
@@ -860,6 +836,10 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
                                                       floor, n_features)
         self.separated_experts_ = _separated_pairs(
             model.gate_scores(best.params.gate), w)
+        density = gate.x_log_density(X, params)
+        self.__dict__.pop("joint_log_likelihood_", None)
+        if density is not None:
+            self.joint_log_likelihood_ = self.log_likelihood_ + float(w @ density)
         self._warn_about_fit(len(starts), best_key[0])
         return self
 
@@ -878,95 +858,17 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
                 "or raise n_experts (top_k=None is the dense softmax gate).")
         return None if top_k == k else int(top_k)
 
-    def _fit_gaussian_gate(self, X, y, w):
-        """``fit`` with ``gate="gaussian"`` (see :mod:`gmoe._gaussian_gate`)."""
-        if self.gate_bound is not None or self.gate_penalty:
-            raise ValueError("gate_bound and gate_penalty apply to the softmax gate; "
-                             "leave them unset with gate='gaussian'.")
-        n_samples, n_features = X.shape
-        positive = w > 0
-        constant = np.flatnonzero(np.ptp(X[positive], axis=0) == 0)
-        if constant.size:
-            raise ValueError(
-                f"features {constant.tolist()} are constant: a Gaussian gate needs a "
-                "non-singular covariance of X; drop the constant features.")
-        k = self.n_experts
-        if self.variance_bounds is not None:
-            bounds = np.asarray(self.variance_bounds, dtype=float)
-            if bounds.shape != (2,) or not (0 <= bounds[0] < bounds[1]):
-                raise ValueError(
-                    "variance_bounds must be a pair (lower, upper) of variances with "
-                    f"0 <= lower < upper; got {self.variance_bounds!r}.")
-        warm = self.warm_start and hasattr(self, "gate_covariance_")
-        if warm:
-            if self.gate_covariance_.shape != (k, n_features, n_features):
-                raise ValueError(
-                    "warm_start: the fitted model's shape differs from n_experts or "
-                    "the features of X; set warm_start=False.")
-            starts_from = self._params_dict()
-        elif isinstance(self.init_params, str):
-            starts_from = self.init_params
-        else:
-            starts_from = _gaussian_gate.check_gaussian_init(
-                self.init_params, k, n_features)
-        fit = _gaussian_gate.fit_gaussian_gate(
-            X, y, w, n_experts=k, likelihood=self.likelihood, solver=self.solver,
-            starts_from=starts_from, n_init=self.n_init, n_refine=self.n_refine,
-            max_iter=self.max_iter, tol=self.tol, gtol=self.gtol,
-            reg_variance=self.reg_variance, variance_bounds=self.variance_bounds,
-            random_state=self.random_state, verbose=self.verbose)
-        for name in _ALL_GATE_ATTRIBUTES:
-            self.__dict__.pop(name + "_", None)
-        order = canonical_expert_order(w @ fit.resp, fit.std_params.coef,
-                                       fit.std_params.var)
-        for name, value in fit.params.items():
-            setattr(self, name + "_", np.asarray(value)[order])
-        fit.resp = fit.resp[:, order]
-        fit.std_params = MoEParams(fit.std_params.gate[order],
-                                   fit.std_params.coef[order],
-                                   fit.std_params.var[order])
-        self.log_likelihood_ = fit.log_likelihood
-        self.joint_log_likelihood_ = fit.joint_log_likelihood
-        self._fitted_likelihood = self.likelihood
-        self.log_likelihood_trace_ = fit.trace
-        self.n_iter_em_ = fit.n_iter_em
-        self.n_iter_newton_ = fit.n_iter_newton
-        self.n_iter_ = fit.n_iter_em + fit.n_iter_newton
-        self.gradient_norm_ = fit.gradient_norm
-        self.converged_ = fit.converged
-        self.expert_weight_ = (w @ fit.resp) / w.sum()
-        self.degenerate_experts_ = _irregular_experts(
-            fit.std_params, fit.resp, w, self.reg_variance, n_features)
-        self.separated_experts_ = []
-        if fit.floored:
-            warnings.warn(
-                "a gate covariance was held at its eigenvalue floor "
-                f"({_gaussian_gate.COVARIANCE_FLOOR:g} of the variance of each "
-                "feature): the data give a component a (nearly) singular covariance "
-                "in X. Fewer experts may suit these data.",
-                _gaussian_gate.CovarianceFloorWarning, stacklevel=3)
-        regular = not np.any(self.degenerate_experts_)
-        if self.likelihood == "joint" and not self.converged_ and self.max_iter > 0:
-            warnings.warn(
-                f"the joint-likelihood EM did not converge (tol={self.tol}) within "
-                f"max_iter={self.max_iter}; raise max_iter, or try other starts.",
-                ConvergenceWarning, stacklevel=3)
-            self.converged_ = True  # warned once: skip the solver's message
-            try:
-                self._warn_about_fit(1, regular)
-            finally:
-                self.converged_ = False
-        else:
-            self._warn_about_fit(1, regular)
-        return self
-
-    def _search(self, model, rng, n_features):
+    def _search(self, model, rng, n_features, gate):
         """The starts to run to the end: ``n_init`` starts, screened ("emEM") down
         to ``n_refine`` when there are more.
 
         The screening stage (making the starts and their ``n_screen_iter`` EM
         iterations) works on a random subsample of at most
         ``SCREEN_MAX_SAMPLES`` samples, so that its cost does not grow with n.
+        A gate whose :meth:`~gmoe.gates.Gate.screening_gate` is another one
+        (another likelihood on the same blocks) has its starts made and screened
+        by that one's M-step and EM, the end points ranked by this model's
+        likelihood.
         """
         k = self.n_experts
         screening = self.n_init > self.n_refine and self.n_screen_iter > 0
@@ -977,20 +879,23 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
             search = model.subset(rows)
         Z = np.column_stack([search.Xt[:, 1:], search.y])
         kinds = AUTO_CYCLE if self.init_params == "auto" else (self.init_params,)
+        screener = gate.screening_gate()
+        twin = None if screener is gate else search.with_gate(screener)
         starts = []
         for index in range(self.n_init):
             start_rng = np.random.RandomState(rng.randint(np.iinfo(np.int32).max))
             resp = INITIALIZERS[kinds[index % len(kinds)]](Z, search.w, k, start_rng)
-            starts.append(params_from_responsibilities(search, resp))
+            starts.append(params_from_responsibilities(
+                search if twin is None else twin, resp))
         if not screening:
-            return starts
+            return starts if twin is None else [model.project(p) for p in starts]
 
         def is_regular(params, resp):
             return not np.any(_irregular_experts(params, resp, search.w,
                                                  self.reg_variance, n_features))
 
         kept, _ = screen(search, starts, n_iter=self.n_screen_iter,
-                         n_keep=self.n_refine, is_regular=is_regular)
+                         n_keep=self.n_refine, is_regular=is_regular, twin=twin)
         return kept
 
     def _warn_about_fit(self, n_starts, regular):
@@ -1035,9 +940,6 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
             )
 
     def _params_dict(self):
-        if hasattr(self, "gate_covariance_"):
-            return {name: getattr(self, name + "_")
-                    for name in _gaussian_gate.GAUSSIAN_PARAM_NAMES}
         names = self._fitted_gate().attributes + EXPERT_PARAM_NAMES
         return {name: getattr(self, name + "_") for name in names}
 
@@ -1046,18 +948,16 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
         gates were objects, or built by hand with its attributes set)."""
         return getattr(self, "gate_", None) or Softmax()
 
-    def _has_generic_gate(self):
-        """Whether the fitted gate is neither the (top-K) softmax nor the
-        Gaussian gate: one read through the :class:`gmoe.gates.Gate` interface."""
-        return (not hasattr(self, "gate_covariance_")
-                and type(self._fitted_gate()) is not Softmax)
-
     @property
     def mixing_measure_(self):
-        """The fitted parameters as a :class:`gmoe.MixingMeasure`.
+        """The fitted parameters as a mixing measure.
 
-        :math:`G = \\sum_i \\exp(\\beta_{0i}) \\delta_{(\\beta_{1i}, a_i, b_i,
-        \\sigma_i)}`, with the canonical gate (last expert as reference).
+        For a dense gate of :mod:`gmoe.gates`, the :class:`gmoe.MixingMeasure`
+        :math:`G = \\sum_i \\exp(\\beta_{0i}) \\delta_{\\theta_i}` of the gate and
+        the experts (the gate part of the atom :math:`\\theta_i` depends on the
+        gate; see :ref:`theory_mixing_measure`); for the Gaussian gate a
+        :class:`gmoe.GaussianGateMixingMeasure`.  Sparse gates (``top_k``,
+        ``TopK``, ``TopP``) have none here.
 
         Examples
         --------
@@ -1067,15 +967,10 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
         2
         """
         check_is_fitted(self)
-        if hasattr(self, "gate_covariance_"):
-            from gmoe._voronoi_gaussian import GaussianGateMixingMeasure
-
-            return GaussianGateMixingMeasure.from_params(**self._params_dict())
-        if self._has_generic_gate():
-            raise ValueError(
-                f"mixing_measure_ is defined for the softmax and Gaussian gates; "
-                f"this model has gate={self.gate_!r}.")
-        return MixingMeasure.from_params(**self._params_dict())
+        measure = self._fitted_gate().mixing_measure(self._params_dict())
+        if measure is not None:
+            return measure
+        return MixingMeasure.from_estimator(self)
 
     # --------------------------------------------------------------- prediction
     def _check_X(self, X):
@@ -1083,271 +978,10 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
         return validate_data(self, X, reset=False, dtype=np.float64)
 
     def _log_gate(self, X):
-        if hasattr(self, "gate_covariance_"):
-            return _gaussian_gate.gaussian_log_gate(
-                X, self.gate_weight_, self.gate_mean_, self.gate_covariance_)
-        if self._has_generic_gate():
-            gate, identity = self.gate_, _identity(X.shape[1])
-            blocks = gate.from_original(self._params_dict(), identity)
-            return gate.log_weights(gate.features(X, identity), blocks)
-        logits = X @ self.gate_coef_.T + self.gate_intercept_
-        top_k = getattr(self, "top_k_", None)
-        if top_k is None:
-            return scipy.special.log_softmax(logits, axis=1)
-        return log_gate_weights(logits, top_k)
+        return self._fitted_gate().original_log_weights(X, self._params_dict())
 
-    def _expert_means(self, X):
-        return X @ self.expert_coef_.T + self.expert_intercept_
-
-    def _log_joint(self, X, y):
-        X = self._check_X(X)
-        y = np.asarray(y, dtype=np.float64)
-        if y.shape != (X.shape[0],):
-            raise ValueError(
-                f"y has shape {y.shape}; it must be 1-D with one value per row of X "
-                f"({X.shape[0]})."
-            )
-        if not np.all(np.isfinite(y)):
-            raise ValueError("y contains NaN or infinity.")
-        log_density = scipy.stats.norm.logpdf(
-            y[:, None], self._expert_means(X), np.sqrt(self.expert_variance_)
-        )
-        return self._log_gate(X) + log_density
-
-    def predict(self, X):
-        """Conditional mean
-        :math:`E[y \\mid x] = \\sum_i \\pi_i(x) (a_i^\\top x + b_i)`.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        y_mean : ndarray of shape (n_samples,)
-
-        Examples
-        --------
-        >>> from gmoe.datasets import make_moe_regression
-        >>> X, y = make_moe_regression(500, random_state=0)
-        >>> GaussianMoERegressor(random_state=0).fit(X, y).predict(X[:2]).shape
-        (2,)
-        """
-        X = self._check_X(X)
-        return np.sum(np.exp(self._log_gate(X)) * self._expert_means(X), axis=1)
-
-    def predict_gate(self, X):
-        """Gate probabilities :math:`\\pi_i(x)`.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        gate : ndarray of shape (n_samples, n_experts)
-            Rows sum to 1.
-
-        Examples
-        --------
-        >>> from gmoe.datasets import make_moe_regression
-        >>> X, y = make_moe_regression(500, random_state=0)
-        >>> moe = GaussianMoERegressor(random_state=0).fit(X, y)
-        >>> bool(np.allclose(moe.predict_gate(X).sum(axis=1), 1))
-        True
-        """
-        return np.exp(self._log_gate(self._check_X(X)))
-
-    def predict_experts(self, X):
-        """Mean of each expert, :math:`a_i^\\top x + b_i`.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        means : ndarray of shape (n_samples, n_experts)
-
-        Examples
-        --------
-        >>> from gmoe.datasets import make_moe_regression
-        >>> X, y = make_moe_regression(500, random_state=0)
-        >>> GaussianMoERegressor(random_state=0).fit(X, y).predict_experts(X).shape
-        (500, 2)
-        """
-        return self._expert_means(self._check_X(X))
-
-    def predict_responsibilities(self, X, y):
-        """Posterior probability that expert ``i`` generated ``y_n`` given ``x_n``.
-
-        :math:`\\tau_{ni} \\propto \\pi_i(x_n) \\mathcal N(y_n; a_i^\\top x_n + b_i,
-        \\sigma_i)`.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,)
-
-        Returns
-        -------
-        resp : ndarray of shape (n_samples, n_experts)
-            Rows sum to 1.
-
-        Examples
-        --------
-        >>> from gmoe.datasets import make_moe_regression
-        >>> X, y = make_moe_regression(500, random_state=0)
-        >>> moe = GaussianMoERegressor(random_state=0).fit(X, y)
-        >>> moe.predict_responsibilities(X, y).shape
-        (500, 2)
-        """
-        log_joint = self._log_joint(X, y)
-        return np.exp(log_joint - scipy.special.logsumexp(log_joint, axis=1,
-                                                          keepdims=True))
-
-    def score_samples(self, X, y):
-        """Log conditional density :math:`\\log g(y_n \\mid x_n)` of each sample.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,)
-
-        Returns
-        -------
-        log_density : ndarray of shape (n_samples,)
-            At the training data, ``log_density @ sample_weight`` equals
-            ``log_likelihood_``.
-
-        Examples
-        --------
-        >>> from gmoe.datasets import make_moe_regression
-        >>> X, y = make_moe_regression(500, random_state=0)
-        >>> moe = GaussianMoERegressor(random_state=0).fit(X, y)
-        >>> bool(np.isclose(moe.score_samples(X, y).sum(), moe.log_likelihood_))
-        True
-        """
-        return scipy.special.logsumexp(self._log_joint(X, y), axis=1)
-
-    def predict_variance(self, X):
-        """Conditional variance of y given x (law of total variance).
-
-        :math:`\\sum_i \\pi_i(x) (\\sigma_i + \\mu_i(x)^2) - (\\sum_i \\pi_i(x)
-        \\mu_i(x))^2` with :math:`\\mu_i(x) = a_i^\\top x + b_i`.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        variance : ndarray of shape (n_samples,)
-
-        Examples
-        --------
-        >>> from gmoe.datasets import make_moe_regression
-        >>> X, y = make_moe_regression(500, random_state=0)
-        >>> moe = GaussianMoERegressor(random_state=0).fit(X, y)
-        >>> bool(np.all(moe.predict_variance(X) > 0))
-        True
-        """
-        X = self._check_X(X)
-        gate = np.exp(self._log_gate(X))
-        means = self._expert_means(X)
-        mean = np.sum(gate * means, axis=1)
-        second = np.sum(gate * (self.expert_variance_ + means**2), axis=1)
-        return np.maximum(second - mean**2, 0.0)
-
-    def predict_quantile(self, X, q):
-        """Quantiles of the conditional distribution of y given x.
-
-        Solves :math:`\\sum_i \\pi_i(x) \\Phi((y - \\mu_i(x)) / \\sqrt{\\sigma_i}) = q`
-        for y, to about 1e-10 relative precision, within the bracket of the experts'
-        own quantiles (the mixture quantile lies between their minimum and maximum).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        q : float or array-like of shape (n_quantiles,)
-            Probabilities in (0, 1).
-
-        Returns
-        -------
-        quantiles : ndarray of shape (n_samples,) or (n_samples, n_quantiles)
-            The first when ``q`` is a scalar.
-
-        Examples
-        --------
-        >>> from gmoe.datasets import make_moe_regression
-        >>> X, y = make_moe_regression(500, random_state=0)
-        >>> moe = GaussianMoERegressor(random_state=0).fit(X, y)
-        >>> moe.predict_quantile(X[:4], [0.1, 0.5, 0.9]).shape
-        (4, 3)
-        """
-        q_arr = np.asarray(q, dtype=float)
-        if q_arr.ndim > 1 or not np.all((q_arr > 0) & (q_arr < 1)):
-            raise ValueError("q must be a probability or a 1-D array of them in "
-                             f"(0, 1); got {q!r}.")
-        X = self._check_X(X)
-        gate = np.exp(self._log_gate(X))[:, :, None]
-        means = self._expert_means(X)[:, :, None]
-        sd = np.sqrt(self.expert_variance_)[None, :, None]
-        qs = np.atleast_1d(q_arr)[None, :]
-        expert_q = means + sd * scipy.stats.norm.ppf(qs)[:, None, :]
-        lo = expert_q.min(axis=1)
-        hi = expert_q.max(axis=1)
-
-        def cdf_gap(yv):
-            z = (yv[:, None, :] - means) / sd
-            return np.sum(gate * scipy.stats.norm.cdf(z), axis=1) - qs
-
-        y_cur = 0.5 * (lo + hi)
-        for _ in range(200):
-            gap = cdf_gap(y_cur)
-            lo = np.where(gap < 0, y_cur, lo)
-            hi = np.where(gap >= 0, y_cur, hi)
-            z = (y_cur[:, None, :] - means) / sd
-            density = np.sum(gate * scipy.stats.norm.pdf(z) / sd, axis=1)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                newton = y_cur - gap / density
-            inside = np.isfinite(newton) & (newton > lo) & (newton < hi)
-            y_new = np.where(inside, newton, 0.5 * (lo + hi))
-            done = np.abs(y_new - y_cur) <= 1e-12 * (1 + np.abs(y_cur))
-            y_cur = y_new
-            if np.all(done):
-                break
-        return y_cur[:, 0] if q_arr.ndim == 0 else y_cur
-
-    def predict_interval(self, X, coverage=0.9):
-        """Central prediction interval of y given x.
-
-        The interval between the ``(1 - coverage) / 2`` and ``(1 + coverage) / 2``
-        conditional quantiles (see :meth:`predict_quantile`).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        coverage : float, default=0.9
-            Probability in (0, 1) that y falls in the interval.
-
-        Returns
-        -------
-        interval : ndarray of shape (n_samples, 2)
-            Lower and upper bounds.
-
-        Examples
-        --------
-        >>> from gmoe.datasets import make_moe_regression
-        >>> X, y = make_moe_regression(2000, random_state=0)
-        >>> moe = GaussianMoERegressor(random_state=0).fit(X, y)
-        >>> lo, hi = moe.predict_interval(X, coverage=0.9).T
-        >>> bool(0.85 < np.mean((lo <= y) & (y <= hi)) < 0.95)
-        True
-        """
-        if not 0 < coverage < 1:
-            raise ValueError(f"coverage must be in (0, 1); got {coverage!r}.")
-        return self.predict_quantile(X, [(1 - coverage) / 2, (1 + coverage) / 2])
+    def _experts(self):
+        return self.expert_coef_, self.expert_intercept_, self.expert_variance_
 
     def sample(self, X, random_state=None):
         """Draw y given x from the fitted model.
@@ -1373,21 +1007,7 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
         >>> y_new.shape, experts.shape
         ((500,), (500,))
         """
-        if hasattr(self, "gate_covariance_"):
-            return _gaussian_gate.draw_gaussian_gate_response(
-                self._params_dict(), self._check_X(X), random_state)
-        if self._has_generic_gate():
-            X = self._check_X(X)
-            rng = check_random_state(random_state)
-            gate = np.exp(self._log_gate(X))
-            cumulative = np.cumsum(gate, axis=1)
-            u = rng.uniform(size=(X.shape[0], 1)) * cumulative[:, -1:]
-            experts = np.minimum(np.sum(cumulative < u, axis=1), gate.shape[1] - 1)
-            means = self._expert_means(X)[np.arange(X.shape[0]), experts]
-            noise = rng.standard_normal(X.shape[0])
-            return means + np.sqrt(self.expert_variance_[experts]) * noise, experts
-        return draw_response(self._params_dict(), self._check_X(X), random_state,
-                             top_k=getattr(self, "top_k_", None))
+        return self._draw(self._check_X(X), random_state)
 
     def routing_report(self, X, y=None, *, min_load=0.01, collapse_share=0.95):
         """Routing diagnostics of the fitted gate on ``X``.
@@ -1447,9 +1067,6 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
         """
         check_is_fitted(self)
         k, d = self.expert_coef_.shape
-        if hasattr(self, "gate_covariance_"):
-            return _gaussian_gate.n_gaussian_gate_parameters(
-                k, d, self._fitted_likelihood)
         return self._fitted_gate().n_parameters(k, d) + k * (d + 2)
 
     def bic(self, X, y):
@@ -1582,8 +1199,8 @@ class GaussianMoERegressor(RegressorMixin, BaseEstimator):
 
         The estimator keeps no copy of its training data (as in scikit-learn),
         so pass the data given to :meth:`fit` again; other data raise a
-        ``ValueError``.  Defined for the dense softmax gate (``gate="softmax"``,
-        ``top_k=None``): other gates raise a ``ValueError`` that says why.
+        ``ValueError``.  Defined for every dense gate of :mod:`gmoe.gates`; the
+        Gaussian gate and the sparse gates raise a ``ValueError`` that says why.
 
         Parameters
         ----------

@@ -360,13 +360,30 @@ def parameter_table(model, features):
     """
     import pandas as pd
 
-    rows = {"gate intercept": model.gate_intercept_}
+    rows = {}
+    if hasattr(model, "gate_intercept_"):
+        rows["gate intercept"] = model.gate_intercept_
     if hasattr(model, "gate_coef_"):
         # slopes of a linear predictor; directions (cosine) or centres (Laplace)
         label = {"cosine": "gate direction", "laplace": "gate centre"}.get(
             model.gate_.name, "gate slope")
         for j, name in enumerate(features):
             rows[f"{label} {name}"] = model.gate_coef_[:, j]
+    for attribute in model.gate_.attributes:
+        # a gate reported otherwise (the Gaussian gate's weights, means and
+        # covariances): one row per entry, the upper triangle of matrices
+        if attribute in ("gate_intercept", "gate_coef"):
+            continue
+        value = getattr(model, attribute + "_")
+        label = attribute.replace("_", " ")
+        if value.ndim == 1:
+            rows[label] = value
+        elif value.ndim == 2:
+            for j, name in enumerate(features):
+                rows[f"{label} {name}"] = value[:, j]
+        else:
+            for a, b in zip(*np.triu_indices(len(features)), strict=True):
+                rows[f"{label} {features[a]},{features[b]}"] = value[:, a, b]
     rows["expert intercept"] = model.expert_intercept_
     for j, name in enumerate(features):
         rows[f"expert slope {name}"] = model.expert_coef_[:, j]

@@ -28,6 +28,16 @@ which leaves the weights unchanged).  With ``pi = softmax(S)``,
   ``gate_n`` holding ``(tau_ni - pi_ni) D2_ni`` on block ``i`` and
   ``-pi_ni (delta_ij - pi_nj) D1_ni D1_nj'`` between blocks ``i`` and ``j``.
 
+A gate with an x-marginal (:attr:`gmoe.gates.Gate.marginal`: the joint
+likelihood of a gate whose scores are log-densities of x) adds the term
+``M = sum_n w_n log sum_i exp s_ni - W N(theta)`` (``N`` the gate's
+:meth:`~gmoe.gates.Gate.log_partition`) to the objective: held, like the
+softmax gate's penalty, as minus :meth:`GatedGaussianMoE.penalty`, so that EM
+and Newton maximise ``loglik - penalty`` and the estimator reports ``loglik``.
+The E-step computes the data term of ``M`` in its pass; the gate's M-step
+objective is then ``sum_n w_n sum_i tau_ni s_ni - W N(theta)``, maximised by the
+gate's closed form (:meth:`~gmoe.gates.Gate.m_step`) where it has one.
+
 Free parameters, in this order: the gate blocks row by row without the gauge
 coordinates of the last expert (held at zero: the reference), the expert rows,
 the log-variances.  The passes over the data are compiled
@@ -119,6 +129,9 @@ class GatedGaussianMoE:
         # holds the samples at their boundaries (gmoe._pieces)
         self.piecewise = bool(gate.sparse)
         self.m = int(gate.n_block(self.Z.shape[1]))
+        self.marginal = bool(gate.marginal)
+        # the x-marginal's data term of the last pass, keyed by its blocks
+        self._score_lse = (None, 0.0)
         # a gate with a compiled form: the kernels compute its scores
         form = self.gate.compiled_form(self.Z)
         self._Zt, self._link, self._constant = (None, None, 0.0) if form is None \
@@ -142,6 +155,11 @@ class GatedGaussianMoE:
                                 self.w[rows], self.gate, var_lower=self.var_lower,
                                 var_upper=self.var_upper)
 
+    def with_gate(self, gate):
+        """The same data and bounds with another gate (on the same blocks)."""
+        return GatedGaussianMoE(self.Z, self.Xt, self.y, self.w, gate,
+                                var_lower=self.var_lower, var_upper=self.var_upper)
+
     @property
     def n_samples(self):
         return self.Xt.shape[0]
@@ -151,8 +169,20 @@ class GatedGaussianMoE:
         return self.Xt.shape[1]
 
     def penalty(self, gate):
-        """No gate penalty: 0."""
-        return 0.0
+        """Minus the x-marginal term ``M`` at the blocks ``gate`` for a gate with
+        an x-marginal, 0 for any other gate (no gate penalty).  The data term is
+        the last pass's when it was at these blocks, else one pass here."""
+        if not self.marginal:
+            return 0.0
+        key, data = self._score_lse
+        if key != gate.tobytes():
+            data = 0.0
+            for rows in self._chunks():
+                S = self.gate.scores(self.Z[rows], gate)
+                top = np.max(S, axis=1, keepdims=True)
+                lse = top[:, 0] + np.log(np.sum(np.exp(S - top), axis=1))
+                data += float(self.w[rows] @ lse)
+        return -(data - self.total * self.gate.log_partition(gate)[0])
 
     def gate_scores(self, blocks):
         """Gate scores, shape (n, k)."""
@@ -185,13 +215,14 @@ class GatedGaussianMoE:
         if self._Zt is not None and (selection is not None or dense
                                      or not self.gate.sparse):
             return compiled_source(self._Zt[rows], blocks, self._link,
-                                   self._constant, selection)
+                                   self._constant, selection, self.marginal)
         S, D1, D2 = self.gate.score_derivatives(self.Z[rows], blocks, order=order)
         if D1 is None:
             D1 = np.zeros((0,) + blocks.shape)
         if self.gate.sparse and selection is None and not dense:
             S = np.where(self.gate.active(S), S, -np.inf)
-        return array_source(S, D1, D2 if order >= 2 else None, selection)
+        return array_source(S, D1, D2 if order >= 2 else None, selection,
+                            self.marginal)
 
     def e_step(self, params, resp_prev, resp):
         """One E-step at ``params``: writes ``resp`` (n, k), returns
@@ -199,13 +230,14 @@ class GatedGaussianMoE:
         (:func:`gmoe._kernels_scores.e_step_from_scores`) chunk by chunk."""
         k, p = params.coef.shape
         total = [0.0, np.zeros((k, p, p)), np.zeros((k, p)), np.zeros(k), 0.0,
-                 np.zeros((k, self.m)), np.zeros((k, k, self.m, self.m)), 0.0]
+                 np.zeros((k, self.m)), np.zeros((k, k, self.m, self.m)), 0.0, 0.0]
         for rows in self._chunks():
             out = e_step_from_scores(self._source(rows, params.gate, 1),
                                      self.Xt[rows], self.y[rows], self.w[rows],
                                      params.coef, params.var, resp_prev[rows],
                                      resp[rows])
             total = [a + b for a, b in zip(total, out, strict=True)]
+        self._score_lse = (params.gate.tobytes(), total.pop())
         return EStats(*total)
 
     def gate_stats(self, resp, blocks):
@@ -214,26 +246,27 @@ class GatedGaussianMoE:
         of a start.  A sparse gate is fitted there as its dense softmax (at a
         flat gate its selection is a tie everywhere), as on the top-K path."""
         k, m = blocks.shape
-        total = [0.0, np.zeros((k, m)), np.zeros((k, k, m, m))]
+        total = [0.0, np.zeros((k, m)), np.zeros((k, k, m, m)), 0.0]
         for rows in self._chunks():
             out = gate_stats_from_scores(self._source(rows, blocks, 1, dense=True),
                                          self.w[rows], resp[rows])
             total = [a + b for a, b in zip(total, out, strict=True)]
+        self._score_lse = (blocks.tobytes(), total.pop())
         return tuple(total)
 
     def objective(self, params):
-        """Log-likelihood at ``params`` (compiled:
-        :func:`gmoe._kernels_scores.loglik_from_scores`)."""
+        """Log-likelihood at ``params`` minus :meth:`penalty` (the x-marginal
+        term added); compiled (:func:`gmoe._kernels_scores.loglik_from_scores`)."""
         loglik = 0.0
         for rows in self._chunks():
             loglik += loglik_from_scores(self._source(rows, params.gate, 0),
                                          self.Xt[rows], self.y[rows], self.w[rows],
                                          params.coef, params.var)
-        return loglik
+        return loglik - self.penalty(params.gate)
 
     def derivatives(self, params):
-        """Log-likelihood, gradient and exact Hessian over the free parameters
-        (the order of :meth:`to_vector`); compiled
+        """Log-likelihood minus :meth:`penalty`, gradient and exact Hessian over
+        the free parameters (the order of :meth:`to_vector`); compiled
         (:func:`gmoe._kernels_scores.loglik_hessian_from_scores`)."""
         k, p = params.coef.shape
         q = self.m + p + 1
@@ -246,6 +279,13 @@ class GatedGaussianMoE:
                 self._source(rows, blocks, 2), self.Xt[rows], self.y[rows],
                 self.w[rows], params.coef, params.var)
             value, grad, hess = value + v, grad + g, hess + h
+        if self.marginal:
+            # the data-free part of the x-marginal term, -W N(theta)
+            n_val, n_grad, n_hess = self.gate.log_partition(blocks, 2)
+            m = self.m
+            value -= self.total * n_val
+            grad[:, :m] -= self.total * n_grad
+            hess[:, :m, :, :m] -= self.total * n_hess.transpose(0, 2, 1, 3)
         free = self._free_order(k, p)
         hess = hess.reshape(k * q, k * q)[np.ix_(free, free)]
         return value, grad.reshape(-1)[free], 0.5 * (hess + hess.T)
@@ -411,8 +451,18 @@ class GatedGaussianMoE:
                               self.var_lower, self.var_upper, self.total)
 
     def gate_direction(self, gate, grad, info):
-        """Fisher-scoring direction of the gate objective over the free
-        coordinates; (k, m), zero on the reference's gauge coordinates."""
+        """Direction of the M-step: to the gate's closed-form maximiser where it
+        has one (:meth:`gmoe.gates.Gate.m_step`), else the Fisher-scoring
+        direction of the gate objective over the free coordinates, zero on the
+        reference's gauge coordinates; (k, m)."""
+        target = self.gate.m_step(gate, grad, self.total)
+        if target is not None:
+            return target - gate
+        if self.marginal:
+            # the gradient and information of the data-free term -W N(theta)
+            _, n_grad, n_hess = self.gate.log_partition(gate, 2)
+            grad = grad - self.total * n_grad
+            info = self.total * n_hess
         k, m = grad.shape
         free = self._free_gate(k).ravel()
         g = grad.reshape(-1)[free]

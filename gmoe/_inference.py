@@ -46,8 +46,10 @@ import scipy.stats
 from sklearn.base import clone
 from threadpoolctl import threadpool_limits
 
+from gmoe._conditional import require_dense_gate
 from gmoe._model import MoEParams
 from gmoe.datasets import draw_response
+from gmoe.gates._base import identity_scaling
 
 __all__ = [
     "InferenceWarning",
@@ -120,12 +122,6 @@ def _design(X):
     return np.column_stack([np.ones(X.shape[0]), X])
 
 
-def _identity(d):
-    from gmoe._estimator import _identity
-
-    return _identity(d)
-
-
 def fitted_engine(gate, params, X, y=None, w=None):
     """The model of any gate on data in the ORIGINAL units, and the fitted
     parameters as its :class:`gmoe._model.MoEParams`.
@@ -155,7 +151,7 @@ def fitted_engine(gate, params, X, y=None, w=None):
 
     X = np.asarray(X, dtype=float)
     n, d = X.shape
-    identity = _identity(d)
+    identity = identity_scaling(d)
     y = np.zeros(n) if y is None else y
     w = np.ones(n) if w is None else w
     model = GatedGaussianMoE(gate.features(X, identity), _design(X), y, w, gate,
@@ -229,7 +225,7 @@ def align_experts(params, reference, *, scale_x=None, scale_y=1.0, X=None,
     var = np.asarray(params["expert_variance"], dtype=float)
     rvar = np.asarray(reference["expert_variance"], dtype=float)
     k, p = coef.shape
-    identity = _identity(p - 1)
+    identity = identity_scaling(p - 1)
     scale = np.ones(p) if scale_x is None else np.concatenate([[1.0], scale_x])
     scale = scale / scale_y
     diff = (coef[:, None, :] - rcoef[None, :, :]) * scale
@@ -358,10 +354,8 @@ class MoEInference:
         from sklearn.utils.validation import check_is_fitted
 
         check_is_fitted(estimator)
-        from gmoe._estimator import require_dense_softmax
-
-        require_dense_softmax(estimator, "inference (standard errors, intervals)",
-                              any_dense_gate=True)
+        require_dense_gate(estimator, "inference (standard errors, intervals)",
+                           conditional_gaussian=True)
         _check_method(method)
         if method == "bootstrap":
             if bootstrap not in BOOTSTRAP_KINDS:
@@ -440,6 +434,12 @@ class MoEInference:
                 "penalised estimate (its curvature), which is biased towards zero "
                 "in the gate slopes: they are not intervals for the unpenalised "
                 "parameters.")
+        if self._block_rows():
+            self.notes.append(
+                f"the {self.gate.name} gate is summarised by the coefficients of its "
+                "scores (gate_score rows, one per block coordinate): the parameters "
+                "the likelihood identifies; its fitted attributes are functions of "
+                "them.")
         if model.gauge.any():
             self.notes.append(
                 f"gate rows are relative to expert {k - 1} (the reference: its "
@@ -579,15 +579,35 @@ class MoEInference:
     def _free_estimate(self):
         return self._theta
 
-    def _table_index(self):
-        """For every table row: (parameter, expert, feature, estimate, index of
-        the free parameter or -1 where there is none: the reference's gate)."""
+    def _block_rows(self):
+        """Whether the gate's table rows are its blocks (the coefficients of its
+        scores, reference form) rather than its fitted attributes: for a gate
+        whose attributes are not block coordinates (the Gaussian gate's weights,
+        means and covariances are functions of them)."""
+        return not set(self.gate.attributes) <= {"gate_intercept", "gate_coef"}
+
+    def _table_rows(self, params):
+        """For every table row: (parameter, expert, feature, value in ``params``,
+        index of the free parameter or -1 where there is none: the reference's
+        gate coordinates)."""
         k, d = self.n_experts, self.n_features
         where = {"gate_intercept": ("gate", 0), "gate_coef": ("gate", 1),
                  "expert_intercept": ("coef", 0), "expert_coef": ("coef", 1),
                  "expert_variance": ("logvar", 0)}
         rows = []
-        for name, value in self.params.items():
+        names = list(params)
+        if self._block_rows():
+            blocks = self.gate.from_original(params, identity_scaling(d))
+            gauge = self.gate.gauge(d)
+            blocks[:, gauge] -= blocks[-1, gauge]
+            labels = self.gate.block_names(d)
+            for i in range(k):
+                for a, label in enumerate(labels):
+                    rows.append(("gate_score", i, label, float(blocks[i, a]),
+                                 self._layout.get(("gate", i, a), -1)))
+            names = [name for name in names if name not in self.gate.attributes]
+        for name in names:
+            value = params[name]
             kind, first = where[name]
             for i in range(k):
                 if value.ndim == 2:
@@ -600,13 +620,21 @@ class MoEInference:
                     rows.append((name, i, None, float(value[i]), free))
         return rows
 
+    def _table_index(self):
+        return self._table_rows(self.params)
+
     def _draw_columns(self):
-        """Bootstrap draws as columns in the order of the table rows."""
-        columns = []
-        for name in self.params:
-            values = self.draws[name]
-            columns.append(values.reshape(values.shape[0], -1))
-        return np.hstack(columns)
+        """Bootstrap draws as columns in the order of the table rows (NaN for a
+        refit that failed)."""
+        n_boot = len(self.draws["converged"])
+        if not self._block_rows():
+            return np.hstack([self.draws[name].reshape(n_boot, -1)
+                              for name in self.params])
+        columns = np.full((n_boot, len(self._table_index())), np.nan)
+        for b in np.flatnonzero(np.isfinite(self.draws["expert_variance"][:, 0])):
+            draw = {name: self.draws[name][b] for name in self.params}
+            columns[b] = [row[3] for row in self._table_rows(draw)]
+        return columns
 
     def summary(self, level=0.95):
         """The parameter table: estimates, standard errors, intervals.
@@ -800,7 +828,7 @@ def _draw_response(gate, params, X, rng):
 
     if type(gate) is Softmax:
         return draw_response(params, X, rng)[0]
-    identity = _identity(X.shape[1])
+    identity = identity_scaling(X.shape[1])
     pi = np.exp(gate.log_weights(gate.features(X, identity),
                                  gate.from_original(params, identity)))
     cumulative = np.cumsum(pi, axis=1)

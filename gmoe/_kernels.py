@@ -334,23 +334,15 @@ def _expert_log_pdf(y, lo, m, log_norm, inv_var, LJ):
 
 
 @jit
-def _e_step_tasks(t0, t1, top_k, Xt, y, w, gate, coef, var, resp_prev, resp,
+def _e_step_tasks(t0, t1, Xt, y, w, gate, coef, var, resp_prev, resp,
                   ll_c, q_prev_c, A_c, B_c, C_c, q_c, grad_c, info_c):
     """Tasks ``t0 .. t1`` of :func:`e_step`, one after the other.
 
     The chunks are dealt to ``n_tasks = len(ll_c)`` tasks in contiguous runs; task
     ``t`` adds its chunks' sums, in order, to ``ll_c[t]``, ``A_c[t]`` and so on.
-
-    With ``top_k < k`` the gate scores are masked to their ``top_k`` largest
-    (:func:`_top_k_mask`) before the softmax: the masked experts get gate weight
-    and responsibility 0, and their log gate weights enter the gate objectives as
-    0 (in ``gate_q`` they meet a zero responsibility; in ``gate_q_prev`` the
-    previous responsibilities of masked experts are left out).  ``top_k >= k`` is
-    the dense gate, whose arithmetic the mask does not touch.
     """
     n, p = Xt.shape
     k = coef.shape[0]
-    masked = top_k < k
     n_tasks = ll_c.shape[0]
     n_chunks = (n + CHUNK_SIZE - 1) // CHUNK_SIZE
     log_norm = np.empty(k)
@@ -362,10 +354,8 @@ def _e_step_tasks(t0, t1, top_k, Xt, y, w, gate, coef, var, resp_prev, resp,
     LJ = np.empty((k, CHUNK_SIZE))
     WT = np.empty((k, CHUNK_SIZE))
     WP = np.empty((k, CHUNK_SIZE))
-    KEEP = np.empty((k, CHUNK_SIZE))
     LSE = np.empty(CHUNK_SIZE)
     TMP = np.empty(CHUNK_SIZE)
-    ARG = np.empty(CHUNK_SIZE, dtype=np.int64)
     for t in range(t0, t1):
         for c in range(t * n_chunks // n_tasks, (t + 1) * n_chunks // n_tasks):
             lo = c * CHUNK_SIZE
@@ -374,15 +364,11 @@ def _e_step_tasks(t0, t1, top_k, Xt, y, w, gate, coef, var, resp_prev, resp,
             _linear_predictors(gate, XT, m, LP)
             _linear_predictors(coef, XT, m, LJ)
             _expert_log_pdf(y, lo, m, log_norm, inv_var, LJ)
-            if masked:
-                _top_k_mask(LP, m, top_k, KEEP, LSE, ARG)
             _softmax_columns(LP, m, P, LP, LSE, TMP)
             q_prev = 0.0
             for i in range(k):
                 for j in range(m):
                     LJ[i, j] += LP[i, j]
-                    if masked and KEEP[i, j] == 0.0:
-                        LP[i, j] = 0.0
                     q_prev += w[lo + j] * resp_prev[lo + j, i] * LP[i, j]
             _softmax_columns(LJ, m, WT, LJ, LSE, TMP)
             ll = 0.0
@@ -397,65 +383,6 @@ def _e_step_tasks(t0, t1, top_k, Xt, y, w, gate, coef, var, resp_prev, resp,
             q_prev_c[t] += q_prev
             _expert_moments(WT, XT, y, lo, m, A_c[t], B_c[t], C_c[t])
             q_c[t] += _gate_moments(WT, WP, P, LP, XT, m, grad_c[t], info_c[t])
-
-
-@jit
-def _loglik_top_k_tasks(t0, t1, top_k, Xt, y, w, gate, coef, var, ll_c):
-    """Tasks ``t0 .. t1`` of :func:`loglik_top_k`: the log-likelihood part of
-    :func:`_e_step_tasks` with a top-K gate only (no responsibilities, no
-    statistics)."""
-    n, p = Xt.shape
-    k = coef.shape[0]
-    n_tasks = ll_c.shape[0]
-    n_chunks = (n + CHUNK_SIZE - 1) // CHUNK_SIZE
-    log_norm = np.empty(k)
-    inv_var = np.empty(k)
-    _normal_constants(var, log_norm, inv_var)
-    XT = np.empty((p, CHUNK_SIZE))
-    LP = np.empty((k, CHUNK_SIZE))
-    P = np.empty((k, CHUNK_SIZE))
-    LJ = np.empty((k, CHUNK_SIZE))
-    KEEP = np.empty((k, CHUNK_SIZE))
-    LSE = np.empty(CHUNK_SIZE)
-    TMP = np.empty(CHUNK_SIZE)
-    ARG = np.empty(CHUNK_SIZE, dtype=np.int64)
-    for t in range(t0, t1):
-        for c in range(t * n_chunks // n_tasks, (t + 1) * n_chunks // n_tasks):
-            lo = c * CHUNK_SIZE
-            m = min(n, lo + CHUNK_SIZE) - lo
-            _load_chunk(Xt, lo, m, XT)
-            _linear_predictors(gate, XT, m, LP)
-            _linear_predictors(coef, XT, m, LJ)
-            _expert_log_pdf(y, lo, m, log_norm, inv_var, LJ)
-            _top_k_mask(LP, m, top_k, KEEP, LSE, ARG)
-            _softmax_columns(LP, m, P, LP, LSE, TMP)
-            for i in range(k):
-                for j in range(m):
-                    LJ[i, j] += LP[i, j]
-            _softmax_columns(LJ, m, P, LJ, LSE, TMP)
-            ll = 0.0
-            for j in range(m):
-                ll += w[lo + j] * LSE[j]
-            ll_c[t] += ll
-
-
-def loglik_top_k(Xt, y, w, gate, coef, var, top_k):
-    """Log-likelihood of the top-``top_k`` model alone (no E-step statistics).
-
-    The value :func:`e_step` returns first, at a fraction of its cost: used to
-    try candidate parameters (step halving, the compass search of
-    :mod:`gmoe._em`) before the full E-step of the one kept.  ``1 <= top_k <
-    k``.
-    """
-    Xt, y, w, gate, coef, var = _as_c_float64(Xt, y, w, gate, coef, var)
-    n_tasks = _n_tasks(Xt.shape[0])
-    ll_c = np.zeros(n_tasks)
-    _run_tasks(_loglik_top_k_tasks, n_tasks,
-               (int(top_k), Xt, y, w, gate, coef, var, ll_c))
-    loglik = 0.0
-    for value in ll_c:
-        loglik += float(value)
-    return loglik
 
 
 @jit
@@ -489,7 +416,7 @@ def _e_step_sums(ll_c, q_prev_c, A_c, B_c, C_c, q_c, grad_c, info_c,
     return loglik, gate_q, gate_q_prev
 
 
-def e_step(Xt, y, w, gate, coef, var, resp_prev, resp, top_k=None):
+def e_step(Xt, y, w, gate, coef, var, resp_prev, resp):
     """Fused E-step: responsibilities, log-likelihood and M-step statistics.
 
     One pass over the data, in log space.  Writes the responsibilities into
@@ -515,13 +442,6 @@ def e_step(Xt, y, w, gate, coef, var, resp_prev, resp, top_k=None):
 
     The arrays are float64; C-contiguous ones are used as they are (the compiled
     code is specialised for them), others are copied first.
-
-    ``top_k`` (an int ``1 <= top_k < k``) uses the top-K sparse softmax gate: the
-    gate weights of each sample are the softmax of its ``top_k`` largest gate
-    scores ``gate[i] . x`` (ties to the lower index) and 0 elsewhere
-    (:func:`_top_k_mask`).  The gate statistics are then those of the
-    gate objective with each sample's top-K set held fixed.  ``None`` (or
-    ``top_k >= k``) is the dense softmax gate.
     """
     if not _compile._READY:
         _compile.ensure_compiled()
@@ -539,9 +459,8 @@ def e_step(Xt, y, w, gate, coef, var, resp_prev, resp, top_k=None):
     q_c = np.zeros(n_tasks)
     grad_c = np.zeros((n_tasks, k, p))
     info_c = np.zeros((n_tasks, k, k, p, p))
-    top_k = k if top_k is None else min(int(top_k), k)
     _run_tasks(_e_step_tasks, n_tasks,
-               (top_k, Xt, y, w, gate, coef, var, resp_prev, out,
+               (Xt, y, w, gate, coef, var, resp_prev, out,
                 ll_c, q_prev_c, A_c, B_c, C_c, q_c, grad_c, info_c))
     if out is not resp:
         resp[...] = out

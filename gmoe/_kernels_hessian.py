@@ -37,21 +37,18 @@ from gmoe._kernels import (
     _n_tasks,
     _run_tasks,
     _softmax_columns,
-    _top_k_mask,
 )
 from gmoe._numba_config import CHUNK_SIZE, jit
 
 
 @jit
 def _hessian_tasks(t0, t1, Xt, y, w, gate, coef, log_norm, inv_var, ll_c, grad_c,
-                   hess_c, top_k):
+                   hess_c):
     """Tasks ``t0 .. t1`` of :func:`loglik_hessian`, one after the other.
 
     As in :func:`gmoe._kernels.e_step`, the chunks are dealt in contiguous runs to
     ``len(ll_c)`` tasks, each adding its chunks in order; only the upper triangle
-    of ``hess_c[t]`` is filled.  With ``top_k < k`` the gate scores are masked to
-    their ``top_k`` largest before the softmax (see
-    :func:`gmoe._kernels._top_k_mask`); otherwise the loop is the dense one.
+    of ``hess_c[t]`` is filled.
     """
     n, p = Xt.shape
     k = coef.shape[0]
@@ -70,8 +67,6 @@ def _hessian_tasks(t0, t1, Xt, y, w, gate, coef, log_norm, inv_var, ll_c, grad_c
         LSE = np.empty(CHUNK_SIZE)
         TMP = np.empty(CHUNK_SIZE)
         SW = np.empty(CHUNK_SIZE)
-        KEEP = np.empty((k, CHUNK_SIZE))
-        ARG = np.empty(CHUNK_SIZE, dtype=np.int64)
         grad = grad_c[t]
         hess = hess_c[t]
         for c in range(t * n_chunks // n_tasks, (t + 1) * n_chunks // n_tasks):
@@ -85,8 +80,6 @@ def _hessian_tasks(t0, t1, Xt, y, w, gate, coef, log_norm, inv_var, ll_c, grad_c
                     r = y[lo + j] - LJ[i, j]
                     R[i, j] = r * inv_var[i]
                     LJ[i, j] = log_norm[i] - 0.5 * r * r * inv_var[i]
-            if top_k < k:
-                _top_k_mask(LP, m, top_k, KEEP, LSE, ARG)
             _softmax_columns(LP, m, P, LP, LSE, TMP)
             for i in range(k):
                 for j in range(m):
@@ -178,7 +171,7 @@ def _hessian_tasks(t0, t1, Xt, y, w, gate, coef, log_norm, inv_var, ll_c, grad_c
                 hess[base + 2 * p, base + 2 * p] += acc
 
 
-def loglik_hessian(Xt, y, w, gate, coef, var, top_k=None):
+def loglik_hessian(Xt, y, w, gate, coef, var):
     """Log-likelihood, its gradient and its Hessian in one pass over the data.
 
     The parameters are, per expert ``i`` (block of ``q = 2 p + 1`` entries), the gate
@@ -195,12 +188,6 @@ def loglik_hessian(Xt, y, w, gate, coef, var, top_k=None):
     gate, coef : ndarray of shape (k, p)
     var : ndarray of shape (k,)
         Variances.
-    top_k : int or None, default=None
-        With ``1 <= top_k < k``, the top-K sparse softmax gate: the value is the
-        log-likelihood of that model and the gradient and Hessian are those of
-        the smooth piece on which every sample's top-K set is the one at
-        ``gate`` (the experts outside it have gate weight 0 and contribute
-        nothing).  ``None`` (or ``top_k >= k``): the dense softmax gate.
 
     Returns
     -------
@@ -231,8 +218,7 @@ def loglik_hessian(Xt, y, w, gate, coef, var, top_k=None):
     log_norm = -0.5 * (LOG_2PI + np.log(var))
     inv_var = 1.0 / var
     _run_tasks(_hessian_tasks, n_tasks,
-               (Xt, y, w, gate, coef, log_norm, inv_var, ll_c, grad_c, hess_c,
-                k if top_k is None else min(int(top_k), k)))
+               (Xt, y, w, gate, coef, log_norm, inv_var, ll_c, grad_c, hess_c))
     return _hessian_sums(ll_c, grad_c, hess_c)
 
 

@@ -19,7 +19,13 @@ A gate enters in one of two forms (:class:`GateSource`):
 A sparse gate adds a selection (:data:`SELECTIONS`: top-K, top-P) that the
 kernels apply to each sample's scores before the softmax: the experts left out
 get the score ``-inf``, hence weight 0.  The weights are the softmax of the
-(selected) scores.  The samples are split into as many contiguous
+(selected) scores.  A gate with an x-marginal (``marginal``, see
+:mod:`gmoe.gates`) also has the data term ``sum_n w_n log sum_i exp s_ni`` of
+that marginal: the passes then return it, take the gradient of the gate's
+complete-data term ``sum_n w_n sum_i tau_ni s_ni`` in place of that of
+``sum_n w_n sum_i tau_ni log pi_ni`` (its information, data-free, is the
+gate's), and the Hessian pass returns the derivatives of the log-likelihood
+plus that data term.  The samples are split into as many contiguous
 runs as :func:`gmoe._kernels._n_tasks` says (a number that depends on ``n``
 only), the runs summed in parallel threads and their sums added in order, so
 the result does not depend on the machine's number of threads.
@@ -98,6 +104,7 @@ class GateSource(NamedTuple):
     link: int
     select: int
     select_param: float
+    marginal: int = 0
     constant: float = 0.0
 
 
@@ -109,21 +116,21 @@ def _selection_codes(selection):
     return SELECTIONS[name], float(parameter)
 
 
-def linear_source(Zt, blocks, link, selection=None):
+def linear_source(Zt, blocks, link, selection=None, marginal=False):
     """A linear-predictor gate: design ``Zt`` (n, m), ``blocks`` (k, m), ``link``
     a name of :data:`LINKS`, ``selection`` None or ``(name, parameter)`` with a
-    name of :data:`SELECTIONS`."""
+    name of :data:`SELECTIONS`; ``marginal`` for a gate with an x-marginal."""
     k, m = blocks.shape
     return GateSource(np.zeros((0, k)), np.zeros((0, k, m)), np.zeros((0, k, m, m)),
                       np.ascontiguousarray(Zt, dtype=np.float64),
                       np.ascontiguousarray(blocks, dtype=np.float64), LINKS[link],
-                      *_selection_codes(selection))
+                      *_selection_codes(selection), int(marginal))
 
 
-def compiled_source(Zt, blocks, form, constant=0.0, selection=None):
+def compiled_source(Zt, blocks, form, constant=0.0, selection=None, marginal=False):
     """A gate whose scores the kernels compute: ``Zt`` (n, d'), ``blocks``
-    (k, m), ``form`` a name of :data:`FORMS` with its ``constant``, ``selection``
-    as in :func:`linear_source`.
+    (k, m), ``form`` a name of :data:`FORMS` with its ``constant``; ``selection``
+    and ``marginal`` as in :func:`linear_source`.
 
     ``Zt`` is the design of a linear predictor (``d' = m``), the covariates of
     the cosine and Laplace scores (``m = d' + 1``).
@@ -140,21 +147,21 @@ def compiled_source(Zt, blocks, form, constant=0.0, selection=None):
     return GateSource(np.zeros((0, k)), np.zeros((0, k, m)), np.zeros((0, k, m, m)),
                       np.ascontiguousarray(Zt, dtype=np.float64),
                       np.ascontiguousarray(blocks, dtype=np.float64), FORMS[form],
-                      *_selection_codes(selection), float(constant))
+                      *_selection_codes(selection), int(marginal), float(constant))
 
 
-def array_source(S, D1, D2=None, selection=None):
+def array_source(S, D1, D2=None, selection=None, marginal=False):
     """A gate given by its scores ``S`` (n, k) and derivatives ``D1`` (n, k, m)
     (or shape (0, k, m) for the log-likelihood pass, which reads the scores
     only), ``D2`` (n, k, m, m) or None (scores linear in the blocks);
-    ``selection`` as in :func:`linear_source`."""
+    ``selection`` and ``marginal`` as in :func:`linear_source`."""
     k, m = D1.shape[1:]
     D2 = np.zeros((0, k, m, m)) if D2 is None else D2
     return GateSource(np.ascontiguousarray(S, dtype=np.float64),
                       np.ascontiguousarray(D1, dtype=np.float64),
                       np.ascontiguousarray(D2, dtype=np.float64),
                       np.zeros((0, m)), np.zeros((k, m)), 0,
-                      *_selection_codes(selection))
+                      *_selection_codes(selection), int(marginal))
 
 
 @jit_inline
@@ -261,10 +268,11 @@ def _gate_chunk(S, D1, Zt, blocks, link, constant, lo, mc, order, ZT, ST, D1T, A
 
 
 @jit
-def _gate_moments_chunk(WT, WP, P, LP, D1T, mc, grad, info):
-    """Add the chunk's gate objective, gradient and Fisher information (blocks
-    ``o >= i``; see :func:`_mirror_info`); return the objective.  ``WT = w tau``,
-    ``WP = w pi``, ``P = pi``, ``LP = log pi`` (0 where ``pi`` is 0)."""
+def _gate_moments_chunk(WT, WP, P, LP, D1T, mc, grad, info, with_info):
+    """Add the chunk's gate objective, gradient and (``with_info``) Fisher
+    information (blocks ``o >= i``; see :func:`_mirror_info`); return the
+    objective.  ``WT = w tau``, ``WP = w pi`` (zero for the gradient of ``sum w
+    tau s``), ``P = pi``, ``LP = log pi`` (0 where ``pi`` is 0)."""
     k, m = D1T.shape[0], D1T.shape[1]
     q = 0.0
     for i in range(k):
@@ -277,6 +285,8 @@ def _gate_moments_chunk(WT, WP, P, LP, D1T, mc, grad, info):
             for j in range(mc):
                 acc += (WT[i, j] - WP[i, j]) * D1T[i, a, j]
             grad[i, a] += acc
+        if not with_info:
+            continue
         for o in range(i, k):
             for a in range(m):
                 for b in range(m):
@@ -303,8 +313,8 @@ def _mirror_info(info):
 
 @jit
 def _e_step_tasks(t0, t1, S, D1, D2, Zt, blocks, link, select, select_param,
-                  constant, Xt, y, w, coef, var, resp_prev, resp, A_c, B_c, C_c,
-                  grad_c, info_c, sums_c):
+                  marginal, constant, Xt, y, w, coef, var, resp_prev, resp, A_c,
+                  B_c, C_c, grad_c, info_c, sums_c):
     """Tasks ``t0 .. t1 - 1``; task ``t`` adds its run of chunks, in order, to its
     own slots of the partial sums."""
     n, p = Xt.shape
@@ -332,6 +342,11 @@ def _e_step_tasks(t0, t1, S, D1, D2, Zt, blocks, link, select, select_param,
                         D1T, AUX)
             _select(ST, mc, select, select_param, KEEP, BEST, ARG, TOTAL, CUM)
             _softmax_columns(ST, mc, P, LP, LSE, TMP)
+            if marginal:
+                acc = 0.0
+                for j in range(mc):
+                    acc += w[lo + j] * LSE[j]
+                sums_c[t, 3] += acc
             _load_chunk(Xt, lo, mc, XT)
             _linear_predictors(coef, XT, mc, LJ)
             _expert_log_pdf(y, lo, mc, log_norm, inv_var, LJ)
@@ -350,17 +365,17 @@ def _e_step_tasks(t0, t1, S, D1, D2, Zt, blocks, link, select, select_param,
                 for j in range(mc):
                     resp[lo + j, i] = WT[i, j]
                     WT[i, j] *= w[lo + j]
-                    WP[i, j] = w[lo + j] * P[i, j]
+                    WP[i, j] = 0.0 if marginal else w[lo + j] * P[i, j]
             sums_c[t, 0] += ll
             sums_c[t, 2] += q_prev
             _expert_moments(WT, XT, y, lo, mc, A_c[t], B_c[t], C_c[t])
             sums_c[t, 1] += _gate_moments_chunk(WT, WP, P, LP, D1T, mc, grad_c[t],
-                                                info_c[t])
+                                                info_c[t], not marginal)
 
 
 @jit
 def _gate_stats_tasks(t0, t1, S, D1, D2, Zt, blocks, link, select, select_param,
-                      constant, w, resp, grad_c, info_c, sums_c):
+                      marginal, constant, w, resp, grad_c, info_c, sums_c):
     n = resp.shape[0]
     k, m = grad_c.shape[1], grad_c.shape[2]
     n_tasks = grad_c.shape[0]
@@ -382,22 +397,28 @@ def _gate_stats_tasks(t0, t1, S, D1, D2, Zt, blocks, link, select, select_param,
                         D1T, AUX)
             _select(ST, mc, select, select_param, KEEP, BEST, ARG, TOTAL, CUM)
             _softmax_columns(ST, mc, P, LP, LSE, TMP)
+            if marginal:
+                acc = 0.0
+                for j in range(mc):
+                    acc += w[lo + j] * LSE[j]
+                sums_c[t, 1] += acc
             for i in range(k):
                 for j in range(mc):
                     if P[i, j] == 0.0:
                         LP[i, j] = 0.0
                     WT[i, j] = w[lo + j] * resp[lo + j, i]
-                    WP[i, j] = w[lo + j] * P[i, j]
+                    WP[i, j] = 0.0 if marginal else w[lo + j] * P[i, j]
             sums_c[t, 0] += _gate_moments_chunk(WT, WP, P, LP, D1T, mc, grad_c[t],
-                                                info_c[t])
+                                                info_c[t], not marginal)
 
 
 # ---------------------------------------------------------- log-likelihood
 @jit
 def _loglik_tasks(t0, t1, S, D1, D2, Zt, blocks, link, select, select_param,
-                  constant, Xt, y, w, coef, var, value_c):
-    """Tasks ``t0 .. t1 - 1`` of the log-likelihood alone (no responsibilities,
-    no statistics): the light pass that tries candidate parameters."""
+                  marginal, constant, Xt, y, w, coef, var, value_c):
+    """Tasks ``t0 .. t1 - 1`` of the (conditional) log-likelihood alone (no
+    responsibilities, no statistics, no x-marginal term): the light pass that
+    tries candidate parameters."""
     n, p = Xt.shape
     k = coef.shape[0]
     m = D1.shape[2]
@@ -439,7 +460,7 @@ def _loglik_tasks(t0, t1, S, D1, D2, Zt, blocks, link, select, select_param,
 # ---------------------------------------------------------------------- Hessian
 @jit
 def _hessian_tasks(t0, t1, S, D1, D2, Zt, blocks, link, select, select_param,
-                   constant, Xt, y, w, coef, var, grad_c, hess_c, value_c):
+                   marginal, constant, Xt, y, w, coef, var, grad_c, hess_c, value_c):
     """Tasks ``t0 .. t1 - 1`` of the log-likelihood's value, gradient and
     Hessian, chunk by chunk, in per-expert blocks ``(gate block, expert row,
     log-variance)`` of ``q = m + p + 1``; only the blocks ``o >= i`` of the
@@ -448,7 +469,9 @@ def _hessian_tasks(t0, t1, S, D1, D2, Zt, blocks, link, select, select_param,
     parameters (gate part ``D1_i``), the Hessian is the covariance of ``V``
     under ``tau``, minus ``pi_i (delta_io - pi_o) D1_i D1_o'`` on the gate
     blocks, plus each expert's own second derivatives and ``(tau_i - pi_i)
-    D2_i``."""
+    D2_i``.  With ``marginal``, the value holds the x-marginal's data term
+    ``w log sum_i exp s_i`` too and the ``pi`` terms of the gradient and the
+    Hessian (that term's derivatives) cancel."""
     n, p = Xt.shape
     k, q = grad_c.shape[1], grad_c.shape[2]
     m = q - p - 1
@@ -457,6 +480,7 @@ def _hessian_tasks(t0, t1, S, D1, D2, Zt, blocks, link, select, select_param,
     log_norm, inv_var = np.empty(k), np.empty(k)
     _normal_constants(var, log_norm, inv_var)
     curved_arrays = Zt.shape[0] == 0 and D2.shape[0] > 0
+    pi_on = 0.0 if marginal else 1.0  # the pi terms cancel with an x-marginal
     XT = np.empty((p, CHUNK_SIZE))
     ZT = np.empty((max(Zt.shape[1], 1), CHUNK_SIZE))
     ST, LP, P = np.empty((k, CHUNK_SIZE)), np.empty((k, CHUNK_SIZE)), \
@@ -487,6 +511,11 @@ def _hessian_tasks(t0, t1, S, D1, D2, Zt, blocks, link, select, select_param,
                         sig = _exp_nonpositive(ST[i, j])
                         H2[i, j] = -sig * (1.0 - sig)
             _softmax_columns(ST, mc, P, LP, LSE, TMP)
+            if marginal:
+                v = 0.0
+                for j in range(mc):
+                    v += w[lo + j] * LSE[j]
+                value_c[t, 0] += v
             _load_chunk(Xt, lo, mc, XT)
             _linear_predictors(coef, XT, mc, LJ)
             for i in range(k):
@@ -501,7 +530,8 @@ def _hessian_tasks(t0, t1, S, D1, D2, Zt, blocks, link, select, select_param,
             value_c[t, 0] += v
             # VS = sqrt(w) V, G = tau VS, U = pi VS on the gate block: the
             # covariance of V under tau is sum_j (delta_io G_i VS_o' - G_i G_o'),
-            # the gate's term sum_j (U_i U_o' - delta_io U_i VS_o')
+            # the gate's term sum_j (U_i U_o' - delta_io U_i VS_o') (none with
+            # an x-marginal: U = 0)
             for j in range(mc):
                 SW[j] = math.sqrt(w[lo + j])
             for i in range(k):
@@ -519,7 +549,7 @@ def _hessian_tasks(t0, t1, S, D1, D2, Zt, blocks, link, select, select_param,
                         G[i, a, j] = TAU[i, j] * VS[i, a, j]
                 for a in range(m):
                     for j in range(mc):
-                        U[i, a, j] = P[i, j] * VS[i, a, j]
+                        U[i, a, j] = pi_on * P[i, j] * VS[i, a, j]
             for i in range(k):
                 for a in range(q):
                     acc = 0.0
@@ -581,20 +611,20 @@ def _hessian_tasks(t0, t1, S, D1, D2, Zt, blocks, link, select, select_param,
                         for b in range(m):
                             acc = 0.0
                             for j in range(mc):
-                                acc += (w[lo + j] * (TAU[i, j] - P[i, j]) * H2[i, j]
-                                        * ZT[a, j] * ZT[b, j])
+                                acc += (w[lo + j] * (TAU[i, j] - pi_on * P[i, j])
+                                        * H2[i, j] * ZT[a, j] * ZT[b, j])
                             hess[i, a, i, b] += acc
                 elif curved_arrays:
                     for a in range(m):
                         for b in range(m):
                             acc = 0.0
                             for j in range(mc):
-                                acc += (w[lo + j] * (TAU[i, j] - P[i, j])
+                                acc += (w[lo + j] * (TAU[i, j] - pi_on * P[i, j])
                                         * D2[lo + j, i, a, b])
                             hess[i, a, i, b] += acc
                 elif link >= 2 and Zt.shape[0] > 0:
                     for j in range(mc):
-                        C[j] = w[lo + j] * (TAU[i, j] - P[i, j])
+                        C[j] = w[lo + j] * (TAU[i, j] - pi_on * P[i, j])
                     _add_distance_curvature(link, constant, blocks, i, mc, C, ZT,
                                             D1T, AUX, hess[i, :, i, :])
 
@@ -632,9 +662,11 @@ def e_step_from_scores(gate, Xt, y, w, coef, var, resp_prev, resp):
     Returns
     -------
     loglik, A (k, p, p), B (k, p), C (k,), q, grad (k, m), info (k, k, m, m),
-    q_prev
+    q_prev, score_lse
         As :func:`gmoe._kernels.e_step`, with the gate's gradient and Fisher
-        information over the blocks.
+        information over the blocks; for a gate with an x-marginal, ``grad`` is
+        that of ``sum_n w_n sum_i tau_ni s_ni``, ``info`` zero and ``score_lse``
+        the marginal's data term ``sum_n w_n log sum_i exp s_ni`` (0 otherwise).
 
     Examples
     --------
@@ -645,15 +677,15 @@ def e_step_from_scores(gate, Xt, y, w, coef, var, resp_prev, resp):
     >>> gate = linear_source(np.ones((n, 1)), np.zeros((k, 1)), "identity")
     >>> out = e_step_from_scores(gate, Xt, np.arange(n, dtype=float), np.ones(n),
     ...                          np.zeros((k, 2)), np.ones(k), resp.copy(), resp)
-    >>> bool(np.allclose(resp, 0.5)), out[5].shape
-    (True, (2, 1))
+    >>> bool(np.allclose(resp, 0.5)), out[5].shape, len(out)
+    (True, (2, 1), 9)
     """
     n, p = Xt.shape
     k, m = coef.shape[0], gate.D1.shape[2]
     t = _n_tasks(n)
     A, B, C = np.zeros((t, k, p, p)), np.zeros((t, k, p)), np.zeros((t, k))
     grad, info = np.zeros((t, k, m)), np.zeros((t, k, k, m, m))
-    sums = np.zeros((t, 3))
+    sums = np.zeros((t, 4))
     _run_tasks(_e_step_tasks, t, (*gate, _c(Xt), _c(y), _c(w), _c(coef), _c(var),
                                   _c(resp_prev), resp, A, B, C, grad, info, sums))
     sums = _total(sums)
@@ -661,19 +693,21 @@ def e_step_from_scores(gate, Xt, y, w, coef, var, resp_prev, resp):
     upper = np.triu_indices(p, 1)
     A[:, upper[1], upper[0]] = A[:, upper[0], upper[1]]
     return (sums[0], A, _total(B), _total(C), sums[1], _total(grad),
-            _mirror_info(_total(info)), sums[2])
+            _mirror_info(_total(info)), sums[2], sums[3])
 
 
 def gate_stats_from_scores(gate, w, resp):
     """Gate objective ``sum_n w_n sum_i resp_ni log pi_ni``, its gradient (k, m)
-    and Fisher information (k, k, m, m) for any gate (a :class:`GateSource`)."""
+    and Fisher information (k, k, m, m) for any gate (a :class:`GateSource`), and
+    the x-marginal's data term (as :func:`e_step_from_scores`)."""
     n, k = resp.shape
     m = gate.D1.shape[2]
     t = _n_tasks(n)
     grad, info = np.zeros((t, k, m)), np.zeros((t, k, k, m, m))
-    sums = np.zeros((t, 1))
+    sums = np.zeros((t, 2))
     _run_tasks(_gate_stats_tasks, t, (*gate, _c(w), _c(resp), grad, info, sums))
-    return _total(sums)[0], _total(grad), _mirror_info(_total(info))
+    sums = _total(sums)
+    return sums[0], _total(grad), _mirror_info(_total(info)), sums[1]
 
 
 def loglik_hessian_from_scores(gate, Xt, y, w, coef, var):

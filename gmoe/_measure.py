@@ -1,110 +1,84 @@
-"""The mixing measure of a softmax-gated Gaussian mixture of experts [N23]."""
+"""The mixing measure of a gated Gaussian mixture of experts [N23].
+
+A measure holds a dense gate of :mod:`gmoe.gates`, the gate's parameters in the
+data's units (the estimator's fitted attributes, e.g. ``gate_intercept`` and
+``gate_coef``) and the experts.  With no standardisation the gate's blocks are
+its attributes side by side (:func:`gmoe.gates._base.identity_scaling`); the
+first coordinate of a block is the gate intercept :math:`\\beta_{0i}`, whose
+exponential is the atom's weight, and the other coordinates are the gate part of
+the atom.  The gate's gauge (:meth:`gmoe.gates.Gate.gauge`) says which common
+translations leave the model unchanged.
+"""
 
 import numbers
 
 import numpy as np
-import scipy.special
 
-from gmoe.datasets import (
-    DESIGNS,
-    PARAM_NAMES,
-    _generator,
-    draw_covariates,
-    draw_response,
+from gmoe._conditional import ConditionalMixture, require_dense_gate
+from gmoe._measure_params import (
+    EXPERT_NAMES,
+    as_float_array,
+    check_gate,
+    check_params,
 )
-
-_LOG_2PI = np.log(2.0 * np.pi)
-
-
-def _as_float_array(name, value):
-    try:
-        array = np.array(value, dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must be an array of numbers; got {value!r}.") from exc
-    return array
+from gmoe.datasets import DESIGNS, PARAM_NAMES, _generator, draw_covariates
+from gmoe.gates import Softmax, gate_spec, same_gate
 
 
-def _check_params(gate_intercept, gate_coef, expert_intercept, expert_coef,
-                  expert_variance):
-    """Validate the five arrays; return them as read-only float copies."""
-    arrays = {
-        "gate_intercept": _as_float_array("gate_intercept", gate_intercept),
-        "gate_coef": _as_float_array("gate_coef", gate_coef),
-        "expert_intercept": _as_float_array("expert_intercept", expert_intercept),
-        "expert_coef": _as_float_array("expert_coef", expert_coef),
-        "expert_variance": _as_float_array("expert_variance", expert_variance),
-    }
-    for name in ("gate_coef", "expert_coef"):
-        if arrays[name].ndim != 2:
-            raise ValueError(
-                f"{name} must be 2-D of shape (n_atoms, n_features); got shape "
-                f"{arrays[name].shape}. With one feature pass a column, e.g. "
-                "np.reshape(values, (-1, 1))."
-            )
-    k, d = arrays["gate_coef"].shape
-    if k < 1 or d < 1:
-        raise ValueError(
-            f"gate_coef has shape {(k, d)}; a mixing measure needs at least one atom "
-            "and one feature."
-        )
-    shapes = {
-        "gate_intercept": (k,),
-        "gate_coef": (k, d),
-        "expert_intercept": (k,),
-        "expert_coef": (k, d),
-        "expert_variance": (k,),
-    }
-    for name, shape in shapes.items():
-        if arrays[name].shape != shape:
-            raise ValueError(
-                f"{name} has shape {arrays[name].shape}; gate_coef has shape "
-                f"{(k, d)} (n_atoms={k}, n_features={d}), so {name} must have "
-                f"shape {shape}."
-            )
-        if not np.all(np.isfinite(arrays[name])):
-            raise ValueError(f"{name} contains NaN or infinity; all parameters "
-                             "must be finite.")
-    if np.any(arrays["expert_variance"] <= 0):
-        raise ValueError(
-            "expert_variance must be positive (these are variances sigma_i, not "
-            f"standard deviations); got {arrays['expert_variance'].tolist()}."
-        )
-    for array in arrays.values():
-        array.flags.writeable = False
-    return arrays
-
-
-class MixingMeasure:
-    """The mixing measure of a softmax-gated Gaussian mixture of experts.
+class MixingMeasure(ConditionalMixture):
+    """The mixing measure of a gated Gaussian mixture of experts.
 
     .. math::
 
-        G = \\sum_{i=1}^{k} \\exp(\\beta_{0i})\\,
-            \\delta_{(\\beta_{1i},\\, a_i,\\, b_i,\\, \\sigma_i)}
+        G = \\sum_{i=1}^{k} \\exp(\\beta_{0i})\\, \\delta_{\\theta_i}, \\qquad
+        \\theta_i = (\\gamma_i,\\, a_i,\\, b_i,\\, \\sigma_i),
 
-    The weights :math:`\\exp(\\beta_{0i})` are not normalised; the atom
-    :math:`\\theta_i = (\\beta_{1i}, a_i, b_i, \\sigma_i)` holds the gate slope,
-    the expert slope, the expert intercept and the expert VARIANCE.  The measure
+    with :math:`\\beta_{0i}` the gate intercept, :math:`\\gamma_i` the rest of the
+    gate's parameters of expert ``i`` (the gate part of the atom), :math:`a_i`
+    the expert slopes, :math:`b_i` the expert intercept and :math:`\\sigma_i` the
+    expert VARIANCE.  For the softmax gate (the default) :math:`\\gamma_i =
+    \\beta_{1i}`, the gate slopes, as in [N23]_; for the other dense gates of
+    :mod:`gmoe.gates`:
+
+    ==============  =====================  ==========================
+    gate            :math:`\\gamma_i`       translations (gauge)
+    ==============  =====================  ==========================
+    softmax         :math:`\\beta_{1i}`     :math:`t_0` and :math:`t_1`
+    constant        none                   :math:`t_0`
+    cosine          :math:`w_i`            :math:`t_0`
+    laplace         :math:`w_i` (centre)   :math:`t_0`
+    sigmoid         :math:`\\beta_{1i}`     none
+    ==============  =====================  ==========================
+
+    The weights :math:`\\exp(\\beta_{0i})` are not normalised.  The measure
     defines the conditional density
 
     .. math::
 
         g_G(y \\mid x) = \\sum_{i=1}^{k} \\pi_i(x)\\,
-            \\mathcal N(y;\\, a_i^\\top x + b_i,\\, \\sigma_i), \\qquad
-        \\pi_i(x) = \\frac{\\exp(\\beta_{1i}^\\top x + \\beta_{0i})}
-                         {\\sum_l \\exp(\\beta_{1l}^\\top x + \\beta_{0l})},
+            \\mathcal N(y;\\, a_i^\\top x + b_i,\\, \\sigma_i),
 
-    which does not change when every :math:`(\\beta_{0i}, \\beta_{1i})` is
-    translated by the same :math:`(t_0, t_1)` (see :meth:`translated`).  The
-    object is immutable: its arrays are read-only.  All constructor arguments are
-    keyword-only (as for :meth:`from_params`).
+    with :math:`\\pi_i(x)` the gate's weights (for the softmax gate
+    :math:`\\propto \\exp(\\beta_{1i}^\\top x + \\beta_{0i})`).  The density does
+    not change when every intercept is translated by the same :math:`t_0`
+    (gates whose scores add the intercept) or every :math:`\\gamma_i` by the
+    same :math:`t_1` (softmax); see :meth:`translated` and :attr:`gauge`.  The
+    predictions (:meth:`predict`, :meth:`predict_quantile`, ...) are those of
+    :class:`gmoe.GaussianMoERegressor`, computed by the same code.  The object
+    is immutable: its arrays are read-only.  All constructor arguments are
+    keyword-only.
 
     Parameters
     ----------
+    gate : str, Gate or dict, default="softmax"
+        A dense gate of :mod:`gmoe.gates` (a name, an object, or the dict
+        :meth:`to_dict` writes).
     gate_intercept : array-like of shape (n_atoms,)
         :math:`\\beta_{0i}`.
     gate_coef : array-like of shape (n_atoms, n_features)
-        :math:`\\beta_{1i}`.
+        :math:`\\gamma_i` (the gate slopes, directions or centres); every gate
+        but the constant gate.  The gate's parameters are the keywords named by
+        its ``attributes``.
     expert_intercept : array-like of shape (n_atoms,)
         :math:`b_i`.
     expert_coef : array-like of shape (n_atoms, n_features)
@@ -114,12 +88,14 @@ class MixingMeasure:
 
     Attributes
     ----------
+    gate : Gate
+        The gate object.
     gate_intercept, gate_coef, expert_intercept, expert_coef, expert_variance : ndarray
         The parameters (read-only float arrays, shapes as above).
 
     See Also
     --------
-    gmoe.voronoi_cells, gmoe.voronoi_loss
+    gmoe.voronoi_cells, gmoe.voronoi_loss, gmoe.dendrogram
 
     References
     ----------
@@ -138,28 +114,37 @@ class MixingMeasure:
     >>> X, y = G.sample(1000, random_state=0)
     >>> X.shape, y.shape
     ((1000, 1), (1000,))
+    >>> mix = MixingMeasure(gate="constant", gate_intercept=[0.0, 0.0],
+    ...                     expert_intercept=[1.0, -1.0], expert_coef=[[1.0], [0.0]],
+    ...                     expert_variance=[0.1, 0.1])
+    >>> mix.atoms                      # (a_i, b_i, sigma_i): no gate part
+    array([[ 1. ,  1. ,  0.1],
+           [ 0. , -1. ,  0.1]])
+    >>> mix.gate_probabilities([[0.3]])
+    array([[0.5, 0.5]])
     """
 
-    def __init__(self, *, gate_intercept, gate_coef, expert_intercept, expert_coef,
-                 expert_variance):
-        arrays = _check_params(gate_intercept, gate_coef, expert_intercept,
-                               expert_coef, expert_variance)
-        self._arrays = arrays
+    def __init__(self, *, gate="softmax", expert_intercept, expert_coef,
+                 expert_variance, **gate_params):
+        gate = check_gate(gate)
+        experts = {"expert_intercept": expert_intercept, "expert_coef": expert_coef,
+                   "expert_variance": expert_variance}
+        self._gate = gate
+        self._arrays, self._blocks = check_params(gate, gate_params, experts)
 
     # ------------------------------------------------------------ construction
     @classmethod
-    def from_params(cls, *, gate_intercept, gate_coef, expert_coef,
-                    expert_intercept, expert_variance):
-        """Build a measure from the five parameter arrays (keywords only).
+    def from_params(cls, *, gate="softmax", **params):
+        """Build a measure from the parameter arrays (keywords only).
 
         Parameters
         ----------
-        gate_intercept : array-like of shape (n_atoms,)
-        gate_coef : array-like of shape (n_atoms, n_features)
-        expert_coef : array-like of shape (n_atoms, n_features)
-        expert_intercept : array-like of shape (n_atoms,)
-        expert_variance : array-like of shape (n_atoms,)
-            Variances, positive.
+        gate : str, Gate or dict, default="softmax"
+        **params : array-like
+            The gate's attributes (``gate_intercept`` (n_atoms,), ``gate_coef``
+            (n_atoms, n_features) for the softmax gate) and ``expert_intercept``
+            (n_atoms,), ``expert_coef`` (n_atoms, n_features),
+            ``expert_variance`` (n_atoms,), variances.
 
         Returns
         -------
@@ -171,9 +156,7 @@ class MixingMeasure:
         >>> MixingMeasure.from_params(**N23_TRUTH).expert_intercept
         array([15., -5.])
         """
-        return cls(gate_intercept=gate_intercept, gate_coef=gate_coef,
-                   expert_intercept=expert_intercept, expert_coef=expert_coef,
-                   expert_variance=expert_variance)
+        return cls(gate=gate, **params)
 
     @classmethod
     def from_estimator(cls, estimator):
@@ -182,9 +165,9 @@ class MixingMeasure:
         Parameters
         ----------
         estimator : GaussianMoERegressor
-            Fitted; its attributes ``gate_intercept_``, ``gate_coef_``,
-            ``expert_intercept_``, ``expert_coef_`` and ``expert_variance_`` are
-            read.
+            Fitted with a dense gate of :mod:`gmoe.gates`; its gate ``gate_`` and
+            its fitted attributes (the gate's, ``expert_intercept_``,
+            ``expert_coef_``, ``expert_variance_``) are read.
 
         Returns
         -------
@@ -199,15 +182,21 @@ class MixingMeasure:
         >>> MixingMeasure.from_estimator(est).n_atoms
         2
         """
-        missing = [name + "_" for name in PARAM_NAMES
+        if hasattr(estimator, "gate_covariance_"):
+            raise ValueError(
+                "this model has a Gaussian gate; its measure is a "
+                "GaussianGateMixingMeasure: use estimator.mixing_measure_.")
+        gate = getattr(estimator, "gate_", None) or Softmax()
+        names = tuple(gate.attributes) + EXPERT_NAMES
+        missing = [name + "_" for name in names
                    if not hasattr(estimator, name + "_")]
         if missing:
             raise ValueError(
                 f"the estimator has no attributes {missing}; fit it first."
             )
-        return cls.from_params(
-            **{name: getattr(estimator, name + "_") for name in PARAM_NAMES}
-        )
+        require_dense_gate(estimator, "a mixing measure")
+        return cls(gate=gate,
+                   **{name: getattr(estimator, name + "_") for name in names})
 
     @classmethod
     def from_dict(cls, data):
@@ -216,8 +205,10 @@ class MixingMeasure:
         Parameters
         ----------
         data : mapping
-            With exactly the keys ``gate_intercept``, ``gate_coef``,
-            ``expert_intercept``, ``expert_coef``, ``expert_variance``.
+            With exactly the keys of the parameter arrays (``gate_intercept``,
+            ``gate_coef``, ``expert_intercept``, ``expert_coef``,
+            ``expert_variance`` for the softmax gate) and, for another gate, the
+            key ``gate`` (a name, or a dict of the name and options).
 
         Returns
         -------
@@ -236,25 +227,36 @@ class MixingMeasure:
                 f"from_dict needs a mapping with the keys {list(PARAM_NAMES)}; got "
                 f"{type(data).__name__}."
             )
-        keys = set(data.keys())
-        missing = [name for name in PARAM_NAMES if name not in keys]
-        extra = sorted(str(key) for key in keys - set(PARAM_NAMES))
+        gate = check_gate(data.get("gate", "softmax"))
+        names = tuple(gate.attributes) + EXPERT_NAMES
+        keys = set(data.keys()) - {"gate"}
+        missing = [name for name in names if name not in keys]
+        extra = sorted(str(key) for key in keys - set(names))
         if missing or extra:
             raise ValueError(
-                f"from_dict needs exactly the keys {list(PARAM_NAMES)}; missing "
-                f"{missing}, unexpected {extra}."
+                f"from_dict needs exactly the keys {list(names)} (with "
+                f"gate={gate!r}); missing {missing}, unexpected {extra}."
             )
-        return cls.from_params(**{name: data[name] for name in PARAM_NAMES})
+        return cls(gate=gate, **{name: data[name] for name in names})
 
     # ------------------------------------------------------------- attributes
     @property
+    def gate(self):
+        """Gate: the dense gate of :mod:`gmoe.gates`."""
+        return self._gate
+
+    @property
     def gate_intercept(self):
         """ndarray of shape (n_atoms,): gate intercepts :math:`\\beta_{0i}`."""
-        return self._arrays["gate_intercept"]
+        return self._arrays[self._gate.attributes[0]]
 
     @property
     def gate_coef(self):
-        """ndarray of shape (n_atoms, n_features): gate slopes :math:`\\beta_{1i}`."""
+        """ndarray of shape (n_atoms, n_features): the gate's ``gate_coef``
+        (slopes :math:`\\beta_{1i}`, directions or centres :math:`w_i`); an
+        AttributeError for a gate without one (the constant gate)."""
+        if "gate_coef" not in self._arrays:
+            raise AttributeError(f"gate={self._gate!r} has no gate_coef.")
         return self._arrays["gate_coef"]
 
     @property
@@ -280,30 +282,57 @@ class MixingMeasure:
     @property
     def n_atoms(self):
         """int: number of atoms (experts) ``k``."""
-        return self.gate_coef.shape[0]
+        return self.expert_coef.shape[0]
 
     @property
     def n_features(self):
         """int: dimension ``d`` of the covariate."""
-        return self.gate_coef.shape[1]
+        return self.expert_coef.shape[1]
+
+    @property
+    def gate_atoms(self):
+        """ndarray of shape (n_atoms, m - 1): :math:`\\gamma_i`, the gate part of
+        the atoms (the gate's block without its intercept; ``m - 1 = d`` for the
+        softmax, sigmoid, cosine and Laplace gates, 0 for the constant gate)."""
+        return self._blocks[:, 1:]
 
     @property
     def atoms(self):
-        """ndarray of shape (n_atoms, 2 * n_features + 2): the atoms.
+        """ndarray of shape (n_atoms, m - 1 + n_features + 2): the atoms.
 
-        Row ``i`` is :math:`\\theta_i = (\\beta_{1i}, a_i, b_i, \\sigma_i)`
-        flattened: gate slopes, expert slopes, expert intercept, expert variance.
-        The gate intercept is the weight, not part of the atom.
+        Row ``i`` is :math:`\\theta_i = (\\gamma_i, a_i, b_i, \\sigma_i)`
+        flattened: the gate part (:attr:`gate_atoms`), expert slopes, expert
+        intercept, expert variance.  The gate intercept is the weight, not part
+        of the atom.
         """
-        return np.column_stack([self.gate_coef, self.expert_coef,
+        return np.column_stack([self.gate_atoms, self.expert_coef,
                                 self.expert_intercept, self.expert_variance])
 
-    # ----------------------------------------------------------- conversions
-    def to_params(self):
-        """The five parameter arrays as a dict of fresh, writable arrays.
+    @property
+    def gauge(self):
+        """(bool, bool): whether a common translation :math:`t_0` of the gate
+        intercepts, and :math:`t_1` of the gate parts :math:`\\gamma_i`, leave
+        the model unchanged (from the gate's gauge)."""
+        gauge = self._gate.gauge(self.n_features)
+        return bool(gauge[0]), bool(gauge[1:].size and gauge[1:].all())
 
-        The dict is what :func:`gmoe.datasets.draw_response` and
-        ``GaussianMoERegressor(init_params=...)`` accept.
+    # ----------------------------------------------------------- conversions
+    def _with_blocks(self, blocks):
+        """A measure of the same gate and experts with other gate blocks."""
+        params, column = self.to_params(), 0
+        for name in self._gate.attributes:
+            width = 1 if params[name].ndim == 1 else params[name].shape[1]
+            part = blocks[:, column:column + width]
+            params[name] = part[:, 0] if params[name].ndim == 1 else part
+            column += width
+        return type(self)(gate=self._gate, **params)
+
+    def to_params(self):
+        """The parameter arrays as a dict of fresh, writable arrays.
+
+        The gate's attributes, then the experts'.  The dict is what
+        ``GaussianMoERegressor(init_params=...)`` accepts (with the same
+        ``gate``) and, for the softmax gate, :func:`gmoe.datasets.draw_response`.
 
         Returns
         -------
@@ -317,14 +346,16 @@ class MixingMeasure:
         array([[25.],
                [ 0.]])
         """
-        return {name: np.array(self._arrays[name]) for name in PARAM_NAMES}
+        return {name: np.array(value) for name, value in self._arrays.items()}
 
     def to_dict(self):
-        """The parameters as plain (JSON-serialisable) nested lists of floats.
+        """The parameters as plain (JSON-serialisable) nested lists of floats,
+        and, for a gate other than the softmax gate, ``"gate"``: its name or a
+        dict of its name and options.
 
         Returns
         -------
-        data : dict of str to list
+        data : dict
 
         Examples
         --------
@@ -332,20 +363,28 @@ class MixingMeasure:
         >>> MixingMeasure.from_params(**N23_TRUTH).to_dict()["gate_coef"]
         [[25.0], [0.0]]
         """
-        return {name: self._arrays[name].tolist() for name in PARAM_NAMES}
+        data = {name: value.tolist() for name, value in self._arrays.items()}
+        spec = gate_spec(self._gate)
+        if spec != "softmax":
+            data["gate"] = spec
+        return data
 
     def translated(self, t0=0.0, t1=None):
         """The same model with translated gate parameters.
 
-        Every gate intercept becomes :math:`\\beta_{0i} + t_0` and every gate slope
-        :math:`\\beta_{1i} + t_1`.  The conditional density is unchanged; the
-        weights are all multiplied by :math:`e^{t_0}`.
+        Every gate intercept becomes :math:`\\beta_{0i} + t_0` and every gate part
+        of an atom :math:`\\gamma_i + t_1`, along the gate's :attr:`gauge` only.
+        The conditional density is unchanged; the weights are all multiplied by
+        :math:`e^{t_0}`.
 
         Parameters
         ----------
         t0 : float, default=0.0
+            Must be 0 when the gate has no intercept translation (sigmoid).
         t1 : array-like of shape (n_features,) or float or None, default=None
-            A float is used for every feature; None means zero.
+            A float is used for every coordinate; None means zero.  Must be None
+            or zero when the gate has no such translation (every gate but the
+            softmax gate).
 
         Returns
         -------
@@ -360,25 +399,35 @@ class MixingMeasure:
         """
         if not isinstance(t0, numbers.Real) or not np.isfinite(t0):
             raise ValueError(f"t0 must be a finite number; got {t0!r}.")
-        d = self.n_features
-        t1 = np.zeros(d) if t1 is None else _as_float_array("t1", t1)
+        translate_weights, translate_atoms = self.gauge
+        q = self.gate_atoms.shape[1]
+        t1 = np.zeros(q) if t1 is None else as_float_array("t1", t1)
         if t1.ndim == 0:
-            t1 = np.full(d, float(t1))
-        if t1.shape != (d,) or not np.all(np.isfinite(t1)):
+            t1 = np.full(q, float(t1))
+        if t1.shape != (q,) or not np.all(np.isfinite(t1)):
             raise ValueError(
-                f"t1 must be a finite number or have shape ({d},) (n_features); got "
-                f"{t1!r}."
+                f"t1 must be a finite number or have shape ({q},) (the gate part "
+                f"of an atom); got {t1!r}."
             )
-        params = self.to_params()
-        params["gate_intercept"] = params["gate_intercept"] + float(t0)
-        params["gate_coef"] = params["gate_coef"] + t1
-        return type(self).from_params(**params)
+        if t0 != 0 and not translate_weights:
+            raise ValueError(f"gate={self._gate!r}: translating the gate intercepts "
+                             "changes the model (not in its gauge); use t0=0.")
+        if np.any(t1 != 0) and not translate_atoms:
+            raise ValueError(f"gate={self._gate!r}: translating the gate parts of "
+                             "the atoms changes the model (not in its gauge); use "
+                             "t1=None.")
+        blocks = np.array(self._blocks)
+        blocks[:, 0] += float(t0)
+        blocks[:, 1:] += t1
+        return self._with_blocks(blocks)
 
     def canonical(self, reference=-1):
-        """The translate whose atom ``reference`` has gate ``(0, 0)``.
+        """The translate whose atom ``reference`` has gate ``(0, 0)`` (its
+        coordinates in the gate's gauge zero).
 
         This is the form :class:`gmoe.GaussianMoERegressor` reports (reference =
         last expert) and the form the official code of [N23] compares measures in.
+        A gate without a gauge (sigmoid) is returned unchanged.
 
         Parameters
         ----------
@@ -405,12 +454,14 @@ class MixingMeasure:
                 f"reference must be an atom index in [-{self.n_atoms}, "
                 f"{self.n_atoms}); got {reference!r}."
             )
-        return self.translated(-float(self.gate_intercept[reference]),
-                               -self.gate_coef[reference])
+        translate_weights, translate_atoms = self.gauge
+        t0 = -float(self.gate_intercept[reference]) if translate_weights else 0.0
+        t1 = -self.gate_atoms[reference] if translate_atoms else None
+        return self.translated(t0, t1)
 
     # ---------------------------------------------------------------- model
     def _check_X(self, X):
-        X = _as_float_array("X", X)
+        X = as_float_array("X", X)
         if X.ndim != 2 or X.shape[1] != self.n_features:
             raise ValueError(
                 f"X has shape {X.shape}; it must be 2-D with {self.n_features} "
@@ -420,27 +471,15 @@ class MixingMeasure:
             raise ValueError("X contains NaN or infinity.")
         return X
 
-    def _check_Xy(self, X, y):
-        X = self._check_X(X)
-        y = _as_float_array("y", y)
-        if y.shape != (X.shape[0],):
-            raise ValueError(
-                f"y has shape {y.shape}; it must be 1-D with one value per row of X "
-                f"({X.shape[0]})."
-            )
-        return X, y
+    def _log_gate(self, X):
+        return self._gate.original_log_weights(X, self._arrays)
+
+    def _experts(self):
+        return self.expert_coef, self.expert_intercept, self.expert_variance
 
     def gate_probabilities(self, X):
-        """Gate probabilities :math:`\\pi_i(x)`.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        gate : ndarray of shape (n_samples, n_atoms)
-            Rows sum to 1.
+        """Gate probabilities :math:`\\pi_i(x)`, shape (n_samples, n_atoms): the
+        same as :meth:`predict_gate`.
 
         Examples
         --------
@@ -450,20 +489,11 @@ class MixingMeasure:
         array([[3.000e-04, 9.997e-01],
                [1.000e+00, 0.000e+00]])
         """
-        X = self._check_X(X)
-        logits = X @ self.gate_coef.T + self.gate_intercept
-        return np.exp(scipy.special.log_softmax(logits, axis=1))
+        return self.predict_gate(X)
 
     def expert_means(self, X):
-        """Mean of each expert, :math:`a_i^\\top x + b_i`.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        means : ndarray of shape (n_samples, n_atoms)
+        """Mean of each expert, :math:`a_i^\\top x + b_i`, shape (n_samples,
+        n_atoms): the same as :meth:`predict_experts`.
 
         Examples
         --------
@@ -471,20 +501,11 @@ class MixingMeasure:
         >>> MixingMeasure.from_params(**N23_TRUTH).expert_means([[0.5]])
         array([[5., 5.]])
         """
-        X = self._check_X(X)
-        return X @ self.expert_coef.T + self.expert_intercept
+        return self.predict_experts(X)
 
     def log_density(self, X, y):
-        """Log conditional density :math:`\\log g_G(y_n \\mid x_n)`.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,)
-
-        Returns
-        -------
-        log_density : ndarray of shape (n_samples,)
+        """Log conditional density :math:`\\log g_G(y_n \\mid x_n)`, shape
+        (n_samples,): the same as :meth:`score_samples`.
 
         Examples
         --------
@@ -494,25 +515,10 @@ class MixingMeasure:
         >>> bool(np.isclose(G.log_density([[0.0]], [0.0])[0], -0.5 * np.log(2 * np.pi)))
         True
         """
-        X, y = self._check_Xy(X, y)
-        logits = X @ self.gate_coef.T + self.gate_intercept
-        log_gate = scipy.special.log_softmax(logits, axis=1)
-        means = X @ self.expert_coef.T + self.expert_intercept
-        var = self.expert_variance
-        log_normal = -0.5 * (_LOG_2PI + np.log(var) + (y[:, None] - means) ** 2 / var)
-        return scipy.special.logsumexp(log_gate + log_normal, axis=1)
+        return self.score_samples(X, y)
 
     def density(self, X, y):
-        """Conditional density :math:`g_G(y_n \\mid x_n)`.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,)
-
-        Returns
-        -------
-        density : ndarray of shape (n_samples,)
+        """Conditional density :math:`g_G(y_n \\mid x_n)`, shape (n_samples,).
 
         Examples
         --------
@@ -521,18 +527,11 @@ class MixingMeasure:
         >>> G.density([[0.2], [0.9]], [0.0, 2.0]).shape
         (2,)
         """
-        return np.exp(self.log_density(X, y))
+        return np.exp(self.score_samples(X, y))
 
     def conditional_mean(self, X):
-        """Conditional mean :math:`E[y \\mid x] = \\sum_i \\pi_i(x)(a_i^\\top x + b_i)`.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        mean : ndarray of shape (n_samples,)
+        """Conditional mean :math:`E[y \\mid x] = \\sum_i \\pi_i(x)(a_i^\\top x +
+        b_i)`, shape (n_samples,): the same as :meth:`predict`.
 
         Examples
         --------
@@ -540,16 +539,16 @@ class MixingMeasure:
         >>> MixingMeasure.from_params(**N23_TRUTH).conditional_mean([[0.5]])
         array([5.])
         """
-        return np.sum(self.gate_probabilities(X) * self.expert_means(X), axis=1)
+        return self.predict(X)
 
     def sample(self, n_samples=None, *, design="uniform", low=0.0, high=1.0, X=None,
                random_state=None):
         """Draw covariates and responses from the model.
 
-        X is drawn by :func:`gmoe.datasets.draw_covariates` (unless given) and y by
-        :func:`gmoe.datasets.draw_response`, both from one random generator, so
-        ``G.sample(n, random_state=s)`` equals
-        ``make_moe_regression(n, G.to_params(), random_state=s)``.
+        X is drawn by :func:`gmoe.datasets.draw_covariates` (unless given), then
+        each y from the expert drawn with the gate's probabilities, all from one
+        random generator; for the softmax gate ``G.sample(n, random_state=s)``
+        draws what ``make_moe_regression(n, G.to_params(), random_state=s)`` does.
 
         Parameters
         ----------
@@ -594,18 +593,18 @@ class MixingMeasure:
                     f"n_samples={n_samples!r} but X has {X.shape[0]} rows; give "
                     "one or make them agree."
                 )
-        y, _ = draw_response(self.to_params(), X, rng)
+        y, _ = self._draw(X, rng)
         return X, y
 
     # ----------------------------------------------------------- protocol
     def __eq__(self, other):
         if not isinstance(other, MixingMeasure):
             return NotImplemented
-        return all(
-            self._arrays[name].shape == other._arrays[name].shape
-            and np.array_equal(self._arrays[name], other._arrays[name])
-            for name in PARAM_NAMES
-        )
+        return same_gate(self._gate, other._gate) and self._arrays.keys() == \
+            other._arrays.keys() and all(
+                value.shape == other._arrays[name].shape
+                and np.array_equal(value, other._arrays[name])
+                for name, value in self._arrays.items())
 
     __hash__ = None
 
@@ -615,6 +614,7 @@ class MixingMeasure:
                                    suppress_small=False, max_line_width=10**6,
                                    threshold=60)
 
-        body = ",\n    ".join(f"{name}={fmt(self._arrays[name])}"
-                               for name in PARAM_NAMES)
+        lines = [] if gate_spec(self._gate) == "softmax" else [f"gate={self._gate!r}"]
+        lines += [f"{name}={fmt(value)}" for name, value in self._arrays.items()]
+        body = ",\n    ".join(lines)
         return f"{type(self).__name__}(\n    {body},\n)"

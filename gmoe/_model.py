@@ -22,7 +22,7 @@ import numpy as np
 import scipy.linalg
 import scipy.special
 
-from gmoe._kernels import e_step, gate_stats, loglik_top_k
+from gmoe._kernels import e_step, gate_stats
 from gmoe._kernels_hessian import loglik_hessian
 
 #: An expert whose total responsibility is below this fraction of the total sample
@@ -300,13 +300,6 @@ class SoftmaxGaussianMoE:
         Bound of the absolute gate slopes; ``None`` for none.
     gate_penalty : float, default=0
         Ridge penalty ``alpha`` on the gate slopes.
-    top_k : int or None, default=None
-        ``K`` of the top-K sparse softmax gate: the gate weights of a sample are
-        the softmax of its ``K`` largest gate scores and 0 elsewhere (ties to the
-        lower index).  ``None``: the dense softmax gate.  The objective is then
-        piecewise smooth; :meth:`derivatives` returns those of the piece on which
-        every sample's top-K set is the one at ``params``, and EM checks the
-        observed log-likelihood itself (:func:`gmoe._em.run_em`).
 
     Examples
     --------
@@ -321,8 +314,11 @@ class SoftmaxGaussianMoE:
     ((8,), (8, 8))
     """
 
+    #: A dense gate: EM's plain steps (a sparse gate's model sets the K).
+    top_k = None
+
     def __init__(self, Xt, y, w, *, var_lower, var_upper=np.inf, gate_bound=None,
-                 gate_penalty=0.0, top_k=None):
+                 gate_penalty=0.0):
         self.Xt = np.ascontiguousarray(Xt, dtype=np.float64)
         self.y = np.ascontiguousarray(y, dtype=np.float64)
         self.w = np.ascontiguousarray(w, dtype=np.float64)
@@ -331,14 +327,13 @@ class SoftmaxGaussianMoE:
         self.var_upper = float(var_upper)
         self.gate_bound = None if gate_bound is None else np.asarray(gate_bound, float)
         self.gate_penalty = float(gate_penalty)
-        self.top_k = None if top_k is None else int(top_k)
 
     def subset(self, rows):
         """The same model on the samples ``rows`` (same bounds and penalty)."""
         return SoftmaxGaussianMoE(
             self.Xt[rows], self.y[rows], self.w[rows], var_lower=self.var_lower,
             var_upper=self.var_upper, gate_bound=self.gate_bound,
-            gate_penalty=self.gate_penalty, top_k=self.top_k)
+            gate_penalty=self.gate_penalty)
 
     @property
     def n_samples(self):
@@ -393,20 +388,8 @@ class SoftmaxGaussianMoE:
     def e_step(self, params, resp_prev, resp):
         """One fused E-step at ``params``; writes ``resp`` (n, k), returns
         :class:`EStats` (the log-likelihood is not penalised)."""
-        if self.top_k is None:
-            out = e_step(self.Xt, self.y, self.w, params.gate, params.coef,
-                         params.var, resp_prev, resp)
-        else:
-            out = e_step(self.Xt, self.y, self.w, params.gate, params.coef,
-                         params.var, resp_prev, resp, top_k=self.top_k)
-        return EStats(*out)
-
-    def top_k_objective(self, params):
-        """Penalised log-likelihood of a top-K model at ``params`` (one light
-        pass over the data: no responsibilities, no statistics)."""
-        ll = loglik_top_k(self.Xt, self.y, self.w, params.gate, params.coef,
-                          params.var, self.top_k)
-        return ll - self.penalty(params.gate)
+        return EStats(*e_step(self.Xt, self.y, self.w, params.gate, params.coef,
+                              params.var, resp_prev, resp))
 
     def objective(self, params):
         """Penalised log-likelihood at ``params`` (one pass over the data)."""
@@ -431,7 +414,7 @@ class SoftmaxGaussianMoE:
         k, p = params.coef.shape
         gate = params.gate - params.gate[-1]
         ll, grad, hess = loglik_hessian(self.Xt, self.y, self.w, gate, params.coef,
-                                        params.var, top_k=self.top_k)
+                                        params.var)
         order = _block_order(k, p)
         grad = grad[order]
         hess = hess[np.ix_(order, order)]

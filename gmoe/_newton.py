@@ -24,7 +24,13 @@ import scipy.optimize
 
 from gmoe._model import MoEParams, _held_at_bound
 from gmoe._order import OBJECTIVE_RTOL
-from gmoe._pieces import crossed, flip_gains, kkt_residual, margin_rows, multipliers
+from gmoe._pieces import (
+    crossed,
+    flip_gains,
+    kkt_residual,
+    margin_rows,
+    multipliers,
+)
 
 #: Damping at the first iteration, relative to the scaling ``D``.
 LAMBDA_START = 1e-3
@@ -142,28 +148,41 @@ def bfgs_gain(model, params, max_iter=5000):
     return (negative(start)[0] - result.fun) * model.total
 
 
-def _damped_step(A, g, lam, scale, rows=None):
-    """Solve ``(A + lam diag(scale)) s = g``, with ``rows @ s = 0`` when
-    ``rows`` (r, m) is given (the step then lies in their null space); None if
-    the matrix is not positive definite there."""
+def _null_space(rows):
+    """An orthonormal basis (m, m - rank) of the null space of ``rows`` (r, m),
+    from the eigenvectors of ``rows' rows`` (m x m, whatever r is)."""
+    gram = rows.T @ rows
+    values, vectors = np.linalg.eigh(gram)
+    tol = max(values[-1], 0.0) * len(values) * np.finfo(float).eps
+    return vectors[:, values <= tol]
+
+
+def _damped_step(A, g, lam, scale, hold=None):
+    """Solve ``(A + lam diag(scale)) s = g``; with ``hold = (rows, target)``
+    ((r, m), (r,)), maximise ``g' s - s' (A + lam diag(scale)) s / 2`` subject
+    to ``rows @ s = target`` instead.  None if the matrix is not positive
+    definite (on the null space of ``rows``)."""
     M = A + lam * np.diag(scale)
-    basis = None
-    if rows is not None and len(rows):
-        basis = scipy.linalg.null_space(rows)
+    if hold is None:
+        basis, base = None, np.zeros(len(g))
+    else:
+        rows, target = hold
+        base = np.linalg.lstsq(rows, target, rcond=None)[0]
+        basis = _null_space(rows)
         if basis.shape[1] == 0:
-            return np.zeros(A.shape[0])
-        M, g = basis.T @ M @ basis, basis.T @ g
+            return base
+        M, g = basis.T @ M @ basis, basis.T @ (g - M @ base)
     try:
         factor = scipy.linalg.cho_factor(M, check_finite=False)
     except (np.linalg.LinAlgError, ValueError):
         return None
     step = scipy.linalg.cho_solve(factor, g, check_finite=False)
     if basis is not None:
-        step = basis @ step
+        step = base + basis @ step
     return step if np.all(np.isfinite(step)) else None
 
 
-def _bounded_step(A, g, theta, lo, hi, held, lam, rows=None):
+def _bounded_step(A, g, theta, lo, hi, held, lam, hold=None):
     """A damped Newton step that respects the bounds (an active-set move).
 
     Solves ``(A + lam D) s = g`` over the parameters not ``held`` at a bound
@@ -172,8 +191,9 @@ def _bounded_step(A, g, theta, lo, hi, held, lam, rows=None):
     solved for again with that displacement taken into account (a few rounds),
     so that a parameter near its bound does not cut every step short.  Returns
     the step (m,), zero for held parameters, or None when the damped matrix is
-    not positive definite.  ``rows`` (r, m): margins the step must keep (a
-    sparse gate's held samples, :mod:`gmoe._pieces`).
+    not positive definite.  ``hold = (rows, target)``: the step's changes of
+    held margins (a sparse gate's held samples, :mod:`gmoe._pieces`), to first
+    order.
     """
     diag = np.abs(np.diag(A))
     scale = np.maximum(diag, 1e-12 * max(diag.max(initial=0.0), 1e-300))
@@ -183,7 +203,7 @@ def _bounded_step(A, g, theta, lo, hi, held, lam, rows=None):
         free = ~fixed
         rhs = g[free] - A[np.ix_(free, fixed)] @ delta[fixed]
         step = _damped_step(A[np.ix_(free, free)], rhs, lam, scale[free],
-                            None if rows is None else rows[:, free])
+                            None if hold is None else (hold[0][:, free], hold[1]))
         if step is None:
             return None
         delta[free] = step
@@ -222,8 +242,9 @@ def run_newton(model, params, *, max_iter=100, gtol=1e-7, verbose=0):
     theta = np.clip(model.to_vector(model.project(params)), lo, hi)
     value, grad, hess = model.derivatives(model.from_vector(theta, k))
     piecewise = getattr(model, "piecewise", False)
-    pinned = np.zeros(0, dtype=np.intp)  # a sparse gate's held samples
-    rows = None
+    pinned = _none_held(k)  # a sparse gate's held samples, and where they go
+    recent = pinned[0]  # held since the last accepted step
+    hold = None
     escapes = 0
     lam = LAMBDA_START
     status = "max_iter"
@@ -234,44 +255,67 @@ def run_newton(model, params, *, max_iter=100, gtol=1e-7, verbose=0):
     while True:
         held = _held_at_bound(theta, grad, lo, hi)
         current = model.from_vector(theta, k)
-        if piecewise:
-            pinned, rows = _release(model, current, pinned, np.where(held, 0.0, grad))
+        hold = _hold(model, current, pinned)
         grad_norm = _gradient_norm(
-            model, kkt_residual(np.where(held, 0.0, grad), rows)[0], held, k)
-        if grad_norm <= gtol:
+            model, kkt_residual(np.where(held, 0.0, grad),
+                                None if hold is None else hold[0])[0], held, k)
+        if grad_norm <= gtol and hold is None:
             status = "gradient"
-            if pinned.size and not _on_boundary(model, current, pinned, grad, held):
-                status = "held"  # held off its boundary: not a KKT point
-            elif pinned.size:
-                # a maximum on a boundary only if crossing lowers the likelihood
-                crossing, moved = _cross_up(model, current, pinned, value)
-                if moved is not None and escapes < MAX_ESCAPES:
-                    escapes += 1
-                    theta = moved
-                    value, grad, hess = model.derivatives(model.from_vector(theta, k))
-                    pinned, rows = np.zeros(0, dtype=np.intp), None
-                    continue
-                if crossing:
-                    status = "boundary"
             break
+        if grad_norm <= gtol and _on_boundary(model, current, pinned, grad, held):
+            # a maximum on a boundary only if crossing lowers the likelihood
+            crossing, moved = _cross_up(model, current, pinned, value)
+            if moved is not None and escapes < MAX_ESCAPES:
+                escapes += 1
+                theta = moved
+                value, grad, hess = model.derivatives(model.from_vector(theta, k))
+                pinned = _none_held(k)
+                continue
+            status = "boundary" if crossing else "gradient"
+            break
+        if grad_norm <= gtol:
+            status = "held"  # held off its boundary: the next step takes it there
         if n_iter >= max_iter:
             break
-        delta = _bounded_step(-hess, grad, theta, lo, hi, held, lam, rows)
+        delta = _bounded_step(-hess, grad, theta, lo, hi, held, lam, hold)
+        if hold is not None and delta is not None:
+            # release the held samples the step's quadratic model pulls inside
+            # (not those held since the last accepted step: no cycling)
+            keep = (multipliers(grad, hold[0], -hess, delta) >= 0) | np.isin(
+                pinned[0], recent)
+            if not keep.all():
+                pinned = (pinned[0][keep], pinned[1][keep])
+                hold = _hold(model, current, pinned)
+                delta = _bounded_step(-hess, grad, theta, lo, hi, held, lam, hold)
         accepted = False
         if delta is not None:
             candidate = np.clip(theta + delta, lo, hi)
             delta = candidate - theta
             predicted = float(grad @ delta - 0.5 * delta @ (-hess) @ delta)
             trial = model.from_vector(candidate, k)
+            pending = None
             if piecewise and not model.objective(trial) > value:
-                # across the boundary of samples at it: hold them, try again
-                new = np.setdiff1d(crossed(model, current, trial), pinned)
-                if new.size:
-                    pinned = np.union1d(pinned, new)
-                    _, rows, _ = margin_rows(model, current, pinned)
-                    rejections += 1
-                    if rejections <= MAX_REJECTIONS:
-                        continue
+                # across boundaries: go as far as the first one (HOLD_MARGIN
+                # short of it), and hold that sample there if that step is
+                # taken; a step too short to take means the sample sits at its
+                # boundary already: hold it at once
+                samples, fraction, other = crossed(model, current, trial,
+                                                   short_of=HOLD_MARGIN)
+                fresh = ~_is_held(pinned, samples, other) & (fraction < 1)
+                if fresh.any():
+                    first = fraction[fresh][0]
+                    add = fresh & (fraction <= first * (1 + 1e-6))
+                    pending = (samples[add], other[add])
+                    if first * np.max(np.abs(delta)) <= 1e-9 * max(
+                            1.0, np.max(np.abs(theta))):
+                        pinned, recent = _add_held(pinned, recent, pending)
+                        rejections += 1
+                        if rejections <= MAX_REJECTIONS:
+                            continue
+                    candidate = theta + first * delta
+                    delta = candidate - theta
+                    predicted = float(grad @ delta - 0.5 * delta @ (-hess) @ delta)
+                    trial = model.from_vector(candidate, k)
             new_value, new_grad, new_hess = model.derivatives(trial)
             actual = new_value - value
             accepted = bool(np.isfinite(new_value) and actual > 0)
@@ -287,6 +331,9 @@ def run_newton(model, params, *, max_iter=100, gtol=1e-7, verbose=0):
                 break
             continue
         rejections = 0
+        recent = pinned[0][:0]
+        if pending is not None:  # the step went up to these samples' boundaries
+            pinned, recent = _add_held(pinned, recent, pending)
         n_iter += 1
         rho = actual / predicted if predicted > 0 else 0.0
         if rho > 0.75:
@@ -299,23 +346,59 @@ def run_newton(model, params, *, max_iter=100, gtol=1e-7, verbose=0):
             ll = value + model.penalty(model.from_vector(theta, k).gate)
             print(f"  Newton iteration {n_iter:3d}  log-likelihood {ll + offset:.6f}"
                   f"  gradient {grad_norm:.2e}  damping {lam:.1e}")
-    if status == "stalled" and rows is None and _newton_gain(
+    if status == "stalled" and hold is None and _newton_gain(
             hess, grad, theta, lo, hi) <= PRECISION_GAIN * max(1.0, abs(value)):
         status = "precision"
     return NewtonResult(model.from_vector(theta, k), value, trace, n_iter,
                         grad_norm, status in ("gradient", "precision"), status)
 
 
-#: A held sample counts as on its boundary when its margin is at most this
-#: (in the units of the gate's :meth:`gmoe.gates.Gate.boundary`).
-ON_BOUNDARY = 1e-8
+#: Margin at which Newton holds a sample, in the units of the gate's
+#: :meth:`gmoe.gates.Gate.boundary` (standardised scores, or weights): small
+#: enough for the fit to lie on the boundary to any statistical purpose, far
+#: enough above round-off that no tie decides the sample's selection.
+HOLD_MARGIN = 1e-8
+#: A held sample counts as on its boundary when its margin is at most this.
+ON_BOUNDARY = 1e-6
+
+
+def _none_held(k):
+    """No sample held: (samples, the selections across their boundaries)."""
+    return np.zeros(0, dtype=np.intp), np.zeros((0, k), dtype=bool)
+
+
+def _is_held(pinned, samples, other):
+    """Whether each boundary ``(samples[i], other[i])`` is held already (a
+    sample may be held at several boundaries: ties of several experts)."""
+    def keys(index, masks):
+        bits = masks.astype(np.int64) @ (2 ** np.arange(masks.shape[1]))
+        return index.astype(np.int64) * 2 ** masks.shape[1] + bits
+
+    return np.isin(keys(samples, other), keys(*pinned))
+
+
+def _add_held(pinned, recent, new):
+    """``pinned`` and ``recent`` with the samples ``new = (samples, other)``."""
+    return ((np.concatenate([pinned[0], new[0]]),
+             np.concatenate([pinned[1], new[1]])),
+            np.concatenate([recent, new[0]]))
+
+
+def _hold(model, params, pinned):
+    """``(rows, target)`` of the held samples: their margins' gradients and the
+    change that brings each margin to :data:`HOLD_MARGIN`; None when none is
+    held.  A sample is held near that margin, so the change is small."""
+    if pinned[0].size == 0:
+        return None
+    margin, rows, _ = margin_rows(model, params, *pinned)
+    return rows, HOLD_MARGIN - margin
 
 
 def _on_boundary(model, params, pinned, grad, held):
     """Whether every held sample that carries a positive multiplier in the
     piece's stationarity (:func:`gmoe._pieces.kkt_residual`) sits on its
     boundary (margin at most :data:`ON_BOUNDARY`)."""
-    margin, rows, _ = margin_rows(model, params, pinned)
+    margin, rows, _ = margin_rows(model, params, *pinned)
     _, lam = kkt_residual(np.where(held, 0.0, grad), rows)
     return bool(np.all((lam <= 0) | (margin <= ON_BOUNDARY)))
 
@@ -323,34 +406,25 @@ def _on_boundary(model, params, pinned, grad, held):
 def _cross_up(model, params, pinned, value):
     """Where a held sample's crossing raises the likelihood: the parameters
     just across the boundary of the sample whose jump is largest (the least
-    move that crosses it, along its margin's gradient), if the likelihood there
+    move that crosses it and keeps the other held margins), if the likelihood there
     is higher.  Returns ``(gains, theta)``: ``gains`` whether some crossing
     raises the likelihood (False: a maximum on the boundary), ``theta`` the
     parameters across, or None when the move does not reach a higher value."""
-    margin, rows, other = margin_rows(model, params, pinned)
-    gains = flip_gains(model, params, pinned, other)
+    margin, rows, other = margin_rows(model, params, *pinned)
+    gains = flip_gains(model, params, pinned[0], other)
     best = int(np.argmax(gains))
     if not gains[best] > OBJECTIVE_RTOL * max(abs(value), model.total):
         return False, None
-    row = rows[best]
     theta = model.to_vector(params)
     for overshoot in (1e-9, 1e-6, 1e-3):
-        move = -(margin[best] + overshoot * (1.0 + margin[best])) * row / (row @ row)
+        # the least move that takes this sample across and keeps the others'
+        # margins
+        target = np.zeros(len(margin))
+        target[best] = -(margin[best] + overshoot * (1.0 + margin[best]))
+        move = np.linalg.lstsq(rows, target, rcond=None)[0]
         if model.objective(model.from_vector(theta + move, params.n_experts)) > value:
             return True, theta + move
     return True, None
-
-
-def _release(model, params, pinned, grad):
-    """The held samples the gradient still pushes across their boundary (a
-    non-negative multiplier), and their margins' gradients (None when none is
-    held)."""
-    if pinned.size == 0:
-        return pinned, None
-    _, rows, _ = margin_rows(model, params, pinned)
-    keep = multipliers(grad, rows) >= 0
-    pinned, rows = pinned[keep], rows[keep]
-    return pinned, (rows if pinned.size else None)
 
 
 def _newton_gain(hess, grad, theta, lo, hi):

@@ -19,23 +19,22 @@ gradients of the margins it is held at (the Karush-Kuhn-Tucker conditions of
 the piece, with the margins as constraints ``c >= 0``), is below ``gtol``, and
 moving any held sample across its boundary lowers its log-likelihood.
 
-Newton holds a sample's margin (its step keeps the margin's linearisation
-constant) when a step across its boundary was rejected while the sample sat
-within :data:`AT_BOUNDARY` of it; it releases the margin when the gradient pulls
-the sample back inside (a negative multiplier).
+When a step crosses boundaries and loses, Newton goes as far as the first of
+them, stopping :data:`gmoe._newton.HOLD_MARGIN` short of it, and holds that
+sample there: its next steps keep the margin's linearisation at that value, so
+that the selection at the fit is decided by a margin far above round-off, never
+by a tie.  It releases the sample when the step's quadratic model pulls it
+back inside (a negative multiplier, :func:`multipliers`).
 """
 
 import numpy as np
 import scipy.optimize
 
-#: A sample whose margin is below this fraction of the step's change of it is
-#: at its boundary: the step crosses it almost at once.
-AT_BOUNDARY = 1e-3
 
-
-def margin_rows(model, params, samples):
+def margin_rows(model, params, samples, towards=None):
     """The margins of ``samples`` at ``params`` and their gradients over the
-    free parameters.
+    free parameters: of their nearest boundaries, or of those on the way to
+    the selections ``towards`` (r, k) bool (see :meth:`gmoe.gates.Gate.boundary`).
 
     Returns
     -------
@@ -48,29 +47,33 @@ def margin_rows(model, params, samples):
     Z = model.Z[samples]
     blocks = model.project_gate(params.gate)
     S, D1, _ = model.gate.score_derivatives(Z, blocks, order=1)
-    margin, dmargin, other = model.gate.boundary(S)
+    margin, dmargin, other = model.gate.boundary(S, towards)
     q = model.m + p + 1
     full = np.zeros((len(samples), k, q))
     full[:, :, :model.m] = dmargin[:, :, None] * D1
-    rows = full.reshape(len(samples), -1)[:, model._free_order(k, p)]
+    rows = full.reshape(len(samples), k * q)[:, model._free_order(k, p)]
     return margin, rows, other
 
 
-def crossed(model, params, candidate):
-    """Samples whose selection differs between ``params`` and ``candidate``
-    and that sit at their boundary at ``params`` (:data:`AT_BOUNDARY`)."""
+def crossed(model, params, candidate, short_of=0.0):
+    """Samples whose selection differs between ``params`` and ``candidate``,
+    the fraction of the step at which each comes within ``short_of`` of the
+    first boundary on its way (to first order: ``(margin - short_of)`` over the
+    step's change of the margin, at least 0; 1 where the margin does not fall
+    along the step), and the selection across that boundary; smallest fraction
+    first."""
     Z = model.Z
     now = model.gate.active(model.gate.scores(Z, model.project_gate(params.gate)))
-    new_scores = model.gate.scores(Z, model.project_gate(candidate.gate))
-    changed = np.flatnonzero(np.any(now != model.gate.active(new_scores), axis=1))
-    if changed.size == 0:
-        return changed
-    margin, rows, _ = margin_rows(model, params, changed)
-    # the margin's change along the step, to first order: crossing happens
-    # after a fraction margin / |change| of it
+    new = model.gate.active(model.gate.scores(Z, model.project_gate(candidate.gate)))
+    changed = np.flatnonzero(np.any(now != new, axis=1))
+    margin, rows, other = margin_rows(model, params, changed, new[changed])
     change = rows @ (model.to_vector(candidate) - model.to_vector(params))
-    near = margin <= AT_BOUNDARY * np.abs(change)
-    return changed[near]
+    fraction = np.ones(changed.size)
+    falling = change < 0
+    fraction[falling] = np.clip((margin[falling] - short_of) / -change[falling],
+                                0.0, 1.0)
+    order = np.argsort(fraction, kind="stable")
+    return changed[order], fraction[order], other[order]
 
 
 def flip_gains(model, params, samples, other):
@@ -102,7 +105,10 @@ def kkt_residual(grad, rows):
     return grad + rows.T @ lam, lam
 
 
-def multipliers(grad, rows):
-    """Least-squares multipliers of the held margins, signs free: a negative
-    one marks a margin the gradient pulls back inside (to release)."""
-    return np.linalg.lstsq(rows.T, -grad, rcond=None)[0]
+def multipliers(grad, rows, A, delta):
+    """Multipliers of the held margins at a step ``delta`` that keeps them (the
+    maximiser of ``g' s - s' A s / 2`` with ``rows @ s = 0``):
+    ``lambda`` solving ``g - A delta + rows' lambda = 0`` in least squares.  A
+    negative one marks a margin the quadratic model pulls back inside: to
+    release."""
+    return np.linalg.lstsq(rows.T, A @ delta - grad, rcond=None)[0]

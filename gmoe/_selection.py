@@ -287,12 +287,6 @@ def _sweep_row(k, X, y, w, seed, estimator_params):
     return model, row
 
 
-def _splittable(gate):
-    """Whether every score of ``gate`` has an additive intercept (its first block
-    coordinate, then part of the gauge): lowering it by log 2 halves a weight."""
-    return bool(gate.gauge(1)[0])
-
-
 def split_start(estimator, n_experts, *, spread=0.5):
     """A start with ``n_experts`` experts made from a smaller fitted model by
     splitting its heaviest expert, again and again.
@@ -332,11 +326,11 @@ def split_start(estimator, n_experts, *, spread=0.5):
     >>> bool(np.isclose(twin.log_likelihood_, moe.log_likelihood_))
     True
     """
-    from gmoe._estimator import require_dense_softmax
+    from gmoe._conditional import require_dense_gate
 
-    require_dense_softmax(estimator, "a split start", any_dense_gate=True)
+    require_dense_gate(estimator, "a split start")
     gate = estimator._fitted_gate()
-    if not _splittable(gate):
+    if not gate.additive_intercept():
         raise ValueError(
             f"a split start halves the gate weight of the split expert by lowering "
             f"its score by log 2; the scores of gate={gate!r} have no additive "
@@ -367,9 +361,9 @@ def _repair_nesting(ks, estimators, rows, X, y, w, entropy, estimator_params):
     from gmoe.gates import get_gate
 
     gate = estimator_params.get("gate", "softmax")
-    if (isinstance(gate, str) and gate == "gaussian"
-            or estimator_params.get("top_k") is not None
-            or not _splittable(get_gate(gate))):
+    if (estimator_params.get("top_k") is not None
+            or not get_gate(gate).additive_intercept()
+            or "gate_intercept" not in get_gate(gate).attributes):
         return
     for index, k in enumerate(ks):
         smaller = ks[:index]
@@ -518,7 +512,10 @@ def select_n_experts(X, y, n_experts=range(1, 9), criterion="bic", *, n_init=Non
     time (:class:`~gmoe.MixingDendrogram`) and keep the number of atoms kappa
     (among ``n_experts``, at least 2) of smallest
     :math:`\\mathrm{DSC}(\\kappa) = -(h_\\kappa + \\log n \\cdot \\bar\\ell_\\kappa)`;
-    the best estimator is then refitted from the merged parameters.
+    the best estimator is then refitted from the merged parameters.  DSC works
+    for the dense gates whose atoms can be merged (``gate=`` "softmax",
+    "constant", "cosine", "laplace"; see :func:`gmoe._dendrogram.check_mergeable`)
+    and raises a ValueError before any fit for the others.
 
     A fit with degenerate experts (an expert with too little weight or a
     variance at the floor: ``degenerate_experts_``, or a fit that warns
@@ -558,8 +555,9 @@ def select_n_experts(X, y, n_experts=range(1, 9), criterion="bic", *, n_init=Non
         Then :math:`\\log L` is weighted and :math:`n = \\sum_n w_n`.
     **estimator_params
         Passed to every :class:`~gmoe.GaussianMoERegressor` (``solver``,
-        ``max_iter``, ``tol``, ...).  For ``"dsc"``, the keys ``distance`` and
-        ``reference`` go to :class:`~gmoe.MixingDendrogram` instead.
+        ``max_iter``, ``tol``, ``gate``, ...).  For ``"dsc"``, the keys
+        ``distance`` and ``reference`` go to :class:`~gmoe.MixingDendrogram`
+        instead.
 
     Returns
     -------
@@ -619,10 +617,21 @@ def select_n_experts(X, y, n_experts=range(1, 9), criterion="bic", *, n_init=Non
 def _select_dsc(X, y, w, ks, entropy, estimator_params):
     import pandas as pd
 
-    from gmoe._dendrogram import MixingDendrogram
+    from gmoe._dendrogram import MixingDendrogram, check_mergeable
+    from gmoe.gates import get_gate
 
     dendro_options = {key: estimator_params.pop(key)
                       for key in ("distance", "reference") if key in estimator_params}
+    gate = estimator_params.get("gate", "softmax")
+    if isinstance(gate, str) and gate == "gaussian":
+        raise ValueError("criterion='dsc' merges the atoms of a gate of gmoe.gates; "
+                         "the Gaussian gate's measure has no merge here. Use "
+                         "criterion='bic' (or 'icl', 'aic').")
+    gate = get_gate(gate)
+    if gate.sparse or estimator_params.get("top_k") is not None:
+        raise ValueError("criterion='dsc' is defined for dense gates; use "
+                         "criterion='bic' (or 'icl', 'aic') with a sparse gate.")
+    check_mergeable(gate)
     k_max = max(ks)
     candidates = [k for k in ks if k >= 2]
     if not candidates:

@@ -88,21 +88,30 @@ def solve_newton(model, params, options):
 SOLVERS = {"em": solve_em, "newton": solve_newton}
 
 
-def screen(model, starts, *, n_iter, n_keep, is_regular):
+def screen(model, starts, *, n_iter, n_keep, is_regular, twin=None):
     """Short EM runs from every start; the ``n_keep`` most promising end points.
 
     The "emEM" strategy of Biernacki, Celeux and Govaert (2003): ``n_iter`` EM
     iterations from each start, then the end points ranked by
     ``(is_regular(params, resp), objective)`` (regular fits first); ties keep the
-    order of ``starts``.
+    order of ``starts``.  With a ``twin`` (another model on the same parameters:
+    another likelihood), the EM runs are the twin's, and their end points,
+    projected on ``model``, are ranked by ``model``'s objective.
 
     Returns the kept end points (:class:`gmoe._model.MoEParams`), best first, and
     the objectives of all screened runs.
     """
     ends = []
     for params in starts:
-        em = run_em(model, params, max_iter=n_iter, tol=0.0)
-        ends.append((em.params, em.objective, is_regular(em.params, em.resp)))
+        if twin is None:
+            em = run_em(model, params, max_iter=n_iter, tol=0.0)
+            ends.append((em.params, em.objective, is_regular(em.params, em.resp)))
+            continue
+        end = model.project(run_em(twin, params, max_iter=n_iter, tol=0.0).params)
+        resp = np.empty((model.n_samples, end.n_experts))
+        stats = model.e_step(end, resp, resp)
+        ends.append((end, stats.loglik - model.penalty(end.gate),
+                     is_regular(end, resp)))
     objectives = np.array([end[1] for end in ends])
     order = sorted(range(len(ends)),
                    key=lambda i: (not ends[i][2], -ends[i][1], i))

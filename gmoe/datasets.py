@@ -149,15 +149,22 @@ def draw_response(params, X, random_state=None, *, top_k=None):
 
         logits = np.where(top_k_mask(logits, top_k), logits, -np.inf)
     logits -= logits.max(axis=1, keepdims=True)
-    gate = np.exp(logits)
-    cumulative = np.cumsum(gate, axis=1)
-    u = rng.uniform(size=(X.shape[0], 1)) * cumulative[:, -1:]
-    k = gate.shape[1]
-    experts = np.minimum((u > cumulative).sum(axis=1), k - 1)
     means = X @ np.asarray(params["expert_coef"]).T + params["expert_intercept"]
-    mean = means[np.arange(X.shape[0]), experts]
-    sd = np.sqrt(np.asarray(params["expert_variance"])[experts])
-    return mean + sd * rng.standard_normal(X.shape[0]), experts
+    return _draw_given_gate(np.exp(logits), means,
+                            np.asarray(params["expert_variance"]), rng)
+
+
+def _draw_given_gate(gate, means, variance, rng):
+    """Draw an expert per row with probabilities proportional to ``gate`` (n, k),
+    then y from that expert's normal (``means`` (n, k), ``variance`` (k,)): the
+    uniform draws first, then the normal ones, from ``rng``."""
+    n, k = gate.shape
+    cumulative = np.cumsum(gate, axis=1)
+    u = rng.uniform(size=(n, 1)) * cumulative[:, -1:]
+    experts = np.minimum((u > cumulative).sum(axis=1), k - 1)
+    mean = means[np.arange(n), experts]
+    sd = np.sqrt(variance[experts])
+    return mean + sd * rng.standard_normal(n), experts
 
 
 def make_moe_regression(n_samples=1000, params=None, *, design="uniform", low=0.0,

@@ -18,12 +18,13 @@ atom used, weights split evenly, Gaussian noise of sd ``0.005 n^-0.083`` on
   (compute budget);
 - three estimators on the same data from the same start:
 
-  ``one_step``: one EM iteration of the joint likelihood.  This is what the
-  official code computes: its EM loop compares the new parameters with
-  "previous" ones that are the same arrays (updated in place), so its stopping
-  test holds after the first iteration (its stored iteration counts are all 0);
-  ``joint``: the joint-likelihood EM run to a change of the mean log-likelihood
-  of at most ``JOINT_TOL`` or ``JOINT_MAX_ITER`` iterations;
+  ``one_step``: one EM iteration of the joint likelihood (``solver="em"``,
+  ``max_iter=1``).  This is what the official code computes: its EM loop
+  compares the new parameters with "previous" ones that are the same arrays
+  (updated in place), so its stopping test holds after the first iteration (its
+  stored iteration counts are all 0);
+  ``joint``: the joint-likelihood EM (``solver="em"``) run to a change of the
+  mean log-likelihood of at most ``JOINT_TOL`` or ``JOINT_MAX_ITER`` iterations;
   ``conditional``: the conditional likelihood maximised from the ``joint`` fit
   (EM to ``tol`` 1e-6, then damped Newton to a gradient of ``GTOL`` or
   ``NEWTON_MAX_ITER`` steps), reported through the moment-matched Gaussian
@@ -48,7 +49,6 @@ from gmoe._gaussian_gate import (
     N24G_TRUTH_TYPE1,
     N24G_TRUTH_TYPE2,
     draw_gaussian_gate_data,
-    run_joint_em,
 )
 from gmoe._voronoi_gaussian import GaussianGateMixingMeasure, gaussian_gate_loss
 from gmoe.simulation import sample_size_grid
@@ -107,19 +107,13 @@ def _seeds(kind, k, n_index, replication):
 
 
 def _one_step(X, y, start):
-    """One joint EM iteration from ``start`` in the original units."""
-    from gmoe._gaussian_gate import GaussianGateParams
-
-    params = GaussianGateParams(
-        start["gate_weight"], start["gate_mean"], start["gate_covariance"],
-        np.column_stack([start["expert_intercept"], start["expert_coef"]]),
-        start["expert_variance"])
-    fit = run_joint_em(X, y, np.ones(len(y)), params, max_iter=1, tol=0.0,
-                       cov_floor=1e-12, var_lower=1e-12)
-    p = fit.params
-    return {"gate_weight": p.weight, "gate_mean": p.mean,
-            "gate_covariance": p.covariance, "expert_intercept": p.coef[:, 0],
-            "expert_coef": p.coef[:, 1:], "expert_variance": p.var}
+    """One joint EM iteration from ``start`` (the closed-form M-step at the
+    start's responsibilities)."""
+    k = len(start["gate_weight"])
+    model = GaussianMoERegressor(k, gate="gaussian", likelihood="joint", solver="em",
+                                 init_params=start, max_iter=1, tol=0.0,
+                                 reg_variance=1e-12).fit(X, y)
+    return model._params_dict()
 
 
 def fit_one(kind, k, n_index, n, replication):
@@ -146,13 +140,13 @@ def fit_one(kind, k, n_index, n, replication):
                        joint_log_likelihood=model.joint_log_likelihood_)
         rows.append(row)
 
-    t = time.perf_counter()
-    record("one_step", _one_step(X, y, start), time.perf_counter() - t)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         t = time.perf_counter()
+        record("one_step", _one_step(X, y, start), time.perf_counter() - t)
+        t = time.perf_counter()
         joint = GaussianMoERegressor(k, gate="gaussian", likelihood="joint",
-                                     init_params=start, tol=JOINT_TOL,
+                                     solver="em", init_params=start, tol=JOINT_TOL,
                                      max_iter=JOINT_MAX_ITER).fit(X, y)
         record("joint", joint._params_dict(), time.perf_counter() - t, joint)
         t = time.perf_counter()

@@ -152,6 +152,15 @@ def gate_scores(gate_name, Z, blocks, perturbation=0.1):
                              + b)
             elif gate_name == "laplace":
                 out[s, i] = -math.sqrt(sum((w[j] - z[j]) ** 2 for j in range(d))) + b
+            elif gate_name == "gaussian":
+                # b + linear . z + sum over a <= c of quad_ac z_a z_c
+                value = b + sum(w[j] * z[j] for j in range(d))
+                position = d
+                for a in range(d):
+                    for c in range(a, d):
+                        value += w[position] * z[a] * z[c]
+                        position += 1
+                out[s, i] = value
             else:
                 raise ValueError(f"no naive scores for gate {gate_name!r}")
     return out
@@ -187,3 +196,41 @@ def laplace_kink_curvature(z, centres, bandwidth):
             out[s, i] = -2.0 * math.exp(-0.5 * u * u) / (bandwidth
                                                          * math.sqrt(2 * math.pi))
     return out
+
+
+def gaussian_scores(X, weight, mean, covariance):
+    """log pi_i + log N(x_n; c_i, Gamma_i), sample by sample, from the density's
+    formula (determinant and inverse of each Gamma_i by numpy)."""
+    import math
+
+    n, d = X.shape
+    k = len(weight)
+    out = np.zeros((n, k))
+    for i in range(k):
+        inverse = np.linalg.inv(covariance[i])
+        det = np.linalg.det(covariance[i])
+        for s in range(n):
+            diff = [float(X[s, a] - mean[i, a]) for a in range(d)]
+            maha = sum(diff[a] * inverse[a, b] * diff[b]
+                       for a in range(d) for b in range(d))
+            out[s, i] = (math.log(weight[i]) - 0.5 * d * math.log(2 * math.pi)
+                         - 0.5 * math.log(det) - 0.5 * maha)
+    return out
+
+
+def x_marginal(X, w, weight, mean, covariance):
+    """The x-marginal term of the joint likelihood, sum_n w_n log sum_i pi_i
+    N(x_n; c_i, Gamma_i) (weights normalised to sum to one)."""
+    weight = np.asarray(weight, dtype=float) / np.sum(weight)
+    return float(w @ logsumexp(gaussian_scores(X, weight, mean, covariance), axis=1))
+
+
+def gaussian_feature_moments(mean, covariance, n_draws, rng):
+    """Monte-Carlo mean and covariance of phi(x) = (1, x, x_a x_b for a <= b)
+    under N(mean, covariance)."""
+    x = rng.multivariate_normal(mean, covariance, size=n_draws)
+    d = x.shape[1]
+    columns = [np.ones(n_draws)] + [x[:, a] for a in range(d)]
+    columns += [x[:, a] * x[:, b] for a in range(d) for b in range(a, d)]
+    phi = np.column_stack(columns)
+    return phi.mean(axis=0), np.cov(phi, rowvar=False, bias=True)

@@ -202,6 +202,7 @@ def test_fit_is_listed_in_the_help(capsys):
 @pytest.mark.parametrize("gate, gate_rows", [
     ("constant", ["gate intercept"]),
     ("laplace", ["gate intercept", "gate centre dose"]),
+    ("gaussian", ["gate weight", "gate mean dose", "gate covariance dose,dose"]),
 ])
 def test_other_gates(tmp_path, csv, data, capsys, gate, gate_rows):
     out = tmp_path / "out"

@@ -1,7 +1,11 @@
-"""The Gaussian-gated MoE: conversions, joint EM, conditional fit, loss, estimator."""
+"""The Gaussian-gated MoE: conversions, the x-marginal and its closed-form
+M-step, the engine's passes, the estimator, the loss."""
 
 import itertools
+import types
+import warnings
 
+import naive
 import numpy as np
 import pytest
 import scipy.integrate
@@ -9,28 +13,41 @@ import scipy.special
 import scipy.stats
 from sklearn.exceptions import ConvergenceWarning
 
-from gmoe import GaussianMoERegressor
+from gmoe import CovarianceFloorWarning, GaussianMoERegressor
+from gmoe._gated_model import GatedGaussianMoE
 from gmoe._gaussian_gate import (
     N24G_TRUTH_TYPE1,
     N24G_TRUTH_TYPE2,
-    GaussianGateMoE,
-    GaussianGateParams,
     augmented_design,
     draw_gaussian_gate_data,
     gaussian_log_gate,
     gaussian_log_scores,
     gaussian_to_quadratic,
-    moe_params_from_gaussian,
-    moment_matched_representative,
     n_gaussian_gate_parameters,
     quadratic_to_gaussian,
-    run_joint_em,
 )
+from gmoe._gaussian_mixture import (
+    block_moments,
+    feature_moments,
+    gaussian_m_step,
+    log_partition,
+    moment_matched_representative,
+)
+from gmoe._kernels_scores import (
+    array_source,
+    e_step_from_scores,
+    linear_source,
+    loglik_hessian_from_scores,
+)
+from gmoe._model import MoEParams
 from gmoe._voronoi_gaussian import (
     GaussianGateMixingMeasure,
     gaussian_gate_loss,
     gaussian_gate_voronoi_cells,
 )
+from gmoe.gates import Gaussian
+
+IDENTITY = types.SimpleNamespace(x_mean=np.zeros(2), x_scale=np.ones(2))
 
 
 def _random_gaussian_gate(rng, k=3, d=2):
@@ -96,6 +113,9 @@ def test_quadratic_rows_reproduce_scores_and_invert():
     np.testing.assert_allclose(augmented_design(X) @ rows.T,
                                _reference_log_scores(X, weight, mean, cov),
                                rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(Gaussian().scores(X, rows),
+                               naive.gaussian_scores(X, weight, mean, cov),
+                               rtol=1e-10, atol=1e-10)
     w2, m2, c2, log_mass = quadratic_to_gaussian(rows)
     np.testing.assert_allclose(w2, weight, rtol=1e-10)
     np.testing.assert_allclose(m2, mean, rtol=1e-10, atol=1e-12)
@@ -124,57 +144,177 @@ def test_common_quadratic_leaves_gate_unchanged_and_representative_undoes_it():
     first = weight @ mean
     second = np.einsum("i,iab->ab", weight,
                        cov + np.einsum("ia,ib->iab", mean, mean))
-    w2, m2, c2 = moment_matched_representative(moved, first, second)
+    w2, m2, c2, gap = moment_matched_representative(moved, first, second)
+    assert gap < 1e-8
     np.testing.assert_allclose(w2, weight, rtol=1e-6)
     np.testing.assert_allclose(m2, mean, rtol=1e-6, atol=1e-8)
     np.testing.assert_allclose(c2, cov, rtol=1e-6, atol=1e-8)
 
 
-# ------------------------------------------------------------------ joint EM
-def test_joint_em_never_decreases_its_objective(type1_data):
-    X, y = type1_data
+# ------------------------------------------------------- the x-marginal
+def test_log_partition_is_the_log_mass_and_its_derivatives_are_exact():
     rng = np.random.default_rng(3)
-    k = 4
-    start = GaussianGateParams(np.full(k, 1 / k), rng.normal(0.2, 0.3, (k, 1)),
-                               np.full((k, 1, 1), 0.05), rng.normal(size=(k, 2)),
-                               np.full(k, 0.05))
-    fit = run_joint_em(X, y, np.ones(len(y)), start, max_iter=150, tol=0.0)
-    trace = np.asarray(fit.trace)
-    assert fit.n_iter >= 30
-    assert np.all(np.diff(trace) >= -1e-8 * np.abs(trace[1:]))
-    assert trace[-1] > trace[0] + 100  # it did move
-    # the trace holds the weighted joint log-likelihood, computed independently
-    p = fit.params
-    final = {"gate_weight": p.weight, "gate_mean": p.mean, "gate_covariance":
-             p.covariance, "expert_intercept": p.coef[:, 0],
-             "expert_coef": p.coef[:, 1:], "expert_variance": p.var}
-    assert np.isclose(trace[-1], _truth_joint_loglik(X, y, final), rtol=1e-10)
+    weight, mean, cov = _random_gaussian_gate(rng)
+    rows = gaussian_to_quadratic(weight, mean, cov)
+    rows[:, 0] += np.log(2.5)  # total mass 2.5
+    log_mass, c, G = block_moments(rows)
+    np.testing.assert_allclose(np.exp(log_mass), 2.5 * weight, rtol=1e-12)
+    np.testing.assert_allclose(c, mean, atol=1e-12)
+    np.testing.assert_allclose(G, cov, atol=1e-12)
+    value, grad, hess = log_partition(rows, order=2)
+    assert np.isclose(value, np.log(2.5), rtol=1e-12)
+    h = 1e-6
+    k, m = rows.shape
+    for i in range(k):
+        for a in range(m):
+            up, down = rows.copy(), rows.copy()
+            up[i, a] += h
+            down[i, a] -= h
+            fd = (log_partition(up)[0] - log_partition(down)[0]) / (2 * h)
+            assert np.isclose(grad[i, a], fd, rtol=1e-6, atol=1e-8)
+            fd2 = (log_partition(up, 1)[1] - log_partition(down, 1)[1]) / (2 * h)
+            np.testing.assert_allclose(hess[i, :, a, :], fd2, rtol=1e-5, atol=1e-7)
+    convex = rows.copy()
+    convex[0, 3] = 1.0  # +x0^2: no finite integral
+    assert log_partition(convex)[0] == np.inf
 
 
-def test_conditional_model_e_step_matches_numpy_reference(type1_data):
-    X, y = type1_data
-    truth = N24G_TRUTH_TYPE1
-    params = GaussianGateParams(
-        truth["gate_weight"], truth["gate_mean"], truth["gate_covariance"],
+def test_feature_moments_match_monte_carlo():
+    rng = np.random.default_rng(4)
+    mean = np.array([0.5, -1.0])
+    cov = np.array([[1.0, 0.4], [0.4, 0.6]])
+    first, second = feature_moments(mean, cov, order=2)
+    mc_first, mc_cov = naive.gaussian_feature_moments(mean, cov, 400_000, rng)
+    # Monte-Carlo error: about 1% of the fourth moments with these draws
+    np.testing.assert_allclose(first, mc_first, rtol=0.02, atol=0.01)
+    np.testing.assert_allclose(second, mc_cov, rtol=0.05, atol=0.02)
+
+
+def test_closed_form_m_step_is_the_weighted_mixture_fit():
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(300, 2))
+    w = rng.uniform(0.5, 2.0, 300)
+    resp = rng.dirichlet(np.ones(3), size=300)
+    T = (w[:, None] * resp).T @ augmented_design(X)
+    rows, floored = gaussian_m_step(T, w.sum(), np.zeros((3, 6)), 1e-6)
+    assert not floored
+    weight, mean, cov, _ = quadratic_to_gaussian(rows)
+    for i in range(3):
+        wi = w * resp[:, i]
+        np.testing.assert_allclose(weight[i], wi.sum() / w.sum(), rtol=1e-10)
+        np.testing.assert_allclose(mean[i], np.average(X, axis=0, weights=wi),
+                                   rtol=1e-10)
+        np.testing.assert_allclose(cov[i], np.cov(X.T, aweights=wi, bias=True),
+                                   rtol=1e-9)
+    # the maximiser of sum_i theta_i . T_i - W N(theta): a zero gradient
+    grad = T - w.sum() * log_partition(rows, 1)[1]
+    np.testing.assert_allclose(grad, 0.0, atol=1e-8 * w.sum())
+    # a component on a line: its covariance held at the floor
+    on_line = np.column_stack([X[:, 0], 2 * X[:, 0]])
+    T = (w[:, None] * resp).T @ augmented_design(on_line)
+    rows, floored = gaussian_m_step(T, w.sum(), np.zeros((3, 6)), 1e-6)
+    assert floored
+    assert np.allclose(np.linalg.eigvalsh(block_moments(rows)[2])[:, 0], 1e-6)
+
+
+@pytest.mark.parametrize("likelihood", ["conditional", "joint"])
+def test_engine_passes_match_the_numpy_reference(likelihood):
+    rng = np.random.default_rng(6)
+    n, k = 400, 3
+    X = rng.normal(size=(n, 2))
+    y = rng.normal(size=n)
+    w = rng.uniform(0.5, 1.5, n)
+    weight, mean, cov = _random_gaussian_gate(rng, k, 2)
+    truth = {"gate_weight": weight, "gate_mean": mean, "gate_covariance": cov,
+             "expert_intercept": rng.normal(size=k),
+             "expert_coef": rng.normal(size=(k, 2)),
+             "expert_variance": rng.uniform(0.5, 2.0, k)}
+    gate = Gaussian(likelihood)
+    model = GatedGaussianMoE(X, np.column_stack([np.ones(n), X]), y, w, gate,
+                             var_lower=1e-8)
+    params = model.project(MoEParams(
+        gate.from_original(truth, IDENTITY),
         np.column_stack([truth["expert_intercept"], truth["expert_coef"]]),
-        truth["expert_variance"])
-    model = GaussianGateMoE(augmented_design(X), y, np.ones(len(y)),
-                            n_expert_columns=2, var_lower=1e-8)
-    moe = moe_params_from_gaussian(params)
-    resp = np.empty((len(y), 3))
-    stats = model.e_step(moe, resp, resp)
+        truth["expert_variance"]))
+    resp = np.empty((n, k))
+    stats = model.e_step(params, resp, resp)
     scores, dens = _truth_log_terms(X, y, truth)
-    gate = scores - scipy.special.logsumexp(scores, axis=1, keepdims=True)
-    joint = gate + dens
-    assert np.isclose(stats.loglik, scipy.special.logsumexp(joint, axis=1).sum(),
-                      rtol=1e-10)
+    gate_log = scores - scipy.special.logsumexp(scores, axis=1, keepdims=True)
+    terms = gate_log + dens
+    conditional = w @ scipy.special.logsumexp(terms, axis=1)
+    assert np.isclose(stats.loglik, conditional, rtol=1e-12)
     np.testing.assert_allclose(
-        resp, np.exp(joint - scipy.special.logsumexp(joint, axis=1, keepdims=True)),
-        atol=1e-10)
-    # the experts' quadratic coefficients are held at zero by the model
-    lo, hi = model.vector_bounds(3)
-    fixed = (lo == 0) & (hi == 0)
-    assert fixed.sum() == 3  # one quadratic column per expert (d = 1)
+        resp, np.exp(terms - scipy.special.logsumexp(terms, axis=1, keepdims=True)),
+        atol=1e-12)
+    marginal = naive.x_marginal(X, w, weight, mean, cov) if gate.marginal else 0.0
+    # the objective: the conditional log-likelihood plus the x-marginal term;
+    # the E-step's data term (cached) and a fresh pass agree
+    assert np.isclose(model.objective(params), conditional + marginal, rtol=1e-12)
+    cached = model.penalty(params.gate)
+    model.e_step(MoEParams(params.gate + 0.1, params.coef, params.var), resp, resp)
+    assert np.isclose(model.penalty(params.gate), cached, rtol=1e-12)
+    assert np.isclose(cached, -marginal, rtol=1e-12)
+    # derivatives of the objective against finite differences
+    theta = model.to_vector(params)
+    value, grad, hess = model.derivatives(params)
+    assert np.isclose(value, conditional + marginal, rtol=1e-12)
+
+    def at(t):
+        return model.derivatives(model.from_vector(t, k))
+
+    h = 1e-6
+    for j in range(theta.size):
+        e = np.zeros(theta.size)
+        e[j] = h
+        up, down = at(theta + e), at(theta - e)
+        assert np.isclose(grad[j], (up[0] - down[0]) / (2 * h), rtol=1e-6,
+                          atol=1e-6), j
+        np.testing.assert_allclose(hess[:, j], (up[1] - down[1]) / (2 * h),
+                                   rtol=1e-5, atol=1e-5)
+
+
+def test_a_joint_fit_at_the_covariance_floor_warns():
+    rng = np.random.default_rng(9)
+    weight, mean, cov = _random_gaussian_gate(rng, 2, 2)
+    cov[0] = np.diag([1.0, 1e-6])  # held at the floor (standardised units)
+    rows = gaussian_to_quadratic(weight, mean, cov)
+    unit = types.SimpleNamespace(x_mean=np.zeros(2), x_scale=np.ones(2))
+    with pytest.warns(CovarianceFloorWarning, match="eigenvalue floor"):
+        values = Gaussian("joint").to_original(rows, unit)
+    np.testing.assert_allclose(values["gate_covariance"], cov, atol=1e-12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Gaussian("joint").to_original(gaussian_to_quadratic(
+            *_random_gaussian_gate(rng, 2, 2)), unit)
+
+
+@pytest.mark.parametrize("marginal", [False, True])
+def test_kernels_take_the_gate_as_design_or_as_arrays_alike(marginal):
+    rng = np.random.default_rng(8)
+    n, k = 300, 3
+    X = rng.normal(size=(n, 2))
+    Xt = np.column_stack([np.ones(n), X])
+    y, w = rng.normal(size=n), rng.uniform(0.5, 1.5, n)
+    coef, var = rng.normal(size=(k, 3)), rng.uniform(0.5, 2.0, k)
+    blocks = gaussian_to_quadratic(*_random_gaussian_gate(rng, k, 2))
+    gate = Gaussian()
+    Zt, link = gate.linear_design(X)
+    S, D1, _ = gate.score_derivatives(X, blocks)
+    sources = (linear_source(Zt, blocks, link, marginal=marginal),
+               array_source(S, D1, None, marginal=marginal))
+    prev = rng.dirichlet(np.ones(k), size=n)
+    outs = []
+    for source in sources:
+        resp = np.empty((n, k))
+        outs.append((resp, e_step_from_scores(source, Xt, y, w, coef, var, prev, resp),
+                     loglik_hessian_from_scores(source, Xt, y, w, coef, var)))
+    (r1, e1, h1), (r2, e2, h2) = outs
+    np.testing.assert_allclose(r1, r2, rtol=1e-12)
+    for a, b in zip(list(e1) + list(h1), list(e2) + list(h2), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10)
+    # the x-marginal's data term: the weighted log-sum-exp of the scores
+    lse = w @ scipy.special.logsumexp(S, axis=1)
+    assert np.isclose(e1[-1], lse if marginal else 0.0, rtol=1e-12)
 
 
 # ----------------------------------------------------------- the estimator
@@ -255,7 +395,7 @@ def test_softmax_default_is_unchanged_and_refit_clears_gaussian_attributes():
     default = GaussianMoERegressor(2, **options).fit(X, y)
     model = GaussianMoERegressor(2, gate="gaussian", likelihood="joint", **options)
     model.fit(X, y)
-    model.set_params(gate="softmax").fit(X, y)
+    model.set_params(gate="softmax", likelihood="conditional").fit(X, y)
     assert not hasattr(model, "gate_covariance_")
     np.testing.assert_array_equal(model.gate_coef_, default.gate_coef_)
     np.testing.assert_array_equal(model.predict(X), default.predict(X))
@@ -263,9 +403,9 @@ def test_softmax_default_is_unchanged_and_refit_clears_gaussian_attributes():
 
 def test_gaussian_init_and_warm_start_continue_from_given_parameters(type1_data):
     X, y = type1_data
-    options = {"gate": "gaussian", "likelihood": "joint",
+    options = {"gate": "gaussian", "likelihood": "joint", "solver": "em",
                "init_params": N24G_TRUTH_TYPE1, "tol": 0.0}
-    with pytest.warns(ConvergenceWarning, match="joint-likelihood EM"):
+    with pytest.warns(ConvergenceWarning, match="em solver did not converge"):
         model = GaussianMoERegressor(3, max_iter=3, **options).fit(X, y)
     assert model.n_iter_ == 3
     with pytest.warns(ConvergenceWarning):
@@ -273,6 +413,94 @@ def test_gaussian_init_and_warm_start_continue_from_given_parameters(type1_data)
     with pytest.warns(ConvergenceWarning):
         model.set_params(warm_start=True).fit(X, y)
     np.testing.assert_allclose(model.gate_mean_, more.gate_mean_, rtol=1e-8)
+
+
+def test_joint_em_never_decreases_its_objective(type1_data):
+    X, y = type1_data
+    rng = np.random.default_rng(3)
+    k = 4
+    start = {"gate_weight": np.full(k, 1 / k),
+             "gate_mean": rng.normal(0.2, 0.3, (k, 1)),
+             "gate_covariance": np.full((k, 1, 1), 0.05),
+             "expert_intercept": rng.normal(size=k),
+             "expert_coef": rng.normal(size=(k, 1)),
+             "expert_variance": np.full(k, 0.05)}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # not converged; an expert may degenerate
+        model = GaussianMoERegressor(k, gate="gaussian", likelihood="joint",
+                                     solver="em", init_params=start, tol=0.0,
+                                     max_iter=150).fit(X, y)
+    trace = model.log_likelihood_trace_
+    assert model.n_iter_ == 150 and trace.size == 151
+    assert np.all(np.diff(trace) >= -1e-8 * np.abs(trace[1:]))
+    assert trace[-1] > trace[0] + 100  # it did move
+    # the trace holds the weighted joint log-likelihood, computed independently
+    assert np.isclose(trace[-1], _truth_joint_loglik(X, y, model._params_dict()),
+                      rtol=1e-10)
+    assert np.isclose(trace[-1], model.joint_log_likelihood_, rtol=1e-10)
+
+
+def test_joint_likelihood_needs_a_gate_that_models_x(type1_data):
+    X, y = type1_data
+    with pytest.raises(ValueError, match="densities of x"):
+        GaussianMoERegressor(2, likelihood="joint").fit(X, y)
+    with pytest.raises(ValueError, match="disagrees"):
+        GaussianMoERegressor(2, gate=Gaussian(), likelihood="joint").fit(X, y)
+    model = GaussianMoERegressor(2, gate=Gaussian("joint"), n_init=1,
+                                 random_state=0).fit(X[:500], y[:500])
+    assert model.gate_.likelihood == "joint"
+    with pytest.raises(ValueError, match="conditional likelihood"):
+        model.summary(X[:500], y[:500])
+
+
+#: A Gaussian-gate truth with k0 = 3 and d = 2.
+TRUTH_2D = {
+    "gate_weight": np.array([0.3, 0.4, 0.3]),
+    "gate_mean": np.array([[-1.0, 0.0], [1.0, 1.0], [0.0, -1.5]]),
+    "gate_covariance": np.array([[[1.0, 0.3], [0.3, 0.5]],
+                                 [[0.6, -0.2], [-0.2, 0.8]],
+                                 [[0.5, 0.0], [0.0, 0.4]]]),
+    "expert_intercept": np.array([-2.0, 1.0, 3.0]),
+    "expert_coef": np.array([[1.5, 0.0], [-1.0, 1.0], [0.0, -2.0]]),
+    "expert_variance": np.array([0.1, 0.2, 0.15]),
+}
+
+
+@pytest.fixture(scope="module")
+def data_2d():
+    return draw_gaussian_gate_data(TRUTH_2D, 5000, random_state=21)
+
+
+@pytest.mark.parametrize("likelihood", ["conditional", "joint"])
+def test_fit_of_a_two_feature_truth_is_certified(data_2d, likelihood):
+    X, y = data_2d
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = GaussianMoERegressor(3, gate="gaussian", likelihood=likelihood,
+                                     n_init=10, random_state=0).fit(X, y)
+    assert model.converged_ and model.gradient_norm_ <= 1e-8
+    assert model.log_likelihood_ >= _truth_conditional_loglik(X, y, TRUTH_2D) - 1e-6 \
+        or likelihood == "joint"
+    assert model.joint_log_likelihood_ >= _truth_joint_loglik(X, y, TRUTH_2D) - 1e-6 \
+        or likelihood == "conditional"
+    assert not model.degenerate_experts_.any()
+    if likelihood == "conditional":
+        table = model.summary(X, y)
+        free = ~((table["parameter"] == "gate_score") & (table["expert"] == 2))
+        assert np.all(np.isfinite(table.loc[free, "std_error"]))
+        assert np.all(table.loc[free, "std_error"] > 0)
+        assert (table["parameter"] == "gate_score").sum() == 3 * 6
+        # the representative has the moments of X
+        first = model.gate_weight_ @ model.gate_mean_
+        second = np.einsum("i,iab->ab", model.gate_weight_, model.gate_covariance_
+                           + np.einsum("ia,ib->iab", model.gate_mean_,
+                                       model.gate_mean_))
+        np.testing.assert_allclose(first, X.mean(axis=0), atol=1e-8)
+        np.testing.assert_allclose(second, X.T @ X / len(X), rtol=1e-8)
+    else:
+        # the joint fit's gate is the x-mixture: its moments are those of X
+        np.testing.assert_allclose(model.gate_weight_ @ model.gate_mean_,
+                                   X.mean(axis=0), atol=1e-6)
 
 
 # --------------------------------------------------------------------- loss

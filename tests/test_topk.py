@@ -1,5 +1,6 @@
 """The top-K sparse softmax gate: kernels, model, EM, estimator, sampling, studies."""
 
+import dataclasses
 import warnings
 
 import numpy as np
@@ -15,14 +16,9 @@ from scipy.stats import norm
 
 from gmoe import GaussianMoERegressor
 from gmoe._em import params_from_responsibilities, run_em
-from gmoe._kernels import e_step, loglik_top_k
-from gmoe._kernels_hessian import loglik_hessian
-from gmoe._model import (
-    MoEParams,
-    SoftmaxGaussianMoE,
-    log_gate_weights,
-    top_k_mask,
-)
+from gmoe._gated_model import GatedGaussianMoE
+from gmoe._kernels_scores import linear_source, loglik_hessian_from_scores
+from gmoe._model import MoEParams, log_gate_weights, top_k_mask
 from gmoe._numba_config import CHUNK_SIZE
 from gmoe.datasets import (
     TOPK_TRUTH,
@@ -31,6 +27,7 @@ from gmoe.datasets import (
     draw_response,
     make_moe_regression,
 )
+from gmoe.gates import Softmax, TopK
 
 
 def random_problem(n, k, d, seed, ties=False):
@@ -93,6 +90,13 @@ def test_log_gate_weights_match_reference():
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
 
 
+def engine(Xt, y, w, K, var_lower=1e-6):
+    """The engine every gate shares, with the top-K gate: its blocks are the
+    rows ``(intercept, slopes)`` of the softmax gate on the covariates
+    ``Xt[:, 1:]``."""
+    return GatedGaussianMoE(Xt[:, 1:], Xt, y, w, TopK(K), var_lower=var_lower)
+
+
 @pytest.mark.parametrize("n, k, d, ties", [(7, 3, 1, False), (7, 3, 1, True),
                                            (CHUNK_SIZE + 13, 3, 2, True),
                                            (300, 8, 2, False), (300, 8, 2, True)])
@@ -101,7 +105,9 @@ def test_top_k_e_step_matches_reference(n, k, d, ties):
     resp_prev = np.random.default_rng(n).dirichlet(np.ones(k), size=n)
     for K in range(1, k):
         resp = np.empty((n, k))
-        got = e_step(Xt, y, w, gate, coef, var, resp_prev, resp, top_k=K)
+        stats = engine(Xt, y, w, K).e_step(MoEParams(gate, coef, var), resp_prev,
+                                           resp)
+        got = [getattr(stats, field.name) for field in dataclasses.fields(stats)]
         want = naive_e_step(Xt, y, w, gate, coef, var, resp_prev, top_k=K)
         for g, e in zip(got, want[:8], strict=True):
             np.testing.assert_allclose(g, e, rtol=1e-10, atol=1e-9)
@@ -110,33 +116,42 @@ def test_top_k_e_step_matches_reference(n, k, d, ties):
 
 
 @pytest.mark.parametrize("n, k, K", [(7, 3, 1), (CHUNK_SIZE + 13, 4, 2), (300, 8, 3)])
-def test_loglik_top_k_matches_reference_and_the_e_step(n, k, K):
+def test_top_k_log_likelihood_pass_matches_reference_and_the_e_step(n, k, K):
     Xt, y, w, gate, coef, var = random_problem(n, k, 2, seed=11 * n + k, ties=True)
-    got = loglik_top_k(Xt, y, w, gate, coef, var, K)
+    model = engine(Xt, y, w, K)
+    params = MoEParams(gate, coef, var)
+    got = model.objective(params)
     assert got == pytest.approx(naive_loglik(Xt, y, w, gate, coef, var, K),
                                 rel=1e-12, abs=1e-10)
     resp = np.empty((n, k))
-    full = e_step(Xt, y, w, gate, coef, var, resp, resp, top_k=K)[0]
-    assert got == pytest.approx(full, rel=1e-13, abs=1e-11)
+    assert got == pytest.approx(model.e_step(params, resp, resp).loglik,
+                                rel=1e-13, abs=1e-11)
 
 
 def test_top_k_equal_to_k_is_the_dense_e_step_bit_for_bit():
+    # the selection keeps every expert and leaves the arithmetic untouched
     Xt, y, w, gate, coef, var = random_problem(3000, 4, 2, seed=4)
     resp_prev = np.full((3000, 4), 0.25)
     dense, top = np.empty((3000, 4)), np.empty((3000, 4))
-    a = e_step(Xt, y, w, gate, coef, var, resp_prev, dense)
-    b = e_step(Xt, y, w, gate, coef, var, resp_prev, top, top_k=4)
-    for x, z in zip(a, b, strict=True):
-        np.testing.assert_array_equal(x, z)
+    params = MoEParams(gate, coef, var)
+    softmax = GatedGaussianMoE(Xt[:, 1:], Xt, y, w, Softmax(), var_lower=1e-6)
+    a = softmax.e_step(params, resp_prev, dense)
+    b = engine(Xt, y, w, 4).e_step(params, resp_prev, top)
+    for field in dataclasses.fields(a):
+        np.testing.assert_array_equal(getattr(a, field.name), getattr(b, field.name))
     np.testing.assert_array_equal(dense, top)
 
 
 @pytest.mark.parametrize("K", [1, 2, 3])
 def test_top_k_hessian_matches_reference(K):
     Xt, y, w, gate, coef, var = random_problem(200, 4, 2, seed=9, ties=True)
-    got = loglik_hessian(Xt, y, w, gate, coef, var, top_k=K)
+    value, grad, hess = loglik_hessian_from_scores(
+        linear_source(Xt, gate, "identity", TopK(K).selection()), Xt, y, w, coef,
+        var)
     want = naive_loglik_hessian(Xt, y, w, gate, coef, var, top_k=K)
-    for g, e in zip(got, want, strict=True):
+    q = grad.shape[1]
+    for g, e in zip((value, grad.ravel(), hess.reshape(4 * q, 4 * q)), want,
+                    strict=True):
         np.testing.assert_allclose(g, e, rtol=1e-9, atol=1e-9)
 
 
@@ -144,20 +159,20 @@ def test_top_k_gradient_is_that_of_the_fixed_set_piece():
     """Away from the set boundaries, central differences of the true top-K
     objective equal the model's gradient."""
     Xt, y, w, gate, coef, var = random_problem(400, 4, 1, seed=2)
-    model = SoftmaxGaussianMoE(Xt, y, w, var_lower=1e-6, top_k=2)
-    params = MoEParams(gate, coef, var)
+    model = engine(Xt, y, w, 2)
+    params = model.project(MoEParams(gate, coef, var))
     value, grad, _ = model.derivatives(params)
     assert value == pytest.approx(naive_loglik(Xt, y, w, gate - gate[-1], coef, var,
                                                2), rel=1e-12)
-    theta = params.to_vector()
+    theta = model.to_vector(params)
     h = 1e-7
-    k, p = coef.shape
+    k = coef.shape[0]
     for j in range(theta.size):
         up, down = theta.copy(), theta.copy()
         up[j] += h
         down[j] -= h
-        f_up = model.objective(MoEParams.from_vector(up, k, p))
-        f_down = model.objective(MoEParams.from_vector(down, k, p))
+        f_up = model.objective(model.from_vector(up, k))
+        f_down = model.objective(model.from_vector(down, k))
         assert (f_up - f_down) / (2 * h) == pytest.approx(grad[j], rel=1e-5, abs=1e-4)
 
 
@@ -165,7 +180,7 @@ def test_top_k_em_never_decreases_the_log_likelihood():
     X, y = make_moe_regression(1500, TOPK_TRUTH, random_state=5, top_k=2)
     Xt = np.column_stack([np.ones(len(y)), (X - X.mean(0)) / X.std(0)])
     ys = (y - y.mean()) / y.std()
-    model = SoftmaxGaussianMoE(Xt, ys, np.ones(len(y)), var_lower=1e-6, top_k=2)
+    model = engine(Xt, ys, np.ones(len(y)), 2)
     rng = np.random.default_rng(0)
     start = MoEParams(rng.normal(size=(5, 3)), rng.normal(size=(5, 3)), np.ones(5))
     result = run_em(model, start, max_iter=300, tol=1e-9)
@@ -308,8 +323,7 @@ def test_newton_reports_the_gradient_of_the_fixed_set_piece(topk_data):
     X, y = X[:800], y[:800]
     Xs = (X - X.mean(axis=0)) / X.std(axis=0)
     ys = (y - y.mean()) / y.std()
-    model = SoftmaxGaussianMoE(np.column_stack([np.ones(len(y)), Xs]), ys,
-                               np.ones(len(y)), var_lower=1e-6, top_k=2)
+    model = engine(np.column_stack([np.ones(len(y)), Xs]), ys, np.ones(len(y)), 2)
     resp = np.random.default_rng(0).dirichlet(np.ones(4), size=len(y))
     start = params_from_responsibilities(model, resp)
     options = SolverOptions(max_iter=1000, tol=1e-6, gtol=1e-8)
@@ -317,8 +331,9 @@ def test_newton_reports_the_gradient_of_the_fixed_set_piece(topk_data):
     newton = solve_newton(model, start, options)
     assert newton.objective >= em.objective - 1e-6
     # the reported gradient is that of the smooth piece at the returned
-    # parameters (compared at the solver's own parameters: a top-K fit may end
-    # on a boundary between pieces, where parameters rounded through the
-    # original units can fall on either side)
-    assert projected_gradient_norm(model, newton.params) == pytest.approx(
-        newton.grad_norm, rel=1e-12, abs=1e-15)
+    # parameters less the pushes of the samples held at their boundaries: at
+    # most the piece's own gradient, and below gtol when certified
+    assert newton.grad_norm <= projected_gradient_norm(model, newton.params) * (
+        1 + 1e-9)
+    if newton.converged:
+        assert newton.grad_norm <= options.gtol

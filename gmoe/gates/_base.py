@@ -29,9 +29,37 @@ which directions of the parameters leave every gate weight unchanged
 (:meth:`Gate.gauge`): a common translation of the coordinates it marks in
 every block.  The engine fixes those coordinates of the LAST expert (the
 reference) to zero and works with the others.
+
+A gate whose scores are log-densities of x (the Gaussian gate fitted by the
+joint likelihood of ``(x, y)``, :attr:`Gate.marginal`) adds the x-marginal term
+
+.. math::
+
+    M(\\theta) = \\sum_n w_n \\log \\sum_i e^{s_i(x_n)} - W N(\\theta)
+
+to the objective, ``N`` the log-normaliser of the mixture on x the scores
+define (:meth:`Gate.log_partition`, ``W = sum_n w_n``); the gate objective of
+the M-step is then :math:`\\sum_n w_n \\sum_i \\tau_{ni} s_i(x_n) - W
+N(\\theta)`, which such a gate may maximise in closed form
+(:meth:`Gate.m_step`).  Other gates have no such term and ignore both methods.
 """
 
+import types
+
 import numpy as np
+
+
+def identity_scaling(n_features):
+    """No standardisation: with it a gate's blocks are its fitted attributes (the
+    data's units) side by side, and its features are X as given.
+
+    Examples
+    --------
+    >>> identity_scaling(2).x_scale
+    array([1., 1.])
+    """
+    return types.SimpleNamespace(x_mean=np.zeros(n_features),
+                                 x_scale=np.ones(n_features))
 
 
 class Gate:
@@ -44,6 +72,13 @@ class Gate:
     (default: zero blocks), :meth:`check_data` and, for a sparse gate,
     :meth:`active`.  Blocks are in the units of :meth:`features`; the fitted
     attributes of the estimator in the units of the data.
+
+    With :func:`identity_scaling`, :meth:`from_original` must give the
+    attributes side by side: first the intercepts :math:`\\beta_{0i}` (an
+    attribute of shape ``(k,)``), then arrays of shape ``(k, d)``.  The mixing
+    measure (:class:`gmoe.MixingMeasure`) reads :math:`e^{\\beta_{0i}}` as the
+    weight of atom ``i`` and the rest of the block as the gate part of the atom,
+    and the gauge as the translations of both that leave the model unchanged.
     """
 
     #: Short name, as accepted by ``GaussianMoERegressor(gate=...)``.
@@ -53,6 +88,12 @@ class Gate:
     #: Names of the estimator's fitted gate attributes (without the trailing
     #: underscore), in the order :meth:`to_original` returns them.
     attributes = ()
+    #: Whether the objective holds the x-marginal term (the joint likelihood of
+    #: a gate whose scores are log-densities of x; see the module docstring).
+    marginal = False
+    #: The likelihood the gate is fitted by: ``"conditional"`` (of y given x),
+    #: or ``"joint"`` (of ``(x, y)``, for a gate with an x-marginal).
+    likelihood = "conditional"
 
     # ------------------------------------------------------------ structure
     def n_block(self, n_features):
@@ -110,6 +151,69 @@ class Gate:
         (the Laplace gate's bandwidth).  The default: the gate itself."""
         return self
 
+    def original_log_weights(self, X, values):
+        """``log pi_i(x_n)``, shape ``(n, k)``, from X and the fitted attributes
+        (a dict keyed by :attr:`attributes`), both in the data's units."""
+        identity = identity_scaling(np.shape(X)[1])
+        blocks = self.from_original(values, identity)
+        return self.log_weights(self.features(X, identity), blocks)
+
+    def additive_intercept(self):
+        """Whether every score is ``f(x; rest of the block) + beta_0i`` with
+        ``beta_0i`` the block's first coordinate (then in the gauge): lowering it
+        by ``log 2`` halves the expert's gate odds, and two experts with the same
+        rest of the block act as one whose intercept is
+        ``log(e^beta_0i + e^beta_0j)``.  Default: whether the first coordinate is
+        in the gauge."""
+        return bool(self.gauge(1)[0])
+    def attribute_shapes(self, n_experts, n_features):
+        """The shape of each fitted attribute (:attr:`attributes`), to check
+        starting values: ``(k,)`` for ``gate_intercept``, ``(k, d)`` for
+        ``gate_coef``."""
+        shapes = {"gate_intercept": (n_experts,),
+                  "gate_coef": (n_experts, n_features)}
+        return {name: shapes[name] for name in self.attributes}
+
+    def with_likelihood(self, likelihood):
+        """The gate fitted by ``likelihood``: itself for ``"conditional"``; a
+        gate without an x-marginal has no joint likelihood (ValueError)."""
+        if likelihood == self.likelihood:
+            return self
+        raise ValueError(
+            f"likelihood={likelihood!r} needs a gate whose scores are densities of "
+            f"x (gate='gaussian'); gate={self!r} models y given x only. Leave "
+            "likelihood='conditional'.")
+
+    # --------------------------------------------------- x-marginal (joint)
+    def log_partition(self, blocks, order=0):
+        """For a gate with an x-marginal (:attr:`marginal`): ``N(theta) = log
+        sum_i integral exp s_i(x) dx`` (float, ``inf`` outside its domain), its
+        gradient (k, m) and Hessian (k, k, m, m) up to ``order``."""
+        raise NotImplementedError(f"{self!r} has no x-marginal.")
+
+    def m_step(self, blocks, stats, total):
+        """The closed-form maximiser of the M-step's gate objective, or None
+        (the default: the engine takes Fisher-scoring steps).  ``stats`` (k, m) is
+        the gradient the E-step returns (for a gate with an x-marginal,
+        ``sum_n w_n tau_ni d s_i(x_n) / d theta_i``), ``total`` the weight."""
+        return None
+
+    def screening_gate(self):
+        """The gate whose EM screens the starts of a search (itself by default):
+        another likelihood on the same blocks, whose end points are then ranked
+        by this gate's likelihood and refined by it."""
+        return self
+
+    def x_log_density(self, X, values):
+        """``log f(x_n)`` (n,) of the mixture on x that the fitted attributes
+        ``values`` define (data's units), or None for a gate that defines none."""
+        return None
+
+    def mixing_measure(self, values):
+        """The mixing measure of a fit (``values``: the gate's and the experts'
+        fitted attributes), or None when the gate has no measure of its own."""
+        return None
+
     # ---------------------------------------------------------------- scores
     def linear_design(self, Z):
         """``(Zt, link)`` when the scores are ``h(theta_i . zt)`` for a design
@@ -165,9 +269,11 @@ class Gate:
         gate, or a selection only :meth:`active` computes)."""
         return None
 
-    def boundary(self, S):
+    def boundary(self, S, towards=None):
         """For a sparse gate: the boundary of each sample's selection nearest to
-        the scores ``S`` (n, k), as ``(margin, dmargin, other)``.
+        the scores ``S`` (n, k), or, where ``towards`` (n, k) bool differs from
+        the selection, the boundary on the way to that selection, as
+        ``(margin, dmargin, other)``.
 
         ``margin`` (n,) is non-negative on the sample's side of the boundary and
         zero on it; ``dmargin`` (n, k) its gradient with respect to the scores;

@@ -5,8 +5,9 @@ Their scores are the softmax gate's, ``beta_0i + beta_1i' x``, with the same
 gauge; :meth:`active` selects, and the weights outside the selection are 0.  The
 likelihood is then piecewise smooth: the engine's EM checks the observed
 likelihood at every gate step and moves the selection's boundaries by a compass
-search, and its Newton finish works on the piece of the current selections (see
-:ref:`theory_topk`).
+search, and its Newton finish works on the piece of the current selections,
+holding the samples at the boundaries it must not cross (:mod:`gmoe._pieces`,
+:ref:`theory-sparse-convergence`).
 """
 
 import numbers
@@ -20,8 +21,7 @@ class TopK(Softmax):
     """The top-K sparse softmax gate [N24k]_: the softmax of the ``k`` largest
     scores, 0 for the other experts (ties to the lower index).
 
-    ``GaussianMoERegressor(top_k=K)`` fits the same model on its own code path;
-    this object fits it on the engine every gate shares.
+    ``GaussianMoERegressor(top_k=K)`` is the shorthand of ``gate=TopK(K)``.
 
     Parameters
     ----------
@@ -61,22 +61,27 @@ class TopK(Softmax):
     def selection(self):
         return ("top_k", int(self.k))
 
-    def boundary(self, S):
+    def boundary(self, S, towards=None):
         """The tie of the ``K``-th and ``(K+1)``-th scores: margin ``s_(K) -
-        s_(K+1)``; across it the two experts swap."""
+        s_(K+1)``; across it the two experts swap.  With ``towards``, the swap
+        on the way to that selection: its leaving expert of lowest score with
+        its entering one of highest score."""
         S = np.asarray(S, dtype=float)
         n, k = S.shape
-        K = int(self.k)
         keep = self.active(S)
-        if K >= k:
+        if int(self.k) >= k:
             return np.full(n, np.inf), np.zeros((n, k)), keep
         rows = np.arange(n)
-        inside = np.where(keep, S, np.inf)
-        outside = np.where(keep, -np.inf, S)
+        leaving, entering = keep, ~keep
+        if towards is not None:
+            moved = np.any(towards != keep, axis=1, keepdims=True)
+            leaving = np.where(moved, keep & ~towards, keep)
+            entering = np.where(moved, towards & ~keep, ~keep)
         # the lowest kept score (the last of equal ones, as the tie rule keeps
         # the lower index) and the highest left out (the first of equal ones)
+        inside = np.where(leaving, S, np.inf)
         last_in = k - 1 - np.argmin(inside[:, ::-1], axis=1)
-        first_out = np.argmax(outside, axis=1)
+        first_out = np.argmax(np.where(entering, S, -np.inf), axis=1)
         margin = S[rows, last_in] - S[rows, first_out]
         dmargin = np.zeros((n, k))
         dmargin[rows, last_in] = 1.0
@@ -144,12 +149,14 @@ class TopP(Softmax):
     def selection(self):
         return ("top_p", float(self.p))
 
-    def boundary(self, S):
+    def boundary(self, S, towards=None):
         """The nearest of three boundaries, in dense weight (the scores' units
         for the swap): the set shrinks when the weight of all but its last
         expert reaches ``p`` (margin ``p - W_(m-1)``), grows when its weight
         falls below ``p`` (margin ``W_m - p``), and its last expert swaps with
-        the next one at a tie (margin ``s_(m) - s_(m+1)``)."""
+        the next one at a tie (margin ``s_(m) - s_(m+1)``).  With ``towards``,
+        the boundary of that kind on the way to that selection (a smaller set,
+        a larger one, or one as large) where it differs."""
         S = np.asarray(S, dtype=float)
         n, k = S.shape
         rows = np.arange(n)
@@ -177,6 +184,10 @@ class TopP(Softmax):
         grow = np.where(full, np.inf, weight - self.p)
         swap = np.where(full, np.inf, S[rows, last] - S[rows, nxt])
         choice = np.argmin(np.column_stack([shrink, grow, swap]), axis=1)
+        if towards is not None:
+            moved = np.any(towards != keep, axis=1)
+            kind = np.sign(towards.sum(axis=1) - size) % 3  # 2: smaller, 1: larger
+            choice = np.where(moved, np.choose(kind, [2, 1, 0]), choice)
         margin = np.choose(choice, [shrink, grow, swap])
         dswap = np.zeros((n, k))
         dswap[rows, last] = 1.0

@@ -33,7 +33,7 @@ def plot_voronoi_cells(G, G_true, X=None, y=None, *, ax=None, translation="infim
     ----------
     G : MixingMeasure
         The fitted measure, ``k`` atoms (a fitted
-        :class:`gmoe.GaussianMoERegressor` or a dict of the five arrays also
+        :class:`gmoe.GaussianMoERegressor` or a dict of the parameter arrays also
         work).
     G_true : MixingMeasure
         The true measure, ``k0`` atoms.

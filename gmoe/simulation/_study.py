@@ -92,6 +92,11 @@ def _is_int(value):
 def _check_truth(truth):
     """The truth as five float arrays with the last expert as gate reference."""
     if hasattr(truth, "to_params"):
+        gate = getattr(truth, "gate", None)
+        if gate is not None and gate.name != "softmax":
+            raise ValueError(
+                f"rate studies draw from the softmax gate; the truth has "
+                f"gate={gate!r}. Give a softmax-gated truth.")
         params = truth.to_params()
     elif isinstance(truth, dict):
         missing = [name for name in PARAM_NAMES if name not in truth]
