@@ -15,6 +15,7 @@ import math
 
 import numpy as np
 
+from gmoe._kernels import _exp_nonpositive
 from gmoe._numba_config import jit
 from gmoe.gates._distance import NORM_FLOOR
 
@@ -87,9 +88,11 @@ def _laplace_chunk(blocks, bandwidth, mc, order, ZT, ST, D1T, AUX):
             for j in range(mc):
                 D1T[i, 1 + c, j] = (ZT[c, j] - blocks[i, 1 + c]) * AUX[i, j]
         if kink and order == 2:
+            inv_h = 1.0 / bandwidth
+            scale = -2.0 * inv_h / SQRT_2PI
             for j in range(mc):
-                r = (blocks[i, 1] - ZT[0, j]) / bandwidth
-                AUX[i, j] = -2.0 * math.exp(-0.5 * r * r) / (bandwidth * SQRT_2PI)
+                r = (blocks[i, 1] - ZT[0, j]) * inv_h
+                AUX[i, j] = scale * _exp_nonpositive(-0.5 * r * r)
 
 
 @jit

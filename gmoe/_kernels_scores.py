@@ -268,11 +268,12 @@ def _gate_chunk(S, D1, Zt, blocks, link, constant, lo, mc, order, ZT, ST, D1T, A
 
 
 @jit
-def _gate_moments_chunk(WT, WP, P, LP, D1T, mc, grad, info, with_info):
+def _gate_moments_chunk(WT, WP, P, LP, D1T, mc, grad, info, with_info, C):
     """Add the chunk's gate objective, gradient and (``with_info``) Fisher
     information (blocks ``o >= i``; see :func:`_mirror_info`); return the
     objective.  ``WT = w tau``, ``WP = w pi`` (zero for the gradient of ``sum w
-    tau s``), ``P = pi``, ``LP = log pi`` (0 where ``pi`` is 0)."""
+    tau s``), ``P = pi``, ``LP = log pi`` (0 where ``pi`` is 0); ``C`` (mc,) is
+    scratch."""
     k, m = D1T.shape[0], D1T.shape[1]
     q = 0.0
     for i in range(k):
@@ -287,18 +288,27 @@ def _gate_moments_chunk(WT, WP, P, LP, D1T, mc, grad, info, with_info):
             grad[i, a] += acc
         if not with_info:
             continue
-        for o in range(i, k):
+        # the diagonal block by its upper triangle (it is symmetric), the weight
+        # of each block computed once
+        for j in range(mc):
+            C[j] = WP[i, j] * (1.0 - P[i, j])
+        for a in range(m):
+            for b in range(a, m):
+                acc = 0.0
+                for j in range(mc):
+                    acc += C[j] * D1T[i, a, j] * D1T[i, b, j]
+                info[i, i, a, b] += acc
+                if b > a:
+                    info[i, i, b, a] += acc
+        for o in range(i + 1, k):
+            for j in range(mc):
+                C[j] = WP[i, j] * P[o, j]
             for a in range(m):
                 for b in range(m):
                     acc = 0.0
-                    if o == i:
-                        for j in range(mc):
-                            acc += (WP[i, j] * (1.0 - P[i, j]) * D1T[i, a, j]
-                                    * D1T[i, b, j])
-                    else:
-                        for j in range(mc):
-                            acc -= WP[i, j] * P[o, j] * D1T[i, a, j] * D1T[o, b, j]
-                    info[i, o, a, b] += acc
+                    for j in range(mc):
+                        acc += C[j] * D1T[i, a, j] * D1T[o, b, j]
+                    info[i, o, a, b] -= acc
     return q
 
 
@@ -370,7 +380,7 @@ def _e_step_tasks(t0, t1, S, D1, D2, Zt, blocks, link, select, select_param,
             sums_c[t, 2] += q_prev
             _expert_moments(WT, XT, y, lo, mc, A_c[t], B_c[t], C_c[t])
             sums_c[t, 1] += _gate_moments_chunk(WT, WP, P, LP, D1T, mc, grad_c[t],
-                                                info_c[t], not marginal)
+                                                info_c[t], not marginal, TMP)
 
 
 @jit
@@ -409,7 +419,7 @@ def _gate_stats_tasks(t0, t1, S, D1, D2, Zt, blocks, link, select, select_param,
                     WT[i, j] = w[lo + j] * resp[lo + j, i]
                     WP[i, j] = 0.0 if marginal else w[lo + j] * P[i, j]
             sums_c[t, 0] += _gate_moments_chunk(WT, WP, P, LP, D1T, mc, grad_c[t],
-                                                info_c[t], not marginal)
+                                                info_c[t], not marginal, TMP)
 
 
 # ---------------------------------------------------------- log-likelihood
