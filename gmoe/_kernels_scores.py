@@ -224,7 +224,10 @@ def _select(ST, mc, select, select_param, KEEP, BEST, ARG, TOTAL, CUM):
 def _gate_chunk(S, D1, Zt, blocks, link, constant, lo, mc, order, ZT, ST, D1T, AUX):
     """The scores ``ST`` (k, mc) and, with ``order >= 1``, their derivatives
     ``D1T`` (k, m, mc) of the chunk of ``mc`` samples starting at ``lo``,
-    transposed (samples last, so that the loops over them are vectorised).
+    transposed (samples last, so that the loops over them are vectorised).  A
+    linear predictor's derivatives ``h'(eta_i) z`` are written out for the
+    Hessian only (``order == 2``): the gate moments read the design ``ZT`` and
+    ``h'`` themselves.
     ``AUX`` (k, mc) receives what a compiled form's second derivatives need
     (``order == 2``; :mod:`gmoe._kernels_distance`), and the log-sigmoid link's
     first derivative ``sigma(-eta)`` (``order >= 1``)."""
@@ -256,8 +259,8 @@ def _gate_chunk(S, D1, Zt, blocks, link, constant, lo, mc, order, ZT, ST, D1T, A
                 e = _exp_nonpositive(-abs(eta))
                 ST[i, j] = min(eta, 0.0) - _log1p_unit(e)
                 AUX[i, j] = (e if eta >= 0 else 1.0) / (1.0 + e)
-        if order == 0:
-            continue
+        if order < 2:
+            continue  # the gate moments read ZT and AUX (_gate_moments_chunk)
         for a in range(m):
             if link == 0:
                 for j in range(mc):
@@ -268,12 +271,15 @@ def _gate_chunk(S, D1, Zt, blocks, link, constant, lo, mc, order, ZT, ST, D1T, A
 
 
 @jit
-def _gate_moments_chunk(WT, WP, P, LP, D1T, mc, grad, info, with_info, C):
+def _gate_moments_chunk(WT, WP, P, LP, D1T, mc, grad, info, with_info, C, linear,
+                        link, ZT, AUX):
     """Add the chunk's gate objective, gradient and (``with_info``) Fisher
     information (blocks ``o >= i``; see :func:`_mirror_info`); return the
     objective.  ``WT = w tau``, ``WP = w pi`` (zero for the gradient of ``sum w
     tau s``), ``P = pi``, ``LP = log pi`` (0 where ``pi`` is 0); ``C`` (mc,) is
-    scratch."""
+    scratch.  For a ``linear`` predictor the derivatives ``h'_i z`` are read
+    from the design ``ZT`` and, for the log-sigmoid ``link``, ``h'_i`` in
+    ``AUX``: every block of the information is then symmetric."""
     k, m = D1T.shape[0], D1T.shape[1]
     q = 0.0
     for i in range(k):
@@ -281,6 +287,10 @@ def _gate_moments_chunk(WT, WP, P, LP, D1T, mc, grad, info, with_info, C):
         for j in range(mc):
             acc += WT[i, j] * LP[i, j]
         q += acc
+        if linear:
+            _linear_gate_moments(WT, WP, P, mc, grad, info, with_info, C, link, ZT,
+                                 AUX, i)
+            continue
         for a in range(m):
             acc = 0.0
             for j in range(mc):
@@ -312,6 +322,44 @@ def _gate_moments_chunk(WT, WP, P, LP, D1T, mc, grad, info, with_info, C):
     return q
 
 
+@jit
+def _linear_gate_moments(WT, WP, P, mc, grad, info, with_info, C, link, ZT, AUX, i):
+    """Expert ``i``'s part of :func:`_gate_moments_chunk` for a linear predictor:
+    the gradient ``sum_j (WT - WP) h'_i z`` and the information blocks ``o >= i``,
+    ``sum_j WP_i (delta_io - P_o) h'_i h'_o z z'``, each by its upper triangle."""
+    m = ZT.shape[0]
+    for j in range(mc):
+        C[j] = WT[i, j] - WP[i, j]
+        if link == 1:
+            C[j] *= AUX[i, j]
+    for a in range(m):
+        acc = 0.0
+        for j in range(mc):
+            acc += C[j] * ZT[a, j]
+        grad[i, a] += acc
+    if not with_info:
+        return
+    for o in range(i, P.shape[0]):
+        if o == i:
+            for j in range(mc):
+                C[j] = WP[i, j] * (1.0 - P[i, j])
+                if link == 1:
+                    C[j] *= AUX[i, j] * AUX[i, j]
+        else:
+            for j in range(mc):
+                C[j] = -WP[i, j] * P[o, j]
+                if link == 1:
+                    C[j] *= AUX[i, j] * AUX[o, j]
+        for a in range(m):
+            for b in range(a, m):
+                acc = 0.0
+                for j in range(mc):
+                    acc += C[j] * ZT[a, j] * ZT[b, j]
+                info[i, o, a, b] += acc
+                if b > a:
+                    info[i, o, b, a] += acc
+
+
 def _mirror_info(info):
     """Complete the Fisher information from its blocks ``o >= i``."""
     k = info.shape[0]
@@ -331,6 +379,7 @@ def _e_step_tasks(t0, t1, S, D1, D2, Zt, blocks, link, select, select_param,
     k, m = grad_c.shape[1], grad_c.shape[2]
     n_tasks = A_c.shape[0]
     n_chunks = (n + CHUNK_SIZE - 1) // CHUNK_SIZE
+    linear = Zt.shape[0] > 0 and link <= 1  # see _gate_moments_chunk
     log_norm, inv_var = np.empty(k), np.empty(k)
     _normal_constants(var, log_norm, inv_var)
     XT = np.empty((p, CHUNK_SIZE))
@@ -380,7 +429,8 @@ def _e_step_tasks(t0, t1, S, D1, D2, Zt, blocks, link, select, select_param,
             sums_c[t, 2] += q_prev
             _expert_moments(WT, XT, y, lo, mc, A_c[t], B_c[t], C_c[t])
             sums_c[t, 1] += _gate_moments_chunk(WT, WP, P, LP, D1T, mc, grad_c[t],
-                                                info_c[t], not marginal, TMP)
+                                                info_c[t], not marginal, TMP,
+                                                linear, link, ZT, AUX)
 
 
 @jit
@@ -390,6 +440,7 @@ def _gate_stats_tasks(t0, t1, S, D1, D2, Zt, blocks, link, select, select_param,
     k, m = grad_c.shape[1], grad_c.shape[2]
     n_tasks = grad_c.shape[0]
     n_chunks = (n + CHUNK_SIZE - 1) // CHUNK_SIZE
+    linear = Zt.shape[0] > 0 and link <= 1  # see _gate_moments_chunk
     ZT = np.empty((max(Zt.shape[1], 1), CHUNK_SIZE))
     ST, LP, P = np.empty((k, CHUNK_SIZE)), np.empty((k, CHUNK_SIZE)), \
         np.empty((k, CHUNK_SIZE))
@@ -419,7 +470,8 @@ def _gate_stats_tasks(t0, t1, S, D1, D2, Zt, blocks, link, select, select_param,
                     WT[i, j] = w[lo + j] * resp[lo + j, i]
                     WP[i, j] = 0.0 if marginal else w[lo + j] * P[i, j]
             sums_c[t, 0] += _gate_moments_chunk(WT, WP, P, LP, D1T, mc, grad_c[t],
-                                                info_c[t], not marginal, TMP)
+                                                info_c[t], not marginal, TMP,
+                                                linear, link, ZT, AUX)
 
 
 # ---------------------------------------------------------- log-likelihood
