@@ -97,14 +97,17 @@ REGIMES = [
 #:
 #: - softmax and normalised sigmoid: [N23]'s, ``beta_0 = (-8, 0)``,
 #:   ``beta_1 = (25, 0)`` (distinct slopes);
-#: - cosine (perturbation 0.1 and 0): ``w = (1, -1)``, ``beta_0 = (-1.4, 0)``.
+#: - cosine (perturbation 0.1 and 0): ``w = (0.1, -0.1)``, ``beta_0 = (-0.76, 0)``.
 #:   With one covariate and x > 0 the score is ``x / (x + theta) * w / (|w| +
 #:   theta) + beta_0``: ``w`` is identified through ``w / (|w| + theta)``,
-#:   one-to-one for theta > 0 (distinct ``w`` give distinct gates).  With theta =
-#:   0 the score is ``sign(w) + beta_0``, a constant gate: only the signs of
-#:   ``w`` are identified, and the curve shows what a fit does without the
-#:   perturbation (the sizes of ``w`` move only with the start's noise).
-#:   ``beta_0`` puts the switch of the perturbed gate at x = 0.32;
+#:   one-to-one for theta > 0 (distinct ``w`` give distinct gates), and
+#:   ``|w| = theta`` puts it at 1/2, half way to its limit 1 (a first choice,
+#:   ``w = (1, -1)``, put it at 0.91: fits at n <= 4642 then ran ``|w|`` off to
+#:   1e5 and more, see the README).  With theta = 0 the score is ``sign(w) +
+#:   beta_0``, a constant gate: only the signs of ``w`` are identified, and the
+#:   curve shows what a fit does without the perturbation (the sizes of ``w``
+#:   move only with the start's noise).  ``beta_0`` puts the switch of the
+#:   perturbed gate at x = 0.32 (``x / (x + 0.1) = 0.76``);
 #: - Laplace: ``w = (0.75, 0.25)``, ``beta_0 = (0.36, 0)``: both centres inside
 #:   the covariate range (a centre outside it acts as a linear score, whose
 #:   centre trades with the intercept), so the kinks identify them; between the
@@ -118,11 +121,11 @@ GATE_TRUTHS = {
     "softmax": MixingMeasure(gate="softmax", **N23_TRUTH),
     "sigmoid": MixingMeasure(gate="sigmoid", **N23_TRUTH),
     "cosine (perturbation 0.1)": MixingMeasure(
-        gate={"name": "cosine", "perturbation": 0.1}, gate_intercept=[-1.4, 0.0],
-        gate_coef=[[1.0], [-1.0]], **_EXPERTS),
+        gate={"name": "cosine", "perturbation": 0.1}, gate_intercept=[-0.76, 0.0],
+        gate_coef=[[0.1], [-0.1]], **_EXPERTS),
     "cosine (perturbation 0)": MixingMeasure(
-        gate={"name": "cosine", "perturbation": 0.0}, gate_intercept=[-1.4, 0.0],
-        gate_coef=[[1.0], [-1.0]], **_EXPERTS),
+        gate={"name": "cosine", "perturbation": 0.0}, gate_intercept=[-0.76, 0.0],
+        gate_coef=[[0.1], [-0.1]], **_EXPERTS),
     "laplace": MixingMeasure(gate="laplace", gate_intercept=[0.36, 0.0],
                              gate_coef=[[0.75], [0.25]], **_EXPERTS),
     "constant": MixingMeasure(gate="constant", gate_intercept=[0.754, 0.0],
