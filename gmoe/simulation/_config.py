@@ -12,8 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gmoe.datasets import N23_TRUTH, TOPK_TRUTH
-from gmoe.datasets import PARAM_NAMES
+from gmoe.datasets import N23_TRUTH, PARAM_NAMES, TOPK_TRUTH
 from gmoe.simulation._rates import estimate_rate, rates_to_json
 from gmoe.simulation._study import (
     LOSS_KINDS,

@@ -29,7 +29,7 @@ from gmoe._routing import routing_summary
 from gmoe.datasets import DESIGNS
 from gmoe.gates import gate_spec, get_gate, same_gate
 from gmoe.simulation._truth import (
-    NEAR_TRUTH_NOISE,
+    NEAR_TRUTH_NOISE,  # noqa: F401 (re-exported)
     as_measure,
     check_noise,
     check_truth,
