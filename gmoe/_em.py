@@ -93,8 +93,9 @@ def m_step_gate(model, resp, gate, *, max_iter=25, tol=1e-8):
     \\beta)` minus the model's gate penalty over the first ``k - 1`` rows of
     ``gate`` (the last row stays zero), starting from ``gate``, within the model's
     gate bound.  Each Newton step is halved until the objective does not
-    decrease; the loop stops when a step raises it by at most ``tol * |Q|``, after
-    ``max_iter`` steps, or when no halving helps.
+    decrease, from twice the fraction the previous step kept (at most 1), as in
+    :func:`_em_update`; the loop stops when a step raises it by at most
+    ``tol * |Q|``, after ``max_iter`` steps, or when no halving helps.
 
     Returns the new gate (k, p) and the number of Newton steps taken.
     """
@@ -106,9 +107,9 @@ def m_step_gate(model, resp, gate, *, max_iter=25, tol=1e-8):
 
     q, grad, info = penalised(gate)
     n_steps = 0
+    t = 1.0
     for _ in range(max_iter):
         step = model.gate_direction(gate, grad, info)
-        t = 1.0
         for _ in range(40):
             candidate = model.project_gate(gate + t * step)
             q_new, grad_new, info_new = penalised(candidate)
@@ -118,6 +119,7 @@ def m_step_gate(model, resp, gate, *, max_iter=25, tol=1e-8):
         else:
             break
         n_steps += 1
+        t = min(1.0, 2.0 * t)
         gain = q_new - q
         gate, q, grad, info = candidate, q_new, grad_new, info_new
         if gain <= tol * abs(q):
@@ -153,8 +155,8 @@ class _State:
     params: MoEParams
     stats: object
     penalty: float
-    #: Top-K gate only: the fraction of the gate's Newton step that the next
-    #: iteration tries first (see :func:`_em_update_top_k`).
+    #: The fraction of the gate's Newton step that the next iteration tries
+    #: first (see :func:`_em_update` and :func:`_em_update_top_k`).
     gate_scale: float = 1.0
 
     @property
@@ -181,7 +183,12 @@ def _em_update(model, state, resp_now, resp_out):
     takes one Newton step, and the E-step at the new parameters (which writes
     ``resp_out``) checks in the same pass that the step raised the (penalised)
     gate objective of ``resp_now``; if not, the step is halved and the E-step
-    redone.
+    redone.  The fraction of the step tried first is the state's
+    ``gate_scale``, twice the fraction last kept (at most 1): where the Newton
+    step of a gate objective overshoots for many iterations in a row (a gate
+    whose parameters drift along a direction of nearly equal weights, as the
+    normalised sigmoid gate's common intercept toward its softmax limit), the
+    iterations do not repeat the same failing halvings.
 
     With a top-K gate (``model.top_k``) the gate's Newton step is that of the
     gate objective with every sample's top-K set held at the current parameters,
@@ -195,13 +202,18 @@ def _em_update(model, state, resp_now, resp_out):
     coef, var = model.m_step_experts(state.stats, params)
     step = model.gate_direction(params.gate, state.stats.gate_grad,
                                 state.stats.gate_info)
+    scale = state.gate_scale
     for _ in range(MAX_HALVINGS):
-        candidate = MoEParams(model.project_gate(params.gate + step), coef, var)
+        candidate = MoEParams(model.project_gate(params.gate + scale * step), coef,
+                              var)
         new = _e_state(model, candidate, resp_now, resp_out)
         if new.stats.gate_q_prev - new.penalty >= state.gate_q:
+            new.gate_scale = min(1.0, 2.0 * scale)
             return new
-        step = 0.5 * step
-    return _e_state(model, MoEParams(params.gate, coef, var), resp_now, resp_out)
+        scale *= 0.5
+    new = _e_state(model, MoEParams(params.gate, coef, var), resp_now, resp_out)
+    new.gate_scale = max(scale, MIN_GATE_SCALE)
+    return new
 
 
 def _em_update_top_k(model, state, resp_now, resp_out):

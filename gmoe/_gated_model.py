@@ -41,9 +41,10 @@ gate's closed form (:meth:`~gmoe.gates.Gate.m_step`) where it has one.
 Free parameters, in this order: the gate blocks row by row without the gauge
 coordinates of the last expert (held at zero: the reference), the expert rows,
 the log-variances.  The passes over the data are compiled
-(:mod:`gmoe._kernels_scores`), in chunks of :data:`CHUNK` samples; a
-linear-predictor gate (:meth:`gmoe.gates.Gate.linear_design`) enters them by its
-design and link, any other gate by its score arrays.  The inference helpers
+(:mod:`gmoe._kernels_scores`), in chunks of :data:`CHUNK` samples; a gate with
+a compiled form (:meth:`gmoe.gates.Gate.compiled_form`: the linear-predictor,
+cosine and Laplace gates) enters them by its design, form and constant, any
+other gate by its score arrays.  The inference helpers
 (:meth:`GatedGaussianMoE.per_sample_gradient`, :meth:`mean_and_gradient`,
 :meth:`removal_deviance`) are numpy.
 """
@@ -52,9 +53,9 @@ import numpy as np
 
 from gmoe._kernels_scores import (
     array_source,
+    compiled_source,
     e_step_from_scores,
     gate_stats_from_scores,
-    linear_source,
     loglik_from_scores,
     loglik_hessian_from_scores,
 )
@@ -88,6 +89,8 @@ class GatedGaussianMoE:
     y, w : ndarray of shape (n,)
         Standardised responses and non-negative sample weights.
     gate : gmoe.gates.Gate
+        Kept as ``gate.prepare(Z, w)`` (any constant of the gate that depends
+        on the data fixed).
     var_lower : float
         Floor of the variances, positive.
     var_upper : float, default=inf
@@ -118,7 +121,7 @@ class GatedGaussianMoE:
         self.y = np.ascontiguousarray(y, dtype=np.float64)
         self.w = np.ascontiguousarray(w, dtype=np.float64)
         self.total = float(self.w.sum())
-        self.gate = gate
+        self.gate = gate.prepare(self.Z, self.w)
         self.var_lower = float(var_lower)
         self.var_upper = float(var_upper)
         self.gauge = np.asarray(gate.gauge(self.Z.shape[1]), dtype=bool)
@@ -129,9 +132,10 @@ class GatedGaussianMoE:
         self.marginal = bool(gate.marginal)
         # the x-marginal's data term of the last pass, keyed by its blocks
         self._score_lse = (None, 0.0)
-        # a linear-predictor gate's design: the kernels compute its scores
-        linear = gate.linear_design(self.Z)
-        self._Zt, self._link = (None, None) if linear is None else linear
+        # a gate with a compiled form: the kernels compute its scores
+        form = self.gate.compiled_form(self.Z)
+        self._Zt, self._link, self._constant = (None, None, 0.0) if form is None \
+            else form
 
     @property
     def top_k(self):
@@ -210,8 +214,8 @@ class GatedGaussianMoE:
         selection = None if dense else self.gate.selection()
         if self._Zt is not None and (selection is not None or dense
                                      or not self.gate.sparse):
-            return linear_source(self._Zt[rows], blocks, self._link, selection,
-                                 self.marginal)
+            return compiled_source(self._Zt[rows], blocks, self._link,
+                                   self._constant, selection, self.marginal)
         S, D1, D2 = self.gate.score_derivatives(self.Z[rows], blocks, order=order)
         if D1 is None:
             D1 = np.zeros((0,) + blocks.shape)

@@ -3,11 +3,16 @@ log-likelihood's Hessian, with the gate given by its scores.
 
 A gate enters in one of two forms (:class:`GateSource`):
 
-- **linear predictor** (softmax, normalised sigmoid, constant): the scores are
-  ``s_i = h(eta_i)``, ``eta_i = theta_i . z`` for the gate's design ``z`` (a
-  leading one, then the covariates; only the one for the constant gate) and a
-  link ``h`` (:data:`LINKS`); the kernels compute the scores and their
-  derivatives sample by sample, with no (n, k, m) arrays;
+- **compiled** (:func:`compiled_source`): the kernels compute the scores and
+  their derivatives sample by sample from the gate's design and blocks, with no
+  (n, k, m) arrays.  The forms (:data:`FORMS`): a linear predictor
+  ``s_i = h(eta_i)``, ``eta_i = theta_i . z`` for a design ``z`` (a leading one,
+  then the covariates; only the one for the constant gate) and a link ``h``
+  (``"identity"``, ``"log_sigmoid"``: :data:`LINKS`); the perturbed cosine score
+  (``"cosine"``, its constant ``theta``) and the Laplace score (``"laplace"``,
+  its constant the bandwidth of the kink curvature in one dimension) of
+  :mod:`gmoe.gates._distance`, on the covariates
+  (:mod:`gmoe._kernels_distance`);
 - **arrays** (any other gate): the scores ``S`` (n, k) and their derivatives
   ``D1`` (n, k, m) and ``D2`` (n, k, m, m) computed by the gate.
 
@@ -44,10 +49,17 @@ from gmoe._kernels import (
     _softmax_columns,
     _top_k_mask,
 )
+from gmoe._kernels_distance import (
+    _add_distance_curvature,
+    _cosine_chunk,
+    _laplace_chunk,
+)
 from gmoe._numba_config import CHUNK_SIZE, jit, jit_inline
 
 #: Links of the linear-predictor gates, by name: the code the kernels take.
 LINKS = {"identity": 0, "log_sigmoid": 1}
+#: Every score form the kernels compute themselves, by name: the code they take.
+FORMS = {**LINKS, "cosine": 2, "laplace": 3}
 
 #: Selections of the sparse gates, by name (:meth:`gmoe.gates.Gate.selection`):
 #: the code the kernels take; the selection's parameter is ``K`` for top-K and
@@ -55,9 +67,34 @@ LINKS = {"identity": 0, "log_sigmoid": 1}
 SELECTIONS = {None: 0, "top_k": 1, "top_p": 2}
 
 
+#: ``2 / (2 i + 1)`` for ``i = 10, ..., 0``: the series of :func:`_log1p_unit`.
+LOG1P_SERIES = np.array([2.0 / (2 * i + 1) for i in range(10, -1, -1)])
+LN2 = math.log(2.0)
+
+
+@jit_inline
+def _log1p_unit(e):
+    """``log(1 + e)`` for ``0 <= e <= 1``, within 2 ulps, in a form the compiler
+    vectorises (the library's ``log1p`` is a call per number).
+
+    ``log(1 + e) = 2 atanh(s)`` with ``s = e / (2 + e)``, or ``log 2 + 2
+    atanh(s)`` with ``s = (e - 1) / (e + 3)`` above ``sqrt(2) - 1``, so that
+    ``|s| <= 0.1716``: eleven terms of ``2 (s + s^3 / 3 + s^5 / 5 + ...)`` then
+    leave less than 1e-18.
+    """
+    big = e > 0.41421356237309503
+    s = (e - 1.0) / (e + 3.0) if big else e / (2.0 + e)
+    s2 = s * s
+    poly = LOG1P_SERIES[0]
+    for c in range(1, LOG1P_SERIES.shape[0]):
+        poly = poly * s2 + LOG1P_SERIES[c]
+    return (LN2 if big else 0.0) + s * poly
+
+
 class GateSource(NamedTuple):
     """A gate as the kernels take it (see the module docstring); the fields of
-    the unused form are empty arrays."""
+    the unused form are empty arrays.  ``link`` is the code of a compiled form
+    (:data:`FORMS`), ``constant`` its constant (0 if it has none)."""
 
     S: np.ndarray
     D1: np.ndarray
@@ -68,6 +105,7 @@ class GateSource(NamedTuple):
     select: int
     select_param: float
     marginal: int = 0
+    constant: float = 0.0
 
 
 def _selection_codes(selection):
@@ -87,6 +125,29 @@ def linear_source(Zt, blocks, link, selection=None, marginal=False):
                       np.ascontiguousarray(Zt, dtype=np.float64),
                       np.ascontiguousarray(blocks, dtype=np.float64), LINKS[link],
                       *_selection_codes(selection), int(marginal))
+
+
+def compiled_source(Zt, blocks, form, constant=0.0, selection=None, marginal=False):
+    """A gate whose scores the kernels compute: ``Zt`` (n, d'), ``blocks``
+    (k, m), ``form`` a name of :data:`FORMS` with its ``constant``; ``selection``
+    and ``marginal`` as in :func:`linear_source`.
+
+    ``Zt`` is the design of a linear predictor (``d' = m``), the covariates of
+    the cosine and Laplace scores (``m = d' + 1``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> source = compiled_source(np.array([[3.0, 4.0]]), np.zeros((2, 3)),
+    ...                          "cosine", 0.1)
+    >>> source.link, source.constant, source.Zt.shape
+    (2, 0.1, (1, 2))
+    """
+    k, m = blocks.shape
+    return GateSource(np.zeros((0, k)), np.zeros((0, k, m)), np.zeros((0, k, m, m)),
+                      np.ascontiguousarray(Zt, dtype=np.float64),
+                      np.ascontiguousarray(blocks, dtype=np.float64), FORMS[form],
+                      *_selection_codes(selection), int(marginal), float(constant))
 
 
 def array_source(S, D1, D2=None, selection=None, marginal=False):
@@ -160,45 +221,65 @@ def _select(ST, mc, select, select_param, KEEP, BEST, ARG, TOTAL, CUM):
 
 # ------------------------------------------------------- E-step, chunk by chunk
 @jit
-def _gate_chunk(S, D1, Zt, blocks, link, lo, mc, ZT, ST, D1T):
-    """The scores ``ST`` (k, mc) and derivatives ``D1T`` (k, m, mc) of the chunk
-    of ``mc`` samples starting at ``lo``, transposed (samples last, so that the
-    loops over them are vectorised)."""
+def _gate_chunk(S, D1, Zt, blocks, link, constant, lo, mc, order, ZT, ST, D1T, AUX):
+    """The scores ``ST`` (k, mc) and, with ``order >= 1``, their derivatives
+    ``D1T`` (k, m, mc) of the chunk of ``mc`` samples starting at ``lo``,
+    transposed (samples last, so that the loops over them are vectorised).  A
+    linear predictor's derivatives ``h'(eta_i) z`` are written out for the
+    Hessian only (``order == 2``): the gate moments read the design ``ZT`` and
+    ``h'`` themselves.
+    ``AUX`` (k, mc) receives what a compiled form's second derivatives need
+    (``order == 2``; :mod:`gmoe._kernels_distance`), and the log-sigmoid link's
+    first derivative ``sigma(-eta)`` (``order >= 1``)."""
     k, m = D1T.shape[0], D1T.shape[1]
     if Zt.shape[0] == 0:
         for i in range(k):
             for j in range(mc):
                 ST[i, j] = S[lo + j, i]
-            if D1.shape[0] == 0:
+            if D1.shape[0] == 0 or order == 0:
                 continue  # scores only (the log-likelihood pass)
             for a in range(m):
                 for j in range(mc):
                     D1T[i, a, j] = D1[lo + j, i, a]
         return
     _load_chunk(Zt, lo, mc, ZT)
+    if link == 2:
+        _cosine_chunk(blocks, constant, mc, order, ZT, ST, D1T, AUX)
+        return
+    if link == 3:
+        _laplace_chunk(blocks, constant, mc, order, ZT, ST, D1T, AUX)
+        return
     _linear_predictors(blocks, ZT, mc, ST)
     for i in range(k):
-        if link == 0:
-            for a in range(m):
+        if link == 1:
+            for j in range(mc):
+                eta = ST[i, j]
+                # log sigma(eta) = min(eta, 0) - log1p(e), e = exp(-|eta|), both
+                # in vectorised forms; the derivative sigma(-eta)
+                e = _exp_nonpositive(-abs(eta))
+                ST[i, j] = min(eta, 0.0) - _log1p_unit(e)
+                AUX[i, j] = (e if eta >= 0 else 1.0) / (1.0 + e)
+        if order < 2:
+            continue  # the gate moments read ZT and AUX (_gate_moments_chunk)
+        for a in range(m):
+            if link == 0:
                 for j in range(mc):
                     D1T[i, a, j] = ZT[a, j]
-            continue
-        for j in range(mc):
-            eta = ST[i, j]
-            # log sigma(eta) = -log(1 + exp(-eta)); derivative sigma(-eta)
-            e = math.exp(-abs(eta))
-            ST[i, j] = min(eta, 0.0) - math.log1p(e)
-            ST_prime = (e if eta >= 0 else 1.0) / (1.0 + e)
-            for a in range(m):
-                D1T[i, a, j] = ST_prime * ZT[a, j]
+            else:
+                for j in range(mc):
+                    D1T[i, a, j] = AUX[i, j] * ZT[a, j]
 
 
 @jit
-def _gate_moments_chunk(WT, WP, P, LP, D1T, mc, grad, info, with_info):
+def _gate_moments_chunk(WT, WP, P, LP, D1T, mc, grad, info, with_info, C, linear,
+                        link, ZT, AUX):
     """Add the chunk's gate objective, gradient and (``with_info``) Fisher
     information (blocks ``o >= i``; see :func:`_mirror_info`); return the
     objective.  ``WT = w tau``, ``WP = w pi`` (zero for the gradient of ``sum w
-    tau s``), ``P = pi``, ``LP = log pi`` (0 where ``pi`` is 0)."""
+    tau s``), ``P = pi``, ``LP = log pi`` (0 where ``pi`` is 0); ``C`` (mc,) is
+    scratch.  For a ``linear`` predictor the derivatives ``h'_i z`` are read
+    from the design ``ZT`` and, for the log-sigmoid ``link``, ``h'_i`` in
+    ``AUX``: every block of the information is then symmetric."""
     k, m = D1T.shape[0], D1T.shape[1]
     q = 0.0
     for i in range(k):
@@ -206,6 +287,10 @@ def _gate_moments_chunk(WT, WP, P, LP, D1T, mc, grad, info, with_info):
         for j in range(mc):
             acc += WT[i, j] * LP[i, j]
         q += acc
+        if linear:
+            _linear_gate_moments(WT, WP, P, mc, grad, info, with_info, C, link, ZT,
+                                 AUX, i)
+            continue
         for a in range(m):
             acc = 0.0
             for j in range(mc):
@@ -213,19 +298,66 @@ def _gate_moments_chunk(WT, WP, P, LP, D1T, mc, grad, info, with_info):
             grad[i, a] += acc
         if not with_info:
             continue
-        for o in range(i, k):
+        # the diagonal block by its upper triangle (it is symmetric), the weight
+        # of each block computed once
+        for j in range(mc):
+            C[j] = WP[i, j] * (1.0 - P[i, j])
+        for a in range(m):
+            for b in range(a, m):
+                acc = 0.0
+                for j in range(mc):
+                    acc += C[j] * D1T[i, a, j] * D1T[i, b, j]
+                info[i, i, a, b] += acc
+                if b > a:
+                    info[i, i, b, a] += acc
+        for o in range(i + 1, k):
+            for j in range(mc):
+                C[j] = WP[i, j] * P[o, j]
             for a in range(m):
                 for b in range(m):
                     acc = 0.0
-                    if o == i:
-                        for j in range(mc):
-                            acc += (WP[i, j] * (1.0 - P[i, j]) * D1T[i, a, j]
-                                    * D1T[i, b, j])
-                    else:
-                        for j in range(mc):
-                            acc -= WP[i, j] * P[o, j] * D1T[i, a, j] * D1T[o, b, j]
-                    info[i, o, a, b] += acc
+                    for j in range(mc):
+                        acc += C[j] * D1T[i, a, j] * D1T[o, b, j]
+                    info[i, o, a, b] -= acc
     return q
+
+
+@jit
+def _linear_gate_moments(WT, WP, P, mc, grad, info, with_info, C, link, ZT, AUX, i):
+    """Expert ``i``'s part of :func:`_gate_moments_chunk` for a linear predictor:
+    the gradient ``sum_j (WT - WP) h'_i z`` and the information blocks ``o >= i``,
+    ``sum_j WP_i (delta_io - P_o) h'_i h'_o z z'``, each by its upper triangle."""
+    m = ZT.shape[0]
+    for j in range(mc):
+        C[j] = WT[i, j] - WP[i, j]
+        if link == 1:
+            C[j] *= AUX[i, j]
+    for a in range(m):
+        acc = 0.0
+        for j in range(mc):
+            acc += C[j] * ZT[a, j]
+        grad[i, a] += acc
+    if not with_info:
+        return
+    for o in range(i, P.shape[0]):
+        if o == i:
+            for j in range(mc):
+                C[j] = WP[i, j] * (1.0 - P[i, j])
+                if link == 1:
+                    C[j] *= AUX[i, j] * AUX[i, j]
+        else:
+            for j in range(mc):
+                C[j] = -WP[i, j] * P[o, j]
+                if link == 1:
+                    C[j] *= AUX[i, j] * AUX[o, j]
+        for a in range(m):
+            for b in range(a, m):
+                acc = 0.0
+                for j in range(mc):
+                    acc += C[j] * ZT[a, j] * ZT[b, j]
+                info[i, o, a, b] += acc
+                if b > a:
+                    info[i, o, b, a] += acc
 
 
 def _mirror_info(info):
@@ -239,14 +371,15 @@ def _mirror_info(info):
 
 @jit
 def _e_step_tasks(t0, t1, S, D1, D2, Zt, blocks, link, select, select_param,
-                  marginal, Xt, y, w, coef, var, resp_prev, resp, A_c, B_c, C_c,
-                  grad_c, info_c, sums_c):
+                  marginal, constant, Xt, y, w, coef, var, resp_prev, resp, A_c,
+                  B_c, C_c, grad_c, info_c, sums_c):
     """Tasks ``t0 .. t1 - 1``; task ``t`` adds its run of chunks, in order, to its
     own slots of the partial sums."""
     n, p = Xt.shape
     k, m = grad_c.shape[1], grad_c.shape[2]
     n_tasks = A_c.shape[0]
     n_chunks = (n + CHUNK_SIZE - 1) // CHUNK_SIZE
+    linear = Zt.shape[0] > 0 and link <= 1  # see _gate_moments_chunk
     log_norm, inv_var = np.empty(k), np.empty(k)
     _normal_constants(var, log_norm, inv_var)
     XT = np.empty((p, CHUNK_SIZE))
@@ -255,7 +388,7 @@ def _e_step_tasks(t0, t1, S, D1, D2, Zt, blocks, link, select, select_param,
         np.empty((k, CHUNK_SIZE))
     LJ, WT, WP = np.empty((k, CHUNK_SIZE)), np.empty((k, CHUNK_SIZE)), \
         np.empty((k, CHUNK_SIZE))
-    D1T = np.empty((k, m, CHUNK_SIZE))
+    D1T, AUX = np.empty((k, m, CHUNK_SIZE)), np.empty((k, CHUNK_SIZE))
     KEEP, BEST, TOTAL, CUM = np.empty((k, CHUNK_SIZE)), np.empty(CHUNK_SIZE), \
         np.empty(CHUNK_SIZE), np.empty(CHUNK_SIZE)
     ARG = np.empty(CHUNK_SIZE, dtype=np.int64)
@@ -264,7 +397,8 @@ def _e_step_tasks(t0, t1, S, D1, D2, Zt, blocks, link, select, select_param,
         for c in range(t * n_chunks // n_tasks, (t + 1) * n_chunks // n_tasks):
             lo = c * CHUNK_SIZE
             mc = min(n, lo + CHUNK_SIZE) - lo
-            _gate_chunk(S, D1, Zt, blocks, link, lo, mc, ZT, ST, D1T)
+            _gate_chunk(S, D1, Zt, blocks, link, constant, lo, mc, 1, ZT, ST,
+                        D1T, AUX)
             _select(ST, mc, select, select_param, KEEP, BEST, ARG, TOTAL, CUM)
             _softmax_columns(ST, mc, P, LP, LSE, TMP)
             if marginal:
@@ -295,21 +429,23 @@ def _e_step_tasks(t0, t1, S, D1, D2, Zt, blocks, link, select, select_param,
             sums_c[t, 2] += q_prev
             _expert_moments(WT, XT, y, lo, mc, A_c[t], B_c[t], C_c[t])
             sums_c[t, 1] += _gate_moments_chunk(WT, WP, P, LP, D1T, mc, grad_c[t],
-                                                info_c[t], not marginal)
+                                                info_c[t], not marginal, TMP,
+                                                linear, link, ZT, AUX)
 
 
 @jit
 def _gate_stats_tasks(t0, t1, S, D1, D2, Zt, blocks, link, select, select_param,
-                      marginal, w, resp, grad_c, info_c, sums_c):
+                      marginal, constant, w, resp, grad_c, info_c, sums_c):
     n = resp.shape[0]
     k, m = grad_c.shape[1], grad_c.shape[2]
     n_tasks = grad_c.shape[0]
     n_chunks = (n + CHUNK_SIZE - 1) // CHUNK_SIZE
+    linear = Zt.shape[0] > 0 and link <= 1  # see _gate_moments_chunk
     ZT = np.empty((max(Zt.shape[1], 1), CHUNK_SIZE))
     ST, LP, P = np.empty((k, CHUNK_SIZE)), np.empty((k, CHUNK_SIZE)), \
         np.empty((k, CHUNK_SIZE))
     WT, WP = np.empty((k, CHUNK_SIZE)), np.empty((k, CHUNK_SIZE))
-    D1T = np.empty((k, m, CHUNK_SIZE))
+    D1T, AUX = np.empty((k, m, CHUNK_SIZE)), np.empty((k, CHUNK_SIZE))
     KEEP, BEST, TOTAL, CUM = np.empty((k, CHUNK_SIZE)), np.empty(CHUNK_SIZE), \
         np.empty(CHUNK_SIZE), np.empty(CHUNK_SIZE)
     ARG = np.empty(CHUNK_SIZE, dtype=np.int64)
@@ -318,7 +454,8 @@ def _gate_stats_tasks(t0, t1, S, D1, D2, Zt, blocks, link, select, select_param,
         for c in range(t * n_chunks // n_tasks, (t + 1) * n_chunks // n_tasks):
             lo = c * CHUNK_SIZE
             mc = min(n, lo + CHUNK_SIZE) - lo
-            _gate_chunk(S, D1, Zt, blocks, link, lo, mc, ZT, ST, D1T)
+            _gate_chunk(S, D1, Zt, blocks, link, constant, lo, mc, 1, ZT, ST,
+                        D1T, AUX)
             _select(ST, mc, select, select_param, KEEP, BEST, ARG, TOTAL, CUM)
             _softmax_columns(ST, mc, P, LP, LSE, TMP)
             if marginal:
@@ -333,13 +470,14 @@ def _gate_stats_tasks(t0, t1, S, D1, D2, Zt, blocks, link, select, select_param,
                     WT[i, j] = w[lo + j] * resp[lo + j, i]
                     WP[i, j] = 0.0 if marginal else w[lo + j] * P[i, j]
             sums_c[t, 0] += _gate_moments_chunk(WT, WP, P, LP, D1T, mc, grad_c[t],
-                                                info_c[t], not marginal)
+                                                info_c[t], not marginal, TMP,
+                                                linear, link, ZT, AUX)
 
 
 # ---------------------------------------------------------- log-likelihood
 @jit
 def _loglik_tasks(t0, t1, S, D1, D2, Zt, blocks, link, select, select_param,
-                  marginal, Xt, y, w, coef, var, value_c):
+                  marginal, constant, Xt, y, w, coef, var, value_c):
     """Tasks ``t0 .. t1 - 1`` of the (conditional) log-likelihood alone (no
     responsibilities, no statistics, no x-marginal term): the light pass that
     tries candidate parameters."""
@@ -355,7 +493,7 @@ def _loglik_tasks(t0, t1, S, D1, D2, Zt, blocks, link, select, select_param,
     ST, LP, P = np.empty((k, CHUNK_SIZE)), np.empty((k, CHUNK_SIZE)), \
         np.empty((k, CHUNK_SIZE))
     LJ = np.empty((k, CHUNK_SIZE))
-    D1T = np.empty((k, m, CHUNK_SIZE))
+    D1T, AUX = np.empty((k, m, CHUNK_SIZE)), np.empty((k, CHUNK_SIZE))
     KEEP, BEST, TOTAL, CUM = np.empty((k, CHUNK_SIZE)), np.empty(CHUNK_SIZE), \
         np.empty(CHUNK_SIZE), np.empty(CHUNK_SIZE)
     ARG = np.empty(CHUNK_SIZE, dtype=np.int64)
@@ -364,7 +502,8 @@ def _loglik_tasks(t0, t1, S, D1, D2, Zt, blocks, link, select, select_param,
         for c in range(t * n_chunks // n_tasks, (t + 1) * n_chunks // n_tasks):
             lo = c * CHUNK_SIZE
             mc = min(n, lo + CHUNK_SIZE) - lo
-            _gate_chunk(S, D1, Zt, blocks, link, lo, mc, ZT, ST, D1T)
+            _gate_chunk(S, D1, Zt, blocks, link, constant, lo, mc, 0, ZT, ST,
+                        D1T, AUX)
             _select(ST, mc, select, select_param, KEEP, BEST, ARG, TOTAL, CUM)
             _softmax_columns(ST, mc, P, LP, LSE, TMP)
             _load_chunk(Xt, lo, mc, XT)
@@ -383,7 +522,7 @@ def _loglik_tasks(t0, t1, S, D1, D2, Zt, blocks, link, select, select_param,
 # ---------------------------------------------------------------------- Hessian
 @jit
 def _hessian_tasks(t0, t1, S, D1, D2, Zt, blocks, link, select, select_param,
-                   marginal, Xt, y, w, coef, var, grad_c, hess_c, value_c):
+                   marginal, constant, Xt, y, w, coef, var, grad_c, hess_c, value_c):
     """Tasks ``t0 .. t1 - 1`` of the log-likelihood's value, gradient and
     Hessian, chunk by chunk, in per-expert blocks ``(gate block, expert row,
     log-variance)`` of ``q = m + p + 1``; only the blocks ``o >= i`` of the
@@ -411,24 +550,27 @@ def _hessian_tasks(t0, t1, S, D1, D2, Zt, blocks, link, select, select_param,
     LJ, TAU, R = np.empty((k, CHUNK_SIZE)), np.empty((k, CHUNK_SIZE)), \
         np.empty((k, CHUNK_SIZE))
     H2 = np.empty((k, CHUNK_SIZE))
-    D1T = np.empty((k, m, CHUNK_SIZE))
+    D1T, AUX = np.empty((k, m, CHUNK_SIZE)), np.empty((k, CHUNK_SIZE))
     KEEP, BEST, TOTAL, CUM = np.empty((k, CHUNK_SIZE)), np.empty(CHUNK_SIZE), \
         np.empty(CHUNK_SIZE), np.empty(CHUNK_SIZE)
     ARG = np.empty(CHUNK_SIZE, dtype=np.int64)
-    V = np.empty((k, q, CHUNK_SIZE))
+    VS, G = np.empty((k, q, CHUNK_SIZE)), np.empty((k, q, CHUNK_SIZE))
+    U = np.empty((k, m, CHUNK_SIZE))
     LSE, TMP, C = np.empty(CHUNK_SIZE), np.empty(CHUNK_SIZE), np.empty(CHUNK_SIZE)
+    SW = np.empty(CHUNK_SIZE)
     for t in range(t0, t1):
         grad, hess = grad_c[t], hess_c[t]
         for c in range(t * n_chunks // n_tasks, (t + 1) * n_chunks // n_tasks):
             lo = c * CHUNK_SIZE
             mc = min(n, lo + CHUNK_SIZE) - lo
-            _gate_chunk(S, D1, Zt, blocks, link, lo, mc, ZT, ST, D1T)
+            _gate_chunk(S, D1, Zt, blocks, link, constant, lo, mc, 2, ZT, ST,
+                        D1T, AUX)
             _select(ST, mc, select, select_param, KEEP, BEST, ARG, TOTAL, CUM)
             if link == 1 and Zt.shape[0] > 0:
                 # h'' = -sigma(eta) sigma(-eta) of h = log sigma, sigma(eta) = e^h
                 for i in range(k):
                     for j in range(mc):
-                        sig = math.exp(ST[i, j])
+                        sig = _exp_nonpositive(ST[i, j])
                         H2[i, j] = -sig * (1.0 - sig)
             _softmax_columns(ST, mc, P, LP, LSE, TMP)
             if marginal:
@@ -448,47 +590,65 @@ def _hessian_tasks(t0, t1, S, D1, D2, Zt, blocks, link, select, select_param,
             for j in range(mc):
                 v += w[lo + j] * LSE[j]
             value_c[t, 0] += v
+            # VS = sqrt(w) V, G = tau VS, U = pi VS on the gate block: the
+            # covariance of V under tau is sum_j (delta_io G_i VS_o' - G_i G_o'),
+            # the gate's term sum_j (U_i U_o' - delta_io U_i VS_o') (none with
+            # an x-marginal: U = 0)
+            for j in range(mc):
+                SW[j] = math.sqrt(w[lo + j])
             for i in range(k):
                 for a in range(m):
                     for j in range(mc):
-                        V[i, a, j] = D1T[i, a, j]
+                        VS[i, a, j] = SW[j] * D1T[i, a, j]
                 for a in range(p):
                     for j in range(mc):
-                        V[i, m + a, j] = R[i, j] * inv_var[i] * XT[a, j]
+                        VS[i, m + a, j] = SW[j] * R[i, j] * inv_var[i] * XT[a, j]
                 for j in range(mc):
-                    V[i, q - 1, j] = 0.5 * (R[i, j] * R[i, j] * inv_var[i] - 1.0)
+                    VS[i, q - 1, j] = SW[j] * 0.5 * (R[i, j] * R[i, j] * inv_var[i]
+                                                     - 1.0)
+                for a in range(q):
+                    for j in range(mc):
+                        G[i, a, j] = TAU[i, j] * VS[i, a, j]
+                for a in range(m):
+                    for j in range(mc):
+                        U[i, a, j] = pi_on * P[i, j] * VS[i, a, j]
             for i in range(k):
                 for a in range(q):
                     acc = 0.0
-                    for j in range(mc):
-                        acc += w[lo + j] * TAU[i, j] * V[i, a, j]
-                    if a < m and not marginal:
+                    if a < m:
                         for j in range(mc):
-                            acc -= w[lo + j] * P[i, j] * V[i, a, j]
+                            acc += SW[j] * (G[i, a, j] - U[i, a, j])
+                    else:
+                        for j in range(mc):
+                            acc += SW[j] * G[i, a, j]
                     grad[i, a] += acc
-                for o in range(i, k):
-                    # covariance of V under tau: w tau_i (delta_io - tau_o)
-                    for j in range(mc):
-                        C[j] = w[lo + j] * TAU[i, j] * (
-                            (1.0 if o == i else 0.0) - TAU[o, j])
+                for a in range(q):
+                    for b in range(a, q):
+                        acc = 0.0
+                        if b < m:
+                            for j in range(mc):
+                                acc += ((G[i, a, j] - U[i, a, j]) * VS[i, b, j]
+                                        - G[i, a, j] * G[i, b, j]
+                                        + U[i, a, j] * U[i, b, j])
+                        else:
+                            for j in range(mc):
+                                acc += G[i, a, j] * (VS[i, b, j] - G[i, b, j])
+                        hess[i, a, i, b] += acc
+                        if b > a:
+                            hess[i, b, i, a] += acc
+                for o in range(i + 1, k):
                     for a in range(q):
                         for b in range(q):
                             acc = 0.0
-                            for j in range(mc):
-                                acc += C[j] * V[i, a, j] * V[o, b, j]
+                            if a < m and b < m:
+                                for j in range(mc):
+                                    acc += (U[i, a, j] * U[o, b, j]
+                                            - G[i, a, j] * G[o, b, j])
+                            else:
+                                for j in range(mc):
+                                    acc -= G[i, a, j] * G[o, b, j]
                             hess[i, a, o, b] += acc
-                    # the gate's -w pi_i (delta_io - pi_o) D1_i D1_o'
-                    if marginal:
-                        continue
-                    for j in range(mc):
-                        C[j] = w[lo + j] * P[i, j] * (
-                            P[o, j] - (1.0 if o == i else 0.0))
-                    for a in range(m):
-                        for b in range(m):
-                            acc = 0.0
-                            for j in range(mc):
-                                acc += C[j] * V[i, a, j] * V[o, b, j]
-                            hess[i, a, o, b] += acc
+            for i in range(k):
                 # the expert's own second derivatives
                 for a in range(p):
                     for b in range(p):
@@ -524,6 +684,11 @@ def _hessian_tasks(t0, t1, S, D1, D2, Zt, blocks, link, select, select_param,
                                 acc += (w[lo + j] * (TAU[i, j] - pi_on * P[i, j])
                                         * D2[lo + j, i, a, b])
                             hess[i, a, i, b] += acc
+                elif link >= 2 and Zt.shape[0] > 0:
+                    for j in range(mc):
+                        C[j] = w[lo + j] * (TAU[i, j] - pi_on * P[i, j])
+                    _add_distance_curvature(link, constant, blocks, i, mc, C, ZT,
+                                            D1T, AUX, hess[i, :, i, :])
 
 
 # ---------------------------------------------------------------- Python side

@@ -183,6 +183,21 @@ def top_p_keep(scores, p):
     return keep
 
 
+def laplace_kink_curvature(z, centres, bandwidth):
+    """The second derivative the Laplace gate reports on one covariate with a
+    bandwidth: ``-2 K_h(w_i - z_n)`` with the Gaussian kernel ``K_h``, sample by
+    sample and expert by expert (``z`` (n,), ``centres`` (k,))."""
+    import math
+
+    out = np.zeros((len(z), len(centres)))
+    for s, x in enumerate(z):
+        for i, c in enumerate(centres):
+            u = (float(c) - float(x)) / bandwidth
+            out[s, i] = -2.0 * math.exp(-0.5 * u * u) / (bandwidth
+                                                         * math.sqrt(2 * math.pi))
+    return out
+
+
 def gaussian_scores(X, weight, mean, covariance):
     """log pi_i + log N(x_n; c_i, Gamma_i), sample by sample, from the density's
     formula (determinant and inverse of each Gamma_i by numpy)."""

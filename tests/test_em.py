@@ -147,3 +147,105 @@ def test_squarem_reaches_the_same_maximum_when_the_model_is_identified():
                                    rtol=1e-5, atol=1e-6)
     again = GaussianMoERegressor(accelerate=True, **options).fit(X, y)
     np.testing.assert_array_equal(again.gate_coef_, fast.gate_coef_)
+
+
+def test_em_starts_each_gate_step_at_twice_the_fraction_last_kept():
+    # the normalised sigmoid gate's Newton step overshoots for many iterations in
+    # a row near equal predictors; each iteration tries first twice the fraction
+    # of the step the previous one kept (at most the full step), halves it until
+    # the gate objective does not decrease, and EM stays monotone
+    from gmoe._em import MAX_HALVINGS
+    from gmoe._gated_model import GatedGaussianMoE
+    from gmoe.datasets import make_moe_regression
+    from gmoe.gates import Sigmoid
+
+    X, y = make_moe_regression(3000, random_state=1)
+    Z = (X - X.mean(axis=0)) / X.std(axis=0)
+    Xt = np.column_stack([np.ones(len(y)), Z])
+    model = GatedGaussianMoE(Z, Xt, (y - y.mean()) / y.std(), np.ones(len(y)),
+                             Sigmoid(), var_lower=1e-6)
+
+    class Spy:
+        """The model, recording the gate steps and the gates of the E-steps."""
+
+        def __init__(self):
+            self.log = []
+
+        def __getattr__(self, name):
+            return getattr(model, name)
+
+        def gate_direction(self, gate, grad, info):
+            step = model.gate_direction(gate, grad, info)
+            self.log.append(("step", gate.copy(), step))
+            return step
+
+        def e_step(self, params, resp_prev, resp):
+            self.log.append(("e_step", params.gate.copy(), None))
+            return model.e_step(params, resp_prev, resp)
+
+    spy = Spy()
+    resp = np.random.default_rng(3).dirichlet(np.ones(4), size=len(y))
+    start = params_from_responsibilities(model, resp)
+    result = run_em(spy, start, max_iter=60, tol=0.0)
+    assert np.all(np.diff(result.trace) >= -1e-9 * np.abs(result.trace[1:]))
+    # the fractions tried in each iteration, from the recorded steps and gates
+    tried = []
+    for kind, gate, step in spy.log:
+        if kind == "step":
+            tried.append([])
+            base, direction = gate, step
+        elif tried:
+            tried[-1].append(np.linalg.norm(gate - base) / np.linalg.norm(direction))
+    kept = [fractions[-1] for fractions in tried]
+    assert min(kept) < 0.1                            # the steps did overshoot
+    for fractions in tried:
+        assert len(fractions) <= MAX_HALVINGS + 1
+        np.testing.assert_allclose(np.diff(np.log2(fractions)), -1.0, atol=1e-9)
+    for previous, fractions in zip(kept[:-1], tried[1:], strict=True):
+        assert fractions[0] == pytest.approx(min(1.0, 2.0 * previous), rel=1e-9)
+
+
+def test_start_gate_fit_starts_each_step_at_twice_the_fraction_last_kept():
+    # the gate fit of a start (m_step_gate) carries the step fraction as EM does:
+    # on a normalised sigmoid gate from a flat start its Newton steps overshoot,
+    # and each step tries first twice the fraction the previous one kept
+    from gmoe._gated_model import GatedGaussianMoE
+    from gmoe.datasets import make_moe_regression
+    from gmoe.gates import Sigmoid
+
+    X, y = make_moe_regression(3000, random_state=1)
+    Z = (X - X.mean(axis=0)) / X.std(axis=0)
+    model = GatedGaussianMoE(Z, np.column_stack([np.ones(len(y)), Z]), y,
+                             np.ones(len(y)), Sigmoid(), var_lower=1e-6)
+    resp = np.random.default_rng(4).dirichlet(np.ones(4) * 0.3, size=len(y))
+    log = []
+
+    class Spy:
+        def __getattr__(self, name):
+            return getattr(model, name)
+
+        def gate_direction(self, gate, grad, info):
+            step = model.gate_direction(gate, grad, info)
+            log.append(("step", gate.copy(), step))
+            return step
+
+        def gate_stats(self, resp, blocks):
+            log.append(("stats", blocks.copy(), None))
+            return model.gate_stats(resp, blocks)
+
+    gate, n_steps = m_step_gate(Spy(), resp, model.flat_gate(4), max_iter=25)
+    tried = []
+    for kind, blocks, step in log:
+        if kind == "step":
+            tried.append([])
+            base, direction = blocks, step
+        elif tried:
+            tried[-1].append(np.linalg.norm(blocks - base) / np.linalg.norm(direction))
+    kept = [fractions[-1] for fractions in tried[:n_steps]]
+    assert min(kept) < 0.5                            # the steps did overshoot
+    for previous, fractions in zip(kept[:-1], tried[1:n_steps], strict=True):
+        assert fractions[0] == pytest.approx(min(1.0, 2.0 * previous), rel=1e-9)
+        np.testing.assert_allclose(np.diff(np.log2(fractions)), -1.0, atol=1e-9)
+    q = [model.gate_stats(resp, blocks)[0] for kind, blocks, _ in log
+         if kind == "step"]
+    assert np.all(np.diff(q) >= 0)

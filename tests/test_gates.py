@@ -292,3 +292,119 @@ def test_sparse_gates_select_as_the_plain_python_rules():
         TopP(1.5).check_data(S)
     with pytest.raises(ValueError, match="k >= 1"):
         TopK(0).check_data(S)
+
+
+# ------------------------------------------------- Laplace kink, compiled forms
+def test_laplace_kink_curvature_on_one_covariate():
+    # one covariate: the second derivative is the kink's -2 K_h(w - x), the
+    # first derivative stays exact (-sign(w - x))
+    rng = np.random.default_rng(15)
+    Z = rng.uniform(-1, 1, size=(40, 1))
+    blocks = rng.normal(size=(K, 2))
+    gate = Laplace(bandwidth=0.3)
+    S, D1, D2 = gate.score_derivatives(Z, blocks, order=2)
+    np.testing.assert_allclose(D1[:, :, 1], -np.sign(blocks[:, 1] - Z), rtol=0,
+                               atol=0)
+    np.testing.assert_allclose(D2[:, :, 1, 1], naive.laplace_kink_curvature(
+        Z[:, 0], blocks[:, 1], 0.3), rtol=1e-13, atol=0)
+    assert np.all(D2[:, :, 0, :] == 0) and np.all(D2[:, :, :, 0] == 0)
+    # two covariates: the bandwidth is ignored, the Hessian is the exact one
+    Z2, blocks2 = rng.normal(size=(30, 2)), rng.normal(size=(K, 3))
+    for a, b in zip(gate.score_derivatives(Z2, blocks2),
+                    Laplace().score_derivatives(Z2, blocks2), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_laplace_kink_curvature_is_the_curvature_of_the_sum():
+    # sum_n -|w - x_n| is piecewise linear in w, its slope the number of samples
+    # right of w minus those left of it: over a width of several bandwidths its
+    # slope falls by 2 n f(w), which sum_n -2 K_h(w - x_n) estimates
+    rng = np.random.default_rng(16)
+    n = 200_000
+    Z = rng.normal(size=(n, 1))
+    gate = Laplace().prepare(Z, np.ones(n))
+    assert gate.bandwidth == pytest.approx(1.06 * Z.std() * n ** -0.2, rel=1e-12)
+    w, width = 0.5, 0.2
+    blocks = np.array([[0.0, w - width / 2], [0.0, w + width / 2]])
+    _, D1, _ = gate.score_derivatives(Z, blocks, order=1)
+    slope_change = (D1[:, 1, 1].sum() - D1[:, 0, 1].sum()) / width
+    _, _, D2 = gate.score_derivatives(Z, np.array([[0.0, w]]), order=2)
+    assert D2[:, 0, 1, 1].sum() == pytest.approx(slope_change, rel=0.05)
+    assert slope_change == pytest.approx(-2 * n * np.exp(-w * w / 2)
+                                         / np.sqrt(2 * np.pi), rel=0.05)
+
+
+def test_laplace_prepare():
+    rng = np.random.default_rng(17)
+    Z, w = rng.uniform(size=(500, 1)), rng.uniform(0.5, 2.0, size=500)
+    prepared = Laplace().prepare(Z, w)
+    mean = w @ Z[:, 0] / w.sum()
+    sd = np.sqrt(w @ (Z[:, 0] - mean) ** 2 / w.sum())
+    n_eff = w.sum() ** 2 / (w @ w)
+    assert prepared.bandwidth == pytest.approx(1.06 * sd * n_eff ** -0.2, rel=1e-12)
+    assert Laplace().bandwidth is None                     # the gate is not changed
+    assert repr(prepared).startswith("Laplace(bandwidth=")
+    fixed = Laplace(bandwidth=0.25)
+    assert fixed.prepare(Z, w) is fixed
+    two = Laplace()
+    assert two.prepare(rng.normal(size=(50, 2)), np.ones(50)) is two
+    for bad in (0.0, -1.0, np.nan, "wide"):
+        with pytest.raises(ValueError, match="bandwidth must be None or a finite"):
+            Laplace(bandwidth=bad).check_data(Z)
+
+
+@pytest.mark.parametrize("gate, d", [(Cosine(0.1), 1), (Cosine(0.1), 2),
+                                     (Cosine(0.0), 2), (Laplace(), 1),
+                                     (Laplace(), 2), (Laplace(bandwidth=0.2), 1)],
+                         ids=["cosine-d1", "cosine-d2", "cosine-0-d2", "laplace-d1",
+                              "laplace-d2", "laplace-h-d1"])
+def test_compiled_distance_scores_match_the_score_arrays(gate, d):
+    # the kernels compute the cosine and Laplace scores themselves; the same
+    # gate given as the score arrays of score_derivatives gives the same numbers
+    from gmoe._gated_model import GatedGaussianMoE
+    from gmoe._model import MoEParams
+
+    rng = np.random.default_rng(18 + d)
+    n, k = 5000, 3                      # more than one chunk of the kernels
+    Z = rng.uniform(-1, 2, size=(n, d))
+    Xt = np.column_stack([np.ones(n), Z])
+    y, w = rng.normal(size=n), rng.uniform(0.5, 2.0, size=n)
+    fast = GatedGaussianMoE(Z, Xt, y, w, gate, var_lower=1e-6)
+    slow = GatedGaussianMoE(Z, Xt, y, w, gate, var_lower=1e-6)
+    slow._Zt = None
+    assert fast._Zt is not None
+    blocks = rng.normal(size=(k, d + 1))
+    blocks[1, 1:] = Z[7]                # a sample on a centre
+    params = MoEParams(fast.project_gate(blocks), rng.normal(size=(k, d + 1)),
+                       rng.uniform(0.5, 2, k))
+    for a, b in zip(fast.derivatives(params), slow.derivatives(params), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-9)
+    assert fast.objective(params) == pytest.approx(slow.objective(params),
+                                                   rel=1e-13)
+    prev = rng.dirichlet(np.ones(k), size=n)
+    r1, r2 = np.empty((n, k)), np.empty((n, k))
+    s1, s2 = fast.e_step(params, prev, r1), slow.e_step(params, prev, r2)
+    for field in ("loglik", "A", "B", "C", "gate_q", "gate_grad", "gate_info",
+                  "gate_q_prev"):
+        np.testing.assert_allclose(getattr(s1, field), getattr(s2, field),
+                                   rtol=1e-10, atol=1e-9, err_msg=field)
+    np.testing.assert_allclose(r1, r2, rtol=1e-12, atol=1e-14)
+    for a, b in zip(fast.gate_stats(prev, params.gate),
+                    slow.gate_stats(prev, params.gate), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-9)
+
+
+def test_vectorised_log1p_of_the_sigmoid_link():
+    # the kernels' log1p on [0, 1] against the library's, relative error
+    import math
+
+    from gmoe._kernels_scores import _log1p_unit
+
+    rng = np.random.default_rng(19)
+    e = np.concatenate([rng.uniform(0, 1, 20000), np.exp(-rng.uniform(0, 745, 20000)),
+                        [0.0, 1.0, 0.41421356237309503, 0.414213562373095, 5e-324]])
+    got = np.array([_log1p_unit(v) for v in e])
+    want = np.array([math.log1p(v) for v in e])
+    assert got[np.flatnonzero(e == 0.0)] == 0.0
+    # within 2 ulps (subnormal results: within the smallest subnormals)
+    np.testing.assert_allclose(got, want, rtol=5e-16, atol=1e-320)

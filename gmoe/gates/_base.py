@@ -145,6 +145,12 @@ class Gate:
         """Raise a ValueError when the gate cannot be fitted on ``X`` (the data's
         units); the default accepts any finite X."""
 
+    def prepare(self, Z, w):
+        """The gate a fit on the features ``Z`` (n, d) with sample weights ``w``
+        (n,) uses: the gate with any constant that depends on the data fixed
+        (the Laplace gate's bandwidth).  The default: the gate itself."""
+        return self
+
     def original_log_weights(self, X, values):
         """``log pi_i(x_n)``, shape ``(n, k)``, from X and the fitted attributes
         (a dict keyed by :attr:`attributes`), both in the data's units."""
@@ -215,6 +221,15 @@ class Gate:
         (the compiled kernels then compute scores and derivatives themselves);
         None for any other gate."""
         return None
+
+    def compiled_form(self, Z):
+        """``(design, form, constant)`` when the compiled kernels compute the
+        scores and their derivatives themselves: ``form`` a name of
+        :data:`gmoe._kernels_scores.FORMS`, with its ``design`` (n, .) and
+        ``constant``; None when they take the arrays of
+        :meth:`score_derivatives`.  The default: the :meth:`linear_design`."""
+        linear = self.linear_design(Z)
+        return None if linear is None else (linear[0], linear[1], 0.0)
 
     def score_derivatives(self, Z, blocks, order=2):
         """Scores and their derivatives with respect to each expert's block.

@@ -146,6 +146,11 @@ class Cosine(_InterceptAndVectorGate):
         return np.column_stack([np.zeros(n_experts),
                                 np.tile(direction, (n_experts, 1))])
 
+    def compiled_form(self, Z):
+        """The kernels compute the cosine scores from the covariates
+        (:func:`gmoe._kernels_scores.compiled_source`, form ``"cosine"``)."""
+        return np.asarray(Z, dtype=float), "cosine", float(self.perturbation)
+
     def score_derivatives(self, Z, blocks, order=2):
         # s = p / g + b with a = z / (|z| + theta), p = a'w, g = |w| + theta,
         # u = w / |w|:  ds/dw = a / g - p u / g^2,
@@ -194,6 +199,14 @@ class Laplace(_InterceptAndVectorGate):
     A block is ``(b_i, w_i)``; x is read in the data's units (:meth:`features`:
     Euclidean distances change when the coordinates are scaled unequally).
 
+    Parameters
+    ----------
+    bandwidth : float or None, default=None
+        One covariate only: the scale ``h > 0`` of the kink curvature of the
+        score's second derivative (see Notes); None: chosen from the data of each
+        fit by Silverman's rule, ``1.06 sd(x) n^(-1/5)`` (:meth:`prepare`).
+        Ignored with two or more covariates.
+
     Notes
     -----
     Identifiability.  A common translation of the intercepts leaves the weights
@@ -202,9 +215,21 @@ class Laplace(_InterceptAndVectorGate):
     ``x_j = c`` the scores see only ``|w_ij - c|``, so ``w_ij`` and
     ``2 c - w_ij`` are equivalent: :meth:`check_data` refuses constant features.
 
-    The score is not differentiable at a sample on a centre (``x = w_i``): the
-    derivatives there use ``max(|w_i - x|, NORM_FLOOR)`` for the distance that
-    divides them (first derivative 0, second derivative large but finite).
+    Derivatives.  The score is not differentiable at a sample on a centre
+    (``x = w_i``): the derivatives there use ``max(|w_i - x|, NORM_FLOOR)`` for
+    the distance that divides them (first derivative 0).  With two or more
+    covariates the second derivative ``-(I - v v') / |w_i - x|``
+    (``v = (w_i - x) / |w_i - x|``) is integrable and is the whole curvature.
+    With one covariate it is zero away from the samples, and the curvature of
+    ``-|w - x|`` is all in its kink, ``-2 delta(w - x)``: the log-likelihood is
+    piecewise smooth in the centres, with a break at every sample, and a
+    Hessian without the kinks tells Newton's method nothing of the curvature
+    that holds a centre among the data.  So with one covariate the second
+    derivative is the kink's, smoothed by a Gaussian kernel of bandwidth ``h``:
+    ``-2 K_h(w_i - x) = -2 exp(-(w_i - x)^2 / (2 h^2)) / (h sqrt(2 pi))``.  Summed
+    over the samples it estimates the curvature of the expected log-likelihood
+    (as a kernel density estimates the density that sets the variance of a
+    median).  The scores and first derivatives are exact.
 
     References
     ----------
@@ -222,12 +247,31 @@ class Laplace(_InterceptAndVectorGate):
     array([[-1., -5.]])
     >>> np.exp(gate.log_weights(np.array([[2.0, 2.0]]), blocks)).round(3)
     array([[0.5, 0.5]])
+    >>> round(Laplace().prepare(np.array([[0.0], [1.0], [2.0]]), np.ones(3))
+    ...       .bandwidth, 4)
+    0.6948
     """
 
     name = "laplace"
 
+    def __init__(self, bandwidth=None):
+        self.bandwidth = bandwidth
+
+    def __repr__(self):
+        if self.bandwidth is None:
+            return f"{type(self).__name__}()"
+        return f"{type(self).__name__}(bandwidth={self.bandwidth!r})"
+
     def check_data(self, X):
         X = np.asarray(X, dtype=float)
+        if self.bandwidth is not None:
+            try:
+                valid = float(self.bandwidth) > 0 and np.isfinite(float(self.bandwidth))
+            except (TypeError, ValueError):
+                valid = False
+            if not valid:
+                raise ValueError(f"bandwidth must be None or a finite number > 0; "
+                                 f"got bandwidth={self.bandwidth!r}.")
         constant = np.flatnonzero(np.ptp(X, axis=0) == 0) if X.shape[0] else []
         if len(constant):
             raise ValueError(
@@ -235,14 +279,46 @@ class Laplace(_InterceptAndVectorGate):
                 "gate's centres are not identified along a constant feature; drop "
                 "the constant features.")
 
+    def prepare(self, Z, w):
+        """With one covariate and no bandwidth given: the gate with Silverman's
+        bandwidth ``1.06 sd(z) n^(-1/5)`` of the features, the standard
+        deviation weighted by ``w`` and ``n`` the effective sample size
+        ``(sum w)^2 / sum w^2``.  Otherwise the gate itself."""
+        Z = np.asarray(Z, dtype=float)
+        w = np.asarray(w, dtype=float)
+        if self.bandwidth is not None or Z.ndim != 2 or Z.shape[1] != 1:
+            return self
+        total = w.sum()
+        if not total > 0:
+            return self
+        mean = float(w @ Z[:, 0]) / total
+        sd = np.sqrt(float(w @ (Z[:, 0] - mean) ** 2) / total)
+        n_eff = total**2 / float(w @ w)
+        if not sd > 0:
+            return self
+        return type(self)(bandwidth=float(1.06 * sd * n_eff ** -0.2))
+
+    def _kink_bandwidth(self, d):
+        """The bandwidth of the kink curvature, or 0.0 for none (``d >= 2``, or
+        no bandwidth yet)."""
+        return float(self.bandwidth) if d == 1 and self.bandwidth is not None else 0.0
+
     def flat(self, n_experts, Z):
         """Equal weights: ``b_i = 0`` and every centre the mean of ``Z``."""
         return np.column_stack([np.zeros(n_experts),
                                 np.tile(np.mean(Z, axis=0), (n_experts, 1))])
 
+    def compiled_form(self, Z):
+        """The kernels compute the Laplace scores from the covariates
+        (:func:`gmoe._kernels_scores.compiled_source`, form ``"laplace"``, the
+        constant the kink bandwidth, 0 for none)."""
+        Z = np.asarray(Z, dtype=float)
+        return Z, "laplace", self._kink_bandwidth(Z.shape[1])
+
     def score_derivatives(self, Z, blocks, order=2):
         # s = -rho + b, r = w - z, rho = |r|, v = r / rho:
-        # ds/dw = -v = (z - w) / rho,  d2s/dw2 = -(I - v v') / rho.
+        # ds/dw = -v = (z - w) / rho,  d2s/dw2 = -(I - v v') / rho, or in one
+        # dimension with a bandwidth h the kink's -2 K_h(r)
         Z = np.asarray(Z, dtype=float)
         blocks = np.asarray(blocks, dtype=float)
         r = blocks[None, :, 1:] - Z[:, None, :]                        # (n, k, d)
@@ -258,6 +334,12 @@ class Laplace(_InterceptAndVectorGate):
             D1[:, :, 1:] = -v
             if order >= 2:
                 D2 = np.zeros((n, k, d + 1, d + 1))
-                D2[:, :, 1:, 1:] = -((np.eye(d) - v[:, :, :, None] * v[:, :, None, :])
-                                     / safe[:, :, None, None])
+                h = self._kink_bandwidth(d)
+                if h > 0:
+                    D2[:, :, 1, 1] = (-2.0 * np.exp(-0.5 * (r[:, :, 0] / h) ** 2)
+                                      / (h * np.sqrt(2.0 * np.pi)))
+                else:
+                    D2[:, :, 1:, 1:] = -((np.eye(d) - v[:, :, :, None]
+                                          * v[:, :, None, :])
+                                         / safe[:, :, None, None])
         return S, D1, D2
