@@ -89,6 +89,57 @@ REGIMES = [
                     f"variances in [{VARIANCE_BOUNDS[0]:g}, {VARIANCE_BOUNDS[1]:g}])"),
 ]
 
+#: Figure 9: the exact-fitted study (k = k0 = 2, d = 1, X ~ U[0, 1], certified
+#: fits) of the [N23] truth with its gate swapped; the experts are [N23]'s
+#: (``a = (-20, 20)``, ``b = (15, -5)``, variances 0.09 and 0.16), and in
+#: every truth the first expert takes over from the second near x = 0.32, where
+#: the [N23] softmax gate ``(-8 + 25 x, 0)`` switches.  The gate parameters:
+#:
+#: - softmax and normalised sigmoid: [N23]'s, ``beta_0 = (-8, 0)``,
+#:   ``beta_1 = (25, 0)`` (distinct slopes);
+#: - cosine (perturbation 0.1 and 0): ``w = (0.1, -0.1)``, ``beta_0 = (-0.76, 0)``.
+#:   With one covariate and x > 0 the score is ``x / (x + theta) * w / (|w| +
+#:   theta) + beta_0``: ``w`` is identified through ``w / (|w| + theta)``,
+#:   one-to-one for theta > 0 (distinct ``w`` give distinct gates), and
+#:   ``|w| = theta`` puts it at 1/2, half way to its limit 1 (a first choice,
+#:   ``w = (1, -1)``, put it at 0.91: fits at n <= 4642 then ran ``|w|`` off to
+#:   1e5 and more, see the README).  With theta = 0 the score is ``sign(w) +
+#:   beta_0``, a constant gate: only the signs of ``w`` are identified, and the
+#:   curve shows what a fit does without the perturbation (the sizes of ``w``
+#:   move only with the start's noise).  ``beta_0`` puts the switch of the
+#:   perturbed gate at x = 0.32 (``x / (x + 0.1) = 0.76``);
+#: - Laplace: ``w = (0.75, 0.25)``, ``beta_0 = (0.36, 0)``: both centres inside
+#:   the covariate range (a centre outside it acts as a linear score, whose
+#:   centre trades with the intercept), so the kinks identify them; between the
+#:   centres the score difference is ``0.36 - 1 + 2 x``, zero at x = 0.32;
+#: - constant: ``beta_0 = (0.754, 0)``, the mean weights of the [N23] gate over
+#:   U[0, 1] (0.68 and 0.32); [N23]'s intercepts alone would leave the first
+#:   expert a weight of 3e-4.
+_EXPERTS = {name: N23_TRUTH[name] for name in
+            ("expert_intercept", "expert_coef", "expert_variance")}
+GATE_TRUTHS = {
+    "softmax": MixingMeasure(gate="softmax", **N23_TRUTH),
+    "sigmoid": MixingMeasure(gate="sigmoid", **N23_TRUTH),
+    "cosine (perturbation 0.1)": MixingMeasure(
+        gate={"name": "cosine", "perturbation": 0.1}, gate_intercept=[-0.76, 0.0],
+        gate_coef=[[0.1], [-0.1]], **_EXPERTS),
+    "cosine (perturbation 0)": MixingMeasure(
+        gate={"name": "cosine", "perturbation": 0.0}, gate_intercept=[-0.76, 0.0],
+        gate_coef=[[0.1], [-0.1]], **_EXPERTS),
+    "laplace": MixingMeasure(gate="laplace", gate_intercept=[0.36, 0.0],
+                             gate_coef=[[0.75], [0.25]], **_EXPERTS),
+    "constant": MixingMeasure(gate="constant", gate_intercept=[0.754, 0.0],
+                              **_EXPERTS),
+}
+#: The options of run_rate_study of every gate's study: exact-fitted, one start
+#: near the truth, the certified fit (Newton after EM, default gtol), D1 only.
+GATE_STUDY = {"n_experts": 2, "init": "near_truth", "n_init": 1, "tol": 1e-6,
+              "max_iter": 2000, "losses": ("D1",), **NEWTON}
+GATE_SIZES = {"full": sample_size_grid(1_000, 100_000, 7),
+              "quick": sample_size_grid(300, 3_000, 3)}
+GATE_PRESETS = {"full": {"n_replications": 10},
+                "quick": {"n_replications": 2, "max_iter": 200}}
+
 PRESETS = {
     "full": {"n_replications": 20},
     "quick": {"n_replications": 3, "max_iter": 200},

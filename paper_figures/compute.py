@@ -10,7 +10,9 @@ the wall times in ``results/timings[_quick].json``.  Finished fits are cached un
 ``paper_figures/.cache/``, so an interrupted run resumes where it stopped.
 
 ``--only NAME`` (repeatable) runs only the named steps: studies of
-``_common.STUDIES``, ``voronoi_cells``, ``gradient_norms``, ``consistency``
+``_common.STUDIES``, ``gates`` (the exact-fitted study of every dense gate,
+``_common.GATE_TRUTHS``, Figure 9: ``results/gates[_quick].csv``),
+``voronoi_cells``, ``gradient_norms``, ``consistency``
 (the choice of the number of experts by BIC, ICL, AIC and DSC on many data
 sets: ``results/consistency[_quick].csv`` and ``consistency_summary``) or
 ``gaussian_gate`` (the [N24g] study of ``paper_figures/gaussian_gate.py``,
@@ -34,6 +36,10 @@ from gmoe.datasets import draw_covariates, draw_response
 from gmoe.simulation import draw_replication, run_rate_study
 from paper_figures import _common, gaussian_gate
 from paper_figures._common import (
+    GATE_PRESETS,
+    GATE_SIZES,
+    GATE_STUDY,
+    GATE_TRUTHS,
     PRESETS,
     RANDOM_STATE,
     REGIMES,
@@ -69,6 +75,23 @@ def compute_study(name, preset, quick, n_jobs):
     _common.RESULTS.mkdir(parents=True, exist_ok=True)
     results.to_csv(results_path(name, quick), index=False)
     return elapsed, len(results)
+
+
+def compute_gates(preset, quick, n_jobs):
+    """The exact-fitted study of every gate of ``GATE_TRUTHS``, one table."""
+    frames = []
+    start = time.perf_counter()
+    for label, truth in GATE_TRUTHS.items():
+        results = run_rate_study(truth, random_state=RANDOM_STATE, n_jobs=n_jobs,
+                                 cache=_common.CACHE / preset, progress=None,
+                                 sample_sizes=GATE_SIZES[preset],
+                                 **{**GATE_STUDY, **GATE_PRESETS[preset]})
+        frames.append(results.assign(gate=label))
+    elapsed = time.perf_counter() - start
+    table = pd.concat(frames, ignore_index=True)
+    _common.RESULTS.mkdir(parents=True, exist_ok=True)
+    table.to_csv(results_path("gates", quick), index=False)
+    return elapsed, len(table)
 
 
 def compute_cells(quick):
@@ -177,7 +200,8 @@ def main(argv=None):
     parser.add_argument("--jobs", type=int, default=-1,
                         help="worker processes (default: all cores)")
     parser.add_argument("--only", action="append",
-                        choices=[*sorted(STUDIES), "voronoi_cells", "gradient_norms",
+                        choices=[*sorted(STUDIES), "gates", "voronoi_cells",
+                                 "gradient_norms",
                                  "consistency", "gaussian_gate"],
                         help="compute only these steps (repeatable)")
     args = parser.parse_args(argv)
@@ -185,13 +209,17 @@ def main(argv=None):
     timings = {"machine": f"{platform.processor() or platform.machine()}, "
                           f"{__import__('os').cpu_count()} cores",
                "date": time.strftime("%Y-%m-%d"), "n_jobs": args.jobs, "studies": {}}
-    steps = args.only or [*STUDIES, "voronoi_cells", "gradient_norms", "consistency",
-                          "gaussian_gate"]
+    steps = args.only or [*STUDIES, "gates", "voronoi_cells", "gradient_norms",
+                          "consistency", "gaussian_gate"]
     for name in steps:
         if name in STUDIES:
             elapsed, n_fits = compute_study(name, preset, args.quick, args.jobs)
             timings["studies"][name] = {"seconds": round(elapsed, 1), "fits": n_fits}
             print(f"{name}: {n_fits} fits in {elapsed:.0f} s")
+    if "gates" in steps:
+        elapsed, n_fits = compute_gates(preset, args.quick, args.jobs)
+        timings["studies"]["gates"] = {"seconds": round(elapsed, 1), "fits": n_fits}
+        print(f"gates: {n_fits} fits in {elapsed:.0f} s")
     if "voronoi_cells" in steps:
         start = time.perf_counter()
         compute_cells(args.quick)

@@ -408,10 +408,12 @@ def test_sigmoid_gate_has_no_merge():
         select_n_experts(X, y, range(1, 4), "dsc", gate="sigmoid", random_state=0)
 
 
-def test_rate_studies_refuse_other_gates():
+def test_rate_studies_fit_the_truths_gate():
     from gmoe.simulation import check_study
 
-    with pytest.raises(ValueError, match="softmax gate"):
-        check_study(truth("constant"), 4, [1000], 2, random_state=0)
-    spec = check_study(truth("softmax"), 4, [1000], 2, random_state=0)
+    spec = check_study(truth("constant"), 4, [1000], 2, random_state=0)
     assert spec["n_experts"] == (4,)
+    assert "constant" in str(spec)
+    with pytest.raises(ValueError, match="gate"):
+        check_study(truth("constant"), 4, [1000], 2, random_state=0,
+                    estimator_params={"gate": "softmax"})

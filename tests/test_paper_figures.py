@@ -19,12 +19,19 @@ def test_quick_pipeline_computes_and_draws_every_figure(workspace):
         assert {"n", "replication", "D1", "D2", "D2_reference"} <= set(results.columns)
         assert (results["error"].isna().all()
                 or (results["error"].fillna("") == "").all())
+    gates = _common.load("gates", quick=True)
+    assert set(gates["gate"]) == set(_common.GATE_TRUTHS)
+    assert gates["error"].isna().all() or (gates["error"].fillna("") == "").all()
+    assert gates["D1"].notna().all() and (gates["D1"] > 0).all()
+    assert len(gates) == len(_common.GATE_TRUTHS) * len(
+        _common.GATE_SIZES["quick"]) * _common.GATE_PRESETS["quick"]["n_replications"]
     redraw.main(["--quick"])
     for script in redraw.SCRIPTS:
         assert (workspace / "figures" / f"{script}_quick.png").stat().st_size > 10_000
     summary = (workspace / "results" / "summary_quick.md").read_text()
     assert summary.count("| fig") >= 6
     assert summary.count("| fig6_regimes |") == 16  # 4 regimes, 2 k, mean and median
+    assert summary.count("| fig9_gates |") == len(_common.GATE_TRUTHS)
     norms = (workspace / "results" / "gradient_norms_quick.csv").read_text()
     assert len(norms.splitlines()) == 1 + 4 * 2 * 4 * 3  # regimes, k, sizes, reps
     regimes = (workspace / "results" / "regimes_quick.md").read_text()

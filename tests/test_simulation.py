@@ -369,3 +369,93 @@ def test_remeasure_recomputes_cached_losses_from_the_parameters(tmp_path):
     assert run_rate_study(N23_TRUTH, **arguments)["D2"].iloc[0] == 123.0
     again = run_rate_study(N23_TRUTH, **arguments, remeasure=True)
     assert again["D2"].iloc[0] == pytest.approx(first["D2"].iloc[0])
+
+
+# ------------------------------------------------------------ other dense gates
+_EXPERTS = {name: N23_TRUTH[name] for name in
+            ("expert_intercept", "expert_coef", "expert_variance")}
+GATED_TRUTHS = {
+    "constant": MixingMeasure(gate="constant", gate_intercept=[0.7, 0.0], **_EXPERTS),
+    "cosine": MixingMeasure(gate={"name": "cosine", "perturbation": 0.1},
+                            gate_intercept=[-1.4, 0.0], gate_coef=[[1.0], [-1.0]],
+                            **_EXPERTS),
+}
+TINY = dict(n_experts=2, sample_sizes=(150, 300), n_replications=2, max_iter=50)
+
+
+@pytest.fixture(scope="module", params=sorted(GATED_TRUTHS))
+def gated_study(request):
+    truth = GATED_TRUTHS[request.param]
+    return truth, run_rate_study(truth, **TINY, random_state=5, progress=False)
+
+
+def test_gated_truth_study_gives_finite_losses_with_its_gate(gated_study):
+    truth, results = gated_study
+    assert (results["error"] == "").all()
+    assert np.all(np.isfinite(results[["D1", "D2"]].to_numpy()))
+    assert (results["D1"] > 0).all()
+    assert results.attrs["study"]["fit"]["estimator_params"]["gate"] == \
+        truth.to_dict()["gate"]
+    # The stored fits are the truth's gate's parameters, and the losses are those
+    # of that gate's measure.
+    for row in results.itertuples():
+        params = json.loads(row.params)
+        assert set(params) == set(truth.to_params())
+        fitted = MixingMeasure(gate=truth.gate, **params)
+        assert voronoi_loss(fitted, truth, "D1") == pytest.approx(row.D1, rel=1e-12)
+
+
+def test_gated_truth_study_identical_with_one_or_two_workers(gated_study):
+    truth, serial = gated_study
+    parallel = run_rate_study(truth, **TINY, random_state=5, n_jobs=2,
+                              progress=False)
+    assert_same_fits(parallel, serial)
+
+
+def test_gated_truth_data_come_from_the_measure():
+    truth = GATED_TRUTHS["cosine"]
+    X, y = draw_replication(truth, 500, 1, random_state=3)
+    data_seq, _ = fit_seed_sequence(3, 500, 1).spawn(2)
+    X2, y2 = truth.sample(500, random_state=np.random.default_rng(data_seq))
+    assert np.array_equal(X, X2) and np.array_equal(y, y2)
+    # ... not from the softmax gate of the same arrays
+    softmax = MixingMeasure(**truth.to_params())
+    _, y3 = softmax.sample(500, random_state=np.random.default_rng(data_seq))
+    assert not np.array_equal(y, y3)
+
+
+@pytest.mark.parametrize("name", sorted(GATED_TRUTHS))
+def test_near_truth_start_without_noise_is_the_truth(name):
+    truth = GATED_TRUTHS[name]
+    silent = {key: 0.0 for key in NEAR_TRUTH_NOISE if key.endswith("_sd")}
+    start = near_truth_start(truth, 2, 1000, 0, noise=silent)
+    assert set(start) == set(truth.to_params())
+    measure = MixingMeasure(gate=truth.gate, **start)
+    assert voronoi_loss(measure, truth, "D1") == 0.0
+    assert loss_columns(start, truth, LOSS_OPTIONS, truth.gate)["D2"] == 0.0
+    noisy = near_truth_start(truth, 2, 1000, 0)
+    assert voronoi_loss(MixingMeasure(gate=truth.gate, **noisy), truth, "D1") > 0
+
+
+def test_near_truth_start_noises_a_reference_without_gauge():
+    # The normalised sigmoid gate has no gauge: the last expert's gate is free.
+    truth = MixingMeasure(gate="sigmoid", **N23_TRUTH)
+    starts = [near_truth_start(truth, 2, 1000, seed) for seed in range(20)]
+    last = np.array([start["gate_coef"][-1, 0] for start in starts])
+    assert np.std(last) > 0
+    softmax = [near_truth_start(N23_TRUTH, 2, 1000, seed) for seed in range(5)]
+    assert all(start["gate_coef"][-1, 0] == 0.0 for start in softmax)
+
+
+def test_fitted_gate_must_be_the_truths():
+    truth = GATED_TRUTHS["cosine"]
+    with pytest.raises(ValueError, match="differs from the truth's gate"):
+        check_study(truth, 2, [100], 1, random_state=0,
+                    estimator_params={"gate": "softmax"})
+    with pytest.raises(ValueError, match="truth_top_k"):
+        check_study(truth, 2, [100], 1, random_state=0, truth_top_k=1)
+    spec = check_study(truth, 2, [100], 1, random_state=0)
+    assert spec["fit"]["truth_gate"] == {"name": "cosine", "perturbation": 0.1}
+    # a softmax study's description (and so its cache key) has no gate entry
+    assert "truth_gate" not in check_study(N23_TRUTH, 2, [100], 1,
+                                           random_state=0)["fit"]

@@ -7,7 +7,7 @@ likelihood is then piecewise smooth: the engine's EM checks the observed
 likelihood at every gate step and moves the selection's boundaries by a compass
 search, and its Newton finish works on the piece of the current selections,
 holding the samples at the boundaries it must not cross (:mod:`gmoe._pieces`,
-:ref:`theory-sparse-convergence`).
+:ref:`when a sparse fit converges <theory-sparse-convergence>`).
 """
 
 import numbers

@@ -12,12 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
-from gmoe.datasets import N23_TRUTH, TOPK_TRUTH
+from gmoe.datasets import N23_TRUTH, PARAM_NAMES, TOPK_TRUTH
 from gmoe.simulation._rates import estimate_rate, rates_to_json
 from gmoe.simulation._study import (
     LOSS_KINDS,
     NEAR_TRUTH_NOISE,
-    PARAM_NAMES,
     check_study,
     run_rate_study,
     sample_size_grid,

@@ -26,7 +26,18 @@ import pandas as pd
 
 from gmoe._order import improves
 from gmoe._routing import routing_summary
-from gmoe.datasets import DESIGNS, PARAM_NAMES, draw_covariates, draw_response
+from gmoe.datasets import DESIGNS
+from gmoe.gates import gate_spec, get_gate, same_gate
+from gmoe.simulation._truth import (
+    NEAR_TRUTH_NOISE,  # noqa: F401 (re-exported)
+    as_measure,
+    check_noise,
+    check_truth,
+    draw_data,
+    fitted_params,
+    gate_of,
+    near_truth_start,
+)
 
 #: How the EM starts are made.  ``"near_truth"`` follows [N23] (see
 #: :func:`near_truth_start`); the others are the estimator's own initialisations.
@@ -42,16 +53,6 @@ ERROR_GROUPS = ("gate_coef", "expert_coef", "expert_intercept", "expert_variance
 
 #: Columns that measure time; they differ between otherwise identical runs.
 TIMING_COLUMNS = ("fit_time", "loss_time", "task_time")
-
-#: Noise of the [N23] start near the truth: standard deviation ``sd * n**power``.
-NEAR_TRUTH_NOISE = {
-    "gate_sd": 0.005,
-    "gate_power": -0.083,
-    "expert_sd": 0.05,
-    "expert_power": -0.083,
-    "variance_sd": 0.005,
-    "variance_power": -0.25,
-}
 
 #: Options of :class:`gmoe.GaussianMoERegressor` that a study sets itself; every
 #: other option of the estimator may be given in ``estimator_params``.
@@ -87,39 +88,6 @@ _MAX_ENTROPY = 2**63
 # --------------------------------------------------------------------- validation
 def _is_int(value):
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
-def _check_truth(truth):
-    """The truth as five float arrays with the last expert as gate reference."""
-    if hasattr(truth, "to_params"):
-        gate = getattr(truth, "gate", None)
-        if gate is not None and gate.name != "softmax":
-            raise ValueError(
-                f"rate studies draw from the softmax gate; the truth has "
-                f"gate={gate!r}. Give a softmax-gated truth.")
-        params = truth.to_params()
-    elif isinstance(truth, dict):
-        missing = [name for name in PARAM_NAMES if name not in truth]
-        extra = sorted(str(key) for key in truth if key not in PARAM_NAMES)
-        if missing or extra:
-            raise ValueError(
-                f"truth must have exactly the keys {list(PARAM_NAMES)}; missing "
-                f"{missing}, unexpected {extra}."
-            )
-        params = truth
-    else:
-        raise TypeError(
-            "truth must be a gmoe.MixingMeasure or a dict of the five parameter "
-            f"arrays; got {type(truth).__name__}."
-        )
-    from gmoe import MixingMeasure
-
-    measure = MixingMeasure.from_params(**{name: params[name] for name in PARAM_NAMES})
-    params = measure.to_params()
-    # Canonical gate: the last expert is the reference (the model is unchanged).
-    params["gate_coef"] = params["gate_coef"] - params["gate_coef"][-1]
-    params["gate_intercept"] = params["gate_intercept"] - params["gate_intercept"][-1]
-    return params
 
 
 def _check_entropy(random_state):
@@ -188,25 +156,6 @@ def _check_experts(n_experts):
     return tuple(sorted(int(k) for k in values))
 
 
-def _check_noise(near_truth_noise):
-    noise = dict(NEAR_TRUTH_NOISE)
-    if near_truth_noise is not None:
-        unknown = sorted(set(near_truth_noise) - set(NEAR_TRUTH_NOISE))
-        if unknown:
-            raise ValueError(
-                f"near_truth_noise has unknown keys {unknown}; allowed: "
-                f"{list(NEAR_TRUTH_NOISE)}."
-            )
-        noise.update(near_truth_noise)
-    for key, value in noise.items():
-        if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) \
-                or not np.isfinite(value):
-            raise ValueError(f"near_truth_noise[{key!r}] must be a finite number.")
-        if key.endswith("_sd") and value < 0:
-            raise ValueError(f"near_truth_noise[{key!r}] must be >= 0; got {value}.")
-    return {key: float(value) for key, value in noise.items()}
-
-
 def _check_rbar(rbar):
     """rbar as a dict with int keys (a study stores it, so no callables)."""
     if rbar is None:
@@ -228,11 +177,25 @@ def _check_rbar(rbar):
     return checked
 
 
+def _check_exponents(exponents):
+    """exponents as a dict of group name to number (a study stores it)."""
+    if not isinstance(exponents, dict):
+        raise ValueError(
+            f"exponents must be a dict {{parameter group: exponent}} or None; got "
+            f"{exponents!r}.")
+    checked = {}
+    for key, value in exponents.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"exponents[{key!r}] must be a number; got {value!r}.")
+        checked[str(key)] = value
+    return checked
+
+
 def check_study(truth, n_experts, sample_sizes, n_replications, *, random_state,
                 design="uniform", low=0.0, high=1.0, init="near_truth", n_init=1,
                 max_iter=2000, tol=1e-6, estimator_params=None, near_truth_noise=None,
                 losses=LOSS_KINDS, translation="infimum", metric="l1", rbar=None,
-                truth_top_k=None):
+                exponents=None, truth_top_k=None):
     """Validate the description of a rate study; nothing is fitted.
 
     Takes the arguments of :func:`run_rate_study` (see there) and returns them
@@ -241,7 +204,8 @@ def check_study(truth, n_experts, sample_sizes, n_replications, *, random_state,
     Returns
     -------
     spec : dict
-        ``truth`` (the five arrays, gate reference last), ``n_experts`` (tuple),
+        ``truth`` (the gate's and the experts' arrays, canonical: the last
+        atom's gauge coordinates zero), ``n_experts`` (tuple),
         ``sample_sizes`` (tuple), ``n_replications``, ``entropy`` (int), and the
         fit and loss options.
 
@@ -258,8 +222,8 @@ def check_study(truth, n_experts, sample_sizes, n_replications, *, random_state,
     """
     from gmoe import GaussianMoERegressor
 
-    truth = _check_truth(truth)
-    k0, d = truth["gate_coef"].shape
+    truth, gate = check_truth(truth)
+    k0, d = truth["expert_coef"].shape
     n_experts = _check_experts(n_experts)
     sizes = _check_sizes(sample_sizes, n_experts)
     if not _is_int(n_replications) or n_replications < 1:
@@ -298,7 +262,24 @@ def check_study(truth, n_experts, sample_sizes, n_replications, *, random_state,
         probe._validate_params()
     except Exception as exc:  # sklearn raises InvalidParameterError (a ValueError)
         raise ValueError(f"bad EM option: {exc}") from None
-    noise = _check_noise(near_truth_noise)
+    noise = check_noise(near_truth_noise)
+    dense_softmax = gate_spec(gate) == "softmax"
+    if not dense_softmax:
+        # The fits use the truth's gate (an estimator_params gate must be it).
+        given = estimator_params.setdefault("gate", gate_spec(gate))
+        try:
+            given = get_gate(given)
+        except ValueError as exc:
+            raise ValueError(f"estimator_params['gate']: {exc}") from None
+        if not same_gate(given, gate):
+            raise ValueError(
+                f"estimator_params['gate']={given!r} differs from the truth's gate "
+                f"{gate!r}; the fits use the truth's gate: leave it out.")
+        estimator_params["gate"] = gate_spec(gate)
+        if truth_top_k is not None:
+            raise ValueError(
+                f"truth_top_k makes the truth's gate top-K softmax; the truth has "
+                f"gate={gate!r}. Give a softmax truth or truth_top_k=None.")
     if truth_top_k is not None and (not _is_int(truth_top_k)
                                     or not 1 <= truth_top_k <= k0):
         raise ValueError(
@@ -318,14 +299,18 @@ def check_study(truth, n_experts, sample_sizes, n_replications, *, random_state,
         )
     loss = {"losses": losses, "translation": translation, "metric": metric,
             "rbar": _check_rbar(rbar)}
+    if exponents is not None:
+        # only then: the loss keys of studies without exponents stay as they were
+        loss["exponents"] = _check_exponents(exponents)
     if losses:
         # The loss checks its own options (metric, rbar values): try it once now.
-        from gmoe import MixingMeasure, voronoi_loss
+        from gmoe import voronoi_loss
 
-        measure = MixingMeasure.from_params(**truth)
+        measure = as_measure(truth, gate)
         for kind in losses:
             voronoi_loss(measure, measure, kind, translation=translation,
-                         metric=metric, rbar=loss["rbar"])
+                         metric=metric, rbar=loss["rbar"],
+                         exponents=loss.get("exponents"))
     fit = {
         "design": design,
         "low": float(low),
@@ -340,6 +325,9 @@ def check_study(truth, n_experts, sample_sizes, n_replications, *, random_state,
     if truth_top_k is not None and truth_top_k < k0:
         # only then: the cache keys of dense-gate studies stay as they were
         fit["truth_top_k"] = int(truth_top_k)
+    if not dense_softmax:
+        # only then: the cache keys of softmax studies stay as they were
+        fit["truth_gate"] = gate_spec(gate)
     return {
         "truth": truth,
         "n_experts": n_experts,
@@ -387,7 +375,8 @@ def draw_replication(truth, n, replication, *, random_state, design="uniform",
     Parameters
     ----------
     truth : MixingMeasure or dict
-        The true parameters.
+        The truth: a measure with its gate (the data are drawn by
+        :meth:`gmoe.MixingMeasure.sample`), or the arrays of a softmax-gated one.
     n, replication : int
     random_state : int
         The study's ``random_state`` (the ``seed`` column of its results).
@@ -410,95 +399,18 @@ def draw_replication(truth, n, replication, *, random_state, design="uniform",
     >>> X.shape, bool((y == y2).all())
     ((100, 1), True)
     """
-    params = truth.to_params() if hasattr(truth, "to_params") else truth
     data_seq, _ = fit_seed_sequence(random_state, n, replication).spawn(2)
     rng = np.random.default_rng(data_seq)
-    d = np.asarray(params["gate_coef"]).shape[1]
-    X = draw_covariates(int(n), d, design=design, low=low, high=high, random_state=rng)
-    y, _ = draw_response(params, X, rng, top_k=top_k)
-    return X, y
-
-
-def near_truth_start(truth, n_experts, n, random_state, noise=None):
-    """A start near the true parameters, as in the simulations of [N23].
-
-    Each fitted expert ``i`` gets a true expert ``s_i``: the last fitted expert the
-    last true one (the gate reference), the others drawn uniformly, redrawn until
-    every true expert is used.  The start is the true parameters of ``s_i`` plus
-    Gaussian noise of standard deviation ``gate_sd * n**gate_power`` on the gate
-    (intercept and slopes; none on the reference), ``expert_sd * n**expert_power``
-    on the expert intercept and slopes, and ``|N(0, (variance_sd *
-    n**variance_power)^2)|`` added to the variance (defaults:
-    :data:`NEAR_TRUTH_NOISE`).
-
-    Parameters
-    ----------
-    truth : dict
-        The five true arrays, gate reference last (k0 experts).
-    n_experts : int
-        ``k >= k0``.
-    n : int
-        Sample size; the noise shrinks with it.
-    random_state : int, Generator or None
-    noise : dict or None, default=None
-        Overrides of :data:`NEAR_TRUTH_NOISE`.
-
-    Returns
-    -------
-    start : dict
-        The five arrays of the start, ``k`` experts, for
-        ``GaussianMoERegressor(init_params=start)``.
-
-    References
-    ----------
-    .. [N23] H. Nguyen, T. Nguyen, N. Ho, "Demystifying Softmax Gating Function in
-       Gaussian Mixture of Experts", NeurIPS 2023 (official simulation code).
-
-    Examples
-    --------
-    >>> from gmoe.datasets import N23_TRUTH
-    >>> start = near_truth_start(N23_TRUTH, 3, 10_000, random_state=0)
-    >>> start["expert_intercept"].shape, float(start["gate_intercept"][-1])
-    ((3,), 0.0)
-    """
-    noise = _check_noise(noise)
-    rng = np.random.default_rng(random_state)
-    truth = {name: np.asarray(truth[name], dtype=float) for name in PARAM_NAMES}
-    k0, d = truth["gate_coef"].shape
-    k = int(n_experts)
-    if k < k0:
-        raise ValueError(
-            f"a start near the truth needs n_experts >= k0 = {k0}; got {k}."
-        )
-    while True:
-        assignment = np.append(rng.integers(0, k0, size=k - 1), k0 - 1)
-        if len(np.unique(assignment)) == k0:
-            break
-    gate_sd = noise["gate_sd"] * n ** noise["gate_power"]
-    expert_sd = noise["expert_sd"] * n ** noise["expert_power"]
-    variance_sd = noise["variance_sd"] * n ** noise["variance_power"]
-    gate = np.column_stack([truth["gate_intercept"], truth["gate_coef"]])[assignment]
-    gate -= gate[-1]
-    gate[:-1] += rng.normal(0.0, gate_sd, size=(k - 1, d + 1))
-    expert = np.column_stack([truth["expert_intercept"], truth["expert_coef"]])
-    expert = expert[assignment] + rng.normal(0.0, expert_sd, size=(k, d + 1))
-    variance = truth["expert_variance"][assignment] + np.abs(
-        rng.normal(0.0, variance_sd, size=k)
-    )
-    return {
-        "gate_intercept": gate[:, 0],
-        "gate_coef": gate[:, 1:],
-        "expert_intercept": expert[:, 0],
-        "expert_coef": expert[:, 1:],
-        "expert_variance": variance,
-    }
+    return draw_data(truth, n, rng, design=design, low=low, high=high, top_k=top_k)
 
 
 def _fit(X, y, k, n, truth, fit, seq):
-    """EM fit of one data set; returns the best estimator and its start index."""
+    """EM fit of one data set (``truth`` a measure); returns the best estimator."""
     from gmoe import GaussianMoERegressor
 
     common = dict(max_iter=fit["max_iter"], tol=fit["tol"], **fit["estimator_params"])
+    if "gate" in common:  # stored as plain data (gate_spec)
+        common["gate"] = get_gate(common["gate"])
     if fit["init"] != "near_truth":
         seed = int(seq.generate_state(1)[0])
         model = GaussianMoERegressor(k, n_init=fit["n_init"], init_params=fit["init"],
@@ -515,21 +427,19 @@ def _fit(X, y, k, n, truth, fit, seq):
     return best
 
 
-def _fitted_params(model):
-    return {name: np.asarray(getattr(model, name + "_"), dtype=float)
-            for name in PARAM_NAMES}
-
-
-def loss_columns(params, truth, loss):
+def loss_columns(params, truth, loss, gate=None):
     """Voronoi losses and per-cell errors of one fitted parameter set.
 
     Parameters
     ----------
-    params, truth : dict
-        The five arrays of the fit (k experts) and of the truth (k0 experts).
+    params, truth : dict or MixingMeasure
+        The fit (k experts) and the truth (k0 experts): measures of the same
+        gate, or dicts of the gate's and the experts' arrays.
     loss : dict
-        ``losses`` (kinds), ``translation``, ``metric``, ``rbar``, as in
-        :func:`run_rate_study`.
+        ``losses`` (kinds), ``translation``, ``metric``, ``rbar`` and optionally
+        ``exponents``, as in :func:`run_rate_study`.
+    gate : str, Gate, dict or None, default=None
+        The gate of measures given as dicts (None: the softmax gate).
 
     Returns
     -------
@@ -540,6 +450,8 @@ def loss_columns(params, truth, loss):
         that size); ``cell_size_<j>`` for each true atom ``j = 1..k0``;
         ``n_empty_cells``.  The errors come from the details of D2 when it is
         computed, else of D1 (the translation ``(t0, t1)`` is that loss's).
+        The ``gate_coef`` errors are NaN for a gate without a gate part of the
+        atoms (the constant gate).
 
     Examples
     --------
@@ -550,17 +462,17 @@ def loss_columns(params, truth, loss):
     >>> columns["D2"], columns["cell_size_1"], columns["err_expert_intercept_M1"]
     (0.0, 1, 0.0)
     """
-    from gmoe import MixingMeasure, voronoi_loss
+    from gmoe import voronoi_loss
 
-    fitted = MixingMeasure.from_params(**params)
-    true = MixingMeasure.from_params(**truth)
+    fitted = as_measure(params, gate)
+    true = as_measure(truth, gate)
     k, k0 = fitted.n_atoms, true.n_atoms
     columns = {}
     details = None
     for kind in loss["losses"]:
         detail = voronoi_loss(
             fitted, true, kind, translation=loss["translation"], metric=loss["metric"],
-            rbar=loss["rbar"], return_details=True,
+            rbar=loss["rbar"], exponents=loss.get("exponents"), return_details=True,
         )
         columns[kind] = float(detail.value)
         if details is None or kind == "D2":
@@ -568,7 +480,8 @@ def loss_columns(params, truth, loss):
     if details is None:
         return columns
     sizes = np.asarray(details.cell_sizes, dtype=int)
-    errors = {group: np.asarray(details.group_errors[group], dtype=float)
+    missing = np.full(k0, np.nan)
+    errors = {group: np.asarray(details.group_errors.get(group, missing), dtype=float)
               for group in ERROR_GROUPS if group != "weight"}
     errors["weight"] = np.abs(np.asarray(details.weight_sums, dtype=float)
                               - np.asarray(details.true_weights, dtype=float))
@@ -595,7 +508,8 @@ def _fit_task(spec, k, n, replication, single_thread=False):
               "seed": spec["entropy"]}
     fit = spec["fit"]
     try:
-        X, y = draw_replication(spec["truth"], n, replication,
+        truth = as_measure(spec["truth"], gate_of(fit))
+        X, y = draw_replication(truth, n, replication,
                                 random_state=spec["entropy"], design=fit["design"],
                                 low=fit["low"], high=fit["high"],
                                 top_k=fit.get("truth_top_k"))
@@ -603,17 +517,17 @@ def _fit_task(spec, k, n, replication, single_thread=False):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             start = time.perf_counter()
-            model = _fit(X, y, k, n, spec["truth"], fit, start_seq)
+            model = _fit(X, y, k, n, truth, fit, start_seq)
             record["fit_time"] = time.perf_counter() - start
             record["log_likelihood"] = float(model.log_likelihood_)
             record["n_iter"] = int(model.n_iter_)
             record["converged"] = bool(model.converged_)
             record.update(routing_summary(model, X))
-            params = _fitted_params(model)
+            params = fitted_params(model)
             record["params"] = json.dumps({name: value.tolist()
                                            for name, value in params.items()})
             start = time.perf_counter()
-            record.update(loss_columns(params, spec["truth"], spec["loss"]))
+            record.update(loss_columns(params, truth, spec["loss"], truth.gate))
             record["loss_time"] = time.perf_counter() - start
         record["warnings"] = "; ".join(sorted({w.category.__name__ for w in caught}))
         record["error"] = ""
@@ -759,7 +673,7 @@ def run_rate_study(truth, n_experts, sample_sizes, n_replications, *, random_sta
                    estimator_params=None, near_truth_noise=None, losses=LOSS_KINDS,
                    translation="infimum", metric="l1", rbar=None, retry_failed=False,
                    remeasure=False,
-                   progress=None, truth_top_k=None):
+                   progress=None, truth_top_k=None, exponents=None):
     """Fit k experts to many samples of a known mixture of experts.
 
     For every number of experts ``k``, sample size ``n`` and replication ``r``, a
@@ -773,9 +687,14 @@ def run_rate_study(truth, n_experts, sample_sizes, n_replications, *, random_sta
     ----------
     truth : MixingMeasure or dict
         The true parameters (k0 experts, d covariates): a
-        :class:`gmoe.MixingMeasure` or the five arrays ``gate_intercept`` (k0,),
-        ``gate_coef`` (k0, d), ``expert_intercept`` (k0,), ``expert_coef`` (k0, d),
-        ``expert_variance`` (k0,).
+        :class:`gmoe.MixingMeasure` with any dense gate of :mod:`gmoe.gates`
+        (``MixingMeasure(gate=..., ...)``), or the five arrays of a softmax-gated
+        one, ``gate_intercept`` (k0,), ``gate_coef`` (k0, d), ``expert_intercept``
+        (k0,), ``expert_coef`` (k0, d), ``expert_variance`` (k0,).  The data are
+        drawn from the measure (:meth:`gmoe.MixingMeasure.sample`), the fits use
+        its gate (``GaussianMoERegressor(k, gate=<the truth's gate>)``), the
+        starts near the truth are made on the gate's parameter blocks
+        (:func:`near_truth_start`) and the losses are those of the gate's measure.
     n_experts : int or sequence of int
         Number(s) of fitted experts ``k``; fits for several ``k`` at the same ``(n,
         r)`` use the same data.
@@ -822,7 +741,10 @@ def run_rate_study(truth, n_experts, sample_sizes, n_replications, *, random_sta
         :class:`gmoe.GaussianMoERegressor`).
     estimator_params : dict or None, default=None
         Other options of :class:`gmoe.GaussianMoERegressor`, such as
-        ``reg_variance``: any option the study does not set itself.
+        ``reg_variance``: any option the study does not set itself.  A ``gate``
+        given here must be the truth's (the default when the truth's gate is not
+        the softmax gate); with a softmax truth it may set the fitted gate apart
+        (e.g. ``top_k``).
     near_truth_noise : dict or None, default=None
         Overrides of :data:`NEAR_TRUTH_NOISE` for ``init="near_truth"``.
     losses : sequence of {"D1", "D2"}, default=("D1", "D2")
@@ -835,6 +757,9 @@ def run_rate_study(truth, n_experts, sample_sizes, n_replications, *, random_sta
     rbar : dict or None, default=None
         Exponents ``rbar(M)`` of D2 by cell size ``M`` (see
         :func:`gmoe.voronoi_loss`).
+    exponents : dict or None, default=None
+        Exponents of the parameter groups in the multi-atom cells of D2 (see
+        :func:`gmoe.voronoi_loss`; None: those of [N23]).
     remeasure : bool, default=False
         Recompute the losses of every cached fit from its stored parameters, even
         when the loss options are unchanged (after a change of the loss code).
@@ -906,7 +831,7 @@ def run_rate_study(truth, n_experts, sample_sizes, n_replications, *, random_sta
         design=design, low=low, high=high, init=init, n_init=n_init,
         max_iter=max_iter, tol=tol, estimator_params=estimator_params,
         near_truth_noise=near_truth_noise, losses=losses, translation=translation,
-        metric=metric, rbar=rbar, truth_top_k=truth_top_k,
+        metric=metric, rbar=rbar, exponents=exponents, truth_top_k=truth_top_k,
     )
     if not (_is_int(n_jobs) and (n_jobs >= 1 or n_jobs == -1)):
         raise ValueError(f"n_jobs must be a positive integer or -1; got {n_jobs!r}.")
@@ -986,7 +911,8 @@ def _remeasure(record, spec):
               for name, value in json.loads(record["params"]).items()}
     start = time.perf_counter()
     try:
-        record.update(loss_columns(params, spec["truth"], spec["loss"]))
+        record.update(loss_columns(params, spec["truth"], spec["loss"],
+                                   gate_of(spec["fit"])))
     except Exception as exc:
         record["error"] = f"{type(exc).__name__}: {exc}"
     record["loss_time"] = time.perf_counter() - start
