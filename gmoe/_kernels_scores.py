@@ -276,8 +276,9 @@ def _gate_moments_chunk(WT, WP, P, LP, D1T, mc, grad, info, with_info, C, linear
     """Add the chunk's gate objective, gradient and (``with_info``) Fisher
     information (blocks ``o >= i``; see :func:`_mirror_info`); return the
     objective.  ``WT = w tau``, ``WP = w pi`` (zero for the gradient of ``sum w
-    tau s``), ``P = pi``, ``LP = log pi`` (0 where ``pi`` is 0); ``C`` (mc,) is
-    scratch.  For a ``linear`` predictor the derivatives ``h'_i z`` are read
+    tau s``), ``P = pi``, ``LP = log pi`` (0 for an expert a sparse gate left
+    out, finite, however small ``pi``, for any other); ``C`` (mc,) is scratch.
+    For a ``linear`` predictor the derivatives ``h'_i z`` are read
     from the design ``ZT`` and, for the log-sigmoid ``link``, ``h'_i`` in
     ``AUX``: every block of the information is then symmetric."""
     k, m = D1T.shape[0], D1T.shape[1]
@@ -413,8 +414,8 @@ def _e_step_tasks(t0, t1, S, D1, D2, Zt, blocks, link, select, select_param,
             for i in range(k):
                 for j in range(mc):
                     LJ[i, j] += LP[i, j]
-                    if P[i, j] == 0.0:
-                        LP[i, j] = 0.0
+                    if LP[i, j] == -math.inf:
+                        LP[i, j] = 0.0  # an expert a sparse gate left out
                     q_prev += w[lo + j] * resp_prev[lo + j, i] * LP[i, j]
             _softmax_columns(LJ, mc, WT, LJ, LSE, TMP)
             ll = 0.0
@@ -465,8 +466,8 @@ def _gate_stats_tasks(t0, t1, S, D1, D2, Zt, blocks, link, select, select_param,
                 sums_c[t, 1] += acc
             for i in range(k):
                 for j in range(mc):
-                    if P[i, j] == 0.0:
-                        LP[i, j] = 0.0
+                    if LP[i, j] == -math.inf:
+                        LP[i, j] = 0.0  # an expert a sparse gate left out
                     WT[i, j] = w[lo + j] * resp[lo + j, i]
                     WP[i, j] = 0.0 if marginal else w[lo + j] * P[i, j]
             sums_c[t, 0] += _gate_moments_chunk(WT, WP, P, LP, D1T, mc, grad_c[t],

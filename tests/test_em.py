@@ -203,3 +203,34 @@ def test_em_starts_each_gate_step_at_twice_the_fraction_last_kept():
         np.testing.assert_allclose(np.diff(np.log2(fractions)), -1.0, atol=1e-9)
     for previous, fractions in zip(kept[:-1], tried[1:], strict=True):
         assert fractions[0] == pytest.approx(min(1.0, 2.0 * previous), rel=1e-9)
+
+
+def test_em_rejects_a_gate_step_that_underflows_a_weight():
+    # a normalised sigmoid gate near equal predictors, where the Fisher-scoring
+    # step is huge ([N23] data, n = 600, k = 2, standardised): the step drives an
+    # expert's weight below the smallest double, and EM's check of the gate
+    # objective must see its log-weight (the log-likelihood then never drops)
+    import warnings
+
+    from gmoe._estimator import _Scaling
+    from gmoe._gated_model import GatedGaussianMoE
+    from gmoe._model import MoEParams
+    from gmoe._order import canonical_rows
+    from gmoe.datasets import make_moe_regression
+    from gmoe.gates import Sigmoid
+
+    X, y = make_moe_regression(600, random_state=0)
+    X, y, w = canonical_rows(X, y, np.ones(len(y)))
+    scaling = _Scaling(X, y, w)
+    gate = Sigmoid()
+    model = GatedGaussianMoE(gate.features(X, scaling), scaling.design(X),
+                             scaling.response(y), w, gate, var_lower=1e-6)
+    params = MoEParams(np.array([[-1.45073053018141, -0.29842026446645303],
+                                 [0.8063780935624452, 0.2479396418242359]]),
+                       np.array([[1.8804015801896443, 0.8294279351552069],
+                                 [-0.32527528921010185, 0.01944117329349564]]),
+                       np.array([0.3844585206673863, 0.5236145585323544]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")          # LikelihoodDecreaseWarning
+        result = run_em(model, params, max_iter=5, tol=0.0)
+    assert np.all(np.diff(result.trace) >= 0)

@@ -408,3 +408,36 @@ def test_vectorised_log1p_of_the_sigmoid_link():
     assert got[np.flatnonzero(e == 0.0)] == 0.0
     # within 2 ulps (subnormal results: within the smallest subnormals)
     np.testing.assert_allclose(got, want, rtol=5e-16, atol=1e-320)
+
+
+@pytest.mark.parametrize("gate", [Cosine(0.1), Laplace(), GATES["sigmoid"](),
+                                  GATES["softmax"]()],
+                         ids=["cosine", "laplace", "sigmoid", "softmax"])
+def test_gate_objective_keeps_the_log_weight_of_an_underflowing_expert(gate):
+    # a dense gate's weight can underflow to 0 where its log-weight is finite
+    # (scores more than 745 apart): the gate objective sum w resp log pi of the
+    # compiled passes must keep that finite, very negative term (EM's check of
+    # a gate step compares it), as the plain formula does
+    from scipy.special import log_softmax
+
+    from gmoe._gated_model import GatedGaussianMoE
+    from gmoe._model import MoEParams
+
+    rng = np.random.default_rng(20)
+    n, k = 300, 3
+    Z = rng.uniform(0.5, 2.0, size=(n, D))
+    Xt = np.column_stack([np.ones(n), Z])
+    model = GatedGaussianMoE(Z, Xt, rng.normal(size=n), np.ones(n), gate,
+                             var_lower=1e-6)
+    blocks = rng.normal(size=(k, model.m))
+    blocks[0, 0] = -2000.0                   # expert 0: weight exp(-2000) -> 0
+    blocks = model.project_gate(blocks)
+    log_pi = log_softmax(gate.scores(Z, blocks), axis=1)
+    assert np.all(np.exp(log_pi[:, 0]) == 0) and np.all(np.isfinite(log_pi))
+    resp = rng.dirichlet(np.ones(k), size=n)
+    want = float(np.sum(resp * log_pi))
+    params = MoEParams(blocks, rng.normal(size=(k, D + 1)), np.ones(k))
+    stats = model.e_step(params, resp, np.empty((n, k)))
+    assert stats.gate_q_prev == pytest.approx(want, rel=1e-12)
+    assert model.gate_stats(resp, blocks)[0] == pytest.approx(want, rel=1e-12)
+    assert want < -1e5
