@@ -93,8 +93,9 @@ def m_step_gate(model, resp, gate, *, max_iter=25, tol=1e-8):
     \\beta)` minus the model's gate penalty over the first ``k - 1`` rows of
     ``gate`` (the last row stays zero), starting from ``gate``, within the model's
     gate bound.  Each Newton step is halved until the objective does not
-    decrease; the loop stops when a step raises it by at most ``tol * |Q|``, after
-    ``max_iter`` steps, or when no halving helps.
+    decrease, from twice the fraction the previous step kept (at most 1), as in
+    :func:`_em_update`; the loop stops when a step raises it by at most
+    ``tol * |Q|``, after ``max_iter`` steps, or when no halving helps.
 
     Returns the new gate (k, p) and the number of Newton steps taken.
     """
@@ -106,9 +107,9 @@ def m_step_gate(model, resp, gate, *, max_iter=25, tol=1e-8):
 
     q, grad, info = penalised(gate)
     n_steps = 0
+    t = 1.0
     for _ in range(max_iter):
         step = model.gate_direction(gate, grad, info)
-        t = 1.0
         for _ in range(40):
             candidate = model.project_gate(gate + t * step)
             q_new, grad_new, info_new = penalised(candidate)
@@ -118,6 +119,7 @@ def m_step_gate(model, resp, gate, *, max_iter=25, tol=1e-8):
         else:
             break
         n_steps += 1
+        t = min(1.0, 2.0 * t)
         gain = q_new - q
         gate, q, grad, info = candidate, q_new, grad_new, info_new
         if gain <= tol * abs(q):

@@ -234,3 +234,49 @@ def test_em_rejects_a_gate_step_that_underflows_a_weight():
         warnings.simplefilter("error")          # LikelihoodDecreaseWarning
         result = run_em(model, params, max_iter=5, tol=0.0)
     assert np.all(np.diff(result.trace) >= 0)
+
+
+def test_start_gate_fit_starts_each_step_at_twice_the_fraction_last_kept():
+    # the gate fit of a start (m_step_gate) carries the step fraction as EM does:
+    # on a normalised sigmoid gate from a flat start its Newton steps overshoot,
+    # and each step tries first twice the fraction the previous one kept
+    from gmoe._gated_model import GatedGaussianMoE
+    from gmoe.datasets import make_moe_regression
+    from gmoe.gates import Sigmoid
+
+    X, y = make_moe_regression(3000, random_state=1)
+    Z = (X - X.mean(axis=0)) / X.std(axis=0)
+    model = GatedGaussianMoE(Z, np.column_stack([np.ones(len(y)), Z]), y,
+                             np.ones(len(y)), Sigmoid(), var_lower=1e-6)
+    resp = np.random.default_rng(4).dirichlet(np.ones(4) * 0.3, size=len(y))
+    log = []
+
+    class Spy:
+        def __getattr__(self, name):
+            return getattr(model, name)
+
+        def gate_direction(self, gate, grad, info):
+            step = model.gate_direction(gate, grad, info)
+            log.append(("step", gate.copy(), step))
+            return step
+
+        def gate_stats(self, resp, blocks):
+            log.append(("stats", blocks.copy(), None))
+            return model.gate_stats(resp, blocks)
+
+    gate, n_steps = m_step_gate(Spy(), resp, model.flat_gate(4), max_iter=25)
+    tried = []
+    for kind, blocks, step in log:
+        if kind == "step":
+            tried.append([])
+            base, direction = blocks, step
+        elif tried:
+            tried[-1].append(np.linalg.norm(blocks - base) / np.linalg.norm(direction))
+    kept = [fractions[-1] for fractions in tried[:n_steps]]
+    assert min(kept) < 0.5                            # the steps did overshoot
+    for previous, fractions in zip(kept[:-1], tried[1:n_steps], strict=True):
+        assert fractions[0] == pytest.approx(min(1.0, 2.0 * previous), rel=1e-9)
+        np.testing.assert_allclose(np.diff(np.log2(fractions)), -1.0, atol=1e-9)
+    q = [model.gate_stats(resp, blocks)[0] for kind, blocks, _ in log
+         if kind == "step"]
+    assert np.all(np.diff(q) >= 0)
