@@ -317,13 +317,13 @@ class ConditionalMixture:
                                 np.asarray(var), rng)
 
 
-def require_dense_gate(estimator, what, *, conditional_gaussian=False):
+def require_dense_gate(estimator, what, *, conditional_gaussian=False, joint=False):
     """Raise a ValueError unless ``estimator`` was fitted with a dense gate of
     :mod:`gmoe.gates` by the conditional likelihood (with
-    ``conditional_gaussian``, the Gaussian gate included; without, not): what
-    ``what`` is defined for."""
+    ``conditional_gaussian``, the Gaussian gate included; with ``joint``, also
+    a gate fitted by the joint likelihood): what ``what`` is defined for."""
     gate = getattr(estimator, "gate_", None)
-    if gate is not None and gate.marginal:
+    if gate is not None and gate.marginal and not joint:
         raise ValueError(
             f"{what} is defined for the conditional likelihood of y given x; this "
             f"model has gate={gate!r}, fitted by the joint likelihood of (x, y). "

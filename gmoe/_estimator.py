@@ -1199,8 +1199,12 @@ class GaussianMoERegressor(ConditionalMixture, RegressorMixin, BaseEstimator):
 
         The estimator keeps no copy of its training data (as in scikit-learn),
         so pass the data given to :meth:`fit` again; other data raise a
-        ``ValueError``.  Defined for every dense gate of :mod:`gmoe.gates`; the
-        Gaussian gate and the sparse gates raise a ``ValueError`` that says why.
+        ``ValueError``.  Defined for every dense gate of :mod:`gmoe.gates`, by the
+        likelihood the model was fitted by; a gate whose blocks are not
+        identified is reported in a parametrisation that is
+        (:meth:`gmoe.gates.Gate.summary_gate`: the cosine gate's
+        ``v_i = w_i / (|w_i| + theta)``).  The sparse gates and the plain cosine
+        router raise a ``ValueError`` that says why.
 
         Parameters
         ----------

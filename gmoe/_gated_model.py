@@ -369,8 +369,10 @@ class GatedGaussianMoE:
         coordinates of the last expert)."""
         free = np.ones((k, self.m), dtype=bool)
         free[-1] = ~self.gauge
-        if k == 1:
-            free[:] = False  # a single expert has weight 1 whatever its block
+        if k == 1 and not self.gate.marginal:
+            # a single expert has weight 1 whatever its block; with an
+            # x-marginal its block is still the density of x, and is fitted
+            free[:] = False
         return free
 
     def _free_order(self, k, p):

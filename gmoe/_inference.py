@@ -355,7 +355,7 @@ class MoEInference:
 
         check_is_fitted(estimator)
         require_dense_gate(estimator, "inference (standard errors, intervals)",
-                           conditional_gaussian=True)
+                           conditional_gaussian=True, joint=True)
         _check_method(method)
         if method == "bootstrap":
             if bootstrap not in BOOTSTRAP_KINDS:
@@ -370,10 +370,19 @@ class MoEInference:
         self.bootstrap = bootstrap if method == "bootstrap" else None
         self.params = {name: np.array(value, dtype=float)
                        for name, value in estimator._params_dict().items()}
-        self.gate = estimator._fitted_gate()
+        fitted_gate = estimator._fitted_gate()
+        # the gate in the parametrisation the likelihood identifies (the same
+        # weights): the blocks of that gate are what the table reports
+        self.gate = fitted_gate.summary_gate()
+        self._reparametrised = self.gate is not fitted_gate
+        self.gate_label = repr(fitted_gate)
         self.n_experts, self.n_features = self.params["expert_coef"].shape
         self.n_samples = data.X.shape[0]
-        self.log_likelihood = float(estimator.log_likelihood_)
+        # the objective the fit maximised: the joint log-likelihood of (x, y)
+        # for a gate with an x-marginal
+        self.log_likelihood = float(
+            estimator.joint_log_likelihood_ if fitted_gate.marginal
+            else estimator.log_likelihood_)
         self.gate_penalty = float(estimator.gate_penalty)
         self.feature_labels = _feature_labels(estimator, self.n_features)
         self.notes = []
@@ -440,10 +449,17 @@ class MoEInference:
                 "scores (gate_score rows, one per block coordinate): the parameters "
                 "the likelihood identifies; its fitted attributes are functions of "
                 "them.")
-        if model.gauge.any():
+        if model.gauge.all():
             self.notes.append(
                 f"gate rows are relative to expert {k - 1} (the reference: its "
                 "gate row is zero by convention, standard error NaN).")
+        elif model.gauge.any():
+            names = [name for name, held in zip(self.gate.block_names(d),
+                                                model.gauge, strict=True) if held]
+            self.notes.append(
+                f"the gate's {', '.join(names)} are relative to expert {k - 1} (the "
+                "reference: zero by convention, standard error NaN); its other "
+                "gate coordinates are free.")
         else:
             self.notes.append(f"the {self.gate.name} gate has no reference expert: "
                               "every expert's gate row is free.")
@@ -584,7 +600,8 @@ class MoEInference:
         scores, reference form) rather than its fitted attributes: for a gate
         whose attributes are not block coordinates (the Gaussian gate's weights,
         means and covariances are functions of them)."""
-        return not set(self.gate.attributes) <= {"gate_intercept", "gate_coef"}
+        return (self._reparametrised
+                or not set(self.gate.attributes) <= {"gate_intercept", "gate_coef"})
 
     def _table_rows(self, params):
         """For every table row: (parameter, expert, feature, value in ``params``,
@@ -701,6 +718,7 @@ class MoEInference:
             "n_samples": self.n_samples,
             "n_experts": self.n_experts,
             "n_features": self.n_features,
+            "gate": self.gate_label,
             "log_likelihood": self.log_likelihood,
             "method": self.method if self.bootstrap is None
             else f"bootstrap ({self.bootstrap}, {len(self.draws['converged'])} "
@@ -982,13 +1000,14 @@ def format_summary(table, *, digits=4):
     >>> X, y = make_moe_regression(1000, random_state=0)
     >>> moe = GaussianMoERegressor(2, n_init=3, random_state=1).fit(X, y)
     >>> print(format_summary(moe.summary(X, y)).splitlines()[0])
-    Softmax-gated Gaussian MoE: n = 1000, k = 2, log-likelihood = -424.7
+    Gaussian MoE, gate Softmax(): n = 1000, k = 2, log-likelihood = -424.7
     """
     attrs = table.attrs
     lines = []
     if attrs:
         lines.append(
-            f"Softmax-gated Gaussian MoE: n = {attrs['n_samples']}, "
+            f"Gaussian MoE, gate {attrs.get('gate', 'Softmax()')}: "
+            f"n = {attrs['n_samples']}, "
             f"k = {attrs['n_experts']}, log-likelihood = "
             f"{attrs['log_likelihood']:.1f}")
         lines.append(f"Method: {attrs['method']}; level {attrs['level']:g}")

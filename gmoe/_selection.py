@@ -360,10 +360,12 @@ def _repair_nesting(ks, estimators, rows, X, y, w, entropy, estimator_params):
     search missed the maximum); keep the better of the two fits."""
     from gmoe.gates import get_gate
 
-    gate = estimator_params.get("gate", "softmax")
-    if (estimator_params.get("top_k") is not None
-            or not get_gate(gate).additive_intercept()
-            or "gate_intercept" not in get_gate(gate).attributes):
+    gate = get_gate(estimator_params.get("gate", "softmax"))
+    # a sparse gate's models are not nested (an added expert changes the selected
+    # sets), and a gate without an additive intercept has no split copy
+    if (estimator_params.get("top_k") is not None or gate.sparse
+            or not gate.additive_intercept()
+            or "gate_intercept" not in gate.attributes):
         return
     for index, k in enumerate(ks):
         smaller = ks[:index]

@@ -141,23 +141,42 @@ def test_laplace_gate_refuses_a_constant_feature():
 
 def test_summary_gives_finite_standard_errors(gate_fit):
     name, model, X, y, _ = gate_fit
-    if name == "cosine":
-        # the perturbed cosine gate's weights do not change along a curved
-        # direction of its w_i (see the theory page): a singular information
-        with pytest.warns(InferenceWarning, match="singular"):
-            table = model.summary(X, y)
-        assert table["std_error"].isna().all()
-        return
+    summarised = model.gate_.summary_gate()
     for method in ("wald", "sandwich"):
         table = model.summary(X, y, method=method)
         assert len(table) == sum(np.size(v) for v in model._params_dict().values())
         free = table["std_error"].notna()
         # only the reference's gauge coordinates have no standard error
-        n_fixed = int(model.gate_.gauge(2).sum())
+        n_fixed = int(summarised.gauge(2).sum())
         assert (~free).sum() == n_fixed, (name, method)
         assert np.all(table.loc[free, "lower"] < table.loc[free, "upper"])
     band = model.predict_mean_interval(X[:5], X, y)
     assert np.all(band[:, 0] < band[:, 1])
+
+
+def test_cosine_summary_reports_the_identified_scores():
+    # the perturbed cosine gate's weights do not change along a curved set of
+    # its w_i (see the theory page); its table reports the softmax gate on
+    # x / (|x| + theta) with slopes v_i = w_i / (|w_i| + theta), relative to the
+    # reference expert, which the likelihood identifies
+    gate, params = TRUTHS["cosine"]
+    X, y, _ = draw(gate, params, 1500, seed=1)
+    model = GaussianMoERegressor(3, gate=gate, init_params={**params, **EXPERTS},
+                                 random_state=0).fit(X, y)
+    table = model.summary(X, y)
+    rows = table[table["parameter"] == "gate_score"]
+    assert list(rows["feature"][:3]) == ["intercept", "v0", "v1"]
+    w = model.gate_coef_
+    blocks = np.column_stack([model.gate_intercept_,
+                              w / (np.linalg.norm(w, axis=1) + 0.1)[:, None]])
+    np.testing.assert_allclose(rows["estimate"], (blocks - blocks[-1]).ravel(),
+                               rtol=0, atol=1e-12)
+    se = table["std_error"]
+    assert se.isna().sum() == 3 and np.all(se[se.notna()] > 0)
+    plain = GaussianMoERegressor(3, gate=Cosine(0.0), n_init=2,
+                                 random_state=0).fit(X, y)
+    with pytest.raises(ValueError, match="perturbation > 0"):
+        plain.summary(X, y)
 
 
 def test_wald_standard_errors_cover_the_truth_on_average():

@@ -141,7 +141,32 @@ def test_gauge_translation_leaves_weights_unchanged(gate):
     moved[:, gauge] += rng.normal(size=int(gauge.sum()))
     np.testing.assert_allclose(_identified(gate, Z, moved), log_pi, rtol=1e-10,
                                atol=1e-12)
-    assert gate.n_parameters(K, D) == K * blocks.shape[1] - int(gauge.sum())
+
+
+@pytest.mark.parametrize("gate", GATE_CASES, ids=IDS)
+def test_parameter_count_is_the_rank_of_what_the_likelihood_reads(gate):
+    # n_parameters (what BIC counts) is the number of directions of the blocks
+    # that move the log-weights (and the density of x): the rank of their
+    # Jacobian, by central differences.  The cosine gate has fewer than its
+    # blocks less the gauge: a curved set of equivalent blocks (theta > 0) or
+    # free norms (theta = 0).
+    Z, rng = _data(8)
+    blocks = _blocks(gate, rng)
+    base = _identified(gate, Z, blocks)
+    h = 1e-5
+    columns = []
+    for j in range(blocks.size):
+        step = np.zeros(blocks.size)
+        step[j] = h
+        step = step.reshape(blocks.shape)
+        plus, minus = _identified(gate, Z, blocks + step), _identified(
+            gate, Z, blocks - step)
+        with np.errstate(invalid="ignore"):     # -inf - -inf off the selection
+            columns.append((plus - minus) / (2 * h))
+    J = np.column_stack([column.ravel() for column in columns])
+    J = J[np.all(np.isfinite(J), axis=1)]          # the selected experts' rows
+    s = np.linalg.svd(J, compute_uv=False)
+    assert gate.n_parameters(K, D) == int(np.sum(s > 1e-7 * s[0]))
 
 
 @pytest.mark.parametrize("gate", GATE_CASES, ids=IDS)

@@ -449,8 +449,23 @@ def test_joint_likelihood_needs_a_gate_that_models_x(type1_data):
     model = GaussianMoERegressor(2, gate=Gaussian("joint"), n_init=1,
                                  random_state=0).fit(X[:500], y[:500])
     assert model.gate_.likelihood == "joint"
-    with pytest.raises(ValueError, match="conditional likelihood"):
-        model.summary(X[:500], y[:500])
+
+
+def test_joint_fit_has_wald_inference(type1_data):
+    X, y = type1_data[0][:500], type1_data[1][:500]
+    model = GaussianMoERegressor(2, gate=Gaussian("joint"), n_init=1,
+                                 random_state=0).fit(X, y)
+    table = model.summary(X, y)
+    assert "joint" in table.attrs["gate"]
+    assert table.attrs["log_likelihood"] == model.joint_log_likelihood_
+    se = table["std_error"]
+    assert np.all(se[se.notna()] > 0) and np.all(np.isfinite(se[se.notna()]))
+    # only the gauge is held: the reference's intercept (the joint likelihood
+    # identifies every other coordinate of the quadratic scores)
+    held = table[se.isna()]
+    assert list(held["feature"]) == ["intercept"] and list(held["expert"]) == [1]
+    with pytest.raises(ValueError, match="the data the model was fitted on"):
+        model.summary(X[:400], y[:400])
 
 
 #: A Gaussian-gate truth with k0 = 3 and d = 2.

@@ -220,7 +220,7 @@ def test_summary_table_layout(mild_500):
     assert table["std_error"].isna().sum() == 2
     assert table.attrs["level"] == 0.9 and table.attrs["n_samples"] == 500
     text = format_summary(table)
-    assert text.startswith("Softmax-gated Gaussian MoE: n = 500, k = 2")
+    assert text.startswith("Gaussian MoE, gate Softmax(): n = 500, k = 2")
     assert "relative to expert 1" in text
 
 

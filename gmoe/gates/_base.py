@@ -111,6 +111,17 @@ class Gate:
         reference)."""
         raise NotImplementedError
 
+    def summary_gate(self):
+        """The gate whose blocks the parameter table of
+        :meth:`gmoe.GaussianMoERegressor.summary` reports: one with the same
+        weights whose blocks the likelihood identifies (after the reference's
+        gauge), and whose :meth:`from_original` reads THIS gate's fitted
+        attributes.  The default is the gate itself; a gate with a curved set of
+        equivalent blocks returns a reparametrisation without it, and a gate
+        whose parameters have no such reparametrisation raises a ValueError that
+        says why."""
+        return self
+
     def n_parameters(self, n_experts, n_features):
         """Free parameters of the gate: every block but the gauge coordinates of
         the reference; none with a single expert, whose weight is 1."""

@@ -12,6 +12,7 @@ reference form).
 import numpy as np
 
 from gmoe.gates._base import Gate
+from gmoe.gates._linear import Softmax
 
 #: Floor of the norms that divide the derivatives (``|w_i - x|`` of the Laplace
 #: gate at a sample on a centre, ``|w_i|`` of the cosine gate at ``w_i = 0``):
@@ -131,6 +132,31 @@ class Cosine(_InterceptAndVectorGate):
                 "a row of X is all zeros: its cosine score is undefined with "
                 "perturbation=0; use perturbation > 0 or drop the row.")
 
+    def n_parameters(self, n_experts, n_features):
+        """Free parameters: the blocks less the reference's intercept, less the
+        ``d`` dimensions of the common translation of the ``v_i`` (``theta >
+        0``) or the ``k`` free norms (``theta = 0``) that leave the weights
+        unchanged (see Notes)."""
+        if n_experts == 1:
+            return 0
+        free = super().n_parameters(n_experts, n_features)
+        return free - (n_features if float(self.perturbation) > 0 else n_experts)
+
+    def summary_gate(self):
+        """With ``theta > 0``: :class:`CosineScores`, the same weights as a
+        softmax gate on ``x / (|x| + theta)`` with slopes ``v_i``, identified
+        relative to the reference expert.  With ``theta = 0`` the estimates of
+        the directions converge more slowly than any power of n ([NAP25]_), so
+        no Wald theory applies: ValueError."""
+        if float(self.perturbation) == 0:
+            raise ValueError(
+                "the plain cosine router (perturbation=0) identifies only the "
+                "directions of its w_i, and their estimates converge more slowly "
+                "than any power of n (arXiv 2405.14131): no standard errors are "
+                "defined. Fit the perturbed router (perturbation > 0, e.g. the "
+                "default 0.1).")
+        return CosineScores(self.perturbation)
+
     def flat(self, n_experts, Z):
         """Equal weights: ``b_i = 0`` and every ``w_i`` the same unit vector
         (the direction of the mean of ``Z``, or the first axis), not 0, which
@@ -186,6 +212,80 @@ class Cosine(_InterceptAndVectorGate):
                     -(au + np.swapaxes(au, 2, 3)) / (g ** 2)[None, :, None, None]
                     + p[:, :, None, None] * curv[None])
         return S, D1, D2
+
+
+class CosineScores(Softmax):
+    """The perturbed cosine gate in the parameters its likelihood identifies.
+
+    The score of :class:`Cosine` with ``theta > 0`` is linear in
+    ``v_i = w_i / (|w_i| + theta)``:
+
+    .. math::
+
+        s_i(x) = a(x)^\\top v_i + b_i, \\qquad a(x) = \\frac{x}{\\|x\\| + \\theta},
+
+    the softmax gate on the features ``a(x)``, whose blocks ``(b_i, v_i)`` are
+    identified up to a common translation (the reference expert's block is
+    zero).  :meth:`from_original` reads the cosine gate's fitted attributes
+    (``gate_intercept``, ``gate_coef`` = ``w``); :meth:`to_original` maps blocks
+    whose ``v_i`` lie in the open unit ball back to them,
+    ``w_i = theta v_i / (1 - |v_i|)``.  The parameter table of a cosine fit
+    reports these blocks (rows ``gate_score``, coordinates ``v0, v1, ...``).
+
+    Parameters
+    ----------
+    perturbation : float
+        ``theta > 0``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> cosine = Cosine(0.5)
+    >>> values = {"gate_intercept": np.array([0.3, 0.0]),
+    ...           "gate_coef": np.array([[1.5, 0.0], [0.0, -0.5]])}
+    >>> scores = cosine.summary_gate()
+    >>> scores.from_original(values, None).round(3)
+    array([[ 0.3 ,  0.75,  0.  ],
+           [ 0.  ,  0.  , -0.5 ]])
+    >>> X = np.array([[1.0, 2.0], [-0.5, 0.1]])
+    >>> bool(np.allclose(cosine.original_log_weights(X, values),
+    ...                  scores.original_log_weights(X, values)))
+    True
+    """
+
+    name = "cosine"
+
+    def __init__(self, perturbation):
+        self.perturbation = perturbation
+
+    def __repr__(self):
+        return f"{type(self).__name__}(perturbation={self.perturbation!r})"
+
+    def block_names(self, n_features):
+        return ["intercept"] + [f"v{j}" for j in range(n_features)]
+
+    def features(self, X, scaling):
+        """``a(x) = x / (|x| + theta)`` in the data's units (``scaling`` is
+        not used)."""
+        X = np.asarray(X, dtype=float)
+        return X / (np.linalg.norm(X, axis=1) + float(self.perturbation))[:, None]
+
+    def from_original(self, values, scaling):
+        """Blocks ``(b_i, v_i)`` from the cosine gate's attributes."""
+        w = np.asarray(values["gate_coef"], dtype=float)
+        v = w / (np.linalg.norm(w, axis=1) + float(self.perturbation))[:, None]
+        return np.column_stack([np.asarray(values["gate_intercept"], dtype=float), v])
+
+    def to_original(self, blocks, scaling):
+        """The cosine gate's attributes (intercepts in reference form) from
+        blocks whose ``v_i`` lie in the open unit ball."""
+        blocks = np.asarray(blocks, dtype=float)
+        v = blocks[:, 1:]
+        radius = np.linalg.norm(v, axis=1)
+        if np.any(radius >= 1):
+            raise ValueError("a block's v_i has norm >= 1: no cosine w_i has it.")
+        w = float(self.perturbation) * v / (1.0 - radius)[:, None]
+        return {"gate_intercept": blocks[:, 0] - blocks[-1, 0], "gate_coef": w}
 
 
 class Laplace(_InterceptAndVectorGate):

@@ -247,9 +247,12 @@ class Gaussian(Gate):
         weight = np.asarray(values["gate_weight"], dtype=float)
         mean = np.asarray(values["gate_mean"], dtype=float)
         cov = np.asarray(values["gate_covariance"], dtype=float)
-        if not np.all(weight > 0):
-            raise ValueError("gate_weight must be positive (the mixture weights of "
-                             f"the Gaussian gate); got {weight!r}.")
+        if not (np.all(weight >= 0) and np.any(weight > 0)):
+            raise ValueError("gate_weight must be non-negative and not all zero (the "
+                             f"mixture weights of the Gaussian gate); got {weight!r}.")
+        # a weight that underflowed to zero in a fit: the smallest positive
+        # float keeps its score finite (its expert is never used either way)
+        weight = np.maximum(weight, np.finfo(float).tiny)
         if (not np.allclose(cov, np.swapaxes(cov, 1, 2))
                 or np.any(np.linalg.eigvalsh(cov) <= 0)):
             raise ValueError("gate_covariance must hold symmetric positive definite "
