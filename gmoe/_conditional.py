@@ -317,11 +317,13 @@ class ConditionalMixture:
                                 np.asarray(var), rng)
 
 
-def require_dense_gate(estimator, what, *, conditional_gaussian=False, joint=False):
+def require_dense_gate(estimator, what, *, conditional_gaussian=False, joint=False,
+                       sparse=False):
     """Raise a ValueError unless ``estimator`` was fitted with a dense gate of
     :mod:`gmoe.gates` by the conditional likelihood (with
     ``conditional_gaussian``, the Gaussian gate included; with ``joint``, also
-    a gate fitted by the joint likelihood): what ``what`` is defined for."""
+    a gate fitted by the joint likelihood; with ``sparse``, also the sparse
+    gates): what ``what`` is defined for."""
     gate = getattr(estimator, "gate_", None)
     if gate is not None and gate.marginal and not joint:
         raise ValueError(
@@ -336,6 +338,8 @@ def require_dense_gate(estimator, what, *, conditional_gaussian=False, joint=Fal
             "to a common quadratic in x. Fit with another gate, e.g. "
             "gate='softmax'.")
     gate = getattr(estimator, "gate_", None)
+    if sparse:
+        return
     if gate is not None and gate.sparse:
         raise ValueError(
             f"{what} is defined for the dense gates of gmoe.gates; this model has "

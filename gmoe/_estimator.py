@@ -1203,8 +1203,10 @@ class GaussianMoERegressor(ConditionalMixture, RegressorMixin, BaseEstimator):
         likelihood the model was fitted by; a gate whose blocks are not
         identified is reported in a parametrisation that is
         (:meth:`gmoe.gates.Gate.summary_gate`: the cosine gate's
-        ``v_i = w_i / (|w_i| + theta)``).  The sparse gates and the plain cosine
-        router raise a ``ValueError`` that says why.
+        ``v_i = w_i / (|w_i| + theta)``).  For a sparse gate the intervals are
+        those of the fit's piece (every sample's selection held as fitted; see
+        the user guide).  The plain cosine router raises a ``ValueError`` that
+        says why.
 
         Parameters
         ----------

@@ -344,8 +344,13 @@ class GatedGaussianMoE:
         deviance = np.empty(k)
         for i in range(k):
             others = np.delete(np.arange(k), i)
-            without = (np.logaddexp.reduce(log_joint[:, others], axis=1)
-                       - np.logaddexp.reduce(log_pi[:, others], axis=1))
+            # a sample of a sparse gate whose only selected expert is i has no
+            # expert left: its density, and so the deviance, is that of -inf
+            mass = np.logaddexp.reduce(log_pi[:, others], axis=1)
+            left = np.isfinite(mass)
+            without = np.full(mass.shape, -np.inf)
+            without[left] = (np.logaddexp.reduce(log_joint[left][:, others], axis=1)
+                             - mass[left])
             deviance[i] = 2.0 * float(self.w @ (full - without))
         return deviance
 

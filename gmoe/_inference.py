@@ -355,7 +355,7 @@ class MoEInference:
 
         check_is_fitted(estimator)
         require_dense_gate(estimator, "inference (standard errors, intervals)",
-                           conditional_gaussian=True, joint=True)
+                           conditional_gaussian=True, joint=True, sparse=True)
         _check_method(method)
         if method == "bootstrap":
             if bootstrap not in BOOTSTRAP_KINDS:
@@ -443,6 +443,13 @@ class MoEInference:
                 "penalised estimate (its curvature), which is biased towards zero "
                 "in the gate slopes: they are not intervals for the unpenalised "
                 "parameters.")
+        if self.gate.sparse:
+            self.notes.append(
+                f"the {self.gate.name} gate's likelihood is piecewise smooth: the "
+                "standard errors are those of the fit's piece (every sample's "
+                "selection held as fitted). In simulations the experts' intervals "
+                "have their nominal coverage and the gate's are conservative (see "
+                "the user guide, 'Other gates').")
         if self._block_rows():
             self.notes.append(
                 f"the {self.gate.name} gate is summarised by the coefficients of its "

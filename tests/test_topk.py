@@ -337,3 +337,39 @@ def test_newton_reports_the_gradient_of_the_fixed_set_piece(topk_data):
         1 + 1e-9)
     if newton.converged:
         assert newton.grad_norm <= options.gtol
+
+
+def test_piece_wald_intervals_of_a_top_k_fit_cover_the_truth():
+    # The top-K likelihood is piecewise smooth; the Wald intervals of the fit's
+    # piece (selections held) cover the true expert parameters about 95% of the
+    # time over repeated data sets, and the gate's at least that often.
+    from gmoe._inference import align_experts
+
+    truth = {name: np.asarray(value, dtype=float) for name, value in
+             TOPK_TRUTH.items()}
+    hits_expert, hits_gate = [], []
+    for seed in range(20):
+        X, y = make_moe_regression(1000, TOPK_TRUTH, random_state=500 + seed,
+                                   top_k=TOPK_TRUTH_K)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = GaussianMoERegressor(4, top_k=TOPK_TRUTH_K, random_state=0,
+                                         init_params=TOPK_TRUTH).fit(X, y)
+        table = model.summary(X, y)
+        assert "piecewise smooth" in table.attrs["notes"][0]
+        aligned, perm = align_experts(model._params_dict(), truth,
+                                      gate=model.gate_)
+        inverse = np.argsort(perm)      # fitted expert i is true expert inverse[i]
+        for name in ("expert_intercept", "expert_coef"):
+            rows = table[table["parameter"] == name]
+            true = truth[name][inverse[rows["expert"].to_numpy()]]
+            if true.ndim == 2:
+                true = true[np.arange(len(rows)), rows["feature"].to_numpy(int)]
+            hits_expert.extend((rows["lower"] <= true) & (true <= rows["upper"]))
+        rows = table[(table["parameter"] == "gate_coef") & table["std_error"].notna()]
+        reference = truth["gate_coef"][inverse[-1]]
+        true = (truth["gate_coef"][inverse[rows["expert"].to_numpy()]]
+                - reference)[np.arange(len(rows)), rows["feature"].to_numpy(int)]
+        hits_gate.extend((rows["lower"] <= true) & (true <= rows["upper"]))
+    assert 0.88 <= np.mean(hits_expert) <= 0.99, np.mean(hits_expert)
+    assert np.mean(hits_gate) >= 0.88, np.mean(hits_gate)

@@ -146,8 +146,8 @@ class Cosine(_InterceptAndVectorGate):
         """With ``theta > 0``: :class:`CosineScores`, the same weights as a
         softmax gate on ``x / (|x| + theta)`` with slopes ``v_i``, identified
         relative to the reference expert.  With ``theta = 0`` the estimates of
-        the directions converge more slowly than any power of n ([NAP25]_), so
-        no Wald theory applies: ValueError."""
+        the directions converge more slowly than any power of n (arXiv
+        2405.14131), so no Wald theory applies: ValueError."""
         if float(self.perturbation) == 0:
             raise ValueError(
                 "the plain cosine router (perturbation=0) identifies only the "
