@@ -10,7 +10,7 @@ The package is layered:
 - ``gmoe._conditional``: the conditional distribution of y given x (predictions,
   density, quantiles, draws), shared by the estimator and the mixing measure;
 - ``gmoe._model``, ``gmoe._em``, ``gmoe._newton`` and the compiled kernels
-  (``gmoe._kernels``, ``gmoe._kernels_hessian``): the likelihood and its solvers;
+  (``gmoe.kernels._em``, ``gmoe.kernels._hessian``): the likelihood and its solvers;
 - :mod:`gmoe.datasets`: synthetic data from a known mixture of experts, and mcycle;
 - :class:`MixingMeasure` (``gmoe._measure``, any dense gate), :func:`voronoi_cells`
   and :func:`voronoi_loss` (``gmoe._voronoi``, with ``gmoe._voronoi_atoms`` and

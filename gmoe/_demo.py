@@ -72,7 +72,7 @@ def run(args):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from gmoe._compile import ensure_compiled
+    from gmoe.kernels._compile import ensure_compiled
     from gmoe.plotting import plot_fit, plot_voronoi_cells
     from gmoe.simulation import demo_study
 

@@ -1,14 +1,14 @@
 """The EM algorithm of a softmax-gated Gaussian mixture of experts.
 
 Everything here works on standardised data (see ``GaussianMoERegressor``) and on
-plain arrays, with the conventions of :mod:`gmoe._kernels`: ``Xt`` (n, p) with a
+plain arrays, with the conventions of :mod:`gmoe.kernels._em`: ``Xt`` (n, p) with a
 leading column of ones, ``gate`` (k, p), ``coef`` (k, p), ``var`` (k,).  The gate is
 kept in its reference form: the last row of ``gate`` is zero throughout.
 
 The maths follows [JJ94] and the reference implementation of [N23]:
 
 - E-step: responsibilities in log space, fused with the sufficient statistics
-  (:func:`gmoe._kernels.e_step`);
+  (:func:`gmoe.kernels._em.e_step`);
 - M-step, experts: closed-form weighted least squares and residual variance, with
   a variance floor;
 - M-step, gate: Newton (IRLS) on the soft-label multinomial logistic objective with
@@ -76,7 +76,7 @@ class EMResult:
 def expert_statistics(Xt, y, w, resp):
     """Weighted least-squares statistics of every expert (numpy, used at start-up).
 
-    Returns ``A`` (k, p, p), ``B`` (k, p), ``C`` (k,) as :func:`gmoe._kernels.e_step`
+    Returns ``A`` (k, p, p), ``B`` (k, p), ``C`` (k,) as :func:`gmoe.kernels._em.e_step`
     does.
     """
     wr = w[:, None] * resp

@@ -41,7 +41,7 @@ gate's closed form (:meth:`~gmoe.gates.Gate.m_step`) where it has one.
 Free parameters, in this order: the gate blocks row by row without the gauge
 coordinates of the last expert (held at zero: the reference), the expert rows,
 the log-variances.  The passes over the data are compiled
-(:mod:`gmoe._kernels_scores`), in chunks of :data:`CHUNK` samples; a gate with
+(:mod:`gmoe.kernels._scores`), in chunks of :data:`CHUNK` samples; a gate with
 a compiled form (:meth:`gmoe.gates.Gate.compiled_form`: the linear-predictor,
 cosine and Laplace gates) enters them by its design, form and constant, any
 other gate by its score arrays.  The inference helpers
@@ -51,16 +51,15 @@ other gate by its score arrays.  The inference helpers
 
 import numpy as np
 
-from gmoe._kernels_scores import (
-    array_source,
-    compiled_source,
+from gmoe._model import EStats, m_step_experts, solve_psd
+from gmoe.gates import log_softmax_active
+from gmoe.kernels._scores import (
     e_step_from_scores,
     gate_stats_from_scores,
     loglik_from_scores,
     loglik_hessian_from_scores,
 )
-from gmoe._model import EStats, m_step_experts, solve_psd
-from gmoe.gates import log_softmax_active
+from gmoe.kernels._sources import array_source, compiled_source
 
 #: Samples per chunk of a pass (bounds the memory of the derivative arrays).
 CHUNK = 65536
@@ -226,8 +225,8 @@ class GatedGaussianMoE:
 
     def e_step(self, params, resp_prev, resp):
         """One E-step at ``params``: writes ``resp`` (n, k), returns
-        :class:`gmoe._model.EStats` (see :func:`gmoe._kernels.e_step`); compiled
-        (:func:`gmoe._kernels_scores.e_step_from_scores`) chunk by chunk."""
+        :class:`gmoe._model.EStats` (see :func:`gmoe.kernels._em.e_step`); compiled
+        (:func:`gmoe.kernels._scores.e_step_from_scores`) chunk by chunk."""
         k, p = params.coef.shape
         total = [0.0, np.zeros((k, p, p)), np.zeros((k, p)), np.zeros(k), 0.0,
                  np.zeros((k, self.m)), np.zeros((k, k, self.m, self.m)), 0.0, 0.0]
@@ -256,7 +255,7 @@ class GatedGaussianMoE:
 
     def objective(self, params):
         """Log-likelihood at ``params`` minus :meth:`penalty` (the x-marginal
-        term added); compiled (:func:`gmoe._kernels_scores.loglik_from_scores`)."""
+        term added); compiled (:func:`gmoe.kernels._scores.loglik_from_scores`)."""
         loglik = 0.0
         for rows in self._chunks():
             loglik += loglik_from_scores(self._source(rows, params.gate, 0),
@@ -267,7 +266,7 @@ class GatedGaussianMoE:
     def derivatives(self, params):
         """Log-likelihood minus :meth:`penalty`, gradient and exact Hessian over
         the free parameters (the order of :meth:`to_vector`); compiled
-        (:func:`gmoe._kernels_scores.loglik_hessian_from_scores`)."""
+        (:func:`gmoe.kernels._scores.loglik_hessian_from_scores`)."""
         k, p = params.coef.shape
         q = self.m + p + 1
         blocks = self.project_gate(params.gate)

@@ -22,8 +22,8 @@ import numpy as np
 import scipy.linalg
 import scipy.special
 
-from gmoe._kernels import e_step, gate_stats
-from gmoe._kernels_hessian import loglik_hessian
+from gmoe.kernels._em import e_step, gate_stats
+from gmoe.kernels._hessian import loglik_hessian
 
 #: An expert whose total responsibility is below this fraction of the total sample
 #: weight keeps its previous expert parameters in the M-step (its least-squares
@@ -363,7 +363,7 @@ class SoftmaxGaussianMoE:
 
     def gate_stats(self, resp, gate):
         """Gate objective for ``resp``, its gradient and information at ``gate``
-        (:func:`gmoe._kernels.gate_stats`)."""
+        (:func:`gmoe.kernels._em.gate_stats`)."""
         return gate_stats(self.Xt, self.w, resp, gate)
 
     def reference_gradient(self, grad, k):
@@ -401,7 +401,7 @@ class SoftmaxGaussianMoE:
     def derivatives(self, params):
         """Penalised log-likelihood, gradient and Hessian over the free parameters.
 
-        One pass over the data (:func:`gmoe._kernels_hessian.loglik_hessian`).
+        One pass over the data (:func:`gmoe.kernels._hessian.loglik_hessian`).
 
         Returns
         -------

@@ -398,7 +398,7 @@ def test_vectorised_log1p_of_the_sigmoid_link():
     # the kernels' log1p on [0, 1] against the library's, relative error
     import math
 
-    from gmoe._kernels_scores import _log1p_unit
+    from gmoe.kernels._sources import _log1p_unit
 
     rng = np.random.default_rng(19)
     e = np.concatenate([rng.uniform(0, 1, 20000), np.exp(-rng.uniform(0, 745, 20000)),

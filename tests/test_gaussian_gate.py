@@ -33,12 +33,6 @@ from gmoe._gaussian_mixture import (
     log_partition,
     moment_matched_representative,
 )
-from gmoe._kernels_scores import (
-    array_source,
-    e_step_from_scores,
-    linear_source,
-    loglik_hessian_from_scores,
-)
 from gmoe._model import MoEParams
 from gmoe._voronoi_gaussian import (
     GaussianGateMixingMeasure,
@@ -46,6 +40,8 @@ from gmoe._voronoi_gaussian import (
     gaussian_gate_voronoi_cells,
 )
 from gmoe.gates import Gaussian
+from gmoe.kernels._scores import e_step_from_scores, loglik_hessian_from_scores
+from gmoe.kernels._sources import array_source, linear_source
 
 IDENTITY = types.SimpleNamespace(x_mean=np.zeros(2), x_scale=np.ones(2))
 

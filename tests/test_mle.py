@@ -10,10 +10,10 @@ from naive import loglik_hessian as naive_loglik_hessian
 from sklearn.exceptions import ConvergenceWarning
 
 from gmoe import GateSeparationWarning, GaussianMoERegressor, SpuriousFitWarning
-from gmoe._kernels_hessian import loglik_hessian
 from gmoe._model import MoEParams, SoftmaxGaussianMoE
 from gmoe._newton import bfgs_gain, projected_gradient_norm, run_newton
 from gmoe.datasets import N23_TRUTH, PARAM_NAMES, make_moe_regression
+from gmoe.kernels._hessian import loglik_hessian
 from gmoe.simulation import near_truth_start
 
 

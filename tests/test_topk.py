@@ -17,9 +17,7 @@ from scipy.stats import norm
 from gmoe import GaussianMoERegressor
 from gmoe._em import params_from_responsibilities, run_em
 from gmoe._gated_model import GatedGaussianMoE
-from gmoe._kernels_scores import linear_source, loglik_hessian_from_scores
 from gmoe._model import MoEParams, log_gate_weights, top_k_mask
-from gmoe._numba_config import CHUNK_SIZE
 from gmoe.datasets import (
     TOPK_TRUTH,
     TOPK_TRUTH_K,
@@ -28,6 +26,9 @@ from gmoe.datasets import (
     make_moe_regression,
 )
 from gmoe.gates import Softmax, TopK
+from gmoe.kernels._numba_config import CHUNK_SIZE
+from gmoe.kernels._scores import loglik_hessian_from_scores
+from gmoe.kernels._sources import linear_source
 
 
 def random_problem(n, k, d, seed, ties=False):

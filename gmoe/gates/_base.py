@@ -217,7 +217,7 @@ class Gate:
     # ---------------------------------------------------------------- scores
     def linear_design(self, Z):
         """``(Zt, link)`` when the scores are ``h(theta_i . zt)`` for a design
-        ``Zt`` (n, m) and a link named in :data:`gmoe._kernels_scores.LINKS`
+        ``Zt`` (n, m) and a link named in :data:`gmoe.kernels._sources.LINKS`
         (the compiled kernels then compute scores and derivatives themselves);
         None for any other gate."""
         return None
@@ -225,7 +225,7 @@ class Gate:
     def compiled_form(self, Z):
         """``(design, form, constant)`` when the compiled kernels compute the
         scores and their derivatives themselves: ``form`` a name of
-        :data:`gmoe._kernels_scores.FORMS`, with its ``design`` (n, .) and
+        :data:`gmoe.kernels._sources.FORMS`, with its ``design`` (n, .) and
         ``constant``; None when they take the arrays of
         :meth:`score_derivatives`.  The default: the :meth:`linear_design`."""
         linear = self.linear_design(Z)
@@ -264,7 +264,7 @@ class Gate:
     def selection(self):
         """A sparse gate's selection as the compiled kernels know it:
         ``(name, parameter)`` with a name of
-        :data:`gmoe._kernels_scores.SELECTIONS` (the kernels then select
+        :data:`gmoe.kernels._sources.SELECTIONS` (the kernels then select
         themselves, sample by sample, as :meth:`active` does), or None (a dense
         gate, or a selection only :meth:`active` computes)."""
         return None

@@ -1,9 +1,9 @@
 """Compiled scores of the distance gates (:mod:`gmoe.gates._distance`) for the
-passes of :mod:`gmoe._kernels_scores`: the perturbed cosine score and the Laplace
+passes of :mod:`gmoe.kernels._scores`: the perturbed cosine score and the Laplace
 score, their first derivatives chunk by chunk, and the sums of their second
 derivatives the Hessian needs.
 
-As in :mod:`gmoe._kernels_scores`, a chunk is held transposed (samples last):
+As in :mod:`gmoe.kernels._scores`, a chunk is held transposed (samples last):
 ``ZT`` (d, mc) the covariates, ``ST`` (k, mc) the scores, ``D1T`` (k, m, mc) the
 first derivatives with respect to each expert's block ``(b_i, w_i)``, ``AUX``
 (k, mc) what the second derivatives need.  The formulas are those of
@@ -15,9 +15,13 @@ import math
 
 import numpy as np
 
-from gmoe._kernels import _exp_nonpositive
-from gmoe._numba_config import jit
-from gmoe.gates._distance import NORM_FLOOR
+from gmoe.kernels._em import _exp_nonpositive
+from gmoe.kernels._numba_config import jit
+
+#: Floor of the norms that divide the derivatives (``|w_i - x|`` of the Laplace
+#: gate at a sample on a centre, ``|w_i|`` of the cosine gate at ``w_i = 0``):
+#: the derivatives stay finite where the score is not differentiable.
+NORM_FLOOR = 1e-12
 
 SQRT_2PI = math.sqrt(2.0 * math.pi)
 

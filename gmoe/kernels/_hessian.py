@@ -1,6 +1,6 @@
 """Compiled kernel of the observed log-likelihood's gradient and Hessian.
 
-The conventions are those of :mod:`gmoe._kernels` (``Xt`` (n, p) with a leading
+The conventions are those of :mod:`gmoe.kernels._em` (``Xt`` (n, p) with a leading
 column of ones, ``gate`` (k, p), ``coef`` (k, p), ``var`` (k,)).  The parameters are
 taken per expert, in blocks of ``q = 2 p + 1``: the gate row ``gate[i]`` (p), the
 expert row ``coef[i]`` (p) and the log-variance ``s_i = log var[i]`` (1).  Expert
@@ -29,7 +29,7 @@ import math
 
 import numpy as np
 
-from gmoe._kernels import (
+from gmoe.kernels._em import (
     LOG_2PI,
     _as_c_float64,
     _linear_predictors,
@@ -38,7 +38,7 @@ from gmoe._kernels import (
     _run_tasks,
     _softmax_columns,
 )
-from gmoe._numba_config import CHUNK_SIZE, jit
+from gmoe.kernels._numba_config import CHUNK_SIZE, jit
 
 
 @jit
@@ -46,7 +46,7 @@ def _hessian_tasks(t0, t1, Xt, y, w, gate, coef, log_norm, inv_var, ll_c, grad_c
                    hess_c):
     """Tasks ``t0 .. t1`` of :func:`loglik_hessian`, one after the other.
 
-    As in :func:`gmoe._kernels.e_step`, the chunks are dealt in contiguous runs to
+    As in :func:`gmoe.kernels._em.e_step`, the chunks are dealt in contiguous runs to
     ``len(ll_c)`` tasks, each adding its chunks in order; only the upper triangle
     of ``hess_c[t]`` is filled.
     """

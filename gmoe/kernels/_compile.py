@@ -1,7 +1,7 @@
 """Compile the kernels ahead of their first use, and say so when it takes time.
 
 numba compiles a kernel the first time it is called with new argument types and
-keeps the result in its disk cache (:data:`gmoe._numba_config.CACHE_DIR`).
+keeps the result in its disk cache (:data:`gmoe.kernels._numba_config.CACHE_DIR`).
 :func:`ensure_compiled` compiles the kernels for the one set of types gmoe passes
 them (float64, C-contiguous arrays: the Python wrappers of the kernels convert
 other arrays first), so a fit never compiles a second specialisation, and
@@ -20,7 +20,7 @@ import numpy as np
 from numba import types
 from numba.core import event
 
-from gmoe._numba_config import CACHE_DIR
+from gmoe.kernels._numba_config import CACHE_DIR
 
 _F1 = types.float64[::1]
 _F2 = types.float64[:, ::1]
@@ -41,7 +41,7 @@ EM_KERNELS = [
 
 
 def _compile_em():
-    kernels = importlib.import_module("gmoe._kernels")
+    kernels = importlib.import_module("gmoe.kernels._em")
     for name, signature in EM_KERNELS:
         kernel = getattr(kernels, name)
         if isinstance(kernel, numba.core.dispatcher.Dispatcher):
@@ -52,7 +52,7 @@ def _compile_hessian():
     """One call on a tiny problem: compiles whatever the wrapper calls (it passes
     float64 C-contiguous arrays whatever its input, see ``_as_c_float64``)."""
     try:
-        module = importlib.import_module("gmoe._kernels_hessian")
+        module = importlib.import_module("gmoe.kernels._hessian")
     except ImportError:
         return
     n, k, p = 4, 2, 2
@@ -100,7 +100,7 @@ class _CompileNotice(event.Listener):
 def _start_child(group):
     """A child process compiling ``group`` into the disk cache (None if it cannot
     be started)."""
-    code = f"from gmoe._compile import ensure_compiled; ensure_compiled({group!r})"
+    code = f"from gmoe.kernels._compile import ensure_compiled; ensure_compiled({group!r})"
     try:
         return subprocess.Popen([sys.executable, "-c", code],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -29,8 +29,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numba
 import numpy as np
 
-from gmoe import _compile
-from gmoe._numba_config import CHUNK_SIZE, MAX_TASKS, jit, jit_inline
+from gmoe.kernels import _compile
+from gmoe.kernels._numba_config import CHUNK_SIZE, MAX_TASKS, jit, jit_inline
 
 LOG_2PI = math.log(2.0 * math.pi)
 
@@ -554,7 +554,7 @@ def gate_stats(Xt, w, resp, gate):
 def _as_c_float64(*arrays):
     """The arrays as writeable C-contiguous float64 arrays (no copy when they
     already are): the one type the kernels are compiled for
-    (:mod:`gmoe._compile`), so that other inputs (Fortran order, views,
+    (:mod:`gmoe.kernels._compile`), so that other inputs (Fortran order, views,
     read-only arrays) do not trigger a compile of their own."""
     out = []
     for a in arrays:
