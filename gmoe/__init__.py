@@ -5,9 +5,9 @@ The package is layered:
 - :class:`GaussianMoERegressor` (``gmoe._estimator``): the scikit-learn estimator,
   with the dense softmax gate, the top-K sparse softmax gate (``top_k``) and every
   gate of :mod:`gmoe.gates` (the Gaussian gate ``gate="gaussian"`` among them,
-  its maths in ``gmoe._gaussian_gate`` and ``gmoe._gaussian_mixture``), fitted by
+  its maths in ``gmoe.gates._gaussian_maths`` and ``gmoe.gates._gaussian_mixture``), fitted by
   one engine (``gmoe._gated_model``);
-- ``gmoe._conditional``: the conditional distribution of y given x (predictions,
+- ``gmoe.model._conditional``: the conditional distribution of y given x (predictions,
   density, quantiles, draws), shared by the estimator and the mixing measure;
 - ``gmoe._model``, ``gmoe._em``, ``gmoe._newton`` and the compiled kernels
   (``gmoe.kernels._em``, ``gmoe.kernels._hessian``): the likelihood and its solvers;
@@ -31,13 +31,6 @@ from gmoe._estimator import (
     GaussianMoERegressor,
     SpuriousFitWarning,
 )
-from gmoe._gaussian_gate import (
-    N24G_TRUTH_TYPE1,
-    N24G_TRUTH_TYPE2,
-    CovarianceFloorWarning,
-    RepresentativeWarning,
-    draw_gaussian_gate_data,
-)
 from gmoe._inference import InferenceWarning, MoEInference, format_summary
 from gmoe._measure import MixingMeasure
 from gmoe._routing import RoutingDiagnostics, routing_diagnostics
@@ -54,6 +47,8 @@ from gmoe._voronoi_gaussian import (
     gaussian_gate_loss,
     gaussian_gate_voronoi_cells,
 )
+from gmoe.datasets import N24G_TRUTH_TYPE1, N24G_TRUTH_TYPE2, draw_gaussian_gate_data
+from gmoe.gates._gaussian_maths import CovarianceFloorWarning, RepresentativeWarning
 
 __version__ = "0.1.0"
 

@@ -12,8 +12,8 @@ import numbers
 
 import numpy as np
 
-from gmoe._conditional import require_dense_gate
 from gmoe._measure import MixingMeasure
+from gmoe.model._conditional import require_dense_gate
 
 __all__ = ["DISTANCES", "MixingDendrogram", "check_mergeable", "dendrogram", "merge"]
 

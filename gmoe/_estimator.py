@@ -15,15 +15,15 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from gmoe._conditional import ConditionalMixture
 from gmoe._em import params_from_responsibilities
 from gmoe._gated_model import GatedGaussianMoE
 from gmoe._measure import MixingMeasure
 from gmoe._model import MoEParams, SoftmaxGaussianMoE
-from gmoe._order import better_fit, canonical_expert_order, canonical_rows
 from gmoe._solvers import SOLVERS, SolverOptions, screen
 from gmoe.datasets import PARAM_NAMES
 from gmoe.gates import GATES, Gate, Softmax, TopK, get_gate
+from gmoe.model._conditional import ConditionalMixture
+from gmoe.model._order import better_fit, canonical_expert_order, canonical_rows
 
 
 class GateSeparationWarning(UserWarning):

@@ -46,10 +46,10 @@ import scipy.stats
 from sklearn.base import clone
 from threadpoolctl import threadpool_limits
 
-from gmoe._conditional import require_dense_gate
 from gmoe._model import MoEParams
 from gmoe.datasets import draw_response
 from gmoe.gates._base import identity_scaling
+from gmoe.model._conditional import require_dense_gate
 
 __all__ = [
     "InferenceWarning",

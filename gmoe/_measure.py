@@ -14,15 +14,15 @@ import numbers
 
 import numpy as np
 
-from gmoe._conditional import ConditionalMixture, require_dense_gate
-from gmoe._measure_params import (
+from gmoe.datasets import DESIGNS, PARAM_NAMES, _generator, draw_covariates
+from gmoe.gates import Softmax, gate_spec, same_gate
+from gmoe.model._conditional import ConditionalMixture, require_dense_gate
+from gmoe.model._measure_params import (
     EXPERT_NAMES,
     as_float_array,
     check_gate,
     check_params,
 )
-from gmoe.datasets import DESIGNS, PARAM_NAMES, _generator, draw_covariates
-from gmoe.gates import Softmax, gate_spec, same_gate
 
 
 class MixingMeasure(ConditionalMixture):

@@ -22,6 +22,7 @@ import numpy as np
 import scipy.linalg
 import scipy.special
 
+from gmoe.gates._sparse import top_k_mask
 from gmoe.kernels._em import e_step, gate_stats
 from gmoe.kernels._hessian import loglik_hessian
 
@@ -83,41 +84,6 @@ class MoEParams:
         return cls(gate, coef, var)
 
 
-def top_k_mask(scores, top_k):
-    """Which experts the top-K sparse softmax gate keeps, sample by sample.
-
-    Parameters
-    ----------
-    scores : ndarray of shape (n, k)
-        Gate scores :math:`s_i(x_n) = \\beta_{0i} + \\beta_{1i}^\\top x_n`.
-    top_k : int or None
-        ``K``; ``None`` keeps every expert (the dense softmax gate).
-
-    Returns
-    -------
-    keep : ndarray of shape (n, k), dtype=bool
-        True for the ``K`` largest scores of each row.  Ties are broken by the
-        lower index: of equal scores the expert with the smaller index is kept
-        first (a stable sort of the negated scores).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> top_k_mask(np.array([[0.0, 2.0, 1.0, 2.0]]), 2)
-    array([[False,  True, False,  True]])
-    >>> top_k_mask(np.array([[1.0, 1.0, 1.0]]), 1)
-    array([[ True, False, False]])
-    """
-    scores = np.asarray(scores, dtype=float)
-    keep = np.ones(scores.shape, dtype=bool)
-    if top_k is None or top_k >= scores.shape[1]:
-        return keep
-    order = np.argsort(-scores, axis=1, kind="stable")
-    keep[:] = False
-    np.put_along_axis(keep, order[:, :top_k], True, axis=1)
-    return keep
-
-
 def log_gate_weights(scores, top_k=None):
     """Log gate weights of the (top-K sparse) softmax gate.
 
@@ -126,7 +92,7 @@ def log_gate_weights(scores, top_k=None):
         \\log \\pi_i(x) = s_i(x) - \\log \\sum_{j \\in T(x)} e^{s_j(x)}
         \\ \\text{for}\\ i \\in T(x),\\qquad -\\infty\\ \\text{otherwise},
 
-    with :math:`T(x)` the ``top_k`` largest scores (:func:`top_k_mask`; all the
+    with :math:`T(x)` the ``top_k`` largest scores (:func:`~gmoe.gates._sparse.top_k_mask`; all the
     experts when ``top_k`` is None).
 
     Parameters

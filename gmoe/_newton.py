@@ -23,7 +23,6 @@ import scipy.linalg
 import scipy.optimize
 
 from gmoe._model import MoEParams, _held_at_bound
-from gmoe._order import OBJECTIVE_RTOL
 from gmoe._pieces import (
     crossed,
     flip_gains,
@@ -31,6 +30,7 @@ from gmoe._pieces import (
     margin_rows,
     multipliers,
 )
+from gmoe.model._order import OBJECTIVE_RTOL
 
 #: Damping at the first iteration, relative to the scaling ``D``.
 LAMBDA_START = 1e-3

@@ -17,7 +17,7 @@ import numpy as np
 import scipy.special
 from sklearn.exceptions import ConvergenceWarning
 
-from gmoe._order import better_fit
+from gmoe.model._order import better_fit
 
 __all__ = [
     "CRITERIA",
@@ -326,7 +326,7 @@ def split_start(estimator, n_experts, *, spread=0.5):
     >>> bool(np.isclose(twin.log_likelihood_, moe.log_likelihood_))
     True
     """
-    from gmoe._conditional import require_dense_gate
+    from gmoe.model._conditional import require_dense_gate
 
     require_dense_gate(estimator, "a split start")
     gate = estimator._fitted_gate()

@@ -45,12 +45,8 @@ import numpy as np
 import pandas as pd
 
 from gmoe import GaussianMoERegressor
-from gmoe._gaussian_gate import (
-    N24G_TRUTH_TYPE1,
-    N24G_TRUTH_TYPE2,
-    draw_gaussian_gate_data,
-)
 from gmoe._voronoi_gaussian import GaussianGateMixingMeasure, gaussian_gate_loss
+from gmoe.datasets import N24G_TRUTH_TYPE1, N24G_TRUTH_TYPE2, draw_gaussian_gate_data
 from gmoe.simulation import sample_size_grid
 from paper_figures import _common
 

@@ -7,9 +7,9 @@ import naive
 import numpy as np
 import pytest
 
-from gmoe._gaussian_gate import gaussian_to_quadratic
 from gmoe.gates import GATES, Cosine, Gaussian, Laplace, TopK, TopP, get_gate
 from gmoe.gates._distance import NORM_FLOOR
+from gmoe.gates._gaussian_maths import gaussian_to_quadratic
 
 N, D, K = 50, 2, 3
 

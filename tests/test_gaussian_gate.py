@@ -15,31 +15,29 @@ from sklearn.exceptions import ConvergenceWarning
 
 from gmoe import CovarianceFloorWarning, GaussianMoERegressor
 from gmoe._gated_model import GatedGaussianMoE
-from gmoe._gaussian_gate import (
-    N24G_TRUTH_TYPE1,
-    N24G_TRUTH_TYPE2,
-    augmented_design,
-    draw_gaussian_gate_data,
-    gaussian_log_gate,
-    gaussian_log_scores,
-    gaussian_to_quadratic,
-    n_gaussian_gate_parameters,
-    quadratic_to_gaussian,
-)
-from gmoe._gaussian_mixture import (
-    block_moments,
-    feature_moments,
-    gaussian_m_step,
-    log_partition,
-    moment_matched_representative,
-)
 from gmoe._model import MoEParams
 from gmoe._voronoi_gaussian import (
     GaussianGateMixingMeasure,
     gaussian_gate_loss,
     gaussian_gate_voronoi_cells,
 )
+from gmoe.datasets import N24G_TRUTH_TYPE1, N24G_TRUTH_TYPE2, draw_gaussian_gate_data
 from gmoe.gates import Gaussian
+from gmoe.gates._gaussian_maths import (
+    augmented_design,
+    gaussian_log_gate,
+    gaussian_log_scores,
+    gaussian_to_quadratic,
+    n_gaussian_gate_parameters,
+    quadratic_to_gaussian,
+)
+from gmoe.gates._gaussian_mixture import (
+    block_moments,
+    feature_moments,
+    gaussian_m_step,
+    log_partition,
+    moment_matched_representative,
+)
 from gmoe.kernels._scores import e_step_from_scores, loglik_hessian_from_scores
 from gmoe.kernels._sources import array_source, linear_source
 

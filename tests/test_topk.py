@@ -17,7 +17,7 @@ from scipy.stats import norm
 from gmoe import GaussianMoERegressor
 from gmoe._em import params_from_responsibilities, run_em
 from gmoe._gated_model import GatedGaussianMoE
-from gmoe._model import MoEParams, log_gate_weights, top_k_mask
+from gmoe._model import MoEParams, log_gate_weights
 from gmoe.datasets import (
     TOPK_TRUTH,
     TOPK_TRUTH_K,
@@ -26,6 +26,7 @@ from gmoe.datasets import (
     make_moe_regression,
 )
 from gmoe.gates import Softmax, TopK
+from gmoe.gates._sparse import top_k_mask
 from gmoe.kernels._numba_config import CHUNK_SIZE
 from gmoe.kernels._scores import loglik_hessian_from_scores
 from gmoe.kernels._sources import linear_source

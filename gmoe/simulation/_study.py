@@ -24,10 +24,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gmoe._order import improves
 from gmoe._routing import routing_summary
 from gmoe.datasets import DESIGNS
 from gmoe.gates import gate_spec, get_gate, same_gate
+from gmoe.model._order import improves
 from gmoe.simulation._truth import (
     NEAR_TRUTH_NOISE,  # noqa: F401 (re-exported)
     as_measure,

@@ -3,7 +3,7 @@ derivatives, the closed-form M-step of the joint likelihood, and the
 representative reported for the conditional one.
 
 A block :math:`\\theta_i` (coefficients of the score :math:`s_i` on
-:math:`\\phi(x) = (1, x, \\mathrm{quad}(x))`, :mod:`gmoe._gaussian_gate`) with a
+:math:`\\phi(x) = (1, x, \\mathrm{quad}(x))`, :mod:`gmoe.gates._gaussian_maths`) with a
 negative definite quadratic part is a Gaussian of mass :math:`\\int e^{s_i}`;
 the blocks together, a Gaussian mixture on x, an exponential family in the blocks
 with sufficient statistic :math:`\\phi(x)` per component.
@@ -11,7 +11,7 @@ with sufficient statistic :math:`\\phi(x)` per component.
 
 import numpy as np
 
-from gmoe._gaussian_gate import (
+from gmoe.gates._gaussian_maths import (
     _LOG_2PI,
     EMPTY_COMPONENT_FRACTION,
     _n_features_of,
@@ -59,7 +59,7 @@ def block_moments(rows):
     Examples
     --------
     >>> import numpy as np
-    >>> from gmoe._gaussian_gate import gaussian_to_quadratic
+    >>> from gmoe.gates._gaussian_maths import gaussian_to_quadratic
     >>> rows = gaussian_to_quadratic(np.array([0.25]), np.array([[1.0]]),
     ...                              np.array([[[2.0]]]))
     >>> a, c, G = block_moments(rows)
@@ -167,7 +167,7 @@ def log_partition(rows, order=0):
     Examples
     --------
     >>> import numpy as np
-    >>> from gmoe._gaussian_gate import gaussian_to_quadratic
+    >>> from gmoe.gates._gaussian_maths import gaussian_to_quadratic
     >>> rows = gaussian_to_quadratic(np.array([0.3, 0.7]), np.zeros((2, 1)),
     ...                              np.ones((2, 1, 1)))
     >>> value, grad, _ = log_partition(rows, order=1)
@@ -227,7 +227,7 @@ def gaussian_m_step(stats, total, rows, floor):
     Examples
     --------
     >>> import numpy as np
-    >>> from gmoe._gaussian_gate import augmented_design
+    >>> from gmoe.gates._gaussian_maths import augmented_design
     >>> x = np.array([[-1.0], [1.0], [2.0], [4.0]])
     >>> T = np.stack([augmented_design(x[:2]).sum(0), augmented_design(x[2:]).sum(0)])
     >>> new, _ = gaussian_m_step(T, 4.0, np.zeros((2, 3)), 1e-6)
@@ -307,7 +307,7 @@ def moment_matched_representative(rows, x_mean, x_second, *, max_iter=100,
     Examples
     --------
     >>> import numpy as np
-    >>> from gmoe._gaussian_gate import gaussian_to_quadratic
+    >>> from gmoe.gates._gaussian_maths import gaussian_to_quadratic
     >>> w, c, G = np.array([0.4, 0.6]), np.array([[-1.0], [1.0]]), np.ones((2, 1, 1))
     >>> rows = gaussian_to_quadratic(w, c, G)
     >>> shifted = rows + np.array([0.0, 3.0, 0.8])  # same gate, not Gaussian
