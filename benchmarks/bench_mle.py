@@ -23,11 +23,11 @@ import warnings
 
 import numpy as np
 
-from gmoe._em import run_em
+from gmoe.engine._em import run_em
 from gmoe._estimator import _Scaling
-from gmoe._model import MoEParams, SoftmaxGaussianMoE
-from gmoe._newton import bfgs_gain
-from gmoe._solvers import SolverOptions, solve_newton
+from gmoe.engine._model import MoEParams, SoftmaxGaussianMoE
+from gmoe.engine._newton import bfgs_gain
+from gmoe.engine._solvers import SolverOptions, solve_newton
 from gmoe.datasets import N23_TRUTH, make_moe_regression
 from gmoe.kernels._em import e_step
 from gmoe.kernels._hessian import loglik_hessian

@@ -6,10 +6,10 @@ The package is layered:
   with the dense softmax gate, the top-K sparse softmax gate (``top_k``) and every
   gate of :mod:`gmoe.gates` (the Gaussian gate ``gate="gaussian"`` among them,
   its maths in ``gmoe.gates._gaussian_maths`` and ``gmoe.gates._gaussian_mixture``), fitted by
-  one engine (``gmoe._gated_model``);
+  one engine (``gmoe.engine._gated_model``);
 - ``gmoe.model._conditional``: the conditional distribution of y given x (predictions,
   density, quantiles, draws), shared by the estimator and the mixing measure;
-- ``gmoe._model``, ``gmoe._em``, ``gmoe._newton`` and the compiled kernels
+- ``gmoe.engine._model``, ``gmoe.engine._em``, ``gmoe.engine._newton`` and the compiled kernels
   (``gmoe.kernels._em``, ``gmoe.kernels._hessian``): the likelihood and its solvers;
 - :mod:`gmoe.datasets`: synthetic data from a known mixture of experts, and mcycle;
 - :class:`MixingMeasure` (``gmoe._measure``, any dense gate), :func:`voronoi_cells`
@@ -25,7 +25,7 @@ The package is layered:
 """
 
 from gmoe._dendrogram import MixingDendrogram, dendrogram, merge
-from gmoe._em import LikelihoodDecreaseWarning
+from gmoe.engine._em import LikelihoodDecreaseWarning
 from gmoe._estimator import (
     GateSeparationWarning,
     GaussianMoERegressor,

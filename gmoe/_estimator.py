@@ -15,11 +15,11 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from gmoe._em import params_from_responsibilities
-from gmoe._gated_model import GatedGaussianMoE
+from gmoe.engine._em import params_from_responsibilities
+from gmoe.engine._gated_model import GatedGaussianMoE
 from gmoe._measure import MixingMeasure
-from gmoe._model import MoEParams, SoftmaxGaussianMoE
-from gmoe._solvers import SOLVERS, SolverOptions, screen
+from gmoe.engine._model import MoEParams, SoftmaxGaussianMoE
+from gmoe.engine._solvers import SOLVERS, SolverOptions, screen
 from gmoe.datasets import PARAM_NAMES
 from gmoe.gates import GATES, Gate, Softmax, TopK, get_gate
 from gmoe.model._conditional import ConditionalMixture

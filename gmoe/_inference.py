@@ -5,7 +5,7 @@ Three routes to the sampling variability of the maximum-likelihood estimate
 
 - ``"wald"``: the observed information :math:`I = -\\nabla^2 \\ell(\\hat\\theta)`,
   the exact Hessian of the observed log-likelihood (one pass of the compiled
-  kernel, :meth:`gmoe._model.SoftmaxGaussianMoE.derivatives`), and
+  kernel, :meth:`gmoe.engine._model.SoftmaxGaussianMoE.derivatives`), and
   :math:`\\widehat{\\mathrm{Cov}} = I^{-1}`;
 - ``"sandwich"``: the robust covariance :math:`I^{-1} J I^{-1}` with
   :math:`J = \\sum_n w_n (s_n - \\bar s)(s_n - \\bar s)^\\top`, :math:`s_n` the
@@ -46,7 +46,7 @@ import scipy.stats
 from sklearn.base import clone
 from threadpoolctl import threadpool_limits
 
-from gmoe._model import MoEParams
+from gmoe.engine._model import MoEParams
 from gmoe.datasets import draw_response
 from gmoe.gates._base import identity_scaling
 from gmoe.model._conditional import require_dense_gate
@@ -124,10 +124,10 @@ def _design(X):
 
 def fitted_engine(gate, params, X, y=None, w=None):
     """The model of any gate on data in the ORIGINAL units, and the fitted
-    parameters as its :class:`gmoe._model.MoEParams`.
+    parameters as its :class:`gmoe.engine._model.MoEParams`.
 
     The gate reads ``X`` as given (no standardisation), so that the free
-    parameters of :class:`gmoe._gated_model.GatedGaussianMoE` are the reported
+    parameters of :class:`gmoe.engine._gated_model.GatedGaussianMoE` are the reported
     ones: the gate blocks ``(gate_intercept_i, gate_coef_i)`` without the
     reference's gauge coordinates, the expert rows ``(b_i, a_i)`` and the
     log-variances.
@@ -147,7 +147,7 @@ def fitted_engine(gate, params, X, y=None, w=None):
     model : GatedGaussianMoE
     theta : MoEParams
     """
-    from gmoe._gated_model import GatedGaussianMoE
+    from gmoe.engine._gated_model import GatedGaussianMoE
 
     X = np.asarray(X, dtype=float)
     n, d = X.shape
@@ -316,7 +316,7 @@ class MoEInference:
     covariance : ndarray of shape (m, m)
         Covariance of the free parameters (gate rows of experts ``0 .. k-2``,
         expert rows, LOG-variances; the order of
-        :meth:`gmoe._model.MoEParams.to_vector`), from the observed information
+        :meth:`gmoe.engine._model.MoEParams.to_vector`), from the observed information
         (``"wald"``; also kept for ``"bootstrap"``) or the sandwich; NaN rows and
         columns for the parameters flagged in ``notes``.
     valid : ndarray of shape (m,), dtype=bool

@@ -6,13 +6,13 @@ import scipy.optimize
 from naive import gate_objective
 from sklearn.exceptions import ConvergenceWarning
 
-from gmoe._em import (
+from gmoe.engine._em import (
     expert_statistics,
     m_step_gate,
     params_from_responsibilities,
     run_em,
 )
-from gmoe._model import SoftmaxGaussianMoE, m_step_experts
+from gmoe.engine._model import SoftmaxGaussianMoE, m_step_experts
 
 
 def _model(Xt, y, w, **options):
@@ -154,8 +154,8 @@ def test_em_starts_each_gate_step_at_twice_the_fraction_last_kept():
     # a row near equal predictors; each iteration tries first twice the fraction
     # of the step the previous one kept (at most the full step), halves it until
     # the gate objective does not decrease, and EM stays monotone
-    from gmoe._em import MAX_HALVINGS
-    from gmoe._gated_model import GatedGaussianMoE
+    from gmoe.engine._em import MAX_HALVINGS
+    from gmoe.engine._gated_model import GatedGaussianMoE
     from gmoe.datasets import make_moe_regression
     from gmoe.gates import Sigmoid
 
@@ -213,8 +213,8 @@ def test_em_rejects_a_gate_step_that_underflows_a_weight():
     import warnings
 
     from gmoe._estimator import _Scaling
-    from gmoe._gated_model import GatedGaussianMoE
-    from gmoe._model import MoEParams
+    from gmoe.engine._gated_model import GatedGaussianMoE
+    from gmoe.engine._model import MoEParams
     from gmoe.datasets import make_moe_regression
     from gmoe.gates import Sigmoid
     from gmoe.model._order import canonical_rows
@@ -240,7 +240,7 @@ def test_start_gate_fit_starts_each_step_at_twice_the_fraction_last_kept():
     # the gate fit of a start (m_step_gate) carries the step fraction as EM does:
     # on a normalised sigmoid gate from a flat start its Newton steps overshoot,
     # and each step tries first twice the fraction the previous one kept
-    from gmoe._gated_model import GatedGaussianMoE
+    from gmoe.engine._gated_model import GatedGaussianMoE
     from gmoe.datasets import make_moe_regression
     from gmoe.gates import Sigmoid
 

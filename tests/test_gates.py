@@ -361,8 +361,8 @@ def test_laplace_prepare():
 def test_compiled_distance_scores_match_the_score_arrays(gate, d):
     # the kernels compute the cosine and Laplace scores themselves; the same
     # gate given as the score arrays of score_derivatives gives the same numbers
-    from gmoe._gated_model import GatedGaussianMoE
-    from gmoe._model import MoEParams
+    from gmoe.engine._gated_model import GatedGaussianMoE
+    from gmoe.engine._model import MoEParams
 
     rng = np.random.default_rng(18 + d)
     n, k = 5000, 3                      # more than one chunk of the kernels
@@ -420,8 +420,8 @@ def test_gate_objective_keeps_the_log_weight_of_an_underflowing_expert(gate):
     # a gate step compares it), as the plain formula does
     from scipy.special import log_softmax
 
-    from gmoe._gated_model import GatedGaussianMoE
-    from gmoe._model import MoEParams
+    from gmoe.engine._gated_model import GatedGaussianMoE
+    from gmoe.engine._model import MoEParams
 
     rng = np.random.default_rng(20)
     n, k = 300, 3

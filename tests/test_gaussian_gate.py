@@ -14,8 +14,8 @@ import scipy.stats
 from sklearn.exceptions import ConvergenceWarning
 
 from gmoe import CovarianceFloorWarning, GaussianMoERegressor
-from gmoe._gated_model import GatedGaussianMoE
-from gmoe._model import MoEParams
+from gmoe.engine._gated_model import GatedGaussianMoE
+from gmoe.engine._model import MoEParams
 from gmoe._voronoi_gaussian import (
     GaussianGateMixingMeasure,
     gaussian_gate_loss,

@@ -21,7 +21,7 @@ from gmoe import (
     format_summary,
 )
 from gmoe._inference import _bootstrap_one, align_experts, fitted_engine
-from gmoe._model import MoEParams
+from gmoe.engine._model import MoEParams
 from gmoe.datasets import PARAM_NAMES, make_moe_regression
 from gmoe.gates import Softmax
 

@@ -10,8 +10,8 @@ from naive import loglik_hessian as naive_loglik_hessian
 from sklearn.exceptions import ConvergenceWarning
 
 from gmoe import GateSeparationWarning, GaussianMoERegressor, SpuriousFitWarning
-from gmoe._model import MoEParams, SoftmaxGaussianMoE
-from gmoe._newton import bfgs_gain, projected_gradient_norm, run_newton
+from gmoe.engine._model import MoEParams, SoftmaxGaussianMoE
+from gmoe.engine._newton import bfgs_gain, projected_gradient_norm, run_newton
 from gmoe.datasets import N23_TRUTH, PARAM_NAMES, make_moe_regression
 from gmoe.kernels._hessian import loglik_hessian
 from gmoe.simulation import near_truth_start
@@ -95,7 +95,7 @@ def n23_model(n, seed):
 def test_newton_reaches_a_stationary_point_where_em_stops_short():
     """Over-fitted [N23] (k = 3) from a near-truth start: EM's stopping rule leaves
     nats on the table; the Newton finish leaves none that BFGS can find."""
-    from gmoe._em import run_em
+    from gmoe.engine._em import run_em
 
     model, scaling = n23_model(10_000, seed=100)
     start = MoEParams(*scaling.to_standardized(
@@ -208,7 +208,7 @@ def test_spurious_fit_is_flagged():
 
 def test_spurious_start_ranks_below_regular_ones():
     from gmoe._estimator import _irregular_experts, _Scaling
-    from gmoe._solvers import screen
+    from gmoe.engine._solvers import screen
 
     X, y, regular, start = spurious_setup()
     w = np.ones(len(y))

@@ -5,7 +5,7 @@ import naive
 import numpy as np
 import pytest
 
-from gmoe._pieces import kkt_residual
+from gmoe.engine._pieces import kkt_residual
 from gmoe.gates import TopK, TopP
 from gmoe.kernels._scores import loglik_from_scores
 from gmoe.kernels._sources import linear_source

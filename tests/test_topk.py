@@ -15,9 +15,9 @@ from scipy.special import logsumexp
 from scipy.stats import norm
 
 from gmoe import GaussianMoERegressor
-from gmoe._em import params_from_responsibilities, run_em
-from gmoe._gated_model import GatedGaussianMoE
-from gmoe._model import MoEParams, log_gate_weights
+from gmoe.engine._em import params_from_responsibilities, run_em
+from gmoe.engine._gated_model import GatedGaussianMoE
+from gmoe.engine._model import MoEParams, log_gate_weights
 from gmoe.datasets import (
     TOPK_TRUTH,
     TOPK_TRUTH_K,
@@ -318,8 +318,8 @@ def test_top_k_truth_in_a_study_configuration():
 
 
 def test_newton_reports_the_gradient_of_the_fixed_set_piece(topk_data):
-    from gmoe._newton import projected_gradient_norm
-    from gmoe._solvers import SolverOptions, solve_em, solve_newton
+    from gmoe.engine._newton import projected_gradient_norm
+    from gmoe.engine._solvers import SolverOptions, solve_em, solve_newton
 
     X, y = topk_data
     X, y = X[:800], y[:800]

@@ -278,7 +278,7 @@ class Gate:
         ``margin`` (n,) is non-negative on the sample's side of the boundary and
         zero on it; ``dmargin`` (n, k) its gradient with respect to the scores;
         ``other`` (n, k) bool the selection just across.  The piecewise fit
-        (:mod:`gmoe._pieces`) holds the margins of the samples it must not move
+        (:mod:`gmoe.engine._pieces`) holds the margins of the samples it must not move
         across, and checks that crossing lowers the likelihood."""
         raise NotImplementedError(f"{self!r} is a dense gate: no boundary.")
 

@@ -35,7 +35,7 @@ negative definite quadratic parts), invariant to a common constant.  Its
 complete-data part :math:`\\sum_n w_n \\sum_i \\tau_{ni} s_i(x_n) - W N(\\theta)`
 is maximised in closed form (:func:`gaussian_m_step`: the weighted Gaussian
 mixture M-step).  The gate itself is :class:`gmoe.gates.Gaussian`; the fit is
-that of every gate (:mod:`gmoe._gated_model`).
+that of every gate (:mod:`gmoe.engine._gated_model`).
 
 References
 ----------

@@ -6,7 +6,7 @@ gauge; :meth:`active` selects, and the weights outside the selection are 0.  The
 likelihood is then piecewise smooth: the engine's EM checks the observed
 likelihood at every gate step and moves the selection's boundaries by a compass
 search, and its Newton finish works on the piece of the current selections,
-holding the samples at the boundaries it must not cross (:mod:`gmoe._pieces`,
+holding the samples at the boundaries it must not cross (:mod:`gmoe.engine._pieces`,
 :ref:`when a sparse fit converges <theory-sparse-convergence>`).
 """
 

@@ -6,7 +6,7 @@ taken per expert, in blocks of ``q = 2 p + 1``: the gate row ``gate[i]`` (p), th
 expert row ``coef[i]`` (p) and the log-variance ``s_i = log var[i]`` (1).  Expert
 ``i`` occupies the entries ``i q .. (i + 1) q`` of the gradient and of each axis of
 the Hessian.  Dropping the reference expert's gate row and reordering is left to
-the caller (:mod:`gmoe._model`).
+the caller (:mod:`gmoe.engine._model`).
 
 With :math:`h_{ni} = \\eta_{ni} - \\tfrac12 s_i - \\tfrac12 r_{ni}^2 e^{-s_i}`
 (``eta`` the gate logit, ``r`` the residual of expert ``i``), the log-likelihood of

@@ -1,9 +1,9 @@
 """Second-order finish: damped Newton on the full (penalised) log-likelihood.
 
 All free parameters at once (gate in reference form, expert rows, log-variances;
-:meth:`gmoe._model.MoEParams.to_vector`), with the exact gradient and Hessian of
+:meth:`gmoe.engine._model.MoEParams.to_vector`), with the exact gradient and Hessian of
 the observed log-likelihood from one compiled pass over the data
-(:meth:`gmoe._model.SoftmaxGaussianMoE.derivatives`).
+(:meth:`gmoe.engine._model.SoftmaxGaussianMoE.derivatives`).
 
 Each iteration solves ``(-H + lambda D) step = g`` over the parameters that are
 not held at a bound (``D`` the absolute diagonal of ``-H``: Levenberg-Marquardt's
@@ -22,8 +22,8 @@ import numpy as np
 import scipy.linalg
 import scipy.optimize
 
-from gmoe._model import MoEParams, _held_at_bound
-from gmoe._pieces import (
+from gmoe.engine._model import MoEParams, _held_at_bound
+from gmoe.engine._pieces import (
     crossed,
     flip_gains,
     kkt_residual,
@@ -100,7 +100,7 @@ def projected_gradient_norm(model, params):
     Examples
     --------
     >>> import numpy as np
-    >>> from gmoe._model import MoEParams, SoftmaxGaussianMoE
+    >>> from gmoe.engine._model import MoEParams, SoftmaxGaussianMoE
     >>> Xt = np.column_stack([np.ones(4), [0.0, 1.0, 2.0, 3.0]])
     >>> model = SoftmaxGaussianMoE(Xt, np.array([0.0, 1.0, 2.0, 3.0]), np.ones(4),
     ...                            var_lower=1e-6)
@@ -125,7 +125,7 @@ def bfgs_gain(model, params, max_iter=5000):
     Examples
     --------
     >>> import numpy as np
-    >>> from gmoe._model import MoEParams, SoftmaxGaussianMoE
+    >>> from gmoe.engine._model import MoEParams, SoftmaxGaussianMoE
     >>> Xt = np.column_stack([np.ones(50), np.linspace(-1, 1, 50)])
     >>> y = np.linspace(-1, 1, 50) + np.tile([-0.1, 0.1], 25)
     >>> model = SoftmaxGaussianMoE(Xt, y, np.ones(50), var_lower=1e-6)
@@ -192,7 +192,7 @@ def _bounded_step(A, g, theta, lo, hi, held, lam, hold=None):
     so that a parameter near its bound does not cut every step short.  Returns
     the step (m,), zero for held parameters, or None when the damped matrix is
     not positive definite.  ``hold = (rows, target)``: the step's changes of
-    held margins (a sparse gate's held samples, :mod:`gmoe._pieces`), to first
+    held margins (a sparse gate's held samples, :mod:`gmoe.engine._pieces`), to first
     order.
     """
     diag = np.abs(np.diag(A))
@@ -396,7 +396,7 @@ def _hold(model, params, pinned):
 
 def _on_boundary(model, params, pinned, grad, held):
     """Whether every held sample that carries a positive multiplier in the
-    piece's stationarity (:func:`gmoe._pieces.kkt_residual`) sits on its
+    piece's stationarity (:func:`gmoe.engine._pieces.kkt_residual`) sits on its
     boundary (margin at most :data:`ON_BOUNDARY`)."""
     margin, rows, _ = margin_rows(model, params, *pinned)
     _, lam = kkt_residual(np.where(held, 0.0, grad), rows)

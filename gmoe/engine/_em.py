@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from gmoe._model import MoEParams, m_step_experts
+from gmoe.engine._model import MoEParams, m_step_experts
 
 #: Halvings of a gate step before EM keeps the gate as it is for this iteration.
 MAX_HALVINGS = 30
@@ -233,7 +233,7 @@ def _em_update_top_k(model, state, resp_now, resp_out):
     log-likelihood (the EM inequality), so no iteration does.
 
     The candidates are tried with the light log-likelihood pass
-    (:meth:`gmoe._model.SoftmaxGaussianMoE.top_k_objective`); the first
+    (:meth:`gmoe.engine._model.SoftmaxGaussianMoE.top_k_objective`); the first
     fraction tried is the state's ``gate_scale``, the last fraction kept times
     two (at most 1), so that iterations near boundaries do not repeat the same
     failing halvings.

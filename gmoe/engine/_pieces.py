@@ -13,14 +13,14 @@ Its maxima are of two kinds:
   by crossing (so its gradient points across), and crossing would lower the
   likelihood (the jump there is down).
 
-So a fit of a sparse gate is certified (:func:`gmoe._newton.run_newton`) when
+So a fit of a sparse gate is certified (:func:`gmoe.engine._newton.run_newton`) when
 the gradient of its piece's likelihood, less a non-negative combination of the
 gradients of the margins it is held at (the Karush-Kuhn-Tucker conditions of
 the piece, with the margins as constraints ``c >= 0``), is below ``gtol``, and
 moving any held sample across its boundary lowers its log-likelihood.
 
 When a step crosses boundaries and loses, Newton goes as far as the first of
-them, stopping :data:`gmoe._newton.HOLD_MARGIN` short of it, and holds that
+them, stopping :data:`gmoe.engine._newton.HOLD_MARGIN` short of it, and holds that
 sample there: its next steps keep the margin's linearisation at that value, so
 that the selection at the fit is decided by a margin far above round-off, never
 by a tie.  It releases the sample when the step's quadratic model pulls it

@@ -1,10 +1,10 @@
 """Solvers of the maximum-likelihood problem, chosen by name (:data:`SOLVERS`).
 
-Each solver takes a :class:`gmoe._model.SoftmaxGaussianMoE`, a start
-(:class:`gmoe._model.MoEParams`) and :class:`SolverOptions`, and returns a
-:class:`FitResult`.  ``"em"`` is plain EM (:func:`gmoe._em.run_em`), stopped on the
+Each solver takes a :class:`gmoe.engine._model.SoftmaxGaussianMoE`, a start
+(:class:`gmoe.engine._model.MoEParams`) and :class:`SolverOptions`, and returns a
+:class:`FitResult`.  ``"em"`` is plain EM (:func:`gmoe.engine._em.run_em`), stopped on the
 change of the log-likelihood; ``"newton"`` runs EM as a warm-up, then damped
-Newton on all parameters (:func:`gmoe._newton.run_newton`) until the gradient
+Newton on all parameters (:func:`gmoe.engine._newton.run_newton`) until the gradient
 vanishes, and falls back to more EM iterations when Newton stalls.
 """
 
@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gmoe._em import run_em
-from gmoe._newton import projected_gradient_norm, run_newton
+from gmoe.engine._em import run_em
+from gmoe.engine._newton import projected_gradient_norm, run_newton
 
 #: Times ``"newton"`` goes back to EM (``FALLBACK_EM_ITER`` iterations) when
 #: Newton stalls before its gradient criterion is met.
@@ -53,7 +53,7 @@ class FitResult:
 
 
 def solve_em(model, params, options):
-    """Plain EM from ``params`` (see :func:`gmoe._em.run_em`)."""
+    """Plain EM from ``params`` (see :func:`gmoe.engine._em.run_em`)."""
     em = run_em(model, params, max_iter=options.max_iter, tol=options.tol,
                 accelerate=options.accelerate, verbose=options.verbose)
     return FitResult(em.params, em.objective, list(em.trace), em.n_iter, 0,
@@ -98,7 +98,7 @@ def screen(model, starts, *, n_iter, n_keep, is_regular, twin=None):
     another likelihood), the EM runs are the twin's, and their end points,
     projected on ``model``, are ranked by ``model``'s objective.
 
-    Returns the kept end points (:class:`gmoe._model.MoEParams`), best first, and
+    Returns the kept end points (:class:`gmoe.engine._model.MoEParams`), best first, and
     the objectives of all screened runs.
     """
     ends = []

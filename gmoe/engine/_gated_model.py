@@ -2,8 +2,8 @@
 EM statistics.
 
 :class:`GatedGaussianMoE` has the interface of
-:class:`gmoe._model.SoftmaxGaussianMoE`, so that EM (:mod:`gmoe._em`), Newton
-(:mod:`gmoe._newton`) and the search run on it unchanged, but it knows the gate
+:class:`gmoe.engine._model.SoftmaxGaussianMoE`, so that EM (:mod:`gmoe.engine._em`), Newton
+(:mod:`gmoe.engine._newton`) and the search run on it unchanged, but it knows the gate
 only through the :class:`gmoe.gates.Gate` interface: the scores ``S`` (n, k),
 their derivatives ``D1`` (n, k, m) and ``D2`` (n, k, m, m) with respect to each
 expert's block, and the gauge (the block coordinates a common translation of
@@ -51,7 +51,7 @@ other gate by its score arrays.  The inference helpers
 
 import numpy as np
 
-from gmoe._model import EStats, m_step_experts, solve_psd
+from gmoe.engine._model import EStats, m_step_experts, solve_psd
 from gmoe.gates import log_softmax_active
 from gmoe.kernels._scores import (
     e_step_from_scores,
@@ -98,7 +98,7 @@ class GatedGaussianMoE:
     --------
     >>> import numpy as np
     >>> from gmoe.gates import Constant
-    >>> from gmoe._model import MoEParams
+    >>> from gmoe.engine._model import MoEParams
     >>> rng = np.random.default_rng(0)
     >>> Z = rng.normal(size=(100, 1))
     >>> model = GatedGaussianMoE(Z, np.column_stack([np.ones(100), Z]),
@@ -125,7 +125,7 @@ class GatedGaussianMoE:
         self.var_upper = float(var_upper)
         self.gauge = np.asarray(gate.gauge(self.Z.shape[1]), dtype=bool)
         # a sparse gate's likelihood is smooth only piece by piece: Newton then
-        # holds the samples at their boundaries (gmoe._pieces)
+        # holds the samples at their boundaries (gmoe.engine._pieces)
         self.piecewise = bool(gate.sparse)
         self.m = int(gate.n_block(self.Z.shape[1]))
         self.marginal = bool(gate.marginal)
@@ -139,7 +139,7 @@ class GatedGaussianMoE:
     @property
     def top_k(self):
         """Not None for a sparse gate: EM then takes the generalised steps of a
-        piecewise-smooth likelihood (:func:`gmoe._em._em_update_top_k`: every
+        piecewise-smooth likelihood (:func:`gmoe.engine._em._em_update_top_k`: every
         gate step checked on the observed likelihood, the selections' boundaries
         moved by a compass search)."""
         return getattr(self.gate, "k", -1) if self.gate.sparse else None
@@ -225,7 +225,7 @@ class GatedGaussianMoE:
 
     def e_step(self, params, resp_prev, resp):
         """One E-step at ``params``: writes ``resp`` (n, k), returns
-        :class:`gmoe._model.EStats` (see :func:`gmoe.kernels._em.e_step`); compiled
+        :class:`gmoe.engine._model.EStats` (see :func:`gmoe.kernels._em.e_step`); compiled
         (:func:`gmoe.kernels._scores.e_step_from_scores`) chunk by chunk."""
         k, p = params.coef.shape
         total = [0.0, np.zeros((k, p, p)), np.zeros((k, p)), np.zeros(k), 0.0,
@@ -403,7 +403,7 @@ class GatedGaussianMoE:
 
     def from_vector(self, theta, k):
         """Inverse of :meth:`to_vector`."""
-        from gmoe._model import MoEParams
+        from gmoe.engine._model import MoEParams
 
         p = self.p
         free = self._free_gate(k)
@@ -434,7 +434,7 @@ class GatedGaussianMoE:
 
     def project(self, params):
         """``params`` in reference form, variances clipped to the bounds."""
-        from gmoe._model import MoEParams
+        from gmoe.engine._model import MoEParams
 
         return MoEParams(self.project_gate(params.gate), params.coef.copy(),
                          np.clip(params.var, self.var_lower, self.var_upper))

@@ -1,6 +1,6 @@
 """The model's maths in one place: parameters, objective, derivatives, EM statistics.
 
-Both solvers (:mod:`gmoe._em` and :mod:`gmoe._newton`) and the estimator work
+Both solvers (:mod:`gmoe.engine._em` and :mod:`gmoe.engine._newton`) and the estimator work
 through :class:`SoftmaxGaussianMoE`, which holds one (standardised) data set, the
 regularisation of the fit (variance bounds, gate bound, gate penalty) and computes,
 for a :class:`MoEParams`:
