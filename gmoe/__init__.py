@@ -12,9 +12,9 @@ The package is layered:
 - ``gmoe.engine._model``, ``gmoe.engine._em``, ``gmoe.engine._newton`` and the compiled kernels
   (``gmoe.kernels._em``, ``gmoe.kernels._hessian``): the likelihood and its solvers;
 - :mod:`gmoe.datasets`: synthetic data from a known mixture of experts, and mcycle;
-- :class:`MixingMeasure` (``gmoe._measure``, any dense gate), :func:`voronoi_cells`
-  and :func:`voronoi_loss` (``gmoe._voronoi``, with ``gmoe._voronoi_atoms`` and
-  ``gmoe._voronoi_search``; ``gmoe._voronoi_gaussian`` for the Gaussian gate):
+- :class:`MixingMeasure` (``gmoe.theory._measure``, any dense gate), :func:`voronoi_cells`
+  and :func:`voronoi_loss` (``gmoe.theory._voronoi``, with ``gmoe.theory._voronoi_atoms`` and
+  ``gmoe.theory._voronoi_search``; ``gmoe.theory._voronoi_gaussian`` for the Gaussian gate):
   mixing measures and Voronoi losses;
 - :func:`select_n_experts`, :func:`dendrogram`, :func:`merge` and
   :func:`bootstrap_lrt` (``gmoe._selection``, ``gmoe._dendrogram``): how many
@@ -32,7 +32,7 @@ from gmoe._estimator import (
     SpuriousFitWarning,
 )
 from gmoe._inference import InferenceWarning, MoEInference, format_summary
-from gmoe._measure import MixingMeasure
+from gmoe.theory._measure import MixingMeasure
 from gmoe._routing import RoutingDiagnostics, routing_diagnostics
 from gmoe._selection import (
     ExpertSelection,
@@ -41,8 +41,8 @@ from gmoe._selection import (
     select_n_experts,
     split_start,
 )
-from gmoe._voronoi import UnknownRbarWarning, voronoi_cells, voronoi_loss
-from gmoe._voronoi_gaussian import (
+from gmoe.theory._voronoi import UnknownRbarWarning, voronoi_cells, voronoi_loss
+from gmoe.theory._voronoi_gaussian import (
     GaussianGateMixingMeasure,
     gaussian_gate_loss,
     gaussian_gate_voronoi_cells,

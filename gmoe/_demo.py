@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from gmoe._estimator import GaussianMoERegressor
-from gmoe._measure import MixingMeasure
+from gmoe.theory._measure import MixingMeasure
 from gmoe.datasets import N23_TRUTH, PARAM_NAMES, make_moe_regression
 
 

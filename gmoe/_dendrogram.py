@@ -12,7 +12,7 @@ import numbers
 
 import numpy as np
 
-from gmoe._measure import MixingMeasure
+from gmoe.theory._measure import MixingMeasure
 from gmoe.model._conditional import require_dense_gate
 
 __all__ = ["DISTANCES", "MixingDendrogram", "check_mergeable", "dendrogram", "merge"]

@@ -17,7 +17,7 @@ from sklearn.utils.validation import (
 
 from gmoe.engine._em import params_from_responsibilities
 from gmoe.engine._gated_model import GatedGaussianMoE
-from gmoe._measure import MixingMeasure
+from gmoe.theory._measure import MixingMeasure
 from gmoe.engine._model import MoEParams, SoftmaxGaussianMoE
 from gmoe.engine._solvers import SOLVERS, SolverOptions, screen
 from gmoe.datasets import PARAM_NAMES

@@ -23,7 +23,7 @@ from gmoe import (
     voronoi_cells,
     voronoi_loss,
 )
-from gmoe._voronoi_atoms import default_rbar
+from gmoe.theory._voronoi_atoms import default_rbar
 from gmoe.gates import Cosine, TopK
 
 EXPERTS = {"expert_intercept": np.array([-2.0, 1.0, 3.0]),

@@ -16,7 +16,7 @@ from sklearn.exceptions import ConvergenceWarning
 from gmoe import CovarianceFloorWarning, GaussianMoERegressor
 from gmoe.engine._gated_model import GatedGaussianMoE
 from gmoe.engine._model import MoEParams
-from gmoe._voronoi_gaussian import (
+from gmoe.theory._voronoi_gaussian import (
     GaussianGateMixingMeasure,
     gaussian_gate_loss,
     gaussian_gate_voronoi_cells,

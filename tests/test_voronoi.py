@@ -19,7 +19,7 @@ from gmoe import (
     voronoi_cells,
     voronoi_loss,
 )
-from gmoe._voronoi import RBAR_KNOWN, default_rbar
+from gmoe.theory._voronoi import RBAR_KNOWN, default_rbar
 from gmoe.datasets import N23_TRUTH
 
 E8 = np.exp(-8.0)

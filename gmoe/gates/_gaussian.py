@@ -199,7 +199,7 @@ class Gaussian(Gate):
             values["gate_covariance"]), axis=1)
 
     def mixing_measure(self, values):
-        from gmoe._voronoi_gaussian import GaussianGateMixingMeasure
+        from gmoe.theory._voronoi_gaussian import GaussianGateMixingMeasure
 
         return GaussianGateMixingMeasure.from_params(**values)
 

@@ -6,12 +6,12 @@ cut into the intervals on which the Voronoi cells do not change, and a convex
 function is minimised on each.  One coordinate needs one line; two need the
 lines that hold the boundaries between cells; three or more use a multi-start
 search made of such lines.  The intercept translation ``t0`` is solved exactly
-for each set of cells (:func:`gmoe._voronoi_atoms.best_t0`).
+for each set of cells (:func:`gmoe.theory._voronoi_atoms.best_t0`).
 """
 
 import numpy as np
 
-from gmoe._voronoi_atoms import evaluate, powers
+from gmoe.theory._voronoi_atoms import evaluate, powers
 
 _BISECTION_STEPS = 52
 _MAX_SWEEPS = 50

@@ -4,9 +4,9 @@ The measures hold the same dense gate of :mod:`gmoe.gates`.  The infimum over
 the translations runs over the gate's gauge only: the intercept translation
 ``t0`` (every gate whose scores add the intercept) is solved exactly (a weighted
 median), the translation ``t1`` of the gate parts of the atoms (the softmax
-gate's slopes) by the search of :mod:`gmoe._voronoi_search`; a gate without a
+gate's slopes) by the search of :mod:`gmoe.theory._voronoi_search`; a gate without a
 gauge (the normalised sigmoid gate) is compared as it is.  The loss's pieces
-are in :mod:`gmoe._voronoi_atoms`.
+are in :mod:`gmoe.theory._voronoi_atoms`.
 """
 
 import dataclasses
@@ -16,8 +16,8 @@ from collections.abc import Mapping
 import numpy as np
 import scipy.special
 
-from gmoe._measure import MixingMeasure
-from gmoe._voronoi_atoms import (
+from gmoe.theory._measure import MixingMeasure
+from gmoe.theory._voronoi_atoms import (
     KINDS,
     METRICS,
     RBAR_KNOWN,
@@ -28,7 +28,7 @@ from gmoe._voronoi_atoms import (
     default_rbar,
     evaluate,
 )
-from gmoe._voronoi_search import infimum
+from gmoe.theory._voronoi_search import infimum
 from gmoe.gates import same_gate
 
 #: rbar(M) by cell size (the Gaussian gate's loss reads it by this name).

@@ -28,7 +28,7 @@ with :math:`r = \\bar r(|A_j|)` and :math:`e_j = 2` when :math:`c^*_j \\neq 0`
 :math:`e_j = \\tilde r(|A_j|) / 2` when :math:`c^*_j = 0` (Type II,
 :math:`\\widetilde{\\mathcal D}`).  The code uses the same table
 :math:`\\bar r = \\tilde r = (1, 4, 6)` for cells of 1, 2, 3 atoms; gmoe uses it
-too, with ``2 M`` beyond (:func:`gmoe._voronoi.default_rbar`), and the table is a
+too, with ``2 M`` beyond (:func:`gmoe.theory._voronoi.default_rbar`), and the table is a
 parameter.
 
 One difference from the code: it looks up the size of a cell by the position of
@@ -41,7 +41,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gmoe._voronoi import UnknownRbarWarning, _RbarTable
+from gmoe.theory._voronoi import UnknownRbarWarning, _RbarTable
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ group, the best intercept translation and the loss's terms.
 An atom is :math:`(\\gamma_i, a_i, b_i, \\sigma_i)` with :math:`\\gamma_i` the gate
 part (:attr:`gmoe.MixingMeasure.gate_atoms`).  When the gate's gauge translates
 :math:`\\gamma` (the softmax gate's slopes) the gate distances depend on the
-translation :math:`t_1` and :mod:`gmoe._voronoi_search` minimises over it;
+translation :math:`t_1` and :mod:`gmoe.theory._voronoi_search` minimises over it;
 otherwise the gate part is compared as it is, like the experts.
 """
 
