@@ -65,7 +65,7 @@ class GaussianGateMixingMeasure:
 
     Examples
     --------
-    >>> from gmoe.gates._gaussian_maths import N24G_TRUTH_TYPE1
+    >>> from gmoe.datasets import N24G_TRUTH_TYPE1
     >>> G = GaussianGateMixingMeasure.from_params(**N24G_TRUTH_TYPE1)
     >>> G.n_atoms, G.n_features
     (3, 1)
@@ -147,7 +147,7 @@ def gaussian_gate_voronoi_cells(G, G_true):
 
     Examples
     --------
-    >>> from gmoe.gates._gaussian_maths import N24G_TRUTH_TYPE1
+    >>> from gmoe.datasets import N24G_TRUTH_TYPE1
     >>> G = GaussianGateMixingMeasure.from_params(**N24G_TRUTH_TYPE1)
     >>> gaussian_gate_voronoi_cells(G, G)
     array([0, 1, 2])
@@ -192,7 +192,7 @@ def gaussian_gate_loss(G, G_true, *, rbar=None, return_details=False):
     Examples
     --------
     >>> import numpy as np
-    >>> from gmoe.gates._gaussian_maths import N24G_TRUTH_TYPE1
+    >>> from gmoe.datasets import N24G_TRUTH_TYPE1
     >>> G0 = GaussianGateMixingMeasure.from_params(**N24G_TRUTH_TYPE1)
     >>> gaussian_gate_loss(G0, G0)
     0.0
