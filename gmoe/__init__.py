@@ -2,7 +2,7 @@
 
 The package is layered:
 
-- :class:`GaussianMoERegressor` (``gmoe._estimator``): the scikit-learn estimator,
+- :class:`GaussianMoERegressor` (``gmoe.estimator._estimator``): the scikit-learn estimator,
   with the dense softmax gate, the top-K sparse softmax gate (``top_k``) and every
   gate of :mod:`gmoe.gates` (the Gaussian gate ``gate="gaussian"`` among them,
   its maths in ``gmoe.gates._gaussian_maths`` and ``gmoe.gates._gaussian_mixture``), fitted by
@@ -17,38 +17,38 @@ The package is layered:
   ``gmoe.theory._voronoi_search``; ``gmoe.theory._voronoi_gaussian`` for the Gaussian gate):
   mixing measures and Voronoi losses;
 - :func:`select_n_experts`, :func:`dendrogram`, :func:`merge` and
-  :func:`bootstrap_lrt` (``gmoe._selection``, ``gmoe._dendrogram``): how many
+  :func:`bootstrap_lrt` (``gmoe.selection._selection``, ``gmoe.selection._dendrogram``): how many
   experts;
-- :class:`MoEInference` (``gmoe._inference``): standard errors and intervals;
-- :func:`routing_diagnostics` (``gmoe._routing``): how the gate uses the experts;
+- :class:`MoEInference` (``gmoe.inference._inference``): standard errors and intervals;
+- :func:`routing_diagnostics` (``gmoe.inference._routing``): how the gate uses the experts;
 - :mod:`gmoe.simulation` and :mod:`gmoe.plotting`: rate studies and figures.
 """
 
-from gmoe._dendrogram import MixingDendrogram, dendrogram, merge
+from gmoe.datasets import N24G_TRUTH_TYPE1, N24G_TRUTH_TYPE2, draw_gaussian_gate_data
 from gmoe.engine._em import LikelihoodDecreaseWarning
-from gmoe._estimator import (
+from gmoe.estimator._estimator import (
     GateSeparationWarning,
     GaussianMoERegressor,
     SpuriousFitWarning,
 )
-from gmoe._inference import InferenceWarning, MoEInference, format_summary
-from gmoe.theory._measure import MixingMeasure
-from gmoe._routing import RoutingDiagnostics, routing_diagnostics
-from gmoe._selection import (
+from gmoe.gates._gaussian_maths import CovarianceFloorWarning, RepresentativeWarning
+from gmoe.inference._inference import InferenceWarning, MoEInference, format_summary
+from gmoe.inference._routing import RoutingDiagnostics, routing_diagnostics
+from gmoe.selection._dendrogram import MixingDendrogram, dendrogram, merge
+from gmoe.selection._selection import (
     ExpertSelection,
     LikelihoodRatioTest,
     bootstrap_lrt,
     select_n_experts,
     split_start,
 )
+from gmoe.theory._measure import MixingMeasure
 from gmoe.theory._voronoi import UnknownRbarWarning, voronoi_cells, voronoi_loss
 from gmoe.theory._voronoi_gaussian import (
     GaussianGateMixingMeasure,
     gaussian_gate_loss,
     gaussian_gate_voronoi_cells,
 )
-from gmoe.datasets import N24G_TRUTH_TYPE1, N24G_TRUTH_TYPE2, draw_gaussian_gate_data
-from gmoe.gates._gaussian_maths import CovarianceFloorWarning, RepresentativeWarning
 
 __version__ = "0.1.0"
 

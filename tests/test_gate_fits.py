@@ -12,9 +12,9 @@ import pytest
 from scipy.stats import norm
 
 from gmoe import GaussianMoERegressor, InferenceWarning, select_n_experts, split_start
+from gmoe.datasets import make_moe_regression
 from gmoe.engine._gated_model import GatedGaussianMoE
 from gmoe.engine._model import MoEParams, SoftmaxGaussianMoE
-from gmoe.datasets import make_moe_regression
 from gmoe.gates import Constant, Cosine, Laplace, Sigmoid, Softmax
 
 IDENTITY = types.SimpleNamespace(x_mean=np.zeros(2), x_scale=np.ones(2))

@@ -14,14 +14,9 @@ import scipy.stats
 from sklearn.exceptions import ConvergenceWarning
 
 from gmoe import CovarianceFloorWarning, GaussianMoERegressor
+from gmoe.datasets import N24G_TRUTH_TYPE1, N24G_TRUTH_TYPE2, draw_gaussian_gate_data
 from gmoe.engine._gated_model import GatedGaussianMoE
 from gmoe.engine._model import MoEParams
-from gmoe.theory._voronoi_gaussian import (
-    GaussianGateMixingMeasure,
-    gaussian_gate_loss,
-    gaussian_gate_voronoi_cells,
-)
-from gmoe.datasets import N24G_TRUTH_TYPE1, N24G_TRUTH_TYPE2, draw_gaussian_gate_data
 from gmoe.gates import Gaussian
 from gmoe.gates._gaussian_maths import (
     augmented_design,
@@ -40,6 +35,11 @@ from gmoe.gates._gaussian_mixture import (
 )
 from gmoe.kernels._scores import e_step_from_scores, loglik_hessian_from_scores
 from gmoe.kernels._sources import array_source, linear_source
+from gmoe.theory._voronoi_gaussian import (
+    GaussianGateMixingMeasure,
+    gaussian_gate_loss,
+    gaussian_gate_voronoi_cells,
+)
 
 IDENTITY = types.SimpleNamespace(x_mean=np.zeros(2), x_scale=np.ones(2))
 

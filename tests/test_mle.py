@@ -10,9 +10,9 @@ from naive import loglik_hessian as naive_loglik_hessian
 from sklearn.exceptions import ConvergenceWarning
 
 from gmoe import GateSeparationWarning, GaussianMoERegressor, SpuriousFitWarning
+from gmoe.datasets import N23_TRUTH, PARAM_NAMES, make_moe_regression
 from gmoe.engine._model import MoEParams, SoftmaxGaussianMoE
 from gmoe.engine._newton import bfgs_gain, projected_gradient_norm, run_newton
-from gmoe.datasets import N23_TRUTH, PARAM_NAMES, make_moe_regression
 from gmoe.kernels._hessian import loglik_hessian
 from gmoe.simulation import near_truth_start
 
@@ -82,7 +82,7 @@ def test_hessian_kernel_is_thread_count_independent():
 
 
 def n23_model(n, seed):
-    from gmoe._estimator import _Scaling
+    from gmoe.estimator._estimator import _Scaling
 
     X, y = make_moe_regression(n, N23_TRUTH, random_state=seed)
     w = np.ones(n)
@@ -207,8 +207,8 @@ def test_spurious_fit_is_flagged():
 
 
 def test_spurious_start_ranks_below_regular_ones():
-    from gmoe._estimator import _irregular_experts, _Scaling
     from gmoe.engine._solvers import screen
+    from gmoe.estimator._estimator import _irregular_experts, _Scaling
 
     X, y, regular, start = spurious_setup()
     w = np.ones(len(y))

@@ -15,9 +15,6 @@ from scipy.special import logsumexp
 from scipy.stats import norm
 
 from gmoe import GaussianMoERegressor
-from gmoe.engine._em import params_from_responsibilities, run_em
-from gmoe.engine._gated_model import GatedGaussianMoE
-from gmoe.engine._model import MoEParams, log_gate_weights
 from gmoe.datasets import (
     TOPK_TRUTH,
     TOPK_TRUTH_K,
@@ -25,6 +22,9 @@ from gmoe.datasets import (
     draw_response,
     make_moe_regression,
 )
+from gmoe.engine._em import params_from_responsibilities, run_em
+from gmoe.engine._gated_model import GatedGaussianMoE
+from gmoe.engine._model import MoEParams, log_gate_weights
 from gmoe.gates import Softmax, TopK
 from gmoe.gates._sparse import top_k_mask
 from gmoe.kernels._numba_config import CHUNK_SIZE

@@ -24,9 +24,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gmoe._routing import routing_summary
 from gmoe.datasets import DESIGNS
 from gmoe.gates import gate_spec, get_gate, same_gate
+from gmoe.inference._routing import routing_summary
 from gmoe.model._order import improves
 from gmoe.simulation._truth import (
     NEAR_TRUTH_NOISE,  # noqa: F401 (re-exported)
@@ -790,7 +790,7 @@ def run_rate_study(truth, n_experts, sample_sizes, n_replications, *, random_sta
         - ``log_likelihood``, ``n_iter``, ``converged`` (of the kept start),
           ``warnings`` (categories the fit raised);
         - ``routing_*``: routing diagnostics of the fitted gate on the fit's
-          data (:func:`gmoe._routing.routing_summary`: mean gate entropy,
+          data (:func:`gmoe.inference._routing.routing_summary`: mean gate entropy,
           effective numbers of experts, mean number of active experts, number
           of never-used experts, collapse flag, largest load);
         - ``error``: empty, or the message of a fit that raised (its other

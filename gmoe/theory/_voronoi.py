@@ -16,6 +16,7 @@ from collections.abc import Mapping
 import numpy as np
 import scipy.special
 
+from gmoe.gates import same_gate
 from gmoe.theory._measure import MixingMeasure
 from gmoe.theory._voronoi_atoms import (
     KINDS,
@@ -29,7 +30,6 @@ from gmoe.theory._voronoi_atoms import (
     evaluate,
 )
 from gmoe.theory._voronoi_search import infimum
-from gmoe.gates import same_gate
 
 #: rbar(M) by cell size (the Gaussian gate's loss reads it by this name).
 _RbarTable = Exponents

@@ -165,7 +165,7 @@ def read_data(path, target, features=None, *, drop_na=False):
     >>> read_data(path, "y")
     Traceback (most recent call last):
     ...
-    gmoe._fit_cli.FitInputError: 1 row of data.csv has missing or infinite values \
+    gmoe.commands._fit.FitInputError: 1 row of data.csv has missing or infinite values \
 in the columns used (line 3 of the file); --drop-na drops them.
     >>> frame, features, n_dropped = read_data(path, "y", drop_na=True)
     >>> features, n_dropped, frame["y"].tolist()
@@ -248,7 +248,7 @@ in the columns used (line 3 of the file); --drop-na drops them.
 
 def _fit_one(k, X, y, args):
     """Fit k experts; return the model and the warnings' first lines."""
-    from gmoe._estimator import GaussianMoERegressor
+    from gmoe.estimator._estimator import GaussianMoERegressor
 
     model = GaussianMoERegressor(k, n_init=args.n_init, max_iter=args.max_iter,
                                  tol=args.tol, random_state=args.random_state,
@@ -266,7 +266,7 @@ def _fit_one(k, X, y, args):
 
 def _select(ks, X, y, args):
     """Fit every k with :func:`gmoe.select_n_experts` and choose by BIC."""
-    from gmoe._selection import _check_room, select_n_experts
+    from gmoe.selection._selection import _check_room, select_n_experts
 
     try:
         _check_room(ks, len(y), X.shape[1])

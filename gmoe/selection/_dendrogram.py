@@ -12,8 +12,8 @@ import numbers
 
 import numpy as np
 
-from gmoe.theory._measure import MixingMeasure
 from gmoe.model._conditional import require_dense_gate
+from gmoe.theory._measure import MixingMeasure
 
 __all__ = ["DISTANCES", "MixingDendrogram", "check_mergeable", "dendrogram", "merge"]
 
@@ -290,7 +290,7 @@ class MixingDendrogram:
             if X is None:
                 raise ValueError("weights='proportion' needs X (the mean gate "
                                  "probabilities over X); pass X and y.")
-            from gmoe._selection import _check_Xy
+            from gmoe.selection._selection import _check_Xy
 
             Xc, _, wc = _check_Xy(X, np.zeros(len(X)), sample_weight)
             gate = measure.gate_probabilities(Xc)
@@ -356,7 +356,7 @@ class MixingDendrogram:
         -------
         self : MixingDendrogram
         """
-        from gmoe._selection import _check_Xy
+        from gmoe.selection._selection import _check_Xy
 
         X, y, w = _check_Xy(X, y, sample_weight)
         d = self.levels_[self.n_atoms]["expert_coef"].shape[1]
@@ -417,7 +417,7 @@ class MixingDendrogram:
         -------
         estimator : GaussianMoERegressor
         """
-        from gmoe._estimator import GaussianMoERegressor
+        from gmoe.estimator._estimator import GaussianMoERegressor
 
         params = self.params(n_experts)
         model = GaussianMoERegressor(int(n_experts), init_params=params,
@@ -450,7 +450,7 @@ class MixingDendrogram:
         estimator : GaussianMoERegressor
             Fitted.
         """
-        from gmoe._estimator import GaussianMoERegressor
+        from gmoe.estimator._estimator import GaussianMoERegressor
 
         if n_experts is None:
             if self.n_experts_ is None:

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from gmoe._estimator import GaussianMoERegressor
-from gmoe.theory._measure import MixingMeasure
 from gmoe.datasets import N23_TRUTH, PARAM_NAMES, make_moe_regression
+from gmoe.estimator._estimator import GaussianMoERegressor
+from gmoe.theory._measure import MixingMeasure
 
 
 def add_parser(subparsers):

@@ -46,8 +46,8 @@ import scipy.stats
 from sklearn.base import clone
 from threadpoolctl import threadpool_limits
 
-from gmoe.engine._model import MoEParams
 from gmoe.datasets import draw_response
+from gmoe.engine._model import MoEParams
 from gmoe.gates._base import identity_scaling
 from gmoe.model._conditional import require_dense_gate
 
@@ -400,7 +400,7 @@ class MoEInference:
 
     # ------------------------------------------------------------- covariance
     def _covariance(self, estimator, data, method):
-        from gmoe._estimator import _Scaling
+        from gmoe.estimator._estimator import _Scaling
 
         k, d = self.n_experts, self.n_features
         p = d + 1
@@ -913,7 +913,7 @@ def bootstrap_draws(estimator, X, y, sample_weight=None, *, n_boot=200,
     >>> draws["expert_coef"].shape
     (3, 2, 1)
     """
-    from gmoe._estimator import _Scaling
+    from gmoe.estimator._estimator import _Scaling
 
     X = np.asarray(X, dtype=float)
     y = np.asarray(y, dtype=float)

@@ -15,15 +15,15 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from gmoe.datasets import PARAM_NAMES
 from gmoe.engine._em import params_from_responsibilities
 from gmoe.engine._gated_model import GatedGaussianMoE
-from gmoe.theory._measure import MixingMeasure
 from gmoe.engine._model import MoEParams, SoftmaxGaussianMoE
 from gmoe.engine._solvers import SOLVERS, SolverOptions, screen
-from gmoe.datasets import PARAM_NAMES
 from gmoe.gates import GATES, Gate, Softmax, TopK, get_gate
 from gmoe.model._conditional import ConditionalMixture
 from gmoe.model._order import better_fit, canonical_expert_order, canonical_rows
+from gmoe.theory._measure import MixingMeasure
 
 
 class GateSeparationWarning(UserWarning):
@@ -1037,7 +1037,7 @@ class GaussianMoERegressor(ConditionalMixture, RegressorMixin, BaseEstimator):
         >>> moe.routing_report(X).summary["mean_active"] <= 2
         True
         """
-        from gmoe._routing import routing_diagnostics
+        from gmoe.inference._routing import routing_diagnostics
 
         check_is_fitted(self)
         return routing_diagnostics(self, X, y, min_load=min_load,
@@ -1178,7 +1178,7 @@ class GaussianMoERegressor(ConditionalMixture, RegressorMixin, BaseEstimator):
         >>> result.covariance.shape
         (8, 8)
         """
-        from gmoe._inference import MoEInference
+        from gmoe.inference._inference import MoEInference
 
         return MoEInference(self, X, y, sample_weight, method=method, n_boot=n_boot,
                             bootstrap=bootstrap, random_state=random_state,
@@ -1235,7 +1235,7 @@ class GaussianMoERegressor(ConditionalMixture, RegressorMixin, BaseEstimator):
         >>> list(table.columns)
         ['parameter', 'expert', 'feature', 'estimate', 'std_error', 'lower', 'upper']
         """
-        from gmoe._inference import _check_level
+        from gmoe.inference._inference import _check_level
 
         _check_level(level)
         return self.inference(X, y, sample_weight, method=method,
@@ -1280,7 +1280,7 @@ class GaussianMoERegressor(ConditionalMixture, RegressorMixin, BaseEstimator):
         >>> band.shape
         (2, 2)
         """
-        from gmoe._inference import _check_level
+        from gmoe.inference._inference import _check_level
 
         _check_level(level)
         X = self._check_X(X)

@@ -4,7 +4,7 @@ likelihood-ratio test of k against k + 1.
 :func:`select_n_experts` fits one model per number of experts (in parallel, each
 fit with its own seed) and compares BIC, ICL or AIC, or fits once with the
 largest number and reads the dendrogram of its mixing measure (DSC, see
-:mod:`gmoe._dendrogram`).  :func:`bootstrap_lrt` tests ``k`` experts against
+:mod:`gmoe.selection._dendrogram`).  :func:`bootstrap_lrt` tests ``k`` experts against
 ``k + 1`` by a parametric bootstrap of the likelihood-ratio statistic.
 """
 
@@ -242,7 +242,7 @@ def criteria_row(estimator, X, y, sample_weight=None):
 
 def _fit_recorded(k, X, y, w, seed, estimator_params):
     """Fit k experts; record its warnings instead of showing them."""
-    from gmoe._estimator import (
+    from gmoe.estimator._estimator import (
         GateSeparationWarning,
         GaussianMoERegressor,
         SpuriousFitWarning,
@@ -514,7 +514,7 @@ def select_n_experts(X, y, n_experts=range(1, 9), criterion="bic", *, n_init=Non
     :math:`\\mathrm{DSC}(\\kappa) = -(h_\\kappa + \\log n \\cdot \\bar\\ell_\\kappa)`;
     the best estimator is then refitted from the merged parameters.  DSC works
     for the dense gates whose atoms can be merged (``gate=`` "softmax",
-    "constant", "cosine", "laplace"; see :func:`gmoe._dendrogram.check_mergeable`)
+    "constant", "cosine", "laplace"; see :func:`gmoe.selection._dendrogram.check_mergeable`)
     and raises a ValueError before any fit for the others.
 
     A fit with degenerate experts (an expert with too little weight or a
@@ -617,8 +617,8 @@ def select_n_experts(X, y, n_experts=range(1, 9), criterion="bic", *, n_init=Non
 def _select_dsc(X, y, w, ks, entropy, estimator_params):
     import pandas as pd
 
-    from gmoe._dendrogram import MixingDendrogram, check_mergeable
     from gmoe.gates import get_gate
+    from gmoe.selection._dendrogram import MixingDendrogram, check_mergeable
 
     dendro_options = {key: estimator_params.pop(key)
                       for key in ("distance", "reference") if key in estimator_params}
