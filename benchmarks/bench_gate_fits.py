@@ -45,8 +45,8 @@ class Phases:
     functions of the fit (installed by :meth:`install`, for ``--phases``)."""
 
     #: (module, function, phase): the phases, outermost first.
-    PHASES = [("gmoe.estimator._estimator", "params_from_responsibilities", "starts"),
-              ("gmoe.estimator._estimator", "screen", "screening"),
+    PHASES = [("gmoe.engine._search", "params_from_responsibilities", "starts"),
+              ("gmoe.engine._search", "screen", "screening"),
               ("gmoe.engine._solvers", "run_em", "EM"),
               ("gmoe.engine._solvers", "run_newton", "Newton")]
     #: (class, method): the passes over the data counted in each phase.

@@ -28,9 +28,9 @@ from gmoe.engine._em import run_em
 from gmoe.engine._model import MoEParams, SoftmaxGaussianMoE
 from gmoe.engine._newton import bfgs_gain
 from gmoe.engine._solvers import SolverOptions, solve_newton
-from gmoe.estimator._estimator import _Scaling
 from gmoe.kernels._em import e_step
 from gmoe.kernels._hessian import loglik_hessian
+from gmoe.model._scaling import _Scaling
 from gmoe.simulation import near_truth_start
 
 

@@ -26,22 +26,16 @@ The package is layered:
 
 from gmoe.datasets import N24G_TRUTH_TYPE1, N24G_TRUTH_TYPE2, draw_gaussian_gate_data
 from gmoe.engine._em import LikelihoodDecreaseWarning
-from gmoe.estimator._estimator import (
-    GateSeparationWarning,
-    GaussianMoERegressor,
-    SpuriousFitWarning,
-)
+from gmoe.estimator._estimator import GaussianMoERegressor
+from gmoe.estimator._warnings import GateSeparationWarning, SpuriousFitWarning
 from gmoe.gates._gaussian_maths import CovarianceFloorWarning, RepresentativeWarning
-from gmoe.inference._inference import InferenceWarning, MoEInference, format_summary
+from gmoe.inference._format import format_summary
+from gmoe.inference._inference import InferenceWarning, MoEInference
 from gmoe.inference._routing import RoutingDiagnostics, routing_diagnostics
 from gmoe.selection._dendrogram import MixingDendrogram, dendrogram, merge
-from gmoe.selection._selection import (
-    ExpertSelection,
-    LikelihoodRatioTest,
-    bootstrap_lrt,
-    select_n_experts,
-    split_start,
-)
+from gmoe.selection._lrt import LikelihoodRatioTest, bootstrap_lrt
+from gmoe.selection._selection import ExpertSelection, select_n_experts
+from gmoe.selection._split import split_start
 from gmoe.theory._measure import MixingMeasure
 from gmoe.theory._voronoi import UnknownRbarWarning, voronoi_cells, voronoi_loss
 from gmoe.theory._voronoi_gaussian import (

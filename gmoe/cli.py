@@ -1,6 +1,6 @@
 """The ``gmoe`` command line: a thin layer over the library.
 
-Each command lives in its own module, which exposes ``add_parser(subparsers)``;
+Each command lives in its own module of :mod:`gmoe.commands`, which exposes ``add_parser(subparsers)``;
 the parser it adds sets ``func`` to the function that runs the command.
 """
 

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from gmoe import GaussianMoERegressor
-from gmoe.estimator._estimator import _Scaling
+from gmoe.model._scaling import _Scaling
 from gmoe.engine._model import MoEParams, SoftmaxGaussianMoE, _held_at_bound
 from gmoe.engine._newton import projected_gradient_norm
 from gmoe.datasets import draw_covariates, draw_response

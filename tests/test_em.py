@@ -215,9 +215,9 @@ def test_em_rejects_a_gate_step_that_underflows_a_weight():
     from gmoe.datasets import make_moe_regression
     from gmoe.engine._gated_model import GatedGaussianMoE
     from gmoe.engine._model import MoEParams
-    from gmoe.estimator._estimator import _Scaling
     from gmoe.gates import Sigmoid
     from gmoe.model._order import canonical_rows
+    from gmoe.model._scaling import _Scaling
 
     X, y = make_moe_regression(600, random_state=0)
     X, y, w = canonical_rows(X, y, np.ones(len(y)))

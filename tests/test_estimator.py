@@ -17,7 +17,7 @@ from gmoe import (
     SpuriousFitWarning,
 )
 from gmoe.datasets import N23_TRUTH, PARAM_NAMES, make_moe_regression
-from gmoe.inference._inference import align_experts
+from gmoe.inference._align import align_experts
 
 FITTED = [name + "_" for name in PARAM_NAMES] + [
     "log_likelihood_", "log_likelihood_trace_", "n_iter_", "converged_",

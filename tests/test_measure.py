@@ -11,7 +11,7 @@ from scipy.special import softmax
 
 from gmoe import GaussianMoERegressor, MixingMeasure
 from gmoe.datasets import N23_TRUTH, make_moe_regression
-from gmoe.inference._inference import align_experts
+from gmoe.inference._align import align_experts
 
 
 def naive_density(params, x, y):

@@ -82,7 +82,7 @@ def test_hessian_kernel_is_thread_count_independent():
 
 
 def n23_model(n, seed):
-    from gmoe.estimator._estimator import _Scaling
+    from gmoe.model._scaling import _Scaling
 
     X, y = make_moe_regression(n, N23_TRUTH, random_state=seed)
     w = np.ones(n)
@@ -207,8 +207,9 @@ def test_spurious_fit_is_flagged():
 
 
 def test_spurious_start_ranks_below_regular_ones():
+    from gmoe.engine._search import _irregular_experts
     from gmoe.engine._solvers import screen
-    from gmoe.estimator._estimator import _irregular_experts, _Scaling
+    from gmoe.model._scaling import _Scaling
 
     X, y, regular, start = spurious_setup()
     w = np.ones(len(y))
@@ -274,7 +275,7 @@ def test_bounded_newton_does_not_stall_next_to_a_bound():
     """A gate slope that ends just inside its bound: the step moves it onto the
     bound and solves for the rest, instead of being cut short at every iteration."""
     from gmoe.simulation import draw_replication
-    from gmoe.simulation._study import fit_seed_sequence
+    from gmoe.simulation._replication import fit_seed_sequence
 
     n, replication, k = 7743, 3, 3
     X, y = draw_replication(N23_TRUTH, n, replication, random_state=2023)

@@ -266,7 +266,8 @@ def _fit_one(k, X, y, args):
 
 def _select(ks, X, y, args):
     """Fit every k with :func:`gmoe.select_n_experts` and choose by BIC."""
-    from gmoe.selection._selection import _check_room, select_n_experts
+    from gmoe.selection._common import _check_room
+    from gmoe.selection._selection import select_n_experts
 
     try:
         _check_room(ks, len(y), X.shape[1])

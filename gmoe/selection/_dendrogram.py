@@ -290,7 +290,7 @@ class MixingDendrogram:
             if X is None:
                 raise ValueError("weights='proportion' needs X (the mean gate "
                                  "probabilities over X); pass X and y.")
-            from gmoe.selection._selection import _check_Xy
+            from gmoe.selection._common import _check_Xy
 
             Xc, _, wc = _check_Xy(X, np.zeros(len(X)), sample_weight)
             gate = measure.gate_probabilities(Xc)
@@ -356,7 +356,7 @@ class MixingDendrogram:
         -------
         self : MixingDendrogram
         """
-        from gmoe.selection._selection import _check_Xy
+        from gmoe.selection._common import _check_Xy
 
         X, y, w = _check_Xy(X, y, sample_weight)
         d = self.levels_[self.n_atoms]["expert_coef"].shape[1]

@@ -192,7 +192,7 @@ def run_consistency_study(truths=None, sample_sizes=(200, 700, 2000, 5000),
     """
     import pandas as pd
 
-    from gmoe.selection._selection import _entropy_of, _run
+    from gmoe.selection._common import _entropy_of, _run
 
     truths = CONSISTENCY_TRUTHS if truths is None else truths
     entropy = _entropy_of(random_state)

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from gmoe.datasets import N23_TRUTH
-from gmoe.simulation._study import (
+from gmoe.simulation._replication import (
     draw_replication,
     fit_seed_sequence,
     loss_columns,
