@@ -1,27 +1,32 @@
 """gmoe: statistics of Gaussian mixture-of-experts models.
 
-The package is layered:
+The package is layered, bottom to top (``docs/developers.rst``, "How the package
+is laid out"):
 
-- :class:`GaussianMoERegressor` (``gmoe.estimator._estimator``): the scikit-learn estimator,
-  with the dense softmax gate, the top-K sparse softmax gate (``top_k``) and every
-  gate of :mod:`gmoe.gates` (the Gaussian gate ``gate="gaussian"`` among them,
-  its maths in ``gmoe.gates._gaussian_maths`` and ``gmoe.gates._gaussian_mixture``), fitted by
-  one engine (``gmoe.engine._gated_model``);
-- ``gmoe.model._conditional``: the conditional distribution of y given x (predictions,
-  density, quantiles, draws), shared by the estimator and the mixing measure;
-- ``gmoe.engine._model``, ``gmoe.engine._em``, ``gmoe.engine._newton`` and the compiled kernels
-  (``gmoe.kernels._em``, ``gmoe.kernels._hessian``): the likelihood and its solvers;
-- :mod:`gmoe.datasets`: synthetic data from a known mixture of experts, and mcycle;
-- :class:`MixingMeasure` (``gmoe.theory._measure``, any dense gate), :func:`voronoi_cells`
-  and :func:`voronoi_loss` (``gmoe.theory._voronoi``, with ``gmoe.theory._voronoi_atoms`` and
-  ``gmoe.theory._voronoi_search``; ``gmoe.theory._voronoi_gaussian`` for the Gaussian gate):
-  mixing measures and Voronoi losses;
-- :func:`select_n_experts`, :func:`dendrogram`, :func:`merge` and
-  :func:`bootstrap_lrt` (``gmoe.selection._selection``, ``gmoe.selection._dendrogram``): how many
-  experts;
-- :class:`MoEInference` (``gmoe.inference._inference``): standard errors and intervals;
-- :func:`routing_diagnostics` (``gmoe.inference._routing``): how the gate uses the experts;
-- :mod:`gmoe.simulation` and :mod:`gmoe.plotting`: rate studies and figures.
+- ``gmoe.kernels``: the compiled (numba) passes of EM, the log-likelihood and its
+  Hessian;
+- :mod:`gmoe.gates`: the gates (the Gaussian gate ``gate="gaussian"`` with its
+  maths, ``gmoe.gates._gaussian_maths`` and ``gmoe.gates._gaussian_mixture``);
+- :mod:`gmoe.datasets`: synthetic data from a known mixture of experts (also of
+  the Gaussian gate), and mcycle;
+- ``gmoe.model``: the conditional distribution of y given x (predictions,
+  density, quantiles, draws), the canonical expert order, the scaling of the
+  data;
+- ``gmoe.engine``: the likelihood and its solvers, one engine for every gate
+  (``gmoe.engine._gated_model``; ``gmoe.engine._model`` for the dense softmax
+  gate), EM, the Newton finish and the start search;
+- ``gmoe.theory``: :class:`MixingMeasure` (any dense gate),
+  :func:`voronoi_cells` and :func:`voronoi_loss`, and their Gaussian-gate
+  versions: mixing measures and Voronoi losses;
+- ``gmoe.inference``: :class:`MoEInference` (standard errors and intervals) and
+  :func:`routing_diagnostics` (how the gate uses the experts);
+- ``gmoe.estimator``: :class:`GaussianMoERegressor`, the scikit-learn estimator,
+  with the dense softmax gate, the top-K sparse softmax gate (``top_k``) and
+  every gate of :mod:`gmoe.gates`;
+- ``gmoe.selection``: :func:`select_n_experts`, :func:`split_start`,
+  :func:`bootstrap_lrt`, :func:`dendrogram` and :func:`merge`: how many experts;
+- :mod:`gmoe.simulation` and :mod:`gmoe.plotting`: rate studies and figures;
+  ``gmoe.commands``: the ``gmoe`` command line (:mod:`gmoe.cli`).
 """
 
 from gmoe.datasets import N24G_TRUTH_TYPE1, N24G_TRUTH_TYPE2, draw_gaussian_gate_data
