@@ -521,6 +521,7 @@ def e_step_from_scores(gate, Xt, y, w, coef, var, resp_prev, resp):
     Examples
     --------
     >>> import numpy as np
+    >>> from gmoe.kernels._sources import linear_source
     >>> n, k = 5, 2
     >>> Xt = np.column_stack([np.ones(n), np.arange(n, dtype=float)])
     >>> resp = np.empty((n, k))
@@ -581,6 +582,7 @@ def loglik_hessian_from_scores(gate, Xt, y, w, coef, var):
     Examples
     --------
     >>> import numpy as np
+    >>> from gmoe.kernels._sources import array_source
     >>> n, k = 6, 2
     >>> Xt = np.column_stack([np.ones(n), np.linspace(0, 1, n)])
     >>> gate = array_source(np.zeros((n, k)), np.ones((n, k, 1)))
@@ -624,6 +626,7 @@ def loglik_from_scores(gate, Xt, y, w, coef, var):
     Examples
     --------
     >>> import numpy as np
+    >>> from gmoe.kernels._sources import linear_source
     >>> n, k = 4, 2
     >>> Xt = np.ones((n, 1))
     >>> gate = linear_source(np.ones((n, 1)), np.zeros((k, 1)), "identity")
