@@ -37,9 +37,9 @@ KERNELS = textwrap.dedent("""
     import numpy as np
     import numba
     t0 = time.perf_counter()
-    import gmoe._kernels as K
+    import gmoe.kernels._em as K
     try:
-        import gmoe._kernels_hessian as H
+        import gmoe.kernels._hessian as H
     except ImportError:
         H = None
     imported = time.perf_counter() - t0

@@ -197,8 +197,8 @@ def per_iteration(n, k, d, n_iter, seed):
     """
     import numba
 
-    import gmoe._em as em
-    import gmoe._model as model_module
+    import gmoe.engine._em as em
+    import gmoe.engine._model as model_module
 
     truth = make_truth(k, d, seed)
     X, y = make_moe_regression(n, truth, random_state=np.random.default_rng([seed, n]))
@@ -210,7 +210,7 @@ def per_iteration(n, k, d, n_iter, seed):
 
     spent = {"e_step": [0.0, 0], "gate_stats": [0.0, 0]}
     # the modules whose names the EM loop calls: e_step through the model, the
-    # gate statistics through the start-up and M-step code of gmoe._em
+    # gate statistics through the start-up and M-step code of gmoe.engine._em
     owners = {"e_step": model_module, "gate_stats": em}
     originals = {name: getattr(owners[name], name) for name in spent}
 

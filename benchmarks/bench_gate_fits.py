@@ -45,10 +45,10 @@ class Phases:
     functions of the fit (installed by :meth:`install`, for ``--phases``)."""
 
     #: (module, function, phase): the phases, outermost first.
-    PHASES = [("gmoe._estimator", "params_from_responsibilities", "starts"),
-              ("gmoe._estimator", "screen", "screening"),
-              ("gmoe._solvers", "run_em", "EM"),
-              ("gmoe._solvers", "run_newton", "Newton")]
+    PHASES = [("gmoe.engine._search", "params_from_responsibilities", "starts"),
+              ("gmoe.engine._search", "screen", "screening"),
+              ("gmoe.engine._solvers", "run_em", "EM"),
+              ("gmoe.engine._solvers", "run_newton", "Newton")]
     #: (class, method): the passes over the data counted in each phase.
     PASSES = ["e_step", "gate_stats", "derivatives", "objective"]
 
@@ -83,8 +83,8 @@ class Phases:
     def install(self):
         import importlib
 
-        from gmoe._gated_model import GatedGaussianMoE
-        from gmoe._model import SoftmaxGaussianMoE
+        from gmoe.engine._gated_model import GatedGaussianMoE
+        from gmoe.engine._model import SoftmaxGaussianMoE
 
         for module, name, label in self.PHASES:
             self._wrap(importlib.import_module(module), name, label)

@@ -1,6 +1,6 @@
 """Speed of the E-step with the dense softmax gate and the top-K sparse gate.
 
-One fused E-step pass (:func:`gmoe._kernels.e_step`) per call; the best of
+One fused E-step pass (:func:`gmoe.kernels._em.e_step`) per call; the best of
 ``--repeat`` timings per gate, reported per sample and expert, and the ratio
 top-K / dense (the target: at most 2).
 
@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 
-from gmoe._kernels import e_step
+from gmoe.kernels._em import e_step
 
 
 def time_e_step(Xt, y, w, gate, coef, var, top_k, repeat):

@@ -39,8 +39,8 @@ import pandas as pd
 import scipy.stats
 
 from gmoe import GaussianMoERegressor, InferenceWarning
-from gmoe._inference import align_experts
 from gmoe.datasets import N23_TRUTH, PARAM_NAMES, make_moe_regression
+from gmoe.inference._align import align_experts
 
 HERE = Path(__file__).resolve().parent
 

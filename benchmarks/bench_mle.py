@@ -23,14 +23,14 @@ import warnings
 
 import numpy as np
 
-from gmoe._em import run_em
-from gmoe._estimator import _Scaling
-from gmoe._kernels import e_step
-from gmoe._kernels_hessian import loglik_hessian
-from gmoe._model import MoEParams, SoftmaxGaussianMoE
-from gmoe._newton import bfgs_gain
-from gmoe._solvers import SolverOptions, solve_newton
 from gmoe.datasets import N23_TRUTH, make_moe_regression
+from gmoe.engine._em import run_em
+from gmoe.engine._model import MoEParams, SoftmaxGaussianMoE
+from gmoe.engine._newton import bfgs_gain
+from gmoe.engine._solvers import SolverOptions, solve_newton
+from gmoe.kernels._em import e_step
+from gmoe.kernels._hessian import loglik_hessian
+from gmoe.model._scaling import _Scaling
 from gmoe.simulation import near_truth_start
 
 

@@ -4,7 +4,7 @@ Data from the top-2 truth :data:`gmoe.datasets.TOPK_TRUTH` (k0 = 4, d = 2), a
 top-2 fit with k = 4 started at the truth, and the 95 % Wald intervals of
 ``summary`` (the information of the fit's piece: every sample's selection held).
 The fitted experts are matched to the true ones by
-:func:`gmoe._inference.align_experts`; the gate slopes are compared relative to
+:func:`gmoe.inference._align.align_experts`; the gate slopes are compared relative to
 the expert matched to the fit's reference.  Prints the share of intervals that
 cover the truth, for the experts' intercepts and slopes and for the gate slopes.
 
@@ -20,7 +20,7 @@ import warnings
 import numpy as np
 
 from gmoe import GaussianMoERegressor
-from gmoe._inference import align_experts
+from gmoe.inference._align import align_experts
 from gmoe.datasets import TOPK_TRUTH, TOPK_TRUTH_K, make_moe_regression
 
 

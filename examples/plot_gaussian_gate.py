@@ -25,7 +25,7 @@ from gmoe import (
     draw_gaussian_gate_data,
     gaussian_gate_loss,
 )
-from gmoe._gaussian_gate import gaussian_log_gate
+from gmoe.gates._gaussian_maths import gaussian_log_gate
 
 truth = N24G_TRUTH_TYPE1
 X, y = draw_gaussian_gate_data(truth, 3000, random_state=0)

@@ -1,55 +1,49 @@
 """gmoe: statistics of Gaussian mixture-of-experts models.
 
-The package is layered:
+The package is layered, bottom to top (``docs/developers.rst``, "How the package
+is laid out"):
 
-- :class:`GaussianMoERegressor` (``gmoe._estimator``): the scikit-learn estimator,
-  with the dense softmax gate, the top-K sparse softmax gate (``top_k``) and every
-  gate of :mod:`gmoe.gates` (the Gaussian gate ``gate="gaussian"`` among them,
-  its maths in ``gmoe._gaussian_gate`` and ``gmoe._gaussian_mixture``), fitted by
-  one engine (``gmoe._gated_model``);
-- ``gmoe._conditional``: the conditional distribution of y given x (predictions,
-  density, quantiles, draws), shared by the estimator and the mixing measure;
-- ``gmoe._model``, ``gmoe._em``, ``gmoe._newton`` and the compiled kernels
-  (``gmoe._kernels``, ``gmoe._kernels_hessian``): the likelihood and its solvers;
-- :mod:`gmoe.datasets`: synthetic data from a known mixture of experts, and mcycle;
-- :class:`MixingMeasure` (``gmoe._measure``, any dense gate), :func:`voronoi_cells`
-  and :func:`voronoi_loss` (``gmoe._voronoi``, with ``gmoe._voronoi_atoms`` and
-  ``gmoe._voronoi_search``; ``gmoe._voronoi_gaussian`` for the Gaussian gate):
-  mixing measures and Voronoi losses;
-- :func:`select_n_experts`, :func:`dendrogram`, :func:`merge` and
-  :func:`bootstrap_lrt` (``gmoe._selection``, ``gmoe._dendrogram``): how many
-  experts;
-- :class:`MoEInference` (``gmoe._inference``): standard errors and intervals;
-- :func:`routing_diagnostics` (``gmoe._routing``): how the gate uses the experts;
-- :mod:`gmoe.simulation` and :mod:`gmoe.plotting`: rate studies and figures.
+- ``gmoe.kernels``: the compiled (numba) passes of EM, the log-likelihood and its
+  Hessian;
+- :mod:`gmoe.gates`: the gates (the Gaussian gate ``gate="gaussian"`` with its
+  maths, ``gmoe.gates._gaussian_maths`` and ``gmoe.gates._gaussian_mixture``);
+- :mod:`gmoe.datasets`: synthetic data from a known mixture of experts (also of
+  the Gaussian gate), and mcycle;
+- ``gmoe.model``: the conditional distribution of y given x (predictions,
+  density, quantiles, draws), the canonical expert order, the scaling of the
+  data;
+- ``gmoe.engine``: the likelihood and its solvers, one engine for every gate
+  (``gmoe.engine._gated_model``; ``gmoe.engine._model`` for the dense softmax
+  gate), EM, the Newton finish and the start search;
+- ``gmoe.theory``: :class:`MixingMeasure` (any dense gate),
+  :func:`voronoi_cells` and :func:`voronoi_loss`, and their Gaussian-gate
+  versions: mixing measures and Voronoi losses;
+- ``gmoe.inference``: :class:`MoEInference` (standard errors and intervals) and
+  :func:`routing_diagnostics` (how the gate uses the experts);
+- ``gmoe.estimator``: :class:`GaussianMoERegressor`, the scikit-learn estimator,
+  with the dense softmax gate, the top-K sparse softmax gate (``top_k``) and
+  every gate of :mod:`gmoe.gates`;
+- ``gmoe.selection``: :func:`select_n_experts`, :func:`split_start`,
+  :func:`bootstrap_lrt`, :func:`dendrogram` and :func:`merge`: how many experts;
+- :mod:`gmoe.simulation` and :mod:`gmoe.plotting`: rate studies and figures;
+  ``gmoe.commands``: the ``gmoe`` command line (:mod:`gmoe.cli`).
 """
 
-from gmoe._dendrogram import MixingDendrogram, dendrogram, merge
-from gmoe._em import LikelihoodDecreaseWarning
-from gmoe._estimator import (
-    GateSeparationWarning,
-    GaussianMoERegressor,
-    SpuriousFitWarning,
-)
-from gmoe._gaussian_gate import (
-    N24G_TRUTH_TYPE1,
-    N24G_TRUTH_TYPE2,
-    CovarianceFloorWarning,
-    RepresentativeWarning,
-    draw_gaussian_gate_data,
-)
-from gmoe._inference import InferenceWarning, MoEInference, format_summary
-from gmoe._measure import MixingMeasure
-from gmoe._routing import RoutingDiagnostics, routing_diagnostics
-from gmoe._selection import (
-    ExpertSelection,
-    LikelihoodRatioTest,
-    bootstrap_lrt,
-    select_n_experts,
-    split_start,
-)
-from gmoe._voronoi import UnknownRbarWarning, voronoi_cells, voronoi_loss
-from gmoe._voronoi_gaussian import (
+from gmoe.datasets import N24G_TRUTH_TYPE1, N24G_TRUTH_TYPE2, draw_gaussian_gate_data
+from gmoe.engine._em import LikelihoodDecreaseWarning
+from gmoe.estimator._estimator import GaussianMoERegressor
+from gmoe.estimator._warnings import GateSeparationWarning, SpuriousFitWarning
+from gmoe.gates._gaussian_maths import CovarianceFloorWarning, RepresentativeWarning
+from gmoe.inference._format import format_summary
+from gmoe.inference._inference import InferenceWarning, MoEInference
+from gmoe.inference._routing import RoutingDiagnostics, routing_diagnostics
+from gmoe.selection._dendrogram import MixingDendrogram, dendrogram, merge
+from gmoe.selection._lrt import LikelihoodRatioTest, bootstrap_lrt
+from gmoe.selection._selection import ExpertSelection, select_n_experts
+from gmoe.selection._split import split_start
+from gmoe.theory._measure import MixingMeasure
+from gmoe.theory._voronoi import UnknownRbarWarning, voronoi_cells, voronoi_loss
+from gmoe.theory._voronoi_gaussian import (
     GaussianGateMixingMeasure,
     gaussian_gate_loss,
     gaussian_gate_voronoi_cells,

@@ -1,16 +1,16 @@
 """The ``gmoe`` command line: a thin layer over the library.
 
-Each command lives in its own module, which exposes ``add_parser(subparsers)``;
+Each command lives in its own module of :mod:`gmoe.commands`, which exposes ``add_parser(subparsers)``;
 the parser it adds sets ``func`` to the function that runs the command.
 """
 
 import argparse
 import sys
 
-from gmoe import __version__, _demo, _fit_cli
-from gmoe.simulation import _cli as _simulate
+from gmoe import __version__
+from gmoe.commands import _demo, _fit, _simulate
 
-COMMANDS = [_demo, _fit_cli, _simulate]
+COMMANDS = [_demo, _fit, _simulate]
 
 
 def build_parser():

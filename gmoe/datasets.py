@@ -3,11 +3,16 @@
 Parameters travel as a dict with the keys ``gate_intercept`` (k,), ``gate_coef``
 (k, d), ``expert_intercept`` (k,), ``expert_coef`` (k, d) and ``expert_variance``
 (k,): the names of the fitted attributes of
-:class:`gmoe.GaussianMoERegressor` without the trailing underscore.
+:class:`gmoe.GaussianMoERegressor` without the trailing underscore.  The Gaussian gate of [N24g] has its own truths
+(:data:`N24G_TRUTH_TYPE1`, :data:`N24G_TRUTH_TYPE2`) and samplers
+(:func:`draw_gaussian_gate_data`, :func:`draw_gaussian_gate_response`).
 """
 
 import numpy as np
 from sklearn.utils import check_random_state
+
+from gmoe.gates._gaussian_maths import gaussian_log_gate
+from gmoe.gates._sparse import top_k_mask
 
 __all__ = [
     "PARAM_NAMES",
@@ -145,8 +150,6 @@ def draw_response(params, X, random_state=None, *, top_k=None):
     X = np.asarray(X, dtype=float)
     logits = X @ np.asarray(params["gate_coef"]).T + params["gate_intercept"]
     if top_k is not None:
-        from gmoe._model import top_k_mask
-
         logits = np.where(top_k_mask(logits, top_k), logits, -np.inf)
     logits -= logits.max(axis=1, keepdims=True)
     means = X @ np.asarray(params["expert_coef"]).T + params["expert_intercept"]
@@ -240,3 +243,94 @@ def load_mcycle(return_X_y=False):
         return data[["times"]].to_numpy(dtype=float), data["accel"].to_numpy(
             dtype=float)
     return data
+
+
+# ------------------------------------------------- the Gaussian gate of [N24g]
+#: The Type I truth of the simulations of [N24g] (official code, d = 1, k0 = 3):
+#: every gate location is non-zero.
+N24G_TRUTH_TYPE1 = {
+    "gate_weight": np.array([0.3, 0.4, 0.3]),
+    "gate_mean": np.array([[-0.1], [0.1], [0.5]]),
+    "gate_covariance": np.array([[[0.042824]], [[0.0175]], [[0.01]]]),
+    "expert_intercept": np.array([0.3 + 0.017324 / 0.042824 * 0.1,
+                                  -0.4 + 0.0125 / 0.0175 * 0.1, 0.2]),
+    "expert_coef": np.array([[0.017324 / 0.042824], [-0.0125 / 0.0175], [0.0]]),
+    "expert_variance": np.array([0.0081759 + 0.017324 / 0.042824 * 0.1 * 0.017324,
+                                 0.0175 + 0.0125 / 0.0175 * 0.0125, 0.0175]),
+}
+#: The Type II truth of [N24g]'s code: the first gate location is zero.
+N24G_TRUTH_TYPE2 = {
+    **N24G_TRUTH_TYPE1,
+    "gate_mean": np.array([[0.0], [0.1], [0.5]]),
+    "expert_intercept": np.array([0.3, -0.4 + 0.0125 / 0.0175 * 0.1, 0.2]),
+    "expert_variance": np.array([0.0081759 - 0.017324 / 0.042824 * 0.017324,
+                                 0.0175 + 0.0125 / 0.0175 * 0.0125, 0.0175]),
+}
+
+def draw_gaussian_gate_response(params, X, random_state=None):
+    """Draw y given X from a Gaussian-gated MoE.
+
+    Parameters
+    ----------
+    params : dict
+        ``gate_weight`` (k,), ``gate_mean`` (k, d), ``gate_covariance``
+        (k, d, d), ``expert_intercept`` (k,), ``expert_coef`` (k, d),
+        ``expert_variance`` (k,).
+    X : ndarray of shape (n, d)
+    random_state : int, RandomState, Generator or None
+
+    Returns
+    -------
+    y : ndarray of shape (n,)
+    experts : ndarray of shape (n,), dtype=int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> truth = {"gate_weight": np.array([0.5, 0.5]),
+    ...          "gate_mean": np.array([[-1.0], [1.0]]),
+    ...          "gate_covariance": np.full((2, 1, 1), 0.01),
+    ...          "expert_intercept": np.array([0.0, 5.0]),
+    ...          "expert_coef": np.zeros((2, 1)), "expert_variance": np.full(2, 1e-4)}
+    >>> y, experts = draw_gaussian_gate_response(truth, np.array([[-1.0], [1.0]]), 0)
+    >>> experts
+    array([0, 1])
+    """
+    rng = _generator(random_state)
+    X = np.asarray(X, dtype=float)
+    gate = np.exp(gaussian_log_gate(X, params["gate_weight"], params["gate_mean"],
+                                    params["gate_covariance"]))
+    cumulative = np.cumsum(gate, axis=1)
+    u = rng.uniform(size=(X.shape[0], 1)) * cumulative[:, -1:]
+    k = gate.shape[1]
+    experts = np.minimum((u > cumulative).sum(axis=1), k - 1)
+    means = X @ np.asarray(params["expert_coef"]).T + params["expert_intercept"]
+    mean = means[np.arange(X.shape[0]), experts]
+    sd = np.sqrt(np.asarray(params["expert_variance"])[experts])
+    return mean + sd * rng.standard_normal(X.shape[0]), experts
+
+
+def draw_gaussian_gate_data(params, n_samples, random_state=None):
+    """Draw ``(X, y)`` from the joint model: x from the Gaussian mixture
+    ``sum_i pi_i N(c_i, Gamma_i)``, then y given x (the sampler of [N24g]).
+
+    Returns ``X`` (n, d) and ``y`` (n,).
+
+    Examples
+    --------
+    >>> X, y = draw_gaussian_gate_data(N24G_TRUTH_TYPE1, 5, random_state=0)
+    >>> X.shape, y.shape
+    ((5, 1), (5,))
+    """
+    rng = _generator(random_state)
+    weight = np.asarray(params["gate_weight"], dtype=float)
+    mean = np.asarray(params["gate_mean"], dtype=float)
+    chol = np.linalg.cholesky(np.asarray(params["gate_covariance"], dtype=float))
+    labels = np.minimum(
+        (rng.uniform(size=(n_samples, 1)) > np.cumsum(weight)).sum(axis=1),
+        len(weight) - 1)
+    z = rng.standard_normal((n_samples, mean.shape[1]))
+    X = mean[labels] + np.einsum("nab,nb->na", chol[labels], z)
+    y, _ = draw_gaussian_gate_response(params, X, rng)
+    return X, y
+

@@ -31,7 +31,7 @@ def log_gate(Xt, gate, top_k=None):
 
 
 def e_step(Xt, y, w, gate, coef, var, resp_prev=None, top_k=None):
-    """Reference of gmoe._kernels.e_step (returns resp as well, last)."""
+    """Reference of gmoe.kernels._em.e_step (returns resp as well, last)."""
     k, p = coef.shape
     log_pi = log_gate(Xt, gate, top_k)
     log_joint = log_pi + norm.logpdf(y[:, None], Xt @ coef.T, np.sqrt(var))
@@ -53,7 +53,7 @@ def e_step(Xt, y, w, gate, coef, var, resp_prev=None, top_k=None):
 
 
 def gate_stats(Xt, w, resp, gate, top_k=None):
-    """Reference of gmoe._kernels.gate_stats (with top_k: the statistics of the
+    """Reference of gmoe.kernels._em.gate_stats (with top_k: the statistics of the
     gate objective with each sample's top-K set fixed, masked experts left out)."""
     k, p = gate.shape
     log_pi = log_gate(Xt, gate, top_k)
@@ -81,7 +81,7 @@ def loglik(Xt, y, w, gate, coef, var, top_k=None):
 
 
 def loglik_hessian(Xt, y, w, gate, coef, var, top_k=None):
-    """Reference of gmoe._kernels_hessian.loglik_hessian, sample by sample.
+    """Reference of gmoe.kernels._hessian.loglik_hessian, sample by sample.
 
     Per expert the block (gate row, expert row, log-variance); the per-sample
     gradient is sum_i tau_i g_i - sum_i pi_i e_i and the Hessian is built from its

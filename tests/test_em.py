@@ -6,13 +6,13 @@ import scipy.optimize
 from naive import gate_objective
 from sklearn.exceptions import ConvergenceWarning
 
-from gmoe._em import (
+from gmoe.engine._em import (
     expert_statistics,
     m_step_gate,
     params_from_responsibilities,
     run_em,
 )
-from gmoe._model import SoftmaxGaussianMoE, m_step_experts
+from gmoe.engine._model import SoftmaxGaussianMoE, m_step_experts
 
 
 def _model(Xt, y, w, **options):
@@ -154,9 +154,9 @@ def test_em_starts_each_gate_step_at_twice_the_fraction_last_kept():
     # a row near equal predictors; each iteration tries first twice the fraction
     # of the step the previous one kept (at most the full step), halves it until
     # the gate objective does not decrease, and EM stays monotone
-    from gmoe._em import MAX_HALVINGS
-    from gmoe._gated_model import GatedGaussianMoE
     from gmoe.datasets import make_moe_regression
+    from gmoe.engine._em import MAX_HALVINGS
+    from gmoe.engine._gated_model import GatedGaussianMoE
     from gmoe.gates import Sigmoid
 
     X, y = make_moe_regression(3000, random_state=1)
@@ -212,12 +212,12 @@ def test_em_rejects_a_gate_step_that_underflows_a_weight():
     # objective must see its log-weight (the log-likelihood then never drops)
     import warnings
 
-    from gmoe._estimator import _Scaling
-    from gmoe._gated_model import GatedGaussianMoE
-    from gmoe._model import MoEParams
-    from gmoe._order import canonical_rows
     from gmoe.datasets import make_moe_regression
+    from gmoe.engine._gated_model import GatedGaussianMoE
+    from gmoe.engine._model import MoEParams
     from gmoe.gates import Sigmoid
+    from gmoe.model._order import canonical_rows
+    from gmoe.model._scaling import _Scaling
 
     X, y = make_moe_regression(600, random_state=0)
     X, y, w = canonical_rows(X, y, np.ones(len(y)))
@@ -240,8 +240,8 @@ def test_start_gate_fit_starts_each_step_at_twice_the_fraction_last_kept():
     # the gate fit of a start (m_step_gate) carries the step fraction as EM does:
     # on a normalised sigmoid gate from a flat start its Newton steps overshoot,
     # and each step tries first twice the fraction the previous one kept
-    from gmoe._gated_model import GatedGaussianMoE
     from gmoe.datasets import make_moe_regression
+    from gmoe.engine._gated_model import GatedGaussianMoE
     from gmoe.gates import Sigmoid
 
     X, y = make_moe_regression(3000, random_state=1)

@@ -16,8 +16,8 @@ from gmoe import (
     LikelihoodDecreaseWarning,
     SpuriousFitWarning,
 )
-from gmoe._inference import align_experts
 from gmoe.datasets import N23_TRUTH, PARAM_NAMES, make_moe_regression
+from gmoe.inference._align import align_experts
 
 FITTED = [name + "_" for name in PARAM_NAMES] + [
     "log_likelihood_", "log_likelihood_trace_", "n_iter_", "converged_",

@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 
 from gmoe import GaussianMoERegressor
-from gmoe._fit_cli import FitInputError, parse_experts
 from gmoe.cli import main
+from gmoe.commands._fit import FitInputError, parse_experts
 from gmoe.datasets import make_moe_regression
 
 N = 300

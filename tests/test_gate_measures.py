@@ -23,8 +23,8 @@ from gmoe import (
     voronoi_cells,
     voronoi_loss,
 )
-from gmoe._voronoi_atoms import default_rbar
 from gmoe.gates import Cosine, TopK
+from gmoe.theory._voronoi_atoms import default_rbar
 
 EXPERTS = {"expert_intercept": np.array([-2.0, 1.0, 3.0]),
            "expert_coef": np.array([[1.5, 0.0], [-1.0, 1.0], [0.0, -2.0]]),

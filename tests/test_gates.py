@@ -7,9 +7,9 @@ import naive
 import numpy as np
 import pytest
 
-from gmoe._gaussian_gate import gaussian_to_quadratic
 from gmoe.gates import GATES, Cosine, Gaussian, Laplace, TopK, TopP, get_gate
 from gmoe.gates._distance import NORM_FLOOR
+from gmoe.gates._gaussian_maths import gaussian_to_quadratic
 
 N, D, K = 50, 2, 3
 
@@ -386,8 +386,8 @@ def test_laplace_prepare():
 def test_compiled_distance_scores_match_the_score_arrays(gate, d):
     # the kernels compute the cosine and Laplace scores themselves; the same
     # gate given as the score arrays of score_derivatives gives the same numbers
-    from gmoe._gated_model import GatedGaussianMoE
-    from gmoe._model import MoEParams
+    from gmoe.engine._gated_model import GatedGaussianMoE
+    from gmoe.engine._model import MoEParams
 
     rng = np.random.default_rng(18 + d)
     n, k = 5000, 3                      # more than one chunk of the kernels
@@ -423,7 +423,7 @@ def test_vectorised_log1p_of_the_sigmoid_link():
     # the kernels' log1p on [0, 1] against the library's, relative error
     import math
 
-    from gmoe._kernels_scores import _log1p_unit
+    from gmoe.kernels._sources import _log1p_unit
 
     rng = np.random.default_rng(19)
     e = np.concatenate([rng.uniform(0, 1, 20000), np.exp(-rng.uniform(0, 745, 20000)),
@@ -445,8 +445,8 @@ def test_gate_objective_keeps_the_log_weight_of_an_underflowing_expert(gate):
     # a gate step compares it), as the plain formula does
     from scipy.special import log_softmax
 
-    from gmoe._gated_model import GatedGaussianMoE
-    from gmoe._model import MoEParams
+    from gmoe.engine._gated_model import GatedGaussianMoE
+    from gmoe.engine._model import MoEParams
 
     rng = np.random.default_rng(20)
     n, k = 300, 3

@@ -14,38 +14,32 @@ import scipy.stats
 from sklearn.exceptions import ConvergenceWarning
 
 from gmoe import CovarianceFloorWarning, GaussianMoERegressor
-from gmoe._gated_model import GatedGaussianMoE
-from gmoe._gaussian_gate import (
-    N24G_TRUTH_TYPE1,
-    N24G_TRUTH_TYPE2,
+from gmoe.datasets import N24G_TRUTH_TYPE1, N24G_TRUTH_TYPE2, draw_gaussian_gate_data
+from gmoe.engine._gated_model import GatedGaussianMoE
+from gmoe.engine._model import MoEParams
+from gmoe.gates import Gaussian
+from gmoe.gates._gaussian_maths import (
     augmented_design,
-    draw_gaussian_gate_data,
     gaussian_log_gate,
     gaussian_log_scores,
     gaussian_to_quadratic,
     n_gaussian_gate_parameters,
     quadratic_to_gaussian,
 )
-from gmoe._gaussian_mixture import (
+from gmoe.gates._gaussian_mixture import (
     block_moments,
     feature_moments,
     gaussian_m_step,
     log_partition,
     moment_matched_representative,
 )
-from gmoe._kernels_scores import (
-    array_source,
-    e_step_from_scores,
-    linear_source,
-    loglik_hessian_from_scores,
-)
-from gmoe._model import MoEParams
-from gmoe._voronoi_gaussian import (
+from gmoe.kernels._scores import e_step_from_scores, loglik_hessian_from_scores
+from gmoe.kernels._sources import array_source, linear_source
+from gmoe.theory._voronoi_gaussian import (
     GaussianGateMixingMeasure,
     gaussian_gate_loss,
     gaussian_gate_voronoi_cells,
 )
-from gmoe.gates import Gaussian
 
 IDENTITY = types.SimpleNamespace(x_mean=np.zeros(2), x_scale=np.ones(2))
 

@@ -20,10 +20,11 @@ from gmoe import (
     MoEInference,
     format_summary,
 )
-from gmoe._inference import _bootstrap_one, align_experts, fitted_engine
-from gmoe._model import MoEParams
 from gmoe.datasets import PARAM_NAMES, make_moe_regression
+from gmoe.engine._model import MoEParams
 from gmoe.gates import Softmax
+from gmoe.inference._align import align_experts, fitted_engine
+from gmoe.inference._bootstrap import _bootstrap_one
 
 #: A mild exact-fitted truth (k0 = 2, X ~ U[-2, 2]).
 MILD = {
@@ -275,7 +276,7 @@ def test_align_experts_undoes_a_permutation():
 
 def test_bootstrap_refits_from_a_permuted_start_align_to_the_same_draw(mild_500):
     moe, X, y = mild_500
-    from gmoe._estimator import _Scaling
+    from gmoe.model._scaling import _Scaling
 
     reference = {name: getattr(moe, name + "_") for name in PARAM_NAMES}
     start_swapped = {name: getattr(permuted(moe, [1, 0]), name + "_")

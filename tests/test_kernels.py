@@ -7,8 +7,8 @@ from naive import e_step as naive_e_step
 from naive import gate_objective
 from naive import gate_stats as naive_gate_stats
 
-from gmoe._kernels import EXP_NORMAL_MIN, _exp_nonpositive, e_step, gate_stats
-from gmoe._numba_config import CHUNK_SIZE, MAX_TASKS
+from gmoe.kernels._em import EXP_NORMAL_MIN, _exp_nonpositive, e_step, gate_stats
+from gmoe.kernels._numba_config import CHUNK_SIZE, MAX_TASKS
 
 
 def random_problem(n, k, d, seed, gate_scale=1.0):

@@ -10,8 +10,8 @@ from conftest import TRUTH_3X2
 from scipy.special import softmax
 
 from gmoe import GaussianMoERegressor, MixingMeasure
-from gmoe._inference import align_experts
 from gmoe.datasets import N23_TRUTH, make_moe_regression
+from gmoe.inference._align import align_experts
 
 
 def naive_density(params, x, y):

@@ -10,10 +10,10 @@ from naive import loglik_hessian as naive_loglik_hessian
 from sklearn.exceptions import ConvergenceWarning
 
 from gmoe import GateSeparationWarning, GaussianMoERegressor, SpuriousFitWarning
-from gmoe._kernels_hessian import loglik_hessian
-from gmoe._model import MoEParams, SoftmaxGaussianMoE
-from gmoe._newton import bfgs_gain, projected_gradient_norm, run_newton
 from gmoe.datasets import N23_TRUTH, PARAM_NAMES, make_moe_regression
+from gmoe.engine._model import MoEParams, SoftmaxGaussianMoE
+from gmoe.engine._newton import bfgs_gain, projected_gradient_norm, run_newton
+from gmoe.kernels._hessian import loglik_hessian
 from gmoe.simulation import near_truth_start
 
 
@@ -82,7 +82,7 @@ def test_hessian_kernel_is_thread_count_independent():
 
 
 def n23_model(n, seed):
-    from gmoe._estimator import _Scaling
+    from gmoe.model._scaling import _Scaling
 
     X, y = make_moe_regression(n, N23_TRUTH, random_state=seed)
     w = np.ones(n)
@@ -95,7 +95,7 @@ def n23_model(n, seed):
 def test_newton_reaches_a_stationary_point_where_em_stops_short():
     """Over-fitted [N23] (k = 3) from a near-truth start: EM's stopping rule leaves
     nats on the table; the Newton finish leaves none that BFGS can find."""
-    from gmoe._em import run_em
+    from gmoe.engine._em import run_em
 
     model, scaling = n23_model(10_000, seed=100)
     start = MoEParams(*scaling.to_standardized(
@@ -207,8 +207,9 @@ def test_spurious_fit_is_flagged():
 
 
 def test_spurious_start_ranks_below_regular_ones():
-    from gmoe._estimator import _irregular_experts, _Scaling
-    from gmoe._solvers import screen
+    from gmoe.engine._search import _irregular_experts
+    from gmoe.engine._solvers import screen
+    from gmoe.model._scaling import _Scaling
 
     X, y, regular, start = spurious_setup()
     w = np.ones(len(y))
@@ -274,7 +275,7 @@ def test_bounded_newton_does_not_stall_next_to_a_bound():
     """A gate slope that ends just inside its bound: the step moves it onto the
     bound and solves for the rest, instead of being cut short at every iteration."""
     from gmoe.simulation import draw_replication
-    from gmoe.simulation._study import fit_seed_sequence
+    from gmoe.simulation._replication import fit_seed_sequence
 
     n, replication, k = 7743, 3, 3
     X, y = draw_replication(N23_TRUTH, n, replication, random_state=2023)

@@ -5,14 +5,14 @@ import numpy as np
 import pytest
 
 from gmoe import GaussianMoERegressor
-from gmoe._order import (
+from gmoe.datasets import PARAM_NAMES, make_moe_regression
+from gmoe.model._order import (
     OBJECTIVE_RTOL,
     better_fit,
     canonical_expert_order,
     canonical_rows,
     rank_fits,
 )
-from gmoe.datasets import PARAM_NAMES, make_moe_regression
 
 
 def params_of(model):

@@ -5,9 +5,10 @@ import naive
 import numpy as np
 import pytest
 
-from gmoe._kernels_scores import linear_source, loglik_from_scores
-from gmoe._pieces import kkt_residual
+from gmoe.engine._pieces import kkt_residual
 from gmoe.gates import TopK, TopP
+from gmoe.kernels._scores import loglik_from_scores
+from gmoe.kernels._sources import linear_source
 
 SPARSE = [TopK(1), TopK(2), TopK(3), TopP(0.5), TopP(0.8), TopP(0.99)]
 

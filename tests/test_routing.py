@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from gmoe import GaussianMoERegressor, routing_diagnostics
-from gmoe._routing import routing_summary
 from gmoe.datasets import TOPK_TRUTH, make_moe_regression
+from gmoe.inference._routing import routing_summary
 
 
 class FixedGate:

@@ -8,8 +8,10 @@ import pytest
 import scipy.stats
 
 from gmoe import GaussianMoERegressor, bootstrap_lrt, select_n_experts
-from gmoe._selection import _choose, criteria_row, split_start
 from gmoe.datasets import load_mcycle, make_moe_regression
+from gmoe.selection._criteria import criteria_row
+from gmoe.selection._selection import _choose
+from gmoe.selection._split import split_start
 
 
 @pytest.fixture(scope="module")

@@ -15,11 +15,6 @@ from scipy.special import logsumexp
 from scipy.stats import norm
 
 from gmoe import GaussianMoERegressor
-from gmoe._em import params_from_responsibilities, run_em
-from gmoe._gated_model import GatedGaussianMoE
-from gmoe._kernels_scores import linear_source, loglik_hessian_from_scores
-from gmoe._model import MoEParams, log_gate_weights, top_k_mask
-from gmoe._numba_config import CHUNK_SIZE
 from gmoe.datasets import (
     TOPK_TRUTH,
     TOPK_TRUTH_K,
@@ -27,7 +22,14 @@ from gmoe.datasets import (
     draw_response,
     make_moe_regression,
 )
+from gmoe.engine._em import params_from_responsibilities, run_em
+from gmoe.engine._gated_model import GatedGaussianMoE
+from gmoe.engine._model import MoEParams, log_gate_weights
 from gmoe.gates import Softmax, TopK
+from gmoe.gates._sparse import top_k_mask
+from gmoe.kernels._numba_config import CHUNK_SIZE
+from gmoe.kernels._scores import loglik_hessian_from_scores
+from gmoe.kernels._sources import linear_source
 
 
 def random_problem(n, k, d, seed, ties=False):
@@ -316,8 +318,8 @@ def test_top_k_truth_in_a_study_configuration():
 
 
 def test_newton_reports_the_gradient_of_the_fixed_set_piece(topk_data):
-    from gmoe._newton import projected_gradient_norm
-    from gmoe._solvers import SolverOptions, solve_em, solve_newton
+    from gmoe.engine._newton import projected_gradient_norm
+    from gmoe.engine._solvers import SolverOptions, solve_em, solve_newton
 
     X, y = topk_data
     X, y = X[:800], y[:800]
@@ -343,7 +345,7 @@ def test_piece_wald_intervals_of_a_top_k_fit_cover_the_truth():
     # The top-K likelihood is piecewise smooth; the Wald intervals of the fit's
     # piece (selections held) cover the true expert parameters about 95% of the
     # time over repeated data sets, and the gate's at least that often.
-    from gmoe._inference import align_experts
+    from gmoe.inference._align import align_experts
 
     truth = {name: np.asarray(value, dtype=float) for name, value in
              TOPK_TRUTH.items()}

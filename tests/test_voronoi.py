@@ -19,8 +19,8 @@ from gmoe import (
     voronoi_cells,
     voronoi_loss,
 )
-from gmoe._voronoi import RBAR_KNOWN, default_rbar
 from gmoe.datasets import N23_TRUTH
+from gmoe.theory._voronoi import RBAR_KNOWN, default_rbar
 
 E8 = np.exp(-8.0)
 

@@ -228,7 +228,7 @@ class Gate:
     # ---------------------------------------------------------------- scores
     def linear_design(self, Z):
         """``(Zt, link)`` when the scores are ``h(theta_i . zt)`` for a design
-        ``Zt`` (n, m) and a link named in :data:`gmoe._kernels_scores.LINKS`
+        ``Zt`` (n, m) and a link named in :data:`gmoe.kernels._sources.LINKS`
         (the compiled kernels then compute scores and derivatives themselves);
         None for any other gate."""
         return None
@@ -236,7 +236,7 @@ class Gate:
     def compiled_form(self, Z):
         """``(design, form, constant)`` when the compiled kernels compute the
         scores and their derivatives themselves: ``form`` a name of
-        :data:`gmoe._kernels_scores.FORMS`, with its ``design`` (n, .) and
+        :data:`gmoe.kernels._sources.FORMS`, with its ``design`` (n, .) and
         ``constant``; None when they take the arrays of
         :meth:`score_derivatives`.  The default: the :meth:`linear_design`."""
         linear = self.linear_design(Z)
@@ -275,7 +275,7 @@ class Gate:
     def selection(self):
         """A sparse gate's selection as the compiled kernels know it:
         ``(name, parameter)`` with a name of
-        :data:`gmoe._kernels_scores.SELECTIONS` (the kernels then select
+        :data:`gmoe.kernels._sources.SELECTIONS` (the kernels then select
         themselves, sample by sample, as :meth:`active` does), or None (a dense
         gate, or a selection only :meth:`active` computes)."""
         return None
@@ -289,7 +289,7 @@ class Gate:
         ``margin`` (n,) is non-negative on the sample's side of the boundary and
         zero on it; ``dmargin`` (n, k) its gradient with respect to the scores;
         ``other`` (n, k) bool the selection just across.  The piecewise fit
-        (:mod:`gmoe._pieces`) holds the margins of the samples it must not move
+        (:mod:`gmoe.engine._pieces`) holds the margins of the samples it must not move
         across, and checks that crossing lowers the likelihood."""
         raise NotImplementedError(f"{self!r} is a dense gate: no boundary.")
 

@@ -13,11 +13,7 @@ import numpy as np
 
 from gmoe.gates._base import Gate
 from gmoe.gates._linear import Softmax
-
-#: Floor of the norms that divide the derivatives (``|w_i - x|`` of the Laplace
-#: gate at a sample on a centre, ``|w_i|`` of the cosine gate at ``w_i = 0``):
-#: the derivatives stay finite where the score is not differentiable.
-NORM_FLOOR = 1e-12
+from gmoe.kernels._distance import NORM_FLOOR
 
 
 class _InterceptAndVectorGate(Gate):
@@ -174,7 +170,7 @@ class Cosine(_InterceptAndVectorGate):
 
     def compiled_form(self, Z):
         """The kernels compute the cosine scores from the covariates
-        (:func:`gmoe._kernels_scores.compiled_source`, form ``"cosine"``)."""
+        (:func:`gmoe.kernels._sources.compiled_source`, form ``"cosine"``)."""
         return np.asarray(Z, dtype=float), "cosine", float(self.perturbation)
 
     def score_derivatives(self, Z, blocks, order=2):
@@ -410,7 +406,7 @@ class Laplace(_InterceptAndVectorGate):
 
     def compiled_form(self, Z):
         """The kernels compute the Laplace scores from the covariates
-        (:func:`gmoe._kernels_scores.compiled_source`, form ``"laplace"``, the
+        (:func:`gmoe.kernels._sources.compiled_source`, form ``"laplace"``, the
         constant the kink bandwidth, 0 for none)."""
         Z = np.asarray(Z, dtype=float)
         return Z, "laplace", self._kink_bandwidth(Z.shape[1])

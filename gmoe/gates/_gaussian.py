@@ -2,12 +2,12 @@
 
 Its scores ``s_i(z) = log pi_i + log N(z; c_i, Gamma_i)`` are linear in the
 block ``theta_i`` of coefficients on ``phi(z) = (1, z, quad(z))``
-(:func:`gmoe._gaussian_gate.gaussian_to_quadratic`): a softmax gate on quadratic
+(:func:`gmoe.gates._gaussian_maths.gaussian_to_quadratic`): a softmax gate on quadratic
 features, which the compiled kernels fit through :meth:`Gaussian.linear_design`.
 Affine maps of x map Gaussians onto Gaussians, so the gate reads the
 standardised covariates and reports its parameters in the data's units.  The
-maths is in :mod:`gmoe._gaussian_gate` (conversions) and
-:mod:`gmoe._gaussian_mixture` (normaliser, closed-form M-step, representative).
+maths is in :mod:`gmoe.gates._gaussian_maths` (conversions) and
+:mod:`gmoe.gates._gaussian_mixture` (normaliser, closed-form M-step, representative).
 """
 
 import warnings
@@ -15,7 +15,8 @@ import warnings
 import numpy as np
 import scipy.special
 
-from gmoe._gaussian_gate import (
+from gmoe.gates._base import Gate
+from gmoe.gates._gaussian_maths import (
     COVARIANCE_FLOOR,
     CovarianceFloorWarning,
     RepresentativeWarning,
@@ -25,12 +26,11 @@ from gmoe._gaussian_gate import (
     gaussian_to_quadratic,
     quadratic_to_gaussian,
 )
-from gmoe._gaussian_mixture import (
+from gmoe.gates._gaussian_mixture import (
     gaussian_m_step,
     log_partition,
     moment_matched_representative,
 )
-from gmoe.gates._base import Gate
 
 #: The likelihoods the Gaussian gate is fitted by.
 LIKELIHOODS = ("conditional", "joint")
@@ -65,7 +65,7 @@ class Gaussian(Gate):
         is the gauge (the last expert's block is zero), and the parameters
         reported are the representative whose Gaussian mixture has the mean and
         second moment of the training X
-        (:func:`gmoe._gaussian_mixture.moment_matched_representative`; a
+        (:func:`gmoe.gates._gaussian_mixture.moment_matched_representative`; a
         :class:`~gmoe.RepresentativeWarning` when none has).  ``"joint"``: the
         likelihood of ``(x, y)``, x drawn from the mixture :math:`\\sum_i \\pi_i
         N(c_i, \\Gamma_i)`; the x-marginal term joins the objective
@@ -176,12 +176,12 @@ class Gaussian(Gate):
     # ------------------------------------------------------------- marginal
     def log_partition(self, blocks, order=0):
         """The log-normaliser of the mixture on x (see
-        :func:`gmoe._gaussian_mixture.log_partition`)."""
+        :func:`gmoe.gates._gaussian_mixture.log_partition`)."""
         return log_partition(blocks, order)
 
     def m_step(self, blocks, stats, total):
         """Joint likelihood: the weighted Gaussian-mixture M-step
-        (:func:`gmoe._gaussian_mixture.gaussian_m_step`); conditional: None."""
+        (:func:`gmoe.gates._gaussian_mixture.gaussian_m_step`); conditional: None."""
         if not self.marginal:
             return None
         return gaussian_m_step(stats, total, blocks, COVARIANCE_FLOOR)[0]
@@ -199,7 +199,7 @@ class Gaussian(Gate):
             values["gate_covariance"]), axis=1)
 
     def mixing_measure(self, values):
-        from gmoe._voronoi_gaussian import GaussianGateMixingMeasure
+        from gmoe.theory._voronoi_gaussian import GaussianGateMixingMeasure
 
         return GaussianGateMixingMeasure.from_params(**values)
 

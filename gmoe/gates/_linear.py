@@ -26,7 +26,7 @@ class _LinearPredictorGate(Gate):
     def block_names(self, n_features):
         return ["intercept"] + [f"x{j}" for j in range(n_features)]
 
-    #: The link's name in :data:`gmoe._kernels_scores.LINKS`.
+    #: The link's name in :data:`gmoe.kernels._sources.LINKS`.
     link = "identity"
 
     def _link(self, eta, order):

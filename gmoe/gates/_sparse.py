@@ -6,7 +6,7 @@ gauge; :meth:`active` selects, and the weights outside the selection are 0.  The
 likelihood is then piecewise smooth: the engine's EM checks the observed
 likelihood at every gate step and moves the selection's boundaries by a compass
 search, and its Newton finish works on the piece of the current selections,
-holding the samples at the boundaries it must not cross (:mod:`gmoe._pieces`,
+holding the samples at the boundaries it must not cross (:mod:`gmoe.engine._pieces`,
 :ref:`when a sparse fit converges <theory-sparse-convergence>`).
 """
 
@@ -15,6 +15,41 @@ import numbers
 import numpy as np
 
 from gmoe.gates._linear import Softmax
+
+
+def top_k_mask(scores, top_k):
+    """Which experts the top-K sparse softmax gate keeps, sample by sample.
+
+    Parameters
+    ----------
+    scores : ndarray of shape (n, k)
+        Gate scores :math:`s_i(x_n) = \\beta_{0i} + \\beta_{1i}^\\top x_n`.
+    top_k : int or None
+        ``K``; ``None`` keeps every expert (the dense softmax gate).
+
+    Returns
+    -------
+    keep : ndarray of shape (n, k), dtype=bool
+        True for the ``K`` largest scores of each row.  Ties are broken by the
+        lower index: of equal scores the expert with the smaller index is kept
+        first (a stable sort of the negated scores).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> top_k_mask(np.array([[0.0, 2.0, 1.0, 2.0]]), 2)
+    array([[False,  True, False,  True]])
+    >>> top_k_mask(np.array([[1.0, 1.0, 1.0]]), 1)
+    array([[ True, False, False]])
+    """
+    scores = np.asarray(scores, dtype=float)
+    keep = np.ones(scores.shape, dtype=bool)
+    if top_k is None or top_k >= scores.shape[1]:
+        return keep
+    order = np.argsort(-scores, axis=1, kind="stable")
+    keep[:] = False
+    np.put_along_axis(keep, order[:, :top_k], True, axis=1)
+    return keep
 
 
 class TopK(Softmax):
@@ -54,8 +89,6 @@ class TopK(Softmax):
             raise ValueError(f"TopK(k) needs an integer k >= 1; got {self.k!r}.")
 
     def active(self, S):
-        from gmoe._model import top_k_mask
-
         return top_k_mask(S, int(self.k))
 
     def selection(self):

@@ -4,7 +4,7 @@ import warnings
 
 import numpy as np
 
-from gmoe._voronoi import UnknownRbarWarning, _check_pair, voronoi_loss
+from gmoe.theory._voronoi import UnknownRbarWarning, _check_pair, voronoi_loss
 
 
 def _expert_colors(k):

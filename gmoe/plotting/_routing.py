@@ -43,7 +43,7 @@ def plot_routing(model, X, *, feature=0, axes=None, min_load=0.01):
     """
     import matplotlib.pyplot as plt
 
-    from gmoe._routing import routing_diagnostics
+    from gmoe.inference._routing import routing_diagnostics
 
     X = np.asarray(X, dtype=float)
     if X.ndim != 2:

@@ -19,18 +19,15 @@ from gmoe.simulation._consistency import (
 )
 from gmoe.simulation._demo import demo_study
 from gmoe.simulation._rates import RateEstimate, estimate_rate
-from gmoe.simulation._study import (
-    NEAR_TRUTH_NOISE,
-    TIMING_COLUMNS,
-    check_study,
+from gmoe.simulation._replication import (
     draw_replication,
     fit_seed_sequence,
     loss_columns,
-    near_truth_start,
-    run_rate_study,
-    sample_size_grid,
 )
+from gmoe.simulation._spec import TIMING_COLUMNS, check_study
+from gmoe.simulation._study import run_rate_study, sample_size_grid
 from gmoe.simulation._topk import run_topk_study
+from gmoe.simulation._truth import NEAR_TRUTH_NOISE, near_truth_start
 
 __all__ = [
     "NEAR_TRUTH_NOISE",

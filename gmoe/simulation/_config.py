@@ -14,13 +14,9 @@ import numpy as np
 
 from gmoe.datasets import N23_TRUTH, PARAM_NAMES, TOPK_TRUTH
 from gmoe.simulation._rates import estimate_rate, rates_to_json
-from gmoe.simulation._study import (
-    LOSS_KINDS,
-    NEAR_TRUTH_NOISE,
-    check_study,
-    run_rate_study,
-    sample_size_grid,
-)
+from gmoe.simulation._spec import LOSS_KINDS, check_study
+from gmoe.simulation._study import run_rate_study, sample_size_grid
+from gmoe.simulation._truth import NEAR_TRUTH_NOISE
 
 try:  # Python >= 3.11
     import tomllib

@@ -114,9 +114,9 @@ def _cached(cache, key, compute):
 
 
 def _one_dataset(truth_name, truth, n, replication, ks, entropy, estimator_params):
-    from gmoe._dendrogram import MixingDendrogram
-    from gmoe._selection import _choose, select_n_experts
     from gmoe.datasets import make_moe_regression
+    from gmoe.selection._dendrogram import MixingDendrogram
+    from gmoe.selection._selection import _choose, select_n_experts
 
     index = sorted(CONSISTENCY_TRUTHS).index(truth_name) \
         if truth_name in CONSISTENCY_TRUTHS else 99
@@ -192,7 +192,7 @@ def run_consistency_study(truths=None, sample_sizes=(200, 700, 2000, 5000),
     """
     import pandas as pd
 
-    from gmoe._selection import _entropy_of, _run
+    from gmoe.selection._common import _entropy_of, _run
 
     truths = CONSISTENCY_TRUTHS if truths is None else truths
     entropy = _entropy_of(random_state)

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from gmoe.datasets import N23_TRUTH
-from gmoe.simulation._study import (
+from gmoe.simulation._replication import (
     draw_replication,
     fit_seed_sequence,
     loss_columns,
@@ -327,7 +327,7 @@ def judge_slope(slope, ci, theory, *, label="slope", family="loss"):
 def _demo_fit(k, n, replication, entropy, n_init, worker=False):
     """One certified fit of the study; returns its row (never raises)."""
     from gmoe import GaussianMoERegressor
-    from gmoe._compile import ensure_compiled
+    from gmoe.kernels._compile import ensure_compiled
 
     if worker:
         import numba
@@ -451,7 +451,7 @@ def demo_study(out_dir, *, random_state=0, n_replications=8,
     import matplotlib
 
     matplotlib.use("Agg")
-    from gmoe._compile import ensure_compiled
+    from gmoe.kernels._compile import ensure_compiled
     from gmoe.plotting._rates import plot_demo_rates
 
     out = Path(out_dir)

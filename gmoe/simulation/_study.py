@@ -12,398 +12,39 @@ written to a cache folder, one small JSON file per fit, atomically, as they
 arrive; a re-run skips them.
 """
 
-import hashlib
 import json
-import os
 import sys
-import tempfile
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from gmoe._order import improves
-from gmoe._routing import routing_summary
-from gmoe.datasets import DESIGNS
-from gmoe.gates import gate_spec, get_gate, same_gate
+from gmoe.gates import get_gate
+from gmoe.inference._routing import routing_summary
+from gmoe.model._order import improves
+from gmoe.simulation._cache import _Cache, _jsonable, _loss_key
+from gmoe.simulation._replication import (
+    draw_replication,
+    fit_seed_sequence,
+    loss_columns,
+)
+from gmoe.simulation._spec import (
+    ERROR_GROUPS,
+    LOSS_KINDS,
+    TIMING_COLUMNS,
+    _is_int,
+    check_study,
+)
 from gmoe.simulation._truth import (
-    NEAR_TRUTH_NOISE,  # noqa: F401 (re-exported)
     as_measure,
-    check_noise,
-    check_truth,
-    draw_data,
     fitted_params,
     gate_of,
     near_truth_start,
 )
 
-#: How the EM starts are made.  ``"near_truth"`` follows [N23] (see
-#: :func:`near_truth_start`); the others are the estimator's own initialisations.
-INITS = ("near_truth", "kmeans", "random")
-
-LOSS_KINDS = ("D1", "D2")
-TRANSLATIONS = ("infimum", "reference")
-
-#: Parameter groups of the per-cell errors, by column name: ``err_<group>_M<M>``.
-#: ``weight`` is ``|sum_{i in A_j} exp(beta_0i) - exp(beta*_0j + t0)|``.
-ERROR_GROUPS = ("gate_coef", "expert_coef", "expert_intercept", "expert_variance",
-                "weight")
-
-#: Columns that measure time; they differ between otherwise identical runs.
-TIMING_COLUMNS = ("fit_time", "loss_time", "task_time")
-
-#: Options of :class:`gmoe.GaussianMoERegressor` that a study sets itself; every
-#: other option of the estimator may be given in ``estimator_params``.
-STUDY_CONTROLLED = ("n_experts", "max_iter", "tol", "n_init", "init_params",
-                    "random_state", "warm_start", "verbose")
-
-
-def estimator_options():
-    """Names of the estimator options a study passes on (``estimator_params``).
-
-    Returns
-    -------
-    names : tuple of str
-        The parameters of :class:`gmoe.GaussianMoERegressor` that the study does
-        not set itself (such as ``reg_variance``).
-
-    Examples
-    --------
-    >>> "reg_variance" in estimator_options()
-    True
-    """
-    from gmoe import GaussianMoERegressor
-
-    names = GaussianMoERegressor().get_params(deep=False)
-    return tuple(sorted(set(names) - set(STUDY_CONTROLLED)))
-
-#: Bumped when the content of a cached fit changes meaning.
-CACHE_FORMAT = 1
-
-_MAX_ENTROPY = 2**63
-
-
-# --------------------------------------------------------------------- validation
-def _is_int(value):
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
-def _check_entropy(random_state):
-    if isinstance(random_state, np.random.SeedSequence):
-        if random_state.spawn_key:
-            raise ValueError(
-                "random_state must be a root SeedSequence (empty spawn_key); pass "
-                "its entropy instead."
-            )
-        random_state = random_state.entropy
-    if random_state is None:
-        return int(np.random.SeedSequence().entropy % _MAX_ENTROPY)
-    if not _is_int(random_state) or not 0 <= random_state < _MAX_ENTROPY:
-        raise ValueError(
-            "random_state must be an integer in [0, 2**63) (or a root "
-            f"numpy.random.SeedSequence); got {random_state!r}. A study needs a fixed "
-            "seed to be reproducible and resumable."
-        )
-    return int(random_state)
-
-
-def _check_sizes(sample_sizes, n_experts):
-    try:
-        sizes = np.asarray(sample_sizes, dtype=float)
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"sample_sizes must be a sequence of integers; got {sample_sizes!r}."
-        ) from None
-    if sizes.ndim != 1 or sizes.size == 0:
-        raise ValueError(
-            f"sample_sizes must be a non-empty 1-D sequence; got {sample_sizes!r}."
-        )
-    if not np.all(np.isfinite(sizes)) or np.any(sizes != np.round(sizes)):
-        raise ValueError(
-            "sample_sizes must be whole numbers (round a log-spaced grid, or use "
-            f"gmoe.simulation.sample_size_grid); got {sizes.tolist()}."
-        )
-    sizes = sizes.astype(np.int64)
-    smallest = max(n_experts)
-    if np.any(sizes < smallest):
-        raise ValueError(
-            f"every sample size must be at least the number of experts "
-            f"({smallest}); got {sorted(set(sizes[sizes < smallest].tolist()))}."
-        )
-    if len(np.unique(sizes)) != len(sizes):
-        raise ValueError(f"sample_sizes has duplicates: {sizes.tolist()}.")
-    return tuple(int(n) for n in sizes)
-
-
-def _check_experts(n_experts):
-    values = [n_experts] if _is_int(n_experts) else n_experts
-    try:
-        values = list(values)
-    except TypeError:
-        raise ValueError(
-            "n_experts must be an integer or a sequence of integers; got "
-            f"{n_experts!r}."
-        ) from None
-    if not values or not all(_is_int(k) and k >= 1 for k in values):
-        raise ValueError(
-            f"n_experts must be integers >= 1 (k < 1 experts is no model); got "
-            f"{n_experts!r}."
-        )
-    if len(set(values)) != len(values):
-        raise ValueError(f"n_experts has duplicates: {values}.")
-    return tuple(sorted(int(k) for k in values))
-
-
-def _check_rbar(rbar):
-    """rbar as a dict with int keys (a study stores it, so no callables)."""
-    if rbar is None:
-        return None
-    if not isinstance(rbar, dict):
-        raise ValueError(
-            f"rbar must be a dict {{cell size M: rbar(M)}} or None; got {rbar!r}."
-        )
-    checked = {}
-    for key, value in rbar.items():
-        try:
-            size = int(key)
-        except (TypeError, ValueError):
-            raise ValueError(f"rbar keys must be cell sizes (integers); got {key!r}.") \
-                from None
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError(f"rbar[{key!r}] must be a number; got {value!r}.")
-        checked[size] = value
-    return checked
-
-
-def _check_exponents(exponents):
-    """exponents as a dict of group name to number (a study stores it)."""
-    if not isinstance(exponents, dict):
-        raise ValueError(
-            f"exponents must be a dict {{parameter group: exponent}} or None; got "
-            f"{exponents!r}.")
-    checked = {}
-    for key, value in exponents.items():
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError(f"exponents[{key!r}] must be a number; got {value!r}.")
-        checked[str(key)] = value
-    return checked
-
-
-def check_study(truth, n_experts, sample_sizes, n_replications, *, random_state,
-                design="uniform", low=0.0, high=1.0, init="near_truth", n_init=1,
-                max_iter=2000, tol=1e-6, estimator_params=None, near_truth_noise=None,
-                losses=LOSS_KINDS, translation="infimum", metric="l1", rbar=None,
-                exponents=None, truth_top_k=None):
-    """Validate the description of a rate study; nothing is fitted.
-
-    Takes the arguments of :func:`run_rate_study` (see there) and returns them
-    checked and normalised, or raises a ValueError that says what to fix.
-
-    Returns
-    -------
-    spec : dict
-        ``truth`` (the gate's and the experts' arrays, canonical: the last
-        atom's gauge coordinates zero), ``n_experts`` (tuple),
-        ``sample_sizes`` (tuple), ``n_replications``, ``entropy`` (int), and the
-        fit and loss options.
-
-    Examples
-    --------
-    >>> from gmoe.datasets import N23_TRUTH
-    >>> spec = check_study(N23_TRUTH, 3, [1000, 2000], 4, random_state=0)
-    >>> spec["n_experts"], spec["sample_sizes"]
-    ((3,), (1000, 2000))
-    >>> check_study(N23_TRUTH, 0, [1000], 4, random_state=0)
-    Traceback (most recent call last):
-    ...
-    ValueError: n_experts must be integers >= 1 (k < 1 experts is no model); got 0.
-    """
-    from gmoe import GaussianMoERegressor
-
-    truth, gate = check_truth(truth)
-    k0, d = truth["expert_coef"].shape
-    n_experts = _check_experts(n_experts)
-    sizes = _check_sizes(sample_sizes, n_experts)
-    if not _is_int(n_replications) or n_replications < 1:
-        raise ValueError(
-            f"n_replications must be an integer >= 1; got {n_replications!r}."
-        )
-    entropy = _check_entropy(random_state)
-    if design not in DESIGNS:
-        raise ValueError(f"design must be one of {DESIGNS}; got {design!r}.")
-    if design == "grid" and d != 1:
-        raise ValueError(
-            f"design='grid' needs one covariate; the truth has {d}. Use 'uniform'."
-        )
-    if not (np.isfinite(low) and np.isfinite(high) and low < high):
-        raise ValueError(f"need finite low < high; got low={low!r}, high={high!r}.")
-    if init not in INITS:
-        raise ValueError(f"init must be one of {INITS}; got {init!r}.")
-    if init == "near_truth" and min(n_experts) < k0:
-        raise ValueError(
-            f"init='near_truth' gives every true expert a fitted one, so it needs "
-            f"n_experts >= k0 = {k0}; got {min(n_experts)}. Use init='kmeans' for "
-            "under-fitted models."
-        )
-    if not _is_int(n_init) or n_init < 1:
-        raise ValueError(f"n_init must be an integer >= 1; got {n_init!r}.")
-    estimator_params = dict(estimator_params or {})
-    unknown = sorted(set(estimator_params) - set(estimator_options()))
-    if unknown:
-        raise ValueError(
-            f"estimator_params has keys {unknown} a study does not pass on; allowed: "
-            f"{list(estimator_options())} (set n_experts, max_iter, tol, n_init and "
-            "init with the study's own arguments)."
-        )
-    probe = GaussianMoERegressor(max_iter=max_iter, tol=tol, **estimator_params)
-    try:
-        probe._validate_params()
-    except Exception as exc:  # sklearn raises InvalidParameterError (a ValueError)
-        raise ValueError(f"bad EM option: {exc}") from None
-    noise = check_noise(near_truth_noise)
-    dense_softmax = gate_spec(gate) == "softmax"
-    if not dense_softmax:
-        # The fits use the truth's gate (an estimator_params gate must be it).
-        given = estimator_params.setdefault("gate", gate_spec(gate))
-        try:
-            given = get_gate(given)
-        except ValueError as exc:
-            raise ValueError(f"estimator_params['gate']: {exc}") from None
-        if not same_gate(given, gate):
-            raise ValueError(
-                f"estimator_params['gate']={given!r} differs from the truth's gate "
-                f"{gate!r}; the fits use the truth's gate: leave it out.")
-        estimator_params["gate"] = gate_spec(gate)
-        if truth_top_k is not None:
-            raise ValueError(
-                f"truth_top_k makes the truth's gate top-K softmax; the truth has "
-                f"gate={gate!r}. Give a softmax truth or truth_top_k=None.")
-    if truth_top_k is not None and (not _is_int(truth_top_k)
-                                    or not 1 <= truth_top_k <= k0):
-        raise ValueError(
-            f"truth_top_k must be None (dense softmax gate) or an integer from 1 to "
-            f"k0={k0}; got {truth_top_k!r}.")
-    if isinstance(losses, str):
-        losses = (losses,)
-    losses = tuple(losses)
-    bad = [kind for kind in losses if kind not in LOSS_KINDS]
-    if bad or len(set(losses)) != len(losses):
-        raise ValueError(
-            f"losses must be distinct entries of {LOSS_KINDS}; got {list(losses)}."
-        )
-    if translation not in TRANSLATIONS:
-        raise ValueError(
-            f"translation must be one of {TRANSLATIONS}; got {translation!r}."
-        )
-    loss = {"losses": losses, "translation": translation, "metric": metric,
-            "rbar": _check_rbar(rbar)}
-    if exponents is not None:
-        # only then: the loss keys of studies without exponents stay as they were
-        loss["exponents"] = _check_exponents(exponents)
-    if losses:
-        # The loss checks its own options (metric, rbar values): try it once now.
-        from gmoe import voronoi_loss
-
-        measure = as_measure(truth, gate)
-        for kind in losses:
-            voronoi_loss(measure, measure, kind, translation=translation,
-                         metric=metric, rbar=loss["rbar"],
-                         exponents=loss.get("exponents"))
-    fit = {
-        "design": design,
-        "low": float(low),
-        "high": float(high),
-        "init": init,
-        "n_init": int(n_init),
-        "max_iter": int(max_iter),
-        "tol": float(tol),
-        "estimator_params": estimator_params,
-        "near_truth_noise": noise if init == "near_truth" else None,
-    }
-    if truth_top_k is not None and truth_top_k < k0:
-        # only then: the cache keys of dense-gate studies stay as they were
-        fit["truth_top_k"] = int(truth_top_k)
-    if not dense_softmax:
-        # only then: the cache keys of softmax studies stay as they were
-        fit["truth_gate"] = gate_spec(gate)
-    return {
-        "truth": truth,
-        "n_experts": n_experts,
-        "sample_sizes": sizes,
-        "n_replications": int(n_replications),
-        "entropy": entropy,
-        "fit": fit,
-        "loss": loss,
-    }
-
 
 # ------------------------------------------------------------------- one fit
-def fit_seed_sequence(random_state, n, replication):
-    """The seed sequence of the fit at ``(n, replication)``.
-
-    ``SeedSequence(entropy=random_state, spawn_key=(n, replication))``; its first
-    child seeds the data, its second the EM starts.
-
-    Parameters
-    ----------
-    random_state : int
-    n, replication : int
-
-    Returns
-    -------
-    seed_sequence : numpy.random.SeedSequence
-
-    Examples
-    --------
-    >>> fit_seed_sequence(7, 1000, 3).spawn_key
-    (1000, 3)
-    """
-    return np.random.SeedSequence(entropy=int(random_state),
-                                  spawn_key=(int(n), int(replication)))
-
-
-def draw_replication(truth, n, replication, *, random_state, design="uniform",
-                     low=0.0, high=1.0, top_k=None):
-    """The data of one fit of a rate study.
-
-    Recreates exactly the sample that :func:`run_rate_study` drew at ``(n,
-    replication)`` with this ``random_state`` and design, e.g. to look into a fit
-    with a surprising loss.
-
-    Parameters
-    ----------
-    truth : MixingMeasure or dict
-        The truth: a measure with its gate (the data are drawn by
-        :meth:`gmoe.MixingMeasure.sample`), or the arrays of a softmax-gated one.
-    n, replication : int
-    random_state : int
-        The study's ``random_state`` (the ``seed`` column of its results).
-    design, low, high :
-        As in :func:`gmoe.datasets.draw_covariates`.
-    top_k : int or None, default=None
-        ``K`` of the truth's top-K sparse softmax gate (the study's
-        ``truth_top_k``); None for the dense softmax gate.
-
-    Returns
-    -------
-    X : ndarray of shape (n, d)
-    y : ndarray of shape (n,)
-
-    Examples
-    --------
-    >>> from gmoe.datasets import N23_TRUTH
-    >>> X, y = draw_replication(N23_TRUTH, 100, 0, random_state=1)
-    >>> X2, y2 = draw_replication(N23_TRUTH, 100, 0, random_state=1)
-    >>> X.shape, bool((y == y2).all())
-    ((100, 1), True)
-    """
-    data_seq, _ = fit_seed_sequence(random_state, n, replication).spawn(2)
-    rng = np.random.default_rng(data_seq)
-    return draw_data(truth, n, rng, design=design, low=low, high=high, top_k=top_k)
-
-
 def _fit(X, y, k, n, truth, fit, seq):
     """EM fit of one data set (``truth`` a measure); returns the best estimator."""
     from gmoe import GaussianMoERegressor
@@ -425,76 +66,6 @@ def _fit(X, y, k, n, truth, fit, seq):
                                     scale=len(y)):
             best = model
     return best
-
-
-def loss_columns(params, truth, loss, gate=None):
-    """Voronoi losses and per-cell errors of one fitted parameter set.
-
-    Parameters
-    ----------
-    params, truth : dict or MixingMeasure
-        The fit (k experts) and the truth (k0 experts): measures of the same
-        gate, or dicts of the gate's and the experts' arrays.
-    loss : dict
-        ``losses`` (kinds), ``translation``, ``metric``, ``rbar`` and optionally
-        ``exponents``, as in :func:`run_rate_study`.
-    gate : str, Gate, dict or None, default=None
-        The gate of measures given as dicts (None: the softmax gate).
-
-    Returns
-    -------
-    columns : dict
-        One value per loss kind; ``err_<group>_M<M>`` for every group of
-        :data:`ERROR_GROUPS` and cell size ``M = 1..k`` (the largest error over the
-        true atoms whose Voronoi cell holds ``M`` fitted atoms; NaN when no cell has
-        that size); ``cell_size_<j>`` for each true atom ``j = 1..k0``;
-        ``n_empty_cells``.  The errors come from the details of D2 when it is
-        computed, else of D1 (the translation ``(t0, t1)`` is that loss's).
-        The ``gate_coef`` errors are NaN for a gate without a gate part of the
-        atoms (the constant gate).
-
-    Examples
-    --------
-    >>> from gmoe.datasets import N23_TRUTH
-    >>> options = {"losses": ("D1", "D2"), "translation": "reference",
-    ...            "metric": "l1", "rbar": None}
-    >>> columns = loss_columns(N23_TRUTH, N23_TRUTH, options)
-    >>> columns["D2"], columns["cell_size_1"], columns["err_expert_intercept_M1"]
-    (0.0, 1, 0.0)
-    """
-    from gmoe import voronoi_loss
-
-    fitted = as_measure(params, gate)
-    true = as_measure(truth, gate)
-    k, k0 = fitted.n_atoms, true.n_atoms
-    columns = {}
-    details = None
-    for kind in loss["losses"]:
-        detail = voronoi_loss(
-            fitted, true, kind, translation=loss["translation"], metric=loss["metric"],
-            rbar=loss["rbar"], exponents=loss.get("exponents"), return_details=True,
-        )
-        columns[kind] = float(detail.value)
-        if details is None or kind == "D2":
-            details = detail
-    if details is None:
-        return columns
-    sizes = np.asarray(details.cell_sizes, dtype=int)
-    missing = np.full(k0, np.nan)
-    errors = {group: np.asarray(details.group_errors.get(group, missing), dtype=float)
-              for group in ERROR_GROUPS if group != "weight"}
-    errors["weight"] = np.abs(np.asarray(details.weight_sums, dtype=float)
-                              - np.asarray(details.true_weights, dtype=float))
-    for group in ERROR_GROUPS:
-        for size in range(1, k + 1):
-            cells = sizes == size
-            columns[f"err_{group}_M{size}"] = (
-                float(np.max(errors[group][cells])) if np.any(cells) else np.nan
-            )
-    for j in range(k0):
-        columns[f"cell_size_{j + 1}"] = int(sizes[j])
-    columns["n_empty_cells"] = int(np.sum(sizes == 0))
-    return columns
 
 
 def _fit_task(spec, k, n, replication, single_thread=False):
@@ -536,83 +107,6 @@ def _fit_task(spec, k, n, replication, single_thread=False):
     record["loss_key"] = _loss_key(spec["loss"])
     record["task_time"] = time.perf_counter() - task_start
     return record
-
-
-# --------------------------------------------------------------------- cache
-def _jsonable(value):
-    if isinstance(value, dict):
-        return {str(key): _jsonable(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(item) for item in value]
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
-def _fit_description(spec):
-    """Everything that changes a fit, except k, n and the replication."""
-    from gmoe import __version__
-
-    return _jsonable({
-        "cache_format": CACHE_FORMAT,
-        "gmoe_version": __version__,
-        "truth": spec["truth"],
-        "random_state": spec["entropy"],
-        "fit": spec["fit"],
-    })
-
-
-def study_key(spec):
-    """Hex digest identifying the fits of a study (see :func:`run_rate_study`)."""
-    text = json.dumps(_fit_description(spec), sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:20]
-
-
-def _loss_key(loss):
-    return json.dumps(_jsonable(loss), sort_keys=True)
-
-
-class _Cache:
-    """A folder of finished fits: ``<root>/<study key>/k<k>/n<n>_r<rep>.json``."""
-
-    def __init__(self, root, spec):
-        self.folder = Path(root) / study_key(spec)
-        self.folder.mkdir(parents=True, exist_ok=True)
-        description = self.folder / "study.json"
-        if not description.exists():
-            self._write(description, json.dumps(_fit_description(spec), indent=2,
-                                                sort_keys=True))
-
-    def path(self, k, n, replication):
-        return self.folder / f"k{k}" / f"n{n}_r{replication}.json"
-
-    def load(self, k, n, replication):
-        path = self.path(k, n, replication)
-        try:
-            return json.loads(path.read_text())
-        except (FileNotFoundError, json.JSONDecodeError):
-            return None
-
-    def store(self, record):
-        path = self.path(record["k"], record["n"], record["replication"])
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._write(path, json.dumps(record))
-
-    @staticmethod
-    def _write(path, text):
-        handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-        try:
-            with os.fdopen(handle, "w") as stream:
-                stream.write(text)
-                stream.flush()
-                os.fsync(stream.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
 
 
 # ------------------------------------------------------------------ runners
@@ -790,7 +284,7 @@ def run_rate_study(truth, n_experts, sample_sizes, n_replications, *, random_sta
         - ``log_likelihood``, ``n_iter``, ``converged`` (of the kept start),
           ``warnings`` (categories the fit raised);
         - ``routing_*``: routing diagnostics of the fitted gate on the fit's
-          data (:func:`gmoe._routing.routing_summary`: mean gate entropy,
+          data (:func:`gmoe.inference._routing.routing_summary`: mean gate entropy,
           effective numbers of experts, mean number of active experts, number
           of never-used experts, collapse flag, largest load);
         - ``error``: empty, or the message of a fit that raised (its other

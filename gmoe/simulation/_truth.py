@@ -10,10 +10,10 @@ Nothing here names a gate: every gate-dependent step asks the gate object.
 
 import numpy as np
 
-from gmoe._measure_params import EXPERT_NAMES
 from gmoe.datasets import PARAM_NAMES, draw_covariates, draw_response
 from gmoe.gates import Softmax, gate_spec, get_gate
 from gmoe.gates._base import identity_scaling
+from gmoe.model._measure_params import EXPERT_NAMES
 
 #: Noise of the [N23] start near the truth: standard deviation ``sd * n**power``.
 NEAR_TRUTH_NOISE = {

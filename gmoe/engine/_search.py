@@ -1,0 +1,104 @@
+"""The start search of a fit: the starts, screened ("emEM") down to the few
+that run to the end, and the checks of a fit's regularity (irregular experts,
+experts the gate separates completely)."""
+
+import numpy as np
+
+from gmoe.engine._em import params_from_responsibilities
+from gmoe.engine._solvers import screen
+from gmoe.engine._starts import AUTO_CYCLE, INITIALIZERS
+
+#: The screening stage of a search works on a random subsample of at most this
+#: many samples (see :func:`search_starts`).
+SCREEN_MAX_SAMPLES = 5000
+
+
+#: An expert whose variance is below this fraction of the (weighted) variance of y
+#: is irregular: on the real-data panel, such experts fit a handful of points
+#: (spurious maxima), while real narrow regimes (tonedata's correctly tuned trials,
+#: mcycle's pre-impact stretch) sit at 2e-4 to 1e-3.
+SPURIOUS_VARIANCE_RATIO = 1e-4
+
+
+def _irregular_experts(params, resp, w, var_lower, n_features):
+    """Experts with a variance at the floor or below ``SPURIOUS_VARIANCE_RATIO``
+    (the variances are in standardised units, those of y being 1), or with fewer
+    effective samples (``sum_n w_n tau_ni``) than ``n_features + 3`` (their
+    ``n_features + 2`` parameters and one more); (k,) bool."""
+    effective = w @ resp
+    floor = max(var_lower * (1 + 1e-9), SPURIOUS_VARIANCE_RATIO)
+    return (effective < n_features + 3) | (params.var <= floor)
+
+
+#: A pair of experts is separated by the gate when, at every sample where they
+#: are the two most probable experts, the smaller of their two probabilities is
+#: below this fraction of their sum.
+SEPARATION_RATIO = 1e-6
+
+
+def _separated_pairs(scores, w):
+    """Pairs ``(i, j)`` of experts that the gate separates completely.
+
+    At every sample (of positive weight) where ``i`` and ``j`` are the two most
+    probable experts, ``min(pi_i, pi_j) / (pi_i + pi_j) < SEPARATION_RATIO``, and
+    each of them wins at one such sample at least: the gate is a step between them.
+    """
+    k = scores.shape[1]
+    if k < 2:
+        return []
+    logits = scores[w > 0]
+    top = np.argsort(logits, axis=1)[:, -2:]
+    pairs = []
+    for i in range(k):
+        for j in range(i + 1, k):
+            rows = ((top[:, 0] == i) & (top[:, 1] == j)) | (
+                (top[:, 0] == j) & (top[:, 1] == i))
+            if not rows.any():
+                continue
+            gap = logits[rows, i] - logits[rows, j]
+            sharp = np.abs(gap) > -np.log(SEPARATION_RATIO)
+            if sharp.all() and (gap > 0).any() and (gap < 0).any():
+                pairs.append((i, j))
+    return pairs
+
+
+def search_starts(estimator, model, rng, n_features, gate):
+    """The starts to run to the end for ``estimator`` (a
+    :class:`gmoe.GaussianMoERegressor`) on ``model``: ``n_init`` starts, screened ("emEM") down
+    to ``n_refine`` when there are more.
+
+    The screening stage (making the starts and their ``n_screen_iter`` EM
+    iterations) works on a random subsample of at most
+    ``SCREEN_MAX_SAMPLES`` samples, so that its cost does not grow with n.
+    A gate whose :meth:`~gmoe.gates.Gate.screening_gate` is another one
+    (another likelihood on the same blocks) has its starts made and screened
+    by that one's M-step and EM, the end points ranked by this model's
+    likelihood.
+    """
+    k = estimator.n_experts
+    screening = estimator.n_init > estimator.n_refine and estimator.n_screen_iter > 0
+    search = model
+    if screening and model.n_samples > SCREEN_MAX_SAMPLES:
+        rows = np.sort(rng.choice(model.n_samples, SCREEN_MAX_SAMPLES,
+                                  replace=False))
+        search = model.subset(rows)
+    Z = np.column_stack([search.Xt[:, 1:], search.y])
+    kinds = AUTO_CYCLE if estimator.init_params == "auto" else (estimator.init_params,)
+    screener = gate.screening_gate()
+    twin = None if screener is gate else search.with_gate(screener)
+    starts = []
+    for index in range(estimator.n_init):
+        start_rng = np.random.RandomState(rng.randint(np.iinfo(np.int32).max))
+        resp = INITIALIZERS[kinds[index % len(kinds)]](Z, search.w, k, start_rng)
+        starts.append(params_from_responsibilities(
+            search if twin is None else twin, resp))
+    if not screening:
+        return starts if twin is None else [model.project(p) for p in starts]
+
+    def is_regular(params, resp):
+        return not np.any(_irregular_experts(params, resp, search.w,
+                                             estimator.reg_variance, n_features))
+
+    kept, _ = screen(search, starts, n_iter=estimator.n_screen_iter,
+                     n_keep=estimator.n_refine, is_regular=is_regular, twin=twin)
+    return kept
