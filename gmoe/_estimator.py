@@ -23,6 +23,7 @@ from gmoe._model import MoEParams, SoftmaxGaussianMoE
 from gmoe._order import better_fit, canonical_expert_order, canonical_rows
 from gmoe._solvers import SOLVERS, SolverOptions, screen
 from gmoe.datasets import PARAM_NAMES
+from gmoe.experts import EXPERT_FAMILIES, ExpertFamily, GaussianLinear, get_experts
 from gmoe.gates import GATES, Gate, Softmax, TopK, get_gate
 
 
@@ -437,11 +438,18 @@ class GaussianMoERegressor(ConditionalMixture, RegressorMixin, BaseEstimator):
         refer to the joint likelihood).  Shorthand for
         ``gate=gmoe.gates.Gaussian(likelihood)``; other gates have only the
         conditional likelihood.
+    experts : {"gaussian_linear"} or gmoe.experts.ExpertFamily, \
+default="gaussian_linear"
+        The experts' family: Gaussian linear experts, each with its own variance;
+        ``gmoe.experts.GaussianLinear(shared_variance=True)`` for one variance
+        shared by the experts (see :ref:`user-guide-experts`).
 
     Attributes
     ----------
     gate_ : gmoe.gates.Gate
         The fitted gate (absent for the Gaussian gate).
+    experts_ : gmoe.experts.ExpertFamily
+        The fitted expert family.
     gate_coef_ : ndarray of shape (n_experts, n_features)
         Gate slopes :math:`\\beta_{1i}` (absent for the constant gate; the
         directions of the cosine gate, the centres of the Laplace gate).
@@ -579,6 +587,7 @@ class GaussianMoERegressor(ConditionalMixture, RegressorMixin, BaseEstimator):
         "verbose": ["verbose"],
         "gate": [StrOptions(set(GATES)), Gate],
         "likelihood": [StrOptions({"conditional", "joint"})],
+        "experts": [StrOptions(set(EXPERT_FAMILIES)), ExpertFamily],
     }
 
     def __init__(
@@ -604,6 +613,7 @@ class GaussianMoERegressor(ConditionalMixture, RegressorMixin, BaseEstimator):
         verbose=0,
         gate="softmax",
         likelihood="conditional",
+        experts="gaussian_linear",
     ):
         self.n_experts = n_experts
         self.solver = solver
@@ -625,6 +635,7 @@ class GaussianMoERegressor(ConditionalMixture, RegressorMixin, BaseEstimator):
         self.verbose = verbose
         self.gate = gate
         self.likelihood = likelihood
+        self.experts = experts
 
     # ------------------------------------------------------------------ fitting
     def fit(self, X, y, sample_weight=None):
@@ -718,6 +729,7 @@ class GaussianMoERegressor(ConditionalMixture, RegressorMixin, BaseEstimator):
                 f"fewer than n_experts={k}; use fewer experts or more data.")
         top_k = self._check_top_k(k)
         gate = get_gate(self.gate, self.likelihood)
+        experts = get_experts(self.experts)
         if top_k is not None:
             # the shorthand of the top-K gate, fitted on the engine every gate
             # shares
@@ -760,18 +772,19 @@ class GaussianMoERegressor(ConditionalMixture, RegressorMixin, BaseEstimator):
             model = SoftmaxGaussianMoE(
                 scaling.design(X), scaling.response(y), w, var_lower=var_lower,
                 var_upper=var_upper, gate_bound=gate_bound,
-                gate_penalty=self.gate_penalty)
+                gate_penalty=self.gate_penalty, experts=experts)
         else:
             model = GatedGaussianMoE(
                 gate.features(X, scaling), scaling.design(X), scaling.response(y), w,
-                gate, var_lower=var_lower, var_upper=var_upper)
+                gate, var_lower=var_lower, var_upper=var_upper, experts=experts)
         log_y_scale = np.log(scaling.y_scale) * w.sum()
         model.loglik_offset = -log_y_scale
         rng = check_random_state(self.random_state)
 
         if warm or isinstance(init, dict):
             source = self._params_dict() if warm else init
-            coef, var = scaling.experts_to_standardized(source)
+            coef, var = experts.project(*scaling.experts_to_standardized(source),
+                                        0.0, np.inf)
             start = MoEParams(gate.from_original(source, scaling), coef, var)
             explicit = self.variance_bounds is not None or self.gate_bound is not None
             if explicit and model.violates_bounds(start):
@@ -819,6 +832,7 @@ class GaussianMoERegressor(ConditionalMixture, RegressorMixin, BaseEstimator):
         for name, value in params.items():
             setattr(self, name + "_", value)
         self.gate_ = gate
+        self.experts_ = experts
         self.top_k_ = top_k
         ll = best.objective + model.penalty(best.params.gate)
         self.log_likelihood_ = float(ll - log_y_scale)
@@ -948,6 +962,10 @@ class GaussianMoERegressor(ConditionalMixture, RegressorMixin, BaseEstimator):
         gates were objects, or built by hand with its attributes set)."""
         return getattr(self, "gate_", None) or Softmax()
 
+    def _fitted_experts(self):
+        """The fitted expert family (Gaussian linear experts by default)."""
+        return getattr(self, "experts_", None) or GaussianLinear()
+
     @property
     def mixing_measure_(self):
         """The fitted parameters as a mixing measure.
@@ -1045,14 +1063,15 @@ class GaussianMoERegressor(ConditionalMixture, RegressorMixin, BaseEstimator):
 
     # ---------------------------------------------------------- model selection
     def n_parameters(self):
-        """Number of free parameters: the gate's plus ``k (d + 2)``.
+        """Number of free parameters: the gate's plus the experts'.
 
         With the softmax gate, ``(k - 1)(d + 1) + k (d + 2)``: the gate has
         ``k - 1`` free rows of ``d + 1`` (one row is fixed by the translation
         invariance); each expert has ``d`` slopes, an intercept and a variance.
         Other gates count their own free parameters
         (:meth:`gmoe.gates.Gate.n_parameters`: every block but the reference's
-        gauge coordinates).
+        gauge coordinates); the experts' are ``k (d + 2)``, ``k (d + 1) + 1``
+        with a shared variance (:meth:`gmoe.experts.ExpertFamily.n_parameters`).
 
         Returns
         -------
@@ -1067,7 +1086,8 @@ class GaussianMoERegressor(ConditionalMixture, RegressorMixin, BaseEstimator):
         """
         check_is_fitted(self)
         k, d = self.expert_coef_.shape
-        return self._fitted_gate().n_parameters(k, d) + k * (d + 2)
+        return (self._fitted_gate().n_parameters(k, d)
+                + self._fitted_experts().n_parameters(k, d))
 
     def bic(self, X, y):
         """Bayesian information criterion; smaller is better.

@@ -122,7 +122,7 @@ def _design(X):
     return np.column_stack([np.ones(X.shape[0]), X])
 
 
-def fitted_engine(gate, params, X, y=None, w=None):
+def fitted_engine(gate, params, X, y=None, w=None, experts=None):
     """The model of any gate on data in the ORIGINAL units, and the fitted
     parameters as its :class:`gmoe._model.MoEParams`.
 
@@ -141,6 +141,8 @@ def fitted_engine(gate, params, X, y=None, w=None):
     y, w : ndarray of shape (n,) or None
         Responses and weights (zeros and ones when None: enough for the mean
         function).
+    experts : gmoe.experts.ExpertFamily or None
+        The fitted expert family (None: variances of their own).
 
     Returns
     -------
@@ -155,7 +157,7 @@ def fitted_engine(gate, params, X, y=None, w=None):
     y = np.zeros(n) if y is None else y
     w = np.ones(n) if w is None else w
     model = GatedGaussianMoE(gate.features(X, identity), _design(X), y, w, gate,
-                             var_lower=1e-300)
+                             var_lower=1e-300, experts=experts)
     coef = np.column_stack([params["expert_intercept"], params["expert_coef"]])
     theta = MoEParams(model.project_gate(gate.from_original(params, identity)),
                       coef, np.asarray(params["expert_variance"], dtype=float))
@@ -376,6 +378,7 @@ class MoEInference:
         self.gate = fitted_gate.summary_gate()
         self._reparametrised = self.gate is not fitted_gate
         self.gate_label = repr(fitted_gate)
+        self.experts = estimator._fitted_experts()
         self.n_experts, self.n_features = self.params["expert_coef"].shape
         self.n_samples = data.X.shape[0]
         # the objective the fit maximised: the joint log-likelihood of (x, y)
@@ -414,7 +417,7 @@ class MoEInference:
         k, d = self.n_experts, self.n_features
         p = d + 1
         model, params = fitted_engine(self.gate, self.params, data.X, data.y,
-                                      data.w)
+                                      data.w, self.experts)
         gate, coef, var = params.gate, params.coef, params.var
         self._theta = model.to_vector(params)
         ll, grad, hess = model.derivatives(params)
@@ -468,6 +471,11 @@ class MoEInference:
         is_gate = kind == "gate"
         self._layout = {(kind[j], int(expert[j]), int(coordinate[j])): j
                         for j in range(m)}
+        for j in np.flatnonzero(expert < 0):  # shared by every expert
+            self._layout.update({(kind[j], i, int(coordinate[j])): j
+                                 for i in range(k)})
+        if self.experts.summary_note():
+            self.notes.append(self.experts.summary_note())
         removed = np.zeros(m, dtype=bool)
 
         # parameters held at a bound
@@ -475,9 +483,10 @@ class MoEInference:
         var_lower *= scaling.y_scale**2
         var_upper *= scaling.y_scale**2
         at_bound = np.zeros(m, dtype=bool)
-        logvar = np.arange(m) >= m - k
-        at_bound[logvar] = ((var <= var_lower * (1 + 1e-9))
-                            | (var >= var_upper * (1 - 1e-9)))
+        logvar = kind == "logvar"
+        var_free = var[expert[logvar]]
+        at_bound[logvar] = ((var_free <= var_lower * (1 + 1e-9))
+                            | (var_free >= var_upper * (1 - 1e-9)))
         if gate_bound is not None:
             bound = gate_bound / x_scale
             held = np.abs(gate[:-1, 1:]) >= bound * (1 - 1e-9)
@@ -545,7 +554,7 @@ class MoEInference:
             bic_penalty = REDUNDANT_PENALTY * n_expert * np.log(data.w.sum())
             redundant = [int(i) for i in np.flatnonzero(deviance < bic_penalty)
                          if i not in degenerate]
-            pairs = _indistinguishable_pairs(coef, var, cov, keep, k, p, n_gate)
+            pairs = _indistinguishable_pairs(coef, var, cov, keep, self._layout)
             if redundant:
                 involved = sorted(set(redundant))
                 bad = np.isin(expert, involved)
@@ -772,7 +781,7 @@ class MoEInference:
             for b in np.flatnonzero(ok):
                 model, theta = fitted_engine(
                     self.gate, {name: self.draws[name][b] for name in self.params},
-                    X)
+                    X, experts=self.experts)
                 means.append(model.mean_and_gradient(theta)[0])
             means = np.array(means)
             band = np.quantile(means, [0.5 - level / 2, 0.5 + level / 2],
@@ -780,7 +789,8 @@ class MoEInference:
             if not self.valid.any():
                 band[:] = np.nan
             return band
-        model, theta = fitted_engine(self.gate, self.params, X)
+        model, theta = fitted_engine(self.gate, self.params, X,
+                                     experts=self.experts)
         mean, grad = model.mean_and_gradient(theta)
         z = scipy.stats.norm.ppf(0.5 + level / 2)
         valid = self.valid
@@ -810,30 +820,35 @@ def _inverse_information(info):
     return inv * np.outer(scale, scale)
 
 
-def _indistinguishable_pairs(coef, var, cov, keep, k, p, n_gate):
+def _indistinguishable_pairs(coef, var, cov, keep, layout):
     """Pairs of experts whose rows and log-variances do not differ significantly.
 
     For experts ``i < j`` with all their expert rows and log-variances valid, the
     Wald statistic of :math:`(c_i - c_j, \\log\\sigma_i - \\log\\sigma_j) = 0` with
-    ``p + 1`` degrees of freedom; a pair is returned when its p-value exceeds
-    :data:`INDISTINGUISHABLE_LEVEL`.  ``n_gate`` free gate parameters come first
-    in the covariance.
+    ``p + 1`` degrees of freedom (``p`` when the experts share one variance);
+    a pair is returned when its p-value exceeds :data:`INDISTINGUISHABLE_LEVEL`.
+    ``layout`` maps ``(kind, expert, coordinate)`` to the index of the free
+    parameter in the covariance.
     """
+    k, p = coef.shape
     pairs = []
     for i in range(k):
         for j in range(i + 1, k):
-            idx_i = np.r_[n_gate + i * p:n_gate + (i + 1) * p, n_gate + k * p + i]
-            idx_j = np.r_[n_gate + j * p:n_gate + (j + 1) * p, n_gate + k * p + j]
+            idx_i, idx_j = (np.array([layout[("coef", e, a)] for a in range(p)]
+                                     + [layout[("logvar", e, 0)]]) for e in (i, j))
             if not (keep[idx_i].all() and keep[idx_j].all()):
                 continue
             diff = np.concatenate([coef[i] - coef[j], [np.log(var[i] / var[j])]])
+            # a parameter the two share has no difference to test
+            own = idx_i != idx_j
+            idx_i, idx_j, diff = idx_i[own], idx_j[own], diff[own]
             block = (cov[np.ix_(idx_i, idx_i)] + cov[np.ix_(idx_j, idx_j)]
                      - cov[np.ix_(idx_i, idx_j)] - cov[np.ix_(idx_j, idx_i)])
             try:
                 stat = float(diff @ np.linalg.solve(block, diff))
             except np.linalg.LinAlgError:
                 stat = 0.0
-            if scipy.stats.chi2.sf(stat, p + 1) > INDISTINGUISHABLE_LEVEL:
+            if scipy.stats.chi2.sf(stat, diff.size) > INDISTINGUISHABLE_LEVEL:
                 pairs.append((i, j))
     return pairs
 
