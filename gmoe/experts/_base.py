@@ -56,6 +56,19 @@ class ExpertFamily:
     parameters; the full vector the compiled passes differentiate is the gate's
     followed by the ``k (p + 1)`` full expert coordinates (see the module
     docstring).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gmoe.experts import ExpertFamily, GaussianLinear
+    >>> family = GaussianLinear(shared_variance=True)
+    >>> isinstance(family, ExpertFamily), family.n_free(2, 2)
+    (True, 5)
+    >>> coef, var = family.from_free(np.array([0.0, 1.0, 2.0, 3.0, 0.0]), 2, 2)
+    >>> var
+    array([1., 1.])
+    >>> family.free_layout(2, 2)[0]   # the variance is every expert's: -1
+    array([ 0,  0,  1,  1, -1])
     """
 
     #: Short name, as accepted by ``GaussianMoERegressor(experts=...)``.
