@@ -229,6 +229,10 @@ def test_inference_layout_for_shared_variance(data):
     assert list(expert[kind == "logvar"]) == [-1]
     band = result.predict_mean_interval(X[:5])
     assert np.all(band[:, 0] < band[:, 1])
+    # the sandwich's scores are over the same free parameters
+    sandwich = fit.inference(X, y, method="sandwich").summary()
+    variance = sandwich[sandwich.parameter == "expert_variance"].std_error
+    assert variance.nunique() == 1 and np.isfinite(variance).all()
 
 
 def test_select_n_experts_with_shared_variance(data):
