@@ -40,8 +40,9 @@ gate's closed form (:meth:`~gmoe.gates.Gate.m_step`) where it has one.
 
 Free parameters, in this order: the gate blocks row by row without the gauge
 coordinates of the last expert (held at zero: the reference), the expert rows,
-the log-variances.  The passes over the data are compiled
-(:mod:`gmoe._kernels_scores`), in chunks of :data:`CHUNK` samples; a gate with
+the log-variances (the expert family's free parameters in place of the
+last two, :meth:`GatedGaussianMoE.free_rows`).  The passes over the data are
+compiled (:mod:`gmoe._kernels_scores`), in chunks of :data:`CHUNK` samples; a gate with
 a compiled form (:meth:`gmoe.gates.Gate.compiled_form`: the linear-predictor,
 cosine and Laplace gates) enters them by its design, form and constant, any
 other gate by its score arrays.  The inference helpers

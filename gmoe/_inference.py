@@ -550,7 +550,9 @@ class MoEInference:
 
             # over-fitting: redundant experts, or pairs that cannot be told apart
             deviance = model.removal_deviance(params)
-            n_expert = p + 1 + model.m  # an expert's row, variance and gate block
+            # an expert's own parameters (row, variance) and gate block
+            n_expert = (self.experts.n_parameters(k, d)
+                        - self.experts.n_parameters(k - 1, d) + model.m)
             bic_penalty = REDUNDANT_PENALTY * n_expert * np.log(data.w.sum())
             redundant = [int(i) for i in np.flatnonzero(deviance < bic_penalty)
                          if i not in degenerate]

@@ -13,7 +13,9 @@ for a :class:`MoEParams`:
 
 Free parameters, in this order (the vector of :meth:`MoEParams.to_vector`): the
 gate rows of all experts but the last (the reference, whose row is zero), row by
-row; the expert rows ``coef`` row by row; the log-variances.
+row; the expert rows ``coef`` row by row; the log-variances.  With an expert
+family other than the default (:mod:`gmoe.experts`), the expert part is the
+family's free parameters (:meth:`SoftmaxGaussianMoE.to_vector`).
 """
 
 from dataclasses import dataclass
@@ -361,8 +363,8 @@ class SoftmaxGaussianMoE:
         value : float
         grad : ndarray of shape (m,)
         hess : ndarray of shape (m, m)
-            ``m = n_free_parameters(k, p)``, in the order of
-            :meth:`MoEParams.to_vector`.
+            ``m = (k - 1) p`` gate parameters plus the expert family's, in the
+            order of :meth:`to_vector`.
         """
         k, p = params.coef.shape
         gate = params.gate - params.gate[-1]
