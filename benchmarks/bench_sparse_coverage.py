@@ -20,8 +20,8 @@ import warnings
 import numpy as np
 
 from gmoe import GaussianMoERegressor
-from gmoe.inference._align import align_experts
 from gmoe.datasets import TOPK_TRUTH, TOPK_TRUTH_K, make_moe_regression
+from gmoe.inference._align import align_experts
 
 
 def coverage(n, reps, first_seed=1000, level=0.95):

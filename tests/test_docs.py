@@ -27,8 +27,8 @@ DOCS = ROOT / "docs"
 GENERATED = ("_build", "auto_examples", "gen_modules")
 
 #: Public modules whose ``__all__`` must appear in the API reference.
-PUBLIC_MODULES = ("gmoe", "gmoe.datasets", "gmoe.gates", "gmoe.plotting",
-                  "gmoe.simulation")
+PUBLIC_MODULES = ("gmoe", "gmoe.datasets", "gmoe.experts", "gmoe.gates",
+                  "gmoe.plotting", "gmoe.simulation")
 
 #: Upper bound of the build, in seconds: far above the normal time, it only stops
 #: a hung build from blocking the suite.

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
-from gmoe import GaussianMoERegressor, InferenceWarning, select_n_experts, split_start
+from gmoe import GaussianMoERegressor, select_n_experts, split_start
 from gmoe.datasets import make_moe_regression
 from gmoe.engine._gated_model import GatedGaussianMoE
 from gmoe.engine._model import MoEParams, SoftmaxGaussianMoE

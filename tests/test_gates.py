@@ -152,7 +152,6 @@ def test_parameter_count_is_the_rank_of_what_the_likelihood_reads(gate):
     # free norms (theta = 0).
     Z, rng = _data(8)
     blocks = _blocks(gate, rng)
-    base = _identified(gate, Z, blocks)
     h = 1e-5
     columns = []
     for j in range(blocks.size):

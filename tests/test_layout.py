@@ -2,14 +2,15 @@
 
 The layers, bottom to top (``docs/developers.rst``, "How the package is laid
 out").  A module may import its own subpackage and any layer below its own;
-subpackages on the same level (the engine and the theory) do not import each
-other.
+subpackages on the same level (the gates and the experts; the engine and the
+theory) do not import each other.
 
 ====  ==================================  ==========================================
 rank  subpackage                          job
 ====  ==================================  ==========================================
 0     ``gmoe.kernels``                    compiled passes, numba settings, warm-up
-1     ``gmoe.gates``                      the gates (the Gaussian gate's maths too)
+1     ``gmoe.gates``, ``gmoe.experts``    the gates (the Gaussian gate's maths too);
+                                          the expert families
 2     ``gmoe.datasets``                   synthetic data and mcycle
 3     ``gmoe.model``                      conditional law, expert order, scaling
 4     ``gmoe.engine``, ``gmoe.theory``    the fitting engine; measures and losses
@@ -37,6 +38,7 @@ import gmoe
 RANKS = {
     "gmoe.kernels": 0,
     "gmoe.gates": 1,
+    "gmoe.experts": 1,
     "gmoe.datasets": 2,
     "gmoe.model": 3,
     "gmoe.engine": 4,

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from gmoe.engine._model import MoEParams, m_step_experts
+from gmoe.engine._model import MoEParams
 
 #: Halvings of a gate step before EM keeps the gate as it is for this iteration.
 MAX_HALVINGS = 30
@@ -138,11 +138,12 @@ def params_from_responsibilities(model, resp):
     p = Xt.shape[1]
     lo, hi, total = model.var_lower, model.var_upper, model.total
     A, B, C = expert_statistics(Xt, y, w, np.ones((len(y), 1)))
-    pooled_coef, pooled_var = m_step_experts(A, B, C, np.zeros((1, p)), np.ones(1),
-                                             lo, hi, total)
+    m_step = model.experts.m_step
+    pooled_coef, pooled_var = m_step(A, B, C, np.zeros((1, p)), np.ones(1), lo, hi,
+                                     total)
     A, B, C = expert_statistics(Xt, y, w, resp)
-    coef, var = m_step_experts(A, B, C, np.repeat(pooled_coef, k, axis=0),
-                               np.repeat(pooled_var, k), lo, hi, total)
+    coef, var = m_step(A, B, C, np.repeat(pooled_coef, k, axis=0),
+                       np.repeat(pooled_var, k), lo, hi, total)
     gate, _ = m_step_gate(model, resp, model.flat_gate(k),
                           max_iter=START_GATE_MAX_ITER, tol=START_GATE_TOL)
     return MoEParams(gate, coef, var)

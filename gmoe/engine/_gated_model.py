@@ -40,8 +40,9 @@ gate's closed form (:meth:`~gmoe.gates.Gate.m_step`) where it has one.
 
 Free parameters, in this order: the gate blocks row by row without the gauge
 coordinates of the last expert (held at zero: the reference), the expert rows,
-the log-variances.  The passes over the data are compiled
-(:mod:`gmoe.kernels._scores`), in chunks of :data:`CHUNK` samples; a gate with
+the log-variances (the expert family's free parameters in place of the
+last two, :meth:`GatedGaussianMoE.free_rows`).  The passes over the data are
+compiled (:mod:`gmoe.kernels._scores`), in chunks of :data:`CHUNK` samples; a gate with
 a compiled form (:meth:`gmoe.gates.Gate.compiled_form`: the linear-predictor,
 cosine and Laplace gates) enters them by its design, form and constant, any
 other gate by its score arrays.  The inference helpers
@@ -51,7 +52,8 @@ other gate by its score arrays.  The inference helpers
 
 import numpy as np
 
-from gmoe.engine._model import EStats, m_step_experts, solve_psd
+from gmoe.engine._model import EStats, solve_psd
+from gmoe.experts import GaussianLinear
 from gmoe.gates import log_softmax_active
 from gmoe.kernels._scores import (
     e_step_from_scores,
@@ -93,6 +95,10 @@ class GatedGaussianMoE:
     var_lower : float
         Floor of the variances, positive.
     var_upper : float, default=inf
+    experts : gmoe.experts.ExpertFamily or None
+        The experts' free parameters and M-step (None: Gaussian linear experts
+        with variances of their own); the passes differentiate the per-expert
+        rows and log-variances, :meth:`free_rows` maps to the family's.
 
     Examples
     --------
@@ -114,7 +120,8 @@ class GatedGaussianMoE:
     gate_penalty = 0.0
     reference_dependent = False
 
-    def __init__(self, Z, Xt, y, w, gate, *, var_lower, var_upper=np.inf):
+    def __init__(self, Z, Xt, y, w, gate, *, var_lower, var_upper=np.inf,
+                 experts=None):
         self.Z = np.ascontiguousarray(Z, dtype=np.float64)
         self.Xt = np.ascontiguousarray(Xt, dtype=np.float64)
         self.y = np.ascontiguousarray(y, dtype=np.float64)
@@ -123,6 +130,7 @@ class GatedGaussianMoE:
         self.gate = gate.prepare(self.Z, self.w)
         self.var_lower = float(var_lower)
         self.var_upper = float(var_upper)
+        self.experts = GaussianLinear() if experts is None else experts
         self.gauge = np.asarray(gate.gauge(self.Z.shape[1]), dtype=bool)
         # a sparse gate's likelihood is smooth only piece by piece: Newton then
         # holds the samples at their boundaries (gmoe.engine._pieces)
@@ -152,12 +160,13 @@ class GatedGaussianMoE:
         """The same model on the samples ``rows``."""
         return GatedGaussianMoE(self.Z[rows], self.Xt[rows], self.y[rows],
                                 self.w[rows], self.gate, var_lower=self.var_lower,
-                                var_upper=self.var_upper)
+                                var_upper=self.var_upper, experts=self.experts)
 
     def with_gate(self, gate):
         """The same data and bounds with another gate (on the same blocks)."""
         return GatedGaussianMoE(self.Z, self.Xt, self.y, self.w, gate,
-                                var_lower=self.var_lower, var_upper=self.var_upper)
+                                var_lower=self.var_lower, var_upper=self.var_upper,
+                                experts=self.experts)
 
     @property
     def n_samples(self):
@@ -285,9 +294,8 @@ class GatedGaussianMoE:
             value -= self.total * n_val
             grad[:, :m] -= self.total * n_grad
             hess[:, :m, :, :m] -= self.total * n_hess.transpose(0, 2, 1, 3)
-        free = self._free_order(k, p)
-        hess = hess.reshape(k * q, k * q)[np.ix_(free, free)]
-        return value, grad.reshape(-1)[free], 0.5 * (hess + hess.T)
+        hess = self.free_rows(self.free_rows(hess.reshape(k * q, k * q), k).T, k)
+        return value, self.free_rows(grad.reshape(-1), k), 0.5 * (hess + hess.T)
 
     # ------------------------------------------------------------- inference
     def per_sample_gradient(self, params):
@@ -308,7 +316,7 @@ class GatedGaussianMoE:
         G[:, :, :m] = (tau - pi)[:, :, None] * D1
         G[:, :, m:m + p] = (tau * z)[:, :, None] * self.Xt[:, None, :]
         G[:, :, -1] = 0.5 * tau * (resid * z - 1.0)
-        return G.reshape(n, -1)[:, self._free_order(k, p)]
+        return self.free_rows(G.reshape(n, -1), k)
 
     def mean_and_gradient(self, params):
         """The conditional mean ``m(x_n) = sum_i pi_ni mu_ni`` and its gradient
@@ -325,7 +333,7 @@ class GatedGaussianMoE:
         G = np.zeros((n, k, m + p + 1))
         G[:, :, :m] = (pi * (mu - mean[:, None]))[:, :, None] * D1
         G[:, :, m:m + p] = pi[:, :, None] * self.Xt[:, None, :]
-        return mean, G.reshape(n, -1)[:, self._free_order(k, p)]
+        return mean, self.free_rows(G.reshape(n, -1), k)
 
     def removal_deviance(self, params):
         """Twice the log-likelihood lost by removing each expert, the gate
@@ -356,16 +364,16 @@ class GatedGaussianMoE:
     def free_layout(self, k):
         """For every free parameter: its expert, and its kind and coordinate
         (``("gate", a)`` block coordinate ``a``, ``("coef", a)``, or
-        ``("logvar", 0)``), as three arrays of length n_free."""
-        p = self.p
+        ``("logvar", 0)``), as three arrays of length n_free; expert ``-1`` for
+        a parameter every expert shares
+        (:meth:`gmoe.experts.ExpertFamily.free_layout`)."""
         free = self._free_gate(k)
         expert = [i for i in range(k) for a in range(self.m) if free[i, a]]
         coord = [a for i in range(k) for a in range(self.m) if free[i, a]]
-        kind = ["gate"] * len(expert)
-        expert += [i for i in range(k) for a in range(p)] + list(range(k))
-        coord += [a for i in range(k) for a in range(p)] + [0] * k
-        kind += ["coef"] * (k * p) + ["logvar"] * k
-        return np.array(expert), np.array(kind), np.array(coord)
+        family = self.experts.free_layout(k, self.p)
+        return (np.concatenate([np.array(expert, dtype=int), family[0]]),
+                np.concatenate([np.array(["gate"] * len(expert)), family[1]]),
+                np.concatenate([np.array(coord, dtype=int), family[2]]))
 
     # ------------------------------------------------------- free parameters
     def _free_gate(self, k):
@@ -389,6 +397,14 @@ class GatedGaussianMoE:
         logvar = [i * q + q - 1 for i in range(k)]
         return np.array(gate + coef + logvar, dtype=np.intp)
 
+    def free_rows(self, rows, k):
+        """Derivatives over the per-expert blocks ``(gate, coef, log-variance)``
+        (last axis ``k (m + p + 1)``) written over the free parameters (the
+        order of :meth:`to_vector`): the free gate coordinates, then the expert
+        family's parameters (:meth:`gmoe.experts.ExpertFamily.free_rows`)."""
+        rows = rows[..., self._free_order(k, self.p)]
+        return self.experts.free_rows(rows, self.n_gate_free(k), k, self.p)
+
     def reference_gradient(self, grad, k):
         """The gradient of the reference's gauge coordinates implied by
         ``grad`` (free parameters, ``k`` experts): minus the sum over the other
@@ -406,7 +422,7 @@ class GatedGaussianMoE:
         """The free parameters as one vector (see the module docstring)."""
         blocks = self.project_gate(params.gate)
         return np.concatenate([blocks[self._free_gate(blocks.shape[0])],
-                               params.coef.ravel(), np.log(params.var)])
+                               self.experts.to_free(params.coef, params.var)])
 
     def from_vector(self, theta, k):
         """Inverse of :meth:`to_vector`."""
@@ -417,19 +433,15 @@ class GatedGaussianMoE:
         n_gate = int(free.sum())
         blocks = np.zeros((k, self.m))
         blocks[free] = theta[:n_gate]
-        coef = theta[n_gate:n_gate + k * p].reshape(k, p).copy()
-        var = np.exp(np.minimum(theta[n_gate + k * p:], 700.0))
-        return MoEParams(blocks, coef, var)
+        return MoEParams(blocks, *self.experts.from_free(theta[n_gate:], k, p))
 
     def vector_bounds(self, k):
         """Bounds of the free-parameter vector: only the log-variances have
         them."""
-        size = self.n_gate_free(k) + k * self.p + k
-        lo = np.full(size, -np.inf)
-        hi = np.full(size, np.inf)
-        lo[-k:] = np.log(self.var_lower)
-        hi[-k:] = np.log(self.var_upper) if np.isfinite(self.var_upper) else np.inf
-        return lo, hi
+        size = self.n_gate_free(k)
+        lo, hi = self.experts.free_bounds(k, self.p, self.var_lower, self.var_upper)
+        return (np.concatenate([np.full(size, -np.inf), lo]),
+                np.concatenate([np.full(size, np.inf), hi]))
 
     # ------------------------------------------------------------ projections
     def project_gate(self, gate):
@@ -443,8 +455,9 @@ class GatedGaussianMoE:
         """``params`` in reference form, variances clipped to the bounds."""
         from gmoe.engine._model import MoEParams
 
-        return MoEParams(self.project_gate(params.gate), params.coef.copy(),
-                         np.clip(params.var, self.var_lower, self.var_upper))
+        return MoEParams(self.project_gate(params.gate),
+                         *self.experts.project(params.coef, params.var,
+                                               self.var_lower, self.var_upper))
 
     def violates_bounds(self, params, rtol=1e-9):
         return bool(np.any(params.var < self.var_lower * (1 - rtol))
@@ -452,9 +465,11 @@ class GatedGaussianMoE:
 
     # ---------------------------------------------------------------- M-step
     def m_step_experts(self, stats, params):
-        """Closed-form expert update (weighted least squares)."""
-        return m_step_experts(stats.A, stats.B, stats.C, params.coef, params.var,
-                              self.var_lower, self.var_upper, self.total)
+        """Closed-form expert update (the expert family's
+        :meth:`~gmoe.experts.ExpertFamily.m_step`)."""
+        return self.experts.m_step(stats.A, stats.B, stats.C, params.coef,
+                                   params.var, self.var_lower, self.var_upper,
+                                   self.total)
 
     def gate_direction(self, gate, grad, info):
         """Direction of the M-step: to the gate's closed-form maximiser where it

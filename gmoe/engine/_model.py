@@ -13,7 +13,9 @@ for a :class:`MoEParams`:
 
 Free parameters, in this order (the vector of :meth:`MoEParams.to_vector`): the
 gate rows of all experts but the last (the reference, whose row is zero), row by
-row; the expert rows ``coef`` row by row; the log-variances.
+row; the expert rows ``coef`` row by row; the log-variances.  With an expert
+family other than the default (:mod:`gmoe.experts`), the expert part is the
+family's free parameters (:meth:`SoftmaxGaussianMoE.to_vector`).
 """
 
 from dataclasses import dataclass
@@ -22,14 +24,10 @@ import numpy as np
 import scipy.linalg
 import scipy.special
 
+from gmoe.experts import GaussianLinear, weighted_least_squares
 from gmoe.gates._sparse import top_k_mask
 from gmoe.kernels._em import e_step, gate_stats
 from gmoe.kernels._hessian import loglik_hessian
-
-#: An expert whose total responsibility is below this fraction of the total sample
-#: weight keeps its previous expert parameters in the M-step (its least-squares
-#: problem carries no information); it is never removed.
-EMPTY_EXPERT_FRACTION = 1e-12
 
 
 @dataclass
@@ -138,62 +136,9 @@ def _block_order(k, p):
     return np.array(gate + coef + logvar, dtype=np.intp)
 
 
-def m_step_experts(A, B, C, coef, var, var_lower, var_upper, total):
-    """Closed-form expert update from weighted least-squares statistics.
-
-    For each expert, ``coef_i = argmin sum_n w_n tau_ni (y_n - coef . x_n)^2`` (the
-    minimum-norm solution when the weighted design is singular) and
-    ``var_i = RSS_i / sum_n w_n tau_ni`` clipped to ``[var_lower, var_upper]``
-    (the exact constrained maximiser: the objective is unimodal in the
-    variance).  An expert whose weight ``A[i, 0, 0]`` is below
-    ``EMPTY_EXPERT_FRACTION * total`` keeps ``coef`` and ``var``.
-
-    Parameters
-    ----------
-    A : ndarray of shape (k, p, p)
-    B : ndarray of shape (k, p)
-    C : ndarray of shape (k,)
-        ``sum w tau x x^T``, ``sum w tau y x`` and ``sum w tau y^2`` per expert.
-    coef : ndarray of shape (k, p)
-    var : ndarray of shape (k,)
-        Current parameters (kept for empty experts).
-    var_lower, var_upper, total : float
-
-    Returns
-    -------
-    coef : ndarray of shape (k, p)
-    var : ndarray of shape (k,)
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> A = np.array([[[2.0, 0.0], [0.0, 2.0]]]); B = np.array([[2.0, 4.0]])
-    >>> coef, var = m_step_experts(A, B, np.array([12.0]), np.zeros((1, 2)),
-    ...                            np.ones(1), 1e-6, np.inf, 2.0)
-    >>> coef, var
-    (array([[1., 2.]]), array([1.]))
-    """
-    coef = coef.copy()
-    var = var.copy()
-    active = A[:, 0, 0] > EMPTY_EXPERT_FRACTION * total
-    if not active.any():
-        return coef, var
-    A_act, B_act = A[active], B[active]
-    try:
-        factor = np.linalg.cholesky(A_act)
-        solved = np.linalg.solve(np.swapaxes(factor, 1, 2),
-                                 np.linalg.solve(factor, B_act[..., None]))[..., 0]
-        if not np.all(np.isfinite(solved)):
-            raise np.linalg.LinAlgError
-    except np.linalg.LinAlgError:
-        # A singular weighted design: the minimum-norm least-squares solution.
-        solved = np.array([np.linalg.lstsq(a, b, rcond=1e-13)[0]
-                           for a, b in zip(A_act, B_act, strict=True)])
-    rss = (C[active] - 2.0 * np.einsum("ia,ia->i", solved, B_act)
-           + np.einsum("ia,iab,ib->i", solved, A_act, solved))
-    coef[active] = solved
-    var[active] = np.clip(rss / A_act[:, 0, 0], var_lower, var_upper)
-    return coef, var
+#: The closed-form M-step of Gaussian linear experts with variances of their own
+#: (:func:`gmoe.experts.weighted_least_squares`).
+m_step_experts = weighted_least_squares
 
 
 def solve_psd(H, g):
@@ -266,6 +211,9 @@ class SoftmaxGaussianMoE:
         Bound of the absolute gate slopes; ``None`` for none.
     gate_penalty : float, default=0
         Ridge penalty ``alpha`` on the gate slopes.
+    experts : gmoe.experts.ExpertFamily or None
+        The experts' free parameters and M-step (None: Gaussian linear experts
+        with variances of their own).
 
     Examples
     --------
@@ -284,7 +232,7 @@ class SoftmaxGaussianMoE:
     top_k = None
 
     def __init__(self, Xt, y, w, *, var_lower, var_upper=np.inf, gate_bound=None,
-                 gate_penalty=0.0):
+                 gate_penalty=0.0, experts=None):
         self.Xt = np.ascontiguousarray(Xt, dtype=np.float64)
         self.y = np.ascontiguousarray(y, dtype=np.float64)
         self.w = np.ascontiguousarray(w, dtype=np.float64)
@@ -293,13 +241,14 @@ class SoftmaxGaussianMoE:
         self.var_upper = float(var_upper)
         self.gate_bound = None if gate_bound is None else np.asarray(gate_bound, float)
         self.gate_penalty = float(gate_penalty)
+        self.experts = GaussianLinear() if experts is None else experts
 
     def subset(self, rows):
         """The same model on the samples ``rows`` (same bounds and penalty)."""
         return SoftmaxGaussianMoE(
             self.Xt[rows], self.y[rows], self.w[rows], var_lower=self.var_lower,
             var_upper=self.var_upper, gate_bound=self.gate_bound,
-            gate_penalty=self.gate_penalty)
+            gate_penalty=self.gate_penalty, experts=self.experts)
 
     @property
     def n_samples(self):
@@ -312,12 +261,18 @@ class SoftmaxGaussianMoE:
     # ------------------------------------------------------------- objective
     # ------------------------------------------------ the engine's interface
     def to_vector(self, params):
-        """The free parameters as one vector (:meth:`MoEParams.to_vector`)."""
-        return params.to_vector()
+        """The free parameters as one vector: the gate's of
+        :meth:`MoEParams.to_vector`, then the expert family's."""
+        gate = params.gate - params.gate[-1]
+        return np.concatenate([gate[:-1].ravel(),
+                               self.experts.to_free(params.coef, params.var)])
 
     def from_vector(self, theta, k):
         """Inverse of :meth:`to_vector`."""
-        return MoEParams.from_vector(theta, k, self.p)
+        n_gate = (k - 1) * self.p
+        gate = np.vstack([theta[:n_gate].reshape(k - 1, self.p),
+                          np.zeros((1, self.p))])
+        return MoEParams(gate, *self.experts.from_free(theta[n_gate:], k, self.p))
 
     def gate_scores(self, gate):
         """Gate scores ``Xt @ gate.T``, shape (n, k)."""
@@ -374,16 +329,19 @@ class SoftmaxGaussianMoE:
         value : float
         grad : ndarray of shape (m,)
         hess : ndarray of shape (m, m)
-            ``m = n_free_parameters(k, p)``, in the order of
-            :meth:`MoEParams.to_vector`.
+            ``m = (k - 1) p`` gate parameters plus the expert family's, in the
+            order of :meth:`to_vector`.
         """
         k, p = params.coef.shape
         gate = params.gate - params.gate[-1]
         ll, grad, hess = loglik_hessian(self.Xt, self.y, self.w, gate, params.coef,
                                         params.var)
         order = _block_order(k, p)
-        grad = grad[order]
-        hess = hess[np.ix_(order, order)]
+        n_gate = (k - 1) * p
+        grad = self.experts.free_rows(grad[order], n_gate, k, p)
+        hess = self.experts.free_rows(
+            self.experts.free_rows(hess[np.ix_(order, order)], n_gate, k, p).T,
+            n_gate, k, p)
         value = ll - self.penalty(gate)
         if self.gate_penalty:
             slopes = np.zeros((k - 1, p))
@@ -398,17 +356,15 @@ class SoftmaxGaussianMoE:
     def vector_bounds(self, k):
         """Lower and upper bounds of the free-parameter vector, shape (m,) each."""
         p = self.p
-        m = n_free_parameters(k, p)
-        lo = np.full(m, -np.inf)
-        hi = np.full(m, np.inf)
         n_gate = (k - 1) * p
+        lo = np.full(n_gate, -np.inf)
+        hi = np.full(n_gate, np.inf)
         if self.gate_bound is not None:
             bound = np.concatenate([[np.inf], self.gate_bound])
-            lo[:n_gate] = -np.tile(bound, k - 1)
-            hi[:n_gate] = np.tile(bound, k - 1)
-        lo[-k:] = np.log(self.var_lower)
-        hi[-k:] = np.log(self.var_upper) if np.isfinite(self.var_upper) else np.inf
-        return lo, hi
+            lo[:] = -np.tile(bound, k - 1)
+            hi[:] = np.tile(bound, k - 1)
+        lo_e, hi_e = self.experts.free_bounds(k, p, self.var_lower, self.var_upper)
+        return np.concatenate([lo, lo_e]), np.concatenate([hi, hi_e])
 
     def project_gate(self, gate):
         """``gate`` in reference form with its slopes clipped to the gate bound."""
@@ -419,8 +375,9 @@ class SoftmaxGaussianMoE:
 
     def project(self, params):
         """``params`` in reference form, clipped to the bounds."""
-        return MoEParams(self.project_gate(params.gate), params.coef.copy(),
-                         np.clip(params.var, self.var_lower, self.var_upper))
+        return MoEParams(self.project_gate(params.gate),
+                         *self.experts.project(params.coef, params.var,
+                                               self.var_lower, self.var_upper))
 
     def violates_bounds(self, params, rtol=1e-9):
         """Whether ``params`` lie outside the bounds (beyond a relative ``rtol``)."""
@@ -433,10 +390,12 @@ class SoftmaxGaussianMoE:
 
     # ---------------------------------------------------------------- M-step
     def m_step_experts(self, stats, params):
-        """Closed-form expert update from the statistics of an E-step
-        (:func:`m_step_experts` with this model's variance bounds)."""
-        return m_step_experts(stats.A, stats.B, stats.C, params.coef, params.var,
-                              self.var_lower, self.var_upper, self.total)
+        """Closed-form expert update from the statistics of an E-step (the
+        expert family's :meth:`~gmoe.experts.ExpertFamily.m_step` with this
+        model's variance bounds)."""
+        return self.experts.m_step(stats.A, stats.B, stats.C, params.coef,
+                                   params.var, self.var_lower, self.var_upper,
+                                   self.total)
 
     def gate_direction(self, gate, grad, info):
         """Newton direction of the (penalised) gate objective of the M-step.

@@ -51,7 +51,7 @@ def margin_rows(model, params, samples, towards=None):
     q = model.m + p + 1
     full = np.zeros((len(samples), k, q))
     full[:, :, :model.m] = dmargin[:, :, None] * D1
-    rows = full.reshape(len(samples), k * q)[:, model._free_order(k, p)]
+    rows = model.free_rows(full.reshape(len(samples), k * q), k)
     return margin, rows, other
 
 

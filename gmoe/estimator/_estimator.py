@@ -23,6 +23,7 @@ from gmoe.estimator._validation import (
     _check_init_dict,
 )
 from gmoe.estimator._warnings import warn_about_fit
+from gmoe.experts import EXPERT_FAMILIES, ExpertFamily, get_experts
 from gmoe.gates import GATES, Gate, Softmax, TopK, get_gate
 from gmoe.model._conditional import ConditionalMixture
 from gmoe.model._order import better_fit, canonical_expert_order, canonical_rows
@@ -163,11 +164,18 @@ class GaussianMoERegressor(FittedMixtureMixin, ConditionalMixture, RegressorMixi
         refer to the joint likelihood).  Shorthand for
         ``gate=gmoe.gates.Gaussian(likelihood)``; other gates have only the
         conditional likelihood.
+    experts : {"gaussian_linear"} or gmoe.experts.ExpertFamily, \
+default="gaussian_linear"
+        The experts' family: Gaussian linear experts, each with its own variance;
+        ``gmoe.experts.GaussianLinear(shared_variance=True)`` for one variance
+        shared by the experts (see :ref:`user-guide-experts`).
 
     Attributes
     ----------
     gate_ : gmoe.gates.Gate
         The fitted gate (absent for the Gaussian gate).
+    experts_ : gmoe.experts.ExpertFamily
+        The fitted expert family.
     gate_coef_ : ndarray of shape (n_experts, n_features)
         Gate slopes :math:`\\beta_{1i}` (absent for the constant gate; the
         directions of the cosine gate, the centres of the Laplace gate).
@@ -305,6 +313,7 @@ class GaussianMoERegressor(FittedMixtureMixin, ConditionalMixture, RegressorMixi
         "verbose": ["verbose"],
         "gate": [StrOptions(set(GATES)), Gate],
         "likelihood": [StrOptions({"conditional", "joint"})],
+        "experts": [StrOptions(set(EXPERT_FAMILIES)), ExpertFamily],
     }
 
     def __init__(
@@ -330,6 +339,7 @@ class GaussianMoERegressor(FittedMixtureMixin, ConditionalMixture, RegressorMixi
         verbose=0,
         gate="softmax",
         likelihood="conditional",
+        experts="gaussian_linear",
     ):
         self.n_experts = n_experts
         self.solver = solver
@@ -351,6 +361,7 @@ class GaussianMoERegressor(FittedMixtureMixin, ConditionalMixture, RegressorMixi
         self.verbose = verbose
         self.gate = gate
         self.likelihood = likelihood
+        self.experts = experts
 
     # ------------------------------------------------------------------ fitting
     def fit(self, X, y, sample_weight=None):
@@ -444,6 +455,7 @@ class GaussianMoERegressor(FittedMixtureMixin, ConditionalMixture, RegressorMixi
                 f"fewer than n_experts={k}; use fewer experts or more data.")
         top_k = self._check_top_k(k)
         gate = get_gate(self.gate, self.likelihood)
+        experts = get_experts(self.experts)
         if top_k is not None:
             # the shorthand of the top-K gate, fitted on the engine every gate
             # shares
@@ -486,18 +498,19 @@ class GaussianMoERegressor(FittedMixtureMixin, ConditionalMixture, RegressorMixi
             model = SoftmaxGaussianMoE(
                 scaling.design(X), scaling.response(y), w, var_lower=var_lower,
                 var_upper=var_upper, gate_bound=gate_bound,
-                gate_penalty=self.gate_penalty)
+                gate_penalty=self.gate_penalty, experts=experts)
         else:
             model = GatedGaussianMoE(
                 gate.features(X, scaling), scaling.design(X), scaling.response(y), w,
-                gate, var_lower=var_lower, var_upper=var_upper)
+                gate, var_lower=var_lower, var_upper=var_upper, experts=experts)
         log_y_scale = np.log(scaling.y_scale) * w.sum()
         model.loglik_offset = -log_y_scale
         rng = check_random_state(self.random_state)
 
         if warm or isinstance(init, dict):
             source = self._params_dict() if warm else init
-            coef, var = scaling.experts_to_standardized(source)
+            coef, var = experts.project(*scaling.experts_to_standardized(source),
+                                        0.0, np.inf)
             start = MoEParams(gate.from_original(source, scaling), coef, var)
             explicit = self.variance_bounds is not None or self.gate_bound is not None
             if explicit and model.violates_bounds(start):
@@ -545,6 +558,7 @@ class GaussianMoERegressor(FittedMixtureMixin, ConditionalMixture, RegressorMixi
         for name, value in params.items():
             setattr(self, name + "_", value)
         self.gate_ = gate
+        self.experts_ = experts
         self.top_k_ = top_k
         ll = best.objective + model.penalty(best.params.gate)
         self.log_likelihood_ = float(ll - log_y_scale)

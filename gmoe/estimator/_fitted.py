@@ -6,6 +6,7 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from gmoe.estimator._validation import EXPERT_PARAM_NAMES
+from gmoe.experts import GaussianLinear
 from gmoe.gates import Softmax
 from gmoe.inference._inference import MoEInference, _check_level
 from gmoe.inference._routing import routing_diagnostics
@@ -24,6 +25,10 @@ class FittedMixtureMixin:
         """The fitted gate object (the softmax gate for a model fitted before
         gates were objects, or built by hand with its attributes set)."""
         return getattr(self, "gate_", None) or Softmax()
+
+    def _fitted_experts(self):
+        """The fitted expert family (Gaussian linear experts by default)."""
+        return getattr(self, "experts_", None) or GaussianLinear()
 
     @property
     def mixing_measure_(self):
@@ -123,14 +128,15 @@ class FittedMixtureMixin:
 
     # ---------------------------------------------------------- model selection
     def n_parameters(self):
-        """Number of free parameters: the gate's plus ``k (d + 2)``.
+        """Number of free parameters: the gate's plus the experts'.
 
         With the softmax gate, ``(k - 1)(d + 1) + k (d + 2)``: the gate has
         ``k - 1`` free rows of ``d + 1`` (one row is fixed by the translation
         invariance); each expert has ``d`` slopes, an intercept and a variance.
         Other gates count their own free parameters
         (:meth:`gmoe.gates.Gate.n_parameters`: every block but the reference's
-        gauge coordinates).
+        gauge coordinates); the experts' are ``k (d + 2)``, ``k (d + 1) + 1``
+        with a shared variance (:meth:`gmoe.experts.ExpertFamily.n_parameters`).
 
         Returns
         -------
@@ -146,7 +152,8 @@ class FittedMixtureMixin:
         """
         check_is_fitted(self)
         k, d = self.expert_coef_.shape
-        return self._fitted_gate().n_parameters(k, d) + k * (d + 2)
+        return (self._fitted_gate().n_parameters(k, d)
+                + self._fitted_experts().n_parameters(k, d))
 
     def bic(self, X, y):
         """Bayesian information criterion; smaller is better.

@@ -13,7 +13,7 @@ def _design(X):
     return np.column_stack([np.ones(X.shape[0]), X])
 
 
-def fitted_engine(gate, params, X, y=None, w=None):
+def fitted_engine(gate, params, X, y=None, w=None, experts=None):
     """The model of any gate on data in the ORIGINAL units, and the fitted
     parameters as its :class:`gmoe.engine._model.MoEParams`.
 
@@ -32,6 +32,8 @@ def fitted_engine(gate, params, X, y=None, w=None):
     y, w : ndarray of shape (n,) or None
         Responses and weights (zeros and ones when None: enough for the mean
         function).
+    experts : gmoe.experts.ExpertFamily or None
+        The fitted expert family (None: variances of their own).
 
     Returns
     -------
@@ -46,7 +48,7 @@ def fitted_engine(gate, params, X, y=None, w=None):
     y = np.zeros(n) if y is None else y
     w = np.ones(n) if w is None else w
     model = GatedGaussianMoE(gate.features(X, identity), _design(X), y, w, gate,
-                             var_lower=1e-300)
+                             var_lower=1e-300, experts=experts)
     coef = np.column_stack([params["expert_intercept"], params["expert_coef"]])
     theta = MoEParams(model.project_gate(gate.from_original(params, identity)),
                       coef, np.asarray(params["expert_variance"], dtype=float))

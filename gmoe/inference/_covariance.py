@@ -37,7 +37,7 @@ def covariance(inference, estimator, data, method):
     k, d = inference.n_experts, inference.n_features
     p = d + 1
     model, params = fitted_engine(inference.gate, inference.params, data.X, data.y,
-                                  data.w)
+                                  data.w, inference.experts)
     gate, coef, var = params.gate, params.coef, params.var
     inference._theta = model.to_vector(params)
     ll, grad, hess = model.derivatives(params)
@@ -98,6 +98,11 @@ def covariance(inference, estimator, data, method):
     is_gate = kind == "gate"
     inference._layout = {(kind[j], int(expert[j]), int(coordinate[j])): j
                          for j in range(m)}
+    for j in np.flatnonzero(expert < 0):  # shared by every expert
+        inference._layout.update({(kind[j], i, int(coordinate[j])): j
+                                  for i in range(k)})
+    if inference.experts.summary_note():
+        inference.notes.append(inference.experts.summary_note())
     removed = np.zeros(m, dtype=bool)
 
     # parameters held at a bound
@@ -105,9 +110,10 @@ def covariance(inference, estimator, data, method):
     var_lower *= scaling.y_scale**2
     var_upper *= scaling.y_scale**2
     at_bound = np.zeros(m, dtype=bool)
-    logvar = np.arange(m) >= m - k
-    at_bound[logvar] = ((var <= var_lower * (1 + 1e-9))
-                        | (var >= var_upper * (1 - 1e-9)))
+    logvar = kind == "logvar"
+    var_free = var[expert[logvar]]
+    at_bound[logvar] = ((var_free <= var_lower * (1 + 1e-9))
+                        | (var_free >= var_upper * (1 - 1e-9)))
     if gate_bound is not None:
         bound = gate_bound / x_scale
         held = np.abs(gate[:-1, 1:]) >= bound * (1 - 1e-9)
@@ -171,11 +177,13 @@ def covariance(inference, estimator, data, method):
 
         # over-fitting: redundant experts, or pairs that cannot be told apart
         deviance = model.removal_deviance(params)
-        n_expert = p + 1 + model.m  # an expert's row, variance and gate block
+        # an expert's own parameters (row, variance) and gate block
+        n_expert = (inference.experts.n_parameters(k, d)
+                    - inference.experts.n_parameters(k - 1, d) + model.m)
         bic_penalty = REDUNDANT_PENALTY * n_expert * np.log(data.w.sum())
         redundant = [int(i) for i in np.flatnonzero(deviance < bic_penalty)
                      if i not in degenerate]
-        pairs = _indistinguishable_pairs(coef, var, cov, keep, k, p, n_gate)
+        pairs = _indistinguishable_pairs(coef, var, cov, keep, inference._layout)
         if redundant:
             involved = sorted(set(redundant))
             bad = np.isin(expert, involved)
@@ -235,29 +243,34 @@ def _inverse_information(info):
     return inv * np.outer(scale, scale)
 
 
-def _indistinguishable_pairs(coef, var, cov, keep, k, p, n_gate):
+def _indistinguishable_pairs(coef, var, cov, keep, layout):
     """Pairs of experts whose rows and log-variances do not differ significantly.
 
     For experts ``i < j`` with all their expert rows and log-variances valid, the
     Wald statistic of :math:`(c_i - c_j, \\log\\sigma_i - \\log\\sigma_j) = 0` with
-    ``p + 1`` degrees of freedom; a pair is returned when its p-value exceeds
-    :data:`INDISTINGUISHABLE_LEVEL`.  ``n_gate`` free gate parameters come first
-    in the covariance.
+    ``p + 1`` degrees of freedom (``p`` when the experts share one variance);
+    a pair is returned when its p-value exceeds :data:`INDISTINGUISHABLE_LEVEL`.
+    ``layout`` maps ``(kind, expert, coordinate)`` to the index of the free
+    parameter in the covariance.
     """
+    k, p = coef.shape
     pairs = []
     for i in range(k):
         for j in range(i + 1, k):
-            idx_i = np.r_[n_gate + i * p:n_gate + (i + 1) * p, n_gate + k * p + i]
-            idx_j = np.r_[n_gate + j * p:n_gate + (j + 1) * p, n_gate + k * p + j]
+            idx_i, idx_j = (np.array([layout[("coef", e, a)] for a in range(p)]
+                                     + [layout[("logvar", e, 0)]]) for e in (i, j))
             if not (keep[idx_i].all() and keep[idx_j].all()):
                 continue
             diff = np.concatenate([coef[i] - coef[j], [np.log(var[i] / var[j])]])
+            # a parameter the two share has no difference to test
+            own = idx_i != idx_j
+            idx_i, idx_j, diff = idx_i[own], idx_j[own], diff[own]
             block = (cov[np.ix_(idx_i, idx_i)] + cov[np.ix_(idx_j, idx_j)]
                      - cov[np.ix_(idx_i, idx_j)] - cov[np.ix_(idx_j, idx_i)])
             try:
                 stat = float(diff @ np.linalg.solve(block, diff))
             except np.linalg.LinAlgError:
                 stat = 0.0
-            if scipy.stats.chi2.sf(stat, p + 1) > INDISTINGUISHABLE_LEVEL:
+            if scipy.stats.chi2.sf(stat, diff.size) > INDISTINGUISHABLE_LEVEL:
                 pairs.append((i, j))
     return pairs

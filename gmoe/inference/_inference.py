@@ -218,6 +218,7 @@ class MoEInference:
         self.gate = fitted_gate.summary_gate()
         self._reparametrised = self.gate is not fitted_gate
         self.gate_label = repr(fitted_gate)
+        self.experts = estimator._fitted_experts()
         self.n_experts, self.n_features = self.params["expert_coef"].shape
         self.n_samples = data.X.shape[0]
         # the objective the fit maximised: the joint log-likelihood of (x, y)
@@ -434,7 +435,7 @@ class MoEInference:
             for b in np.flatnonzero(ok):
                 model, theta = fitted_engine(
                     self.gate, {name: self.draws[name][b] for name in self.params},
-                    X)
+                    X, experts=self.experts)
                 means.append(model.mean_and_gradient(theta)[0])
             means = np.array(means)
             band = np.quantile(means, [0.5 - level / 2, 0.5 + level / 2],
@@ -442,7 +443,8 @@ class MoEInference:
             if not self.valid.any():
                 band[:] = np.nan
             return band
-        model, theta = fitted_engine(self.gate, self.params, X)
+        model, theta = fitted_engine(self.gate, self.params, X,
+                                     experts=self.experts)
         mean, grad = model.mean_and_gradient(theta)
         z = scipy.stats.norm.ppf(0.5 + level / 2)
         valid = self.valid
