@@ -11,7 +11,9 @@ import pytest
 from sklearn.exceptions import ConvergenceWarning
 
 import gmoe
-from gmoe import GaussianMoERegressor, _compile, _kernels, _numba_config
+from gmoe import GaussianMoERegressor
+from gmoe.kernels import _compile, _numba_config
+from gmoe.kernels import _em as _kernels
 
 PACKAGE = Path(gmoe.__file__).resolve().parent
 

@@ -48,7 +48,8 @@ def assert_same_fit(a, b, rtol=1e-7, atol=1e-9):
 def test_log_likelihood_trace_is_monotone(truth_3x2_data):
     _, X, y = truth_3x2_data
     # tol=0: EM runs all max_iter iterations and says it did not converge
-    with pytest.warns(ConvergenceWarning, match=r"\(tol=0\) within max_iter=200"):
+    with pytest.warns(ConvergenceWarning,
+                      match=r"\(tol=0\) for the best of .*max_iter=200"):
         with warnings.catch_warnings():
             warnings.simplefilter("error", LikelihoodDecreaseWarning)
             model = GaussianMoERegressor(4, solver="em", init_params="random",
@@ -86,11 +87,14 @@ def test_warm_start_equals_continued_fit(n23_data):
     _, X, y = n23_data
     options = dict(n_experts=3, tol=0, random_state=4, solver="em", n_init=1)
     # tol=0: every fit runs its max_iter iterations and says it did not converge
-    with pytest.warns(ConvergenceWarning, match=r"\(tol=0\) within max_iter=30"):
+    with pytest.warns(ConvergenceWarning,
+                      match=r"\(tol=0\) for the best of .*max_iter=30"):
         full = GaussianMoERegressor(max_iter=30, **options).fit(X, y)
-    with pytest.warns(ConvergenceWarning, match=r"\(tol=0\) within max_iter=10"):
+    with pytest.warns(ConvergenceWarning,
+                      match=r"\(tol=0\) for the best of .*max_iter=10"):
         warm = GaussianMoERegressor(max_iter=10, warm_start=True, **options).fit(X, y)
-    with pytest.warns(ConvergenceWarning, match=r"\(tol=0\) within max_iter=20"):
+    with pytest.warns(ConvergenceWarning,
+                      match=r"\(tol=0\) for the best of .*max_iter=20"):
         warm.set_params(max_iter=20).fit(X, y)
     assert_same_fit(full, warm, rtol=1e-6, atol=1e-6)
     assert warm.log_likelihood_ == pytest.approx(full.log_likelihood_, rel=1e-10)
@@ -379,3 +383,14 @@ def test_convergence_warning(n23_data):
     assert not model.converged_
     assert model.n_iter_em_ <= 2 and model.n_iter_newton_ <= 2
     assert model.gradient_norm_ > model.gtol
+
+
+def test_convergence_warning_says_why_the_solver_stopped():
+    X, y = make_moe_regression(300, random_state=0)
+    with pytest.warns(ConvergenceWarning, match="reached max_iter=3"):
+        model = GaussianMoERegressor(2, n_init=1, max_iter=3, random_state=0).fit(X, y)
+    assert model.solver_status_ == "max_iter" and not model.converged_
+    model = GaussianMoERegressor(2, n_init=1, random_state=0).fit(X, y)
+    assert model.converged_ and model.solver_status_ in ("gradient", "precision")
+    em = GaussianMoERegressor(2, n_init=1, solver="em", random_state=0).fit(X, y)
+    assert em.solver_status_ == "tol"

@@ -40,7 +40,9 @@ class FitResult:
     start and after each EM iteration, then after each Newton iteration;
     ``grad_norm`` the largest entry of the projected gradient per unit of sample
     weight at ``params``; ``converged`` whether the solver's own criterion was
-    met (the gradient for ``"newton"``, the log-likelihood change for ``"em"``).
+    met (the gradient for ``"newton"``, the log-likelihood change for ``"em"``);
+    ``status`` why the solver stopped: ``"tol"`` or ``"max_iter"`` for EM, the
+    Newton run's :attr:`~gmoe.engine._newton.NewtonResult.status` otherwise.
     """
 
     params: object
@@ -50,6 +52,7 @@ class FitResult:
     n_iter_newton: int
     grad_norm: float
     converged: bool
+    status: str
 
 
 def solve_em(model, params, options):
@@ -57,7 +60,8 @@ def solve_em(model, params, options):
     em = run_em(model, params, max_iter=options.max_iter, tol=options.tol,
                 accelerate=options.accelerate, verbose=options.verbose)
     return FitResult(em.params, em.objective, list(em.trace), em.n_iter, 0,
-                     projected_gradient_norm(model, em.params), em.converged)
+                     projected_gradient_norm(model, em.params), em.converged,
+                     "tol" if em.converged else "max_iter")
 
 
 def solve_newton(model, params, options):
@@ -81,7 +85,7 @@ def solve_newton(model, params, options):
         trace.extend(em.trace[1:])
         current = em.params
     return FitResult(newton.params, newton.objective, trace, n_em, n_newton,
-                     newton.grad_norm, newton.converged)
+                     newton.grad_norm, newton.converged, newton.status)
 
 
 #: Solvers by name: ``f(model, params, options) -> FitResult``.

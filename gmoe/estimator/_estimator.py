@@ -222,6 +222,11 @@ default="gaussian_linear"
         With a sparse gate (top-K, top-P): a Karush-Kuhn-Tucker point of its
         piece, the samples held at their boundaries on them, from which no
         crossing of a boundary raises the likelihood.
+    solver_status_ : str
+        Why the kept start's solver stopped: ``"tol"`` or ``"max_iter"`` (EM);
+        ``"gradient"``, ``"precision"`` (converged), ``"max_iter"``,
+        ``"stalled"`` (no step raises the log-likelihood by more than rounding
+        error), and for a sparse gate ``"boundary"`` or ``"held"`` (Newton).
     gradient_norm_ : float
         Largest entry of the gradient (see ``gtol``) at the fitted parameters,
         the gate's reference row included (its gradient is minus the sum of the
@@ -571,6 +576,7 @@ default="gaussian_linear"
         self.n_iter_ = best.n_iter_em + best.n_iter_newton
         self.gradient_norm_ = best.grad_norm
         self.converged_ = best.converged
+        self.solver_status_ = best.status
         self.expert_weight_ = (w @ best_resp) / w.sum()
         self.degenerate_experts_ = _irregular_experts(best.params, best_resp, w,
                                                       floor, n_features)

@@ -39,16 +39,32 @@ class SpuriousFitWarning(UserWarning):
     """
 
 
+#: What the ConvergenceWarning says of each way a solver stops short.
+STOPPED = {
+    "max_iter": "it reached max_iter={max_iter}; raise max_iter",
+    "stalled": ("after {n_iter} Newton iterations no step raises the log-likelihood "
+                "by more than rounding error (a flat or badly scaled direction); "
+                "try other starts or rescale the features"),
+    "boundary": ("a crossing of a selection boundary that raises the likelihood "
+                 "was left (a sparse gate); raise max_iter or try other starts"),
+    "held": ("a sample is held short of its selection boundary (a sparse gate); "
+             "raise max_iter"),
+}
+
+
 def warn_about_fit(estimator, n_starts, regular):
-    """The warnings of ``estimator``'s finished fit: convergence, separation, degeneracy."""
+    """The warnings of ``estimator``'s finished fit: convergence, separation,
+    degeneracy."""
     if not estimator.converged_ and estimator.max_iter > 0:
         criterion = (f"gradient below gtol={estimator.gtol} (reached "
                      f"{estimator.gradient_norm_:.2g})" if estimator.solver == "newton"
                      else f"tol={estimator.tol}")
+        why = STOPPED.get(getattr(estimator, "solver_status_", "max_iter"),
+                          STOPPED["max_iter"]).format(
+            max_iter=estimator.max_iter, n_iter=estimator.n_iter_newton_)
         warnings.warn(
-            f"the {estimator.solver} solver did not converge ({criterion}) within "
-            f"max_iter={estimator.max_iter} for the best of {n_starts} start(s); "
-            "raise max_iter, or try other starts.",
+            f"the {estimator.solver} solver did not converge ({criterion}) for the "
+            f"best of {n_starts} start(s): {why}.",
             ConvergenceWarning,
             stacklevel=4,
         )
