@@ -1,0 +1,143 @@
+"""Figure 10: the top-K sparse softmax gate, exact- and over-fitted (certified fits).
+
+Data from :data:`gmoe.datasets.TOPK_TRUTH` (k0 = 4, d = 2, top-2 gate); the two
+regimes of ``_common.TOPK_REGIMES`` fitted on the same data sets.  Left: the
+exact-fitted k = 4, top-2, mean and median D1.  Middle: its per-parameter errors
+(mean over the replications), the gate parameters (the gate slopes beta_1 and the
+weights exp(beta_0)) apart from the expert parameters (a, b, sigma).  Right: the
+over-fitted k = 5, top-3, mean and median D2.  Every line is the least-squares
+line of log(mean) (or log(median)) on log(n) over the whole grid, with a 95 %
+percentile bootstrap interval over the replications.
+
+The question behind the middle panel: the top-K likelihood jumps when the K-th and
+(K+1)-th gate scores swap, so, as for a change-point, the gate directions that move
+a selection boundary may be estimated faster than n^-1/2 (up to n^-1), while the
+expert parameters should follow n^-1/2.
+
+Also writes ``results/topk[_quick].md``: the slopes, and per regime and n the
+certified fits, the fits with an expert never selected and the median iterations.
+"""
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from gmoe.plotting import plot_rate  # noqa: E402
+from gmoe.simulation import estimate_rate  # noqa: E402
+from paper_figures import _common  # noqa: E402
+from paper_figures._common import TOPK_REGIMES, load, quick_flag, save  # noqa: E402
+from paper_figures.fig6_regimes import median_rate  # noqa: E402
+
+NAME = "fig10_topk"
+#: Per-parameter error columns of the exact-fitted regime (cells of one atom):
+#: group -> (label, part).
+GROUPS = {
+    "gate_coef": ("gate slopes $\\beta_1$", "gate"),
+    "weight": ("gate weights $e^{\\beta_0}$", "gate"),
+    "expert_coef": ("expert slopes $a$", "expert"),
+    "expert_intercept": ("expert intercepts $b$", "expert"),
+    "expert_variance": ("variances $\\sigma$", "expert"),
+}
+
+
+def regime(results, name):
+    return results[results["regime"] == name]
+
+
+def label(name):
+    k, top_k, loss = TOPK_REGIMES[name]
+    return f"{name} k={k} top-{top_k} {loss}"
+
+
+def rates(results):
+    """Mean and median slopes of each regime's loss, and the exact-fitted errors.
+
+    The reference slope is -1/2 for the exact-fitted loss and the expert errors
+    (parametric), none for the gate errors and the over-fitted loss.
+    """
+    found = {}
+    for name, (_k, _top_k, loss) in TOPK_REGIMES.items():
+        sub = regime(results, name)
+        theory = -0.5 if name == "exact" else None
+        found[f"{label(name)}, mean"] = (estimate_rate(sub, loss), theory)
+        found[f"{label(name)}, median"] = (median_rate(sub, loss), theory)
+    exact = regime(results, "exact")
+    for group, (_text, part) in GROUPS.items():
+        found[f"exact err_{group}_M1 (mean)"] = (
+            estimate_rate(exact, f"err_{group}_M1"),
+            -0.5 if part == "expert" else None)
+    return found
+
+
+def counts_lines(results):
+    """Per regime and n: fits, certified, an expert never selected, iterations."""
+    lines = ["| regime | n | fits | certified | an expert never selected | "
+             "an empty Voronoi cell | median iterations | median fit time (s) |",
+             "|---|---|---|---|---|---|---|---|"]
+    for name in TOPK_REGIMES:
+        for n, group in regime(results, name).groupby("n"):
+            lines.append(
+                f"| {label(name)} | {n} | {len(group)} | "
+                f"{int(group['converged'].sum())} | "
+                f"{int((group['routing_n_never_used'] > 0).sum())} | "
+                f"{int((group['n_empty_cells'] > 0).sum())} | "
+                f"{group['n_iter'].median():.0f} | "
+                f"{group['fit_time'].median():.2f} |")
+    return lines
+
+
+def table(found, results):
+    lines = ["| curve | slope | 95 % CI | reference |", "|---|---|---|---|"]
+    for key, (rate, theory) in found.items():
+        reference = "" if theory is None else f"{theory:g}"
+        lines.append(f"| {key} | {rate.slope:.3f} | "
+                     f"[{rate.ci[0]:.3f}, {rate.ci[1]:.3f}] | {reference} |")
+    return lines + ["", *counts_lines(results)]
+
+
+def _median_line(ax, rate, color, text):
+    ax.plot(rate.sample_sizes, rate.median, "s--", color=color, mfc="none",
+            label=f"{text} (slope {rate.slope:.2f})")
+    ax.fill_between(rate.sample_sizes, rate.q25, rate.q75, color=color, alpha=0.12)
+
+
+def main(quick=False):
+    results = load("topk", quick)
+    found = rates(results)
+    fig, axes = plt.subplots(1, 3, figsize=(17, 4.8))
+    for ax, name in ((axes[0], "exact"), (axes[2], "over")):
+        loss = TOPK_REGIMES[name][2]
+        sub = regime(results, name)
+        plot_rate(sub, loss, ax=ax, rate=found[f"{label(name)}, mean"][0],
+                  label=f"mean {loss}", color="C0",
+                  theory_slope=-0.5 if name == "exact" else None)
+        _median_line(ax, found[f"{label(name)}, median"][0], "C1", f"median {loss}")
+        k, top_k, _ = TOPK_REGIMES[name]
+        ax.set_title(f"k = {k}, top-{top_k} gate: {loss}", fontsize=10)
+        ax.legend(fontsize=7)
+    ax = axes[1]
+    exact = regime(results, "exact")
+    for index, (group, (text, part)) in enumerate(GROUPS.items()):
+        plot_rate(exact, f"err_{group}_M1", ax=ax,
+                  rate=found[f"exact err_{group}_M1 (mean)"][0],
+                  label=f"{text} ({part})", color=f"C{index}", theory_slope=None)
+    ns = np.array([exact["n"].min(), exact["n"].max()])
+    for slope, style in ((-0.5, "--"), (-1.0, ":")):
+        ax.plot(ns, (ns / ns[0]) ** slope, "k" + style, lw=1,
+                label=f"$n^{{{slope:g}}}$ (shape only)")
+    ax.set_title("k = 4, top-2: per-parameter errors (mean)", fontsize=10)
+    ax.legend(fontsize=7)
+    fig.suptitle(f"Top-K gate, truth TOPK_TRUTH (k0 = 4, top-2): certified fits, "
+                 f"{results['replication'].nunique()} replications", fontsize=11)
+    out = _common.RESULTS / ("topk_quick.md" if quick else "topk.md")
+    out.write_text("\n".join(table(found, results)) + "\n")
+    return save(fig, NAME, quick), found
+
+
+if __name__ == "__main__":
+    path, found = main(quick_flag())
+    print(path)
+    for key, (rate, _) in found.items():
+        print(f"{key}: {rate.slope:.3f} [{rate.ci[0]:.3f}, {rate.ci[1]:.3f}]")
