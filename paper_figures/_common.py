@@ -154,6 +154,13 @@ GATE_PRESETS = {"full": {"n_replications": 20},
 #: Certified fits (EM to tol 1e-6, then the Newton finish whose ``converged_`` is
 #: the piecewise certificate), one start near the truth.
 TOPK_REGIMES = {"exact": (4, 2, "D1"), "over": (5, 3, "D2")}
+#: The selection boundaries of TOPK_TRUTH: its top-2 set changes where the scores
+#: of two opposite experts tie, expert 1 and 3 on the line x_1 = 0.5, expert 2 and
+#: 4 on x_2 = 0.5 (0-based pairs below).  Two opposite experts are never selected
+#: together, so the difference of their scores enters the likelihood only through
+#: where the selection changes (Figure 10 measures how far the fitted lines are
+#: from these).
+TOPK_BOUNDARIES = ((0, 2), (1, 3))
 TOPK_STUDY = {"solver": "newton", "tol": 1e-6, "max_iter": 2000}
 TOPK_SIZES = {"full": sample_size_grid(1_000, 100_000, 7),
               "quick": sample_size_grid(300, 3_000, 3)}

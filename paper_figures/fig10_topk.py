@@ -12,11 +12,21 @@ percentile bootstrap interval over the replications.
 The question behind the middle panel: the top-K likelihood jumps when the K-th and
 (K+1)-th gate scores swap, so, as for a change-point, the gate directions that move
 a selection boundary may be estimated faster than n^-1/2 (up to n^-1), while the
-expert parameters should follow n^-1/2.
+expert parameters should follow n^-1/2.  The per-parameter errors take the largest
+error over the whole gate slope vector, which the slowest direction decides; the
+panel therefore also shows the *boundary shift*: for each selection boundary of
+the truth (``_common.TOPK_BOUNDARIES``, the lines x_1 = 0.5 and x_2 = 0.5), the
+area between it and the fitted line where the same two experts' scores tie, in
+[0, 1]^2 (the share of covariates whose top-2 set the shift changes), averaged
+over the two boundaries.
 
 Also writes ``results/topk[_quick].md``: the slopes, and per regime and n the
-certified fits, the fits with an expert never selected and the median iterations.
+certified fits, the fits with an expert never selected, with an empty Voronoi cell,
+the median iterations and fit time.
 """
+
+import itertools
+import json
 
 import matplotlib
 
@@ -24,10 +34,17 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from gmoe.datasets import TOPK_TRUTH  # noqa: E402
 from gmoe.plotting import plot_rate  # noqa: E402
 from gmoe.simulation import estimate_rate  # noqa: E402
 from paper_figures import _common  # noqa: E402
-from paper_figures._common import TOPK_REGIMES, load, quick_flag, save  # noqa: E402
+from paper_figures._common import (  # noqa: E402
+    TOPK_BOUNDARIES,
+    TOPK_REGIMES,
+    load,
+    quick_flag,
+    save,
+)
 from paper_figures.fig6_regimes import median_rate  # noqa: E402
 
 NAME = "fig10_topk"
@@ -40,6 +57,57 @@ GROUPS = {
     "expert_intercept": ("expert intercepts $b$", "expert"),
     "expert_variance": ("variances $\\sigma$", "expert"),
 }
+
+
+def _abs_integral(a, b):
+    """The integral of |a + b t| over t in [0, 1]."""
+    if a * (a + b) >= 0:
+        return abs(a + b / 2)
+    t0 = -a / b
+    return (abs(a) * t0 + abs(a + b) * (1 - t0)) / 2
+
+
+def match_experts(params, truth):
+    """Fitted expert matched to each true expert (k = k0): the permutation that
+    minimises the summed l1 distance of the experts' (b, a)."""
+    fitted = np.column_stack([params["expert_intercept"], params["expert_coef"]])
+    true = np.column_stack([truth["expert_intercept"], truth["expert_coef"]])
+    return min(itertools.permutations(range(len(true))),
+               key=lambda perm: np.abs(fitted[list(perm)] - true).sum())
+
+
+def boundary_shift(params, truth=TOPK_TRUTH, boundaries=TOPK_BOUNDARIES):
+    """Mean area between the true and the fitted selection boundaries in [0, 1]^2.
+
+    For a pair ``(i, j)`` of true experts, the boundary is the line where their
+    scores tie, ``c_0 + c^T x = 0`` with ``c_0 = beta_0i - beta_0j`` and ``c =
+    beta_1i - beta_1j`` (d = 2); the fitted line is that of the matched fitted
+    experts.  Written as ``x_m = -(c_0 + c_o t) / c_m`` along the true line's
+    main axis ``m`` (``t = x_o`` in [0, 1]), the area between the lines is the
+    integral of the absolute difference of the two ``x_m``.
+    """
+    params = {key: np.asarray(value, float) for key, value in params.items()}
+    truth = {key: np.asarray(value, float) for key, value in truth.items()}
+    match = match_experts(params, truth)
+    areas = []
+    for i, j in boundaries:
+        lines = []
+        for source, (a, b) in ((truth, (i, j)), (params, (match[i], match[j]))):
+            lines.append((source["gate_intercept"][a] - source["gate_intercept"][b],
+                          source["gate_coef"][a] - source["gate_coef"][b]))
+        main = int(np.argmax(np.abs(lines[0][1])))
+        other = 1 - main
+        ends = [(-c0 / c[main], -c[other] / c[main]) for c0, c in lines]
+        areas.append(_abs_integral(ends[1][0] - ends[0][0], ends[1][1] - ends[0][1]))
+    return float(np.mean(areas))
+
+
+def with_boundary_shift(results):
+    """``results`` with the column ``boundary_shift`` (exact-fitted rows only)."""
+    shift = [boundary_shift(json.loads(text))
+             if name == "exact" and isinstance(text, str) else np.nan
+             for name, text in zip(results["regime"], results["params"], strict=True)]
+    return results.assign(boundary_shift=shift)
 
 
 def regime(results, name):
@@ -68,6 +136,10 @@ def rates(results):
         found[f"exact err_{group}_M1 (mean)"] = (
             estimate_rate(exact, f"err_{group}_M1"),
             -0.5 if part == "expert" else None)
+    found["exact boundary shift (mean)"] = (estimate_rate(exact, "boundary_shift"),
+                                            None)
+    found["exact boundary shift (median)"] = (median_rate(exact, "boundary_shift"),
+                                              None)
     return found
 
 
@@ -104,7 +176,7 @@ def _median_line(ax, rate, color, text):
 
 
 def main(quick=False):
-    results = load("topk", quick)
+    results = with_boundary_shift(load("topk", quick))
     found = rates(results)
     fig, axes = plt.subplots(1, 3, figsize=(17, 4.8))
     for ax, name in ((axes[0], "exact"), (axes[2], "over")):
@@ -123,6 +195,9 @@ def main(quick=False):
         plot_rate(exact, f"err_{group}_M1", ax=ax,
                   rate=found[f"exact err_{group}_M1 (mean)"][0],
                   label=f"{text} ({part})", color=f"C{index}", theory_slope=None)
+    plot_rate(exact, "boundary_shift", ax=ax,
+              rate=found["exact boundary shift (mean)"][0],
+              label="boundary shift (area)", color="k", theory_slope=None)
     ns = np.array([exact["n"].min(), exact["n"].max()])
     for slope, style in ((-0.5, "--"), (-1.0, ":")):
         ax.plot(ns, (ns / ns[0]) ** slope, "k" + style, lw=1,
