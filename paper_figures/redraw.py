@@ -22,7 +22,7 @@ def summary_lines(name, found):
     for label, value in found.items():
         rate, theory = value if isinstance(value, tuple) else (value, -0.5)
         low, high = rate.ci
-        theory_text = "" if theory is None else f" | {theory:.3f}"
+        theory_text = " | " if theory is None else f" | {theory:.3f}"
         lines.append(f"| {name} | {label} | {rate.slope:.3f} | [{low:.3f}, {high:.3f}]"
                      f" | {rate.sample_sizes[0]}-{rate.sample_sizes[-1]}"
                      f" ({len(rate.sample_sizes)} sizes){theory_text} |")
