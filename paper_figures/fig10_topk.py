@@ -12,9 +12,9 @@ percentile bootstrap interval over the replications.
 The question behind the middle panel: the top-K likelihood jumps when the K-th and
 (K+1)-th gate scores swap, so, as for a change-point, the gate directions that move
 a selection boundary may be estimated faster than n^-1/2 (up to n^-1), while the
-expert parameters should follow n^-1/2.  The per-parameter errors take the largest
-error over the whole gate slope vector, which the slowest direction decides; the
-panel therefore also shows the *boundary shift*: for each selection boundary of
+expert parameters should follow n^-1/2.  The error of a group is the largest over
+the experts of the distance between whole vectors, which the slowest direction
+decides; the panel therefore also shows the *boundary shift*: for each selection boundary of
 the truth (``_common.TOPK_BOUNDARIES``, the lines x_1 = 0.5 and x_2 = 0.5), the
 area between it and the fitted line where the same two experts' scores tie, in
 [0, 1]^2 (the share of covariates whose top-2 set the shift changes), averaged
@@ -22,7 +22,8 @@ over the two boundaries.
 
 Also writes ``results/topk[_quick].md``: the slopes, and per regime and n the
 certified fits, the fits with an expert never selected, with an empty Voronoi cell,
-the median iterations and fit time.
+the median iterations and fit time, and the mean log-likelihood per sample less
+that of the exact fit of the same data set.
 """
 
 import itertools
