@@ -14,9 +14,9 @@ The question behind the middle panel: the top-K likelihood jumps when the K-th a
 a selection boundary may be estimated faster than n^-1/2 (up to n^-1), while the
 expert parameters should follow n^-1/2.  The error of a group is the largest over
 the experts of the distance between whole vectors, which the slowest direction
-decides; the panel therefore also shows the *boundary shift*: for each selection boundary of
-the truth (``_common.TOPK_BOUNDARIES``, the lines x_1 = 0.5 and x_2 = 0.5), the
-area between it and the fitted line where the same two experts' scores tie, in
+decides; the panel therefore also shows the *boundary shift*: for each selection
+boundary of the truth (``_common.TOPK_BOUNDARIES``, the lines x_1 = 0.5 and
+x_2 = 0.5), the area between it and the fitted line where the same two experts' scores tie, in
 [0, 1]^2 (the share of covariates whose top-2 set the shift changes), averaged
 over the two boundaries.
 
