@@ -16,9 +16,9 @@ expert parameters should follow n^-1/2.  The error of a group is the largest ove
 the experts of the distance between whole vectors, which the slowest direction
 decides; the panel therefore also shows the *boundary shift*: for each selection
 boundary of the truth (``_common.TOPK_BOUNDARIES``, the lines x_1 = 0.5 and
-x_2 = 0.5), the area between it and the fitted line where the same two experts' scores tie, in
-[0, 1]^2 (the share of covariates whose top-2 set the shift changes), averaged
-over the two boundaries.
+x_2 = 0.5), the area between it and the fitted line where the same two experts'
+scores tie, in [0, 1]^2 (the share of covariates whose top-2 set the shift
+changes), averaged over the two boundaries.
 
 Also writes ``results/topk[_quick].md``: the slopes, and per regime and n the
 certified fits, the fits with an expert never selected, with an empty Voronoi cell,
