@@ -137,7 +137,34 @@ GATE_STUDY = {"n_experts": 2, "init": "near_truth", "n_init": 1, "tol": 1e-6,
               "max_iter": 2000, "losses": ("D1",), **NEWTON}
 GATE_SIZES = {"full": sample_size_grid(1_000, 100_000, 7),
               "quick": sample_size_grid(300, 3_000, 3)}
-GATE_PRESETS = {"full": {"n_replications": 10},
+GATE_PRESETS = {"full": {"n_replications": 20},
+                "quick": {"n_replications": 2, "max_iter": 200}}
+
+#: Figure 10: the top-K sparse softmax gate on :data:`gmoe.datasets.TOPK_TRUTH`
+#: (k0 = 4 experts, d = 2 covariates on [0, 1]^2, top-2 gate), data drawn from it
+#: with its top-2 gate, by :func:`gmoe.simulation.run_topk_study` (every draw from
+#: ``SeedSequence(entropy=RANDOM_STATE, spawn_key=(n, r))``, so both regimes fit
+#: the same data sets).  Two regimes, by name: (fitted k, fitted K, loss)
+#:
+#: - ``exact``: k = k0 = 4 with the truth's top-2 gate, loss D1;
+#: - ``over``: k = 5 with a top-3 gate (the default of ``run_topk_study``: one
+#:   true atom's cell of two fitted atoms takes two of the selected slots, so
+#:   K = 2 cannot fit the truth's density), loss D2.
+#:
+#: Certified fits (EM to tol 1e-6, then the Newton finish whose ``converged_`` is
+#: the piecewise certificate), one start near the truth.
+TOPK_REGIMES = {"exact": (4, 2, "D1"), "over": (5, 3, "D2")}
+#: The selection boundaries of TOPK_TRUTH: its top-2 set changes where the scores
+#: of two opposite experts tie, expert 1 and 3 on the line x_1 = 0.5, expert 2 and
+#: 4 on x_2 = 0.5 (0-based pairs below).  Two opposite experts are never selected
+#: together, so the difference of their scores enters the likelihood only through
+#: where the selection changes (Figure 10 measures how far the fitted lines are
+#: from these).
+TOPK_BOUNDARIES = ((0, 2), (1, 3))
+TOPK_STUDY = {"solver": "newton", "tol": 1e-6, "max_iter": 2000}
+TOPK_SIZES = {"full": sample_size_grid(1_000, 100_000, 7),
+              "quick": sample_size_grid(300, 3_000, 3)}
+TOPK_PRESETS = {"full": {"n_replications": 20},
                 "quick": {"n_replications": 2, "max_iter": 200}}
 
 PRESETS = {

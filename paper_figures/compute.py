@@ -12,7 +12,9 @@ the wall times in ``results/timings[_quick].json``.  Finished fits are cached un
 ``--only NAME`` (repeatable) runs only the named steps: studies of
 ``_common.STUDIES``, ``gates`` (the exact-fitted study of every dense gate,
 ``_common.GATE_TRUTHS``, Figure 9: ``results/gates[_quick].csv``),
-``voronoi_cells``, ``gradient_norms``, ``consistency``
+``topk`` (the top-K study of Figure 10, both regimes of
+``_common.TOPK_REGIMES``: ``results/topk[_quick].csv``), ``voronoi_cells``,
+``gradient_norms``, ``consistency``
 (the choice of the number of experts by BIC, ICL, AIC and DSC on many data
 sets: ``results/consistency[_quick].csv`` and ``consistency_summary``) or
 ``gaussian_gate`` (the [N24g] study of ``paper_figures/gaussian_gate.py``,
@@ -33,7 +35,7 @@ from gmoe.model._scaling import _Scaling
 from gmoe.engine._model import MoEParams, SoftmaxGaussianMoE, _held_at_bound
 from gmoe.engine._newton import projected_gradient_norm
 from gmoe.datasets import draw_covariates, draw_response
-from gmoe.simulation import draw_replication, run_rate_study
+from gmoe.simulation import draw_replication, run_rate_study, run_topk_study
 from paper_figures import _common, gaussian_gate
 from paper_figures._common import (
     GATE_PRESETS,
@@ -45,6 +47,10 @@ from paper_figures._common import (
     REGIMES,
     SIZES,
     STUDIES,
+    TOPK_PRESETS,
+    TOPK_REGIMES,
+    TOPK_SIZES,
+    TOPK_STUDY,
     TRUTH,
     reference_losses,
     results_path,
@@ -91,6 +97,30 @@ def compute_gates(preset, quick, n_jobs):
     table = pd.concat(frames, ignore_index=True)
     _common.RESULTS.mkdir(parents=True, exist_ok=True)
     table.to_csv(results_path("gates", quick), index=False)
+    return elapsed, len(table)
+
+
+def compute_topk(preset, quick, n_jobs):
+    """The top-K study of Figure 10: both regimes of ``TOPK_REGIMES``, one table.
+
+    The regimes share their data sets (same seed, n and replication); the
+    ``regime`` column names the regime of each row.
+    """
+    frames = []
+    start = time.perf_counter()
+    for regime, (k, top_k, _loss) in TOPK_REGIMES.items():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            results = run_topk_study(
+                n_experts=k, top_k=top_k, sample_sizes=TOPK_SIZES[preset],
+                random_state=RANDOM_STATE, n_jobs=n_jobs,
+                cache=_common.CACHE / preset, progress=None,
+                **{**TOPK_STUDY, **TOPK_PRESETS[preset]})
+        frames.append(results.assign(regime=regime, top_k=top_k))
+    elapsed = time.perf_counter() - start
+    table = pd.concat(frames, ignore_index=True)
+    _common.RESULTS.mkdir(parents=True, exist_ok=True)
+    table.to_csv(results_path("topk", quick), index=False)
     return elapsed, len(table)
 
 
@@ -200,7 +230,7 @@ def main(argv=None):
     parser.add_argument("--jobs", type=int, default=-1,
                         help="worker processes (default: all cores)")
     parser.add_argument("--only", action="append",
-                        choices=[*sorted(STUDIES), "gates", "voronoi_cells",
+                        choices=[*sorted(STUDIES), "gates", "topk", "voronoi_cells",
                                  "gradient_norms",
                                  "consistency", "gaussian_gate"],
                         help="compute only these steps (repeatable)")
@@ -209,7 +239,7 @@ def main(argv=None):
     timings = {"machine": f"{platform.processor() or platform.machine()}, "
                           f"{__import__('os').cpu_count()} cores",
                "date": time.strftime("%Y-%m-%d"), "n_jobs": args.jobs, "studies": {}}
-    steps = args.only or [*STUDIES, "gates", "voronoi_cells", "gradient_norms",
+    steps = args.only or [*STUDIES, "gates", "topk", "voronoi_cells", "gradient_norms",
                           "consistency", "gaussian_gate"]
     for name in steps:
         if name in STUDIES:
@@ -220,6 +250,10 @@ def main(argv=None):
         elapsed, n_fits = compute_gates(preset, args.quick, args.jobs)
         timings["studies"]["gates"] = {"seconds": round(elapsed, 1), "fits": n_fits}
         print(f"gates: {n_fits} fits in {elapsed:.0f} s")
+    if "topk" in steps:
+        elapsed, n_fits = compute_topk(preset, args.quick, args.jobs)
+        timings["studies"]["topk"] = {"seconds": round(elapsed, 1), "fits": n_fits}
+        print(f"topk: {n_fits} fits in {elapsed:.0f} s")
     if "voronoi_cells" in steps:
         start = time.perf_counter()
         compute_cells(args.quick)

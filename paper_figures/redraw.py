@@ -14,7 +14,7 @@ from paper_figures import _common
 
 SCRIPTS = ["fig1_exact_fitted", "fig2_over_fitted", "fig3_per_parameter",
            "fig4_initialisation", "fig5_voronoi_cells", "fig6_regimes",
-           "fig7_consistency", "fig8_gaussian_gate", "fig9_gates"]
+           "fig7_consistency", "fig8_gaussian_gate", "fig9_gates", "fig10_topk"]
 
 
 def summary_lines(name, found):
@@ -22,7 +22,7 @@ def summary_lines(name, found):
     for label, value in found.items():
         rate, theory = value if isinstance(value, tuple) else (value, -0.5)
         low, high = rate.ci
-        theory_text = "" if theory is None else f" | {theory:.3f}"
+        theory_text = " | " if theory is None else f" | {theory:.3f}"
         lines.append(f"| {name} | {label} | {rate.slope:.3f} | [{low:.3f}, {high:.3f}]"
                      f" | {rate.sample_sizes[0]}-{rate.sample_sizes[-1]}"
                      f" ({len(rate.sample_sizes)} sizes){theory_text} |")

@@ -25,15 +25,63 @@ def test_quick_pipeline_computes_and_draws_every_figure(workspace):
     assert gates["D1"].notna().all() and (gates["D1"] > 0).all()
     assert len(gates) == len(_common.GATE_TRUTHS) * len(
         _common.GATE_SIZES["quick"]) * _common.GATE_PRESETS["quick"]["n_replications"]
+    topk = _common.load("topk", quick=True)
+    assert set(topk["regime"]) == set(_common.TOPK_REGIMES)
+    assert topk["error"].isna().all() or (topk["error"].fillna("") == "").all()
+    for regime, (k, top_k, loss) in _common.TOPK_REGIMES.items():
+        rows = topk[topk["regime"] == regime]
+        assert (rows["k"] == k).all() and (rows["top_k"] == top_k).all()
+        assert rows[loss].notna().all() and (rows[loss] > 0).all()
+        assert (rows["routing_mean_active"] <= top_k + 1e-12).all()
+        assert len(rows) == len(_common.TOPK_SIZES["quick"]) * _common.TOPK_PRESETS[
+            "quick"]["n_replications"]
+    # Both regimes cover the same grid (so, by the seeding, the same data sets).
+    pairs = {regime: set(zip(rows["n"], rows["replication"], strict=True))
+             for regime, rows in topk.groupby("regime")}
+    assert pairs["exact"] == pairs["over"]
     redraw.main(["--quick"])
     for script in redraw.SCRIPTS:
         assert (workspace / "figures" / f"{script}_quick.png").stat().st_size > 10_000
     summary = (workspace / "results" / "summary_quick.md").read_text()
     assert summary.count("| fig") >= 6
     assert summary.count("| fig6_regimes |") == 16  # 4 regimes, 2 k, mean and median
-    assert summary.count("| fig9_gates |") == len(_common.GATE_TRUTHS)
+    # Mean and median D1 of every gate.
+    assert summary.count("| fig9_gates |") == 2 * len(_common.GATE_TRUTHS)
+    # Mean and median per regime, the five error groups of the exact fit, and the
+    # mean and median boundary shift.
+    assert summary.count("| fig10_topk |") == 2 * len(_common.TOPK_REGIMES) + 5 + 2
+    assert "| certified |" in (workspace / "results" / "topk_quick.md").read_text()
     norms = (workspace / "results" / "gradient_norms_quick.csv").read_text()
     assert len(norms.splitlines()) == 1 + 4 * 2 * 4 * 3  # regimes, k, sizes, reps
     regimes = (workspace / "results" / "regimes_quick.md").read_text()
     rows = [line[:6] for line in regimes.splitlines()]
     assert rows.count("| 3 | ") == 4 and rows.count("| 4 | ") == 4
+
+
+def test_boundary_shift_is_the_area_between_the_lines():
+    import numpy as np
+
+    from gmoe.datasets import TOPK_TRUTH
+    from paper_figures.fig10_topk import _abs_integral, boundary_shift
+
+    # The integral of |a + b t| on [0, 1] against a fine midpoint rule.
+    t = (np.arange(200_000) + 0.5) / 200_000
+    for a, b in [(0.3, -1.0), (-0.2, 0.1), (0.0, 1.0), (0.5, 0.5), (0.1, 0.0)]:
+        assert abs(_abs_integral(a, b) - np.mean(np.abs(a + b * t))) < 1e-8
+    assert boundary_shift(TOPK_TRUTH) == 0.0
+    params = {key: np.array(value, float) for key, value in TOPK_TRUTH.items()}
+    # Expert 1's score minus expert 3's is 12 (x_1 - 0.5): lowering expert 1's
+    # intercept by 0.12 moves that boundary to x_1 = 0.51 (area 0.01 of one of
+    # the two boundaries); tilting expert 2 turns the other about (0.5, 0.5).
+    params["gate_intercept"][0] -= 0.12
+    assert abs(boundary_shift(params) - 0.005) < 1e-12
+    params["gate_coef"][1] += [1.2, 0.0]
+    params["gate_intercept"][1] -= 0.6
+    # x_2 - 0.5 = -0.1 (x_1 - 0.5): area 2 * 0.1 * 0.5 ** 2 / 2 = 0.025.
+    assert abs(boundary_shift(params) - (0.01 + 0.025) / 2) < 1e-12
+    # The same fit with its experts in another order and another reference.
+    order = [2, 0, 3, 1]
+    moved = {key: value[order] for key, value in params.items()}
+    moved["gate_intercept"] -= moved["gate_intercept"][-1]
+    moved["gate_coef"] -= moved["gate_coef"][-1]
+    assert abs(boundary_shift(moved) - boundary_shift(params)) < 1e-12
