@@ -158,6 +158,35 @@ def _mirror_info(info):
 
 
 @jit
+def _gate_scratch(k, m, z_dim):
+    """The scratch arrays of the gate part of a pass, one chunk long: the
+    covariates read (``ZT``), scores (``ST``), log-weights (``LP``), weights
+    (``P``), score derivatives (``D1T``, ``AUX``), the selection's work arrays
+    (``KEEP``, ``BEST``, ``TOTAL``, ``CUM``, ``ARG``) and the log-sum-exp
+    (``LSE``, ``TMP``), in that order (see :func:`_gate_weights`)."""
+    return (np.empty((max(z_dim, 1), CHUNK_SIZE)), np.empty((k, CHUNK_SIZE)),
+            np.empty((k, CHUNK_SIZE)), np.empty((k, CHUNK_SIZE)),
+            np.empty((k, m, CHUNK_SIZE)), np.empty((k, CHUNK_SIZE)),
+            np.empty((k, CHUNK_SIZE)), np.empty(CHUNK_SIZE), np.empty(CHUNK_SIZE),
+            np.empty(CHUNK_SIZE), np.empty(CHUNK_SIZE, dtype=np.int64),
+            np.empty(CHUNK_SIZE), np.empty(CHUNK_SIZE))
+
+
+@jit
+def _gate_weights(S, D1, Zt, blocks, link, select, select_param, constant, lo, mc,
+                  order, scratch):
+    """The gate part of every pass for the chunk of ``mc`` samples from ``lo``:
+    scores and their derivatives up to ``order`` (:func:`_gate_chunk`), the
+    sparse gate's selection (:func:`_select`), then the weights ``P`` and
+    log-weights ``LP`` (``-inf`` off the selection) and each sample's
+    log-sum-exp of the scores ``LSE``, all in ``scratch``."""
+    ZT, ST, LP, P, D1T, AUX, KEEP, BEST, TOTAL, CUM, ARG, LSE, TMP = scratch
+    _gate_chunk(S, D1, Zt, blocks, link, constant, lo, mc, order, ZT, ST, D1T, AUX)
+    _select(ST, mc, select, select_param, KEEP, BEST, ARG, TOTAL, CUM)
+    _softmax_columns(ST, mc, P, LP, LSE, TMP)
+
+
+@jit
 def _e_step_tasks(t0, t1, S, D1, D2, Zt, blocks, link, select, select_param,
                   marginal, constant, Xt, y, w, coef, var, resp_prev, resp, A_c,
                   B_c, C_c, grad_c, info_c, sums_c):
@@ -171,24 +200,16 @@ def _e_step_tasks(t0, t1, S, D1, D2, Zt, blocks, link, select, select_param,
     log_norm, inv_var = np.empty(k), np.empty(k)
     _normal_constants(var, log_norm, inv_var)
     XT = np.empty((p, CHUNK_SIZE))
-    ZT = np.empty((max(Zt.shape[1], 1), CHUNK_SIZE))
-    ST, LP, P = np.empty((k, CHUNK_SIZE)), np.empty((k, CHUNK_SIZE)), \
-        np.empty((k, CHUNK_SIZE))
+    scratch = _gate_scratch(k, m, Zt.shape[1])
+    ZT, ST, LP, P, D1T, AUX, _, _, _, _, _, LSE, TMP = scratch
     LJ, WT, WP = np.empty((k, CHUNK_SIZE)), np.empty((k, CHUNK_SIZE)), \
         np.empty((k, CHUNK_SIZE))
-    D1T, AUX = np.empty((k, m, CHUNK_SIZE)), np.empty((k, CHUNK_SIZE))
-    KEEP, BEST, TOTAL, CUM = np.empty((k, CHUNK_SIZE)), np.empty(CHUNK_SIZE), \
-        np.empty(CHUNK_SIZE), np.empty(CHUNK_SIZE)
-    ARG = np.empty(CHUNK_SIZE, dtype=np.int64)
-    LSE, TMP = np.empty(CHUNK_SIZE), np.empty(CHUNK_SIZE)
     for t in range(t0, t1):
         for c in range(t * n_chunks // n_tasks, (t + 1) * n_chunks // n_tasks):
             lo = c * CHUNK_SIZE
             mc = min(n, lo + CHUNK_SIZE) - lo
-            _gate_chunk(S, D1, Zt, blocks, link, constant, lo, mc, 1, ZT, ST,
-                        D1T, AUX)
-            _select(ST, mc, select, select_param, KEEP, BEST, ARG, TOTAL, CUM)
-            _softmax_columns(ST, mc, P, LP, LSE, TMP)
+            _gate_weights(S, D1, Zt, blocks, link, select, select_param, constant,
+                          lo, mc, 1, scratch)
             if marginal:
                 acc = 0.0
                 for j in range(mc):
@@ -229,23 +250,15 @@ def _gate_stats_tasks(t0, t1, S, D1, D2, Zt, blocks, link, select, select_param,
     n_tasks = grad_c.shape[0]
     n_chunks = (n + CHUNK_SIZE - 1) // CHUNK_SIZE
     linear = Zt.shape[0] > 0 and link <= 1  # see _gate_moments_chunk
-    ZT = np.empty((max(Zt.shape[1], 1), CHUNK_SIZE))
-    ST, LP, P = np.empty((k, CHUNK_SIZE)), np.empty((k, CHUNK_SIZE)), \
-        np.empty((k, CHUNK_SIZE))
+    scratch = _gate_scratch(k, m, Zt.shape[1])
+    ZT, ST, LP, P, D1T, AUX, _, _, _, _, _, LSE, TMP = scratch
     WT, WP = np.empty((k, CHUNK_SIZE)), np.empty((k, CHUNK_SIZE))
-    D1T, AUX = np.empty((k, m, CHUNK_SIZE)), np.empty((k, CHUNK_SIZE))
-    KEEP, BEST, TOTAL, CUM = np.empty((k, CHUNK_SIZE)), np.empty(CHUNK_SIZE), \
-        np.empty(CHUNK_SIZE), np.empty(CHUNK_SIZE)
-    ARG = np.empty(CHUNK_SIZE, dtype=np.int64)
-    LSE, TMP = np.empty(CHUNK_SIZE), np.empty(CHUNK_SIZE)
     for t in range(t0, t1):
         for c in range(t * n_chunks // n_tasks, (t + 1) * n_chunks // n_tasks):
             lo = c * CHUNK_SIZE
             mc = min(n, lo + CHUNK_SIZE) - lo
-            _gate_chunk(S, D1, Zt, blocks, link, constant, lo, mc, 1, ZT, ST,
-                        D1T, AUX)
-            _select(ST, mc, select, select_param, KEEP, BEST, ARG, TOTAL, CUM)
-            _softmax_columns(ST, mc, P, LP, LSE, TMP)
+            _gate_weights(S, D1, Zt, blocks, link, select, select_param, constant,
+                          lo, mc, 1, scratch)
             if marginal:
                 acc = 0.0
                 for j in range(mc):
@@ -277,23 +290,15 @@ def _loglik_tasks(t0, t1, S, D1, D2, Zt, blocks, link, select, select_param,
     log_norm, inv_var = np.empty(k), np.empty(k)
     _normal_constants(var, log_norm, inv_var)
     XT = np.empty((p, CHUNK_SIZE))
-    ZT = np.empty((max(Zt.shape[1], 1), CHUNK_SIZE))
-    ST, LP, P = np.empty((k, CHUNK_SIZE)), np.empty((k, CHUNK_SIZE)), \
-        np.empty((k, CHUNK_SIZE))
+    scratch = _gate_scratch(k, m, Zt.shape[1])
+    ZT, ST, LP, P, D1T, AUX, _, _, _, _, _, LSE, TMP = scratch
     LJ = np.empty((k, CHUNK_SIZE))
-    D1T, AUX = np.empty((k, m, CHUNK_SIZE)), np.empty((k, CHUNK_SIZE))
-    KEEP, BEST, TOTAL, CUM = np.empty((k, CHUNK_SIZE)), np.empty(CHUNK_SIZE), \
-        np.empty(CHUNK_SIZE), np.empty(CHUNK_SIZE)
-    ARG = np.empty(CHUNK_SIZE, dtype=np.int64)
-    LSE, TMP = np.empty(CHUNK_SIZE), np.empty(CHUNK_SIZE)
     for t in range(t0, t1):
         for c in range(t * n_chunks // n_tasks, (t + 1) * n_chunks // n_tasks):
             lo = c * CHUNK_SIZE
             mc = min(n, lo + CHUNK_SIZE) - lo
-            _gate_chunk(S, D1, Zt, blocks, link, constant, lo, mc, 0, ZT, ST,
-                        D1T, AUX)
-            _select(ST, mc, select, select_param, KEEP, BEST, ARG, TOTAL, CUM)
-            _softmax_columns(ST, mc, P, LP, LSE, TMP)
+            _gate_weights(S, D1, Zt, blocks, link, select, select_param, constant,
+                          lo, mc, 0, scratch)
             _load_chunk(Xt, lo, mc, XT)
             _linear_predictors(coef, XT, mc, LJ)
             _expert_log_pdf(y, lo, mc, log_norm, inv_var, LJ)
@@ -332,35 +337,28 @@ def _hessian_tasks(t0, t1, S, D1, D2, Zt, blocks, link, select, select_param,
     curved_arrays = Zt.shape[0] == 0 and D2.shape[0] > 0
     pi_on = 0.0 if marginal else 1.0  # the pi terms cancel with an x-marginal
     XT = np.empty((p, CHUNK_SIZE))
-    ZT = np.empty((max(Zt.shape[1], 1), CHUNK_SIZE))
-    ST, LP, P = np.empty((k, CHUNK_SIZE)), np.empty((k, CHUNK_SIZE)), \
-        np.empty((k, CHUNK_SIZE))
+    scratch = _gate_scratch(k, m, Zt.shape[1])
+    ZT, ST, LP, P, D1T, AUX, _, _, _, _, _, LSE, TMP = scratch
     LJ, TAU, R = np.empty((k, CHUNK_SIZE)), np.empty((k, CHUNK_SIZE)), \
         np.empty((k, CHUNK_SIZE))
     H2 = np.empty((k, CHUNK_SIZE))
-    D1T, AUX = np.empty((k, m, CHUNK_SIZE)), np.empty((k, CHUNK_SIZE))
-    KEEP, BEST, TOTAL, CUM = np.empty((k, CHUNK_SIZE)), np.empty(CHUNK_SIZE), \
-        np.empty(CHUNK_SIZE), np.empty(CHUNK_SIZE)
-    ARG = np.empty(CHUNK_SIZE, dtype=np.int64)
     VS, G = np.empty((k, q, CHUNK_SIZE)), np.empty((k, q, CHUNK_SIZE))
     U = np.empty((k, m, CHUNK_SIZE))
-    LSE, TMP, C = np.empty(CHUNK_SIZE), np.empty(CHUNK_SIZE), np.empty(CHUNK_SIZE)
+    C = np.empty(CHUNK_SIZE)
     SW = np.empty(CHUNK_SIZE)
     for t in range(t0, t1):
         grad, hess = grad_c[t], hess_c[t]
         for c in range(t * n_chunks // n_tasks, (t + 1) * n_chunks // n_tasks):
             lo = c * CHUNK_SIZE
             mc = min(n, lo + CHUNK_SIZE) - lo
-            _gate_chunk(S, D1, Zt, blocks, link, constant, lo, mc, 2, ZT, ST,
-                        D1T, AUX)
-            _select(ST, mc, select, select_param, KEEP, BEST, ARG, TOTAL, CUM)
+            _gate_weights(S, D1, Zt, blocks, link, select, select_param, constant,
+                          lo, mc, 2, scratch)
             if link == 1 and Zt.shape[0] > 0:
                 # h'' = -sigma(eta) sigma(-eta) of h = log sigma, sigma(eta) = e^h
                 for i in range(k):
                     for j in range(mc):
                         sig = _exp_nonpositive(ST[i, j])
                         H2[i, j] = -sig * (1.0 - sig)
-            _softmax_columns(ST, mc, P, LP, LSE, TMP)
             if marginal:
                 v = 0.0
                 for j in range(mc):
