@@ -86,6 +86,15 @@ def blocks_of(params):
                            + ([params["gate_coef"]] if "gate_coef" in params else []))
 
 
+def identified_part(name, params, perturbation):
+    """The gate part of the atoms: ``gate_coef``, but for the cosine gate
+    ``v = w / (|w| + theta)`` (plain numpy)."""
+    part = blocks_of(params)[:, 1:]
+    if name == "cosine":
+        part = part / (np.linalg.norm(part, axis=1) + perturbation)[:, None]
+    return part
+
+
 # ----------------------------------------------------------- naive references
 def naive_cells(G, Gt):
     """Cells by the definition (l1 over the whole atom), no translation."""
@@ -162,7 +171,8 @@ def test_measure_against_numpy_and_the_estimator(name):
     assert G.log_density(X, y).sum() == pytest.approx(est.log_likelihood_,
                                                       rel=1e-10)
     # atoms: the gate part (gate_coef, or none) then (a, b, sigma)
-    expected = np.column_stack([blocks_of(params)[:, 1:], params["expert_coef"],
+    expected = np.column_stack([identified_part(name, params, perturbation),
+                                params["expert_coef"],
                                 params["expert_intercept"],
                                 params["expert_variance"]])
     np.testing.assert_array_equal(G.atoms, expected)
@@ -188,14 +198,20 @@ def test_translations_of_the_gauge_only(name):
     G = truth(name)
     translate_weights, translate_atoms = G.gauge
     assert (translate_weights, translate_atoms) == {
-        "softmax": (True, True), "sigmoid": (False, False)}.get(name, (True, False))
+        "softmax": (True, True), "cosine": (True, True),
+        "sigmoid": (False, False)}.get(name, (True, False))
     X, y = G.sample(50, low=-2, high=2, random_state=0)
     if translate_weights:
         moved = G.translated(1.25)
         np.testing.assert_allclose(moved.weights, G.weights * np.exp(1.25))
         np.testing.assert_allclose(moved.log_density(X, y), G.log_density(X, y),
                                    rtol=1e-12)
-        assert G.canonical(0).gate_intercept[0] == 0
+        if name == "cosine":
+            # v_0 = 0 puts the other v_i outside the unit ball: no such w
+            with pytest.raises(ValueError, match="unit ball"):
+                G.canonical(0)
+        else:
+            assert G.canonical(0).gate_intercept[0] == 0
     else:
         with pytest.raises(ValueError, match="not in its gauge"):
             G.translated(1.0)
@@ -242,7 +258,7 @@ def test_sparse_and_gaussian_models_have_no_measure_here():
 
 
 # ----------------------------------------------------------------- the losses
-@pytest.mark.parametrize("name", [n for n in NAMES if n != "softmax"])
+@pytest.mark.parametrize("name", [n for n in NAMES if n not in ("softmax", "cosine")])
 @pytest.mark.parametrize("kind", ["D1", "D2"])
 def test_loss_against_the_formula(name, kind):
     G_true = truth(name)
@@ -275,7 +291,9 @@ def test_loss_properties(name):
     G = near(G_true, 5, rng, noise=0.1)
     translate_weights, translate_atoms = G.gauge
     t0 = 0.7 if translate_weights else 0.0
-    t1 = rng.normal(size=2) if translate_atoms else None
+    # (the cosine gate's v_i + t1 must stay in the unit ball)
+    scale = 0.01 if name == "cosine" else 1.0
+    t1 = scale * rng.normal(size=2) if translate_atoms else None
     moved, moved_truth = G.translated(t0, t1), G_true.translated(-t0, t1)
     shuffled = permuted(G, rng.permutation(5))
     shuffled_truth = permuted(G_true, rng.permutation(3))
