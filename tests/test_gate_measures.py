@@ -562,3 +562,18 @@ def test_merged_cosine_atoms_are_the_merged_softmax_on_a():
                                  for g in groups])
             np.testing.assert_allclose(getattr(merged, name), expected, rtol=1e-10)
     assert tree.members_[3] == [(0,), (1, 2), (3,)]
+
+
+def test_identified_gate_is_the_summary_default():
+    from gmoe.gates import Laplace, Softmax
+    from gmoe.gates._distance import CosineScores
+
+    for gate in (Softmax(), Laplace()):
+        assert gate.identified_gate() is gate and gate.summary_gate() is gate
+    for theta in (0.0, 0.3):
+        identified = Cosine(theta).identified_gate()
+        assert isinstance(identified, CosineScores)
+        assert identified.gauge(2).tolist() == [True] + [theta > 0] * 2
+    assert isinstance(Cosine(0.3).summary_gate(), CosineScores)
+    with pytest.raises(ValueError, match="perturbation=0"):
+        Cosine(0.0).summary_gate()
