@@ -86,6 +86,15 @@ def blocks_of(params):
                            + ([params["gate_coef"]] if "gate_coef" in params else []))
 
 
+def identified_part(name, params, perturbation):
+    """The gate part of the atoms: ``gate_coef``, but for the cosine gate
+    ``v = w / (|w| + theta)`` (plain numpy)."""
+    part = blocks_of(params)[:, 1:]
+    if name == "cosine":
+        part = part / (np.linalg.norm(part, axis=1) + perturbation)[:, None]
+    return part
+
+
 # ----------------------------------------------------------- naive references
 def naive_cells(G, Gt):
     """Cells by the definition (l1 over the whole atom), no translation."""
@@ -162,7 +171,8 @@ def test_measure_against_numpy_and_the_estimator(name):
     assert G.log_density(X, y).sum() == pytest.approx(est.log_likelihood_,
                                                       rel=1e-10)
     # atoms: the gate part (gate_coef, or none) then (a, b, sigma)
-    expected = np.column_stack([blocks_of(params)[:, 1:], params["expert_coef"],
+    expected = np.column_stack([identified_part(name, params, perturbation),
+                                params["expert_coef"],
                                 params["expert_intercept"],
                                 params["expert_variance"]])
     np.testing.assert_array_equal(G.atoms, expected)
@@ -188,14 +198,20 @@ def test_translations_of_the_gauge_only(name):
     G = truth(name)
     translate_weights, translate_atoms = G.gauge
     assert (translate_weights, translate_atoms) == {
-        "softmax": (True, True), "sigmoid": (False, False)}.get(name, (True, False))
+        "softmax": (True, True), "cosine": (True, True),
+        "sigmoid": (False, False)}.get(name, (True, False))
     X, y = G.sample(50, low=-2, high=2, random_state=0)
     if translate_weights:
         moved = G.translated(1.25)
         np.testing.assert_allclose(moved.weights, G.weights * np.exp(1.25))
         np.testing.assert_allclose(moved.log_density(X, y), G.log_density(X, y),
                                    rtol=1e-12)
-        assert G.canonical(0).gate_intercept[0] == 0
+        if name == "cosine":
+            # v_0 = 0 puts the other v_i outside the unit ball: no such w
+            with pytest.raises(ValueError, match="unit ball"):
+                G.canonical(0)
+        else:
+            assert G.canonical(0).gate_intercept[0] == 0
     else:
         with pytest.raises(ValueError, match="not in its gauge"):
             G.translated(1.0)
@@ -242,7 +258,7 @@ def test_sparse_and_gaussian_models_have_no_measure_here():
 
 
 # ----------------------------------------------------------------- the losses
-@pytest.mark.parametrize("name", [n for n in NAMES if n != "softmax"])
+@pytest.mark.parametrize("name", [n for n in NAMES if n not in ("softmax", "cosine")])
 @pytest.mark.parametrize("kind", ["D1", "D2"])
 def test_loss_against_the_formula(name, kind):
     G_true = truth(name)
@@ -275,7 +291,9 @@ def test_loss_properties(name):
     G = near(G_true, 5, rng, noise=0.1)
     translate_weights, translate_atoms = G.gauge
     t0 = 0.7 if translate_weights else 0.0
-    t1 = rng.normal(size=2) if translate_atoms else None
+    # (the cosine gate's v_i + t1 must stay in the unit ball)
+    scale = 0.01 if name == "cosine" else 1.0
+    t1 = scale * rng.normal(size=2) if translate_atoms else None
     moved, moved_truth = G.translated(t0, t1), G_true.translated(-t0, t1)
     shuffled = permuted(G, rng.permutation(5))
     shuffled_truth = permuted(G_true, rng.permutation(3))
@@ -417,3 +435,145 @@ def test_rate_studies_fit_the_truths_gate():
     with pytest.raises(ValueError, match="gate"):
         check_study(truth("constant"), 4, [1000], 2, random_state=0,
                     estimator_params={"gate": "softmax"})
+
+
+# ------------------------------------- the cosine gate's identified parameters
+def cosine_v(w, theta):
+    """v = w / (|w| + theta), plain numpy."""
+    return w / (np.linalg.norm(w, axis=1) + theta)[:, None]
+
+
+def cosine_w(v, theta):
+    """The inverse on the open unit ball, w = theta v / (1 - |v|)."""
+    return theta * v / (1.0 - np.linalg.norm(v, axis=1))[:, None]
+
+
+COSINE = {"gate_intercept": np.array([0.2, -0.1, 0.0]),
+          "gate_coef": np.array([[0.3, 0.0], [-0.2, 0.2], [0.0, -0.3]])}
+
+
+@pytest.mark.parametrize("theta", [0.1, 0.5])
+def test_equivalent_cosine_measures_have_zero_loss(theta):
+    G = MixingMeasure(gate=Cosine(theta), **COSINE, **EXPERTS)
+    assert G.gauge == (True, True)
+    np.testing.assert_allclose(G.gate_atoms, cosine_v(COSINE["gate_coef"], theta),
+                               rtol=1e-14)
+    t = np.array([0.15, -0.1])
+    w_moved = cosine_w(cosine_v(COSINE["gate_coef"], theta) + t, theta)
+    assert np.max(np.abs(w_moved - COSINE["gate_coef"])) > 0.05
+    other = MixingMeasure(gate=Cosine(theta), gate_intercept=COSINE["gate_intercept"]
+                          + 0.4, gate_coef=w_moved, **EXPERTS)
+    X, y = G.sample(300, low=-2, high=2, random_state=0)
+    np.testing.assert_allclose(other.log_density(X, y), G.log_density(X, y),
+                               rtol=1e-10)
+    for kind in ("D1", "D2"):
+        assert voronoi_loss(other, G, kind) == pytest.approx(0.0, abs=1e-10)
+        assert voronoi_loss(G, permuted(other, [2, 0, 1]), kind) == \
+            pytest.approx(0.0, abs=1e-10)
+    # translated() goes the same way, and back
+    moved = G.translated(0.4, t)
+    np.testing.assert_allclose(moved.gate_coef, w_moved, rtol=1e-10)
+    np.testing.assert_allclose(moved.translated(-0.4, -t).gate_coef,
+                               COSINE["gate_coef"], rtol=1e-10, atol=1e-14)
+    # the identified parameters, and back
+    params = G.identified_params()
+    np.testing.assert_array_equal(params["gate_coef"], G.gate_atoms)
+    back = MixingMeasure.from_identified_params(gate=G.gate, **params)
+    np.testing.assert_allclose(back.gate_coef, G.gate_coef, rtol=1e-12)
+    # a translation that leaves the ball is refused, the measure intact
+    with pytest.raises(ValueError, match="unit ball"):
+        G.translated(0.0, [2.0, 0.0])
+    np.testing.assert_array_equal(G.gate_coef, COSINE["gate_coef"])
+
+
+def test_the_loss_of_a_cosine_fit_ignores_the_equivalence_set():
+    G_true = MixingMeasure(gate=Cosine(0.1), **COSINE, **EXPERTS)
+    X, y = G_true.sample(2000, low=-2, high=2, random_state=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = GaussianMoERegressor(3, gate=G_true.gate, n_init=1, max_iter=200,
+                                   init_params=G_true.to_params(),
+                                   random_state=0).fit(X, y)
+    G = est.mixing_measure_
+    rng = np.random.default_rng(2)
+    for kind in ("D1", "D2"):
+        base = voronoi_loss(G, G_true, kind)
+        assert np.isfinite(base) and 0 < base < 1
+        for _ in range(3):
+            t = 0.05 * rng.normal(size=2)
+            v = G.gate_atoms + t
+            moved = with_params(G, gate_coef=cosine_w(v, 0.1))
+            assert np.max(np.abs(moved.gate_coef - G.gate_coef)) > 1e-3
+            assert voronoi_loss(moved, G_true, kind) == pytest.approx(base, rel=1e-8)
+            assert voronoi_loss(G, moved, kind) == pytest.approx(0.0, abs=1e-10)
+
+
+def test_plain_cosine_measures_compare_directions():
+    G = MixingMeasure(gate=Cosine(0.0), **COSINE, **EXPERTS)
+    assert G.gauge == (True, False)
+    w = COSINE["gate_coef"]
+    np.testing.assert_allclose(G.gate_atoms, w / np.linalg.norm(w, axis=1)[:, None],
+                               rtol=1e-14)
+    scaled = with_params(G, gate_coef=w * np.array([[0.5], [3.0], [20.0]]))
+    X, y = G.sample(200, low=-2, high=2, random_state=0)
+    np.testing.assert_allclose(scaled.log_density(X, y), G.log_density(X, y),
+                               rtol=1e-10)
+    for kind in ("D1", "D2"):
+        assert voronoi_loss(scaled, G, kind) == pytest.approx(0.0, abs=1e-12)
+    turned = with_params(G, gate_coef=w + np.array([[0.0, 0.1], [0, 0], [0, 0]]))
+    assert voronoi_loss(turned, G) > 1e-3
+    with pytest.raises(ValueError, match="not in its gauge"):
+        G.translated(0.0, [0.1, 0.0])
+    with pytest.raises(ValueError, match="no direction|nonzero direction"):
+        with_params(G, gate_coef=np.zeros((3, 2)))
+
+
+def test_merged_cosine_atoms_are_the_merged_softmax_on_a():
+    theta = 0.1
+    params = {"gate_intercept": np.array([0.2, -0.5, -0.4, 0.0]),
+              "gate_coef": np.array([[0.3, 0.0], [-0.2, 0.2], [-0.25, 0.2],
+                                     [0.0, -0.3]]),
+              "expert_intercept": np.array([-2.0, 1.0, 1.05, 3.0]),
+              "expert_coef": np.array([[1.5, 0.0], [-1.0, 1.0], [-1.0, 1.1],
+                                       [0.0, -2.0]]),
+              "expert_variance": np.array([0.1, 0.2, 0.21, 0.15])}
+    G = MixingMeasure(gate=Cosine(theta), **params)
+    tree = dendrogram(G)
+    X = np.random.default_rng(0).uniform(-2, 2, size=(50, 2))
+    a = X / (np.linalg.norm(X, axis=1) + theta)[:, None]
+    v = cosine_v(params["gate_coef"], theta)
+    p = np.exp(params["gate_intercept"])
+    for kappa in (3, 2, 1):
+        merged = tree.measure(kappa)
+        assert merged.gate.name == "cosine" and merged.n_atoms == kappa
+        np.testing.assert_array_equal(merge(G, kappa)["gate_coef"],
+                                      merged.gate_coef)
+        # plain numpy: weights summed, v's and experts averaged by weight, then
+        # the softmax gate on a(x) with the merged v's
+        groups = tree.members_[kappa]
+        b = np.array([np.log(p[list(g)].sum()) for g in groups])
+        vm = np.array([p[list(g)] @ v[list(g)] / p[list(g)].sum() for g in groups])
+        assert np.all(np.linalg.norm(vm, axis=1) < 1)
+        pi = softmax(a @ vm.T + b, axis=1)
+        np.testing.assert_allclose(merged.gate_probabilities(X), pi, rtol=1e-10)
+        np.testing.assert_allclose(merged.gate_atoms, vm, rtol=1e-10, atol=1e-15)
+        for name in ("expert_intercept", "expert_coef", "expert_variance"):
+            expected = np.array([p[list(g)] @ params[name][list(g)] / p[list(g)].sum()
+                                 for g in groups])
+            np.testing.assert_allclose(getattr(merged, name), expected, rtol=1e-10)
+    assert tree.members_[3] == [(0,), (1, 2), (3,)]
+
+
+def test_identified_gate_is_the_summary_default():
+    from gmoe.gates import Laplace, Softmax
+    from gmoe.gates._distance import CosineScores
+
+    for gate in (Softmax(), Laplace()):
+        assert gate.identified_gate() is gate and gate.summary_gate() is gate
+    for theta in (0.0, 0.3):
+        identified = Cosine(theta).identified_gate()
+        assert isinstance(identified, CosineScores)
+        assert identified.gauge(2).tolist() == [True] + [theta > 0] * 2
+    assert isinstance(Cosine(0.3).summary_gate(), CosineScores)
+    with pytest.raises(ValueError, match="perturbation=0"):
+        Cosine(0.0).summary_gate()

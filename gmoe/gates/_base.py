@@ -111,16 +111,26 @@ class Gate:
         reference)."""
         raise NotImplementedError
 
+    def identified_gate(self):
+        """The gate in the parameters its likelihood identifies: a gate with the
+        same weights whose blocks are identified up to its own :meth:`gauge` (a
+        common translation), whose :meth:`from_original` reads THIS gate's
+        fitted attributes (data's units) and whose :meth:`to_original` maps its
+        blocks back to them, relative to the last block's gauge coordinates.
+        The default is the gate itself; a gate with a curved set of equivalent
+        blocks returns a reparametrisation that makes it a translation (the
+        cosine gate: the softmax gate on ``x / (|x| + theta)``).  The mixing
+        measure's atoms and gauge are the identified gate's."""
+        return self
+
     def summary_gate(self):
         """The gate whose blocks the parameter table of
         :meth:`gmoe.GaussianMoERegressor.summary` reports: one with the same
         weights whose blocks the likelihood identifies (after the reference's
         gauge), and whose :meth:`from_original` reads THIS gate's fitted
-        attributes.  The default is the gate itself; a gate with a curved set of
-        equivalent blocks returns a reparametrisation without it, and a gate
-        whose parameters have no such reparametrisation raises a ValueError that
-        says why."""
-        return self
+        attributes.  The default is :meth:`identified_gate`; a gate whose
+        parameters have no Wald theory raises a ValueError that says why."""
+        return self.identified_gate()
 
     def n_parameters(self, n_experts, n_features):
         """Free parameters of the gate: every block but the gauge coordinates of

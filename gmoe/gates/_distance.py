@@ -138,8 +138,17 @@ class Cosine(_InterceptAndVectorGate):
         free = super().n_parameters(n_experts, n_features)
         return free - (n_features if float(self.perturbation) > 0 else n_experts)
 
+    def identified_gate(self):
+        """:class:`CosineScores`: the same weights as a softmax gate on
+        ``a(x) = x / (|x| + theta)`` with slopes ``v_i = w_i / (|w_i| +
+        theta)``, identified up to a common translation of the ``(b_i, v_i)``
+        (``theta > 0``) or, with ``theta = 0``, of the ``b_i`` alone (the
+        ``v_i = w_i / |w_i|`` are unit vectors, which a translation does not
+        keep)."""
+        return CosineScores(self.perturbation)
+
     def summary_gate(self):
-        """With ``theta > 0``: :class:`CosineScores`, the same weights as a
+        """With ``theta > 0``: :meth:`identified_gate`, the same weights as a
         softmax gate on ``x / (|x| + theta)`` with slopes ``v_i``, identified
         relative to the reference expert.  With ``theta = 0`` the estimates of
         the directions converge more slowly than any power of n (arXiv
@@ -151,7 +160,7 @@ class Cosine(_InterceptAndVectorGate):
                 "than any power of n (arXiv 2405.14131): no standard errors are "
                 "defined. Fit the perturbed router (perturbation > 0, e.g. the "
                 "default 0.1).")
-        return CosineScores(self.perturbation)
+        return self.identified_gate()
 
     def flat(self, n_experts, Z):
         """Equal weights: ``b_i = 0`` and every ``w_i`` the same unit vector
@@ -211,27 +220,30 @@ class Cosine(_InterceptAndVectorGate):
 
 
 class CosineScores(Softmax):
-    """The perturbed cosine gate in the parameters its likelihood identifies.
+    """The cosine gate in the parameters its likelihood identifies.
 
-    The score of :class:`Cosine` with ``theta > 0`` is linear in
-    ``v_i = w_i / (|w_i| + theta)``:
+    The score of :class:`Cosine` is linear in ``v_i = w_i / (|w_i| + theta)``:
 
     .. math::
 
         s_i(x) = a(x)^\\top v_i + b_i, \\qquad a(x) = \\frac{x}{\\|x\\| + \\theta},
 
-    the softmax gate on the features ``a(x)``, whose blocks ``(b_i, v_i)`` are
-    identified up to a common translation (the reference expert's block is
-    zero).  :meth:`from_original` reads the cosine gate's fitted attributes
-    (``gate_intercept``, ``gate_coef`` = ``w``); :meth:`to_original` maps blocks
-    whose ``v_i`` lie in the open unit ball back to them,
-    ``w_i = theta v_i / (1 - |v_i|)``.  The parameter table of a cosine fit
-    reports these blocks (rows ``gate_score``, coordinates ``v0, v1, ...``).
+    the softmax gate on the features ``a(x)``.  With ``theta > 0`` its blocks
+    ``(b_i, v_i)`` are identified up to a common translation (the reference
+    expert's block is zero); :meth:`from_original` reads the cosine gate's
+    fitted attributes (``gate_intercept``, ``gate_coef`` = ``w``) and
+    :meth:`to_original` maps blocks whose ``v_i`` lie in the open unit ball
+    back to them, ``w_i = theta v_i / (1 - |v_i|)`` (a ``v_i`` outside the ball
+    is a ValueError).  The parameter table of a cosine fit reports these blocks
+    (rows ``gate_score``, coordinates ``v0, v1, ...``).  With ``theta = 0`` (the
+    mixing measure's atoms only: no Wald theory) ``v_i = w_i / |w_i|`` is the
+    unit vector of ``w_i``, only the intercepts translate (:meth:`gauge`), and
+    :meth:`to_original` gives ``w_i = v_i`` (the router reads its direction).
 
     Parameters
     ----------
     perturbation : float
-        ``theta > 0``.
+        ``theta >= 0``.
 
     Examples
     --------
@@ -266,21 +278,43 @@ class CosineScores(Softmax):
         X = np.asarray(X, dtype=float)
         return X / (np.linalg.norm(X, axis=1) + float(self.perturbation))[:, None]
 
+    def gauge(self, n_features):
+        """The intercepts and (``theta > 0``) the ``v_i``: a translation of
+        unit vectors (``theta = 0``) does not keep them unit."""
+        gauge = np.ones(n_features + 1, dtype=bool)
+        gauge[1:] = float(self.perturbation) > 0
+        return gauge
+
     def from_original(self, values, scaling):
-        """Blocks ``(b_i, v_i)`` from the cosine gate's attributes."""
+        """Blocks ``(b_i, v_i)`` from the cosine gate's attributes; with
+        ``theta = 0`` a ``w_i = 0`` (no direction) is a ValueError."""
+        theta = float(self.perturbation)
         w = np.asarray(values["gate_coef"], dtype=float)
-        v = w / (np.linalg.norm(w, axis=1) + float(self.perturbation))[:, None]
+        norm = np.linalg.norm(w, axis=1)
+        if theta == 0 and np.any(norm == 0):
+            raise ValueError(
+                "a gate_coef row w_i is zero: with perturbation=0 the cosine "
+                "router reads only the direction of w_i, and 0 has none; give "
+                "every w_i a nonzero direction.")
+        v = w / (norm + theta)[:, None]
         return np.column_stack([np.asarray(values["gate_intercept"], dtype=float), v])
 
     def to_original(self, blocks, scaling):
         """The cosine gate's attributes (intercepts in reference form) from
-        blocks whose ``v_i`` lie in the open unit ball."""
+        blocks whose ``v_i`` lie in the open unit ball (``theta = 0``: ``w_i =
+        v_i``, whose direction is all the router reads)."""
         blocks = np.asarray(blocks, dtype=float)
         v = blocks[:, 1:]
+        theta = float(self.perturbation)
         radius = np.linalg.norm(v, axis=1)
-        if np.any(radius >= 1):
-            raise ValueError("a block's v_i has norm >= 1: no cosine w_i has it.")
-        w = float(self.perturbation) * v / (1.0 - radius)[:, None]
+        if theta > 0 and np.any(radius >= 1):
+            worst = int(np.argmax(radius))
+            raise ValueError(
+                f"v_{worst} = w_{worst} / (|w_{worst}| + theta) has norm "
+                f"{radius[worst]:.6g} >= 1, outside the open unit ball: no "
+                "cosine w has it. A translation of the v_i (or a merge) must keep "
+                "every v_i inside the ball; use a smaller translation.")
+        w = v.copy() if theta == 0 else theta * v / (1.0 - radius)[:, None]
         return {"gate_intercept": blocks[:, 0] - blocks[-1, 0], "gate_coef": w}
 
 

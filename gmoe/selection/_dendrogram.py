@@ -99,10 +99,13 @@ def _merged_atom(beta0_i, atom_i, beta0_j, atom_j):
     return beta0, atom
 
 
-def _as_params(intercept, beta0s, atoms):
-    return {intercept: np.array(beta0s, dtype=float),
-            **{name: np.array([atom[name] for atom in atoms], dtype=float)
-               for name in atoms[0]}}
+def _as_params(gate, intercept, beta0s, atoms):
+    """The gate's and the experts' parameter arrays of merged atoms given in the
+    gate's identified parametrisation."""
+    identified = {intercept: np.array(beta0s, dtype=float),
+                  **{name: np.array([atom[name] for atom in atoms], dtype=float)
+                     for name in atoms[0]}}
+    return MixingMeasure.from_identified_params(gate=gate, **identified).to_params()
 
 
 def check_mergeable(gate):
@@ -148,9 +151,13 @@ class MixingDendrogram:
     \\delta_{\\theta_i}` with ``K`` atoms, merge the two atoms of smallest merge
     distance (``distance``), K - 1 times, down to one atom.  The merged atom
     has weight :math:`p_i + p_j` (gate intercept :math:`\\log(p_i + p_j)`) and the
-    weight-averaged gate part (the softmax gate's slopes, the cosine gate's
-    directions, the Laplace gate's centres; none for the constant gate), expert
-    coefficients and variance.  Merging is defined for the gates whose scores
+    weight-averaged gate part of the atoms (:attr:`gmoe.MixingMeasure.gate_atoms`:
+    the softmax gate's slopes, the cosine gate's :math:`v_i = w_i / (\\|w_i\\| +
+    \\theta)`, the Laplace gate's centres; none for the constant gate), expert
+    coefficients and variance; the merged gate part is mapped back to the
+    gate's attributes (:meth:`gmoe.MixingMeasure.from_identified_params`: an
+    average of points of the cosine gate's unit ball stays in it).  Merging is
+    defined for the gates whose scores
     add the intercept (:func:`check_mergeable`: softmax, constant, cosine,
     Laplace); the normalised sigmoid gate raises a ValueError.  The height
     :math:`h_\\kappa` is the distance of the merge from :math:`\\kappa` atoms to
@@ -166,11 +173,10 @@ class MixingDendrogram:
 
     The weights :math:`p_i = e^{\\beta_{0i}}` depend on the translation of the
     gate (adding :math:`t_0` to every intercept multiplies every weight by
-    :math:`e^{t_0}`, and a slope translation moves where x = 0 sits).  They are
-    made comparable by translating the gate first so that one atom, the
-    ``reference``, has gate ``(0, 0)`` (its coordinates in the gate's gauge:
-    the intercept alone for the constant, cosine and Laplace gates), in the
-    original units of X and y.  The
+    :math:`e^{t_0}`; a translation of the gate parts changes neither the
+    weights nor the merges, which are averages).  They are made comparable by
+    translating the intercepts first so that one atom, the ``reference``, has
+    gate intercept 0, in the original units of X and y.  The
     code of the MoE follow-up of [DSC] takes the last expert (``reference=-1``,
     also the convention of :class:`~gmoe.GaussianMoERegressor`).  The default
     here, ``"max"``, takes the atom of largest intercept (after that
@@ -211,8 +217,8 @@ class MixingDendrogram:
         two.  The merged parameters are the same either way (averages with the
         gate weights, intercept :math:`\\log(e^{\\beta_{0i}} + e^{\\beta_{0j}})`).
     reference : int or "max", default="max"
-        The atom whose gate is translated to ``(0, 0)`` first; ``"max"``: the
-        atom of largest gate intercept when the last atom is the reference.
+        The atom whose gate intercept is translated to 0 first; ``"max"``: the
+        atom of largest gate intercept.
 
     Attributes
     ----------
@@ -269,10 +275,15 @@ class MixingDendrogram:
             if reference != "max":
                 raise ValueError("reference must be an atom index or 'max'; got "
                                  f"{reference!r}.")
-            reference = int(np.argmax(measure.canonical(-1).gate_intercept))
-        measure = measure.canonical(reference)
-        params = {name: np.asarray(v, dtype=float)
-                  for name, v in measure.to_params().items()}
+            intercept = measure.gate_intercept
+            reference = int(np.argmax(intercept - intercept[-1]))
+        if not isinstance(reference, numbers.Integral) or not (
+                -measure.n_atoms <= reference < measure.n_atoms):
+            raise ValueError(f"reference must be an atom index in [-{measure.n_atoms}"
+                             f", {measure.n_atoms}) or 'max'; got {reference!r}.")
+        measure = measure.translated(-float(measure.gate_intercept[reference]))
+        # merge the atoms of the gate's identified parametrisation
+        params = measure.identified_params()
         self.gate = measure.gate
         self.distance = distance
         self.reference = reference
@@ -300,7 +311,7 @@ class MixingDendrogram:
             logp = list(beta0s)
         members = [(i,) for i in range(K)]
         nodes = list(range(K))
-        self.levels_ = {K: _as_params(intercept, beta0s, atoms)}
+        self.levels_ = {K: _as_params(self.gate, intercept, beta0s, atoms)}
         self.members_ = {K: list(members)}
         self.heights_, self.merges_ = {}, []
         linkage = []
@@ -335,7 +346,7 @@ class MixingDendrogram:
             members.insert(i, merged)
             nodes.insert(i, next_node)
             next_node += 1
-            self.levels_[kappa - 1] = _as_params(intercept, beta0s, atoms)
+            self.levels_[kappa - 1] = _as_params(self.gate, intercept, beta0s, atoms)
             self.members_[kappa - 1] = list(members)
         self.linkage_ = np.array(linkage, dtype=float).reshape(-1, 4)
         self.log_likelihood_, self.mean_log_likelihood_ = {}, {}

@@ -86,11 +86,15 @@ def as_measure(truth, gate=None):
 
 
 def check_truth(truth):
-    """The truth as ``(params, gate)``: the measure's arrays in canonical form
-    (the last atom's gauge coordinates zero, :meth:`gmoe.MixingMeasure.
-    canonical`) and its gate object."""
-    measure = as_measure(truth).canonical()
-    return measure.to_params(), measure.gate
+    """The truth as ``(params, gate)``: the measure's arrays in the form the
+    estimator reports (the last atom's coordinates in the gate's gauge zero,
+    :meth:`gmoe.gates.Gate.to_original`) and its gate object."""
+    measure = as_measure(truth)
+    gate, params = measure.gate, measure.to_params()
+    scaling = identity_scaling(measure.n_features)
+    values = {name: params[name] for name in gate.attributes}
+    params.update(gate.to_original(gate.from_original(values, scaling), scaling))
+    return params, gate
 
 
 def gate_of(fit):

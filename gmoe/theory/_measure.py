@@ -6,7 +6,9 @@ data's units (the estimator's fitted attributes, e.g. ``gate_intercept`` and
 its attributes side by side (:func:`gmoe.gates._base.identity_scaling`); the
 first coordinate of a block is the gate intercept :math:`\\beta_{0i}`, whose
 exponential is the atom's weight, and the other coordinates are the gate part of
-the atom.  The gate's gauge (:meth:`gmoe.gates.Gate.gauge`) says which common
+the atom.  The blocks are those of the gate's identified parametrisation
+(:meth:`gmoe.gates.Gate.identified_gate`: the gate itself but for the cosine
+gate), whose gauge (:meth:`gmoe.gates.Gate.gauge`) says which common
 translations leave the model unchanged.
 """
 
@@ -14,18 +16,20 @@ import numbers
 
 import numpy as np
 
-from gmoe.datasets import DESIGNS, PARAM_NAMES, _generator, draw_covariates
+from gmoe.datasets import PARAM_NAMES
 from gmoe.gates import Softmax, gate_spec, same_gate
-from gmoe.model._conditional import ConditionalMixture, require_dense_gate
+from gmoe.gates._base import identity_scaling
+from gmoe.model._conditional import require_dense_gate
 from gmoe.model._measure_params import (
     EXPERT_NAMES,
     as_float_array,
     check_gate,
     check_params,
 )
+from gmoe.theory._measure_model import MeasureModel
 
 
-class MixingMeasure(ConditionalMixture):
+class MixingMeasure(MeasureModel):
     """The mixing measure of a gated Gaussian mixture of experts.
 
     .. math::
@@ -45,10 +49,18 @@ class MixingMeasure(ConditionalMixture):
     ==============  =====================  ==========================
     softmax         :math:`\\beta_{1i}`     :math:`t_0` and :math:`t_1`
     constant        none                   :math:`t_0`
-    cosine          :math:`w_i`            :math:`t_0`
+    cosine, θ > 0   :math:`v_i`            :math:`t_0` and :math:`t_1`
+    cosine, θ = 0   :math:`w_i / |w_i|`    :math:`t_0`
     laplace         :math:`w_i` (centre)   :math:`t_0`
     sigmoid         :math:`\\beta_{1i}`     none
     ==============  =====================  ==========================
+
+    The gate part is that of the gate's identified parametrisation
+    (:meth:`gmoe.gates.Gate.identified_gate`): for the cosine gate
+    :math:`v_i = w_i / (\\|w_i\\| + \\theta)` in the open unit ball, the
+    slopes of the softmax gate on :math:`x / (\\|x\\| + \\theta)`, so that
+    the curved set of equivalent :math:`w`'s is a translation of the
+    :math:`v`'s (kept in the ball).
 
     The weights :math:`\\exp(\\beta_{0i})` are not normalised.  The measure
     defines the conditional density
@@ -130,7 +142,8 @@ class MixingMeasure(ConditionalMixture):
         experts = {"expert_intercept": expert_intercept, "expert_coef": expert_coef,
                    "expert_variance": expert_variance}
         self._gate = gate
-        self._arrays, self._blocks = check_params(gate, gate_params, experts)
+        self._arrays, _ = check_params(gate, gate_params, experts)
+        self._blocks = _identified_blocks(gate, self._arrays)
 
     # ------------------------------------------------------------ construction
     @classmethod
@@ -157,6 +170,44 @@ class MixingMeasure(ConditionalMixture):
         array([15., -5.])
         """
         return cls(gate=gate, **params)
+
+    @classmethod
+    def from_identified_params(cls, *, gate="softmax", **params):
+        """Inverse of :meth:`identified_params`: the measure whose identified
+        gate blocks are the given ones (keywords only).
+
+        Parameters
+        ----------
+        gate : str, Gate or dict, default="softmax"
+        **params : array-like
+            As :meth:`from_params`, but the gate's attributes hold the blocks of
+            its identified parametrisation (for the cosine gate ``gate_coef``
+            holds the :math:`v_i`, inside the open unit ball).
+
+        Returns
+        -------
+        G : MixingMeasure
+
+        Examples
+        --------
+        >>> G = MixingMeasure.from_identified_params(
+        ...     gate={"name": "cosine", "perturbation": 1.0},
+        ...     gate_intercept=[0.0, 0.0], gate_coef=[[0.5], [0.0]],
+        ...     expert_intercept=[0.0, 1.0], expert_coef=[[1.0], [0.0]],
+        ...     expert_variance=[1.0, 1.0])
+        >>> G.gate_coef.ravel()            # w = theta v / (1 - |v|)
+        array([1., 0.])
+        """
+        gate = check_gate(gate)
+        names = tuple(gate.attributes)
+        missing = [name for name in names + EXPERT_NAMES if name not in params]
+        if missing:
+            raise ValueError(f"from_identified_params needs the keywords "
+                             f"{list(names + EXPERT_NAMES)}; missing {missing}.")
+        gate_parts = [as_float_array(name, params[name]) for name in names]
+        blocks = np.column_stack(gate_parts)
+        experts = {name: value for name, value in params.items() if name not in names}
+        return cls(gate=gate, **_original_values(gate, blocks), **experts)
 
     @classmethod
     def from_estimator(cls, estimator):
@@ -292,8 +343,9 @@ class MixingMeasure(ConditionalMixture):
     @property
     def gate_atoms(self):
         """ndarray of shape (n_atoms, m - 1): :math:`\\gamma_i`, the gate part of
-        the atoms (the gate's block without its intercept; ``m - 1 = d`` for the
-        softmax, sigmoid, cosine and Laplace gates, 0 for the constant gate)."""
+        the atoms (the identified gate's block without its intercept: the
+        cosine gate's :math:`v_i`; ``m - 1 = d`` for the softmax, sigmoid,
+        cosine and Laplace gates, 0 for the constant gate)."""
         return self._blocks[:, 1:]
 
     @property
@@ -312,20 +364,45 @@ class MixingMeasure(ConditionalMixture):
     def gauge(self):
         """(bool, bool): whether a common translation :math:`t_0` of the gate
         intercepts, and :math:`t_1` of the gate parts :math:`\\gamma_i`, leave
-        the model unchanged (from the gate's gauge)."""
-        gauge = self._gate.gauge(self.n_features)
+        the model unchanged (the gauge of the gate's identified parametrisation,
+        :meth:`gmoe.gates.Gate.identified_gate`)."""
+        gauge = self._gate.identified_gate().gauge(self.n_features)
         return bool(gauge[0]), bool(gauge[1:].size and gauge[1:].all())
 
     # ----------------------------------------------------------- conversions
     def _with_blocks(self, blocks):
-        """A measure of the same gate and experts with other gate blocks."""
+        """A measure of the same gate and experts with other identified blocks."""
+        params = self.to_params()
+        params.update(_original_values(self._gate, blocks))
+        return type(self)(gate=self._gate, **params)
+
+    def identified_params(self):
+        """The parameter arrays with the gate's attributes in its identified
+        parametrisation (:attr:`gate_intercept` and :attr:`gate_atoms` in
+        place of the gate's attributes; the same as :meth:`to_params` but for
+        the cosine gate, whose ``gate_coef`` becomes the :math:`v_i`).
+
+        Returns
+        -------
+        params : dict of str to ndarray
+
+        Examples
+        --------
+        >>> G = MixingMeasure(gate={"name": "cosine", "perturbation": 1.0},
+        ...                   gate_intercept=[0.0, 0.0], gate_coef=[[1.0], [0.0]],
+        ...                   expert_intercept=[0.0, 1.0], expert_coef=[[1.0], [0.0]],
+        ...                   expert_variance=[1.0, 1.0])
+        >>> G.identified_params()["gate_coef"]
+        array([[0.5],
+               [0. ]])
+        """
         params, column = self.to_params(), 0
         for name in self._gate.attributes:
             width = 1 if params[name].ndim == 1 else params[name].shape[1]
-            part = blocks[:, column:column + width]
+            part = np.array(self._blocks[:, column:column + width])
             params[name] = part[:, 0] if params[name].ndim == 1 else part
             column += width
-        return type(self)(gate=self._gate, **params)
+        return params
 
     def to_params(self):
         """The parameter arrays as a dict of fresh, writable arrays.
@@ -375,7 +452,9 @@ class MixingMeasure(ConditionalMixture):
         Every gate intercept becomes :math:`\\beta_{0i} + t_0` and every gate part
         of an atom :math:`\\gamma_i + t_1`, along the gate's :attr:`gauge` only.
         The conditional density is unchanged; the weights are all multiplied by
-        :math:`e^{t_0}`.
+        :math:`e^{t_0}`.  The gate's attributes are mapped back from the
+        translated identified blocks (cosine: the :math:`v_i + t_1` must stay
+        in the open unit ball, else a ValueError).
 
         Parameters
         ----------
@@ -384,7 +463,7 @@ class MixingMeasure(ConditionalMixture):
         t1 : array-like of shape (n_features,) or float or None, default=None
             A float is used for every coordinate; None means zero.  Must be None
             or zero when the gate has no such translation (every gate but the
-            softmax gate).
+            softmax gate and the cosine gate with ``perturbation > 0``).
 
         Returns
         -------
@@ -425,9 +504,12 @@ class MixingMeasure(ConditionalMixture):
         """The translate whose atom ``reference`` has gate ``(0, 0)`` (its
         coordinates in the gate's gauge zero).
 
-        This is the form :class:`gmoe.GaussianMoERegressor` reports (reference =
-        last expert) and the form the official code of [N23] compares measures in.
-        A gate without a gauge (sigmoid) is returned unchanged.
+        For the softmax gate this is the form :class:`gmoe.GaussianMoERegressor`
+        reports (reference = last expert) and the form the official code of
+        [N23] compares measures in.  A gate without a gauge (sigmoid) is
+        returned unchanged; for the cosine gate (``theta > 0``) the reference's
+        :math:`v` becomes 0, a ValueError when another :math:`v_i - v_r` leaves
+        the unit ball.
 
         Parameters
         ----------
@@ -459,143 +541,6 @@ class MixingMeasure(ConditionalMixture):
         t1 = -self.gate_atoms[reference] if translate_atoms else None
         return self.translated(t0, t1)
 
-    # ---------------------------------------------------------------- model
-    def _check_X(self, X):
-        X = as_float_array("X", X)
-        if X.ndim != 2 or X.shape[1] != self.n_features:
-            raise ValueError(
-                f"X has shape {X.shape}; it must be 2-D with {self.n_features} "
-                "column(s) (n_features)."
-            )
-        if not np.all(np.isfinite(X)):
-            raise ValueError("X contains NaN or infinity.")
-        return X
-
-    def _log_gate(self, X):
-        return self._gate.original_log_weights(X, self._arrays)
-
-    def _experts(self):
-        return self.expert_coef, self.expert_intercept, self.expert_variance
-
-    def gate_probabilities(self, X):
-        """Gate probabilities :math:`\\pi_i(x)`, shape (n_samples, n_atoms): the
-        same as :meth:`predict_gate`.
-
-        Examples
-        --------
-        >>> from gmoe.datasets import N23_TRUTH
-        >>> G = MixingMeasure.from_params(**N23_TRUTH)
-        >>> G.gate_probabilities([[0.0], [1.0]]).round(4)
-        array([[3.000e-04, 9.997e-01],
-               [1.000e+00, 0.000e+00]])
-        """
-        return self.predict_gate(X)
-
-    def expert_means(self, X):
-        """Mean of each expert, :math:`a_i^\\top x + b_i`, shape (n_samples,
-        n_atoms): the same as :meth:`predict_experts`.
-
-        Examples
-        --------
-        >>> from gmoe.datasets import N23_TRUTH
-        >>> MixingMeasure.from_params(**N23_TRUTH).expert_means([[0.5]])
-        array([[5., 5.]])
-        """
-        return self.predict_experts(X)
-
-    def log_density(self, X, y):
-        """Log conditional density :math:`\\log g_G(y_n \\mid x_n)`, shape
-        (n_samples,): the same as :meth:`score_samples`.
-
-        Examples
-        --------
-        >>> G = MixingMeasure(gate_intercept=[0.0], gate_coef=[[0.0]],
-        ...                   expert_intercept=[0.0], expert_coef=[[0.0]],
-        ...                   expert_variance=[1.0])
-        >>> bool(np.isclose(G.log_density([[0.0]], [0.0])[0], -0.5 * np.log(2 * np.pi)))
-        True
-        """
-        return self.score_samples(X, y)
-
-    def density(self, X, y):
-        """Conditional density :math:`g_G(y_n \\mid x_n)`, shape (n_samples,).
-
-        Examples
-        --------
-        >>> from gmoe.datasets import N23_TRUTH
-        >>> G = MixingMeasure.from_params(**N23_TRUTH)
-        >>> G.density([[0.2], [0.9]], [0.0, 2.0]).shape
-        (2,)
-        """
-        return np.exp(self.score_samples(X, y))
-
-    def conditional_mean(self, X):
-        """Conditional mean :math:`E[y \\mid x] = \\sum_i \\pi_i(x)(a_i^\\top x +
-        b_i)`, shape (n_samples,): the same as :meth:`predict`.
-
-        Examples
-        --------
-        >>> from gmoe.datasets import N23_TRUTH
-        >>> MixingMeasure.from_params(**N23_TRUTH).conditional_mean([[0.5]])
-        array([5.])
-        """
-        return self.predict(X)
-
-    def sample(self, n_samples=None, *, design="uniform", low=0.0, high=1.0, X=None,
-               random_state=None):
-        """Draw covariates and responses from the model.
-
-        X is drawn by :func:`gmoe.datasets.draw_covariates` (unless given), then
-        each y from the expert drawn with the gate's probabilities, all from one
-        random generator; for the softmax gate ``G.sample(n, random_state=s)``
-        draws what ``make_moe_regression(n, G.to_params(), random_state=s)`` does.
-
-        Parameters
-        ----------
-        n_samples : int or None, default=None
-            Number of draws; may be None when ``X`` is given.
-        design : {"uniform", "grid"}, default="uniform"
-            Covariate design (see :func:`gmoe.datasets.draw_covariates`).
-        low, high : float, default=0.0, 1.0
-            The covariate box ``[low, high]^d``.
-        X : array-like of shape (n_samples, n_features) or None, default=None
-            Fixed covariates; then only y is drawn.
-        random_state : int, RandomState, Generator or None, default=None
-
-        Returns
-        -------
-        X : ndarray of shape (n_samples, n_features)
-        y : ndarray of shape (n_samples,)
-
-        Examples
-        --------
-        >>> from gmoe.datasets import N23_TRUTH
-        >>> G = MixingMeasure.from_params(**N23_TRUTH)
-        >>> X, y = G.sample(5, design="grid", random_state=0)
-        >>> X.ravel()
-        array([0.  , 0.25, 0.5 , 0.75, 1.  ])
-        """
-        if design not in DESIGNS:
-            raise ValueError(f"design must be one of {DESIGNS}; got {design!r}.")
-        rng = _generator(random_state)
-        if X is None:
-            if (not isinstance(n_samples, numbers.Integral) or isinstance(
-                    n_samples, bool) or n_samples < 1):
-                raise ValueError(
-                    f"n_samples must be a positive integer; got {n_samples!r}."
-                )
-            X = draw_covariates(int(n_samples), self.n_features, design=design,
-                                low=low, high=high, random_state=rng)
-        else:
-            X = self._check_X(X)
-            if n_samples is not None and n_samples != X.shape[0]:
-                raise ValueError(
-                    f"n_samples={n_samples!r} but X has {X.shape[0]} rows; give "
-                    "one or make them agree."
-                )
-        y, _ = self._draw(X, rng)
-        return X, y
-
     # ----------------------------------------------------------- protocol
     def __eq__(self, other):
         if not isinstance(other, MixingMeasure):
@@ -618,3 +563,35 @@ class MixingMeasure(ConditionalMixture):
         lines += [f"{name}={fmt(value)}" for name, value in self._arrays.items()]
         body = ",\n    ".join(lines)
         return f"{type(self).__name__}(\n    {body},\n)"
+
+
+# ------------------------------------------------------------------ helpers
+def _identified_blocks(gate, arrays):
+    """The blocks (read-only, (k, m)) of the gate's identified parametrisation
+    from its attributes in the data's units."""
+    identified = gate.identified_gate()
+    d = arrays["expert_coef"].shape[1]
+    blocks = np.array(identified.from_original(arrays, identity_scaling(d)),
+                      dtype=float)
+    gauge = identified.gauge(d)[1:]
+    if gauge.any() and not gauge.all():
+        raise ValueError(
+            f"gate={gate!r}: its gauge translates some coordinates of the gate part "
+            "of an atom and not others; a mixing measure needs all or none.")
+    if not np.all(np.isfinite(blocks)):
+        raise ValueError(f"gate={gate!r}: the identified gate blocks are not "
+                         "finite; check the gate's parameters.")
+    blocks.flags.writeable = False
+    return blocks
+
+
+def _original_values(gate, blocks):
+    """The gate's attributes whose identified blocks are ``blocks`` (k, m)
+    exactly: the identified gate's ``to_original`` gives them relative to the
+    last block's gauge coordinates, so a zero block appended as that reference
+    leaves them as they are."""
+    blocks = np.asarray(blocks, dtype=float)
+    n_features = max(blocks.shape[1] - 1, 1)
+    padded = np.vstack([blocks, np.zeros((1, blocks.shape[1]))])
+    values = gate.identified_gate().to_original(padded, identity_scaling(n_features))
+    return {name: np.asarray(values[name])[:-1] for name in gate.attributes}

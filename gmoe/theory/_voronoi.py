@@ -4,9 +4,10 @@ The measures hold the same dense gate of :mod:`gmoe.gates`.  The infimum over
 the translations runs over the gate's gauge only: the intercept translation
 ``t0`` (every gate whose scores add the intercept) is solved exactly (a weighted
 median), the translation ``t1`` of the gate parts of the atoms (the softmax
-gate's slopes) by the search of :mod:`gmoe.theory._voronoi_search`; a gate without a
-gauge (the normalised sigmoid gate) is compared as it is.  The loss's pieces
-are in :mod:`gmoe.theory._voronoi_atoms`.
+gate's slopes, the perturbed cosine gate's ``v_i``) by the search of
+:mod:`gmoe.theory._voronoi_search`; a gate without a gauge (the normalised
+sigmoid gate) is compared as it is.  The loss's pieces are in
+:mod:`gmoe.theory._voronoi_atoms`.
 """
 
 import dataclasses
@@ -248,9 +249,13 @@ def voronoi_loss(G, G_true, kind="D2", *, translation="infimum", metric="l1",
     cell contributes its weight term :math:`\\exp(\\beta^*_{0j} + t_0)`.
 
     The infimum runs over the gate's gauge (:attr:`gmoe.MixingMeasure.gauge`):
-    :math:`(t_0, t_1)` for the softmax gate, :math:`t_0` alone for the constant,
-    cosine and Laplace gates, none for the normalised sigmoid gate (its weights
-    :math:`e^{\\beta_{0i}}` are compared as they are, :math:`t_0 = 0`).  The
+    :math:`(t_0, t_1)` for the softmax gate and the cosine gate with
+    ``perturbation > 0`` (whose atoms hold :math:`v_i = w_i / (\\|w_i\\| +
+    \\theta)`, the slopes of the softmax gate on :math:`x / (\\|x\\| +
+    \\theta)`), :math:`t_0` alone for the constant, plain cosine (unit vectors
+    :math:`w_i / \\|w_i\\|`) and Laplace gates, none for the normalised
+    sigmoid gate (its weights :math:`e^{\\beta_{0i}}` are compared as they
+    are, :math:`t_0 = 0`).  The
     formulas are those of [N23]_ for the softmax gate; for the other gates they
     are the same formulas applied to their atoms, not a loss read in a paper
     (the theory page on gates says what is known), with the exponents as
