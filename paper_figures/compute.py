@@ -90,7 +90,7 @@ def compute_gates(preset, quick, n_jobs):
     for label, truth in GATE_TRUTHS.items():
         results = run_rate_study(truth, random_state=RANDOM_STATE, n_jobs=n_jobs,
                                  cache=_common.CACHE / preset, progress=None,
-                                 sample_sizes=GATE_SIZES[preset],
+                                 remeasure=True, sample_sizes=GATE_SIZES[preset],
                                  **{**GATE_STUDY, **GATE_PRESETS[preset]})
         frames.append(results.assign(gate=label))
     elapsed = time.perf_counter() - start
