@@ -1,7 +1,8 @@
 """The ``gmoe`` command line: a thin layer over the library.
 
-Each command lives in its own module of :mod:`gmoe.commands`, which exposes ``add_parser(subparsers)``;
-the parser it adds sets ``func`` to the function that runs the command.
+Each command lives in its own module of :mod:`gmoe.commands`, which exposes
+``add_parser(subparsers)``; the parser it adds sets ``func`` to the function that runs
+the command.
 """
 
 import argparse

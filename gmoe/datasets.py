@@ -3,9 +3,9 @@
 Parameters travel as a dict with the keys ``gate_intercept`` (k,), ``gate_coef``
 (k, d), ``expert_intercept`` (k,), ``expert_coef`` (k, d) and ``expert_variance``
 (k,): the names of the fitted attributes of
-:class:`gmoe.GaussianMoERegressor` without the trailing underscore.  The Gaussian gate of [N24g] has its own truths
-(:data:`N24G_TRUTH_TYPE1`, :data:`N24G_TRUTH_TYPE2`) and samplers
-(:func:`draw_gaussian_gate_data`, :func:`draw_gaussian_gate_response`).
+:class:`gmoe.GaussianMoERegressor` without the trailing underscore.  The Gaussian gate
+of [N24g] has its own truths (:data:`N24G_TRUTH_TYPE1`, :data:`N24G_TRUTH_TYPE2`) and
+samplers (:func:`draw_gaussian_gate_data`, :func:`draw_gaussian_gate_response`).
 """
 
 import numpy as np

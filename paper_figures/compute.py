@@ -31,10 +31,10 @@ import numpy as np
 import pandas as pd
 
 from gmoe import GaussianMoERegressor
-from gmoe.model._scaling import _Scaling
+from gmoe.datasets import draw_covariates, draw_response
 from gmoe.engine._model import MoEParams, SoftmaxGaussianMoE, _held_at_bound
 from gmoe.engine._newton import projected_gradient_norm
-from gmoe.datasets import draw_covariates, draw_response
+from gmoe.model._scaling import _Scaling
 from gmoe.simulation import draw_replication, run_rate_study, run_topk_study
 from paper_figures import _common, gaussian_gate
 from paper_figures._common import (

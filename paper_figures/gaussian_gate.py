@@ -30,9 +30,9 @@ atom used, weights split evenly, Gaussian noise of sd ``0.005 n^-0.083`` on
   ``NEWTON_MAX_ITER`` steps), reported through the moment-matched Gaussian
   representative of its gate.
 
-- the loss of the official code (:func:`gmoe.theory._voronoi_gaussian.gaussian_gate_loss`,
-  Type I and Type II exponents, rbar = (1, 4, 6)), with the cell sizes counted
-  correctly.
+- the loss of the official code
+  (:func:`gmoe.theory._voronoi_gaussian.gaussian_gate_loss`, Type I and Type II
+  exponents, rbar = (1, 4, 6)), with the cell sizes counted correctly.
 """
 
 import argparse
@@ -45,9 +45,9 @@ import numpy as np
 import pandas as pd
 
 from gmoe import GaussianMoERegressor
-from gmoe.theory._voronoi_gaussian import GaussianGateMixingMeasure, gaussian_gate_loss
 from gmoe.datasets import N24G_TRUTH_TYPE1, N24G_TRUTH_TYPE2, draw_gaussian_gate_data
 from gmoe.simulation import sample_size_grid
+from gmoe.theory._voronoi_gaussian import GaussianGateMixingMeasure, gaussian_gate_loss
 from paper_figures import _common
 
 TRUTHS = {"type1": N24G_TRUTH_TYPE1, "type2": N24G_TRUTH_TYPE2}

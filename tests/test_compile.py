@@ -98,7 +98,8 @@ def test_other_layouts_and_dataframes_compile_nothing_more(fitted):
     np.testing.assert_allclose(resp, 1 / k)
     assert np.isfinite(out[0])
     for dispatcher in _gmoe_dispatchers():
-        if dispatcher.py_func.__module__ in ("gmoe.kernels._em", "gmoe.kernels._hessian"):
+        module = dispatcher.py_func.__module__
+        if module in ("gmoe.kernels._em", "gmoe.kernels._hessian"):
             assert len(dispatcher.signatures) <= 1, dispatcher
 
 

@@ -100,7 +100,8 @@ def _imports(name, path, modules):
             elif isinstance(child, ast.ImportFrom):
                 base = child.module or ""
                 if child.level:
-                    parent = package.split(".")[:len(package.split(".")) - child.level + 1]
+                    parts = package.split(".")
+                    parent = parts[:len(parts) - child.level + 1]
                     base = ".".join(parent + ([base] if base else []))
                 for alias in child.names:
                     target = f"{base}.{alias.name}"

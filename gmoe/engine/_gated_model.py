@@ -2,9 +2,9 @@
 EM statistics.
 
 :class:`GatedGaussianMoE` has the interface of
-:class:`gmoe.engine._model.SoftmaxGaussianMoE`, so that EM (:mod:`gmoe.engine._em`), Newton
-(:mod:`gmoe.engine._newton`) and the search run on it unchanged, but it knows the gate
-only through the :class:`gmoe.gates.Gate` interface: the scores ``S`` (n, k),
+:class:`gmoe.engine._model.SoftmaxGaussianMoE`, so that EM (:mod:`gmoe.engine._em`),
+Newton (:mod:`gmoe.engine._newton`) and the search run on it unchanged, but it knows
+the gate only through the :class:`gmoe.gates.Gate` interface: the scores ``S`` (n, k),
 their derivatives ``D1`` (n, k, m) and ``D2`` (n, k, m, m) with respect to each
 expert's block, and the gauge (the block coordinates a common translation of
 which leaves the weights unchanged).  With ``pi = softmax(S)``,
@@ -234,8 +234,8 @@ class GatedGaussianMoE:
 
     def e_step(self, params, resp_prev, resp):
         """One E-step at ``params``: writes ``resp`` (n, k), returns
-        :class:`gmoe.engine._model.EStats` (see :func:`gmoe.kernels._em.e_step`); compiled
-        (:func:`gmoe.kernels._scores.e_step_from_scores`) chunk by chunk."""
+        :class:`gmoe.engine._model.EStats` (see :func:`gmoe.kernels._em.e_step`);
+        compiled (:func:`gmoe.kernels._scores.e_step_from_scores`) chunk by chunk."""
         k, p = params.coef.shape
         total = [0.0, np.zeros((k, p, p)), np.zeros((k, p)), np.zeros(k), 0.0,
                  np.zeros((k, self.m)), np.zeros((k, k, self.m, self.m)), 0.0, 0.0]

@@ -1,7 +1,7 @@
 """The model's maths in one place: parameters, objective, derivatives, EM statistics.
 
-Both solvers (:mod:`gmoe.engine._em` and :mod:`gmoe.engine._newton`) and the estimator work
-through :class:`SoftmaxGaussianMoE`, which holds one (standardised) data set, the
+Both solvers (:mod:`gmoe.engine._em` and :mod:`gmoe.engine._newton`) and the estimator
+work through :class:`SoftmaxGaussianMoE`, which holds one (standardised) data set, the
 regularisation of the fit (variance bounds, gate bound, gate penalty) and computes,
 for a :class:`MoEParams`:
 
@@ -90,8 +90,8 @@ def log_gate_weights(scores, top_k=None):
         \\log \\pi_i(x) = s_i(x) - \\log \\sum_{j \\in T(x)} e^{s_j(x)}
         \\ \\text{for}\\ i \\in T(x),\\qquad -\\infty\\ \\text{otherwise},
 
-    with :math:`T(x)` the ``top_k`` largest scores (:func:`~gmoe.gates._sparse.top_k_mask`; all the
-    experts when ``top_k`` is None).
+    with :math:`T(x)` the ``top_k`` largest scores
+    (:func:`~gmoe.gates._sparse.top_k_mask`; all the experts when ``top_k`` is None).
 
     Parameters
     ----------

@@ -64,8 +64,8 @@ def _separated_pairs(scores, w):
 
 def search_starts(estimator, model, rng, n_features, gate):
     """The starts to run to the end for ``estimator`` (a
-    :class:`gmoe.GaussianMoERegressor`) on ``model``: ``n_init`` starts, screened ("emEM") down
-    to ``n_refine`` when there are more.
+    :class:`gmoe.GaussianMoERegressor`) on ``model``: ``n_init`` starts, screened
+    ("emEM") down to ``n_refine`` when there are more.
 
     The screening stage (making the starts and their ``n_screen_iter`` EM
     iterations) works on a random subsample of at most

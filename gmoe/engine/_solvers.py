@@ -2,8 +2,8 @@
 
 Each solver takes a :class:`gmoe.engine._model.SoftmaxGaussianMoE`, a start
 (:class:`gmoe.engine._model.MoEParams`) and :class:`SolverOptions`, and returns a
-:class:`FitResult`.  ``"em"`` is plain EM (:func:`gmoe.engine._em.run_em`), stopped on the
-change of the log-likelihood; ``"newton"`` runs EM as a warm-up, then damped
+:class:`FitResult`.  ``"em"`` is plain EM (:func:`gmoe.engine._em.run_em`), stopped on
+the change of the log-likelihood; ``"newton"`` runs EM as a warm-up, then damped
 Newton on all parameters (:func:`gmoe.engine._newton.run_newton`) until the gradient
 vanishes, and falls back to more EM iterations when Newton stalls.
 """

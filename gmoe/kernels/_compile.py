@@ -100,7 +100,8 @@ class _CompileNotice(event.Listener):
 def _start_child(group):
     """A child process compiling ``group`` into the disk cache (None if it cannot
     be started)."""
-    code = f"from gmoe.kernels._compile import ensure_compiled; ensure_compiled({group!r})"
+    code = ("from gmoe.kernels._compile import ensure_compiled; "
+            f"ensure_compiled({group!r})")
     try:
         return subprocess.Popen([sys.executable, "-c", code],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

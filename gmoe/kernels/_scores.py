@@ -3,22 +3,23 @@ log-likelihood's Hessian, with the gate given by its scores.
 
 A gate enters in one of two forms (:class:`~gmoe.kernels._sources.GateSource`):
 
-- **compiled** (:func:`~gmoe.kernels._sources.compiled_source`): the kernels compute the scores and
-  their derivatives sample by sample from the gate's design and blocks, with no
-  (n, k, m) arrays.  The forms (:data:`~gmoe.kernels._sources.FORMS`): a linear predictor
-  ``s_i = h(eta_i)``, ``eta_i = theta_i . z`` for a design ``z`` (a leading one,
-  then the covariates; only the one for the constant gate) and a link ``h``
-  (``"identity"``, ``"log_sigmoid"``: :data:`~gmoe.kernels._sources.LINKS`); the perturbed cosine score
-  (``"cosine"``, its constant ``theta``) and the Laplace score (``"laplace"``,
-  its constant the bandwidth of the kink curvature in one dimension) of
-  :mod:`gmoe.gates._distance`, on the covariates
+- **compiled** (:func:`~gmoe.kernels._sources.compiled_source`): the kernels compute
+  the scores and their derivatives sample by sample from the gate's design and
+  blocks, with no (n, k, m) arrays.  The forms
+  (:data:`~gmoe.kernels._sources.FORMS`): a linear predictor ``s_i = h(eta_i)``,
+  ``eta_i = theta_i . z`` for a design ``z`` (a leading one, then the covariates;
+  only the one for the constant gate) and a link ``h`` (``"identity"``,
+  ``"log_sigmoid"``: :data:`~gmoe.kernels._sources.LINKS`); the perturbed cosine
+  score (``"cosine"``, its constant ``theta``) and the Laplace score
+  (``"laplace"``, its constant the bandwidth of the kink curvature in one
+  dimension) of :mod:`gmoe.gates._distance`, on the covariates
   (:mod:`gmoe.kernels._distance`);
 - **arrays** (any other gate): the scores ``S`` (n, k) and their derivatives
   ``D1`` (n, k, m) and ``D2`` (n, k, m, m) computed by the gate.
 
-A sparse gate adds a selection (:data:`~gmoe.kernels._sources.SELECTIONS`: top-K, top-P) that the
-kernels apply to each sample's scores before the softmax: the experts left out
-get the score ``-inf``, hence weight 0.  The weights are the softmax of the
+A sparse gate adds a selection (:data:`~gmoe.kernels._sources.SELECTIONS`: top-K,
+top-P) that the kernels apply to each sample's scores before the softmax: the experts
+left out get the score ``-inf``, hence weight 0.  The weights are the softmax of the
 (selected) scores.  A gate with an x-marginal (``marginal``, see
 :mod:`gmoe.gates`) also has the data term ``sum_n w_n log sum_i exp s_ni`` of
 that marginal: the passes then return it, take the gradient of the gate's
@@ -547,8 +548,9 @@ def e_step_from_scores(gate, Xt, y, w, coef, var, resp_prev, resp):
 
 def gate_stats_from_scores(gate, w, resp):
     """Gate objective ``sum_n w_n sum_i resp_ni log pi_ni``, its gradient (k, m)
-    and Fisher information (k, k, m, m) for any gate (a :class:`~gmoe.kernels._sources.GateSource`), and
-    the x-marginal's data term (as :func:`e_step_from_scores`)."""
+    and Fisher information (k, k, m, m) for any gate (a
+    :class:`~gmoe.kernels._sources.GateSource`), and the x-marginal's data term (as
+    :func:`e_step_from_scores`)."""
     n, k = resp.shape
     m = gate.D1.shape[2]
     t = _n_tasks(n)

@@ -209,8 +209,9 @@ def select_n_experts(X, y, n_experts=range(1, 9), criterion="bic", *, n_init=Non
     :math:`\\mathrm{DSC}(\\kappa) = -(h_\\kappa + \\log n \\cdot \\bar\\ell_\\kappa)`;
     the best estimator is then refitted from the merged parameters.  DSC works
     for the dense gates whose atoms can be merged (``gate=`` "softmax",
-    "constant", "cosine", "laplace"; see :func:`gmoe.selection._dendrogram.check_mergeable`)
-    and raises a ValueError before any fit for the others.
+    "constant", "cosine", "laplace"; see
+    :func:`gmoe.selection._dendrogram.check_mergeable`) and raises a ValueError before
+    any fit for the others.
 
     A fit with degenerate experts (an expert with too little weight or a
     variance at the floor: ``degenerate_experts_``, or a fit that warns
