@@ -410,9 +410,10 @@ class GaussianLinear(ExpertFamily):
         notes = []
         if self._features():
             notes.append(
-                f"features {list(self._features())} have a coefficient common to "
-                "the experts (shared_features): their expert_coef rows repeat it, "
-                "with the standard error of its one free parameter.")
+                f"the features of indices {list(self._features())} (columns of X) "
+                "have a coefficient common to the experts (shared_features): "
+                "their expert_coef rows repeat it, with the standard error of its "
+                "one free parameter.")
         if self.shared_variance:
             notes.append(
                 "the experts share one variance (shared_variance=True): the "
