@@ -444,6 +444,23 @@ def test_common_slope_fit(common_data, gate):
     np.testing.assert_allclose(fit.predict_experts(X[:5]), means, rtol=1e-12)
 
 
+@pytest.mark.parametrize("gate", ["cosine", "laplace", "top_p"])
+def test_common_slope_with_other_gates(common_data, gate):
+    """The other gates fit common coefficients too: the columns equal, a
+    log-likelihood between the truth's and the unconstrained fit's from the
+    same start, the certificate's gradient small."""
+    X, y, truth = common_data
+    fit = _fit(X, y, gate=gate, shared_features=[1])
+    assert np.ptp(fit.expert_coef_[:, 1]) == 0.0
+    assert np.isfinite(fit.log_likelihood_)
+    assert fit.gradient_norm_ <= 1e-6
+    free = _fit(X, y, gate=gate, n_init=1,
+                init_params={name: getattr(fit, name + "_")
+                             for name in fit._params_dict()})
+    assert free.log_likelihood_ >= fit.log_likelihood_ - 1e-9 * abs(truth)
+    assert fit.n_parameters() == free.n_parameters() - 1
+
+
 def test_common_slope_round_trip_through_the_scaling(common_data):
     """A common coefficient stays common through the standardisation, both
     ways."""
