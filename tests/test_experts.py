@@ -452,8 +452,7 @@ def test_common_slope_with_other_gates(common_data, gate):
     X, y, truth = common_data
     fit = _fit(X, y, gate=gate, shared_features=[1])
     assert np.ptp(fit.expert_coef_[:, 1]) == 0.0
-    assert np.isfinite(fit.log_likelihood_)
-    assert fit.gradient_norm_ <= 1e-6
+    assert fit.converged_ and fit.gradient_norm_ <= fit.gtol
     free = _fit(X, y, gate=gate, n_init=1,
                 init_params={name: getattr(fit, name + "_")
                              for name in fit._params_dict()})
@@ -707,3 +706,18 @@ def test_bad_shared_features_are_value_errors(common_data):
                  experts=GaussianLinear(shared_features=[1]))
     assert agree.experts_ == GaussianLinear(shared_features=(1,),
                                             shared_variance=True)
+
+
+def test_inference_with_common_slope(common_data):
+    X, y, _ = common_data
+    fit = _fit(X, y, shared_features=[1], shared_variance=True)
+    result = fit.inference(X, y)
+    assert result.covariance.shape == (fit.n_parameters(),) * 2
+    assert np.all(np.isfinite(np.diag(result.covariance)))
+    band = result.predict_mean_interval(X[:5])
+    assert np.all(band[:, 0] < band[:, 1])
+    np.testing.assert_allclose(band.mean(axis=1), fit.predict(X[:5]), rtol=1e-6,
+                               atol=1e-9)
+    sandwich = fit.inference(X, y, method="sandwich").summary()
+    common = sandwich[(sandwich.parameter == "expert_coef") & (sandwich.feature == 1)]
+    assert common.std_error.nunique() == 1 and np.isfinite(common.std_error).all()
