@@ -15,8 +15,11 @@ defaults:
 """
 
 from gmoe.experts._base import EMPTY_EXPERT_FRACTION, ExpertFamily
-from gmoe.experts._gaussian_linear import (GaussianLinear, common_least_squares,
-                                           weighted_least_squares)
+from gmoe.experts._gaussian_linear import (
+    GaussianLinear,
+    common_least_squares,
+    weighted_least_squares,
+)
 
 #: The expert families by name: ``EXPERT_FAMILIES[name]()`` is the family with
 #: its default options.
