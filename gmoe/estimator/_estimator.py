@@ -21,9 +21,11 @@ from gmoe.estimator._validation import (
     _ALL_GATE_ATTRIBUTES,
     EXPERT_PARAM_NAMES,
     _check_init_dict,
+    check_top_k,
+    resolve_experts,
 )
 from gmoe.estimator._warnings import warn_about_fit
-from gmoe.experts import EXPERT_FAMILIES, ExpertFamily, get_experts
+from gmoe.experts import EXPERT_FAMILIES, ExpertFamily
 from gmoe.gates import GATES, Gate, Softmax, TopK, get_gate
 from gmoe.model._conditional import ConditionalMixture
 from gmoe.model._order import better_fit, canonical_expert_order, canonical_rows
@@ -169,6 +171,12 @@ default="gaussian_linear"
         The experts' family: Gaussian linear experts, each with its own variance;
         ``gmoe.experts.GaussianLinear(shared_variance=True)`` for one variance
         shared by the experts (see :ref:`user-guide-experts`).
+    shared_features : list of int or str, or None, default=None
+        Features (indices, or names of a DataFrame's columns) whose coefficient
+        is common to every expert; shorthand (with ``shared_variance``) for
+        ``experts=gmoe.experts.GaussianLinear(shared_features, shared_variance)``.
+    shared_variance : bool, default=False
+        One variance shared by the experts (see ``shared_features``).
 
     Attributes
     ----------
@@ -319,6 +327,8 @@ default="gaussian_linear"
         "gate": [StrOptions(set(GATES)), Gate],
         "likelihood": [StrOptions({"conditional", "joint"})],
         "experts": [StrOptions(set(EXPERT_FAMILIES)), ExpertFamily],
+        "shared_features": [None, "array-like"],
+        "shared_variance": ["boolean"],
     }
 
     def __init__(
@@ -345,6 +355,8 @@ default="gaussian_linear"
         gate="softmax",
         likelihood="conditional",
         experts="gaussian_linear",
+        shared_features=None,
+        shared_variance=False,
     ):
         self.n_experts = n_experts
         self.solver = solver
@@ -367,6 +379,8 @@ default="gaussian_linear"
         self.gate = gate
         self.likelihood = likelihood
         self.experts = experts
+        self.shared_features = shared_features
+        self.shared_variance = shared_variance
 
     # ------------------------------------------------------------------ fitting
     def fit(self, X, y, sample_weight=None):
@@ -458,9 +472,11 @@ default="gaussian_linear"
             raise ValueError(
                 f"X and y hold {n_samples} distinct rows (with positive weight), "
                 f"fewer than n_experts={k}; use fewer experts or more data.")
-        top_k = self._check_top_k(k)
+        top_k = check_top_k(self.top_k, k)
         gate = get_gate(self.gate, self.likelihood)
-        experts = get_experts(self.experts)
+        experts = resolve_experts(self.experts, self.shared_features,
+                                  self.shared_variance, n_features,
+                                  getattr(self, "feature_names_in_", None))
         if top_k is not None:
             # the shorthand of the top-K gate, fitted on the engine every gate
             # shares
@@ -588,18 +604,3 @@ default="gaussian_linear"
             self.joint_log_likelihood_ = self.log_likelihood_ + float(w @ density)
         warn_about_fit(self, len(starts), best_key[0])
         return self
-
-    def _check_top_k(self, k):
-        """``top_k`` checked against ``n_experts``; None for the dense gate."""
-        top_k = self.top_k
-        if top_k is None:
-            return None
-        if isinstance(top_k, bool) or not isinstance(top_k, numbers.Integral):
-            raise ValueError(
-                f"top_k must be None or an integer from 1 to n_experts={k}; got "
-                f"{top_k!r}.")
-        if not 1 <= top_k <= k:
-            raise ValueError(
-                f"top_k={top_k} must lie between 1 and n_experts={k}; lower top_k "
-                "or raise n_experts (top_k=None is the dense softmax gate).")
-        return None if top_k == k else int(top_k)

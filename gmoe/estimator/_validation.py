@@ -1,9 +1,13 @@
 """Checks of the estimator's parameters: starting parameters given as a dict,
-and the names of the parameters a fit sets."""
+the shorthands of the gate and of the experts, and the names of the parameters
+a fit sets."""
+
+import numbers
 
 import numpy as np
 
 from gmoe.datasets import PARAM_NAMES
+from gmoe.experts import GaussianLinear, get_experts
 from gmoe.gates import GATES, Softmax
 
 #: The expert parameters of every fit (the gate's are ``gate.attributes``).
@@ -48,3 +52,52 @@ def _check_init_dict(params, k, d, names=PARAM_NAMES, gate=None):
     if np.any(checked["expert_variance"] <= 0):
         raise ValueError("init_params['expert_variance'] must be positive.")
     return checked
+
+
+def check_top_k(top_k, k):
+    """``top_k`` checked against ``n_experts`` ``k``; None for the dense gate."""
+    if top_k is None:
+        return None
+    if isinstance(top_k, bool) or not isinstance(top_k, numbers.Integral):
+        raise ValueError(
+            f"top_k must be None or an integer from 1 to n_experts={k}; got "
+            f"{top_k!r}.")
+    if not 1 <= top_k <= k:
+        raise ValueError(
+            f"top_k={top_k} must lie between 1 and n_experts={k}; lower top_k "
+            "or raise n_experts (top_k=None is the dense softmax gate).")
+    return None if top_k == k else int(top_k)
+
+
+def resolve_experts(experts, shared_features, shared_variance, n_features,
+                    feature_names=None):
+    """The expert family of ``experts=`` and the shorthands
+    ``shared_features=`` and ``shared_variance=``, bound to the data's
+    features (:meth:`gmoe.experts.ExpertFamily.for_features`).
+
+    The shorthands build ``GaussianLinear(shared_features, shared_variance)``;
+    with ``experts=`` a :class:`gmoe.experts.GaussianLinear`, an option a
+    shorthand sets must agree with the object's (or the object leave it at its
+    default).
+    """
+    family = get_experts(experts)
+    if shared_features is None and shared_variance is False:
+        return family.for_features(n_features, feature_names)
+    if not isinstance(shared_variance, (bool, np.bool_)):
+        raise ValueError(f"shared_variance must be True or False; got "
+                         f"{shared_variance!r}.")
+    if type(family) is not GaussianLinear:
+        raise ValueError(
+            f"shared_features and shared_variance are options of Gaussian linear "
+            f"experts; leave them at None and False with experts={family!r} (or "
+            "pass the options to the family itself).")
+    own = family.shared_features
+    if shared_features is not None and own is not None and \
+            list(own) != list(shared_features):
+        raise ValueError(
+            f"shared_features={shared_features!r} disagrees with experts={family!r};"
+            " give the shared features in one place.")
+    family = GaussianLinear(
+        shared_features=own if shared_features is None else shared_features,
+        shared_variance=bool(shared_variance or family.shared_variance))
+    return family.for_features(n_features, feature_names)

@@ -9,12 +9,17 @@ defaults:
 =====================  =========================================================
 ``"gaussian_linear"``  :class:`GaussianLinear`, ``N(y; c_i' (1, x), sigma_i)``
                        (``GaussianLinear(shared_variance=True)``: one variance
-                       shared by the experts)
+                       shared by the experts; ``shared_features=[j]``: feature
+                       ``j``'s coefficient common to the experts)
 =====================  =========================================================
 """
 
 from gmoe.experts._base import EMPTY_EXPERT_FRACTION, ExpertFamily
-from gmoe.experts._gaussian_linear import GaussianLinear, weighted_least_squares
+from gmoe.experts._gaussian_linear import (
+    GaussianLinear,
+    common_least_squares,
+    weighted_least_squares,
+)
 
 #: The expert families by name: ``EXPERT_FAMILIES[name]()`` is the family with
 #: its default options.
@@ -48,4 +53,5 @@ def get_experts(experts):
 
 
 __all__ = ["EMPTY_EXPERT_FRACTION", "EXPERT_FAMILIES", "ExpertFamily",
-           "GaussianLinear", "get_experts", "weighted_least_squares"]
+           "GaussianLinear", "common_least_squares", "get_experts",
+           "weighted_least_squares"]

@@ -46,7 +46,8 @@ class ExpertFamily:
 
     A subclass sets :attr:`name` and implements :meth:`n_free`,
     :meth:`jacobian`, :meth:`to_free`, :meth:`from_free`, :meth:`free_layout`
-    and :meth:`m_step`; it may override :meth:`check`, :meth:`project`,
+    and :meth:`m_step`; it may override :meth:`check`, :meth:`for_features`,
+    :meth:`project`,
     :meth:`free_bounds`, :meth:`n_parameters` and :meth:`summary_note`.  The
     engine uses the generic :meth:`free_rows` to write its derivatives over the
     free parameters.
@@ -84,6 +85,13 @@ class ExpertFamily:
     def check(self):
         """Raise a ValueError that says what to fix when the options are bad
         (called by :func:`gmoe.experts.get_experts`, at fit time)."""
+
+    def for_features(self, n_features, feature_names=None):
+        """The family bound to the data: options that name features (indices
+        or, with ``feature_names`` the columns of a DataFrame, names) checked
+        against ``n_features`` and resolved to column indices; a ValueError
+        says what to fix (the default: nothing to bind, the family itself)."""
+        return self
 
     def n_free(self, k, p):
         """Number ``q`` of free expert parameters of ``k`` experts on ``p``
