@@ -153,7 +153,11 @@ GATE_PRESETS = {"full": {"n_replications": 20},
 #:
 #: Certified fits (EM to tol 1e-6, then the Newton finish whose ``converged_`` is
 #: the piecewise certificate), one start near the truth.
-TOPK_REGIMES = {"exact": (4, 2, "D1"), "over": (5, 3, "D2")}
+#: The over-fitted regimes: with the truth's K (a fifth expert that is never
+#: selected reproduces the truth, so the model nests it) and with K + 1 (a top-3
+#: gate always weights a third expert: it does not nest a top-2 truth).
+TOPK_REGIMES = {"exact": (4, 2, "D1"), "over": (5, 2, "D2"),
+                "over_top3": (5, 3, "D2")}
 #: The selection boundaries of TOPK_TRUTH: its top-2 set changes where the scores
 #: of two opposite experts tie, expert 1 and 3 on the line x_1 = 0.5, expert 2 and
 #: 4 on x_2 = 0.5 (0-based pairs below).  Two opposite experts are never selected

@@ -5,7 +5,7 @@ regimes of ``_common.TOPK_REGIMES`` fitted on the same data sets.  Left: the
 exact-fitted k = 4, top-2, mean and median D1.  Middle: its per-parameter errors
 (mean over the replications), the gate parameters (the gate slopes beta_1 and the
 weights exp(beta_0)) apart from the expert parameters (a, b, sigma).  Right: the
-over-fitted k = 5, top-3, mean and median D2.  Every line is the least-squares
+over-fitted k = 5, top-2 and top-3, mean and median D2.  Every line is the least-squares
 line of log(mean) (or log(median)) on log(n) over the whole grid, with a 95 %
 percentile bootstrap interval over the replications.
 
@@ -187,15 +187,20 @@ def main(quick=False):
     found = rates(results)
     fig, axes = plt.subplots(1, 3, figsize=(18, 5.2),
                              gridspec_kw={"wspace": 0.28})
-    for ax, name in ((axes[0], "exact"), (axes[2], "over")):
-        loss = TOPK_REGIMES[name][2]
-        sub = regime(results, name)
-        plot_rate(sub, loss, ax=ax, rate=found[f"{label(name)}, mean"][0],
-                  label=f"mean {loss}", color="C0",
-                  theory_slope=-0.5 if name == "exact" else None)
-        _median_line(ax, found[f"{label(name)}, median"][0], "C1", f"median {loss}")
-        k, top_k, _ = TOPK_REGIMES[name]
-        ax.set_title(f"k = {k}, top-{top_k} gate: {loss}", fontsize=10)
+    over = [name for name in TOPK_REGIMES if name != "exact"]
+    for ax, names in ((axes[0], ["exact"]), (axes[2], over)):
+        for index, name in enumerate(names):
+            k, top_k, loss = TOPK_REGIMES[name]
+            sub = regime(results, name)
+            tag = f"{loss}" if len(names) == 1 else f"{loss}, top-{top_k}"
+            plot_rate(sub, loss, ax=ax, rate=found[f"{label(name)}, mean"][0],
+                      label=f"mean {tag}", color=f"C{2 * index}",
+                      theory_slope=-0.5 if name == "exact" else None)
+            _median_line(ax, found[f"{label(name)}, median"][0], f"C{2 * index + 1}",
+                         f"median {tag}")
+        ax.set_title(f"k = {k}, " + " and ".join(
+            f"top-{TOPK_REGIMES[name][1]}" for name in names) + f" gate: {loss}",
+            fontsize=10)
         ax.legend(fontsize=7)
     ax = axes[1]
     exact = regime(results, "exact")
