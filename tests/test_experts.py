@@ -174,19 +174,7 @@ def test_free_derivatives_match_finite_differences(data, model_kind):
     value, grad, hess = model.derivatives(params)
     assert value == pytest.approx(model.objective(params), rel=1e-12)
 
-    def objective(t):
-        return model.objective(model.from_vector(t, 2))
-
-    h = 1e-5
-    eye = np.eye(theta.size)
-    fd_grad = np.array([(objective(theta + h * e) - objective(theta - h * e))
-                        / (2 * h) for e in eye])
-    np.testing.assert_allclose(grad, fd_grad, rtol=1e-6, atol=1e-6 * len(y))
-    fd_hess = np.array([(model.derivatives(model.from_vector(theta + h * e, 2))[1]
-                         - model.derivatives(model.from_vector(theta - h * e, 2))[1])
-                        / (2 * h) for e in eye])
-    np.testing.assert_allclose(hess, 0.5 * (fd_hess + fd_hess.T), rtol=1e-5,
-                               atol=1e-5 * len(y))
+    _check_against_differences(model, theta, grad, hess, len(y))
 
 
 def test_summary_variance_se_is_the_profile_curvature(data):
@@ -539,19 +527,7 @@ def test_common_free_derivatives_match_finite_differences(common_data, model_kin
     theta = model.to_vector(params)
     value, grad, hess = model.derivatives(params)
 
-    def objective(t):
-        return model.objective(model.from_vector(t, 2))
-
-    h = 1e-5
-    eye = np.eye(theta.size)
-    fd_grad = np.array([(objective(theta + h * e) - objective(theta - h * e))
-                        / (2 * h) for e in eye])
-    np.testing.assert_allclose(grad, fd_grad, rtol=1e-6, atol=1e-6 * len(y))
-    fd_hess = np.array([(model.derivatives(model.from_vector(theta + h * e, 2))[1]
-                         - model.derivatives(model.from_vector(theta - h * e, 2))[1])
-                        / (2 * h) for e in eye])
-    np.testing.assert_allclose(hess, 0.5 * (fd_hess + fd_hess.T), rtol=1e-5,
-                               atol=1e-5 * len(y))
+    _check_against_differences(model, theta, grad, hess, len(y))
 
 
 class _HeldColumns(ExpertFamily):
@@ -721,3 +697,21 @@ def test_inference_with_common_slope(common_data):
     sandwich = fit.inference(X, y, method="sandwich").summary()
     common = sandwich[(sandwich.parameter == "expert_coef") & (sandwich.feature == 1)]
     assert common.std_error.nunique() == 1 and np.isfinite(common.std_error).all()
+
+
+def _check_against_differences(model, theta, grad, hess, n):
+    """The free-parameter gradient and Hessian of a 2-expert ``model`` at
+    ``theta`` against central differences of its objective and gradient."""
+    def objective(t):
+        return model.objective(model.from_vector(t, 2))
+
+    h = 1e-5
+    eye = np.eye(theta.size)
+    fd_grad = np.array([(objective(theta + h * e) - objective(theta - h * e))
+                        / (2 * h) for e in eye])
+    np.testing.assert_allclose(grad, fd_grad, rtol=1e-6, atol=1e-6 * n)
+    fd_hess = np.array([(model.derivatives(model.from_vector(theta + h * e, 2))[1]
+                         - model.derivatives(model.from_vector(theta - h * e, 2))[1])
+                        / (2 * h) for e in eye])
+    np.testing.assert_allclose(hess, 0.5 * (fd_hess + fd_hess.T), rtol=1e-5,
+                               atol=1e-5 * n)
