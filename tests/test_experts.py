@@ -635,6 +635,11 @@ def test_common_slope_by_name_and_all_shared(common_data):
     by_index = _fit(X, y, n_init=2, shared_features=[1])
     assert by_name.experts_ == by_index.experts_
     assert by_name.log_likelihood_ == by_index.log_likelihood_
+    # the summary names the shared feature as the data did
+    notes = " ".join(by_name.summary(frame, y).attrs["notes"])
+    assert "the features ['b'] have a coefficient common" in notes
+    notes = " ".join(by_index.summary(X, y).attrs["notes"])
+    assert "the features [1] have a coefficient common" in notes
     # every feature shared: experts that differ by their intercepts only
     both = _fit(X, y, n_init=2, shared_features=[0, 1], shared_variance=True)
     assert np.ptp(both.expert_coef_, axis=0).max() == 0.0
@@ -715,3 +720,16 @@ def _check_against_differences(model, theta, grad, hess, n):
                         / (2 * h) for e in eye])
     np.testing.assert_allclose(hess, 0.5 * (fd_hess + fd_hess.T), rtol=1e-5,
                                atol=1e-5 * n)
+
+
+def test_bootstrap_refits_keep_the_common_coefficient(common_data):
+    # every bootstrap refit has the family of the fit: its common slope is one
+    # number, so the table's rows of that slope have one spread
+    X, y, _ = common_data
+    model = _fit(X, y, n_init=2, shared_features=[1])
+    table = model.summary(X, y, method="bootstrap", n_boot=8, random_state=0)
+    rows = table[(table["parameter"] == "expert_coef") & (table["feature"] == 1)]
+    assert len(rows) == 2 and rows["std_error"].nunique() == 1
+    assert np.isfinite(rows["std_error"]).all() and (rows["std_error"] > 0).all()
+    own = table[(table["parameter"] == "expert_coef") & (table["feature"] == 0)]
+    assert own["std_error"].nunique() == 2

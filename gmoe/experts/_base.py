@@ -147,8 +147,9 @@ class ExpertFamily:
         hi[logvar] = np.log(var_upper) if np.isfinite(var_upper) else np.inf
         return lo, hi
 
-    def summary_note(self):
-        """A note for the parameter table (None: nothing to say)."""
+    def summary_note(self, feature_labels=None):
+        """A note for the parameter table (None: nothing to say);
+        ``feature_labels`` name the columns of X (default: their indices)."""
         return None
 
     # -------------------------------------------------- the engine's use

@@ -406,12 +406,14 @@ class GaussianLinear(ExpertFamily):
             var = np.full(len(var), np.exp(np.mean(np.log(var))))
         return super().project(coef, var, var_lower, var_upper)
 
-    def summary_note(self):
+    def summary_note(self, feature_labels=None):
         notes = []
         if self._features():
+            names = [feature_labels[j] if feature_labels is not None else j
+                     for j in self._features()]
             notes.append(
-                f"the features of indices {list(self._features())} (columns of X) "
-                "have a coefficient common to the experts (shared_features): "
+                f"the features {names} have a coefficient common to the experts "
+                "(shared_features): "
                 "their expert_coef rows repeat it, with the standard error of its "
                 "one free parameter.")
         if self.shared_variance:

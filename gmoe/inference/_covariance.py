@@ -101,8 +101,9 @@ def covariance(inference, estimator, data, method):
     for j in np.flatnonzero(expert < 0):  # shared by every expert
         inference._layout.update({(kind[j], i, int(coordinate[j])): j
                                   for i in range(k)})
-    if inference.experts.summary_note():
-        inference.notes.append(inference.experts.summary_note())
+    note = inference.experts.summary_note(inference.feature_labels)
+    if note:
+        inference.notes.append(note)
     removed = np.zeros(m, dtype=bool)
 
     # parameters held at a bound
