@@ -219,3 +219,19 @@ def test_other_gates(tmp_path, csv, data, capsys, gate, gate_rows):
     predictions = pd.read_csv(out / "predictions.csv")
     np.testing.assert_allclose(predictions["predicted_response"],
                                model.predict(data[["dose"]].to_numpy()))
+
+
+def test_shared_features_and_variance(tmp_path, csv, data, capsys):
+    out = tmp_path / "out"
+    status, printed, _ = run(["fit", str(csv()), "-y", "response", "-k", "2",
+                              "--n-init", "2", "--shared-features", "noise",
+                              "--shared-variance", "-o", str(out)], capsys)
+    assert status == 0
+    model = GaussianMoERegressor(2, n_init=2, random_state=0, shared_features=[1],
+                                 shared_variance=True).fit(
+        data[["dose", "noise"]].to_numpy(), data["response"].to_numpy())
+    assert f"Log-likelihood {model.log_likelihood_:.3f}" in printed
+    assert np.ptp(model.expert_coef_[:, 1]) == 0 and np.ptp(model.expert_variance_) == 0
+    status, _, err = run(["fit", str(csv()), "-y", "response", "-k", "2",
+                          "--shared-features", "dosage", "-o", str(out)], capsys)
+    assert status != 0 and "--shared-features dosage: not among the features" in err

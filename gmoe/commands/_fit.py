@@ -34,7 +34,7 @@ def add_parser(subparsers):
         "fit",
         help="fit a mixture of experts to a CSV file, choosing k by BIC",
         description=(
-            "Fit a softmax-gated Gaussian mixture of experts to the columns of a CSV "
+            "Fit a gated Gaussian mixture of experts to the columns of a CSV "
             "file: the target column against the feature columns (default: every "
             "other column).  With several numbers of experts (--experts 1-6), fit "
             "each (each with its own seed drawn from --random-state) and keep the "
@@ -60,6 +60,13 @@ def add_parser(subparsers):
                              "of linear regressions), sigmoid (normalised), cosine "
                              "(perturbed cosine router), laplace, top_k (the top-2 "
                              "softmax) or top_p (p = 0.9) (default: softmax)")
+    parser.add_argument("--shared-features", nargs="+", default=None,
+                        metavar="NAME",
+                        help="feature columns whose coefficient is common to every "
+                             "expert (flexmix's FLXMRglmfix(fixed = ~ x))")
+    parser.add_argument("--shared-variance", action="store_true",
+                        help="one variance shared by the experts (flexmix's "
+                             "varFix)")
     parser.add_argument("--n-init", type=int, default=5,
                         help="EM starts per number of experts; the best "
                              "log-likelihood is kept (default: 5)")
@@ -246,13 +253,20 @@ in the columns used (line 3 of the file); --drop-na drops them.
     return frame, list(features), n_bad
 
 
+def _expert_options(args):
+    """The estimator's expert options of ``--shared-features`` (column indices of
+    the fitted features, set by :func:`fit_command`) and ``--shared-variance``."""
+    return {"shared_features": getattr(args, "shared_indices", None),
+            "shared_variance": bool(args.shared_variance)}
+
+
 def _fit_one(k, X, y, args):
     """Fit k experts; return the model and the warnings' first lines."""
     from gmoe.estimator._estimator import GaussianMoERegressor
 
     model = GaussianMoERegressor(k, n_init=args.n_init, max_iter=args.max_iter,
                                  tol=args.tol, random_state=args.random_state,
-                                 gate=args.gate)
+                                 gate=args.gate, **_expert_options(args))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         model.fit(X, y)
@@ -277,7 +291,7 @@ def _select(ks, X, y, args):
         selection = select_n_experts(X, y, ks, "bic", n_init=args.n_init,
                                      random_state=args.random_state,
                                      max_iter=args.max_iter, tol=args.tol,
-                                     gate=args.gate)
+                                     gate=args.gate, **_expert_options(args))
     except ValueError as exc:
         raise FitInputError(
             f"the fits failed: {str(exc).strip().splitlines()[0]}") from None
@@ -470,6 +484,13 @@ def fit_command(args):
             f"have {n} row{'s' if n != 1 else ''}; k must be at most the number of "
             "rows (and far smaller to be estimable)."
         )
+    unknown = sorted(set(args.shared_features or ()) - set(features))
+    if unknown:
+        raise FitInputError(
+            f"--shared-features {', '.join(unknown)}: not among the features "
+            f"({', '.join(features)}); name feature columns.")
+    args.shared_indices = ([features.index(name) for name in args.shared_features]
+                           if args.shared_features else None)
     X = frame[features].to_numpy()
     y = frame[args.target].to_numpy()
     name = Path(args.data).name
