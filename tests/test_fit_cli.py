@@ -47,7 +47,8 @@ def test_fit_one_feature_writes_predictions_parameters_and_figure(tmp_path, csv,
     for text in ("gate slope dose", "expert slope dose", "variance",
                  f"Log-likelihood {model.log_likelihood_:.3f}",
                  f"BIC {model.bic(data[['dose']].to_numpy(), data['response']):.3f}",
-                 "AIC", f"after {model.n_iter_} iterations", "converged_=True"):
+                 "AIC", f"{model.n_iter_em_} EM + {model.n_iter_newton_} Newton",
+                 "converged_=True"):
         assert text in printed
     predictions = pd.read_csv(out / "predictions.csv")
     assert len(predictions) == N
@@ -235,3 +236,14 @@ def test_shared_features_and_variance(tmp_path, csv, data, capsys):
     status, _, err = run(["fit", str(csv()), "-y", "response", "-k", "2",
                           "--shared-features", "dosage", "-o", str(out)], capsys)
     assert status != 0 and "--shared-features dosage: not among the features" in err
+
+
+def test_default_search_is_the_estimators(tmp_path, csv, data, capsys):
+    out = tmp_path / "out"
+    status, printed, _ = run(["fit", str(csv()), "-y", "response", "-x", "dose",
+                              "-k", "2", "-o", str(out)], capsys)
+    assert status == 0
+    model = GaussianMoERegressor(2, random_state=0).fit(
+        data[["dose"]].to_numpy(), data["response"].to_numpy())
+    assert f"Log-likelihood {model.log_likelihood_:.3f}" in printed
+    assert "a certified maximum (converged_=True)" in printed

@@ -67,13 +67,17 @@ def add_parser(subparsers):
     parser.add_argument("--shared-variance", action="store_true",
                         help="one variance shared by the experts (flexmix's "
                              "varFix)")
-    parser.add_argument("--n-init", type=int, default=5,
-                        help="EM starts per number of experts; the best "
-                             "log-likelihood is kept (default: 5)")
+    parser.add_argument("--n-init", type=int, default=None,
+                        help="starts per number of experts; the best "
+                             "log-likelihood is kept (default: the estimator's "
+                             "search, 30 starts screened down to 10; 10 per k when "
+                             "several are compared)")
     parser.add_argument("--max-iter", type=int, default=1000,
-                        help="maximum EM iterations per start (default: 1000)")
+                        help="maximum iterations of each phase (EM, then Newton) "
+                             "per start (default: 1000)")
     parser.add_argument("--tol", type=float, default=1e-6,
-                        help="EM tolerance on the mean log-likelihood (default: 1e-6)")
+                        help="EM tolerance on the mean log-likelihood, before the "
+                             "Newton finish (default: 1e-6)")
     parser.add_argument("--random-state", type=int, default=0,
                         help="seed of the EM starts (default: 0)")
     parser.add_argument("--coverage", type=float, default=0.9,
@@ -264,9 +268,10 @@ def _fit_one(k, X, y, args):
     """Fit k experts; return the model and the warnings' first lines."""
     from gmoe.estimator._estimator import GaussianMoERegressor
 
-    model = GaussianMoERegressor(k, n_init=args.n_init, max_iter=args.max_iter,
-                                 tol=args.tol, random_state=args.random_state,
-                                 gate=args.gate, **_expert_options(args))
+    search = {} if args.n_init is None else {"n_init": args.n_init}
+    model = GaussianMoERegressor(k, max_iter=args.max_iter, tol=args.tol,
+                                 random_state=args.random_state, gate=args.gate,
+                                 **search, **_expert_options(args))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         model.fit(X, y)
@@ -304,6 +309,8 @@ def _select(ks, X, y, args):
                      "bic": record["bic"], "icl": record["icl"],
                      "aic": record["aic"], "converged": bool(record["converged"]),
                      "n_iter": selection.estimators_[k].n_iter_,
+                     "n_iter_em": selection.estimators_[k].n_iter_em_,
+                     "n_iter_newton": selection.estimators_[k].n_iter_newton_,
                      "n_degenerate": int(record["n_degenerate"]),
                      "regular": bool(record["regular"])})
     return selection.estimators_, rows, selection.n_experts_
@@ -315,7 +322,8 @@ def format_selection(rows, chosen):
     Parameters
     ----------
     rows : list of dict
-        ``k``, ``log_likelihood``, ``bic``, ``aic``, ``converged``, ``n_iter``.
+        ``k``, ``log_likelihood``, ``bic``, ``aic``, ``converged``,
+        ``n_iter_em``, ``n_iter_newton``.
     chosen : int
         The chosen number of experts, marked with ``*``.
 
@@ -326,22 +334,23 @@ def format_selection(rows, chosen):
     Examples
     --------
     >>> rows = [dict(k=1, log_likelihood=-120.0, bic=251.5, aic=246.0,
-    ...              converged=True, n_iter=2),
+    ...              converged=True, n_iter_em=2, n_iter_newton=0),
     ...         dict(k=2, log_likelihood=-80.0, bic=187.7, aic=176.0,
-    ...              converged=True, n_iter=35)]
+    ...              converged=True, n_iter_em=35, n_iter_newton=4)]
     >>> print(format_selection(rows, 2))
-         k  log-likelihood         BIC         AIC  converged  EM iterations
-         1         -120.00      251.50      246.00        yes              2
-      *  2          -80.00      187.70      176.00        yes             35
+         k  log-likelihood         BIC         AIC  converged  EM + Newton
+         1         -120.00      251.50      246.00        yes        2 + 0
+      *  2          -80.00      187.70      176.00        yes       35 + 4
     """
     lines = [f"{'k':>6}  {'log-likelihood':>14}  {'BIC':>10}  {'AIC':>10}  "
-             f"{'converged':>9}  {'EM iterations':>13}"]
+             f"{'converged':>9}  {'EM + Newton':>11}"]
     for row in rows:
         mark = "*" if row["k"] == chosen else " "
+        iterations = f"{row['n_iter_em']} + {row['n_iter_newton']}"
         lines.append(
             f"{mark:>3} {row['k']:>2}  {row['log_likelihood']:14.2f}  "
             f"{row['bic']:10.2f}  {row['aic']:10.2f}  "
-            f"{'yes' if row['converged'] else 'no':>9}  {row['n_iter']:13d}"
+            f"{'yes' if row['converged'] else 'no':>9}  {iterations:>11}"
         )
     return "\n".join(lines)
 
@@ -467,7 +476,7 @@ def _draw(model, X, y, features, target, expert, coverage, path):
 def fit_command(args):
     """Run ``gmoe fit``; raise :class:`FitInputError` on bad input."""
     ks = parse_experts(args.experts)
-    if args.n_init < 1:
+    if args.n_init is not None and args.n_init < 1:
         raise FitInputError(f"--n-init must be at least 1; got {args.n_init}.")
     if args.max_iter < 1:
         raise FitInputError(f"--max-iter must be at least 1; got {args.max_iter}.")
@@ -511,7 +520,9 @@ def fit_command(args):
         fits = {ks[0]: model}
         rows = [{"k": ks[0], "log_likelihood": model.log_likelihood_,
                  "bic": model.bic(X, y), "aic": model.aic(X, y),
-                 "converged": bool(model.converged_), "n_iter": model.n_iter_}]
+                 "converged": bool(model.converged_), "n_iter": model.n_iter_,
+                 "n_iter_em": model.n_iter_em_,
+                 "n_iter_newton": model.n_iter_newton_}]
         chosen = ks[0]
     else:
         fits, rows, chosen = _select(ks, X, y, args)
@@ -520,8 +531,10 @@ def fit_command(args):
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     if len(ks) > 1:
+        starts = ("the default search" if args.n_init is None
+                  else f"{args.n_init} start(s)")
         print(f"\nFits with k = {ks[0]} to {ks[-1]} experts ({elapsed:.1f} s, "
-              f"{args.n_init} start(s) each); * marks the smallest BIC among the "
+              f"{starts} each); * marks the smallest BIC among the "
               "fits without degenerate experts:")
         print(format_selection(rows, chosen))
         import pandas as pd
@@ -537,9 +550,11 @@ def fit_command(args):
     print(_format_parameters(table))
     print(f"Log-likelihood {row['log_likelihood']:.3f}, BIC {row['bic']:.3f}, "
           f"AIC {row['aic']:.3f}, {model.n_parameters()} parameters.")
-    print(f"EM {'converged' if model.converged_ else 'did NOT converge'} "
-          f"(converged_={bool(model.converged_)}) after {model.n_iter_} iterations "
-          f"(n_iter_={model.n_iter_}, tol={args.tol:g}, max_iter={args.max_iter}).")
+    outcome = ("a certified maximum (converged_=True)" if model.converged_ else
+               f"NOT converged (converged_=False, {model.solver_status_})")
+    print(f"{model.n_iter_em_} EM + {model.n_iter_newton_} Newton iterations "
+          f"(n_iter_={model.n_iter_}, tol={args.tol:g}, max_iter={args.max_iter}): "
+          f"{outcome}, largest gradient entry {model.gradient_norm_:.1e}.")
 
     prediction = model.predict(X)
     interval = model.predict_interval(X, coverage=args.coverage)
