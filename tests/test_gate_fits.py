@@ -4,6 +4,7 @@ certified stationary point, and everything the estimator predicts reads the
 gate through its interface.  The numpy engine (GatedGaussianMoE) against the
 compiled softmax kernels, and its derivatives against finite differences."""
 
+import copy
 import types
 import warnings
 
@@ -333,3 +334,32 @@ def test_top_k_on_the_engine_reaches_the_top_k_path_optimum():
     # inference on the fit's piece (see test_topk.py for its coverage)
     table = engine.summary(X, y)
     assert "piecewise smooth" in table.attrs["notes"][0]
+
+
+def test_laplace_on_one_covariate_is_certified_at_a_kink():
+    # the score -|w - x| + b has a kink at every sample: a centre's maximiser can
+    # sit on a sample, where the gradient jumps; the certificate is then the
+    # one-sided derivatives, checked here by moving each centre off its sample
+    # either way (public API, other parameters as fitted)
+    from gmoe import MixingMeasure
+    from gmoe.datasets import N23_TRUTH
+
+    truth = MixingMeasure(gate="laplace", gate_intercept=[0.36, 0.0],
+                          gate_coef=[[0.75], [0.25]],
+                          expert_intercept=N23_TRUTH["expert_intercept"],
+                          expert_coef=N23_TRUTH["expert_coef"],
+                          expert_variance=N23_TRUTH["expert_variance"])
+    X, y = truth.sample(1000, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = GaussianMoERegressor(2, gate="laplace", random_state=0).fit(X, y)
+    assert model.converged_ and model.solver_status_ == "kink"
+    on_sample = [np.isin(w, X[:, 0]) for w in model.gate_coef_[:, 0]]
+    assert any(on_sample)
+    base = model.score_samples(X, y).sum()
+    for i in np.flatnonzero(on_sample):
+        for h in (1e-4, -1e-4):
+            moved = copy.deepcopy(model)
+            moved.gate_coef_ = model.gate_coef_.copy()
+            moved.gate_coef_[i, 0] += h
+            assert moved.score_samples(X, y).sum() < base - 1e-9 * abs(base)

@@ -216,7 +216,8 @@ def _bounded_step(A, g, theta, lo, hi, held, lam, hold=None):
     return delta
 
 
-def run_newton(model, params, *, max_iter=100, gtol=1e-7, verbose=0):
+def run_newton(model, params, *, max_iter=100, gtol=1e-7, verbose=0, bounds=None,
+               kinks=True):
     """Maximise the model's objective by damped, projected Newton from ``params``.
 
     Parameters
@@ -231,6 +232,10 @@ def run_newton(model, params, *, max_iter=100, gtol=1e-7, verbose=0):
         sample weight is at most ``gtol``.
     verbose : int, default=0
         2 prints a line per iteration (log-likelihood in the units of the data).
+    bounds : (ndarray, ndarray) or None, default=None
+        Bounds of the free parameters (default: the model's).
+    kinks : bool, default=True
+        Whether a run that stalls tries :func:`kink_certificate`.
 
     Returns
     -------
@@ -238,7 +243,7 @@ def run_newton(model, params, *, max_iter=100, gtol=1e-7, verbose=0):
     """
     k = params.n_experts
     offset = getattr(model, "loglik_offset", 0.0)
-    lo, hi = model.vector_bounds(k)
+    lo, hi = model.vector_bounds(k) if bounds is None else bounds
     theta = np.clip(model.to_vector(model.project(params)), lo, hi)
     value, grad, hess = model.derivatives(model.from_vector(theta, k))
     piecewise = getattr(model, "piecewise", False)
@@ -346,11 +351,99 @@ def run_newton(model, params, *, max_iter=100, gtol=1e-7, verbose=0):
             ll = value + model.penalty(model.from_vector(theta, k).gate)
             print(f"  Newton iteration {n_iter:3d}  log-likelihood {ll + offset:.6f}"
                   f"  gradient {grad_norm:.2e}  damping {lam:.1e}")
+    if status == "stalled" and hold is None and kinks:
+        kink = kink_certificate(model, theta, value, gtol, k)
+        if kink is not None:
+            theta, value, grad_norm = kink
+            status = "kink"
     if status == "stalled" and hold is None and _newton_gain(
             hess, grad, theta, lo, hi) <= PRECISION_GAIN * max(1.0, abs(value)):
         status = "precision"
     return NewtonResult(model.from_vector(theta, k), value, trace, n_iter,
-                        grad_norm, status in ("gradient", "precision"), status)
+                        grad_norm, status in ("gradient", "precision", "kink"),
+                        status)
+
+
+def kink_certificate(model, theta, value, gtol, k):
+    """Certify a fit that stalls where the scores have kinks
+    (:meth:`gmoe.gates.Gate.kinks`: the Laplace gate on one covariate).
+
+    Each such block coordinate is moved to the nearest kink, a sample, and held
+    there while Newton maximises over the other parameters (a smooth problem).
+    At that point the log-likelihood has one-sided derivatives ``g - U``
+    (right) and ``g + U`` (left) in each kink coordinate, with ``g`` the
+    derivative without the samples at the kink and ``U = sum w_m (tau_mi -
+    pi_mi)`` over them; it is stationary in that coordinate when the interval
+    ``[g - U, g + U]`` holds 0.  Where it is not, the coordinate moves to the
+    next kink along its ascent (at most :data:`MAX_KINK_MOVES` times, never
+    back to kinks already tried; the objective must not fall).  Returns ``(theta, value, residual)`` at that
+    point when its objective is not below ``value`` (up to rounding) and the
+    residual (the gradient, each kink coordinate's entry replaced by the
+    distance of 0 from its interval, per unit of weight) is at most ``gtol``;
+    None otherwise.
+    """
+    from gmoe.engine._model import MoEParams
+
+    gate = getattr(model, "gate", None)
+    kinks = None if gate is None else gate.kinks(model.Z)
+    if not kinks:
+        return None
+    places = {a: np.unique(positions) for a, positions in kinks.items()}
+    params = model.from_vector(theta, k)
+    blocks = params.gate.copy()
+    for a, where in places.items():
+        for i in range(k):
+            j = int(np.clip(np.searchsorted(where, blocks[i, a]), 1, len(where) - 1))
+            near = where[j - 1:j + 1]
+            blocks[i, a] = near[np.argmin(np.abs(near - blocks[i, a]))]
+    expert, kind, coordinate = model.free_layout(k)
+    on_kink = (kind == "gate") & np.isin(coordinate, list(kinks))
+    no_bound = np.zeros(len(theta), dtype=bool)
+    current = MoEParams(model.project_gate(blocks), params.coef, params.var)
+    best = value
+    visited = set()
+    for _ in range(MAX_KINK_MOVES):
+        visited.add(current.gate[:, list(kinks)].tobytes())
+        lo, hi = model.vector_bounds(k)
+        fixed = model.to_vector(current)
+        lo, hi = np.where(on_kink, fixed, lo), np.where(on_kink, fixed, hi)
+        current = run_newton(model, current, gtol=gtol, bounds=(lo, hi),
+                             kinks=False).params
+        new_value, grad, _ = model.derivatives(current)
+        if not new_value >= best - 1e-12 * max(1.0, abs(best)):
+            return None
+        best = new_value
+        residual = grad.copy()
+        blocks = current.gate.copy()
+        for index in np.flatnonzero(on_kink):
+            i, a = int(expert[index]), int(coordinate[index])
+            rows = np.flatnonzero(kinks[a] == blocks[i, a])
+            sub = model.subset(rows)
+            tau = np.empty((rows.size, k))
+            sub.e_step(current, tau, tau)
+            pi = np.exp(gate.log_weights(sub.Z, current.gate))
+            jump = max(float(sub.w @ (tau[:, i] - pi[:, i])), 0.0)
+            g = residual[index]
+            residual[index] = np.sign(g) * max(abs(g) - jump, 0.0)
+            if abs(residual[index]) > gtol * model.total:
+                # the next kink along the ascent of this coordinate
+                where = places[a]
+                j = int(np.searchsorted(where, blocks[i, a])) + (1 if g > 0 else -1)
+                if 0 <= j < len(where):
+                    blocks[i, a] = where[j]
+        norm = _gradient_norm(model, residual, no_bound, k)
+        if norm <= gtol:
+            return model.to_vector(current), new_value, norm
+        if blocks[:, list(kinks)].tobytes() in visited:
+            # back to kinks already tried: the maximiser lies between two
+            # kinks, where Newton stalled; not certified
+            return None
+        current = MoEParams(model.project_gate(blocks), current.coef, current.var)
+    return None
+
+
+#: Moves from kink to kink that :func:`kink_certificate` tries at most.
+MAX_KINK_MOVES = 20
 
 
 #: Margin at which Newton holds a sample, in the units of the gate's

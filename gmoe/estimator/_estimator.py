@@ -234,7 +234,9 @@ default="gaussian_linear"
         Why the kept start's solver stopped: ``"tol"`` or ``"max_iter"`` (EM);
         ``"gradient"``, ``"precision"`` (converged), ``"max_iter"``,
         ``"stalled"`` (no step raises the log-likelihood by more than rounding
-        error), and for a sparse gate ``"boundary"`` or ``"held"`` (Newton).
+        error), for a sparse gate ``"boundary"`` or ``"held"``, and for a gate
+        with kinks ``"kink"`` (converged: the one-sided derivatives at the kinks
+        certify the maximum; see the theory of gates) (Newton).
     gradient_norm_ : float
         Largest entry of the gradient (see ``gtol``) at the fitted parameters,
         the gate's reference row included (its gradient is minus the sum of the

@@ -123,6 +123,16 @@ class Gate:
         measure's atoms and gauge are the identified gate's."""
         return self
 
+    def kinks(self, Z):
+        """Block coordinates in which the scores have kinks at the samples, as
+        ``{a: positions}``: ``positions`` (n,) holds, for every sample, the value
+        of coordinate ``a`` of a block at which that sample's score has a kink
+        whose one-sided slopes are ``-1`` (right) and ``+1`` (left), as
+        ``-|w - x|`` at ``w = x``.  None (the default): smooth scores.  The
+        Newton finish certifies a fit that stalls at such a kink through the
+        one-sided derivatives there (:func:`gmoe.engine._newton.kink_certificate`)."""
+        return None
+
     def summary_gate(self):
         """The gate whose blocks the parameter table of
         :meth:`gmoe.GaussianMoERegressor.summary` reports: one with the same

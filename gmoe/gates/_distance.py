@@ -428,6 +428,13 @@ class Laplace(_InterceptAndVectorGate):
             return self
         return type(self)(bandwidth=float(1.06 * sd * n_eff ** -0.2))
 
+    def kinks(self, Z):
+        """With one covariate the score ``-|w_i - x| + b_i`` has a kink at every
+        sample, in the centre (block coordinate 1); with two or more it is
+        differentiable but at a sample exactly: None."""
+        Z = np.asarray(Z, dtype=float)
+        return {1: Z[:, 0]} if Z.ndim == 2 and Z.shape[1] == 1 else None
+
     def _kink_bandwidth(self, d):
         """The bandwidth of the kink curvature, or 0.0 for none (``d >= 2``, or
         no bandwidth yet)."""
