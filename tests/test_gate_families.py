@@ -66,3 +66,18 @@ def test_gaussian_gate_sweep_counts_its_parameters(data):
         assert table.loc[k, "n_parameters"] == moe.n_parameters()
         expected = -2 * moe.log_likelihood_ + moe.n_parameters() * np.log(len(y))
         np.testing.assert_allclose(table.loc[k, "bic"], expected)
+
+
+@pytest.mark.parametrize("params", [{"gate": gmoe.gates.Gaussian()}, {"gate": "gaussian"},
+                                    {"gate": gmoe.gates.TopK(2)}, {"top_k": 2}],
+                         ids=["gaussian-object", "gaussian", "TopK", "top_k"])
+def test_dsc_refuses_gates_without_merges_before_any_fit(data, params, monkeypatch):
+    X, y = data
+    import gmoe.selection._selection as selection
+
+    def no_fit(*args, **kwargs):
+        raise AssertionError("a fit ran before the refusal")
+
+    monkeypatch.setattr(selection, "_sweep_row", no_fit)
+    with pytest.raises(ValueError, match="no such measure"):
+        gmoe.select_n_experts(X, y, [2, 3], criterion="dsc", **params)

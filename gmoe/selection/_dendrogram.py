@@ -115,8 +115,16 @@ def check_mergeable(gate):
     (:meth:`gmoe.gates.Gate.additive_intercept`): then two experts with the same
     gate part act as one whose weight :math:`e^{\\beta_{0i}} + e^{\\beta_{0j}}`
     is the sum of theirs, and the merged atom's weight and weighted mean are
-    that limit.
+    that limit.  The atoms are those of a :class:`gmoe.MixingMeasure`: a dense
+    gate whose attributes are ``gate_intercept`` (and ``gate_coef``); the
+    sparse gates and the Gaussian gate have none here.
     """
+    if gate.sparse or not set(gate.attributes) <= {"gate_intercept", "gate_coef"}:
+        raise ValueError(
+            f"merging mixing measures (the dendrogram, merge, DSC) is defined for the "
+            f"dense gates of gmoe.MixingMeasure; gate={gate!r} has no such measure. "
+            "Choose its number of experts with select_n_experts(..., "
+            "criterion='bic') (or 'icl', 'aic') or bootstrap_lrt.")
     if not gate.additive_intercept():
         raise ValueError(
             f"merging mixing measures (the dendrogram, merge, DSC) needs a gate whose "

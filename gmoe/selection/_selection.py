@@ -313,20 +313,15 @@ def select_n_experts(X, y, n_experts=range(1, 9), criterion="bic", *, n_init=Non
 def _select_dsc(X, y, w, ks, entropy, estimator_params):
     import pandas as pd
 
-    from gmoe.gates import get_gate
+    from gmoe.gates import TopK, get_gate
     from gmoe.selection._dendrogram import MixingDendrogram, check_mergeable
 
     dendro_options = {key: estimator_params.pop(key)
                       for key in ("distance", "reference") if key in estimator_params}
-    gate = estimator_params.get("gate", "softmax")
-    if isinstance(gate, str) and gate == "gaussian":
-        raise ValueError("criterion='dsc' merges the atoms of a gate of gmoe.gates; "
-                         "the Gaussian gate's measure has no merge here. Use "
-                         "criterion='bic' (or 'icl', 'aic').")
-    gate = get_gate(gate)
-    if gate.sparse or estimator_params.get("top_k") is not None:
-        raise ValueError("criterion='dsc' is defined for dense gates; use "
-                         "criterion='bic' (or 'icl', 'aic') with a sparse gate.")
+    gate = get_gate(estimator_params.get("gate", "softmax"),
+                    estimator_params.get("likelihood", "conditional"))
+    if estimator_params.get("top_k") is not None:
+        gate = TopK(estimator_params["top_k"])
     check_mergeable(gate)
     k_max = max(ks)
     candidates = [k for k in ks if k >= 2]
