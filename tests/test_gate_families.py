@@ -68,7 +68,8 @@ def test_gaussian_gate_sweep_counts_its_parameters(data):
         np.testing.assert_allclose(table.loc[k, "bic"], expected)
 
 
-@pytest.mark.parametrize("params", [{"gate": gmoe.gates.Gaussian()}, {"gate": "gaussian"},
+@pytest.mark.parametrize("params", [{"gate": gmoe.gates.Gaussian()},
+                                    {"gate": "gaussian"},
                                     {"gate": gmoe.gates.TopK(2)}, {"top_k": 2}],
                          ids=["gaussian-object", "gaussian", "TopK", "top_k"])
 def test_dsc_refuses_gates_without_merges_before_any_fit(data, params, monkeypatch):

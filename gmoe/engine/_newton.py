@@ -376,8 +376,9 @@ def kink_certificate(model, theta, value, gtol, k):
     pi_mi)`` over them; it is stationary in that coordinate when the interval
     ``[g - U, g + U]`` holds 0.  Where it is not, the coordinate moves to the
     next kink along its ascent (at most :data:`MAX_KINK_MOVES` times, never
-    back to kinks already tried; the objective must not fall).  Returns ``(theta, value, residual)`` at that
-    point when its objective is not below ``value`` (up to rounding) and the
+    back to kinks already tried; the objective must not fall).  Returns
+    ``(theta, value, residual)`` at that point when its objective is not below
+    ``value`` (up to rounding) and the
     residual (the gradient, each kink coordinate's entry replaced by the
     distance of 0 from its interval, per unit of weight) is at most ``gtol``;
     None otherwise.
@@ -393,7 +394,8 @@ def kink_certificate(model, theta, value, gtol, k):
     blocks = params.gate.copy()
     for a, where in places.items():
         for i in range(k):
-            j = int(np.clip(np.searchsorted(where, blocks[i, a]), 1, len(where) - 1))
+            j = int(np.clip(np.searchsorted(where, blocks[i, a]), 1,
+                            len(where) - 1))
             near = where[j - 1:j + 1]
             blocks[i, a] = near[np.argmin(np.abs(near - blocks[i, a]))]
     expert, kind, coordinate = model.free_layout(k)
