@@ -1,0 +1,162 @@
+"""The load-balancing penalty: the divergence of the mean gate weights from
+uniform.
+
+With ``k`` experts, sample weights ``w_n`` (total ``W``) and gate weights
+``pi_ni``, the mean gate weights (the experts' loads) are ``P_i = (1/W) sum_n
+w_n pi_ni``, and the penalty, in the totals of the log-likelihood, is
+
+.. math::
+
+    \\mathrm{pen}(\\theta) = \\alpha W \\, \\mathrm{KL}(P \\,\\|\\, u)
+        = \\alpha W \\sum_i P_i \\log(k P_i),
+
+so that the fit maximises ``loglik / W - alpha KL(P || u)`` per unit of weight:
+one ``alpha`` means the same at every sample size.  ``KL(P || u)`` is smooth in
+the gate parameters, zero exactly at equal loads, convex in ``P`` and at most
+``log k`` (all the weight on one expert).
+
+Derivatives, with ``S_i = W P_i``, ``c_i = log(k P_i)``, ``D1_ni`` the
+derivative of expert ``i``'s score with respect to its own block
+(:meth:`gmoe.gates.Gate.score_derivatives`), ``D2_ni`` the second one, and
+``e_ni = c_i - sum_j pi_nj c_j``:
+
+- ``T_ij = sum_n w_n pi_ni (delta_ij - pi_nj) D1_nj`` (``= W dP_i / d theta_j``);
+- gradient over block ``j``: ``alpha sum_i c_i T_ij = alpha sum_n w_n pi_nj
+  e_nj D1_nj`` (the ``+1`` of ``d (P log kP) / dP`` drops out: the loads sum
+  to one);
+- Hessian between blocks ``j`` and ``l``:
+  ``alpha [sum_i T_ij T_il' / S_i + sum_n w_n (M_njl D1_nj D1_nl' + delta_jl
+  pi_nj e_nj D2_nj)]`` with ``M_njl = delta_jl pi_nj e_nj - pi_nj pi_nl (e_nj +
+  e_nl)``; its first term (the curvature of KL in ``P`` carried to the
+  parameters) is positive semi-definite, and is what the EM gate step adds to
+  the information of its Fisher scoring.
+
+A sparse gate's loads jump where a sample's selection changes; the penalty is
+defined for dense gates only.
+"""
+
+import numpy as np
+
+from gmoe.gates import log_softmax_active
+
+#: Samples per chunk of a pass (bounds the memory of the derivative arrays).
+CHUNK = 65536
+
+
+def _chunks(n):
+    for lo in range(0, n, CHUNK):
+        yield slice(lo, min(lo + CHUNK, n))
+
+
+def gate_loads(gate, Z, w, blocks):
+    """Weighted sums of the gate weights, ``S_i = sum_n w_n pi_i(z_n)``, (k,).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gmoe.gates import Constant
+    >>> gate_loads(Constant(), np.zeros((4, 1)), np.ones(4),
+    ...            np.array([[np.log(3.0)], [0.0]])).round(6)
+    array([3., 1.])
+    """
+    load = np.zeros(blocks.shape[0])
+    for rows in _chunks(Z.shape[0]):
+        S = gate.scores(Z[rows], blocks)
+        load += w[rows] @ np.exp(log_softmax_active(S, gate.active(S)))
+    return load
+
+
+def balance_divergence(load):
+    """``KL(P || u) = sum_i P_i log(k P_i)`` of the loads ``load`` (k,)
+    (normalised here to sum to one; a zero load adds 0).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> float(balance_divergence(np.array([2.0, 2.0])))
+    0.0
+    >>> bool(np.isclose(balance_divergence(np.array([1.0, 0.0, 0.0])), np.log(3)))
+    True
+    """
+    P = np.asarray(load, dtype=float) / np.sum(load)
+    k = P.shape[0]
+    safe = np.where(P > 0, P, 1.0)
+    return float(np.sum(np.where(P > 0, P * np.log(k * safe), 0.0)))
+
+
+def balance_terms(gate, Z, w, blocks, alpha, order=0):
+    """The penalty ``alpha W KL(P || u)`` and its derivatives over the blocks.
+
+    Parameters
+    ----------
+    gate : gmoe.gates.Gate
+        A dense gate.
+    Z : ndarray of shape (n, d)
+        The gate's features.
+    w : ndarray of shape (n,)
+        Sample weights.
+    blocks : ndarray of shape (k, m)
+    alpha : float
+        Non-negative.
+    order : {0, 1, 2}
+        0: the value; 1: also the gradient and the positive semi-definite part
+        of the Hessian; 2: also the exact Hessian.
+
+    Returns
+    -------
+    value : float
+    grad : ndarray of shape (k, m) or None
+    info : ndarray of shape (k, k, m, m) or None
+        ``alpha sum_i T_i T_i' / S_i`` (block ``j``, block ``l``): positive
+        semi-definite.
+    hess : ndarray of shape (k, k, m, m) or None
+        The exact Hessian (``order == 2``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gmoe.gates import Softmax
+    >>> Z = np.linspace(-1, 1, 5)[:, None]
+    >>> blocks = np.array([[0.0, 1.0], [0.0, 0.0]])
+    >>> value, grad, info, hess = balance_terms(Softmax(), Z, np.ones(5), blocks,
+    ...                                         1.0, order=2)
+    >>> round(value, 10), grad.shape, hess.shape
+    (0.0, (2, 2), (2, 2, 2, 2))
+    """
+    k, m = blocks.shape
+    load = gate_loads(gate, Z, w, blocks)
+    total = float(np.sum(w))
+    value = alpha * total * balance_divergence(load)
+    if order == 0:
+        return value, None, None, None
+    P = load / total
+    c = np.log(k * np.maximum(P, np.finfo(float).tiny))
+    T = np.zeros((k, k, m))
+    data = np.zeros((k, k, m, m))
+    for rows in _chunks(Z.shape[0]):
+        S, D1, D2 = gate.score_derivatives(Z[rows], blocks, order=order)
+        pi = np.exp(log_softmax_active(S, gate.active(S)))
+        wp = w[rows, None] * pi
+        T -= np.einsum("ni,nj,nja->ija", wp, pi, D1)
+        T[np.arange(k), np.arange(k)] += np.einsum("ni,nia->ia", wp, D1)
+        if order >= 2:
+            n = pi.shape[0]
+            e = c[None, :] - (pi @ c)[:, None]
+            A = wp * e
+            left = (A[:, :, None] * D1).reshape(n, k * m)
+            right = (pi[:, :, None] * D1).reshape(n, k * m)
+            cross = left.T @ right
+            cross = cross + cross.T
+            data -= cross.reshape(k, m, k, m).transpose(0, 2, 1, 3)
+            data[np.arange(k), np.arange(k)] += np.einsum(
+                "nj,nja,njb->jab", A, D1, D1)
+            if D2 is not None:
+                data[np.arange(k), np.arange(k)] += np.einsum("nj,njab->jab", A, D2)
+    grad = alpha * np.einsum("i,ija->ja", c, T)
+    inverse = np.divide(1.0, load, out=np.zeros(k), where=load > 0)
+    info = alpha * np.einsum("i,ija,ilb->jlab", inverse, T, T)
+    hess = info + alpha * data if order >= 2 else None
+    return value, grad, info, hess
+
+
+__all__ = ["balance_divergence", "balance_terms", "gate_loads"]
