@@ -213,27 +213,29 @@ class GatedGaussianMoE:
                 data += float(self.w[rows] @ lse)
         return -(data - self.total * self.gate.log_partition(gate)[0])
 
-    def balance_derivatives(self, gate, order=2):
-        """The load-balancing penalty ``balance * W * KL(P || u)`` at the blocks
-        ``gate`` (:func:`gmoe.engine._balance.balance_terms`): ``(value, grad,
-        info, hess)``, the derivatives over the blocks, (k, m) and (k, k, m, m),
-        up to ``order`` (the last value kept: EM asks for the same blocks
-        twice)."""
+    def balance_derivatives(self, gate, order=2, alpha=None):
+        """The load-balancing penalty ``alpha * W * KL(P || u)`` (``alpha`` the
+        model's ``balance`` by default) at the blocks ``gate``
+        (:func:`gmoe.engine._balance.balance_terms`): ``(value, grad, info,
+        hess)``, the derivatives over the blocks, (k, m) and (k, k, m, m), up to
+        ``order`` (the last value kept: EM asks for the same blocks twice)."""
+        alpha = self.balance if alpha is None else float(alpha)
         blocks = self.project_gate(gate)
-        key = (blocks.tobytes(), order)
+        key = (blocks.tobytes(), alpha)
         cached = getattr(self, "_balance_cache", None)
-        if cached is not None and cached[0][0] == key[0] and cached[0][1] >= order:
-            return cached[1]
-        terms = balance_terms(self.gate, self.Z, self.w, blocks, self.balance, order)
-        self._balance_cache = (key, terms)
+        if cached is not None and cached[0] == key and cached[1] >= order:
+            return cached[2]
+        terms = balance_terms(self.gate, self.Z, self.w, blocks, alpha, order)
+        self._balance_cache = (key, order, terms)
         return terms
 
-    def balance_free(self, params):
+    def balance_free(self, params, alpha=None):
         """The load-balancing penalty, its gradient (n_free,) and Hessian
-        (n_free, n_free) over the free parameters (zero outside the gate's)."""
+        (n_free, n_free) over the free parameters (zero outside the gate's);
+        ``alpha`` as in :meth:`balance_derivatives`."""
         k, p = params.coef.shape
         q = self.m + p + 1
-        value, g, _, h = self.balance_derivatives(params.gate, 2)
+        value, g, _, h = self.balance_derivatives(params.gate, 2, alpha)
         grad = np.zeros((k, q))
         hess = np.zeros((k, q, k, q))
         grad[:, :self.m] = g
