@@ -333,3 +333,44 @@ def test_summary_note_and_information_criteria():
     # the penalised objective vanishes
     result = moe.inference(X, y)
     assert np.max(np.abs(result.gradient)) / n < 1e-6
+
+
+def test_kink_one_sided_derivatives():
+    """The Laplace gate on one covariate: with a centre on a sample, the
+    penalised objective's one-sided derivatives in that centre are ``g - U`` and
+    ``g + U`` with ``U = sum_m w_m (tau_mi - pi_mi - alpha pi_mi e_mi)`` over
+    the samples at the kink (what the kink certificate reads)."""
+    rng = np.random.default_rng(5)
+    n, k, alpha = 80, 3, 2.0
+    X = np.sort(rng.uniform(-1, 1, size=(n, 1)), axis=0)
+    Xt = np.column_stack([np.ones(n), X])
+    y = np.sin(3 * X[:, 0]) + 0.1 * rng.normal(size=n)
+    w = rng.uniform(0.5, 2.0, size=n)
+    model = GatedGaussianMoE(X, Xt, y, w, Laplace(), var_lower=1e-6, balance=alpha)
+    gate = np.array([[0.3, X[20, 0]], [-0.2, 0.1], [0.0, 0.5]])
+    params = model.project(MoEParams(gate, rng.normal(size=(k, 2)),
+                                     np.full(k, 0.2)))
+    expert, kind, coordinate = model.free_layout(k)
+    index = int(np.flatnonzero((expert == 0) & (kind == "gate")
+                               & (coordinate == 1))[0])
+    theta = model.to_vector(params)
+    _, grad, _ = model.derivatives(params)
+    rows = np.array([20])
+    tau = np.empty((1, k))
+    model.subset(rows).e_step(params, tau, tau)
+    pi = np.exp(Laplace().log_weights(X[rows], params.gate))
+    e = model.balance_slopes(params.gate, rows)
+    U = float(w[rows] @ (tau[:, 0] - pi[:, 0] - e[:, 0]))
+    assert abs(float(w[rows] @ e[:, 0])) > 1e-4  # the penalty's share counts
+
+    def f(t):
+        x = theta.copy()
+        x[index] = t
+        return model.objective(model.from_vector(x, k))
+
+    h = 1e-7
+    t0 = theta[index]
+    right = (f(t0 + h) - f(t0)) / h
+    left = (f(t0) - f(t0 - h)) / h
+    assert right == pytest.approx(grad[index] - U, abs=1e-4)
+    assert left == pytest.approx(grad[index] + U, abs=1e-4)

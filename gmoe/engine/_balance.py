@@ -159,4 +159,25 @@ def balance_terms(gate, Z, w, blocks, alpha, order=0):
     return value, grad, info, hess
 
 
-__all__ = ["balance_divergence", "balance_terms", "gate_loads"]
+def balance_slopes(gate, Z, w, blocks, alpha, rows):
+    """``alpha pi_ni e_ni`` on the samples ``rows``, shape (len(rows), k): the
+    coefficient of ``w_n D1_ni`` in the penalty's gradient over block ``i``
+    (``e_ni = c_i - sum_j pi_nj c_j``, ``c = log(k P)`` of all the samples).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gmoe.gates import Constant
+    >>> balance_slopes(Constant(), np.zeros((3, 1)), np.ones(3), np.zeros((2, 1)),
+    ...                1.0, [0])
+    array([[0., 0.]])
+    """
+    k = blocks.shape[0]
+    P = gate_loads(gate, Z, w, blocks) / float(np.sum(w))
+    c = np.log(k * np.maximum(P, np.finfo(float).tiny))
+    S = gate.scores(Z[rows], blocks)
+    pi = np.exp(log_softmax_active(S, gate.active(S)))
+    return alpha * pi * (c[None, :] - (pi @ c)[:, None])
+
+
+__all__ = ["balance_divergence", "balance_slopes", "balance_terms", "gate_loads"]

@@ -58,7 +58,7 @@ other gate by its score arrays.  The inference helpers
 
 import numpy as np
 
-from gmoe.engine._balance import balance_terms
+from gmoe.engine._balance import balance_slopes, balance_terms
 from gmoe.engine._model import EStats, solve_psd
 from gmoe.experts import GaussianLinear
 from gmoe.gates import log_softmax_active
@@ -228,6 +228,16 @@ class GatedGaussianMoE:
         terms = balance_terms(self.gate, self.Z, self.w, blocks, alpha, order)
         self._balance_cache = (key, order, terms)
         return terms
+
+    def balance_slopes(self, gate, rows):
+        """The load-balancing penalty's share of the one-sided derivatives at a
+        kink: ``balance pi_ni e_ni`` on the samples ``rows``, (len(rows), k)
+        (:func:`gmoe.engine._balance.balance_slopes`); zeros without it."""
+        k = gate.shape[0]
+        if not self.balance:
+            return np.zeros((len(np.arange(self.n_samples)[rows]), k))
+        return balance_slopes(self.gate, self.Z, self.w, self.project_gate(gate),
+                              self.balance, rows)
 
     def balance_free(self, params, alpha=None):
         """The load-balancing penalty, its gradient (n_free,) and Hessian
