@@ -117,7 +117,14 @@ class GaussianMoERegressor(FittedMixtureMixin, ConditionalMixture, RegressorMixi
         :math:`\\mathrm{KL}(P \\,\\|\\, u) = \\sum_i P_i \\log(k P_i)` their
         divergence from equal loads: smooth in the gate parameters, zero
         exactly at equal loads, convex in ``P``, at most :math:`\\log k`.  Per
-        unit of weight, so one value means the same at every sample size.
+        unit of weight, so one value means the same at every sample size.  It
+        stands in for the Switch Transformer's auxiliary loss
+        :math:`\\alpha k \\sum_i f_i P_i` (``f_i`` the share of samples whose
+        top expert is ``i``, piecewise constant in the parameters); the
+        quadratic :math:`k \\sum_i P_i^2 - 1` has the same minimiser and near
+        balance :math:`\\mathrm{KL} \\approx (k \\sum_i P_i^2 - 1) / 2`, but it
+        reaches :math:`k - 1` where KL reaches :math:`\\log k`, and its slope at
+        a vanishing load is finite where KL's is not.
         Dense gates fitted by the conditional likelihood (softmax, sigmoid,
         cosine, Laplace, constant); a ValueError with a sparse or the Gaussian
         gate.  ``log_likelihood_`` stays the plain log-likelihood at the
