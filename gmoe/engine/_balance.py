@@ -15,6 +15,15 @@ one ``alpha`` means the same at every sample size.  ``KL(P || u)`` is smooth in
 the gate parameters, zero exactly at equal loads, convex in ``P`` and at most
 ``log k`` (all the weight on one expert).
 
+It stands in for the Switch Transformer's auxiliary loss ``alpha k sum_i f_i
+P_i`` (Fedus, Zoph and Shazeer, JMLR 23(120), 2022), whose shares ``f_i`` of
+samples routed first to expert ``i`` are piecewise constant in the
+parameters.  The quadratic ``k sum_i P_i^2 - 1`` (``f`` replaced by ``P``) has
+the same minimiser and near balance ``KL = (k sum_i P_i^2 - 1) / 2 + O(|P -
+u|^3)``; but it reaches ``k - 1`` where KL reaches ``log k`` (neither scale is
+free of ``k``; KL's grows far more slowly), and its slope in ``P_i`` stays
+finite as ``P_i -> 0`` where KL's, ``log(k P_i) + 1``, does not.
+
 Derivatives, with ``S_i = W P_i``, ``c_i = log(k P_i)``, ``D1_ni`` the
 derivative of expert ``i``'s score with respect to its own block
 (:meth:`gmoe.gates.Gate.score_derivatives`), ``D2_ni`` the second one, and

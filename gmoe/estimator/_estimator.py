@@ -111,25 +111,10 @@ class GaussianMoERegressor(FittedMixtureMixin, ConditionalMixture, RegressorMixi
         the experts.
     balance_penalty : float, default=0
         Weight :math:`\\alpha` of a load-balancing penalty: the fit maximises
-        :math:`\\ell / W - \\alpha \\, \\mathrm{KL}(P \\,\\|\\, u)` (``W`` the
-        total sample weight), with :math:`P_i = \\sum_n w_n \\pi_i(x_n) / W`
-        the experts' mean gate weights (loads) and
-        :math:`\\mathrm{KL}(P \\,\\|\\, u) = \\sum_i P_i \\log(k P_i)` their
-        divergence from equal loads: smooth in the gate parameters, zero
-        exactly at equal loads, convex in ``P``, at most :math:`\\log k`.  Per
-        unit of weight, so one value means the same at every sample size.  It
-        stands in for the Switch Transformer's auxiliary loss
-        :math:`\\alpha k \\sum_i f_i P_i` (``f_i`` the share of samples whose
-        top expert is ``i``, piecewise constant in the parameters); the
-        quadratic :math:`k \\sum_i P_i^2 - 1` has the same minimiser and near
-        balance :math:`\\mathrm{KL} \\approx (k \\sum_i P_i^2 - 1) / 2`, but it
-        reaches :math:`k - 1` where KL reaches :math:`\\log k`, and its slope at
-        a vanishing load is finite where KL's is not.
-        Dense gates fitted by the conditional likelihood (softmax, sigmoid,
-        cosine, Laplace, constant); a ValueError with a sparse or the Gaussian
-        gate.  ``log_likelihood_`` stays the plain log-likelihood at the
-        penalised estimate, ``objective_`` the penalised value (see
-        :ref:`user-guide-load-balancing`).
+        :math:`\\ell / W - \\alpha \\sum_i P_i \\log(k P_i)`, ``P`` the mean
+        gate weights (KL from equal loads: smooth, 0 at balance, convex, at
+        most :math:`\\log k`; see :ref:`user-guide-load-balancing`).  Dense
+        gates only; ``objective_`` is the penalised value.
     top_k : int or None, default=None
         ``None``: the dense softmax gate.  An int ``K`` with ``1 <= K <=
         n_experts``: the top-K sparse softmax gate [N24k]_, whose weight of expert
@@ -235,10 +220,8 @@ default="gaussian_linear"
         Weighted conditional log-likelihood of the training data at the fitted
         parameters; equals ``score_samples(X, y) @ sample_weight``.
     objective_ : float
-        The objective the fit maximised, in the data's units:
-        ``log_likelihood_`` minus the gate penalties (``gate_penalty``, and
-        ``balance_penalty * W * KL(P || u)``); the joint log-likelihood with
-        ``likelihood="joint"``.  Equals ``log_likelihood_`` without them.
+        What the fit maximised (data's units): ``log_likelihood_`` minus the
+        gate penalties (``gate_penalty``, ``balance_penalty * W * KL(P || u)``).
     log_likelihood_trace_ : ndarray of shape (n_iter_ + 1,)
         Log-likelihood (penalised, with ``gate_penalty`` or
         ``balance_penalty``; the joint one with ``likelihood="joint"``): the
