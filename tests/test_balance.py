@@ -16,7 +16,11 @@ from naive import balance_penalty
 from gmoe import GaussianMoERegressor
 from gmoe.datasets import make_moe_regression
 from gmoe.engine._balance import balance_divergence, balance_terms, gate_loads
-from gmoe.engine._em import LikelihoodDecreaseWarning, params_from_responsibilities, run_em
+from gmoe.engine._em import (
+    LikelihoodDecreaseWarning,
+    params_from_responsibilities,
+    run_em,
+)
 from gmoe.engine._gated_model import GatedGaussianMoE
 from gmoe.engine._model import MoEParams, SoftmaxGaussianMoE
 from gmoe.engine._newton import projected_gradient_norm, run_newton

@@ -298,8 +298,8 @@ class FittedMixtureMixin:
         those of the fit's piece (every sample's selection held as fitted; see
         the user guide).  After a fit with ``balance_penalty`` (or
         ``gate_penalty``) they are those of the penalised estimate (Wald: the
-        inverse Hessian of the penalised objective), and a note says so.  The plain cosine router raises a ``ValueError`` that
-        says why.
+        inverse Hessian of the penalised objective), and a note says so.  The
+        plain cosine router raises a ``ValueError`` that says why.
 
         Parameters
         ----------
