@@ -377,8 +377,9 @@ def kink_certificate(model, theta, value, gtol, k):
     ``[g - U, g + U]`` holds 0.  With a load-balancing penalty (the model's
     ``balance``) each sample at the kink adds ``-w_m balance pi_mi e_mi`` to
     ``U`` (:meth:`gmoe.engine._gated_model.GatedGaussianMoE.balance_slopes`).
-    Where it is not, the coordinate moves to the next kink along its ascent (at most :data:`MAX_KINK_MOVES` times, never
-    back to kinks already tried; the objective must not fall).  Returns
+    Where it is not, the coordinate moves to the next kink along its ascent
+    (at most :data:`MAX_KINK_MOVES` times, never back to kinks already tried;
+    the objective must not fall).  Returns
     ``(theta, value, residual)`` at that point when its objective is not below
     ``value`` (up to rounding) and the
     residual (the gradient, each kink coordinate's entry replaced by the
