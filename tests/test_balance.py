@@ -272,8 +272,8 @@ def test_alpha_zero_takes_no_balance_path(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("the balance penalty was computed at alpha = 0")
 
-    monkeypatch.setattr("gmoe.engine._model.balance_terms", refuse)
-    monkeypatch.setattr("gmoe.engine._gated_model.balance_terms", refuse)
+    monkeypatch.setattr("gmoe.engine._balance.balance_terms", refuse)
+    monkeypatch.setattr("gmoe.engine._balance.gate_loads", refuse)
     again, _, _ = _fit(0.0, k=3, n_init=2)
     sigmoid, _, _ = _fit(0.0, gate="sigmoid", k=3, n_init=2)
     for moe in (default, again):

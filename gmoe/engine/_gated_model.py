@@ -58,7 +58,7 @@ other gate by its score arrays.  The inference helpers
 
 import numpy as np
 
-from gmoe.engine._balance import balance_slopes, balance_terms
+from gmoe.engine._balance import BalanceTerms, balance_slopes
 from gmoe.engine._model import EStats, solve_psd
 from gmoe.experts import GaussianLinear
 from gmoe.gates import log_softmax_active
@@ -220,14 +220,9 @@ class GatedGaussianMoE:
         hess)``, the derivatives over the blocks, (k, m) and (k, k, m, m), up to
         ``order`` (the last value kept: EM asks for the same blocks twice)."""
         alpha = self.balance if alpha is None else float(alpha)
-        blocks = self.project_gate(gate)
-        key = (blocks.tobytes(), alpha)
-        cached = getattr(self, "_balance_cache", None)
-        if cached is not None and cached[0] == key and cached[1] >= order:
-            return cached[2]
-        terms = balance_terms(self.gate, self.Z, self.w, blocks, alpha, order)
-        self._balance_cache = (key, order, terms)
-        return terms
+        if getattr(self, "_balance_terms", None) is None:
+            self._balance_terms = BalanceTerms(self.gate, self.Z, self.w)
+        return self._balance_terms(self.project_gate(gate), order, alpha)
 
     def balance_slopes(self, gate, rows):
         """The load-balancing penalty's share of the one-sided derivatives at a

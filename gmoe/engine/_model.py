@@ -24,7 +24,7 @@ import numpy as np
 import scipy.linalg
 import scipy.special
 
-from gmoe.engine._balance import balance_terms
+from gmoe.engine._balance import BalanceTerms
 from gmoe.experts import GaussianLinear, weighted_least_squares
 from gmoe.gates import Softmax
 from gmoe.gates._sparse import top_k_mask
@@ -323,15 +323,9 @@ class SoftmaxGaussianMoE:
         derivatives over the gate rows (:func:`gmoe.engine._balance.balance_terms`,
         the softmax gate on ``Xt``): ``(value, grad (k, p), info (k, k, p, p),
         hess (k, k, p, p))`` up to ``order``; the last value kept."""
-        gate = gate - gate[-1]
-        cached = getattr(self, "_balance_cache", None)
-        if (cached is not None and cached[0] == gate.tobytes()
-                and cached[1] >= order):
-            return cached[2]
-        terms = balance_terms(Softmax(), self.Xt[:, 1:], self.w, gate, self.balance,
-                              order)
-        self._balance_cache = (gate.tobytes(), order, terms)
-        return terms
+        if getattr(self, "_balance_terms", None) is None:
+            self._balance_terms = BalanceTerms(Softmax(), self.Xt[:, 1:], self.w)
+        return self._balance_terms(gate - gate[-1], order, self.balance)
 
     def e_step(self, params, resp_prev, resp):
         """One fused E-step at ``params``; writes ``resp`` (n, k), returns
