@@ -179,10 +179,10 @@ def balance_terms(gate, Z, w, blocks, alpha, order=0, load=None):
             cross = left.T @ right
             cross = cross + cross.T
             data -= cross.reshape(k, m, k, m).transpose(0, 2, 1, 3)
-            data[np.arange(k), np.arange(k)] += np.einsum(
-                "nj,nja,njb->jab", A, D1, D1)
-            if D2 is not None:
-                data[np.arange(k), np.arange(k)] += np.einsum("nj,njab->jab", A, D2)
+            for j in range(k):
+                data[j, j] += left.reshape(n, k, m)[:, j].T @ D1[:, j]
+                if D2 is not None:
+                    data[j, j] += (A[:, j] @ D2[:, j].reshape(n, m * m)).reshape(m, m)
     grad = alpha * np.einsum("i,ija->ja", c, T)
     inverse = np.divide(1.0, load, out=np.zeros(k), where=load > 0)
     info = alpha * np.einsum("i,ija,ilb->jlab", inverse, T, T)
