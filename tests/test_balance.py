@@ -378,3 +378,22 @@ def test_kink_one_sided_derivatives():
     left = (f(t0) - f(t0 - h)) / h
     assert right == pytest.approx(grad[index] - U, abs=1e-4)
     assert left == pytest.approx(grad[index] + U, abs=1e-4)
+
+
+def test_alpha_means_the_same_at_every_sample_size():
+    """The penalty is per unit of weight: the data set twice over (or every
+    weight tripled) gives the same fit, with twice (three times) the totals."""
+    X, y = make_moe_regression(200, THREE_LINES, random_state=1)
+    options = dict(balance_penalty=0.3, n_init=2, random_state=0)
+    once = GaussianMoERegressor(4, **options).fit(X, y)
+    twice = GaussianMoERegressor(4, **options).fit(np.vstack([X, X]),
+                                                   np.concatenate([y, y]))
+    heavy = GaussianMoERegressor(4, **options).fit(
+        X, y, sample_weight=np.full(len(y), 3.0))
+    for other, factor in ((twice, 2.0), (heavy, 3.0)):
+        np.testing.assert_allclose(other.expert_coef_, once.expert_coef_,
+                                   rtol=1e-6, atol=1e-8)
+        np.testing.assert_allclose(other.predict_gate(X), once.predict_gate(X),
+                                   atol=1e-7)
+        assert other.objective_ == pytest.approx(factor * once.objective_,
+                                                 rel=1e-8)
