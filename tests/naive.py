@@ -234,3 +234,15 @@ def gaussian_feature_moments(mean, covariance, n_draws, rng):
     columns += [x[:, a] * x[:, b] for a in range(d) for b in range(a, d)]
     phi = np.column_stack(columns)
     return phi.mean(axis=0), np.cov(phi, rowvar=False, bias=True)
+
+
+def balance_penalty(gate_name, Z, w, blocks, alpha, perturbation=0.1):
+    """The load-balancing penalty ``alpha W KL(P || u)`` straight from its
+    definition: gate weights from :func:`gate_scores`, loads ``P_i`` their
+    weighted means, ``KL = sum_i P_i log(k P_i)``."""
+    pi = np.exp(log_softmax(gate_scores(gate_name, Z, blocks, perturbation), axis=1))
+    total = float(np.sum(w))
+    P = (w @ pi) / total
+    k = len(P)
+    kl = sum(float(P[i] * np.log(k * P[i])) for i in range(k) if P[i] > 0)
+    return alpha * total * kl

@@ -38,6 +38,12 @@ The E-step computes the data term of ``M`` in its pass; the gate's M-step
 objective is then ``sum_n w_n sum_i tau_ni s_ni - W N(theta)``, maximised by the
 gate's closed form (:meth:`~gmoe.gates.Gate.m_step`) where it has one.
 
+With ``balance > 0`` the load-balancing penalty ``balance * W * KL(P || u)``
+of the mean gate weights (:mod:`gmoe.engine._balance`) is part of
+:meth:`GatedGaussianMoE.penalty` too: EM's gate step adds its gradient and
+the positive semi-definite part of its Hessian to the Fisher scoring, Newton
+its exact Hessian (dense gates without an x-marginal only).
+
 Free parameters, in this order: the gate blocks row by row without the gauge
 coordinates of the last expert (held at zero: the reference), the expert rows,
 the log-variances (the expert family's free parameters in place of the
@@ -52,6 +58,7 @@ other gate by its score arrays.  The inference helpers
 
 import numpy as np
 
+from gmoe.engine._balance import BalanceTerms, balance_slopes
 from gmoe.engine._model import EStats, solve_psd
 from gmoe.experts import GaussianLinear
 from gmoe.gates import log_softmax_active
@@ -99,6 +106,9 @@ class GatedGaussianMoE:
         The experts' free parameters and M-step (None: Gaussian linear experts
         with variances of their own); the passes differentiate the per-expert
         rows and log-variances, :meth:`free_rows` maps to the family's.
+    balance : float, default=0
+        Weight ``alpha`` of the load-balancing penalty ``alpha W KL(P || u)``
+        (:mod:`gmoe.engine._balance`); a dense gate without an x-marginal only.
 
     Examples
     --------
@@ -121,7 +131,7 @@ class GatedGaussianMoE:
     reference_dependent = False
 
     def __init__(self, Z, Xt, y, w, gate, *, var_lower, var_upper=np.inf,
-                 experts=None):
+                 experts=None, balance=0.0):
         self.Z = np.ascontiguousarray(Z, dtype=np.float64)
         self.Xt = np.ascontiguousarray(Xt, dtype=np.float64)
         self.y = np.ascontiguousarray(y, dtype=np.float64)
@@ -131,6 +141,12 @@ class GatedGaussianMoE:
         self.var_lower = float(var_lower)
         self.var_upper = float(var_upper)
         self.experts = GaussianLinear() if experts is None else experts
+        self.balance = float(balance)
+        if self.balance and (gate.sparse or gate.marginal):
+            raise ValueError(
+                f"balance_penalty applies to dense gates fitted by the conditional "
+                f"likelihood; gate={gate!r} is sparse or has an x-marginal. Leave "
+                "balance_penalty=0 with it.")
         self.gauge = np.asarray(gate.gauge(self.Z.shape[1]), dtype=bool)
         # a sparse gate's likelihood is smooth only piece by piece: Newton then
         # holds the samples at their boundaries (gmoe.engine._pieces)
@@ -160,13 +176,14 @@ class GatedGaussianMoE:
         """The same model on the samples ``rows``."""
         return GatedGaussianMoE(self.Z[rows], self.Xt[rows], self.y[rows],
                                 self.w[rows], self.gate, var_lower=self.var_lower,
-                                var_upper=self.var_upper, experts=self.experts)
+                                var_upper=self.var_upper, experts=self.experts,
+                                balance=self.balance)
 
     def with_gate(self, gate):
         """The same data and bounds with another gate (on the same blocks)."""
         return GatedGaussianMoE(self.Z, self.Xt, self.y, self.w, gate,
                                 var_lower=self.var_lower, var_upper=self.var_upper,
-                                experts=self.experts)
+                                experts=self.experts, balance=self.balance)
 
     @property
     def n_samples(self):
@@ -178,8 +195,12 @@ class GatedGaussianMoE:
 
     def penalty(self, gate):
         """Minus the x-marginal term ``M`` at the blocks ``gate`` for a gate with
-        an x-marginal, 0 for any other gate (no gate penalty).  The data term is
-        the last pass's when it was at these blocks, else one pass here."""
+        an x-marginal, the load-balancing penalty ``balance * W * KL(P || u)``
+        (:meth:`balance_derivatives`) with ``balance > 0``, 0 for any other
+        gate.  The data term of ``M`` is the last pass's when it was at these
+        blocks, else one pass here."""
+        if self.balance:
+            return self.balance_derivatives(gate, 0)[0]
         if not self.marginal:
             return 0.0
         key, data = self._score_lse
@@ -191,6 +212,41 @@ class GatedGaussianMoE:
                 lse = top[:, 0] + np.log(np.sum(np.exp(S - top), axis=1))
                 data += float(self.w[rows] @ lse)
         return -(data - self.total * self.gate.log_partition(gate)[0])
+
+    def balance_derivatives(self, gate, order=2, alpha=None):
+        """The load-balancing penalty ``alpha * W * KL(P || u)`` (``alpha`` the
+        model's ``balance`` by default) at the blocks ``gate``
+        (:func:`gmoe.engine._balance.balance_terms`): ``(value, grad, info,
+        hess)``, the derivatives over the blocks, (k, m) and (k, k, m, m), up to
+        ``order`` (the last value kept: EM asks for the same blocks twice)."""
+        alpha = self.balance if alpha is None else float(alpha)
+        if getattr(self, "_balance_terms", None) is None:
+            self._balance_terms = BalanceTerms(self.gate, self.Z, self.w)
+        return self._balance_terms(self.project_gate(gate), order, alpha)
+
+    def balance_slopes(self, gate, rows):
+        """The load-balancing penalty's share of the one-sided derivatives at a
+        kink: ``balance pi_ni e_ni`` on the samples ``rows``, (len(rows), k)
+        (:func:`gmoe.engine._balance.balance_slopes`); zeros without it."""
+        k = gate.shape[0]
+        if not self.balance:
+            return np.zeros((len(np.arange(self.n_samples)[rows]), k))
+        return balance_slopes(self.gate, self.Z, self.w, self.project_gate(gate),
+                              self.balance, rows)
+
+    def balance_free(self, params, alpha=None):
+        """The load-balancing penalty, its gradient (n_free,) and Hessian
+        (n_free, n_free) over the free parameters (zero outside the gate's);
+        ``alpha`` as in :meth:`balance_derivatives`."""
+        k, p = params.coef.shape
+        q = self.m + p + 1
+        value, g, _, h = self.balance_derivatives(params.gate, 2, alpha)
+        grad = np.zeros((k, q))
+        hess = np.zeros((k, q, k, q))
+        grad[:, :self.m] = g
+        hess[:, :self.m, :, :self.m] = h.transpose(0, 2, 1, 3)
+        hess = self.free_rows(self.free_rows(hess.reshape(k * q, k * q), k).T, k)
+        return value, self.free_rows(grad.reshape(-1), k), 0.5 * (hess + hess.T)
 
     def gate_scores(self, blocks):
         """Gate scores, shape (n, k)."""
@@ -295,7 +351,11 @@ class GatedGaussianMoE:
             grad[:, :m] -= self.total * n_grad
             hess[:, :m, :, :m] -= self.total * n_hess.transpose(0, 2, 1, 3)
         hess = self.free_rows(self.free_rows(hess.reshape(k * q, k * q), k).T, k)
-        return value, self.free_rows(grad.reshape(-1), k), 0.5 * (hess + hess.T)
+        grad = self.free_rows(grad.reshape(-1), k)
+        if self.balance:
+            b_val, b_grad, b_hess = self.balance_free(params)
+            value, grad, hess = value - b_val, grad - b_grad, hess - b_hess
+        return value, grad, 0.5 * (hess + hess.T)
 
     # ------------------------------------------------------------- inference
     def per_sample_gradient(self, params):
@@ -475,7 +535,13 @@ class GatedGaussianMoE:
         """Direction of the M-step: to the gate's closed-form maximiser where it
         has one (:meth:`gmoe.gates.Gate.m_step`), else the Fisher-scoring
         direction of the gate objective over the free coordinates, zero on the
-        reference's gauge coordinates; (k, m)."""
+        reference's gauge coordinates; (k, m).  With ``balance > 0`` the
+        objective is minus the load-balancing penalty, whose gradient and
+        positive semi-definite curvature are added."""
+        if self.balance:
+            _, b_grad, b_info, _ = self.balance_derivatives(gate, 1)
+            grad = grad - b_grad
+            info = info + b_info
         target = self.gate.m_step(gate, grad, self.total)
         if target is not None:
             return target - gate

@@ -24,7 +24,9 @@ import numpy as np
 import scipy.linalg
 import scipy.special
 
+from gmoe.engine._balance import BalanceTerms
 from gmoe.experts import GaussianLinear, weighted_least_squares
+from gmoe.gates import Softmax
 from gmoe.gates._sparse import top_k_mask
 from gmoe.kernels._em import e_step, gate_stats
 from gmoe.kernels._hessian import loglik_hessian
@@ -195,7 +197,9 @@ class SoftmaxGaussianMoE:
         \\sigma_i) - \\frac{\\alpha}{2} \\sum_{i < k} \\lVert \\beta_{1i} \\rVert^2,
 
     maximised subject to ``var_lower <= sigma_i <= var_upper`` and
-    ``|beta_1i[a]| <= gate_bound[a]`` (the gate in reference form, slopes only).
+    ``|beta_1i[a]| <= gate_bound[a]`` (the gate in reference form, slopes only);
+    with ``balance > 0``, minus also the load-balancing penalty ``balance * W *
+    KL(P || u)`` of the mean gate weights (:mod:`gmoe.engine._balance`).
 
     Parameters
     ----------
@@ -214,6 +218,8 @@ class SoftmaxGaussianMoE:
     experts : gmoe.experts.ExpertFamily or None
         The experts' free parameters and M-step (None: Gaussian linear experts
         with variances of their own).
+    balance : float, default=0
+        Weight ``alpha`` of the load-balancing penalty.
 
     Examples
     --------
@@ -232,7 +238,7 @@ class SoftmaxGaussianMoE:
     top_k = None
 
     def __init__(self, Xt, y, w, *, var_lower, var_upper=np.inf, gate_bound=None,
-                 gate_penalty=0.0, experts=None):
+                 gate_penalty=0.0, experts=None, balance=0.0):
         self.Xt = np.ascontiguousarray(Xt, dtype=np.float64)
         self.y = np.ascontiguousarray(y, dtype=np.float64)
         self.w = np.ascontiguousarray(w, dtype=np.float64)
@@ -242,13 +248,15 @@ class SoftmaxGaussianMoE:
         self.gate_bound = None if gate_bound is None else np.asarray(gate_bound, float)
         self.gate_penalty = float(gate_penalty)
         self.experts = GaussianLinear() if experts is None else experts
+        self.balance = float(balance)
 
     def subset(self, rows):
         """The same model on the samples ``rows`` (same bounds and penalty)."""
         return SoftmaxGaussianMoE(
             self.Xt[rows], self.y[rows], self.w[rows], var_lower=self.var_lower,
             var_upper=self.var_upper, gate_bound=self.gate_bound,
-            gate_penalty=self.gate_penalty, experts=self.experts)
+            gate_penalty=self.gate_penalty, experts=self.experts,
+            balance=self.balance)
 
     @property
     def n_samples(self):
@@ -300,11 +308,24 @@ class SoftmaxGaussianMoE:
         return self.gate_penalty > 0 or self.gate_bound is not None
 
     def penalty(self, gate):
-        """The gate penalty ``alpha / 2 * sum of squared slopes`` (reference form)."""
+        """The gate penalty ``alpha / 2 * sum of squared slopes`` (reference form)
+        plus the load-balancing penalty (:meth:`balance_derivatives`)."""
+        value = 0.0
+        if self.balance:
+            value = self.balance_derivatives(gate, 0)[0]
         if self.gate_penalty == 0.0:
-            return 0.0
+            return value
         slopes = gate[:-1, 1:] - gate[-1, 1:]
-        return 0.5 * self.gate_penalty * float(np.sum(slopes * slopes))
+        return value + 0.5 * self.gate_penalty * float(np.sum(slopes * slopes))
+
+    def balance_derivatives(self, gate, order=2):
+        """The load-balancing penalty ``balance * W * KL(P || u)`` and its
+        derivatives over the gate rows (:func:`gmoe.engine._balance.balance_terms`,
+        the softmax gate on ``Xt``): ``(value, grad (k, p), info (k, k, p, p),
+        hess (k, k, p, p))`` up to ``order``; the last value kept."""
+        if getattr(self, "_balance_terms", None) is None:
+            self._balance_terms = BalanceTerms(Softmax(), self.Xt[:, 1:], self.w)
+        return self._balance_terms(gate - gate[-1], order, self.balance)
 
     def e_step(self, params, resp_prev, resp):
         """One fused E-step at ``params``; writes ``resp`` (n, k), returns
@@ -343,6 +364,11 @@ class SoftmaxGaussianMoE:
             self.experts.free_rows(hess[np.ix_(order, order)], n_gate, k, p).T,
             n_gate, k, p)
         value = ll - self.penalty(gate)
+        if self.balance:
+            _, b_grad, _, b_hess = self.balance_derivatives(gate, 2)
+            m = (k - 1) * p
+            grad[:m] -= b_grad[:-1].ravel()
+            hess[:m, :m] -= b_hess[:-1, :-1].transpose(0, 2, 1, 3).reshape(m, m)
         if self.gate_penalty:
             slopes = np.zeros((k - 1, p))
             slopes[:, 1:] = 1.0
@@ -414,6 +440,12 @@ class SoftmaxGaussianMoE:
         gate = gate - gate[-1]
         g = grad[:-1].reshape(m).copy()
         H = info[:-1, :-1].transpose(0, 2, 1, 3).reshape(m, m).copy()
+        if self.balance:
+            # minus the load-balancing penalty: its gradient, and the positive
+            # semi-definite part of its curvature
+            _, b_grad, b_info, _ = self.balance_derivatives(gate, 1)
+            g -= b_grad[:-1].ravel()
+            H += b_info[:-1, :-1].transpose(0, 2, 1, 3).reshape(m, m)
         if self.gate_penalty:
             mask = np.zeros((k - 1, p))
             mask[:, 1:] = 1.0

@@ -374,9 +374,12 @@ def kink_certificate(model, theta, value, gtol, k):
     (right) and ``g + U`` (left) in each kink coordinate, with ``g`` the
     derivative without the samples at the kink and ``U = sum w_m (tau_mi -
     pi_mi)`` over them; it is stationary in that coordinate when the interval
-    ``[g - U, g + U]`` holds 0.  Where it is not, the coordinate moves to the
-    next kink along its ascent (at most :data:`MAX_KINK_MOVES` times, never
-    back to kinks already tried; the objective must not fall).  Returns
+    ``[g - U, g + U]`` holds 0.  With a load-balancing penalty (the model's
+    ``balance``) each sample at the kink adds ``-w_m balance pi_mi e_mi`` to
+    ``U`` (:meth:`gmoe.engine._gated_model.GatedGaussianMoE.balance_slopes`).
+    Where it is not, the coordinate moves to the next kink along its ascent
+    (at most :data:`MAX_KINK_MOVES` times, never back to kinks already tried;
+    the objective must not fall).  Returns
     ``(theta, value, residual)`` at that point when its objective is not below
     ``value`` (up to rounding) and the
     residual (the gradient, each kink coordinate's entry replaced by the
@@ -424,7 +427,10 @@ def kink_certificate(model, theta, value, gtol, k):
             tau = np.empty((rows.size, k))
             sub.e_step(current, tau, tau)
             pi = np.exp(gate.log_weights(sub.Z, current.gate))
-            jump = max(float(sub.w @ (tau[:, i] - pi[:, i])), 0.0)
+            share = tau[:, i] - pi[:, i]
+            if getattr(model, "balance", 0.0):
+                share = share - model.balance_slopes(current.gate, rows)[:, i]
+            jump = max(float(sub.w @ share), 0.0)
             g = residual[index]
             residual[index] = np.sign(g) * max(abs(g) - jump, 0.0)
             if abs(residual[index]) > gtol * model.total:

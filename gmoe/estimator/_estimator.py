@@ -21,6 +21,7 @@ from gmoe.estimator._validation import (
     _ALL_GATE_ATTRIBUTES,
     EXPERT_PARAM_NAMES,
     _check_init_dict,
+    check_balance,
     check_top_k,
     resolve_experts,
 )
@@ -108,6 +109,12 @@ class GaussianMoERegressor(FittedMixtureMixin, ConditionalMixture, RegressorMixi
         the fit maximises :math:`\\ell - \\alpha/2 \\sum_i \\lVert
         \\beta_{1i} \\rVert^2`, which is finite even when the gate separates
         the experts.
+    balance_penalty : float, default=0
+        Weight :math:`\\alpha` of a load-balancing penalty: the fit maximises
+        :math:`\\ell / W - \\alpha \\sum_i P_i \\log(k P_i)`, ``P`` the mean
+        gate weights (KL from equal loads: smooth, 0 at balance, convex, at
+        most :math:`\\log k`; see :ref:`user-guide-load-balancing`).  Dense
+        gates only; ``objective_`` is the penalised value.
     top_k : int or None, default=None
         ``None``: the dense softmax gate.  An int ``K`` with ``1 <= K <=
         n_experts``: the top-K sparse softmax gate [N24k]_, whose weight of expert
@@ -212,9 +219,13 @@ default="gaussian_linear"
     log_likelihood_ : float
         Weighted conditional log-likelihood of the training data at the fitted
         parameters; equals ``score_samples(X, y) @ sample_weight``.
+    objective_ : float
+        What the fit maximised (data's units): ``log_likelihood_`` minus the
+        gate penalties (``gate_penalty``, ``balance_penalty * W * KL(P || u)``).
     log_likelihood_trace_ : ndarray of shape (n_iter_ + 1,)
-        Log-likelihood (penalised, with ``gate_penalty``; the joint one with
-        ``likelihood="joint"``) at the start and after each EM, then each Newton
+        Log-likelihood (penalised, with ``gate_penalty`` or
+        ``balance_penalty``; the joint one with ``likelihood="joint"``): the
+        ``objective_`` at the start and after each EM, then each Newton
         iteration of the kept start.
     n_iter_ : int
         Iterations of the kept start, ``n_iter_em_ + n_iter_newton_``.
@@ -321,6 +332,7 @@ default="gaussian_linear"
         "gate_bound": [None, Interval(numbers.Real, 0, None, closed="neither"),
                        "array-like"],
         "gate_penalty": [Interval(numbers.Real, 0, None, closed="left")],
+        "balance_penalty": [Interval(numbers.Real, 0, None, closed="left")],
         "top_k": [None, Interval(numbers.Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
         "warm_start": ["boolean"],
@@ -349,6 +361,7 @@ default="gaussian_linear"
         variance_bounds=None,
         gate_bound=None,
         gate_penalty=0.0,
+        balance_penalty=0.0,
         top_k=None,
         random_state=None,
         warm_start=False,
@@ -373,6 +386,7 @@ default="gaussian_linear"
         self.variance_bounds = variance_bounds
         self.gate_bound = gate_bound
         self.gate_penalty = gate_penalty
+        self.balance_penalty = balance_penalty
         self.top_k = top_k
         self.random_state = random_state
         self.warm_start = warm_start
@@ -497,6 +511,7 @@ default="gaussian_linear"
                 raise ValueError("gate_penalty applies to the dense softmax gate; "
                                  f"leave it at 0 with gate={gate!r}.")
             gate.check_data(X)
+        balance = check_balance(self.balance_penalty, gate)
         names = gate.attributes + EXPERT_PARAM_NAMES
         init = self.init_params
         if not isinstance(init, str):
@@ -521,11 +536,12 @@ default="gaussian_linear"
             model = SoftmaxGaussianMoE(
                 scaling.design(X), scaling.response(y), w, var_lower=var_lower,
                 var_upper=var_upper, gate_bound=gate_bound,
-                gate_penalty=self.gate_penalty, experts=experts)
+                gate_penalty=self.gate_penalty, experts=experts, balance=balance)
         else:
             model = GatedGaussianMoE(
                 gate.features(X, scaling), scaling.design(X), scaling.response(y), w,
-                gate, var_lower=var_lower, var_upper=var_upper, experts=experts)
+                gate, var_lower=var_lower, var_upper=var_upper, experts=experts,
+                balance=balance)
         log_y_scale = np.log(scaling.y_scale) * w.sum()
         model.loglik_offset = -log_y_scale
         rng = check_random_state(self.random_state)
@@ -588,6 +604,7 @@ default="gaussian_linear"
         # the objective in the data's units (with an x-marginal, also x's)
         offset = log_y_scale + (w.sum() * np.sum(np.log(scaling.x_scale))
                                 if gate.marginal else 0.0)
+        self.objective_ = float(best.objective - offset)
         self.log_likelihood_trace_ = np.asarray(best.trace) - offset
         self.n_iter_em_ = best.n_iter_em
         self.n_iter_newton_ = best.n_iter_newton

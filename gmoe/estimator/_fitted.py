@@ -159,7 +159,10 @@ class FittedMixtureMixin:
         """Bayesian information criterion; smaller is better.
 
         :math:`\\mathrm{BIC} = -2 \\sum_n \\log g(y_n \\mid x_n) + m \\log n`, with
-        ``m = n_parameters()`` and ``n`` the number of samples.
+        ``m = n_parameters()`` and ``n`` the number of samples.  After a
+        penalised fit (``gate_penalty``, ``balance_penalty``) it is that of the
+        plain log-likelihood at the penalised estimate (the penalty is not
+        counted).
 
         Parameters
         ----------
@@ -186,7 +189,8 @@ class FittedMixtureMixin:
         """Akaike information criterion; smaller is better.
 
         :math:`\\mathrm{AIC} = -2 \\sum_n \\log g(y_n \\mid x_n) + 2 m`, with
-        ``m = n_parameters()``.
+        ``m = n_parameters()``; after a penalised fit, of the plain
+        log-likelihood at the penalised estimate, as :meth:`bic`.
 
         Parameters
         ----------
@@ -292,8 +296,10 @@ class FittedMixtureMixin:
         (:meth:`gmoe.gates.Gate.summary_gate`: the cosine gate's
         ``v_i = w_i / (|w_i| + theta)``).  For a sparse gate the intervals are
         those of the fit's piece (every sample's selection held as fitted; see
-        the user guide).  The plain cosine router raises a ``ValueError`` that
-        says why.
+        the user guide).  After a fit with ``balance_penalty`` (or
+        ``gate_penalty``) they are those of the penalised estimate (Wald: the
+        inverse Hessian of the penalised objective), and a note says so.  The
+        plain cosine router raises a ``ValueError`` that says why.
 
         Parameters
         ----------

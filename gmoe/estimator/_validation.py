@@ -69,6 +69,24 @@ def check_top_k(top_k, k):
     return None if top_k == k else int(top_k)
 
 
+def check_balance(balance_penalty, gate):
+    """``balance_penalty`` as a float, checked: finite, non-negative, and zero
+    unless ``gate`` is dense and fitted by the conditional likelihood."""
+    if (isinstance(balance_penalty, bool)
+            or not isinstance(balance_penalty, numbers.Real)
+            or not np.isfinite(balance_penalty) or balance_penalty < 0):
+        raise ValueError(
+            "balance_penalty must be a finite number >= 0 (0: no load balancing); "
+            f"got {balance_penalty!r}.")
+    if balance_penalty and (gate.sparse or gate.marginal):
+        raise ValueError(
+            f"balance_penalty applies to dense gates fitted by the conditional "
+            f"likelihood (softmax, sigmoid, cosine, laplace, constant); gate="
+            f"{gate!r} is sparse or has an x-marginal. Leave balance_penalty=0 "
+            "with it.")
+    return float(balance_penalty)
+
+
 def resolve_experts(experts, shared_features, shared_variance, n_features,
                     feature_names=None):
     """The expert family of ``experts=`` and the shorthands

@@ -66,6 +66,19 @@ def covariance(inference, estimator, data, method):
             "penalised estimate (its curvature), which is biased towards zero "
             "in the gate slopes: they are not intervals for the unpenalised "
             "parameters.")
+    balance = float(getattr(estimator, "balance_penalty", 0.0))
+    if balance > 0:
+        # the load-balancing penalty reads the gate weights only: the same
+        # function in the units of the data
+        _, b_grad, b_hess = model.balance_free(params, balance)
+        grad, hess = grad - b_grad, hess - b_hess
+        inference.notes.append(
+            f"balance_penalty={balance:g}: the fit maximises the log-likelihood "
+            "minus the load-balancing penalty (balance_penalty * W * KL of the "
+            "mean gate weights from uniform); the standard errors and intervals "
+            "are those of the penalised estimate (Wald: the penalised Hessian), "
+            "pulled towards equal loads: they are not intervals for the "
+            "unpenalised parameters.")
     if inference.gate.sparse:
         inference.notes.append(
             f"the {inference.gate.name} gate's likelihood is piecewise smooth: the "
