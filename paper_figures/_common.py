@@ -177,6 +177,16 @@ PRESETS = {
 }
 
 RANDOM_STATE = 2023
+
+#: The picture of three true linear experts and ten fitted ones
+#: (Figure 5), and of the load-balancing study (Figure 11).
+CELLS_TRUTH = {
+    "gate_intercept": np.array([0.0, 1.0, 0.0]),
+    "gate_coef": np.array([[-6.0], [0.0], [0.0]]),
+    "expert_intercept": np.array([4.0, 0.0, -4.0]),
+    "expert_coef": np.array([[-3.0], [2.0], [4.0]]),
+    "expert_variance": np.array([0.09, 0.09, 0.09]),
+}
 TRUTH = MixingMeasure.from_params(**N23_TRUTH)
 
 

@@ -18,7 +18,8 @@ the wall times in ``results/timings[_quick].json``.  Finished fits are cached un
 (the choice of the number of experts by BIC, ICL, AIC and DSC on many data
 sets: ``results/consistency[_quick].csv`` and ``consistency_summary``) or
 ``gaussian_gate`` (the [N24g] study of ``paper_figures/gaussian_gate.py``,
-Figure 8).
+Figure 8) or ``balance`` (the load-balancing penalty on over-fitted fits,
+``paper_figures/balance.py``, Figure 11).
 """
 
 import argparse
@@ -36,7 +37,7 @@ from gmoe.engine._model import MoEParams, SoftmaxGaussianMoE, _held_at_bound
 from gmoe.engine._newton import projected_gradient_norm
 from gmoe.model._scaling import _Scaling
 from gmoe.simulation import draw_replication, run_rate_study, run_topk_study
-from paper_figures import _common, gaussian_gate
+from paper_figures import _common, balance, gaussian_gate
 from paper_figures._common import (
     GATE_PRESETS,
     GATE_SIZES,
@@ -52,18 +53,11 @@ from paper_figures._common import (
     TOPK_SIZES,
     TOPK_STUDY,
     TRUTH,
+    CELLS_TRUTH,
     reference_losses,
     results_path,
 )
 
-#: The picture of three true linear experts and ten fitted ones.
-CELLS_TRUTH = {
-    "gate_intercept": np.array([0.0, 1.0, 0.0]),
-    "gate_coef": np.array([[-6.0], [0.0], [0.0]]),
-    "expert_intercept": np.array([4.0, 0.0, -4.0]),
-    "expert_coef": np.array([[-3.0], [2.0], [4.0]]),
-    "expert_variance": np.array([0.09, 0.09, 0.09]),
-}
 CELLS_N = 4000
 CELLS_K = 10
 
@@ -232,7 +226,7 @@ def main(argv=None):
     parser.add_argument("--only", action="append",
                         choices=[*sorted(STUDIES), "gates", "topk", "voronoi_cells",
                                  "gradient_norms",
-                                 "consistency", "gaussian_gate"],
+                                 "consistency", "gaussian_gate", "balance"],
                         help="compute only these steps (repeatable)")
     args = parser.parse_args(argv)
     preset = "quick" if args.quick else "full"
@@ -240,7 +234,7 @@ def main(argv=None):
                           f"{__import__('os').cpu_count()} cores",
                "date": time.strftime("%Y-%m-%d"), "n_jobs": args.jobs, "studies": {}}
     steps = args.only or [*STUDIES, "gates", "topk", "voronoi_cells", "gradient_norms",
-                          "consistency", "gaussian_gate"]
+                          "consistency", "gaussian_gate", "balance"]
     for name in steps:
         if name in STUDIES:
             elapsed, n_fits = compute_study(name, preset, args.quick, args.jobs)
@@ -273,6 +267,11 @@ def main(argv=None):
         start = time.perf_counter()
         table = gaussian_gate.compute(args.quick, args.jobs)
         timings["studies"]["gaussian_gate"] = {
+            "seconds": round(time.perf_counter() - start, 1), "fits": len(table)}
+    if "balance" in steps:
+        start = time.perf_counter()
+        table = balance.compute(args.quick, args.jobs)
+        timings["studies"]["balance"] = {
             "seconds": round(time.perf_counter() - start, 1), "fits": len(table)}
     path = _common.RESULTS / ("timings_quick.json" if args.quick else "timings.json")
     if args.only and path.exists():

@@ -39,6 +39,13 @@ def test_quick_pipeline_computes_and_draws_every_figure(workspace):
     pairs = {regime: set(zip(rows["n"], rows["replication"], strict=True))
              for regime, rows in topk.groupby("regime")}
     assert pairs["exact"] == pairs["over"]
+    balance = _common.load("balance", quick=True)
+    assert balance["converged"].all() and balance["D1"].notna().all()
+    for _, rows in balance.groupby(["case", "replication"]):
+        rows = rows.sort_values("alpha")
+        # the strongest penalty balances the loads far better than none
+        assert rows["kl_uniform"].iloc[-1] < 0.1 * rows["kl_uniform"].iloc[0]
+        assert rows["effective_experts"].iloc[-1] > rows["effective_experts"].iloc[0]
     redraw.main(["--quick"])
     for script in redraw.SCRIPTS:
         assert (workspace / "figures" / f"{script}_quick.png").stat().st_size > 10_000
