@@ -92,7 +92,7 @@ class PartPowers(Exponents):
         M = int(M)
         if M not in self._powers:
             out = []
-            for group, entry in zip(EXPONENT_GROUPS, self.spec):
+            for group, entry in zip(EXPONENT_GROUPS, self.spec, strict=True):
                 value = entry(M) if callable(entry) else entry * self(M)
                 if (not isinstance(value, numbers.Real) or not np.isfinite(value)
                         or value <= 0):
@@ -139,7 +139,8 @@ class SharedRoutedLossResult:
     exponents : dict
         ``{"shared": {M: powers}, "routed": {M: powers}}``: the exponents of the
         groups ``("gate", "expert_intercept", "expert_coef",
-        "expert_variance")`` used in each multi-atom cell size M present.
+        "expert_variance")`` used in each multi-atom cell size M present (the
+        shared atoms have no gate part: their "gate" entry is 1, unused).
 
     Examples
     --------
