@@ -153,19 +153,20 @@ def test_density_is_eq1(gate, c):
                                rtol=1e-10)
 
 
-@pytest.mark.parametrize("gate", ["softmax", "sigmoid"])
-def test_sample_follows_eq1(gate):
+@pytest.mark.parametrize("gate,c", [("softmax", 0.5), ("sigmoid", 0.5),
+                                    ("softmax", 0.8)])
+def test_sample_follows_eq1(gate, c):
     params = truth(gate)
-    G = build(**params)
+    G = build(**params, c=c)
     X, y = G.sample(4000, random_state=1)
     assert X.shape == (4000, 1) and y.shape == (4000,)
     assert X.min() >= -3 and X.max() <= 3
     assert abs(X.mean()) < 4 * np.sqrt(3.0 / 4000)  # U[-3, 3]: variance 3
     # The probability integral transform of the draws is uniform.
-    u = eq1_cdf(X, y, params)
+    u = eq1_cdf(X, y, params, c)
     assert scipy.stats.kstest(u, "uniform").pvalue > 1e-3
     # The shared fraction moves the law: a wrong c is detected.
-    u_wrong = eq1_cdf(X, y, params, c=0.1)
+    u_wrong = eq1_cdf(X, y, params, c=1 - c if c != 0.5 else 0.1)
     assert scipy.stats.kstest(u_wrong, "uniform").pvalue < 1e-3
     X2, y2 = G.sample(4000, random_state=1)
     np.testing.assert_array_equal(y, y2)
