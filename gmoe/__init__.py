@@ -16,8 +16,9 @@ is laid out"):
   (``gmoe.engine._gated_model``; ``gmoe.engine._model`` for the dense softmax
   gate), EM, the Newton finish and the start search;
 - ``gmoe.theory``: :class:`MixingMeasure` (any dense gate),
-  :func:`voronoi_cells` and :func:`voronoi_loss`, and their Gaussian-gate
-  versions: mixing measures and Voronoi losses;
+  :func:`voronoi_cells` and :func:`voronoi_loss`, their Gaussian-gate
+  versions, and :class:`SharedRoutedMeasure` with :func:`shared_routed_loss`
+  (shared and routed experts): mixing measures and Voronoi losses;
 - ``gmoe.inference``: :class:`MoEInference` (standard errors and intervals) and
   :func:`routing_diagnostics` (how the gate uses the experts);
 - ``gmoe.estimator``: :class:`GaussianMoERegressor`, the scikit-learn estimator,
@@ -42,12 +43,14 @@ from gmoe.selection._lrt import LikelihoodRatioTest, bootstrap_lrt
 from gmoe.selection._selection import ExpertSelection, select_n_experts
 from gmoe.selection._split import split_start
 from gmoe.theory._measure import MixingMeasure
+from gmoe.theory._shared_measure import SharedRoutedMeasure
 from gmoe.theory._voronoi import UnknownRbarWarning, voronoi_cells, voronoi_loss
 from gmoe.theory._voronoi_gaussian import (
     GaussianGateMixingMeasure,
     gaussian_gate_loss,
     gaussian_gate_voronoi_cells,
 )
+from gmoe.theory._voronoi_shared import SharedRoutedLossResult, shared_routed_loss
 
 __version__ = "0.1.0"
 
@@ -67,6 +70,8 @@ __all__ = [
     "N24G_TRUTH_TYPE2",
     "RepresentativeWarning",
     "RoutingDiagnostics",
+    "SharedRoutedLossResult",
+    "SharedRoutedMeasure",
     "SpuriousFitWarning",
     "UnknownRbarWarning",
     "bootstrap_lrt",
@@ -78,6 +83,7 @@ __all__ = [
     "merge",
     "routing_diagnostics",
     "select_n_experts",
+    "shared_routed_loss",
     "split_start",
     "voronoi_cells",
     "voronoi_loss",

@@ -246,3 +246,53 @@ def balance_penalty(gate_name, Z, w, blocks, alpha, perturbation=0.1):
     k = len(P)
     kl = sum(float(P[i] * np.log(k * P[i])) for i in range(k) if P[i] > 0)
     return alpha * total * kl
+
+
+def shared_routed_loss(kind, shared, shared_true, routed, routed_true, t1=0.0,
+                       r=None):
+    """The shared-routed Voronoi losses D1-D4 of 2505.10860, loop by loop.
+
+    Each part is a dict of arrays: ``weight`` (k,) as compared (already
+    normalised or translated), ``coef`` (k, d), ``intercept`` (k,), ``var``
+    (k,); routed parts also ``gate`` (k, d), compared after the translation
+    ``t1`` of the true ones.  Cells by the L1 distance, ties to the lowest
+    index; ``r`` maps a cell size M >= 2 to r(M) (default 4, 6 for M = 2, 3).
+    """
+    r = {2: 4.0, 3: 6.0} if r is None else r
+    total = 0.0
+    for part, fit, true in (("shared", shared, shared_true),
+                            ("routed", routed, routed_true)):
+        k, k0 = len(fit["weight"]), len(true["weight"])
+        diffs = {}
+        cells = []
+        for i in range(k):
+            best_j, best = None, np.inf
+            for j in range(k0):
+                dg = (np.asarray(fit["gate"][i]) - true["gate"][j] - t1
+                      if part == "routed" else np.zeros(0))
+                da = np.asarray(fit["coef"][i]) - true["coef"][j]
+                db = fit["intercept"][i] - true["intercept"][j]
+                ds = fit["var"][i] - true["var"][j]
+                diffs[i, j] = (dg, da, db, ds)
+                dist = np.sum(np.abs(dg)) + np.sum(np.abs(da)) + abs(db) + abs(ds)
+                if dist < best:
+                    best_j, best = j, dist
+            cells.append(best_j)
+        for j in range(k0):
+            members = [i for i in range(k) if cells[i] == j]
+            total += abs(sum(fit["weight"][i] for i in members) - true["weight"][j])
+            M = len(members)
+            for i in members:
+                dg, da, db, ds = diffs[i, j]
+                g, a = np.sqrt(np.sum(dg**2)), np.sqrt(np.sum(da**2))
+                b, s = abs(db), abs(ds)
+                if M == 1 or (kind == "D4" and part == "routed"):
+                    term = g + a + b + s
+                elif kind == "D1":
+                    term = g**2 + a**2 + b**2 + s**2
+                elif part == "shared":
+                    term = a**2 + b ** r[M] + s ** (r[M] / 2)
+                else:
+                    term = g ** r[M] + a ** (r[M] / 2) + b ** r[M] + s ** (r[M] / 2)
+                total += fit["weight"][i] * term
+    return total
