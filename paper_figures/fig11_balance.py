@@ -51,6 +51,8 @@ def main(quick=False):
             if column == "effective_experts":
                 ax.axhline(k, color=f"C{index}", ls=":", lw=0.8)
         ax.set_xscale("log")
+        if column == "D1":
+            ax.set_yscale("log")
         ax.set_xticks(shown)
         ax.set_xticklabels(["0"] + [f"{a:g}" for a in alphas[1:]], fontsize=7,
                            rotation=45)
