@@ -52,9 +52,10 @@ other gate by its score arrays.  The inference helpers
 
 import numpy as np
 
+from gmoe.engine import _grouped
 from gmoe.engine._model import EStats, solve_psd
 from gmoe.experts import GaussianLinear
-from gmoe.gates import log_softmax_active
+from gmoe.gates import log_softmax_active, log_softmax_groups
 from gmoe.kernels._scores import (
     e_step_from_scores,
     gate_stats_from_scores,
@@ -65,6 +66,9 @@ from gmoe.kernels._sources import array_source, compiled_source
 
 #: Samples per chunk of a pass (bounds the memory of the derivative arrays).
 CHUNK = 65536
+#: Samples per chunk of the Hessian pass of a grouped gate (numpy; its arrays
+#: are (n, k, k, q)).
+GROUPED_CHUNK = 8192
 
 
 def _gate_information(w, pi, D1):
@@ -201,18 +205,31 @@ class GatedGaussianMoE:
         return self.project_gate(self.gate.flat(k, self.Z))
 
     # ----------------------------------------------------------------- passes
-    def _chunks(self):
-        for lo in range(0, self.n_samples, CHUNK):
-            yield slice(lo, min(lo + CHUNK, self.n_samples))
+    def _chunks(self, size=CHUNK):
+        for lo in range(0, self.n_samples, size):
+            yield slice(lo, min(lo + size, self.n_samples))
 
     def _pieces(self, rows, blocks, coef, var, order):
         """log pi, pi, log N, D1, D2 on the samples ``rows``."""
         S, D1, D2 = self.gate.score_derivatives(self.Z[rows], blocks, order=order)
-        active = self.gate.active(S)
-        log_pi = log_softmax_active(S, active)
+        log_pi = self._log_weights(S)
         resid = self.y[rows, None] - self.Xt[rows] @ coef.T
         log_norm = -0.5 * (np.log(2 * np.pi * var) + resid**2 / var)
         return log_pi, np.exp(log_pi), log_norm, resid, D1, D2
+
+    def _log_weights(self, S):
+        """``log pi`` (n, k) from the scores: the softmax over the active
+        experts, or within the gate's groups (:meth:`gmoe.gates.Gate.groups`)."""
+        groups = self.gate.groups(S.shape[1])
+        if groups is not None:
+            return log_softmax_groups(S, *groups)
+        return log_softmax_active(S, self.gate.active(S))
+
+    def _grouped_pass(self, rows, blocks, order):
+        """The scores and derivatives of a grouped gate on ``rows``, and its
+        groups, for the passes of :mod:`gmoe.engine._grouped`."""
+        S, D1, D2 = self.gate.score_derivatives(self.Z[rows], blocks, order=order)
+        return S, D1, D2, *self.gate.groups(blocks.shape[0])
 
     def _source(self, rows, blocks, order, dense=False):
         """The gate on the samples ``rows`` as the kernels take it, with a sparse
@@ -239,11 +256,18 @@ class GatedGaussianMoE:
         k, p = params.coef.shape
         total = [0.0, np.zeros((k, p, p)), np.zeros((k, p)), np.zeros(k), 0.0,
                  np.zeros((k, self.m)), np.zeros((k, k, self.m, self.m)), 0.0, 0.0]
+        grouped = self.gate.groups(k) is not None
         for rows in self._chunks():
-            out = e_step_from_scores(self._source(rows, params.gate, 1),
-                                     self.Xt[rows], self.y[rows], self.w[rows],
-                                     params.coef, params.var, resp_prev[rows],
-                                     resp[rows])
+            if grouped:
+                S, D1, _, group, mass = self._grouped_pass(rows, params.gate, 1)
+                out = _grouped.e_step(S, D1, group, mass, self.Xt[rows],
+                                      self.y[rows], self.w[rows], params.coef,
+                                      params.var, resp_prev[rows], resp[rows])
+            else:
+                out = e_step_from_scores(self._source(rows, params.gate, 1),
+                                         self.Xt[rows], self.y[rows], self.w[rows],
+                                         params.coef, params.var, resp_prev[rows],
+                                         resp[rows])
             total = [a + b for a, b in zip(total, out, strict=True)]
         self._score_lse = (params.gate.tobytes(), total.pop())
         return EStats(*total)
@@ -255,9 +279,16 @@ class GatedGaussianMoE:
         flat gate its selection is a tie everywhere), as on the top-K path."""
         k, m = blocks.shape
         total = [0.0, np.zeros((k, m)), np.zeros((k, k, m, m)), 0.0]
+        grouped = self.gate.groups(k) is not None
         for rows in self._chunks():
-            out = gate_stats_from_scores(self._source(rows, blocks, 1, dense=True),
-                                         self.w[rows], resp[rows])
+            if grouped:
+                S, D1, _, group, mass = self._grouped_pass(rows, blocks, 1)
+                out = _grouped.gate_stats(S, D1, group, mass, self.w[rows],
+                                          resp[rows])
+            else:
+                out = gate_stats_from_scores(
+                    self._source(rows, blocks, 1, dense=True), self.w[rows],
+                    resp[rows])
             total = [a + b for a, b in zip(total, out, strict=True)]
         self._score_lse = (blocks.tobytes(), total.pop())
         return tuple(total)
@@ -266,7 +297,14 @@ class GatedGaussianMoE:
         """Log-likelihood at ``params`` minus :meth:`penalty` (the x-marginal
         term added); compiled (:func:`gmoe.kernels._scores.loglik_from_scores`)."""
         loglik = 0.0
+        groups = self.gate.groups(params.gate.shape[0])
         for rows in self._chunks():
+            if groups is not None:
+                loglik += _grouped.loglik(
+                    self.gate.scores(self.Z[rows], params.gate), *groups,
+                    self.Xt[rows], self.y[rows], self.w[rows], params.coef,
+                    params.var)
+                continue
             loglik += loglik_from_scores(self._source(rows, params.gate, 0),
                                          self.Xt[rows], self.y[rows], self.w[rows],
                                          params.coef, params.var)
@@ -282,10 +320,16 @@ class GatedGaussianMoE:
         value = 0.0
         grad = np.zeros((k, q))
         hess = np.zeros((k, q, k, q))
-        for rows in self._chunks():
-            v, g, h = loglik_hessian_from_scores(
-                self._source(rows, blocks, 2), self.Xt[rows], self.y[rows],
-                self.w[rows], params.coef, params.var)
+        grouped = self.gate.groups(k) is not None
+        for rows in self._chunks(GROUPED_CHUNK if grouped else CHUNK):
+            if grouped:
+                v, g, h = _grouped.loglik_hessian(
+                    *self._grouped_pass(rows, blocks, 2), self.Xt[rows],
+                    self.y[rows], self.w[rows], params.coef, params.var)
+            else:
+                v, g, h = loglik_hessian_from_scores(
+                    self._source(rows, blocks, 2), self.Xt[rows], self.y[rows],
+                    self.w[rows], params.coef, params.var)
             value, grad, hess = value + v, grad + g, hess + h
         if self.marginal:
             # the data-free part of the x-marginal term, -W N(theta)
@@ -313,7 +357,7 @@ class GatedGaussianMoE:
         z = resid / params.var
         n, m = self.n_samples, self.m
         G = np.empty((n, k, m + p + 1))
-        G[:, :, :m] = (tau - pi)[:, :, None] * D1
+        G[:, :, :m] = (tau - self._gate_pull(tau, pi))[:, :, None] * D1
         G[:, :, m:m + p] = (tau * z)[:, :, None] * self.Xt[:, None, :]
         G[:, :, -1] = 0.5 * tau * (resid * z - 1.0)
         return self.free_rows(G.reshape(n, -1), k)
@@ -326,14 +370,29 @@ class GatedGaussianMoE:
         k, p = params.coef.shape
         S, D1, _ = self.gate.score_derivatives(
             self.Z, self.project_gate(params.gate), order=1)
-        pi = np.exp(log_softmax_active(S, self.gate.active(S)))
+        pi = np.exp(self._log_weights(S))
         mu = self.Xt @ params.coef.T
         mean = np.sum(pi * mu, axis=1)
         n, m = self.n_samples, self.m
         G = np.zeros((n, k, m + p + 1))
-        G[:, :, :m] = (pi * (mu - mean[:, None]))[:, :, None] * D1
+        # d mean / d s_l = pi_l mu_l - (sum over l's group of pi_i mu_i) tilde pi_l
+        if self.gate.groups(k) is None:
+            G[:, :, :m] = (pi * (mu - mean[:, None]))[:, :, None] * D1
+        else:
+            pull = self._gate_pull(pi * mu, pi)
+            G[:, :, :m] = (pi * mu - pull)[:, :, None] * D1
         G[:, :, m:m + p] = pi[:, :, None] * self.Xt[:, None, :]
         return mean, self.free_rows(G.reshape(n, -1), k)
+
+    def _gate_pull(self, tau, pi):
+        """``T_g(j) tilde pi_j`` (n, k): what the normalisers take from
+        ``d sum_i tau_i log pi_i / d s_j``, for ``tau`` summing to 1 (then
+        ``pi_j`` for a single group; :mod:`gmoe.engine._grouped`)."""
+        groups = self.gate.groups(pi.shape[1])
+        if groups is None:
+            return pi  # the responsibilities sum to 1
+        group, log_mass = groups
+        return _grouped.group_totals(tau, group) * pi / np.exp(log_mass)[group]
 
     def removal_deviance(self, params):
         """Twice the log-likelihood lost by removing each expert, the gate
@@ -377,10 +436,14 @@ class GatedGaussianMoE:
 
     # ------------------------------------------------------- free parameters
     def _free_gate(self, k):
-        """(k, m) bool: the gate coordinates that are free (all but the gauge
-        coordinates of the last expert)."""
-        free = np.ones((k, self.m), dtype=bool)
-        free[-1] = ~self.gauge
+        """(k, m) bool: the gate coordinates that are free: all but the gate's
+        fixed ones and the gauge coordinates of each translation's reference
+        (:meth:`gmoe.gates.Gate.translations`; by default the last expert's)."""
+        d = self.Z.shape[1]
+        free = ~np.asarray(self.gate.fixed_coordinates(k, d), dtype=bool)
+        for experts, coords in self.gate.translations(k, d):
+            if len(experts):
+                free[experts[-1], coords] = False
         if k == 1 and not self.gate.marginal:
             # a single expert has weight 1 whatever its block; with an
             # x-marginal its block is still the density of x, and is fitted
@@ -413,7 +476,10 @@ class GatedGaussianMoE:
             return np.zeros(0)
         blocks = np.zeros((k, self.m))
         blocks[self._free_gate(k)] = grad[:self.n_gate_free(k)]
-        return -blocks[:-1, self.gauge].sum(axis=0)
+        parts = [-blocks[experts[:-1]][:, coords].sum(axis=0)
+                 for experts, coords in self.gate.translations(k, self.Z.shape[1])
+                 if len(experts)]
+        return np.concatenate(parts) if len(parts) > 1 else parts[0]
 
     def n_gate_free(self, k):
         return int(self._free_gate(k).sum())
@@ -445,10 +511,21 @@ class GatedGaussianMoE:
 
     # ------------------------------------------------------------ projections
     def project_gate(self, gate):
-        """``gate`` in reference form: the gauge coordinates of the last expert
-        subtracted from every expert's."""
+        """``gate`` in reference form: the gauge coordinates of each
+        translation's reference (by default the last expert) subtracted from
+        those of its experts, the fixed coordinates zero."""
         gate = np.array(gate, dtype=float)
-        gate[:, self.gauge] -= gate[-1, self.gauge]
+        k, d = gate.shape[0], self.Z.shape[1]
+        translations = self.gate.translations(k, d)
+        if len(translations) == 1 and len(translations[0][0]) == k:
+            gate[:, translations[0][1]] -= gate[-1, translations[0][1]]
+            return gate
+        gate[self.gate.fixed_coordinates(k, d)] = 0.0
+        for experts, coords in translations:
+            if len(experts):
+                block = gate[experts]
+                block[:, coords] -= block[-1, coords]
+                gate[experts] = block
         return gate
 
     def project(self, params):
