@@ -54,15 +54,16 @@ def group_totals(tau, group):
 def gate_moments(w, tau, log_pi, pi, within, D1, group):
     """Gate objective ``sum_n w_n sum_i tau_ni log pi_ni``, its gradient (k, m)
     and Fisher information (k, k, m, m) (see the module docstring)."""
-    k = tau.shape[1]
+    n, k, m = D1.shape
     q = float(w @ np.sum(tau * log_pi, axis=1))
-    grad = np.einsum("n,ni,nia->ia", w, tau - group_totals(tau, group) * within,
-                     D1)
+    pull = w[:, None] * (tau - group_totals(tau, group) * within)
+    grad = np.sum(pull[:, :, None] * D1, axis=0)
     same = (group[:, None] == group[None, :]).astype(float)
-    P = pi[:, :, None] * D1
-    info = -np.einsum("n,nia,njb->ijab", w, P, within[:, :, None] * D1)
-    info *= same[:, :, None, None]
-    info[np.arange(k), np.arange(k)] += np.einsum("n,nia,nib->iab", w, P, D1)
+    P = (w[:, None] * pi)[:, :, None] * D1
+    info = -(P.reshape(n, k * m).T @ (within[:, :, None] * D1).reshape(n, k * m))
+    info = info.reshape(k, m, k, m).transpose(0, 2, 1, 3) * same[:, :, None, None]
+    for i in range(k):
+        info[i, i] += P[:, i].T @ D1[:, i]
     return q, grad, info
 
 
@@ -92,8 +93,8 @@ def e_step(S, D1, group, log_mass, Xt, y, w, coef, var, resp_prev, resp):
     tau, lse = _responsibilities(log_pi + log_norm)
     q_prev = float(w @ np.sum(resp_prev * log_pi, axis=1))
     wt = w[:, None] * tau
-    A = np.einsum("ni,na,nb->iab", wt, Xt, Xt)
-    B = np.einsum("ni,na->ia", wt * y[:, None], Xt)
+    A = np.stack([(Xt.T * wt[:, i]) @ Xt for i in range(wt.shape[1])])
+    B = (wt * y[:, None]).T @ Xt
     C = wt.T @ (y * y)
     q, grad, info = gate_moments(w, tau, log_pi, pi, within, D1, group)
     resp[...] = tau

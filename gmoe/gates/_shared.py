@@ -1,7 +1,8 @@
 """Shared and routed experts: a fixed fraction of the weight on experts whose
 weights do not depend on x, the rest routed by a dense gate.
 
-The model of [DS25]_ (their eq. 1), with ``k1`` shared experts and ``k2``
+The model of Nguyen et al., "On DeepSeekMoE: statistical benefits of shared
+experts and normalized sigmoid gating", arXiv 2505.10860, 2025 (their eq. 1), with ``k1`` shared experts and ``k2``
 routed ones,
 
 .. math::
@@ -43,10 +44,7 @@ class SharedRouted(Gate):
     shared_fraction : float, default=0.5
         The total weight ``c`` of the shared experts, ``0 < c < 1``.
 
-    References
-    ----------
-    .. [DS25] "On DeepSeekMoE: statistical benefits of shared experts and
-       normalized sigmoid gating", arXiv 2505.10860, 2025.
+    The model of arXiv 2505.10860 (eq. 1), ``c = 1/2`` there.
 
     Examples
     --------
@@ -65,7 +63,8 @@ class SharedRouted(Gate):
         routed = Softmax() if routed is None else routed
         if not isinstance(routed, Gate):
             raise ValueError(f"routed={routed!r} must be a gmoe.gates.Gate object.")
-        if routed.sparse or routed.marginal or routed.groups(2) is not None:
+        if (routed.sparse or routed.marginal or routed.groups(2) is not None
+                or routed.screening_gate() is not routed):
             raise ValueError(
                 f"shared experts need a dense gate for the routed experts; "
                 f"routed={routed!r} is not one (use Softmax(), Sigmoid(), "
@@ -157,6 +156,12 @@ class SharedRouted(Gate):
     def summary_gate(self):
         routed = self.routed.summary_gate()
         return self if routed is self.routed else self._with(routed)
+
+    def mixing_measure(self, values):
+        raise ValueError(
+            "a fit with shared experts has no mixing measure here: its shared and "
+            "routed experts are two measures of fixed masses (see the user guide, "
+            "'Shared experts').")
 
     def shared_mask(self, n_experts):
         """(k,) bool: which experts are shared (the first ``n_shared``)."""
