@@ -133,6 +133,11 @@ class Gate:
         whose experts have blocks of different sizes pads the smaller ones)."""
         return np.zeros((n_experts, self.n_block(n_features)), dtype=bool)
 
+    def shared_mask(self, n_experts):
+        """(k,) bool: the experts whose weights do not depend on x and which
+        every sample uses (shared experts); none by default."""
+        return np.zeros(n_experts, dtype=bool)
+
     def identified_gate(self):
         """The gate in the parameters its likelihood identifies: a gate with the
         same weights whose blocks are identified up to its own :meth:`gauge` (a
