@@ -234,3 +234,39 @@ def gaussian_feature_moments(mean, covariance, n_draws, rng):
     columns += [x[:, a] * x[:, b] for a in range(d) for b in range(a, d)]
     phi = np.column_stack(columns)
     return phi.mean(axis=0), np.cov(phi, rowvar=False, bias=True)
+
+
+def group_log_weights(scores, group, mass):
+    """log pi_i = log m_g(i) + s_i - logsumexp of the scores of i's group."""
+    out = np.empty_like(scores, dtype=float)
+    for g, m in enumerate(mass):
+        cols = np.asarray(group) == g
+        out[:, cols] = (np.log(m) + scores[:, cols]
+                        - logsumexp(scores[:, cols], axis=1, keepdims=True))
+    return out
+
+
+def group_log_weight_jacobian(scores, group, mass):
+    """d log pi_i / d s_j, shape (n, k, k): [g(i) = g(j)] (delta_ij - pi_j / m_g)."""
+    n, k = scores.shape
+    pi = np.exp(group_log_weights(scores, group, mass))
+    jac = np.zeros((n, k, k))
+    for i in range(k):
+        for j in range(k):
+            if group[i] == group[j]:
+                jac[:, i, j] = float(i == j) - pi[:, j] / mass[group[j]]
+    return jac
+
+
+def shared_routed_density(x, y, c, omega, shared_rows, shared_var, gate_rows,
+                          routed_rows, routed_var):
+    """Eq. 1 of arXiv 2505.10860 with a softmax routed gate, d = 1: rows are
+    (intercept, slope)."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    shared = sum(w * norm.pdf(y, a + b * x, np.sqrt(v))
+                 for w, (a, b), v in zip(omega, shared_rows, shared_var))
+    eta = np.column_stack([a + b * x for a, b in gate_rows])
+    gate = np.exp(eta - logsumexp(eta, axis=1, keepdims=True))
+    routed = sum(gate[:, i] * norm.pdf(y, a + b * x, np.sqrt(v))
+                 for i, ((a, b), v) in enumerate(zip(routed_rows, routed_var)))
+    return c * shared + (1 - c) * routed
