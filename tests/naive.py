@@ -264,9 +264,10 @@ def shared_routed_density(x, y, c, omega, shared_rows, shared_var, gate_rows,
     (intercept, slope)."""
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     shared = sum(w * norm.pdf(y, a + b * x, np.sqrt(v))
-                 for w, (a, b), v in zip(omega, shared_rows, shared_var))
+                 for w, (a, b), v in zip(omega, shared_rows, shared_var, strict=True))
     eta = np.column_stack([a + b * x for a, b in gate_rows])
     gate = np.exp(eta - logsumexp(eta, axis=1, keepdims=True))
     routed = sum(gate[:, i] * norm.pdf(y, a + b * x, np.sqrt(v))
-                 for i, ((a, b), v) in enumerate(zip(routed_rows, routed_var)))
+                 for i, ((a, b), v) in enumerate(zip(routed_rows, routed_var,
+                                                        strict=True)))
     return c * shared + (1 - c) * routed

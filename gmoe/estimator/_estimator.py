@@ -181,8 +181,8 @@ default="gaussian_linear"
         One variance shared by the experts (see ``shared_features``).
     n_shared_experts : int, default=0
         Shared experts ``k1`` (arXiv 2505.10860, eq. 1): experts of constant weights
-        :math:`c\,\omega_i` beside the ``n_experts`` routed by ``gate`` (a dense
-        gate), whose weights are :math:`(1 - c)\,g_i(x)`
+        :math:`c\\,\\omega_i` beside the ``n_experts`` routed by ``gate`` (a dense
+        gate), whose weights are :math:`(1 - c)\\,g_i(x)`
         (:class:`gmoe.gates.SharedRouted`).  The shared experts come first in
         the fitted arrays; ``0`` is the plain model.
     shared_fraction : float, default=0.5
@@ -199,7 +199,7 @@ default="gaussian_linear"
         Gate slopes :math:`\\beta_{1i}` (absent for the constant gate; the
         directions of the cosine gate, the centres of the Laplace gate).
     shared_weights_ : ndarray of shape (n_shared_experts,)
-        With shared experts only: their weights :math:`\omega_i` (summing to 1);
+        With shared experts only: their weights :math:`\\omega_i` (summing to 1);
         every other array then covers the ``n_shared_experts + n_experts``
         experts, shared first, except the routed gate's, over the routed ones.
     gate_intercept_ : ndarray of shape (n_experts,)

@@ -2,8 +2,8 @@
 weights do not depend on x, the rest routed by a dense gate.
 
 The model of Nguyen et al., "On DeepSeekMoE: statistical benefits of shared
-experts and normalized sigmoid gating", arXiv 2505.10860, 2025 (their eq. 1), with ``k1`` shared experts and ``k2``
-routed ones,
+experts and normalized sigmoid gating", arXiv 2505.10860, 2025 (their eq. 1),
+with ``k1`` shared experts and ``k2`` routed ones,
 
 .. math::
 
@@ -21,7 +21,7 @@ group has its own reference expert (its last), the fraction ``c`` is fixed
 import numpy as np
 
 from gmoe.gates._base import Gate
-from gmoe.gates._linear import Constant, Softmax
+from gmoe.gates._linear import Softmax
 
 
 class SharedRouted(Gate):
@@ -242,6 +242,7 @@ def shared_routed(n_shared, routed, shared_fraction=0.5):
     --------
     >>> shared_routed(0, Softmax())
     Softmax()
+    >>> from gmoe.gates import Constant
     >>> shared_routed(2, Constant(), 0.3)
     SharedRouted(n_shared=2, routed=Constant(), shared_fraction=0.3)
     """
