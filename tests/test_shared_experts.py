@@ -120,8 +120,13 @@ def test_exact_derivatives_match_finite_differences(routed):
     np.testing.assert_allclose(hess, numeric, atol=1e-6 * np.abs(hess).max())
     # the E-step's log-likelihood is the objective's
     resp = np.empty((model.n_samples, k))
-    assert np.isclose(model.e_step(params, np.full((model.n_samples, k), 1 / k),
-                                   resp).loglik, value)
+    stats = model.e_step(params, np.full((model.n_samples, k), 1 / k), resp)
+    assert np.isclose(stats.loglik, value)
+    # its gate statistics are those of the gate objective at its responsibilities
+    q, grad, info = model.gate_stats(resp, params.gate)
+    assert np.isclose(stats.gate_q, q)
+    np.testing.assert_allclose(stats.gate_grad, grad, atol=1e-9)
+    np.testing.assert_allclose(stats.gate_info, info, atol=1e-9)
 
 
 def test_each_group_has_its_reference():

@@ -237,17 +237,18 @@ class GatedGaussianMoE:
         they know (:meth:`gmoe.gates.Gate.selection`), any other one is applied
         here, to the scores."""
         selection = None if dense else self.gate.selection()
+        groups = self.gate.groups(blocks.shape[0])
         if self._Zt is not None and (selection is not None or dense
                                      or not self.gate.sparse):
             return compiled_source(self._Zt[rows], blocks, self._link,
-                                   self._constant, selection, self.marginal)
+                                   self._constant, selection, self.marginal, groups)
         S, D1, D2 = self.gate.score_derivatives(self.Z[rows], blocks, order=order)
         if D1 is None:
             D1 = np.zeros((0,) + blocks.shape)
         if self.gate.sparse and selection is None and not dense:
             S = np.where(self.gate.active(S), S, -np.inf)
         return array_source(S, D1, D2 if order >= 2 else None, selection,
-                            self.marginal)
+                            self.marginal, groups)
 
     def e_step(self, params, resp_prev, resp):
         """One E-step at ``params``: writes ``resp`` (n, k), returns
@@ -256,20 +257,14 @@ class GatedGaussianMoE:
         k, p = params.coef.shape
         total = [0.0, np.zeros((k, p, p)), np.zeros((k, p)), np.zeros(k), 0.0,
                  np.zeros((k, self.m)), np.zeros((k, k, self.m, self.m)), 0.0, 0.0]
-        grouped = self.gate.groups(k) is not None
         for rows in self._chunks():
-            if grouped:
-                S, D1, _, group, mass = self._grouped_pass(rows, params.gate, 1)
-                out = _grouped.e_step(S, D1, group, mass, self.Xt[rows],
-                                      self.y[rows], self.w[rows], params.coef,
-                                      params.var, resp_prev[rows], resp[rows])
-            else:
-                out = e_step_from_scores(self._source(rows, params.gate, 1),
-                                         self.Xt[rows], self.y[rows], self.w[rows],
-                                         params.coef, params.var, resp_prev[rows],
-                                         resp[rows])
+            out = e_step_from_scores(self._source(rows, params.gate, 1),
+                                     self.Xt[rows], self.y[rows], self.w[rows],
+                                     params.coef, params.var, resp_prev[rows],
+                                     resp[rows])
             total = [a + b for a, b in zip(total, out, strict=True)]
         self._score_lse = (params.gate.tobytes(), total.pop())
+        self._drop_fixed(total[5], total[6])
         return EStats(*total)
 
     def gate_stats(self, resp, blocks):
@@ -279,32 +274,29 @@ class GatedGaussianMoE:
         flat gate its selection is a tie everywhere), as on the top-K path."""
         k, m = blocks.shape
         total = [0.0, np.zeros((k, m)), np.zeros((k, k, m, m)), 0.0]
-        grouped = self.gate.groups(k) is not None
         for rows in self._chunks():
-            if grouped:
-                S, D1, _, group, mass = self._grouped_pass(rows, blocks, 1)
-                out = _grouped.gate_stats(S, D1, group, mass, self.w[rows],
-                                          resp[rows])
-            else:
-                out = gate_stats_from_scores(
-                    self._source(rows, blocks, 1, dense=True), self.w[rows],
-                    resp[rows])
+            out = gate_stats_from_scores(self._source(rows, blocks, 1, dense=True),
+                                         self.w[rows], resp[rows])
             total = [a + b for a, b in zip(total, out, strict=True)]
         self._score_lse = (blocks.tobytes(), total.pop())
+        self._drop_fixed(total[1], total[2])
         return tuple(total)
+
+    def _drop_fixed(self, grad, info):
+        """Zero the gate's fixed coordinates (held at zero, their scores' slopes
+        none) in a gradient (k, m) and information (k, k, m, m), in place."""
+        fixed = self.gate.fixed_coordinates(grad.shape[0], self.Z.shape[1])
+        if fixed.any():
+            grad[fixed] = 0.0
+            rows, coords = np.nonzero(fixed)
+            info[rows, :, coords, :] = 0.0
+            info[:, rows, :, coords] = 0.0
 
     def objective(self, params):
         """Log-likelihood at ``params`` minus :meth:`penalty` (the x-marginal
         term added); compiled (:func:`gmoe.kernels._scores.loglik_from_scores`)."""
         loglik = 0.0
-        groups = self.gate.groups(params.gate.shape[0])
         for rows in self._chunks():
-            if groups is not None:
-                loglik += _grouped.loglik(
-                    self.gate.scores(self.Z[rows], params.gate), *groups,
-                    self.Xt[rows], self.y[rows], self.w[rows], params.coef,
-                    params.var)
-                continue
             loglik += loglik_from_scores(self._source(rows, params.gate, 0),
                                          self.Xt[rows], self.y[rows], self.w[rows],
                                          params.coef, params.var)

@@ -1,5 +1,7 @@
-"""The passes of a gate whose experts are normalised in groups of fixed masses
-(:meth:`gmoe.gates.Gate.groups`: shared and routed experts), in numpy.
+"""The maths of a gate whose experts are normalised in groups of fixed masses
+(:meth:`gmoe.gates.Gate.groups`: shared and routed experts): the weights, and
+the log-likelihood's exact Hessian in numpy (the E-step and the gate statistics
+are the compiled passes', :mod:`gmoe.kernels._scores`, given the groups).
 
 With ``g(i)`` the group of expert ``i``, ``m_g`` its mass and ``s`` the scores,
 
@@ -24,9 +26,8 @@ to expert ``i``'s block:
   ``i``'s own score and density, ``E_g = sum_{j in g} tilde pi_j D1_j`` (on
   the blocks of ``g``).
 
-One group of mass 1 is the softmax of the compiled passes
-(:mod:`gmoe.kernels._scores`), whose results these match; the passes here serve
-the grouped gates only.
+With one group of mass 1 this is the compiled Hessian pass's softmax
+(:func:`gmoe.kernels._scores.loglik_hessian_from_scores`).
 """
 
 import numpy as np
@@ -51,22 +52,6 @@ def group_totals(tau, group):
     return totals
 
 
-def gate_moments(w, tau, log_pi, pi, within, D1, group):
-    """Gate objective ``sum_n w_n sum_i tau_ni log pi_ni``, its gradient (k, m)
-    and Fisher information (k, k, m, m) (see the module docstring)."""
-    n, k, m = D1.shape
-    q = float(w @ np.sum(tau * log_pi, axis=1))
-    pull = w[:, None] * (tau - group_totals(tau, group) * within)
-    grad = np.sum(pull[:, :, None] * D1, axis=0)
-    same = (group[:, None] == group[None, :]).astype(float)
-    P = (w[:, None] * pi)[:, :, None] * D1
-    info = -(P.reshape(n, k * m).T @ (within[:, :, None] * D1).reshape(n, k * m))
-    info = info.reshape(k, m, k, m).transpose(0, 2, 1, 3) * same[:, :, None, None]
-    for i in range(k):
-        info[i, i] += P[:, i].T @ D1[:, i]
-    return q, grad, info
-
-
 def _densities(Xt, y, coef, var):
     resid = y[:, None] - Xt @ coef.T
     return resid, -0.5 * (np.log(2 * np.pi * var) + resid**2 / var)
@@ -76,37 +61,6 @@ def _responsibilities(u):
     top = np.max(u, axis=1, keepdims=True)
     lse = top[:, 0] + np.log(np.sum(np.exp(u - top), axis=1))
     return np.exp(u - lse[:, None]), lse
-
-
-def loglik(S, group, log_mass, Xt, y, w, coef, var):
-    """``sum_n w_n log sum_i pi_ni N(y_n; c_i' x_n, sigma_i)``."""
-    log_pi = log_softmax_groups(S, group, log_mass)
-    _, log_norm = _densities(Xt, y, coef, var)
-    return float(w @ _responsibilities(log_pi + log_norm)[1])
-
-
-def e_step(S, D1, group, log_mass, Xt, y, w, coef, var, resp_prev, resp):
-    """The E-step's values, as :func:`gmoe.kernels._scores.e_step_from_scores`
-    (``score_lse`` 0: no x-marginal); writes ``resp``."""
-    log_pi, pi, within = group_weights(S, group, log_mass)
-    _, log_norm = _densities(Xt, y, coef, var)
-    tau, lse = _responsibilities(log_pi + log_norm)
-    q_prev = float(w @ np.sum(resp_prev * log_pi, axis=1))
-    wt = w[:, None] * tau
-    A = np.stack([(Xt.T * wt[:, i]) @ Xt for i in range(wt.shape[1])])
-    B = (wt * y[:, None]).T @ Xt
-    C = wt.T @ (y * y)
-    q, grad, info = gate_moments(w, tau, log_pi, pi, within, D1, group)
-    resp[...] = tau
-    return float(w @ lse), A, B, C, q, grad, info, q_prev, 0.0
-
-
-def gate_stats(S, D1, group, log_mass, w, resp):
-    """Gate objective, gradient and information at the responsibilities
-    ``resp``, and 0 (no x-marginal term), as
-    :func:`gmoe.kernels._scores.gate_stats_from_scores`."""
-    log_pi, pi, within = group_weights(S, group, log_mass)
-    return (*gate_moments(w, resp, log_pi, pi, within, D1, group), 0.0)
 
 
 def loglik_hessian(S, D1, D2, group, log_mass, Xt, y, w, coef, var):
@@ -130,11 +84,12 @@ def loglik_hessian(S, D1, D2, group, log_mass, Xt, y, w, coef, var):
     J[:, idx, idx, m:m + p] = z[:, :, None] * Xt[:, None, :]
     J[:, idx, idx, q - 1] = 0.5 * (resid * z - 1.0)
     J = J.reshape(n, k, k * q)
-    mean = np.einsum("ni,nia->na", tau, J)
+    mean = np.matmul(tau[:, None, :], J)[:, 0]
     grad = w @ mean
     wt = w[:, None] * tau
-    hess = (np.einsum("ni,nia,nib->ab", wt, J, J)
-            - np.einsum("n,na,nb->ab", w, mean, mean)).reshape(k, q, k, q)
+    flat = J.reshape(n * k, k * q)
+    hess = ((flat.T * wt.ravel()) @ flat
+            - (mean.T * w) @ mean).reshape(k, q, k, q)
     # sum_i tau_i d^2 u_i: the experts' own second derivatives
     for i in range(k):
         hess[i, m:m + p, i, m:m + p] -= (Xt.T * wt[:, i]) @ Xt / var[i]
@@ -150,11 +105,10 @@ def loglik_hessian(S, D1, D2, group, log_mass, Xt, y, w, coef, var):
         for i in range(k):
             hess[i, :m, i, :m] += np.einsum("n,nab->ab", wt[:, i] - wT[:, i],
                                             D2[:, i])
-    outer = np.einsum("ni,nia,nib->iab", wT, D1, D1)
-    hess[idx, :m, idx, :m] -= outer
     for i in range(k):
+        hess[i, :m, i, :m] -= (D1[:, i].T * wT[:, i]) @ D1[:, i]
         for j in range(k):
             if same[i, j]:
-                hess[i, :m, j, :m] += np.einsum(
-                    "n,na,nb->ab", wT[:, i] * within[:, j], D1[:, i], D1[:, j])
+                hess[i, :m, j, :m] += (D1[:, i].T * (wT[:, i] * within[:, j])) \
+                    @ D1[:, j]
     return float(w @ lse), grad.reshape(k, q), hess

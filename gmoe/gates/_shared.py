@@ -205,7 +205,12 @@ class SharedRouted(Gate):
 
     # ---------------------------------------------------------------- scores
     def compiled_form(self, Z):
-        return None
+        # a softmax routed gate: every score is the linear predictor of the
+        # block (the shared experts' slopes are held at zero)
+        linear = self.routed.linear_design(Z)
+        if linear is None or linear[1] != "identity":
+            return None
+        return linear[0], "identity", 0.0
 
     def score_derivatives(self, Z, blocks, order=2):
         k1 = self.n_shared
