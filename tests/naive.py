@@ -271,3 +271,59 @@ def shared_routed_density(x, y, c, omega, shared_rows, shared_var, gate_rows,
                  for i, ((a, b), v) in enumerate(zip(routed_rows, routed_var,
                                                         strict=True)))
     return c * shared + (1 - c) * routed
+
+
+def grouped_loglik_hessian(S, D1, D2, group, mass, Xt, y, w, coef, var):
+    """Reference of gmoe.kernels._grouped.grouped_loglik_hessian: the covariance
+    of the derivatives J_i of u_i = log pi_i + log N_i under tau (J_i over every
+    expert's parameters, from the Jacobian of the grouped log-weights) plus
+    sum_i tau_i d^2 u_i; blocks (gate block, expert row, log-variance)."""
+    n, k, m = D1.shape
+    p = Xt.shape[1]
+    q = m + p + 1
+    log_pi = group_log_weights(S, group, mass)
+    within = np.exp(log_pi) / np.asarray(mass)[group]
+    resid = y[:, None] - Xt @ coef.T
+    u = log_pi + norm.logpdf(y[:, None], Xt @ coef.T, np.sqrt(var))
+    lse = logsumexp(u, axis=1)
+    tau = np.exp(u - lse[:, None])
+    same = group[:, None] == group[None, :]
+    # J[n, i, j]: the derivative of u_ni over expert j's parameters
+    J = np.zeros((n, k, k, q))
+    J[:, :, :, :m] = -(same[None, :, :, None] * (within[:, None, :, None]
+                                                 * D1[:, None, :, :]))
+    idx = np.arange(k)
+    J[:, idx, idx, :m] += D1
+    z = resid / var
+    J[:, idx, idx, m:m + p] = z[:, :, None] * Xt[:, None, :]
+    J[:, idx, idx, q - 1] = 0.5 * (resid * z - 1.0)
+    J = J.reshape(n, k, k * q)
+    mean = np.matmul(tau[:, None, :], J)[:, 0]
+    grad = w @ mean
+    wt = w[:, None] * tau
+    flat = J.reshape(n * k, k * q)
+    hess = ((flat.T * wt.ravel()) @ flat
+            - (mean.T * w) @ mean).reshape(k, q, k, q)
+    # sum_i tau_i d^2 u_i: the experts' own second derivatives
+    for i in range(k):
+        hess[i, m:m + p, i, m:m + p] -= (Xt.T * wt[:, i]) @ Xt / var[i]
+        cross = (wt[:, i] * z[:, i]) @ Xt
+        hess[i, m:m + p, i, q - 1] -= cross
+        hess[i, q - 1, i, m:m + p] -= cross
+        hess[i, q - 1, i, q - 1] -= 0.5 * float(wt[:, i] @ (resid[:, i] * z[:, i]))
+    # the scores' curvature tau_i D2_i, and minus T_g times that of each
+    # group's log-normaliser
+    totals = np.column_stack([tau[:, group == group[i]].sum(axis=1)
+                              for i in range(k)])
+    wT = w[:, None] * totals * within
+    if D2 is not None:
+        for i in range(k):
+            hess[i, :m, i, :m] += np.einsum("n,nab->ab", wt[:, i] - wT[:, i],
+                                            D2[:, i])
+    for i in range(k):
+        hess[i, :m, i, :m] -= (D1[:, i].T * wT[:, i]) @ D1[:, i]
+        for j in range(k):
+            if same[i, j]:
+                hess[i, :m, j, :m] += (D1[:, i].T * (wT[:, i] * within[:, j])) \
+                    @ D1[:, j]
+    return float(w @ lse), grad.reshape(k, q), hess

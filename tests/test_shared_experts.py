@@ -3,12 +3,18 @@ numpy twins, the fit on data drawn from the model, and the estimator's API."""
 
 import numpy as np
 import pytest
-from naive import group_log_weight_jacobian, group_log_weights, shared_routed_density
+from naive import (
+    group_log_weight_jacobian,
+    group_log_weights,
+    grouped_loglik_hessian,
+    shared_routed_density,
+)
 
 from gmoe import GaussianMoERegressor, select_n_experts
 from gmoe.engine._gated_model import GatedGaussianMoE
 from gmoe.engine._model import MoEParams
-from gmoe.gates import Constant, SharedRouted, Sigmoid, Softmax
+from gmoe.gates import Constant, Cosine, SharedRouted, Sigmoid, Softmax
+from gmoe.kernels._grouped import grouped_loglik_hessian as compiled_hessian
 
 #: The truth: one shared expert, two routed experts of a softmax gate, d = 1.
 TRUTH = dict(shared_weights=np.array([1.0]),
@@ -127,6 +133,28 @@ def test_exact_derivatives_match_finite_differences(routed):
     assert np.isclose(stats.gate_q, q)
     np.testing.assert_allclose(stats.gate_grad, grad, atol=1e-9)
     np.testing.assert_allclose(stats.gate_info, info, atol=1e-9)
+
+
+@pytest.mark.parametrize("routed", [Softmax(), Sigmoid(), Cosine()])
+def test_compiled_hessian_matches_the_twin(routed):
+    gate = SharedRouted(2, routed, 0.3)
+    model, rng = engine(gate, n=400, seed=2)
+    k = 5
+    params = model.project(MoEParams(rng.normal(size=(k, 2)), rng.normal(size=(k, 2)),
+                                     rng.uniform(0.5, 2.0, k)))
+    S, D1, D2 = gate.score_derivatives(model.Z, params.gate, order=2)
+    group, log_mass = gate.groups(k)
+    twin = grouped_loglik_hessian(S, D1, D2, group, np.exp(log_mass), model.Xt,
+                                  model.y, model.w, params.coef, params.var)
+    value, grad, hess = compiled_hessian(model._source(slice(None), params.gate, 2),
+                                         model.Xt, model.y, model.w, params.coef,
+                                         params.var)
+    # every coordinate but the shared experts' fixed ones
+    used = np.ones((k, 2 + 2 + 1), dtype=bool)
+    used[:2, 1] = False
+    assert np.isclose(value, twin[0], rtol=1e-12)
+    np.testing.assert_allclose(grad[used], twin[1][used], atol=1e-9)
+    np.testing.assert_allclose(hess[used][:, used], twin[2][used][:, used], atol=1e-9)
 
 
 def test_each_group_has_its_reference():

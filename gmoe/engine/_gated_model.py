@@ -52,10 +52,10 @@ other gate by its score arrays.  The inference helpers
 
 import numpy as np
 
-from gmoe.engine import _grouped
 from gmoe.engine._model import EStats, solve_psd
 from gmoe.experts import GaussianLinear
 from gmoe.gates import log_softmax_active, log_softmax_groups
+from gmoe.kernels._grouped import grouped_loglik_hessian
 from gmoe.kernels._scores import (
     e_step_from_scores,
     gate_stats_from_scores,
@@ -66,9 +66,6 @@ from gmoe.kernels._sources import array_source, compiled_source
 
 #: Samples per chunk of a pass (bounds the memory of the derivative arrays).
 CHUNK = 65536
-#: Samples per chunk of the Hessian pass of a grouped gate (numpy; its arrays
-#: are (n, k, k, q)).
-GROUPED_CHUNK = 8192
 
 
 def _gate_information(w, pi, D1):
@@ -205,9 +202,9 @@ class GatedGaussianMoE:
         return self.project_gate(self.gate.flat(k, self.Z))
 
     # ----------------------------------------------------------------- passes
-    def _chunks(self, size=CHUNK):
-        for lo in range(0, self.n_samples, size):
-            yield slice(lo, min(lo + size, self.n_samples))
+    def _chunks(self):
+        for lo in range(0, self.n_samples, CHUNK):
+            yield slice(lo, min(lo + CHUNK, self.n_samples))
 
     def _pieces(self, rows, blocks, coef, var, order):
         """log pi, pi, log N, D1, D2 on the samples ``rows``."""
@@ -224,12 +221,6 @@ class GatedGaussianMoE:
         if groups is not None:
             return log_softmax_groups(S, *groups)
         return log_softmax_active(S, self.gate.active(S))
-
-    def _grouped_pass(self, rows, blocks, order):
-        """The scores and derivatives of a grouped gate on ``rows``, and its
-        groups, for the passes of :mod:`gmoe.engine._grouped`."""
-        S, D1, D2 = self.gate.score_derivatives(self.Z[rows], blocks, order=order)
-        return S, D1, D2, *self.gate.groups(blocks.shape[0])
 
     def _source(self, rows, blocks, order, dense=False):
         """The gate on the samples ``rows`` as the kernels take it, with a sparse
@@ -312,16 +303,12 @@ class GatedGaussianMoE:
         value = 0.0
         grad = np.zeros((k, q))
         hess = np.zeros((k, q, k, q))
-        grouped = self.gate.groups(k) is not None
-        for rows in self._chunks(GROUPED_CHUNK if grouped else CHUNK):
-            if grouped:
-                v, g, h = _grouped.loglik_hessian(
-                    *self._grouped_pass(rows, blocks, 2), self.Xt[rows],
-                    self.y[rows], self.w[rows], params.coef, params.var)
-            else:
-                v, g, h = loglik_hessian_from_scores(
-                    self._source(rows, blocks, 2), self.Xt[rows], self.y[rows],
-                    self.w[rows], params.coef, params.var)
+        # a gate normalised in groups has a pass of its own
+        hessian = (loglik_hessian_from_scores if self.gate.groups(k) is None
+                   else grouped_loglik_hessian)
+        for rows in self._chunks():
+            v, g, h = hessian(self._source(rows, blocks, 2), self.Xt[rows],
+                              self.y[rows], self.w[rows], params.coef, params.var)
             value, grad, hess = value + v, grad + g, hess + h
         if self.marginal:
             # the data-free part of the x-marginal term, -W N(theta)
@@ -379,12 +366,15 @@ class GatedGaussianMoE:
     def _gate_pull(self, tau, pi):
         """``T_g(j) tilde pi_j`` (n, k): what the normalisers take from
         ``d sum_i tau_i log pi_i / d s_j``, for ``tau`` summing to 1 (then
-        ``pi_j`` for a single group; :mod:`gmoe.engine._grouped`)."""
+        ``pi_j`` for a single group; :mod:`gmoe.kernels._grouped`)."""
         groups = self.gate.groups(pi.shape[1])
         if groups is None:
             return pi  # the responsibilities sum to 1
         group, log_mass = groups
-        return _grouped.group_totals(tau, group) * pi / np.exp(log_mass)[group]
+        totals = np.zeros_like(tau)
+        for g in range(len(log_mass)):
+            totals[:, group == g] = tau[:, group == g].sum(axis=1, keepdims=True)
+        return totals * pi / np.exp(log_mass)[group]
 
     def removal_deviance(self, params):
         """Twice the log-likelihood lost by removing each expert, the gate
