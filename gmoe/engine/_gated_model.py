@@ -38,8 +38,16 @@ The E-step computes the data term of ``M`` in its pass; the gate's M-step
 objective is then ``sum_n w_n sum_i tau_ni s_ni - W N(theta)``, maximised by the
 gate's closed form (:meth:`~gmoe.gates.Gate.m_step`) where it has one.
 
+A gate normalised in groups of fixed masses (:meth:`gmoe.gates.Gate.groups`:
+shared and routed experts) has ``log pi_i = log m_g + s_i - logsumexp_{j in g}
+s_j``: the passes then normalise within the groups (:mod:`gmoe.kernels._grouped`
+for the Hessian), each group with its own reference
+(:meth:`gmoe.gates.Gate.translations`).
+
 Free parameters, in this order: the gate blocks row by row without the gauge
-coordinates of the last expert (held at zero: the reference), the expert rows,
+coordinates of the last expert (held at zero: the reference; of each
+translation's reference, and without the gate's fixed coordinates,
+:meth:`gmoe.gates.Gate.fixed_coordinates`), the expert rows,
 the log-variances (the expert family's free parameters in place of the
 last two, :meth:`GatedGaussianMoE.free_rows`).  The passes over the data are
 compiled (:mod:`gmoe.kernels._scores`), in chunks of :data:`CHUNK` samples; a gate with
@@ -194,8 +202,10 @@ class GatedGaussianMoE:
         return -(data - self.total * self.gate.log_partition(gate)[0])
 
     def gate_scores(self, blocks):
-        """Gate scores, shape (n, k)."""
-        return self.gate.scores(self.Z, blocks)
+        """Gate scores, shape (n, k), whose differences are the log-odds of two
+        experts (the log-weights of a gate normalised in groups)."""
+        S = self.gate.scores(self.Z, blocks)
+        return S if self.gate.groups(S.shape[1]) is None else self._log_weights(S)
 
     def flat_gate(self, k):
         """Blocks of equal gate weights, in reference form (start of a gate fit)."""

@@ -243,6 +243,21 @@ def shared_routed(n_shared, routed, shared_fraction=0.5):
     """The gate of ``n_shared`` shared experts and ``routed`` (a gate object),
     or ``routed`` itself when ``n_shared == 0`` (no shared experts).
 
+    Parameters
+    ----------
+    n_shared : int
+        Number ``k1`` of shared experts, 0 or more.
+    routed : gmoe.gates.Gate
+        The gate of the routed experts (a dense gate when ``n_shared > 0``).
+    shared_fraction : float, default=0.5
+        The shared experts' total weight ``c``, ``0 < c < 1``.
+
+    Returns
+    -------
+    gate : gmoe.gates.Gate
+        :class:`SharedRouted` (weights ``c omega_i`` and ``(1 - c) g_i(x)``), or
+        ``routed``.
+
     Examples
     --------
     >>> shared_routed(0, Softmax())
