@@ -95,11 +95,13 @@ def covariance(inference, estimator, data, method):
                                "expert: every expert's gate row is free.")
     shared = np.flatnonzero(inference.gate.shared_mask(k))
     if shared.size:
+        which = (f"expert {shared[0]} is" if shared.size == 1 else
+                 f"experts {', '.join(map(str, shared))} are")
         inference.notes.append(
-            f"experts {', '.join(map(str, shared))} are shared (constant weights, "
-            "always active): their shared_score rows are log weights relative to "
-            f"expert {shared[-1]} (zero by convention, standard error NaN); the "
-            "gate rows are those of the routed experts.")
+            f"{which} shared (constant weights, always active): the shared_score "
+            f"rows are log weights relative to expert {shared[-1]} (zero by "
+            "convention, standard error NaN); the gate rows are those of the "
+            "routed experts.")
     info = -0.5 * (hess + hess.T)
     expert, kind, coordinate = model.free_layout(k)
     is_gate = kind == "gate"
