@@ -124,6 +124,17 @@ def test_exact_derivatives_match_finite_differences(routed):
     numeric = np.array([(df(theta + eps * e) - df(theta - eps * e)) / (2 * eps)
                         for e in basis])
     np.testing.assert_allclose(hess, numeric, atol=1e-6 * np.abs(hess).max())
+    # the per-sample scores add up to the gradient; the mean's gradient
+    np.testing.assert_allclose(model.w @ model.per_sample_gradient(params), grad,
+                               atol=1e-8 * max(1, np.abs(grad).max()))
+    mean, dmean = model.mean_and_gradient(params)
+
+    def mean_at(t):
+        return model.mean_and_gradient(model.from_vector(t, k))[0]
+
+    numeric = np.column_stack([(mean_at(theta + eps * e) - mean_at(theta - eps * e))
+                               / (2 * eps) for e in basis])
+    np.testing.assert_allclose(dmean, numeric, atol=1e-7)
     # the E-step's log-likelihood is the objective's
     resp = np.empty((model.n_samples, k))
     stats = model.e_step(params, np.full((model.n_samples, k), 1 / k), resp)
