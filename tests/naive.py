@@ -296,3 +296,96 @@ def shared_routed_loss(kind, shared, shared_true, routed, routed_true, t1=0.0,
                     term = g ** r[M] + a ** (r[M] / 2) + b ** r[M] + s ** (r[M] / 2)
                 total += fit["weight"][i] * term
     return total
+
+
+def group_log_weights(scores, group, mass):
+    """log pi_i = log m_g(i) + s_i - logsumexp of the scores of i's group."""
+    out = np.empty_like(scores, dtype=float)
+    for g, m in enumerate(mass):
+        cols = np.asarray(group) == g
+        out[:, cols] = (np.log(m) + scores[:, cols]
+                        - logsumexp(scores[:, cols], axis=1, keepdims=True))
+    return out
+
+
+def group_log_weight_jacobian(scores, group, mass):
+    """d log pi_i / d s_j, shape (n, k, k): [g(i) = g(j)] (delta_ij - pi_j / m_g)."""
+    n, k = scores.shape
+    pi = np.exp(group_log_weights(scores, group, mass))
+    jac = np.zeros((n, k, k))
+    for i in range(k):
+        for j in range(k):
+            if group[i] == group[j]:
+                jac[:, i, j] = float(i == j) - pi[:, j] / mass[group[j]]
+    return jac
+
+
+def shared_routed_density(x, y, c, omega, shared_rows, shared_var, gate_rows,
+                          routed_rows, routed_var):
+    """Eq. 1 of arXiv 2505.10860 with a softmax routed gate, d = 1: rows are
+    (intercept, slope)."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    shared = sum(w * norm.pdf(y, a + b * x, np.sqrt(v))
+                 for w, (a, b), v in zip(omega, shared_rows, shared_var, strict=True))
+    eta = np.column_stack([a + b * x for a, b in gate_rows])
+    gate = np.exp(eta - logsumexp(eta, axis=1, keepdims=True))
+    routed = sum(gate[:, i] * norm.pdf(y, a + b * x, np.sqrt(v))
+                 for i, ((a, b), v) in enumerate(zip(routed_rows, routed_var,
+                                                        strict=True)))
+    return c * shared + (1 - c) * routed
+
+
+def grouped_loglik_hessian(S, D1, D2, group, mass, Xt, y, w, coef, var):
+    """Reference of gmoe.kernels._grouped.grouped_loglik_hessian: the covariance
+    of the derivatives J_i of u_i = log pi_i + log N_i under tau (J_i over every
+    expert's parameters, from the Jacobian of the grouped log-weights) plus
+    sum_i tau_i d^2 u_i; blocks (gate block, expert row, log-variance)."""
+    n, k, m = D1.shape
+    p = Xt.shape[1]
+    q = m + p + 1
+    log_pi = group_log_weights(S, group, mass)
+    within = np.exp(log_pi) / np.asarray(mass)[group]
+    resid = y[:, None] - Xt @ coef.T
+    u = log_pi + norm.logpdf(y[:, None], Xt @ coef.T, np.sqrt(var))
+    lse = logsumexp(u, axis=1)
+    tau = np.exp(u - lse[:, None])
+    same = group[:, None] == group[None, :]
+    # J[n, i, j]: the derivative of u_ni over expert j's parameters
+    J = np.zeros((n, k, k, q))
+    J[:, :, :, :m] = -(same[None, :, :, None] * (within[:, None, :, None]
+                                                 * D1[:, None, :, :]))
+    idx = np.arange(k)
+    J[:, idx, idx, :m] += D1
+    z = resid / var
+    J[:, idx, idx, m:m + p] = z[:, :, None] * Xt[:, None, :]
+    J[:, idx, idx, q - 1] = 0.5 * (resid * z - 1.0)
+    J = J.reshape(n, k, k * q)
+    mean = np.matmul(tau[:, None, :], J)[:, 0]
+    grad = w @ mean
+    wt = w[:, None] * tau
+    flat = J.reshape(n * k, k * q)
+    hess = ((flat.T * wt.ravel()) @ flat
+            - (mean.T * w) @ mean).reshape(k, q, k, q)
+    # sum_i tau_i d^2 u_i: the experts' own second derivatives
+    for i in range(k):
+        hess[i, m:m + p, i, m:m + p] -= (Xt.T * wt[:, i]) @ Xt / var[i]
+        cross = (wt[:, i] * z[:, i]) @ Xt
+        hess[i, m:m + p, i, q - 1] -= cross
+        hess[i, q - 1, i, m:m + p] -= cross
+        hess[i, q - 1, i, q - 1] -= 0.5 * float(wt[:, i] @ (resid[:, i] * z[:, i]))
+    # the scores' curvature tau_i D2_i, and minus T_g times that of each
+    # group's log-normaliser
+    totals = np.column_stack([tau[:, group == group[i]].sum(axis=1)
+                              for i in range(k)])
+    wT = w[:, None] * totals * within
+    if D2 is not None:
+        for i in range(k):
+            hess[i, :m, i, :m] += np.einsum("n,nab->ab", wt[:, i] - wT[:, i],
+                                            D2[:, i])
+    for i in range(k):
+        hess[i, :m, i, :m] -= (D1[:, i].T * wT[:, i]) @ D1[:, i]
+        for j in range(k):
+            if same[i, j]:
+                hess[i, :m, j, :m] += (D1[:, i].T * (wT[:, i] * within[:, j])) \
+                    @ D1[:, j]
+    return float(w @ lse), grad.reshape(k, q), hess

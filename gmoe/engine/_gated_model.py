@@ -43,9 +43,16 @@ of the mean gate weights (:mod:`gmoe.engine._balance`) is part of
 :meth:`GatedGaussianMoE.penalty` too: EM's gate step adds its gradient and
 the positive semi-definite part of its Hessian to the Fisher scoring, Newton
 its exact Hessian (dense gates without an x-marginal only).
+A gate normalised in groups of fixed masses (:meth:`gmoe.gates.Gate.groups`:
+shared and routed experts) has ``log pi_i = log m_g + s_i - logsumexp_{j in g}
+s_j``: the passes then normalise within the groups (:mod:`gmoe.kernels._grouped`
+for the Hessian), each group with its own reference
+(:meth:`gmoe.gates.Gate.translations`).
 
 Free parameters, in this order: the gate blocks row by row without the gauge
-coordinates of the last expert (held at zero: the reference), the expert rows,
+coordinates of the last expert (held at zero: the reference; of each
+translation's reference, and without the gate's fixed coordinates,
+:meth:`gmoe.gates.Gate.fixed_coordinates`), the expert rows,
 the log-variances (the expert family's free parameters in place of the
 last two, :meth:`GatedGaussianMoE.free_rows`).  The passes over the data are
 compiled (:mod:`gmoe.kernels._scores`), in chunks of :data:`CHUNK` samples; a gate with
@@ -61,7 +68,8 @@ import numpy as np
 from gmoe.engine._balance import BalanceTerms, balance_slopes
 from gmoe.engine._model import EStats, solve_psd
 from gmoe.experts import GaussianLinear
-from gmoe.gates import log_softmax_active
+from gmoe.gates import log_softmax_active, log_softmax_groups
+from gmoe.kernels._grouped import grouped_loglik_hessian
 from gmoe.kernels._scores import (
     e_step_from_scores,
     gate_stats_from_scores,
@@ -249,8 +257,10 @@ class GatedGaussianMoE:
         return value, self.free_rows(grad.reshape(-1), k), 0.5 * (hess + hess.T)
 
     def gate_scores(self, blocks):
-        """Gate scores, shape (n, k)."""
-        return self.gate.scores(self.Z, blocks)
+        """Gate scores, shape (n, k), whose differences are the log-odds of two
+        experts (the log-weights of a gate normalised in groups)."""
+        S = self.gate.scores(self.Z, blocks)
+        return S if self.gate.groups(S.shape[1]) is None else self._log_weights(S)
 
     def flat_gate(self, k):
         """Blocks of equal gate weights, in reference form (start of a gate fit)."""
@@ -264,11 +274,18 @@ class GatedGaussianMoE:
     def _pieces(self, rows, blocks, coef, var, order):
         """log pi, pi, log N, D1, D2 on the samples ``rows``."""
         S, D1, D2 = self.gate.score_derivatives(self.Z[rows], blocks, order=order)
-        active = self.gate.active(S)
-        log_pi = log_softmax_active(S, active)
+        log_pi = self._log_weights(S)
         resid = self.y[rows, None] - self.Xt[rows] @ coef.T
         log_norm = -0.5 * (np.log(2 * np.pi * var) + resid**2 / var)
         return log_pi, np.exp(log_pi), log_norm, resid, D1, D2
+
+    def _log_weights(self, S):
+        """``log pi`` (n, k) from the scores: the softmax over the active
+        experts, or within the gate's groups (:meth:`gmoe.gates.Gate.groups`)."""
+        groups = self.gate.groups(S.shape[1])
+        if groups is not None:
+            return log_softmax_groups(S, *groups)
+        return log_softmax_active(S, self.gate.active(S))
 
     def _source(self, rows, blocks, order, dense=False):
         """The gate on the samples ``rows`` as the kernels take it, with a sparse
@@ -276,17 +293,18 @@ class GatedGaussianMoE:
         they know (:meth:`gmoe.gates.Gate.selection`), any other one is applied
         here, to the scores."""
         selection = None if dense else self.gate.selection()
+        groups = self.gate.groups(blocks.shape[0])
         if self._Zt is not None and (selection is not None or dense
                                      or not self.gate.sparse):
             return compiled_source(self._Zt[rows], blocks, self._link,
-                                   self._constant, selection, self.marginal)
+                                   self._constant, selection, self.marginal, groups)
         S, D1, D2 = self.gate.score_derivatives(self.Z[rows], blocks, order=order)
         if D1 is None:
             D1 = np.zeros((0,) + blocks.shape)
         if self.gate.sparse and selection is None and not dense:
             S = np.where(self.gate.active(S), S, -np.inf)
         return array_source(S, D1, D2 if order >= 2 else None, selection,
-                            self.marginal)
+                            self.marginal, groups)
 
     def e_step(self, params, resp_prev, resp):
         """One E-step at ``params``: writes ``resp`` (n, k), returns
@@ -302,6 +320,7 @@ class GatedGaussianMoE:
                                      resp[rows])
             total = [a + b for a, b in zip(total, out, strict=True)]
         self._score_lse = (params.gate.tobytes(), total.pop())
+        self._drop_fixed(total[5], total[6])
         return EStats(*total)
 
     def gate_stats(self, resp, blocks):
@@ -316,7 +335,18 @@ class GatedGaussianMoE:
                                          self.w[rows], resp[rows])
             total = [a + b for a, b in zip(total, out, strict=True)]
         self._score_lse = (blocks.tobytes(), total.pop())
+        self._drop_fixed(total[1], total[2])
         return tuple(total)
+
+    def _drop_fixed(self, grad, info):
+        """Zero the gate's fixed coordinates (held at zero, their scores' slopes
+        none) in a gradient (k, m) and information (k, k, m, m), in place."""
+        fixed = self.gate.fixed_coordinates(grad.shape[0], self.Z.shape[1])
+        if fixed.any():
+            grad[fixed] = 0.0
+            rows, coords = np.nonzero(fixed)
+            info[rows, :, coords, :] = 0.0
+            info[:, rows, :, coords] = 0.0
 
     def objective(self, params):
         """Log-likelihood at ``params`` minus :meth:`penalty` (the x-marginal
@@ -338,10 +368,12 @@ class GatedGaussianMoE:
         value = 0.0
         grad = np.zeros((k, q))
         hess = np.zeros((k, q, k, q))
+        # a gate normalised in groups has a pass of its own
+        hessian = (loglik_hessian_from_scores if self.gate.groups(k) is None
+                   else grouped_loglik_hessian)
         for rows in self._chunks():
-            v, g, h = loglik_hessian_from_scores(
-                self._source(rows, blocks, 2), self.Xt[rows], self.y[rows],
-                self.w[rows], params.coef, params.var)
+            v, g, h = hessian(self._source(rows, blocks, 2), self.Xt[rows],
+                              self.y[rows], self.w[rows], params.coef, params.var)
             value, grad, hess = value + v, grad + g, hess + h
         if self.marginal:
             # the data-free part of the x-marginal term, -W N(theta)
@@ -373,7 +405,7 @@ class GatedGaussianMoE:
         z = resid / params.var
         n, m = self.n_samples, self.m
         G = np.empty((n, k, m + p + 1))
-        G[:, :, :m] = (tau - pi)[:, :, None] * D1
+        G[:, :, :m] = (tau - self._gate_pull(tau, pi))[:, :, None] * D1
         G[:, :, m:m + p] = (tau * z)[:, :, None] * self.Xt[:, None, :]
         G[:, :, -1] = 0.5 * tau * (resid * z - 1.0)
         return self.free_rows(G.reshape(n, -1), k)
@@ -386,14 +418,32 @@ class GatedGaussianMoE:
         k, p = params.coef.shape
         S, D1, _ = self.gate.score_derivatives(
             self.Z, self.project_gate(params.gate), order=1)
-        pi = np.exp(log_softmax_active(S, self.gate.active(S)))
+        pi = np.exp(self._log_weights(S))
         mu = self.Xt @ params.coef.T
         mean = np.sum(pi * mu, axis=1)
         n, m = self.n_samples, self.m
         G = np.zeros((n, k, m + p + 1))
-        G[:, :, :m] = (pi * (mu - mean[:, None]))[:, :, None] * D1
+        # d mean / d s_l = pi_l mu_l - (sum over l's group of pi_i mu_i) tilde pi_l
+        if self.gate.groups(k) is None:
+            G[:, :, :m] = (pi * (mu - mean[:, None]))[:, :, None] * D1
+        else:
+            pull = self._gate_pull(pi * mu, pi)
+            G[:, :, :m] = (pi * mu - pull)[:, :, None] * D1
         G[:, :, m:m + p] = pi[:, :, None] * self.Xt[:, None, :]
         return mean, self.free_rows(G.reshape(n, -1), k)
+
+    def _gate_pull(self, tau, pi):
+        """``T_g(j) tilde pi_j`` (n, k): what the normalisers take from
+        ``d sum_i tau_i log pi_i / d s_j``, for ``tau`` summing to 1 (then
+        ``pi_j`` for a single group; :mod:`gmoe.kernels._grouped`)."""
+        groups = self.gate.groups(pi.shape[1])
+        if groups is None:
+            return pi  # the responsibilities sum to 1
+        group, log_mass = groups
+        totals = np.zeros_like(tau)
+        for g in range(len(log_mass)):
+            totals[:, group == g] = tau[:, group == g].sum(axis=1, keepdims=True)
+        return totals * pi / np.exp(log_mass)[group]
 
     def removal_deviance(self, params):
         """Twice the log-likelihood lost by removing each expert, the gate
@@ -437,10 +487,14 @@ class GatedGaussianMoE:
 
     # ------------------------------------------------------- free parameters
     def _free_gate(self, k):
-        """(k, m) bool: the gate coordinates that are free (all but the gauge
-        coordinates of the last expert)."""
-        free = np.ones((k, self.m), dtype=bool)
-        free[-1] = ~self.gauge
+        """(k, m) bool: the gate coordinates that are free: all but the gate's
+        fixed ones and the gauge coordinates of each translation's reference
+        (:meth:`gmoe.gates.Gate.translations`; by default the last expert's)."""
+        d = self.Z.shape[1]
+        free = ~np.asarray(self.gate.fixed_coordinates(k, d), dtype=bool)
+        for experts, coords in self.gate.translations(k, d):
+            if len(experts):
+                free[experts[-1], coords] = False
         if k == 1 and not self.gate.marginal:
             # a single expert has weight 1 whatever its block; with an
             # x-marginal its block is still the density of x, and is fitted
@@ -473,7 +527,10 @@ class GatedGaussianMoE:
             return np.zeros(0)
         blocks = np.zeros((k, self.m))
         blocks[self._free_gate(k)] = grad[:self.n_gate_free(k)]
-        return -blocks[:-1, self.gauge].sum(axis=0)
+        parts = [-blocks[experts[:-1]][:, coords].sum(axis=0)
+                 for experts, coords in self.gate.translations(k, self.Z.shape[1])
+                 if len(experts)]
+        return np.concatenate(parts) if len(parts) > 1 else parts[0]
 
     def n_gate_free(self, k):
         return int(self._free_gate(k).sum())
@@ -505,10 +562,21 @@ class GatedGaussianMoE:
 
     # ------------------------------------------------------------ projections
     def project_gate(self, gate):
-        """``gate`` in reference form: the gauge coordinates of the last expert
-        subtracted from every expert's."""
+        """``gate`` in reference form: the gauge coordinates of each
+        translation's reference (by default the last expert) subtracted from
+        those of its experts, the fixed coordinates zero."""
         gate = np.array(gate, dtype=float)
-        gate[:, self.gauge] -= gate[-1, self.gauge]
+        k, d = gate.shape[0], self.Z.shape[1]
+        translations = self.gate.translations(k, d)
+        if len(translations) == 1 and len(translations[0][0]) == k:
+            gate[:, translations[0][1]] -= gate[-1, translations[0][1]]
+            return gate
+        gate[self.gate.fixed_coordinates(k, d)] = 0.0
+        for experts, coords in translations:
+            if len(experts):
+                block = gate[experts]
+                block[:, coords] -= block[-1, coords]
+                gate[experts] = block
         return gate
 
     def project(self, params):

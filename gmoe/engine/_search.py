@@ -62,7 +62,7 @@ def _separated_pairs(scores, w):
     return pairs
 
 
-def search_starts(estimator, model, rng, n_features, gate):
+def search_starts(estimator, model, rng, n_features, gate, n_experts=None):
     """The starts to run to the end for ``estimator`` (a
     :class:`gmoe.GaussianMoERegressor`) on ``model``: ``n_init`` starts, screened
     ("emEM") down to ``n_refine`` when there are more.
@@ -73,9 +73,10 @@ def search_starts(estimator, model, rng, n_features, gate):
     A gate whose :meth:`~gmoe.gates.Gate.screening_gate` is another one
     (another likelihood on the same blocks) has its starts made and screened
     by that one's M-step and EM, the end points ranked by this model's
-    likelihood.
+    likelihood.  ``n_experts``: the number of experts in all (default the
+    estimator's ``n_experts``).
     """
-    k = estimator.n_experts
+    k = estimator.n_experts if n_experts is None else n_experts
     screening = estimator.n_init > estimator.n_refine and estimator.n_screen_iter > 0
     search = model
     if screening and model.n_samples > SCREEN_MAX_SAMPLES:

@@ -23,13 +23,15 @@ from gmoe.estimator._validation import (
     _check_init_dict,
     check_balance,
     check_top_k,
+    grouped_expert_order,
     resolve_experts,
+    with_shared_experts,
 )
 from gmoe.estimator._warnings import warn_about_fit
 from gmoe.experts import EXPERT_FAMILIES, ExpertFamily
 from gmoe.gates import GATES, Gate, Softmax, TopK, get_gate
 from gmoe.model._conditional import ConditionalMixture
-from gmoe.model._order import better_fit, canonical_expert_order, canonical_rows
+from gmoe.model._order import better_fit, canonical_rows
 from gmoe.model._scaling import _Scaling
 
 
@@ -184,6 +186,15 @@ default="gaussian_linear"
         ``experts=gmoe.experts.GaussianLinear(shared_features, shared_variance)``.
     shared_variance : bool, default=False
         One variance shared by the experts (see ``shared_features``).
+    n_shared_experts : int, default=0
+        Shared experts ``k1`` (arXiv 2505.10860, eq. 1): experts of constant weights
+        :math:`c\\,\\omega_i` beside the ``n_experts`` routed by ``gate`` (a dense
+        gate), whose weights are :math:`(1 - c)\\,g_i(x)`
+        (:class:`gmoe.gates.SharedRouted`).  The shared experts come first in
+        the fitted arrays; ``0`` is the plain model.
+    shared_fraction : float, default=0.5
+        The total weight ``c`` of the shared experts, ``0 < c < 1`` (the paper
+        fixes ``1/2``).
 
     Attributes
     ----------
@@ -194,6 +205,10 @@ default="gaussian_linear"
     gate_coef_ : ndarray of shape (n_experts, n_features)
         Gate slopes :math:`\\beta_{1i}` (absent for the constant gate; the
         directions of the cosine gate, the centres of the Laplace gate).
+    shared_weights_ : ndarray of shape (n_shared_experts,)
+        With shared experts only: their weights :math:`\\omega_i` (summing to 1);
+        every other array then covers the ``n_shared_experts + n_experts``
+        experts, shared first, except the routed gate's, over the routed ones.
     gate_intercept_ : ndarray of shape (n_experts,)
         Gate intercepts :math:`\\beta_{0i}`.  The gate is identified only up to a
         common translation of all ``(beta_0i, beta_1i)``; the canonical form
@@ -343,6 +358,8 @@ default="gaussian_linear"
         "experts": [StrOptions(set(EXPERT_FAMILIES)), ExpertFamily],
         "shared_features": [None, "array-like"],
         "shared_variance": ["boolean"],
+        "n_shared_experts": [Interval(numbers.Integral, 0, None, closed="left")],
+        "shared_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
     }
 
     def __init__(
@@ -372,6 +389,8 @@ default="gaussian_linear"
         experts="gaussian_linear",
         shared_features=None,
         shared_variance=False,
+        n_shared_experts=0,
+        shared_fraction=0.5,
     ):
         self.n_experts = n_experts
         self.solver = solver
@@ -397,6 +416,8 @@ default="gaussian_linear"
         self.experts = experts
         self.shared_features = shared_features
         self.shared_variance = shared_variance
+        self.n_shared_experts = n_shared_experts
+        self.shared_fraction = shared_fraction
 
     # ------------------------------------------------------------------ fitting
     def fit(self, X, y, sample_weight=None):
@@ -473,7 +494,7 @@ default="gaussian_linear"
         if not w.sum() > 0:
             raise ValueError("sample_weight sums to zero; give at least one sample "
                              "a positive weight.")
-        k = self.n_experts
+        k = self.n_experts + self.n_shared_experts
         n_positive = int(np.count_nonzero(w))
         if n_positive < k:
             raise ValueError(
@@ -501,6 +522,7 @@ default="gaussian_linear"
                     f"top_k applies to the softmax gate; leave top_k=None with "
                     f"gate={gate!r} (or pass gate=gmoe.gates.TopK(K)).")
             gate = TopK(top_k)
+        gate = with_shared_experts(gate, self.n_shared_experts, self.shared_fraction)
         softmax = type(gate) is Softmax
         if not softmax:
             if self.gate_bound is not None:
@@ -559,7 +581,7 @@ default="gaussian_linear"
                     "them.")
             starts = [start]
         else:
-            starts = search_starts(self, model, rng, n_features, gate)
+            starts = search_starts(self, model, rng, n_features, gate, k)
         # the variance floor that makes a fit irregular is reg_variance's, not a
         # user's lower bound (an expert held at a chosen bound is not spurious)
         floor = self.reg_variance
@@ -584,9 +606,9 @@ default="gaussian_linear"
             if better_fit(key, best_key, scale=w.sum()):
                 best, best_key, best_resp = result, key, resp
 
-        order = canonical_expert_order(w @ best_resp, best.params.coef,
-                                       best.params.var,
-                                       fixed_last=model.reference_dependent)
+        order = grouped_expert_order(gate, w @ best_resp, best.params.coef,
+                                     best.params.var,
+                                     fixed_last=model.reference_dependent)
         best.params = MoEParams(best.params.gate[order], best.params.coef[order],
                                 best.params.var[order])
         best_resp = best_resp[:, order]

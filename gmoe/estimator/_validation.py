@@ -8,14 +8,37 @@ import numpy as np
 
 from gmoe.datasets import PARAM_NAMES
 from gmoe.experts import GaussianLinear, get_experts
-from gmoe.gates import GATES, Softmax
+from gmoe.gates import GATES, SharedRouted, Softmax
+from gmoe.model._order import canonical_expert_order
 
 #: The expert parameters of every fit (the gate's are ``gate.attributes``).
 EXPERT_PARAM_NAMES = ("expert_intercept", "expert_coef", "expert_variance")
 
 #: Every gate attribute a fit may set (removed before a refit sets its own).
 _ALL_GATE_ATTRIBUTES = tuple(sorted({name for gate in GATES.values()
-                                     for name in gate().attributes}))
+                                     for name in gate().attributes}
+                                    | {"shared_weights"}))
+
+
+def with_shared_experts(gate, n_shared, shared_fraction):
+    """The gate of ``n_shared`` shared experts (:class:`gmoe.gates.SharedRouted`)
+    whose routed experts ``gate`` routes; ``gate`` itself when ``n_shared`` is
+    0.  A ValueError says what to change when ``gate`` cannot route them (a
+    sparse gate, the Gaussian gate) or is already a shared-experts gate."""
+    if isinstance(gate, SharedRouted):
+        raise ValueError(
+            f"gate={gate!r}: give the routed gate as gate= and the shared experts "
+            "as n_shared_experts= and shared_fraction=.")
+    if n_shared == 0:
+        return gate
+    try:
+        return SharedRouted(n_shared, gate, shared_fraction)
+    except ValueError as error:
+        raise ValueError(
+            f"n_shared_experts={n_shared} needs a dense gate fitted by its own "
+            f"likelihood for the routed experts ('softmax', 'sigmoid', 'constant', "
+            f"'cosine', 'laplace'); gate={gate!r} is not one. Use one of those or "
+            f"n_shared_experts=0.") from error
 
 def _check_init_dict(params, k, d, names=PARAM_NAMES, gate=None):
     """Validate user-supplied starting parameters ``names`` (original units);
@@ -119,3 +142,21 @@ def resolve_experts(experts, shared_features, shared_variance, n_features,
         shared_features=own if shared_features is None else shared_features,
         shared_variance=bool(shared_variance or family.shared_variance))
     return family.for_features(n_features, feature_names)
+
+
+def grouped_expert_order(gate, share, coef, variance, *, fixed_last=False):
+    """The canonical order of the experts (:func:`gmoe.model._order.
+    canonical_expert_order`) within each of the gate's groups
+    (:meth:`gmoe.gates.Gate.groups`), the groups kept in place: ``order`` (k,),
+    expert ``order[j]`` becomes expert ``j``."""
+    k = len(share)
+    groups = gate.groups(k)
+    if groups is None:
+        return canonical_expert_order(share, coef, variance, fixed_last=fixed_last)
+    order = np.arange(k)
+    for g in range(len(groups[1])):
+        members = np.flatnonzero(groups[0] == g)
+        order[members] = members[canonical_expert_order(
+            share[members], coef[members], variance[members],
+            fixed_last=fixed_last)]
+    return order

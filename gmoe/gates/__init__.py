@@ -20,10 +20,11 @@ expert's parameters, and which parameter directions leave the weights unchanged
 
 from collections.abc import Mapping
 
-from gmoe.gates._base import Gate, log_softmax_active
+from gmoe.gates._base import Gate, log_softmax_active, log_softmax_groups
 from gmoe.gates._distance import Cosine, Laplace
 from gmoe.gates._gaussian import Gaussian
 from gmoe.gates._linear import Constant, Sigmoid, Softmax
+from gmoe.gates._shared import SharedRouted, shared_routed
 from gmoe.gates._sparse import TopK, TopP
 
 #: The gates by name: ``GATES[name]()`` is the gate with its default options.
@@ -91,9 +92,10 @@ def same_gate(a, b):
     >>> same_gate(Cosine(0.1), Cosine(0.1)), same_gate(Cosine(0.1), Cosine(0.0))
     (True, False)
     """
-    return type(a) is type(b) and vars(a) == vars(b)
+    return type(a) is type(b) and (a == b or vars(a) == vars(b))
 
 
-__all__ = ["GATES", "Constant", "Cosine", "Gate", "Gaussian", "Laplace", "Sigmoid",
-           "Softmax", "TopK", "TopP", "gate_spec", "get_gate", "log_softmax_active",
-           "same_gate"]
+__all__ = ["GATES", "Constant", "Cosine", "Gate", "Gaussian", "Laplace",
+           "SharedRouted", "Sigmoid", "Softmax", "TopK", "TopP", "gate_spec",
+           "get_gate", "log_softmax_active", "log_softmax_groups", "same_gate",
+           "shared_routed"]

@@ -111,6 +111,33 @@ class Gate:
         reference)."""
         raise NotImplementedError
 
+    def groups(self, n_experts):
+        """Groups of experts whose weights are normalised separately, as
+        ``(group, log_mass)``: ``group`` (k,) int, the group of each expert,
+        ``log_mass`` (G,) the log of each group's fixed total weight (summing
+        to 1), so that ``log pi_i = log_mass[g] + s_i - logsumexp_{j in g} s_j``
+        (:func:`log_softmax_groups`).  None (the default): one group of mass 1,
+        the softmax over every expert."""
+        return None
+
+    def translations(self, n_experts, n_features):
+        """The common translations that leave every weight unchanged, as a list
+        of ``(experts, coordinates)``: adding the same ``t`` to the
+        ``coordinates`` ((m,) bool) of the blocks of every expert in ``experts``
+        (int array); the engine holds them at zero for the LAST of ``experts``
+        (its reference).  The default: every expert and the :meth:`gauge`."""
+        return [(np.arange(n_experts), np.asarray(self.gauge(n_features), bool))]
+
+    def fixed_coordinates(self, n_experts, n_features):
+        """Block coordinates held at zero, (k, m) bool: none by default (a gate
+        whose experts have blocks of different sizes pads the smaller ones)."""
+        return np.zeros((n_experts, self.n_block(n_features)), dtype=bool)
+
+    def shared_mask(self, n_experts):
+        """(k,) bool: the experts whose weights do not depend on x and which
+        every sample uses (shared experts); none by default."""
+        return np.zeros(n_experts, dtype=bool)
+
     def identified_gate(self):
         """The gate in the parameters its likelihood identifies: a gate with the
         same weights whose blocks are identified up to its own :meth:`gauge` (a
@@ -316,6 +343,9 @@ class Gate:
     def log_weights(self, Z, blocks):
         """``log pi_i(z_n)``, shape ``(n, k)`` (``-inf`` outside the active set)."""
         S = self.scores(Z, blocks)
+        groups = self.groups(S.shape[1])
+        if groups is not None:
+            return log_softmax_groups(S, *groups)
         return log_softmax_active(S, self.active(S))
 
     def __repr__(self):
@@ -351,3 +381,37 @@ def log_softmax_active(S, active=None):
     with np.errstate(invalid="ignore"):
         shifted = S - top
     return shifted - np.log(np.sum(np.exp(shifted), axis=1, keepdims=True))
+
+
+def log_softmax_groups(S, group, log_mass):
+    """Row-wise log-softmax within groups of experts of fixed total weights.
+
+    .. math::
+
+        \\log \\pi_i = \\log m_{g(i)} + s_i - \\log \\sum_{j: g(j) = g(i)} e^{s_j}
+
+    Parameters
+    ----------
+    S : ndarray of shape (n, k)
+    group : ndarray of shape (k,), dtype=int
+        The group of each expert, ``0 .. G - 1``.
+    log_mass : ndarray of shape (G,)
+        ``log m_g``, the logs of the groups' total weights (summing to 1).
+
+    Returns
+    -------
+    log_pi : ndarray of shape (n, k)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> S = np.array([[0.0, 0.0, 1.0]])
+    >>> np.exp(log_softmax_groups(S, np.array([0, 1, 1]), np.log([0.5, 0.5]))).round(3)
+    array([[0.5  , 0.134, 0.366]])
+    """
+    S = np.asarray(S, dtype=float)
+    out = np.empty_like(S)
+    for g, mass in enumerate(log_mass):
+        cols = np.flatnonzero(np.asarray(group) == g)
+        out[:, cols] = mass + log_softmax_active(S[:, cols])
+    return out

@@ -106,6 +106,15 @@ def covariance(inference, estimator, data, method):
     else:
         inference.notes.append(f"the {inference.gate.name} gate has no reference "
                                "expert: every expert's gate row is free.")
+    shared = np.flatnonzero(inference.gate.shared_mask(k))
+    if shared.size:
+        which = (f"expert {shared[0]} is" if shared.size == 1 else
+                 f"experts {', '.join(map(str, shared))} are")
+        inference.notes.append(
+            f"{which} shared (constant weights, always active): the shared_score "
+            f"rows are log weights relative to expert {shared[-1]} (zero by "
+            "convention, standard error NaN); the gate rows are those of the "
+            "routed experts.")
     info = -0.5 * (hess + hess.T)
     expert, kind, coordinate = model.free_layout(k)
     is_gate = kind == "gate"

@@ -278,13 +278,19 @@ class MoEInference:
         names = list(params)
         if self._block_rows():
             blocks = self.gate.from_original(params, identity_scaling(d))
-            gauge = self.gate.gauge(d)
-            blocks[:, gauge] -= blocks[-1, gauge]
+            fixed = self.gate.fixed_coordinates(k, d)
+            for experts, coords in self.gate.translations(k, d):
+                block = blocks[experts]
+                block[:, coords] -= block[-1, coords]
+                blocks[experts] = block
             labels = self.gate.block_names(d)
+            shared = self.gate.shared_mask(k)
             for i in range(k):
                 for a, label in enumerate(labels):
-                    rows.append(("gate_score", i, label, float(blocks[i, a]),
-                                 self._layout.get(("gate", i, a), -1)))
+                    if not fixed[i, a]:
+                        rows.append(("shared_score" if shared[i] else "gate_score",
+                                     i, label, float(blocks[i, a]),
+                                     self._layout.get(("gate", i, a), -1)))
             names = [name for name in names if name not in self.gate.attributes]
         for name in names:
             value = params[name]

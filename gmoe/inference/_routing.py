@@ -41,7 +41,11 @@ class RoutingDiagnostics:
           given);
         - ``never_used``: ``load < min_load``;
         - ``collapsed``: this expert takes nearly all the samples
-          (``top_share >= collapse_share``).
+          (``top_share >= collapse_share``);
+        - ``shared`` (with shared experts only): the expert is shared (constant
+          weight, active at every sample); ``top_share`` is then NaN for it and
+          counts the routed experts alone, and a shared expert never
+          ``collapsed``.
     summary : dict
         ``n_samples``, ``n_experts``, ``mean_entropy`` (mean over the samples of
         the entropy of the gate weights, nats), ``max_entropy`` (``log k``),
@@ -79,6 +83,14 @@ class RoutingDiagnostics:
                   if isinstance(self.summary[key], float)
                   else f"{key}: {self.summary[key]}" for key in keys]
         return "\n".join(lines)
+
+
+def _shared_experts(estimator, k):
+    """(k,) bool: the estimator's shared experts (none for a model without)."""
+    gate = getattr(estimator, "gate_", None)
+    if gate is None or not hasattr(gate, "shared_mask"):
+        return np.zeros(k, dtype=bool)
+    return np.asarray(gate.shared_mask(k), dtype=bool)
 
 
 def routing_diagnostics(estimator, X, y=None, *, min_load=0.01, collapse_share=0.95):
@@ -150,14 +162,21 @@ def routing_diagnostics(estimator, X, y=None, *, min_load=0.01, collapse_share=0
     if gate.ndim != 2 or gate.shape[0] == 0:
         raise ValueError("routing_diagnostics needs at least one sample in X.")
     n, k = gate.shape
+    shared = _shared_experts(estimator, k)
     load = gate.mean(axis=0)
-    top = np.argmax(gate, axis=1)
+    # the routing decision is among the routed experts: the shared ones take
+    # every sample
+    routed = np.flatnonzero(~shared)
+    top = routed[np.argmax(gate[:, routed], axis=1)]
     top_share = np.bincount(top, minlength=k) / n
+    top_share[shared] = np.nan
     active_share = np.mean(gate > 0, axis=0)
     entropy = _entropy(gate, axis=1)
     never_used = load < min_load
-    collapsed = top_share >= collapse_share
+    collapsed = np.where(shared, False, top_share >= collapse_share)
     columns = {"load": load, "top_share": top_share, "active_share": active_share}
+    if shared.any():
+        columns["shared"] = shared
     if y is not None:
         resp = np.asarray(estimator.predict_responsibilities(X, y), dtype=float)
         columns["responsibility"] = resp.mean(axis=0)

@@ -53,19 +53,24 @@ from gmoe.kernels._em import (
 )
 from gmoe.kernels._numba_config import CHUNK_SIZE, jit
 from gmoe.kernels._sources import (
-    _gate_chunk,
-    _select,
+    _gate_scratch,
+    _gate_weights,
+    _group_pull,
 )
 
 
 @jit
-def _gate_moments_chunk(WT, WP, P, LP, D1T, mc, grad, info, with_info, C, linear,
-                        link, ZT, AUX):
+def _gate_moments_chunk(WT, WP, WG, P, LP, D1T, mc, grad, info, with_info, C,
+                        linear, link, ZT, AUX, group):
     """Add the chunk's gate objective, gradient and (``with_info``) Fisher
     information (blocks ``o >= i``; see :func:`_mirror_info`); return the
     objective.  ``WT = w tau``, ``WP = w pi`` (zero for the gradient of ``sum w
     tau s``), ``P = pi``, ``LP = log pi`` (0 for an expert a sparse gate left
     out, finite, however small ``pi``, for any other); ``C`` (mc,) is scratch.
+    The gradient is ``sum (WT - WG) d s``: ``WG`` is ``WP`` for one group.  With
+    groups (``group`` not empty), ``WG = w T_g tilde pi``, ``P`` the weights
+    within the group ``tilde pi`` and the information zero between groups
+    (:mod:`gmoe.engine._grouped`).
     For a ``linear`` predictor the derivatives ``h'_i z`` are read
     from the design ``ZT`` and, for the log-sigmoid ``link``, ``h'_i`` in
     ``AUX``: every block of the information is then symmetric."""
@@ -77,13 +82,13 @@ def _gate_moments_chunk(WT, WP, P, LP, D1T, mc, grad, info, with_info, C, linear
             acc += WT[i, j] * LP[i, j]
         q += acc
         if linear:
-            _linear_gate_moments(WT, WP, P, mc, grad, info, with_info, C, link, ZT,
-                                 AUX, i)
+            _linear_gate_moments(WT, WP, WG, P, mc, grad, info, with_info, C, link,
+                                 ZT, AUX, i, group)
             continue
         for a in range(m):
             acc = 0.0
             for j in range(mc):
-                acc += (WT[i, j] - WP[i, j]) * D1T[i, a, j]
+                acc += (WT[i, j] - WG[i, j]) * D1T[i, a, j]
             grad[i, a] += acc
         if not with_info:
             continue
@@ -100,6 +105,8 @@ def _gate_moments_chunk(WT, WP, P, LP, D1T, mc, grad, info, with_info, C, linear
                 if b > a:
                     info[i, i, b, a] += acc
         for o in range(i + 1, k):
+            if group.shape[0] > 0 and group[o] != group[i]:
+                continue
             for j in range(mc):
                 C[j] = WP[i, j] * P[o, j]
             for a in range(m):
@@ -112,13 +119,14 @@ def _gate_moments_chunk(WT, WP, P, LP, D1T, mc, grad, info, with_info, C, linear
 
 
 @jit
-def _linear_gate_moments(WT, WP, P, mc, grad, info, with_info, C, link, ZT, AUX, i):
+def _linear_gate_moments(WT, WP, WG, P, mc, grad, info, with_info, C, link, ZT, AUX,
+                         i, group):
     """Expert ``i``'s part of :func:`_gate_moments_chunk` for a linear predictor:
     the gradient ``sum_j (WT - WP) h'_i z`` and the information blocks ``o >= i``,
     ``sum_j WP_i (delta_io - P_o) h'_i h'_o z z'``, each by its upper triangle."""
     m = ZT.shape[0]
     for j in range(mc):
-        C[j] = WT[i, j] - WP[i, j]
+        C[j] = WT[i, j] - WG[i, j]
         if link == 1:
             C[j] *= AUX[i, j]
     for a in range(m):
@@ -129,6 +137,8 @@ def _linear_gate_moments(WT, WP, P, mc, grad, info, with_info, C, link, ZT, AUX,
     if not with_info:
         return
     for o in range(i, P.shape[0]):
+        if group.shape[0] > 0 and group[o] != group[i]:
+            continue
         if o == i:
             for j in range(mc):
                 C[j] = WP[i, j] * (1.0 - P[i, j])
@@ -159,37 +169,9 @@ def _mirror_info(info):
 
 
 @jit
-def _gate_scratch(k, m, z_dim):
-    """The scratch arrays of the gate part of a pass, one chunk long: the
-    covariates read (``ZT``), scores (``ST``), log-weights (``LP``), weights
-    (``P``), score derivatives (``D1T``, ``AUX``), the selection's work arrays
-    (``KEEP``, ``BEST``, ``TOTAL``, ``CUM``, ``ARG``) and the log-sum-exp
-    (``LSE``, ``TMP``), in that order (see :func:`_gate_weights`)."""
-    return (np.empty((max(z_dim, 1), CHUNK_SIZE)), np.empty((k, CHUNK_SIZE)),
-            np.empty((k, CHUNK_SIZE)), np.empty((k, CHUNK_SIZE)),
-            np.empty((k, m, CHUNK_SIZE)), np.empty((k, CHUNK_SIZE)),
-            np.empty((k, CHUNK_SIZE)), np.empty(CHUNK_SIZE), np.empty(CHUNK_SIZE),
-            np.empty(CHUNK_SIZE), np.empty(CHUNK_SIZE, dtype=np.int64),
-            np.empty(CHUNK_SIZE), np.empty(CHUNK_SIZE))
-
-
-@jit
-def _gate_weights(S, D1, Zt, blocks, link, select, select_param, constant, lo, mc,
-                  order, scratch):
-    """The gate part of every pass for the chunk of ``mc`` samples from ``lo``:
-    scores and their derivatives up to ``order`` (:func:`_gate_chunk`), the
-    sparse gate's selection (:func:`_select`), then the weights ``P`` and
-    log-weights ``LP`` (``-inf`` off the selection) and each sample's
-    log-sum-exp of the scores ``LSE``, all in ``scratch``."""
-    ZT, ST, LP, P, D1T, AUX, KEEP, BEST, TOTAL, CUM, ARG, LSE, TMP = scratch
-    _gate_chunk(S, D1, Zt, blocks, link, constant, lo, mc, order, ZT, ST, D1T, AUX)
-    _select(ST, mc, select, select_param, KEEP, BEST, ARG, TOTAL, CUM)
-    _softmax_columns(ST, mc, P, LP, LSE, TMP)
-
-
-@jit
 def _e_step_tasks(t0, t1, S, D1, D2, Zt, blocks, link, select, select_param,
-                  marginal, constant, Xt, y, w, coef, var, resp_prev, resp, A_c,
+                  marginal, constant, group, log_mass, Xt, y, w, coef, var,
+                  resp_prev, resp, A_c,
                   B_c, C_c, grad_c, info_c, sums_c):
     """Tasks ``t0 .. t1 - 1``; task ``t`` adds its run of chunks, in order, to its
     own slots of the partial sums."""
@@ -205,12 +187,15 @@ def _e_step_tasks(t0, t1, S, D1, D2, Zt, blocks, link, select, select_param,
     ZT, ST, LP, P, D1T, AUX, _, _, _, _, _, LSE, TMP = scratch
     LJ, WT, WP = np.empty((k, CHUNK_SIZE)), np.empty((k, CHUNK_SIZE)), \
         np.empty((k, CHUNK_SIZE))
+    grouped = group.shape[0] > 0
+    PW, WG = np.empty((k, CHUNK_SIZE if grouped else 0)), \
+        np.empty((k, CHUNK_SIZE if grouped else 0))
     for t in range(t0, t1):
         for c in range(t * n_chunks // n_tasks, (t + 1) * n_chunks // n_tasks):
             lo = c * CHUNK_SIZE
             mc = min(n, lo + CHUNK_SIZE) - lo
             _gate_weights(S, D1, Zt, blocks, link, select, select_param, constant,
-                          lo, mc, 1, scratch)
+                          group, log_mass, lo, mc, 1, scratch)
             if marginal:
                 acc = 0.0
                 for j in range(mc):
@@ -238,14 +223,19 @@ def _e_step_tasks(t0, t1, S, D1, D2, Zt, blocks, link, select, select_param,
             sums_c[t, 0] += ll
             sums_c[t, 2] += q_prev
             _expert_moments(WT, XT, y, lo, mc, A_c[t], B_c[t], C_c[t])
-            sums_c[t, 1] += _gate_moments_chunk(WT, WP, P, LP, D1T, mc, grad_c[t],
-                                                info_c[t], not marginal, TMP,
-                                                linear, link, ZT, AUX)
+            WGc, Pc = WP, P
+            if grouped:  # the gradient's pull and the weights within the group
+                _group_pull(WT, P, group, log_mass, mc, PW, WG, TMP)
+                WGc, Pc = WG, PW
+            sums_c[t, 1] += _gate_moments_chunk(WT, WP, WGc, Pc, LP, D1T, mc,
+                                                grad_c[t], info_c[t], not marginal,
+                                                TMP, linear, link, ZT, AUX, group)
 
 
 @jit
 def _gate_stats_tasks(t0, t1, S, D1, D2, Zt, blocks, link, select, select_param,
-                      marginal, constant, w, resp, grad_c, info_c, sums_c):
+                      marginal, constant, group, log_mass, w, resp, grad_c, info_c,
+                      sums_c):
     n = resp.shape[0]
     k, m = grad_c.shape[1], grad_c.shape[2]
     n_tasks = grad_c.shape[0]
@@ -254,12 +244,15 @@ def _gate_stats_tasks(t0, t1, S, D1, D2, Zt, blocks, link, select, select_param,
     scratch = _gate_scratch(k, m, Zt.shape[1])
     ZT, ST, LP, P, D1T, AUX, _, _, _, _, _, LSE, TMP = scratch
     WT, WP = np.empty((k, CHUNK_SIZE)), np.empty((k, CHUNK_SIZE))
+    grouped = group.shape[0] > 0
+    PW, WG = np.empty((k, CHUNK_SIZE if grouped else 0)), \
+        np.empty((k, CHUNK_SIZE if grouped else 0))
     for t in range(t0, t1):
         for c in range(t * n_chunks // n_tasks, (t + 1) * n_chunks // n_tasks):
             lo = c * CHUNK_SIZE
             mc = min(n, lo + CHUNK_SIZE) - lo
             _gate_weights(S, D1, Zt, blocks, link, select, select_param, constant,
-                          lo, mc, 1, scratch)
+                          group, log_mass, lo, mc, 1, scratch)
             if marginal:
                 acc = 0.0
                 for j in range(mc):
@@ -271,15 +264,20 @@ def _gate_stats_tasks(t0, t1, S, D1, D2, Zt, blocks, link, select, select_param,
                         LP[i, j] = 0.0  # an expert a sparse gate left out
                     WT[i, j] = w[lo + j] * resp[lo + j, i]
                     WP[i, j] = 0.0 if marginal else w[lo + j] * P[i, j]
-            sums_c[t, 0] += _gate_moments_chunk(WT, WP, P, LP, D1T, mc, grad_c[t],
-                                                info_c[t], not marginal, TMP,
-                                                linear, link, ZT, AUX)
+            WGc, Pc = WP, P
+            if grouped:  # the gradient's pull and the weights within the group
+                _group_pull(WT, P, group, log_mass, mc, PW, WG, TMP)
+                WGc, Pc = WG, PW
+            sums_c[t, 0] += _gate_moments_chunk(WT, WP, WGc, Pc, LP, D1T, mc,
+                                                grad_c[t], info_c[t], not marginal,
+                                                TMP, linear, link, ZT, AUX, group)
 
 
 # ---------------------------------------------------------- log-likelihood
 @jit
 def _loglik_tasks(t0, t1, S, D1, D2, Zt, blocks, link, select, select_param,
-                  marginal, constant, Xt, y, w, coef, var, value_c):
+                  marginal, constant, group, log_mass, Xt, y, w, coef, var,
+                  value_c):
     """Tasks ``t0 .. t1 - 1`` of the (conditional) log-likelihood alone (no
     responsibilities, no statistics, no x-marginal term): the light pass that
     tries candidate parameters."""
@@ -299,7 +297,7 @@ def _loglik_tasks(t0, t1, S, D1, D2, Zt, blocks, link, select, select_param,
             lo = c * CHUNK_SIZE
             mc = min(n, lo + CHUNK_SIZE) - lo
             _gate_weights(S, D1, Zt, blocks, link, select, select_param, constant,
-                          lo, mc, 0, scratch)
+                          group, log_mass, lo, mc, 0, scratch)
             _load_chunk(Xt, lo, mc, XT)
             _linear_predictors(coef, XT, mc, LJ)
             _expert_log_pdf(y, lo, mc, log_norm, inv_var, LJ)
@@ -316,7 +314,8 @@ def _loglik_tasks(t0, t1, S, D1, D2, Zt, blocks, link, select, select_param,
 # ---------------------------------------------------------------------- Hessian
 @jit
 def _hessian_tasks(t0, t1, S, D1, D2, Zt, blocks, link, select, select_param,
-                   marginal, constant, Xt, y, w, coef, var, grad_c, hess_c, value_c):
+                   marginal, constant, group, log_mass, Xt, y, w, coef, var, grad_c,
+                   hess_c, value_c):
     """Tasks ``t0 .. t1 - 1`` of the log-likelihood's value, gradient and
     Hessian, chunk by chunk, in per-expert blocks ``(gate block, expert row,
     log-variance)`` of ``q = m + p + 1``; only the blocks ``o >= i`` of the
@@ -353,7 +352,7 @@ def _hessian_tasks(t0, t1, S, D1, D2, Zt, blocks, link, select, select_param,
             lo = c * CHUNK_SIZE
             mc = min(n, lo + CHUNK_SIZE) - lo
             _gate_weights(S, D1, Zt, blocks, link, select, select_param, constant,
-                          lo, mc, 2, scratch)
+                          group, log_mass, lo, mc, 2, scratch)
             if link == 1 and Zt.shape[0] > 0:
                 # h'' = -sigma(eta) sigma(-eta) of h = log sigma, sigma(eta) = e^h
                 for i in range(k):
@@ -591,6 +590,9 @@ def loglik_hessian_from_scores(gate, Xt, y, w, coef, var):
     >>> grad.shape, hess.shape, bool(np.allclose(hess, hess.transpose(2, 3, 0, 1)))
     ((2, 4), (2, 4, 2, 4), True)
     """
+    if gate.group.shape[0]:
+        raise ValueError("a gate normalised in groups has its Hessian in "
+                         "gmoe.engine._grouped.loglik_hessian.")
     n, p = Xt.shape
     k, m = coef.shape[0], gate.D1.shape[2]
     q = m + p + 1

@@ -17,9 +17,10 @@ from gmoe.kernels._em import (
     _exp_nonpositive,
     _linear_predictors,
     _load_chunk,
+    _softmax_columns,
     _top_k_mask,
 )
-from gmoe.kernels._numba_config import jit, jit_inline
+from gmoe.kernels._numba_config import CHUNK_SIZE, jit, jit_inline
 
 #: Links of the linear-predictor gates, by name: the code the kernels take.
 LINKS = {"identity": 0, "log_sigmoid": 1}
@@ -56,10 +57,16 @@ def _log1p_unit(e):
     return (LN2 if big else 0.0) + s * poly
 
 
+#: No groups: the softmax over every expert (:class:`GateSource`).
+NO_GROUPS = (np.zeros(0, dtype=np.int64), np.zeros(0))
+
+
 class GateSource(NamedTuple):
     """A gate as the kernels take it (see the module docstring); the fields of
     the unused form are empty arrays.  ``link`` is the code of a compiled form
-    (:data:`FORMS`), ``constant`` its constant (0 if it has none)."""
+    (:data:`FORMS`), ``constant`` its constant (0 if it has none).  ``group``
+    (k,) and ``log_mass`` (G,) are the groups of a gate normalised in groups of
+    fixed masses (:meth:`gmoe.gates.Gate.groups`), empty for one group."""
 
     S: np.ndarray
     D1: np.ndarray
@@ -71,6 +78,8 @@ class GateSource(NamedTuple):
     select_param: float
     marginal: int = 0
     constant: float = 0.0
+    group: np.ndarray = NO_GROUPS[0]
+    log_mass: np.ndarray = NO_GROUPS[1]
 
 
 def _selection_codes(selection):
@@ -92,10 +101,19 @@ def linear_source(Zt, blocks, link, selection=None, marginal=False):
                       *_selection_codes(selection), int(marginal))
 
 
-def compiled_source(Zt, blocks, form, constant=0.0, selection=None, marginal=False):
+def _group_arrays(groups):
+    if groups is None:
+        return NO_GROUPS
+    return (np.ascontiguousarray(groups[0], dtype=np.int64),
+            np.ascontiguousarray(groups[1], dtype=np.float64))
+
+
+def compiled_source(Zt, blocks, form, constant=0.0, selection=None, marginal=False,
+                    groups=None):
     """A gate whose scores the kernels compute: ``Zt`` (n, d'), ``blocks``
     (k, m), ``form`` a name of :data:`FORMS` with its ``constant``; ``selection``
-    and ``marginal`` as in :func:`linear_source`.
+    and ``marginal`` as in :func:`linear_source`; ``groups`` None or ``(group,
+    log_mass)`` of :meth:`gmoe.gates.Gate.groups`.
 
     ``Zt`` is the design of a linear predictor (``d' = m``), the covariates of
     the cosine and Laplace scores (``m = d' + 1``).
@@ -112,21 +130,24 @@ def compiled_source(Zt, blocks, form, constant=0.0, selection=None, marginal=Fal
     return GateSource(np.zeros((0, k)), np.zeros((0, k, m)), np.zeros((0, k, m, m)),
                       np.ascontiguousarray(Zt, dtype=np.float64),
                       np.ascontiguousarray(blocks, dtype=np.float64), FORMS[form],
-                      *_selection_codes(selection), int(marginal), float(constant))
+                      *_selection_codes(selection), int(marginal), float(constant),
+                      *_group_arrays(groups))
 
 
-def array_source(S, D1, D2=None, selection=None, marginal=False):
+def array_source(S, D1, D2=None, selection=None, marginal=False, groups=None):
     """A gate given by its scores ``S`` (n, k) and derivatives ``D1`` (n, k, m)
     (or shape (0, k, m) for the log-likelihood pass, which reads the scores
     only), ``D2`` (n, k, m, m) or None (scores linear in the blocks);
-    ``selection`` and ``marginal`` as in :func:`linear_source`."""
+    ``selection`` and ``marginal`` as in :func:`linear_source`, ``groups`` as in
+    :func:`compiled_source`."""
     k, m = D1.shape[1:]
     D2 = np.zeros((0, k, m, m)) if D2 is None else D2
     return GateSource(np.ascontiguousarray(S, dtype=np.float64),
                       np.ascontiguousarray(D1, dtype=np.float64),
                       np.ascontiguousarray(D2, dtype=np.float64),
                       np.zeros((0, m)), np.zeros((k, m)), 0,
-                      *_selection_codes(selection), int(marginal))
+                      *_selection_codes(selection), int(marginal), 0.0,
+                      *_group_arrays(groups))
 
 
 @jit_inline
@@ -233,3 +254,82 @@ def _gate_chunk(S, D1, Zt, blocks, link, constant, lo, mc, order, ZT, ST, D1T, A
             else:
                 for j in range(mc):
                     D1T[i, a, j] = AUX[i, j] * ZT[a, j]
+
+
+@jit
+def _gate_scratch(k, m, z_dim):
+    """The scratch arrays of the gate part of a pass, one chunk long: the
+    covariates read (``ZT``), scores (``ST``), log-weights (``LP``), weights
+    (``P``), score derivatives (``D1T``, ``AUX``), the selection's work arrays
+    (``KEEP``, ``BEST``, ``TOTAL``, ``CUM``, ``ARG``) and the log-sum-exp
+    (``LSE``, ``TMP``), in that order (see :func:`_gate_weights`)."""
+    return (np.empty((max(z_dim, 1), CHUNK_SIZE)), np.empty((k, CHUNK_SIZE)),
+            np.empty((k, CHUNK_SIZE)), np.empty((k, CHUNK_SIZE)),
+            np.empty((k, m, CHUNK_SIZE)), np.empty((k, CHUNK_SIZE)),
+            np.empty((k, CHUNK_SIZE)), np.empty(CHUNK_SIZE), np.empty(CHUNK_SIZE),
+            np.empty(CHUNK_SIZE), np.empty(CHUNK_SIZE, dtype=np.int64),
+            np.empty(CHUNK_SIZE), np.empty(CHUNK_SIZE))
+
+
+@jit
+def _group_softmax(ST, mc, group, log_mass, P, LP, BEST, TOTAL):
+    """The weights ``P`` and log-weights ``LP`` of a softmax within groups of
+    fixed masses: ``log pi_i = log_mass[g] + s_i - logsumexp_{j in g} s_j``,
+    ``g = group[i]``.  ``BEST`` and ``TOTAL`` (mc,) are scratch."""
+    k = ST.shape[0]
+    for g in range(log_mass.shape[0]):
+        for j in range(mc):
+            BEST[j] = -np.inf
+            TOTAL[j] = 0.0
+        for i in range(k):
+            if group[i] == g:
+                for j in range(mc):
+                    BEST[j] = max(BEST[j], ST[i, j])
+        for i in range(k):
+            if group[i] == g:
+                for j in range(mc):
+                    TOTAL[j] += _exp_nonpositive(ST[i, j] - BEST[j])
+        for j in range(mc):
+            TOTAL[j] = log_mass[g] - BEST[j] - math.log(TOTAL[j])
+        for i in range(k):
+            if group[i] == g:
+                for j in range(mc):
+                    LP[i, j] = ST[i, j] + TOTAL[j]
+                    P[i, j] = _exp_nonpositive(LP[i, j])
+
+
+@jit
+def _group_pull(WT, P, group, log_mass, mc, PW, WG, TMP):
+    """With groups: the weights within the group ``PW = pi / m_g`` and the
+    gradient's ``WG = (sum over i's group of WT) PW`` (``WT = w tau``)."""
+    k = WT.shape[0]
+    for g in range(log_mass.shape[0]):
+        mass = math.exp(log_mass[g])
+        for j in range(mc):
+            TMP[j] = 0.0
+        for i in range(k):
+            if group[i] == g:
+                for j in range(mc):
+                    TMP[j] += WT[i, j]
+        for i in range(k):
+            if group[i] == g:
+                for j in range(mc):
+                    PW[i, j] = P[i, j] / mass
+                    WG[i, j] = TMP[j] * PW[i, j]
+
+
+@jit
+def _gate_weights(S, D1, Zt, blocks, link, select, select_param, constant, group,
+                  log_mass, lo, mc, order, scratch):
+    """The gate part of every pass for the chunk of ``mc`` samples from ``lo``:
+    scores and their derivatives up to ``order`` (:func:`_gate_chunk`), the
+    sparse gate's selection (:func:`_select`), then the weights ``P`` and
+    log-weights ``LP`` (``-inf`` off the selection; within the groups of
+    ``group``, if any: :func:`_group_softmax`) and each sample's log-sum-exp of
+    the scores ``LSE``, all in ``scratch``."""
+    ZT, ST, LP, P, D1T, AUX, KEEP, BEST, TOTAL, CUM, ARG, LSE, TMP = scratch
+    _gate_chunk(S, D1, Zt, blocks, link, constant, lo, mc, order, ZT, ST, D1T, AUX)
+    _select(ST, mc, select, select_param, KEEP, BEST, ARG, TOTAL, CUM)
+    _softmax_columns(ST, mc, P, LP, LSE, TMP)
+    if group.shape[0] > 0:
+        _group_softmax(ST, mc, group, log_mass, P, LP, BEST, TOTAL)

@@ -291,6 +291,11 @@ def select_n_experts(X, y, n_experts=range(1, 9), criterion="bic", *, n_init=Non
     if "random_state" in estimator_params or "n_experts" in estimator_params:
         raise ValueError("pass random_state and n_experts to select_n_experts "
                          "itself, not as estimator parameters.")
+    if estimator_params.get("n_shared_experts", 0):
+        raise ValueError(
+            "select_n_experts compares models without shared experts; with "
+            f"n_shared_experts={estimator_params['n_shared_experts']!r}, fit "
+            "GaussianMoERegressor for each n_experts and compare their bic(X, y).")
     entropy = _entropy_of(random_state)
     if criterion == "dsc":
         return _select_dsc(X, y, w, ks, entropy, estimator_params)
