@@ -11,6 +11,7 @@ from naive import (
 )
 
 from gmoe import GaussianMoERegressor, select_n_experts
+from gmoe.datasets import make_moe_regression
 from gmoe.engine._gated_model import GatedGaussianMoE
 from gmoe.engine._model import MoEParams
 from gmoe.gates import Constant, Cosine, SharedRouted, Sigmoid, Softmax
@@ -388,3 +389,10 @@ def test_gate_refuses_bad_options():
     for routed in (TopK(2), Gaussian(), Gaussian("joint")):
         with pytest.raises(ValueError, match="dense gate"):
             SharedRouted(1, routed)
+
+
+def test_balance_penalty_refused_with_shared_experts():
+    X, y = make_moe_regression(200, random_state=0)
+    moe = GaussianMoERegressor(2, n_shared_experts=1, n_init=1, max_iter=5)
+    with pytest.raises(ValueError, match="n_shared_experts"):
+        moe.set_params(balance_penalty=0.1).fit(X, y)

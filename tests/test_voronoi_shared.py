@@ -174,24 +174,29 @@ def test_sample_follows_eq1(gate, c):
     np.testing.assert_array_equal(Xg, X[:10])
 
 
-def test_from_estimator_reads_the_attributes():
-    params = truth2("sigmoid")
-    k1 = len(params["omega"])
-    est = SimpleNamespace(
-        shared_weights_=np.array(params["omega"]), gate_="sigmoid",
-        gate_intercept_=np.array(params["beta0"]), gate_coef_=np.array(params["beta1"]),
-        expert_coef_=np.vstack([params["shared"], params["routed"]]),
-        expert_var_=np.concatenate([params["tau"], params["nu"]]))
-    G = SharedRoutedMeasure.from_estimator(est)
-    assert G == build(**params)
-    assert G.n_shared == k1 and G.n_routed == 2 and G.shared_fraction == 0.5
-    np.testing.assert_allclose(G.shared_weights, params["omega"])
-    assert shared_routed_loss(est, G, "D2") == 0.0  # an estimator as G
-    est.shared_fraction_ = 0.3
-    assert SharedRoutedMeasure.from_estimator(est).shared_fraction == 0.3
-    del est.expert_var_
-    with pytest.raises(ValueError, match="expert_var_"):
-        SharedRoutedMeasure.from_estimator(est)
+@pytest.mark.parametrize("gate, fraction", [("softmax", 0.5), ("sigmoid", 0.3)])
+def test_from_estimator_reads_a_fit(gate, fraction):
+    from gmoe import GaussianMoERegressor
+
+    params = truth(gate)
+    G_true = build(**params)
+    X, y = G_true.sample(1500, random_state=0)
+    moe = GaussianMoERegressor(len(params["nu"]), n_shared_experts=len(
+        params["omega"]), gate=gate, shared_fraction=fraction, n_init=3,
+        random_state=0).fit(X, y)
+    G = SharedRoutedMeasure.from_estimator(moe)
+    assert (G.n_shared, G.n_routed) == (len(params["omega"]), len(params["nu"]))
+    assert G.shared_fraction == fraction
+    np.testing.assert_allclose(G.shared_weights, moe.shared_weights_)
+    # the measure's density is the fitted model's
+    np.testing.assert_allclose(G.log_likelihood(X, y), moe.log_likelihood_,
+                               rtol=1e-10)
+    np.testing.assert_allclose(G.log_density(X, y), moe.score_samples(X, y),
+                               rtol=1e-10, atol=1e-12)
+    assert shared_routed_loss(moe, G, "D2") == 0.0  # an estimator as G
+    plain = GaussianMoERegressor(2, n_init=2, random_state=0).fit(X, y)
+    with pytest.raises(ValueError, match="n_shared_experts"):
+        SharedRoutedMeasure.from_estimator(plain)
 
 
 def test_measure_bad_input():

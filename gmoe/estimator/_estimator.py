@@ -533,7 +533,7 @@ default="gaussian_linear"
                 raise ValueError("gate_penalty applies to the dense softmax gate; "
                                  f"leave it at 0 with gate={gate!r}.")
             gate.check_data(X)
-        balance = check_balance(self.balance_penalty, gate)
+        balance = check_balance(self.balance_penalty, gate, k)
         names = gate.attributes + EXPERT_PARAM_NAMES
         init = self.init_params
         if not isinstance(init, str):

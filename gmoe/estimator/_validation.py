@@ -92,9 +92,10 @@ def check_top_k(top_k, k):
     return None if top_k == k else int(top_k)
 
 
-def check_balance(balance_penalty, gate):
+def check_balance(balance_penalty, gate, n_experts):
     """``balance_penalty`` as a float, checked: finite, non-negative, and zero
-    unless ``gate`` is dense and fitted by the conditional likelihood."""
+    unless ``gate`` (of ``n_experts`` experts) is dense, fitted by the
+    conditional likelihood and one softmax over every expert."""
     if (isinstance(balance_penalty, bool)
             or not isinstance(balance_penalty, numbers.Real)
             or not np.isfinite(balance_penalty) or balance_penalty < 0):
@@ -107,6 +108,11 @@ def check_balance(balance_penalty, gate):
             f"likelihood (softmax, sigmoid, cosine, laplace, constant); gate="
             f"{gate!r} is sparse or has an x-marginal. Leave balance_penalty=0 "
             "with it.")
+    if balance_penalty and gate.groups(n_experts) is not None:
+        raise ValueError(
+            f"balance_penalty balances the weights of one softmax over every "
+            f"expert; gate={gate!r} normalises its weights in groups (shared "
+            "experts). Leave balance_penalty=0 with n_shared_experts > 0.")
     return float(balance_penalty)
 
 

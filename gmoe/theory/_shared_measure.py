@@ -180,19 +180,20 @@ class SharedRoutedMeasure:
 
     @classmethod
     def from_estimator(cls, estimator):
-        """The measure of a fitted estimator with shared experts.
+        """The measure of a :class:`gmoe.GaussianMoERegressor` fitted with
+        shared experts (``n_shared_experts > 0``).
 
-        Reads, through ``getattr``: ``shared_weights_`` (k1,), the routed gate
-        ``gate_`` (else the parameter ``gate``, else softmax), its attributes
-        with a trailing underscore (``gate_intercept_`` (k2,), ``gate_coef_``
-        (k2, d)), ``expert_coef_`` (k1 + k2, d + 1; intercept column first,
-        shared experts first), ``expert_var_`` (k1 + k2,) and, when present,
-        ``shared_fraction_`` (else 1/2, the value of [DS25]).
+        Reads ``gate_`` (a :class:`gmoe.gates.SharedRouted` gate: the routed gate
+        and the shared fraction), ``shared_weights_`` (k1,), the routed gate's
+        attributes (``gate_intercept_`` (k2,), ``gate_coef_`` (k2, d) for the
+        softmax and sigmoid gates), ``expert_intercept_`` (k1 + k2,),
+        ``expert_coef_`` (k1 + k2, d) and ``expert_variance_`` (k1 + k2,), the
+        shared experts first.
 
         Parameters
         ----------
-        estimator : object
-            A fitted estimator with those attributes.
+        estimator : GaussianMoERegressor
+            Fitted with shared experts.
 
         Returns
         -------
@@ -200,30 +201,35 @@ class SharedRoutedMeasure:
 
         Examples
         --------
-        >>> from types import SimpleNamespace
-        >>> est = SimpleNamespace(
-        ...     shared_weights_=[1.0], gate_intercept_=[0.0, 0.0],
-        ...     gate_coef_=[[1.0], [0.0]], expert_coef_=[[0.0, 1.0], [1.0, 0.0],
-        ...     [2.0, 0.0]], expert_var_=[1.0, 1.0, 1.0])
-        >>> SharedRoutedMeasure.from_estimator(est).n_routed
-        2
+        >>> import numpy as np
+        >>> from gmoe import GaussianMoERegressor
+        >>> truth = SharedRoutedMeasure.from_arrays(
+        ...     [1.0], [[0.0, 0.5], [-2.0, -1.0], [2.0, 1.5]], [0.25, 0.4, 0.4],
+        ...     gate_intercept=[-1.0, 0.0], gate_coef=[[2.0], [0.0]])
+        >>> X, y = truth.sample(2000, random_state=0)
+        >>> moe = GaussianMoERegressor(2, n_shared_experts=1, n_init=5,
+        ...                            random_state=0).fit(X, y)
+        >>> G = SharedRoutedMeasure.from_estimator(moe)
+        >>> G.n_shared, G.n_routed, G.shared_fraction
+        (1, 2, 0.5)
+        >>> bool(np.isclose(G.log_likelihood(X, y), moe.log_likelihood_))
+        True
         """
         gate = getattr(estimator, "gate_", None)
-        if gate is None:
-            gate = getattr(estimator, "gate", None) or "softmax"
-        gate = get_gate(gate)
-        names = ("shared_weights", "expert_coef", "expert_var") + tuple(
-            gate.attributes)
-        missing = [name + "_" for name in names if not hasattr(estimator, name + "_")]
-        if missing:
+        if gate is None or not hasattr(gate, "routed"):
             raise ValueError(
-                f"the estimator has no attributes {missing}; fit it (with shared "
-                "experts) first.")
-        values = {name: getattr(estimator, name + "_") for name in names}
-        return cls.from_arrays(
-            values.pop("shared_weights"), values.pop("expert_coef"),
-            values.pop("expert_var"), gate=gate,
-            shared_fraction=getattr(estimator, "shared_fraction_", 0.5), **values)
+                "from_estimator needs a GaussianMoERegressor fitted with shared "
+                "experts (n_shared_experts > 0); fit it first.")
+        routed = gate.routed
+        names = ("shared_weights", "expert_intercept", "expert_coef",
+                 "expert_variance") + tuple(routed.attributes)
+        values = {name: np.asarray(getattr(estimator, name + "_"), dtype=float)
+                  for name in names}
+        coef = np.column_stack([values.pop("expert_intercept"),
+                                values.pop("expert_coef")])
+        return cls.from_arrays(values.pop("shared_weights"), coef,
+                               values.pop("expert_variance"), gate=routed,
+                               shared_fraction=gate.shared_fraction, **values)
 
     # ------------------------------------------------------------- attributes
     @property
