@@ -19,7 +19,8 @@ the wall times in ``results/timings[_quick].json``.  Finished fits are cached un
 sets: ``results/consistency[_quick].csv`` and ``consistency_summary``) or
 ``gaussian_gate`` (the [N24g] study of ``paper_figures/gaussian_gate.py``,
 Figure 8) or ``balance`` (the load-balancing penalty on over-fitted fits,
-``paper_figures/balance.py``, Figure 11).
+``paper_figures/balance.py``, Figure 11) or ``shared`` (shared and routed
+experts, the simulation of [DSM25], ``paper_figures/shared.py``, Figure 12).
 """
 
 import argparse
@@ -37,7 +38,7 @@ from gmoe.engine._model import MoEParams, SoftmaxGaussianMoE, _held_at_bound
 from gmoe.engine._newton import projected_gradient_norm
 from gmoe.model._scaling import _Scaling
 from gmoe.simulation import draw_replication, run_rate_study, run_topk_study
-from paper_figures import _common, balance, gaussian_gate
+from paper_figures import _common, balance, gaussian_gate, shared
 from paper_figures._common import (
     GATE_PRESETS,
     GATE_SIZES,
@@ -226,7 +227,7 @@ def main(argv=None):
     parser.add_argument("--only", action="append",
                         choices=[*sorted(STUDIES), "gates", "topk", "voronoi_cells",
                                  "gradient_norms",
-                                 "consistency", "gaussian_gate", "balance"],
+                                 "consistency", "gaussian_gate", "balance", "shared"],
                         help="compute only these steps (repeatable)")
     args = parser.parse_args(argv)
     preset = "quick" if args.quick else "full"
@@ -234,7 +235,7 @@ def main(argv=None):
                           f"{__import__('os').cpu_count()} cores",
                "date": time.strftime("%Y-%m-%d"), "n_jobs": args.jobs, "studies": {}}
     steps = args.only or [*STUDIES, "gates", "topk", "voronoi_cells", "gradient_norms",
-                          "consistency", "gaussian_gate", "balance"]
+                          "consistency", "gaussian_gate", "balance", "shared"]
     for name in steps:
         if name in STUDIES:
             elapsed, n_fits = compute_study(name, preset, args.quick, args.jobs)
@@ -272,6 +273,11 @@ def main(argv=None):
         start = time.perf_counter()
         table = balance.compute(args.quick, args.jobs)
         timings["studies"]["balance"] = {
+            "seconds": round(time.perf_counter() - start, 1), "fits": len(table)}
+    if "shared" in steps:
+        start = time.perf_counter()
+        table = shared.compute(args.quick, args.jobs)
+        timings["studies"]["shared"] = {
             "seconds": round(time.perf_counter() - start, 1), "fits": len(table)}
     path = _common.RESULTS / ("timings_quick.json" if args.quick else "timings.json")
     if args.only and path.exists():

@@ -23,7 +23,7 @@ def rates(results):
     found = {}
     for regime, (_, _, losses, _) in REGIMES.items():
         rows = results[(results["regime"] == regime)
-                       & (results["error"].fillna("") == "")]
+                       & (results["error"].astype(object).fillna("") == "")]
         for kind in losses:
             found[f"{kind}, {regime}"] = (estimate_rate(rows, kind), REPORTED[kind])
             found[f"median {kind}, {regime}"] = (median_rate(rows, kind),
@@ -56,7 +56,7 @@ def main(quick=False):
     for ax, regime in zip(axes, REGIMES):
         for index, (name, kind) in enumerate(p for p in panels if p[0] == regime):
             rows = results[(results["regime"] == name)
-                           & (results["error"].fillna("") == "")]
+                           & (results["error"].astype(object).fillna("") == "")]
             plot_rate(rows, kind, ax=ax, rate=found[f"{kind}, {name}"][0],
                       label=f"mean {kind}", color=f"C{index}",
                       theory_slope=REPORTED[kind])

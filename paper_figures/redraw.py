@@ -15,7 +15,7 @@ from paper_figures import _common
 SCRIPTS = ["fig1_exact_fitted", "fig2_over_fitted", "fig3_per_parameter",
            "fig4_initialisation", "fig5_voronoi_cells", "fig6_regimes",
            "fig7_consistency", "fig8_gaussian_gate", "fig9_gates", "fig10_topk",
-           "fig11_balance"]
+           "fig11_balance", "fig12_shared"]
 
 
 def summary_lines(name, found):

@@ -3,6 +3,7 @@
 import pytest
 
 from paper_figures import _common, compute, redraw
+from paper_figures import shared as shared_study
 
 
 @pytest.fixture
@@ -46,6 +47,14 @@ def test_quick_pipeline_computes_and_draws_every_figure(workspace):
         # the strongest penalty balances the loads far better than none
         assert rows["kl_uniform"].iloc[-1] < 0.1 * rows["kl_uniform"].iloc[0]
         assert rows["effective_experts"].iloc[-1] > rows["effective_experts"].iloc[0]
+    shared = _common.load("shared", quick=True)
+    assert (shared["error"].astype(object).fillna("") == "").all()
+    assert shared["converged"].all()
+    # every fit of the shared and routed model reaches the truth's likelihood
+    assert (shared["log_likelihood"] >= shared["truth_log_likelihood"]).all()
+    for regime, (_, _, losses, _) in shared_study.REGIMES.items():
+        rows = shared[shared["regime"] == regime]
+        assert rows[list(losses)].notna().all().all()
     redraw.main(["--quick"])
     for script in redraw.SCRIPTS:
         assert (workspace / "figures" / f"{script}_quick.png").stat().st_size > 10_000
@@ -57,6 +66,8 @@ def test_quick_pipeline_computes_and_draws_every_figure(workspace):
     # Mean and median per regime, the five error groups of the exact fit, and the
     # mean and median boundary shift.
     assert summary.count("| fig10_topk |") == 2 * len(_common.TOPK_REGIMES) + 5 + 2
+    assert summary.count("| fig12_shared |") == 2 * sum(
+        len(losses) for _, _, losses, _ in shared_study.REGIMES.values())
     assert "| certified |" in (workspace / "results" / "topk_quick.md").read_text()
     norms = (workspace / "results" / "gradient_norms_quick.csv").read_text()
     assert len(norms.splitlines()) == 1 + 4 * 2 * 4 * 3  # regimes, k, sizes, reps
