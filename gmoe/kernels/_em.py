@@ -323,6 +323,33 @@ def _normal_constants(var, log_norm, inv_var):
         inv_var[i] = 1.0 / var[i]
 
 
+@jit_inline
+def _expert_hessian(hess, i, w, lo, mc, TAU, XT, R, inv_var, m, q):
+    """Add expert ``i``'s own second derivatives over a chunk (its row
+    ``m .. q - 2`` and log-variance ``q - 1`` coordinates) to ``hess`` (k, q, k,
+    q): ``-sum_n w_n tau_ni x_n x_n' / sigma_i``, ``-sum_n w_n tau_ni r_ni x_n /
+    sigma_i`` and ``-sum_n w_n tau_ni r_ni^2 / (2 sigma_i)``, with ``TAU`` the
+    responsibilities, ``XT`` the design and ``R`` the residuals of the chunk
+    (samples last)."""
+    p = XT.shape[0]
+    for a in range(p):
+        for b in range(p):
+            acc = 0.0
+            for j in range(mc):
+                acc += w[lo + j] * TAU[i, j] * XT[a, j] * XT[b, j]
+            hess[i, m + a, i, m + b] -= acc * inv_var[i]
+        acc = 0.0
+        for j in range(mc):
+            acc += (w[lo + j] * TAU[i, j] * R[i, j] * inv_var[i]
+                    * XT[a, j])
+        hess[i, m + a, i, q - 1] -= acc
+        hess[i, q - 1, i, m + a] -= acc
+    acc = 0.0
+    for j in range(mc):
+        acc += w[lo + j] * TAU[i, j] * R[i, j] * R[i, j] * inv_var[i]
+    hess[i, q - 1, i, q - 1] -= 0.5 * acc
+
+
 @jit
 def _expert_log_pdf(y, lo, m, log_norm, inv_var, LJ):
     """Overwrite the experts' means ``LJ`` (k, m) of the chunk starting at ``lo``

@@ -29,6 +29,7 @@ import numpy as np
 
 from gmoe.kernels._em import (
     _add_tasks,
+    _expert_hessian,
     _linear_predictors,
     _load_chunk,
     _n_tasks,
@@ -145,23 +146,7 @@ def _grouped_hessian_tasks(t0, t1, S, D1, D2, Zt, blocks, link, select,
                                         acc -= TG[i, j] * PD[i, a, j] * VS[i, b, j]
                             hess[i, a, o, b] += acc
             for i in range(k):
-                # the expert's own second derivatives
-                for a in range(p):
-                    for b in range(p):
-                        acc = 0.0
-                        for j in range(mc):
-                            acc += w[lo + j] * TAU[i, j] * XT[a, j] * XT[b, j]
-                        hess[i, m + a, i, m + b] -= acc * inv_var[i]
-                    acc = 0.0
-                    for j in range(mc):
-                        acc += (w[lo + j] * TAU[i, j] * R[i, j] * inv_var[i]
-                                * XT[a, j])
-                    hess[i, m + a, i, q - 1] -= acc
-                    hess[i, q - 1, i, m + a] -= acc
-                acc = 0.0
-                for j in range(mc):
-                    acc += w[lo + j] * TAU[i, j] * R[i, j] * R[i, j] * inv_var[i]
-                hess[i, q - 1, i, q - 1] -= 0.5 * acc
+                _expert_hessian(hess, i, w, lo, mc, TAU, XT, R, inv_var, m, q)
                 if curved:  # (tau_i - T_i tilde pi_i) D2_i
                     for j in range(mc):
                         C[j] = w[lo + j] * (TAU[i, j] - TG[i, j] * PW[i, j])

@@ -42,6 +42,7 @@ from gmoe.kernels._distance import (
 from gmoe.kernels._em import (
     _add_tasks,
     _exp_nonpositive,
+    _expert_hessian,
     _expert_log_pdf,
     _expert_moments,
     _linear_predictors,
@@ -435,24 +436,7 @@ def _hessian_tasks(t0, t1, S, D1, D2, Zt, blocks, link, select, select_param,
                                     acc -= G[i, a, j] * G[o, b, j]
                             hess[i, a, o, b] += acc
             for i in range(k):
-                # the expert's own second derivatives
-                for a in range(p):
-                    for b in range(p):
-                        acc = 0.0
-                        for j in range(mc):
-                            acc += w[lo + j] * TAU[i, j] * XT[a, j] * XT[b, j]
-                        hess[i, m + a, i, m + b] -= acc * inv_var[i]
-                    acc = 0.0
-                    for j in range(mc):
-                        acc += (w[lo + j] * TAU[i, j] * R[i, j] * inv_var[i]
-                                * XT[a, j])
-                    hess[i, m + a, i, q - 1] -= acc
-                    hess[i, q - 1, i, m + a] -= acc
-                acc = 0.0
-                for j in range(mc):
-                    acc += (w[lo + j] * TAU[i, j] * R[i, j] * R[i, j]
-                            * inv_var[i])
-                hess[i, q - 1, i, q - 1] -= 0.5 * acc
+                _expert_hessian(hess, i, w, lo, mc, TAU, XT, R, inv_var, m, q)
                 # (tau_i - pi_i) D2_i
                 if link == 1 and Zt.shape[0] > 0:
                     for a in range(m):
