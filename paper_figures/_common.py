@@ -224,6 +224,16 @@ def reference_losses(results, kind):
     return np.asarray(values)
 
 
+def save_study(name, table, seconds, n_jobs, quick=False):
+    """Write a study's ``table`` to ``results/<name>[_quick].csv`` and its wall
+    time to ``results/<name>_timing[_quick].json``."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    table.to_csv(results_path(name, quick), index=False)
+    suffix = "_quick" if quick else ""
+    (RESULTS / f"{name}_timing{suffix}.json").write_text(json.dumps(
+        {"seconds": seconds, "fits": len(table), "n_jobs": n_jobs}, indent=1))
+
+
 def save(fig, name, quick=False):
     """Write ``fig`` as a PNG under figures/ and return its path."""
     FIGURES.mkdir(parents=True, exist_ok=True)

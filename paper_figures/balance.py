@@ -29,7 +29,6 @@ depend on ``--jobs``.
 """
 
 import argparse
-import json
 import time
 import warnings
 
@@ -37,8 +36,8 @@ import numpy as np
 import pandas as pd
 
 from gmoe import GaussianMoERegressor, MixingMeasure, voronoi_loss
-from gmoe.theory._voronoi_atoms import UnknownRbarWarning
 from gmoe.datasets import N23_TRUTH, draw_covariates, draw_response
+from gmoe.theory._voronoi_atoms import UnknownRbarWarning
 from paper_figures import _common
 
 #: Penalties compared (``balance_penalty``), 0 the maximum-likelihood fit.
@@ -55,7 +54,8 @@ QUICK_N = 300
 
 def _known_d2(fitted, truth):
     """D2 of ``fitted`` against ``truth`` when rbar is known for every cell
-    size (``gmoe.theory._voronoi_atoms.RBAR_KNOWN``: cells of at most three atoms), else NaN."""
+    size (``gmoe.theory._voronoi_atoms.RBAR_KNOWN``: cells of at most three
+    atoms), else NaN."""
     with warnings.catch_warnings():
         warnings.simplefilter("error", UnknownRbarWarning)
         try:
@@ -119,12 +119,7 @@ def compute(quick=False, n_jobs=1):
         for case, r in tasks)
     elapsed = time.perf_counter() - start
     table = pd.DataFrame([record for part in parts for record in part])
-    _common.RESULTS.mkdir(parents=True, exist_ok=True)
-    table.to_csv(_common.results_path("balance", quick), index=False)
-    timing = _common.RESULTS / ("balance_timing_quick.json" if quick
-                                else "balance_timing.json")
-    timing.write_text(json.dumps({"seconds": elapsed, "fits": len(table),
-                                  "n_jobs": n_jobs}, indent=1))
+    _common.save_study("balance", table, elapsed, n_jobs, quick)
     return table
 
 

@@ -40,6 +40,7 @@ from gmoe.model._scaling import _Scaling
 from gmoe.simulation import draw_replication, run_rate_study, run_topk_study
 from paper_figures import _common, balance, gaussian_gate, shared
 from paper_figures._common import (
+    CELLS_TRUTH,
     GATE_PRESETS,
     GATE_SIZES,
     GATE_STUDY,
@@ -54,7 +55,6 @@ from paper_figures._common import (
     TOPK_SIZES,
     TOPK_STUDY,
     TRUTH,
-    CELLS_TRUTH,
     reference_losses,
     results_path,
 )

@@ -25,7 +25,7 @@ def summary(results):
     """Median and quartiles of each panel's column, by case and alpha."""
     results = results.copy()
     base = results[results["alpha"] == 0].set_index(["case", "replication"])
-    key = list(zip(results["case"], results["replication"]))
+    key = list(zip(results["case"], results["replication"], strict=True))
     results["log_likelihood_drop"] = (
         base.loc[key, "log_likelihood"].to_numpy() - results["log_likelihood"])
     results["converged"] = results["converged"].astype(float)
@@ -41,7 +41,7 @@ def main(quick=False):
     alphas = np.sort(results["alpha"].unique())
     shown = np.where(alphas == 0, alphas[alphas > 0].min() / 3, alphas)
     fig, axes = plt.subplots(1, len(PANELS), figsize=(4 * len(PANELS), 3.6))
-    for ax, (column, label) in zip(axes, PANELS):
+    for ax, (column, label) in zip(axes, PANELS, strict=True):
         for index, case in enumerate(cases):
             k = int(results.loc[results["case"] == case, "k"].iloc[0])
             ax.plot(shown, median.loc[case, column], "o-", color=f"C{index}",
@@ -71,4 +71,5 @@ def main(quick=False):
 if __name__ == "__main__":
     quick = quick_flag()
     print(main(quick)[0])
-    print(summary(load("balance", quick))[0].to_string(float_format=lambda v: f"{v:.4g}"))
+    median = summary(load("balance", quick))[0]
+    print(median.to_string(float_format=lambda v: f"{v:.4g}"))

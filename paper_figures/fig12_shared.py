@@ -53,7 +53,7 @@ def main(quick=False):
               for kind in losses]
     fig, axes = plt.subplots(1, len(REGIMES), figsize=(5 * len(REGIMES), 4.2),
                              sharey=False)
-    for ax, regime in zip(axes, REGIMES):
+    for ax, regime in zip(axes, REGIMES, strict=True):
         for index, (name, kind) in enumerate(p for p in panels if p[0] == regime):
             rows = results[(results["regime"] == name)
                            & (results["error"].astype(object).fillna("") == "")]

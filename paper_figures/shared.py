@@ -35,7 +35,6 @@ table does not depend on ``--jobs``.
 """
 
 import argparse
-import json
 import time
 import warnings
 
@@ -127,12 +126,7 @@ def compute(quick=False, n_jobs=1):
     records = Parallel(n_jobs=n_jobs)(delayed(_fit_one)(*task) for task in tasks)
     elapsed = time.perf_counter() - start
     table = pd.DataFrame(records).sort_values(["regime", "n", "replication"])
-    _common.RESULTS.mkdir(parents=True, exist_ok=True)
-    table.to_csv(_common.results_path("shared", quick), index=False)
-    timing = _common.RESULTS / ("shared_timing_quick.json" if quick
-                                else "shared_timing.json")
-    timing.write_text(json.dumps({"seconds": elapsed, "fits": len(table),
-                                  "n_jobs": n_jobs}, indent=1))
+    _common.save_study("shared", table, elapsed, n_jobs, quick)
     return table
 
 
