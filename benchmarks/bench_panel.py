@@ -146,10 +146,9 @@ def main():
             ll, gap, spurious = seeds[0]
             f = fx.get(name)
             sec = float(np.median(times))
-            hits = [reached for *_, reached in
-                    (s + (_reached(s[1], s[2]),) for s in seeds)]
-            misses = sorted({round(g, 2) for (_, g, sp), hit in zip(seeds, hits)
-                             if not hit})
+            hits = [_reached(g, sp) for _, g, sp in seeds]
+            misses = sorted({round(g, 2) for _, g, sp in seeds
+                             if not _reached(g, sp)})
             rows.append(
                 {
                     "case": name,

@@ -8,7 +8,6 @@ for the power of each parameter group (log-log slopes).
 """
 
 import warnings
-from types import SimpleNamespace
 
 import naive
 import numpy as np

@@ -9,7 +9,6 @@ import numbers
 import numpy as np
 
 from gmoe.datasets import _generator, draw_covariates
-from gmoe.gates import get_gate
 from gmoe.theory._measure import MixingMeasure
 
 __all__ = ["SharedRoutedMeasure"]
