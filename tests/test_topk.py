@@ -375,3 +375,17 @@ def test_piece_wald_intervals_of_a_top_k_fit_cover_the_truth():
         hits_gate.extend((rows["lower"] <= true) & (true <= rows["upper"]))
     assert 0.88 <= np.mean(hits_expert) <= 0.99, np.mean(hits_expert)
     assert np.mean(hits_gate) >= 0.88, np.mean(hits_gate)
+
+
+@pytest.mark.slow
+def test_top_p_fit_at_large_n_is_certified():
+    """At n = 2e4 a top-P fit crosses more than 20 boundaries upwards before it
+    is stationary on its piece with no crossing left that raises the
+    likelihood: the number of such moves grows with the run, not a fixed cap."""
+    from gmoe import GaussianMoERegressor
+    from gmoe.datasets import make_moe_regression
+    from gmoe.gates import TopP
+
+    X, y = make_moe_regression(20000, random_state=1)[:2]
+    moe = GaussianMoERegressor(4, gate=TopP(0.9), random_state=0).fit(X, y)
+    assert moe.converged_ and moe.solver_status_ == "gradient"
