@@ -4,10 +4,12 @@ Per pass over the data (the E-step, the log-likelihood's Hessian) of the
 generic engine (:class:`gmoe.engine._gated_model.GatedGaussianMoE`) with ``k``
 experts: the softmax gate, and one shared expert beside ``k - 1`` routed by the
 softmax gate (:class:`gmoe.gates.SharedRouted`); then the default fits of both
-on the [N23] data (``make_moe_regression(n, random_state=1)``), with their EM
-and Newton iterations.  Times are the shortest of ``--repeat`` runs.
+on the [N23] data (``make_moe_regression(n, random_state=1)``) or, with
+``--data shared``, on data drawn from one shared and two routed experts, with
+their EM and Newton iterations.  Times are the shortest of ``--repeat`` runs.
 
     python benchmarks/bench_shared_experts.py --n 20000 --k 4
+    python benchmarks/bench_shared_experts.py --n 20000 --k 3 --data shared
 """
 
 import argparse
@@ -15,7 +17,7 @@ import time
 
 import numpy as np
 
-from gmoe import GaussianMoERegressor
+from gmoe import GaussianMoERegressor, SharedRoutedMeasure
 from gmoe.datasets import make_moe_regression
 from gmoe.engine._gated_model import GatedGaussianMoE
 from gmoe.engine._model import MoEParams
@@ -61,9 +63,19 @@ def passes(n, k, repeat):
               f"{h / base[1]:6.2f}")
 
 
-def fits(n, k, repeat):
-    X, y = make_moe_regression(n, random_state=1)
-    print(f"\nfits, n = {n}, {k} experts in all (shortest of {repeat})")
+#: Data drawn from shared and routed experts (``--data shared``): one shared
+#: line, two routed lines (the linear truth of ``paper_figures/shared.py``).
+SHARED_TRUTH = SharedRoutedMeasure.from_arrays(
+    [1.0], [[0.0, 0.5], [-2.0, -1.0], [2.0, 1.5]], [0.25, 0.4, 0.4],
+    gate_intercept=[-1.0, 0.0], gate_coef=[[2.0], [0.0]])
+
+
+def fits(n, k, repeat, data="n23"):
+    if data == "shared":
+        X, y = SHARED_TRUTH.sample(n, random_state=1)
+    else:
+        X, y = make_moe_regression(n, random_state=1)
+    print(f"\nfits, {data} data, n = {n}, {k} experts in all (shortest of {repeat})")
     print(f"{'model':22s} {'time':>7s} {'ratio':>6s}  EM  Newton  converged  "
           "log-likelihood")
     base = None
@@ -83,9 +95,12 @@ def main():
     parser.add_argument("--n", type=int, default=20000)
     parser.add_argument("--k", type=int, default=4)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--data", choices=["n23", "shared"], default="n23",
+                        help="the [N23] data, or data drawn from one shared and "
+                        "two routed experts")
     args = parser.parse_args()
     passes(args.n, args.k, args.repeat)
-    fits(args.n, args.k, max(1, args.repeat // 3))
+    fits(args.n, args.k, max(1, args.repeat // 3), args.data)
 
 
 if __name__ == "__main__":
