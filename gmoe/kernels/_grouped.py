@@ -38,7 +38,7 @@ from gmoe.kernels._em import (
     _softmax_columns,
 )
 from gmoe.kernels._numba_config import CHUNK_SIZE, jit
-from gmoe.kernels._sources import _gate_scratch, _gate_weights
+from gmoe.kernels._sources import _gate_scratch, _gate_weights, _group_sums
 
 
 @jit
@@ -84,19 +84,7 @@ def _grouped_hessian_tasks(t0, t1, S, D1, D2, Zt, blocks, link, select,
                 v += w[lo + j] * LSE[j]
                 SW[j] = math.sqrt(w[lo + j])
             value_c[t, 0] += v
-            for g in range(log_mass.shape[0]):
-                mass = math.exp(log_mass[g])
-                for j in range(mc):
-                    TMP[j] = 0.0
-                for i in range(k):
-                    if group[i] == g:
-                        for j in range(mc):
-                            TMP[j] += TAU[i, j]
-                for i in range(k):
-                    if group[i] == g:
-                        for j in range(mc):
-                            TG[i, j] = TMP[j]
-                            PW[i, j] = P[i, j] / mass
+            _group_sums(TAU, P, group, log_mass, mc, TG, PW, TMP)
             for i in range(k):
                 for a in range(m):
                     for j in range(mc):

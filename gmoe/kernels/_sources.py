@@ -299,10 +299,11 @@ def _group_softmax(ST, mc, group, log_mass, P, LP, BEST, TOTAL):
 
 
 @jit
-def _group_pull(WT, P, group, log_mass, mc, PW, WG, TMP):
-    """With groups: the weights within the group ``PW = pi / m_g`` and the
-    gradient's ``WG = (sum over i's group of WT) PW`` (``WT = w tau``)."""
-    k = WT.shape[0]
+def _group_sums(X, P, group, log_mass, mc, S, PW, TMP):
+    """With groups: ``S`` the sums of ``X`` (k, .) over each expert's group, and
+    the weights within the group ``PW = pi / m_g``, on the first ``mc``
+    columns."""
+    k = X.shape[0]
     for g in range(log_mass.shape[0]):
         mass = math.exp(log_mass[g])
         for j in range(mc):
@@ -310,12 +311,22 @@ def _group_pull(WT, P, group, log_mass, mc, PW, WG, TMP):
         for i in range(k):
             if group[i] == g:
                 for j in range(mc):
-                    TMP[j] += WT[i, j]
+                    TMP[j] += X[i, j]
         for i in range(k):
             if group[i] == g:
                 for j in range(mc):
+                    S[i, j] = TMP[j]
                     PW[i, j] = P[i, j] / mass
-                    WG[i, j] = TMP[j] * PW[i, j]
+
+
+@jit
+def _group_pull(WT, P, group, log_mass, mc, PW, WG, TMP):
+    """With groups: the weights within the group ``PW = pi / m_g`` and the
+    gradient's ``WG = (sum over i's group of WT) PW`` (``WT = w tau``)."""
+    _group_sums(WT, P, group, log_mass, mc, WG, PW, TMP)
+    for i in range(WT.shape[0]):
+        for j in range(mc):
+            WG[i, j] = WG[i, j] * PW[i, j]
 
 
 @jit
