@@ -48,6 +48,7 @@ from paper_figures._common import (
     PRESETS,
     RANDOM_STATE,
     REGIMES,
+    REPLICATIONS,
     SIZES,
     STUDIES,
     TOPK_PRESETS,
@@ -66,6 +67,7 @@ CELLS_K = 10
 def compute_study(name, preset, quick, n_jobs):
     grid, options = STUDIES[name]
     kwargs = {**options, **PRESETS[preset], "sample_sizes": SIZES[preset][grid]}
+    kwargs["n_replications"] = REPLICATIONS[preset].get(grid, kwargs["n_replications"])
     start = time.perf_counter()
     results = run_rate_study(TRUTH, random_state=RANDOM_STATE, n_jobs=n_jobs,
                              cache=_common.CACHE / preset, progress=None,
@@ -177,7 +179,10 @@ def compute_gradient_norms(quick):
     """Gradient norm of every fit of the four over-fitted regimes (same data)."""
     frames = {name: _common.load(name, quick) for name, _ in REGIMES}
     rows = []
-    for (n, replication), _ in frames[REGIMES[0][0]].groupby(["n", "replication"]):
+    data_sets = sorted({key for frame in frames.values()
+                        for key in zip(frame["n"], frame["replication"],
+                                           strict=True)})
+    for n, replication in data_sets:
         X, y = draw_replication(TRUTH, int(n), int(replication),
                                 random_state=RANDOM_STATE)
         for name, frame in frames.items():

@@ -9,11 +9,17 @@ least-squares line of log(mean) on log(n) over the whole grid, as in [N23]'s cod
 with its 95 % bootstrap interval.  Bottom row: median D2 with the band between the
 25th and 75th percentiles, and the line of log(median) on log(n).
 
+The two EM regimes run on [N23]'s grid (1e3 to 1e5, 20 replications); the two
+MLE regimes on the same sizes continued to 1.29e6, with 40 replications
+(``_common.SIZES["large"]``); below 1e5 their first 20 replications fit the same
+data sets as the EM regimes.
+
 Also writes ``results/regimes[_quick].md``: the slopes, the share of fits that are
 certified stationary points (gradient per sample <= gtol, from
 ``results/gradient_norms.csv``) and strict local maxima (negative definite Hessian
 on the free parameters), the log-likelihood reached and how often the bounds are
-active.
+active; and the MLE regimes' slopes over the windows of ``WINDOWS``, declared
+before their results were seen.
 """
 
 import json
@@ -44,6 +50,15 @@ GTOL = 1e-8
 #: Bootstrap of the slopes (as gmoe.simulation.estimate_rate).
 N_BOOT = 1000
 COLORS = ["tab:orange", "tab:blue", "tab:green", "tab:red"]
+#: Windows of the MLE regimes' slopes, besides the whole grid (the headline): the
+#: sizes of the EM regimes' grid, for a comparison on the same sizes, and the
+#: upper two thirds of the sizes (two decades of the full grid, 12915 to 1.29e6),
+#: where an asymptotic rate should show first.  Each maps (the MLE grid's sorted
+#: sizes, the EM grid's sorted sizes) to the sizes in the window.
+WINDOWS = {"whole grid": lambda sizes, em: sizes,
+           "the EM regimes' sizes": lambda sizes, em: sizes[np.isin(sizes, em)],
+           "upper two thirds": lambda sizes, em: sizes[len(sizes) // 3:]}
+MLE_REGIMES = ("certified_mle", "bounded_mle")
 
 
 def median_rate(results, column="D2", n_boot=N_BOOT, random_state=0):
@@ -113,23 +128,61 @@ def _fmt(value):
     return f"{value:.2f}"
 
 
+def grid_text(results):
+    """``"<sizes> sizes from <min> to <max>, <r> replications"`` of a study."""
+    sizes = np.sort(results["n"].unique())
+    return (f"{len(sizes)} sizes from {sizes[0]} to {sizes[-1]}, "
+            f"{results['replication'].nunique()} replications")
+
+
+def window_rates(studies):
+    """The MLE regimes' median- and mean-D2 slopes over each of ``WINDOWS``."""
+    found = {}
+    em_sizes = np.sort(studies[REGIMES[0][0]]["n"].unique())
+    for k in (3, 4):
+        for study in MLE_REGIMES:
+            sub = studies[study][studies[study]["k"] == k]
+            for window, select in WINDOWS.items():
+                part = sub[sub["n"].isin(select(np.sort(sub["n"].unique()), em_sizes))]
+                found[(k, study, window)] = (median_rate(part),
+                                             estimate_rate(part, "D2"))
+    return found
+
+
+def window_lines(studies):
+    """The Markdown table of the MLE regimes' slopes by window."""
+    labels = dict(REGIMES)
+    lines = ["", "The MLE regimes' slopes by window of the grid (bootstrap over "
+             "replications, 95 % intervals; the windows were declared before the "
+             "results were seen):", "",
+             "| k | regime | window | sizes | slope of median D2 [95 % CI] | "
+             "interval width | slope of mean D2 [95 % CI] |",
+             "|---|---|---|---|---|---|---|"]
+    for (k, study, window), (median, mean) in window_rates(studies).items():
+        lines.append(
+            f"| {k} | {labels[study]} | {window} | {median.sample_sizes[0]} to "
+            f"{median.sample_sizes[-1]} ({len(median.sample_sizes)}) | "
+            f"{_fmt(median.slope)} [{_fmt(median.ci[0])}, {_fmt(median.ci[1])}] | "
+            f"{median.ci[1] - median.ci[0]:.2f} | {_fmt(mean.slope)} "
+            f"[{_fmt(mean.ci[0])}, {_fmt(mean.ci[1])}] |")
+    return lines
+
+
 def table_lines(studies, found, norms):
-    """The Markdown table of ``results/regimes.md``."""
-    first = studies[REGIMES[0][0]]
-    replications = first["replication"].nunique()
-    sizes = np.sort(first["n"].unique())
+    """The Markdown tables of ``results/regimes.md``."""
     lines = [
-        f"Over-fitted near-truth study, four regimes on the same data: "
-        f"{len(sizes)} sizes from {sizes[0]} to {sizes[-1]}, {replications} "
-        "replications, the whole grid in every fit.",
+        "Over-fitted near-truth study, four regimes from the same starts: the EM "
+        f"regimes on {grid_text(studies[REGIMES[0][0]])}, the MLE regimes on "
+        f"{grid_text(studies[MLE_REGIMES[0]])} (the same data sets where the "
+        "grids meet); the whole grid in every fit.",
         "",
         "| k | regime | slope of mean D2 [95 % CI] | slope of median D2 [95 % CI] | "
         "median D2 at n = min / max | certified (gradient <= 1e-8) | "
         "certified with a negative definite Hessian (largest eigenvalue per "
         "sample < -1e-10) | solver's `converged` (its own criterion) | "
         "median iterations | median log-lik. gain over "
-        "EM tol 1e-6 (nats) | fits with a gate slope >= 50 | fits with a variance "
-        "outside (0.01, 1) or at its bounds |",
+        "EM tol 1e-6 on the same data (nats) | fits with a gate slope >= 50 | "
+        "fits with a variance outside (0.01, 1) or at its bounds |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for k in (3, 4):
@@ -158,14 +211,13 @@ def table_lines(studies, found, norms):
                 f"{int(sub['converged'].sum())}/{len(sub)} | "
                 f"{sub['n_iter'].median():.0f} | "
                 f"{gain:.3g} | {gate.sum()} | {variance.sum()} |")
-    return lines
+    return lines + window_lines(studies)
 
 
 def main(quick=False):
     studies = {study: load(study, quick) for study, _ in REGIMES}
     norms = gradient_norms(quick)
     found = rates(studies)
-    replications = studies[REGIMES[0][0]]["replication"].nunique()
     fig, axes = plt.subplots(2, 2, figsize=(13, 9.5), sharex=True)
     for column, k in enumerate((3, 4)):
         top, bottom = axes[0, column], axes[1, column]
@@ -199,9 +251,10 @@ def main(quick=False):
         top.set_ylabel("mean D2 (bars: standard error)")
         bottom.set_ylabel("median D2 (band: 25th to 75th percentile)")
         bottom.set_xlabel("sample size n")
-        top.set_title(f"Over-fitted k = {k}, k0 = 2, near-truth starts, same data: "
-                      f"{replications} replications,\nwhole grid, no point dropped",
-                      fontsize=9)
+        top.set_title(f"Over-fitted k = {k}, k0 = 2, near-truth starts: EM "
+                      f"{studies[REGIMES[0][0]]['replication'].nunique()}, MLE "
+                      f"{studies[MLE_REGIMES[0]]['replication'].nunique()} "
+                      "replications,\nwhole grid, no point dropped", fontsize=9)
     fig.tight_layout()
     table = table_lines(studies, found, norms)
     out = _common.RESULTS / ("regimes_quick.md" if quick else "regimes.md")

@@ -3,6 +3,7 @@
 import pytest
 
 from paper_figures import _common, compute, redraw
+from paper_figures import fig6_regimes as fig6
 from paper_figures import shared as shared_study
 
 
@@ -72,10 +73,17 @@ def test_quick_pipeline_computes_and_draws_every_figure(workspace):
         for gate, _, losses, _ in shared_study.REGIMES.values())
     assert "| certified |" in (workspace / "results" / "topk_quick.md").read_text()
     norms = (workspace / "results" / "gradient_norms_quick.csv").read_text()
-    assert len(norms.splitlines()) == 1 + 4 * 2 * 4 * 3  # regimes, k, sizes, reps
+    # Every fit of the four regimes: the EM regimes on the "over" grid, the MLE
+    # regimes on the longer "large" grid; k = 3 and 4; 3 replications.
+    n_sizes = [len(_common.SIZES["quick"][_common.STUDIES[name][0]])
+               for name, _ in _common.REGIMES]
+    assert n_sizes == [4, 4, 5, 5]
+    assert len(norms.splitlines()) == 1 + sum(n_sizes) * 2 * 3
     regimes = (workspace / "results" / "regimes_quick.md").read_text()
     rows = [line[:6] for line in regimes.splitlines()]
-    assert rows.count("| 3 | ") == 4 and rows.count("| 4 | ") == 4
+    per_k = len(_common.REGIMES) + len(fig6.MLE_REGIMES) * len(fig6.WINDOWS)
+    assert rows.count("| 3 | ") == per_k and rows.count("| 4 | ") == per_k
+    assert "nan" not in regimes
 
 
 def test_boundary_shift_is_the_area_between_the_lines():
