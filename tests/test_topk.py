@@ -341,6 +341,36 @@ def test_newton_reports_the_gradient_of_the_fixed_set_piece(topk_data):
         assert newton.grad_norm <= options.gtol
 
 
+def test_newton_stops_crawling_on_a_sparse_gate_only(topk_data, monkeypatch):
+    """A run whose recent steps gain less than ``crawl_tol`` each stops as
+    "crawling", not converged, above its start; a smooth model ignores it."""
+    import gmoe.engine._newton as newton_module
+    from gmoe.engine._newton import run_newton
+
+    X, y = topk_data
+    X, y = X[:800], y[:800]
+    Xt = np.column_stack([np.ones(len(y)), (X - X.mean(axis=0)) / X.std(axis=0)])
+    ys = (y - y.mean()) / y.std()
+    resp = np.random.default_rng(0).dirichlet(np.ones(4), size=len(y))
+    monkeypatch.setattr(newton_module, "CRAWL_WINDOW", 2)
+    sparse = engine(Xt, ys, np.ones(len(y)), 2)
+    start = params_from_responsibilities(sparse, resp)
+    first = sparse.derivatives(sparse.project(start))[0]
+    # every step gains less than 1e6 nats per sample: the third step stops it
+    run = run_newton(sparse, start, max_iter=100, gtol=1e-8, crawl_tol=1e6)
+    assert run.status == "crawling" and not run.converged
+    assert run.n_iter == 3 and run.objective > first
+    free = run_newton(sparse, start, max_iter=100, gtol=1e-8)
+    assert free.status != "crawling" and free.n_iter > 3
+    dense = GatedGaussianMoE(Xt[:, 1:], Xt, ys, np.ones(len(y)), Softmax(),
+                             var_lower=1e-6)
+    start = params_from_responsibilities(dense, resp)
+    plain = run_newton(dense, start, max_iter=100, gtol=1e-8)
+    told = run_newton(dense, start, max_iter=100, gtol=1e-8, crawl_tol=1e6)
+    assert told.status == plain.status and told.n_iter == plain.n_iter > 3
+    assert told.objective == plain.objective
+
+
 def test_piece_wald_intervals_of_a_top_k_fit_cover_the_truth():
     # The top-K likelihood is piecewise smooth; the Wald intervals of the fit's
     # piece (selections held) cover the true expert parameters about 95% of the

@@ -44,6 +44,10 @@ MAX_REJECTIONS = 40
 #: grow with the data would leave large samples at "boundary" with gains left
 #: (at n = 2e4, a top-P(0.9) fit of four experts needs more than 20 moves).
 MIN_ESCAPES = 20
+#: A sparse gate's run stops as ``"crawling"`` when its last ``CRAWL_WINDOW``
+#: accepted steps gained less, on average, than the EM tolerance each (see
+#: :func:`run_newton`'s ``crawl_tol``).
+CRAWL_WINDOW = 50
 #: A run that stalls (no step gains more than rounding error) still ends at a
 #: maximum when the Hessian is negative definite and a full Newton step would
 #: gain at most this fraction of ``max(1, |objective|)``: the gradient is then as
@@ -221,7 +225,7 @@ def _bounded_step(A, g, theta, lo, hi, held, lam, hold=None):
 
 
 def run_newton(model, params, *, max_iter=100, gtol=1e-7, verbose=0, bounds=None,
-               kinks=True):
+               kinks=True, crawl_tol=None):
     """Maximise the model's objective by damped, projected Newton from ``params``.
 
     Parameters
@@ -240,6 +244,15 @@ def run_newton(model, params, *, max_iter=100, gtol=1e-7, verbose=0, bounds=None
         Bounds of the free parameters (default: the model's).
     kinks : bool, default=True
         Whether a run that stalls tries :func:`kink_certificate`.
+    crawl_tol : float or None, default=None
+        A sparse gate only (``model.piecewise``): stop with status
+        ``"crawling"`` when the last :data:`CRAWL_WINDOW` accepted steps gained
+        at most ``crawl_tol`` per unit of sample weight each, on average (EM's
+        ``tol``).  Each step on a piecewise objective may stop at the next
+        selection boundary, one sample further, so a run toward a distant
+        point can take a number of steps that grows with n, each gaining
+        almost nothing; such a run is not converged.  Smooth models never
+        crawl this way, and ignore it.
 
     Returns
     -------
@@ -351,6 +364,11 @@ def run_newton(model, params, *, max_iter=100, gtol=1e-7, verbose=0, bounds=None
             lam = max(2.0 * lam, LAMBDA_START)
         theta, value, grad, hess = candidate, new_value, new_grad, new_hess
         trace.append(value)
+        if (piecewise and crawl_tol is not None and len(trace) > CRAWL_WINDOW
+                and trace[-1] - trace[-1 - CRAWL_WINDOW]
+                <= CRAWL_WINDOW * crawl_tol * model.total):
+            status = "crawling"
+            break
         if verbose >= 2:
             ll = value + model.penalty(model.from_vector(theta, k).gate)
             print(f"  Newton iteration {n_iter:3d}  log-likelihood {ll + offset:.6f}"

@@ -73,7 +73,8 @@ def solve_newton(model, params, options):
     current = em.params
     for attempt in range(MAX_FALLBACKS + 1):
         newton = run_newton(model, current, max_iter=options.max_iter,
-                            gtol=options.gtol, verbose=options.verbose)
+                            gtol=options.gtol, verbose=options.verbose,
+                            crawl_tol=options.tol)
         n_newton += newton.n_iter
         trace.extend(newton.trace)
         current = newton.params

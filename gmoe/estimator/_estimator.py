@@ -260,7 +260,8 @@ default="gaussian_linear"
         Why the kept start's solver stopped: ``"tol"`` or ``"max_iter"`` (EM);
         ``"gradient"``, ``"precision"`` (converged), ``"max_iter"``,
         ``"stalled"`` (no step raises the log-likelihood by more than rounding
-        error), for a sparse gate ``"boundary"`` or ``"held"``, and for a gate
+        error), for a sparse gate ``"boundary"``, ``"held"`` or ``"crawling"``
+        (steps from boundary to boundary gaining less than ``tol``), and for a gate
         with kinks ``"kink"`` (converged: the one-sided derivatives at the kinks
         certify the maximum; see the theory of gates) (Newton).
     gradient_norm_ : float

@@ -49,6 +49,9 @@ STOPPED = {
                  "was left (a sparse gate); raise max_iter or try other starts"),
     "held": ("a sample is held short of its selection boundary (a sparse gate); "
              "raise max_iter"),
+    "crawling": ("Newton's steps crossed one selection boundary after another and "
+                 "gained less than tol each (a sparse gate); try other starts, or "
+                 "a smaller tol"),
 }
 
 
