@@ -7,7 +7,7 @@ import naive
 import numpy as np
 import pytest
 
-from gmoe.gates import GATES, Cosine, Gaussian, Laplace, TopK, TopP, get_gate
+from gmoe.gates import GATES, Cosine, Gaussian, Laplace, Softmax, TopK, TopP, get_gate
 from gmoe.gates._distance import NORM_FLOOR
 from gmoe.gates._gaussian_maths import gaussian_to_quadratic
 
@@ -372,9 +372,27 @@ def test_laplace_prepare():
     assert fixed.prepare(Z, w) is fixed
     two = Laplace()
     assert two.prepare(rng.normal(size=(50, 2)), np.ones(50)) is two
-    for bad in (0.0, -1.0, np.nan, "wide"):
+    for bad in (-1.0, np.nan, np.inf, "wide"):
         with pytest.raises(ValueError, match="bandwidth must be None or a finite"):
             Laplace(bandwidth=bad).check_data(Z)
+    Laplace(bandwidth=0.0).check_data(Z)                   # no kink curvature
+
+
+def test_laplace_exact_curvature_has_no_kink_term():
+    # bandwidth 0: the second derivative of -|w - x| in the centre is its own,
+    # zero away from the samples (the kink's curvature left out), the first
+    # derivatives unchanged
+    rng = np.random.default_rng(18)
+    Z = rng.uniform(-1, 1, size=(60, 1))
+    blocks = rng.normal(size=(K, 2))
+    exact = Laplace(bandwidth=0.3).exact_curvature()
+    assert exact.bandwidth == 0.0 and exact.prepare(Z, np.ones(60)) is exact
+    smooth, kinked = (g.score_derivatives(Z, blocks, order=2)
+                      for g in (exact, Laplace(bandwidth=0.3)))
+    np.testing.assert_array_equal(smooth[1], kinked[1])
+    assert np.all(smooth[2] == 0) and np.any(kinked[2] != 0)
+    softmax = Softmax()
+    assert softmax.exact_curvature() is softmax
 
 
 @pytest.mark.parametrize("gate, d", [(Cosine(0.1), 1), (Cosine(0.1), 2),

@@ -243,7 +243,8 @@ def run_newton(model, params, *, max_iter=100, gtol=1e-7, verbose=0, bounds=None
     bounds : (ndarray, ndarray) or None, default=None
         Bounds of the free parameters (default: the model's).
     kinks : bool, default=True
-        Whether a run that stalls tries :func:`kink_certificate`.
+        Whether a run that stalls or reaches ``max_iter`` tries
+        :func:`kink_certificate`.
     crawl_tol : float or None, default=None
         A sparse gate only (``model.piecewise``): stop with status
         ``"crawling"`` when the last :data:`CRAWL_WINDOW` accepted steps gained
@@ -373,7 +374,7 @@ def run_newton(model, params, *, max_iter=100, gtol=1e-7, verbose=0, bounds=None
             ll = value + model.penalty(model.from_vector(theta, k).gate)
             print(f"  Newton iteration {n_iter:3d}  log-likelihood {ll + offset:.6f}"
                   f"  gradient {grad_norm:.2e}  damping {lam:.1e}")
-    if status == "stalled" and hold is None and kinks:
+    if status in ("stalled", "max_iter") and hold is None and kinks:
         kink = kink_certificate(model, theta, value, gtol, k)
         if kink is not None:
             theta, value, grad_norm = kink
@@ -400,8 +401,9 @@ def kink_certificate(model, theta, value, gtol, k):
     ``balance``) each sample at the kink adds ``-w_m balance pi_mi e_mi`` to
     ``U`` (:meth:`gmoe.engine._gated_model.GatedGaussianMoE.balance_slopes`).
     Where it is not, the coordinate moves to the next kink along its ascent
-    (at most :data:`MAX_KINK_MOVES` times, never back to kinks already tried;
-    the objective must not fall).  Returns
+    (at most :data:`MAX_KINK_MOVES` times).  When a move would go back to kinks
+    already tried, or lowers the objective, the maximiser lies between kinks:
+    :func:`_between_kinks` looks for it there.  Returns
     ``(theta, value, residual)`` at that point when its objective is not below
     ``value`` (up to rounding) and the
     residual (the gradient, each kink coordinate's entry replaced by the
@@ -429,6 +431,8 @@ def kink_certificate(model, theta, value, gtol, k):
     current = MoEParams(model.project_gate(blocks), params.coef, params.var)
     best = value
     visited = set()
+    # the stalled point, and the best point of the kink walk so far
+    first = last = (params, model.derivatives(params)[1])
     for _ in range(MAX_KINK_MOVES):
         visited.add(current.gate[:, list(kinks)].tobytes())
         lo, hi = model.vector_bounds(k)
@@ -438,38 +442,107 @@ def kink_certificate(model, theta, value, gtol, k):
                              kinks=False).params
         new_value, grad, _ = model.derivatives(current)
         if not new_value >= best - 1e-12 * max(1.0, abs(best)):
-            return None
-        best = new_value
-        residual = grad.copy()
-        blocks = current.gate.copy()
-        for index in np.flatnonzero(on_kink):
-            i, a = int(expert[index]), int(coordinate[index])
-            rows = np.flatnonzero(kinks[a] == blocks[i, a])
-            sub = model.subset(rows)
-            tau = np.empty((rows.size, k))
-            sub.e_step(current, tau, tau)
-            pi = np.exp(gate.log_weights(sub.Z, current.gate))
-            share = tau[:, i] - pi[:, i]
-            if getattr(model, "balance", 0.0):
-                share = share - model.balance_slopes(current.gate, rows)[:, i]
-            jump = max(float(sub.w @ share), 0.0)
-            g = residual[index]
-            residual[index] = np.sign(g) * max(abs(g) - jump, 0.0)
-            if abs(residual[index]) > gtol * model.total:
-                # the next kink along the ascent of this coordinate
-                where = places[a]
-                j = int(np.searchsorted(where, blocks[i, a])) + (1 if g > 0 else -1)
-                if 0 <= j < len(where):
-                    blocks[i, a] = where[j]
+            # the move to these kinks went down: the maximiser lies before them
+            return _between_kinks(model, [last, first], value, gtol, kinks, on_kink)
+        best, last = new_value, (current, grad)
+        residual = _kink_residual(model, current, grad, kinks, on_kink)
         norm = _gradient_norm(model, residual, no_bound, k)
         if norm <= gtol:
             return model.to_vector(current), new_value, norm
+        blocks = current.gate.copy()
+        for index in np.flatnonzero((np.abs(residual) > gtol * model.total) & on_kink):
+            # the next kink along the ascent of this coordinate
+            i, a = int(expert[index]), int(coordinate[index])
+            where = places[a]
+            j = int(np.searchsorted(where, blocks[i, a])) + (
+                1 if grad[index] > 0 else -1)
+            if 0 <= j < len(where):
+                blocks[i, a] = where[j]
         if blocks[:, list(kinks)].tobytes() in visited:
-            # back to kinks already tried: the maximiser lies between two
-            # kinks, where Newton stalled; not certified
-            return None
+            # back to kinks already tried: the maximiser lies between two kinks
+            return _between_kinks(model, [last, first], value, gtol, kinks, on_kink)
         current = MoEParams(model.project_gate(blocks), current.coef, current.var)
     return None
+
+
+def _kink_residual(model, params, grad, kinks, on_kink):
+    """The gradient with each kink coordinate (``on_kink``) that sits on a kink
+    replaced by the distance of 0 from its one-sided derivatives' interval
+    ``[g - U, g + U]`` (see :func:`kink_certificate`); a kink coordinate between
+    kinks keeps its derivative."""
+    k = params.n_experts
+    expert, _, coordinate = model.free_layout(k)
+    residual = grad.copy()
+    for index in np.flatnonzero(on_kink):
+        i, a = int(expert[index]), int(coordinate[index])
+        rows = np.flatnonzero(kinks[a] == params.gate[i, a])
+        if rows.size == 0:
+            continue
+        sub = model.subset(rows)
+        tau = np.empty((rows.size, k))
+        sub.e_step(params, tau, tau)
+        pi = np.exp(model.gate.log_weights(sub.Z, params.gate))
+        share = tau[:, i] - pi[:, i]
+        if getattr(model, "balance", 0.0):
+            share = share - model.balance_slopes(params.gate, rows)[:, i]
+        jump = max(float(sub.w @ share), 0.0)
+        residual[index] = np.sign(grad[index]) * max(abs(grad[index]) - jump, 0.0)
+    return residual
+
+
+def _between_kinks(model, points, value, gtol, kinks, on_kink):
+    """Certify a fit whose maximiser lies between kinks, tried from each of
+    ``points`` (``(params, gradient)`` pairs) in turn: see
+    :func:`_piece_maximum`."""
+    for params, grad in points:
+        found = _piece_maximum(model, params, grad, value, gtol, kinks, on_kink)
+        if found is not None:
+            return found
+    return None
+
+
+def _piece_maximum(model, params, grad, value, gtol, kinks, on_kink):
+    """Newton from ``params`` (gradient ``grad``) with the gate's exact curvature
+    (:meth:`gmoe.gates.Gate.exact_curvature`; the smoothed kink curvature that
+    guides the finish across the samples is not the Hessian of a smooth piece),
+    each kink coordinate held in an interval between two neighbouring kinks:
+    the two around it, or, on a kink, from there to the next kink along its
+    ascent.  The log-likelihood is smooth inside these intervals, so the run
+    ends at a stationary point of the piece or with some coordinates on the
+    kinks that bound it, where :func:`_kink_residual` checks the one-sided
+    derivatives.  Returns ``(theta, value, residual norm)`` when that norm is at
+    most ``gtol`` and the objective is not below ``value``; None otherwise."""
+    from gmoe.engine._model import MoEParams
+
+    k = params.n_experts
+    expert, _, coordinate = model.free_layout(k)
+    exact = model.with_gate(model.gate.exact_curvature())
+    lo, hi = (bound.copy() for bound in exact.vector_bounds(k))
+    for index in np.flatnonzero(on_kink):
+        i, a = int(expert[index]), int(coordinate[index])
+        where = np.unique(kinks[a])
+        at = params.gate[i, a]
+        j = int(np.searchsorted(where, at, side="right"))  # where[j-1] <= at
+        if j > 0 and where[j - 1] == at and grad[index] < 0:
+            j -= 1  # on a kink, ascending to the left: the interval below it
+        lo[index] = where[j - 1] if j > 0 else lo[index]
+        hi[index] = where[j] if j < len(where) else hi[index]
+    run = run_newton(exact, params, gtol=gtol, bounds=(lo, hi), kinks=False)
+    blocks = run.params.gate.copy()
+    for index in np.flatnonzero(on_kink):
+        # a coordinate held at a kink sits on it up to the rounding of the
+        # parameter vector: put it there exactly
+        i, a = int(expert[index]), int(coordinate[index])
+        for edge in (lo[index], hi[index]):
+            if abs(blocks[i, a] - edge) <= 1e-9 * max(1.0, abs(edge)):
+                blocks[i, a] = edge
+    end = MoEParams(blocks, run.params.coef, run.params.var)
+    new_value, grad, _ = model.derivatives(end)
+    residual = _kink_residual(model, end, grad, kinks, on_kink)
+    norm = _gradient_norm(model, residual, np.zeros(len(residual), dtype=bool), k)
+    if norm > gtol or not new_value >= value - 1e-12 * max(1.0, abs(value)):
+        return None
+    return model.to_vector(end), new_value, norm
 
 
 #: Moves from kink to kink that :func:`kink_certificate` tries at most.

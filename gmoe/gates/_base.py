@@ -209,6 +209,13 @@ class Gate:
         (the Laplace gate's bandwidth).  The default: the gate itself."""
         return self
 
+    def exact_curvature(self):
+        """The gate whose second derivatives are exactly the log-likelihood's
+        wherever it is smooth (a gate that spreads a kink's curvature over its
+        neighbourhood gives that up; see :meth:`kinks`).  The default: the gate
+        itself."""
+        return self
+
     def original_log_weights(self, X, values):
         """``log pi_i(x_n)``, shape ``(n, k)``, from X and the fitted attributes
         (a dict keyed by :attr:`attributes`), both in the data's units."""

@@ -334,8 +334,9 @@ class Laplace(_InterceptAndVectorGate):
     bandwidth : float or None, default=None
         One covariate only: the scale ``h > 0`` of the kink curvature of the
         score's second derivative (see Notes); None: chosen from the data of each
-        fit by Silverman's rule, ``1.06 sd(x) n^(-1/5)`` (:meth:`prepare`).
-        Ignored with two or more covariates.
+        fit by Silverman's rule, ``1.06 sd(x) n^(-1/5)`` (:meth:`prepare`); 0: no
+        kink curvature, the exact second derivative of the pieces between the
+        samples (:meth:`exact_curvature`).  Ignored with two or more covariates.
 
     Notes
     -----
@@ -396,11 +397,12 @@ class Laplace(_InterceptAndVectorGate):
         X = np.asarray(X, dtype=float)
         if self.bandwidth is not None:
             try:
-                valid = float(self.bandwidth) > 0 and np.isfinite(float(self.bandwidth))
+                value = float(self.bandwidth)
+                valid = value >= 0 and np.isfinite(value)
             except (TypeError, ValueError):
                 valid = False
             if not valid:
-                raise ValueError(f"bandwidth must be None or a finite number > 0; "
+                raise ValueError(f"bandwidth must be None or a finite number >= 0; "
                                  f"got bandwidth={self.bandwidth!r}.")
         constant = np.flatnonzero(np.ptp(X, axis=0) == 0) if X.shape[0] else []
         if len(constant):
@@ -427,6 +429,11 @@ class Laplace(_InterceptAndVectorGate):
         if not sd > 0:
             return self
         return type(self)(bandwidth=float(1.06 * sd * n_eff ** -0.2))
+
+    def exact_curvature(self):
+        """The gate without the kink curvature (``bandwidth=0``): its Hessian is
+        the log-likelihood's own between the samples."""
+        return type(self)(bandwidth=0.0)
 
     def kinks(self, Z):
         """With one covariate the score ``-|w_i - x| + b_i`` has a kink at every
