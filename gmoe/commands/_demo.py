@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from gmoe.datasets import N23_TRUTH, PARAM_NAMES, make_moe_regression
+from gmoe.engine._search import search_sizes
 from gmoe.estimator._estimator import GaussianMoERegressor
 from gmoe.theory._measure import MixingMeasure
 
@@ -100,7 +101,8 @@ def run(args):
         print()
         print(format_params(
             {name: getattr(model, name + "_") for name in PARAM_NAMES},
-            f"Fitted with k = {k} experts, best of {model.n_init} starts "
+            f"Fitted with k = {k} experts, best of "
+            f"{search_sizes(model, len(y))[0]} starts "
             f"({elapsed:.2f} s; {model.n_iter_em_} EM + {model.n_iter_newton_} "
             f"Newton iterations; {status}, gradient {model.gradient_norm_:.1e}; "
             f"log-likelihood {model.log_likelihood_:.2f}, BIC {model.bic(X, y):.1f}):",

@@ -76,9 +76,10 @@ class GaussianMoERegressor(FittedMixtureMixin, ConditionalMixture, RegressorMixi
         Newton stops when the largest entry of the gradient of the log-likelihood
         (standardised parameters; entries held at a bound excluded) divided by the
         total sample weight is at most ``gtol``.
-    n_init : int, default=30
+    n_init : int or None, default=None
         Number of starts; each draws its own seed from ``random_state``.  The
-        best regular start (see ``degenerate_experts_``) is kept.
+        best regular start (see ``degenerate_experts_``) is kept.  None: 30, or
+        60 on at most 2000 samples, where starts are cheap.
     init_params : {"auto", "kmeans", "lines", "partition", "random"} or dict, \
             default="auto"
         How a start is made.  ``"kmeans"``: k-means on the standardised ``(X, y)``
@@ -95,8 +96,9 @@ class GaussianMoERegressor(FittedMixtureMixin, ConditionalMixture, RegressorMixi
         With more than ``n_refine`` starts, each start first gets
         ``n_screen_iter`` EM iterations, and only the ``n_refine`` most promising
         (regular first, then by log-likelihood) are run to the end ("emEM").
-    n_refine : int, default=10
-        Number of screened starts run to the end.
+    n_refine : int or None, default=None
+        Number of screened starts run to the end.  None: 10, or 20 on at most
+        2000 samples.
     reg_variance : float, default=1e-6
         Floor of the expert variances, as a fraction of the (weighted) variance of
         y.  Keeps EM finite when an expert collapses onto a few points.
@@ -338,11 +340,11 @@ default="gaussian_linear"
         "max_iter": [Interval(numbers.Integral, 0, None, closed="left")],
         "tol": [Interval(numbers.Real, 0, None, closed="left")],
         "gtol": [Interval(numbers.Real, 0, None, closed="left")],
-        "n_init": [Interval(numbers.Integral, 1, None, closed="left")],
+        "n_init": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "init_params": [StrOptions(set(INITIALIZERS) | {"auto"}), dict,
                         HasMethods(["to_params"])],
         "n_screen_iter": [Interval(numbers.Integral, 0, None, closed="left")],
-        "n_refine": [Interval(numbers.Integral, 1, None, closed="left")],
+        "n_refine": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "reg_variance": [Interval(numbers.Real, 0, None, closed="neither")],
         "variance_bounds": [None, tuple, list],
         "gate_bound": [None, Interval(numbers.Real, 0, None, closed="neither"),
@@ -371,10 +373,10 @@ default="gaussian_linear"
         max_iter=1000,
         tol=1e-6,
         gtol=1e-8,
-        n_init=30,
+        n_init=None,
         init_params="auto",
         n_screen_iter=50,
-        n_refine=10,
+        n_refine=None,
         reg_variance=1e-6,
         variance_bounds=None,
         gate_bound=None,
