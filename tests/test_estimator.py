@@ -108,6 +108,23 @@ def test_n_init_is_at_least_as_good_as_one_start(truth_3x2_data):
     assert many.log_likelihood_ >= one.log_likelihood_ - 1e-9 * abs(one.log_likelihood_)
 
 
+@pytest.mark.parametrize("n, refined", [(300, 20), (2500, 10)])
+def test_default_search_is_twice_as_large_on_small_data(n, refined, capsys):
+    # n_init=None, n_refine=None: 60 starts screened down to 20 on at most 2000
+    # samples, 30 down to 10 above; the refined starts are those the verbose
+    # fit reports; explicit values are kept as given
+    from gmoe.engine._search import search_sizes
+
+    X, y = make_moe_regression(n, random_state=3)[:2]
+    GaussianMoERegressor(2, random_state=0, verbose=1, max_iter=5).fit(X, y)
+    lines = [line for line in capsys.readouterr().out.splitlines()
+             if line.startswith("start ")]
+    assert len(lines) == refined and lines[-1].startswith(f"start {refined}/")
+    assert search_sizes(GaussianMoERegressor(2), n) == (3 * refined, refined)
+    assert search_sizes(GaussianMoERegressor(2, n_init=5), n) == (5, refined)
+    assert search_sizes(GaussianMoERegressor(2, n_init=4, n_refine=2), n) == (4, 2)
+
+
 def test_fixed_random_state_is_deterministic(truth_3x2_data):
     _, X, y = truth_3x2_data
     a = GaussianMoERegressor(3, n_init=2, random_state=11).fit(X, y)
