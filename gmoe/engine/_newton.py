@@ -431,8 +431,9 @@ def kink_certificate(model, theta, value, gtol, k):
     current = MoEParams(model.project_gate(blocks), params.coef, params.var)
     best = value
     visited = set()
-    # the stalled point, and the best point of the kink walk so far
-    first = last = (params, model.derivatives(params)[1])
+    # the stalled point (its gradient computed only if needed), and the best
+    # point of the kink walk so far
+    first = last = (params, None)
     for _ in range(MAX_KINK_MOVES):
         visited.add(current.gate[:, list(kinks)].tobytes())
         lo, hi = model.vector_bounds(k)
@@ -443,7 +444,8 @@ def kink_certificate(model, theta, value, gtol, k):
         new_value, grad, _ = model.derivatives(current)
         if not new_value >= best - 1e-12 * max(1.0, abs(best)):
             # the move to these kinks went down: the maximiser lies before them
-            return _between_kinks(model, [last, first], value, gtol, kinks, on_kink)
+            return _between_kinks(model, [last, first], value, gtol, kinks, places,
+                                  on_kink)
         best, last = new_value, (current, grad)
         residual = _kink_residual(model, current, grad, kinks, on_kink)
         norm = _gradient_norm(model, residual, no_bound, k)
@@ -460,7 +462,8 @@ def kink_certificate(model, theta, value, gtol, k):
                 blocks[i, a] = where[j]
         if blocks[:, list(kinks)].tobytes() in visited:
             # back to kinks already tried: the maximiser lies between two kinks
-            return _between_kinks(model, [last, first], value, gtol, kinks, on_kink)
+            return _between_kinks(model, [last, first], value, gtol, kinks, places,
+                                  on_kink)
         current = MoEParams(model.project_gate(blocks), current.coef, current.var)
     return None
 
@@ -490,18 +493,22 @@ def _kink_residual(model, params, grad, kinks, on_kink):
     return residual
 
 
-def _between_kinks(model, points, value, gtol, kinks, on_kink):
+def _between_kinks(model, points, value, gtol, kinks, places, on_kink):
     """Certify a fit whose maximiser lies between kinks, tried from each of
-    ``points`` (``(params, gradient)`` pairs) in turn: see
-    :func:`_piece_maximum`."""
+    ``points`` (``(params, gradient)`` pairs, the gradient None when not yet
+    computed) in turn: see :func:`_piece_maximum`.  ``places``: the sorted
+    distinct kinks of each kink coordinate."""
     for params, grad in points:
-        found = _piece_maximum(model, params, grad, value, gtol, kinks, on_kink)
+        if grad is None:
+            grad = model.derivatives(params)[1]
+        found = _piece_maximum(model, params, grad, value, gtol, kinks, places,
+                               on_kink)
         if found is not None:
             return found
     return None
 
 
-def _piece_maximum(model, params, grad, value, gtol, kinks, on_kink):
+def _piece_maximum(model, params, grad, value, gtol, kinks, places, on_kink):
     """Newton from ``params`` (gradient ``grad``) with the gate's exact curvature
     (:meth:`gmoe.gates.Gate.exact_curvature`; the smoothed kink curvature that
     guides the finish across the samples is not the Hessian of a smooth piece),
@@ -520,7 +527,7 @@ def _piece_maximum(model, params, grad, value, gtol, kinks, on_kink):
     lo, hi = (bound.copy() for bound in exact.vector_bounds(k))
     for index in np.flatnonzero(on_kink):
         i, a = int(expert[index]), int(coordinate[index])
-        where = np.unique(kinks[a])
+        where = places[a]
         at = params.gate[i, a]
         j = int(np.searchsorted(where, at, side="right"))  # where[j-1] <= at
         if j > 0 and where[j - 1] == at and grad[index] < 0:
