@@ -12,6 +12,9 @@ softmax-gated Gaussian mixture of experts
         tol=1e-10``, and ``solver="em"`` where gmoe has that option, s = 0..49),
     (c) gmoe EM started at flexmix's answer (same max_iter and tol),
     (d) gmoe's default fit (``random_state=0``) and ``n_init=10``,
+    (e) where gmoe has split-and-merge moves, four long searches
+        (``n_init=120, n_refine=40, n_split_merge=6``, ``random_state``
+        1000..1003),
 
 and POLISHES every end point with scipy (BFGS, then trust-exact with a
 finite-difference Hessian of the analytic gradient) on the log-likelihood written
@@ -58,6 +61,7 @@ REF_DIR = ROOT / "benchmarks" / "panel_reference"
 SPURIOUS_MIN_EFF = 3  # effective size below d + 3
 SPURIOUS_MIN_VAR = 1e-4  # variance below 1e-4 var(y)
 DEGENERATE_VAR = 1e-10  # polish stopped below this variance / var(y)
+N_LONG_SEARCHES = 4  # source (e)
 REACH_TOL = 0.01
 GATE_STEEP = 20.0  # gate slope (standardised units) called steep
 
@@ -305,6 +309,12 @@ def run_case(row, fx, GMoE, n_starts):
         m_10 = GMoE(k, random_state=0, n_init=10).fit(X, y)
         t_10 = time.perf_counter() - t0
         add("gmoe_default_ninit10", m_10, m_10.log_likelihood_)
+        # (e) long searches with split-and-merge moves
+        if "n_split_merge" in GMoE().get_params():
+            for s in range(N_LONG_SEARCHES):
+                m = GMoE(k, random_state=1000 + s, n_init=120, n_refine=40,
+                         n_split_merge=6).fit(X, y)
+                add("gmoe_long_search", m, m.log_likelihood_, seed=1000 + s)
         # (a) flexmix and (c) gmoe from flexmix
         fx_ok = fx is not None and int(fx["k_kept"]) == k
         if fx_ok:

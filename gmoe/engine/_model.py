@@ -143,6 +143,10 @@ def _block_order(k, p):
 m_step_experts = weighted_least_squares
 
 
+_POTRF, _POTRS = scipy.linalg.get_lapack_funcs(("potrf", "potrs"),
+                                               dtype=np.float64)
+
+
 def solve_psd(H, g):
     """``H^{-1} g`` for a symmetric positive semi-definite ``H`` (m, m).
 
@@ -153,12 +157,14 @@ def solve_psd(H, g):
     if H.shape[0] == 0:
         return np.zeros(0)
     ridge = 1e-10 * max(np.trace(H) / H.shape[0], 1e-300)
-    try:
-        factor = scipy.linalg.cho_factor(H + ridge * np.eye(H.shape[0]),
-                                         check_finite=False)
-        return scipy.linalg.cho_solve(factor, g, check_finite=False)
-    except (np.linalg.LinAlgError, ValueError):
-        return np.linalg.lstsq(H, g, rcond=None)[0]
+    # LAPACK's Cholesky routines called directly (those of scipy.linalg.cho_factor
+    # and cho_solve, without their checks, which cost more than a small solve)
+    factor, info = _POTRF(H + ridge * np.eye(H.shape[0]), lower=False, clean=False)
+    if info == 0:
+        step, info = _POTRS(factor, g, lower=False)
+        if info == 0 and np.all(np.isfinite(step)):
+            return step
+    return np.linalg.lstsq(H, g, rcond=None)[0]
 
 
 def _held_at_bound(theta, grad, lo, hi, rtol=1e-12):

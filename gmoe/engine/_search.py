@@ -5,8 +5,10 @@ experts the gate separates completely)."""
 import numpy as np
 
 from gmoe.engine._em import params_from_responsibilities
+from gmoe.engine._moves import improve_by_moves
 from gmoe.engine._solvers import screen
 from gmoe.engine._starts import AUTO_CYCLE, INITIALIZERS
+from gmoe.model._order import better_fit
 
 #: The screening stage of a search works on a random subsample of at most this
 #: many samples (see :func:`search_starts`).
@@ -19,9 +21,15 @@ SCREEN_MAX_SAMPLES = 5000
 DEFAULT_N_INIT, DEFAULT_N_REFINE = 30, 10
 SMALL_DATA = 2000
 
+#: The default rounds of split-and-merge moves after the search
+#: (``n_split_merge=None``) on at most :data:`SMALL_DATA` samples (none above),
+#: and how many of a round's screened moves are run to the end.
+DEFAULT_SPLIT_MERGE, SPLIT_MERGE_REFINE = 3, 5
+SPLIT_MERGE_SCREEN_ITER = 50
+
 
 def search_sizes(estimator, n_samples):
-    """``(n_init, n_refine)`` of ``estimator``'s search on ``n_samples`` samples:
+    """``(n_init, n_refine, n_split_merge)`` of ``estimator``'s search on ``n_samples`` samples:
     the estimator's own, or by default :data:`DEFAULT_N_INIT` starts of which
     :data:`DEFAULT_N_REFINE` are run to the end, doubled on at most
     :data:`SMALL_DATA` samples.  On the real-data panel (at most 506 samples)
@@ -33,7 +41,11 @@ def search_sizes(estimator, n_samples):
               else estimator.n_init)
     n_refine = (DEFAULT_N_REFINE * scale if estimator.n_refine is None
                 else estimator.n_refine)
-    return n_init, n_refine
+    if estimator.n_split_merge is not None:
+        rounds = estimator.n_split_merge
+    else:
+        rounds = DEFAULT_SPLIT_MERGE if n_samples <= SMALL_DATA else 0
+    return n_init, n_refine, rounds
 
 
 #: An expert whose variance is below this fraction of the (weighted) variance of y
@@ -51,6 +63,16 @@ def _irregular_experts(params, resp, w, var_lower, n_features):
     effective = w @ resp
     floor = max(var_lower * (1 + 1e-9), SPURIOUS_VARIANCE_RATIO)
     return (effective < n_features + 3) | (params.var <= floor)
+
+
+def regularity(w, reg_variance, n_features):
+    """``is_regular(params, resp) -> bool``: no expert of the fit is irregular
+    (:func:`_irregular_experts`, sample weights ``w``, variance floor
+    ``reg_variance``)."""
+    def is_regular(params, resp):
+        return not np.any(_irregular_experts(params, resp, w, reg_variance,
+                                             n_features))
+    return is_regular
 
 
 #: A pair of experts is separated by the gate when, at every sample where they
@@ -100,7 +122,7 @@ def search_starts(estimator, model, rng, n_features, gate, n_experts=None):
     estimator's ``n_experts``).
     """
     k = estimator.n_experts if n_experts is None else n_experts
-    n_init, n_refine = search_sizes(estimator, model.n_samples)
+    n_init, n_refine, _ = search_sizes(estimator, model.n_samples)
     screening = n_init > n_refine and estimator.n_screen_iter > 0
     search = model
     if screening and model.n_samples > SCREEN_MAX_SAMPLES:
@@ -120,10 +142,62 @@ def search_starts(estimator, model, rng, n_features, gate, n_experts=None):
     if not screening:
         return starts if twin is None else [model.project(p) for p in starts]
 
-    def is_regular(params, resp):
-        return not np.any(_irregular_experts(params, resp, search.w,
-                                             estimator.reg_variance, n_features))
-
+    is_regular = regularity(search.w, estimator.reg_variance, n_features)
     kept, _ = screen(search, starts, n_iter=estimator.n_screen_iter,
                      n_keep=n_refine, is_regular=is_regular, twin=twin)
     return kept
+
+
+def refine(model, starts, solve, options, is_regular, *, verbose=0, offset=0.0):
+    """Every start run to the end by ``solve``; the best end.
+
+    Ends are compared by :func:`gmoe.model._order.better_fit` on
+    ``(regular, objective)``: a regular end beats an irregular one, and an equal
+    optimum never replaces an earlier one.  Returns ``(result, key, resp)``: the
+    solver's :class:`gmoe.engine._solvers.FitResult`, its key and its
+    responsibilities (n, k).  ``offset`` is subtracted from the objectives that
+    ``verbose`` prints (the data's units).
+    """
+    best = (None, None, None)
+    for index, start in enumerate(starts):
+        result = solve(model, start, options)
+        resp = np.empty((model.n_samples, start.var.size))
+        model.e_step(result.params, resp, resp)
+        key = (is_regular(result.params, resp), result.objective)
+        if verbose:
+            print(f"start {index + 1}/{len(starts)}: {result.n_iter_em} EM and "
+                  f"{result.n_iter_newton} Newton iterations, "
+                  f"converged={result.converged}, regular={key[0]}, "
+                  f"log-likelihood {result.objective - offset:.6f}")
+        if better_fit(key, best[1], scale=model.w.sum()):
+            best = (result, key, resp)
+    return best
+
+
+def run_search(estimator, model, rng, n_features, gate, n_experts, solve, options,
+               *, offset=0.0):
+    """The whole search of a fit: the starts (:func:`search_starts`), run to the
+    end (:func:`refine`), then rounds of split-and-merge moves on the best end
+    (:func:`gmoe.engine._moves.improve_by_moves`, ``n_split_merge`` rounds).
+
+    ``n_experts``: the number of experts in all.  Returns ``(result, key,
+    resp)`` of the best fit, the number of starts run to the end and the number
+    of moves accepted.
+    """
+    _, n_refine, rounds = search_sizes(estimator, model.n_samples)
+
+    is_regular = regularity(model.w, estimator.reg_variance, n_features)
+
+    def run(starts):
+        return refine(model, starts, solve, options, is_regular,
+                      verbose=estimator.verbose, offset=offset)
+
+    starts = search_starts(estimator, model, rng, n_features, gate, n_experts)
+    fit = run(starts)
+    screener = gate.screening_gate()
+    twin = None if screener is gate else model.with_gate(screener)
+    fit, accepted = improve_by_moves(
+        model, fit, run, n_rounds=rounds, n_iter=SPLIT_MERGE_SCREEN_ITER,
+        n_keep=min(SPLIT_MERGE_REFINE, n_refine), is_regular=is_regular,
+        twin=twin)
+    return fit, len(starts), accepted

@@ -6,6 +6,7 @@ import numbers
 import numpy as np
 
 from gmoe.experts._base import EMPTY_EXPERT_FRACTION, ExpertFamily
+from gmoe.kernels._linalg import cholesky_solve
 
 
 def weighted_least_squares(A, B, C, coef, var, var_lower, var_upper, total):
@@ -48,19 +49,14 @@ def weighted_least_squares(A, B, C, coef, var, var_lower, var_upper, total):
     active = A[:, 0, 0] > EMPTY_EXPERT_FRACTION * total
     if not active.any():
         return coef, var
-    A_act, B_act = A[active], B[active]
-    try:
-        factor = np.linalg.cholesky(A_act)
-        solved = np.linalg.solve(np.swapaxes(factor, 1, 2),
-                                 np.linalg.solve(factor, B_act[..., None]))[..., 0]
-        if not np.all(np.isfinite(solved)):
-            raise np.linalg.LinAlgError
-    except np.linalg.LinAlgError:
+    A_act = np.ascontiguousarray(A[active], dtype=np.float64)
+    B_act = np.ascontiguousarray(B[active], dtype=np.float64)
+    solved = np.empty_like(B_act)
+    if not cholesky_solve(A_act, B_act, solved):
         # A singular weighted design: the minimum-norm least-squares solution.
         solved = np.array([np.linalg.lstsq(a, b, rcond=1e-13)[0]
                            for a, b in zip(A_act, B_act, strict=True)])
-    rss = (C[active] - 2.0 * np.einsum("ia,ia->i", solved, B_act)
-           + np.einsum("ia,iab,ib->i", solved, A_act, solved))
+    rss = _residual_sums(A_act, B_act, C[active], solved)
     coef[active] = solved
     var[active] = np.clip(rss / A_act[:, 0, 0], var_lower, var_upper)
     return coef, var

@@ -40,12 +40,19 @@ EM_KERNELS = [
 ]
 
 
+#: Small linear algebra of the M-steps (:mod:`gmoe.kernels._linalg`).
+LINALG_KERNELS = [
+    ("cholesky_solve", (_F3, _F2, _F2)),
+]
+
+
 def _compile_em():
-    kernels = importlib.import_module("gmoe.kernels._em")
-    for name, signature in EM_KERNELS:
-        kernel = getattr(kernels, name)
-        if isinstance(kernel, numba.core.dispatcher.Dispatcher):
-            kernel.compile(signature)
+    for module, table in (("_em", EM_KERNELS), ("_linalg", LINALG_KERNELS)):
+        kernels = importlib.import_module(f"gmoe.kernels.{module}")
+        for name, signature in table:
+            kernel = getattr(kernels, name)
+            if isinstance(kernel, numba.core.dispatcher.Dispatcher):
+                kernel.compile(signature)
 
 
 def _compile_hessian():

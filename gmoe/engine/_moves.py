@@ -1,0 +1,174 @@
+"""Split-and-merge moves on a fitted model, after the start search.
+
+A local optimum of a mixture often puts two experts where one regime is and one
+expert across two regimes.  EM cannot leave such a point: it would have to move
+three experts at once.  A split-and-merge move does (SMEM: Ueda, Nakano,
+Ghahramani and Hinton, *Neural Computation* 12, 2000): it merges two experts
+``i`` and ``j`` into ``i``, splits a third expert ``l`` into ``j`` and ``l``, and
+runs EM from there.  Here every such move is tried (for ``k`` experts,
+``k (k - 1) (k - 2)`` of them, each expert split in two ways), the candidates are
+screened by short EM runs like the starts of the search, the most promising are
+run to the end, and the best end replaces the fit when it is better
+(:func:`gmoe.model._order.better_fit`: regular first, then higher likelihood
+beyond the tie tolerance).  Rounds repeat until no move improves.
+"""
+
+import numpy as np
+
+from gmoe.engine._em import params_from_responsibilities
+from gmoe.engine._solvers import screen
+from gmoe.model._order import better_fit
+
+
+def split_halves(model, tau):
+    """Two ways to split an expert in two: its samples above and below its
+    weighted least-squares line, and its samples on either side of their
+    weighted mean along the first principal axis of x.
+
+    Parameters
+    ----------
+    model : the engine's model (``Xt`` (n, p) the design with its intercept
+        column first, ``y`` (n,), ``w`` (n,))
+    tau : ndarray of shape (n,)
+        The expert's responsibilities.
+
+    Returns
+    -------
+    list of ndarray of shape (n,)
+        Indicators (0.0 or 1.0) of one half of each split; none when the expert
+        holds no weight.  The principal axis is signed so that its largest entry
+        is positive (the same split on every machine).
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> x = np.linspace(-1, 1, 6)
+    >>> model = SimpleNamespace(Xt=np.column_stack([np.ones(6), x]),
+    ...                         y=np.array([0., 1, 0, 1, 0, 1]), w=np.ones(6))
+    >>> [half.astype(int).tolist() for half in split_halves(model, np.ones(6))]
+    [[0, 1, 0, 1, 0, 1], [0, 0, 0, 1, 1, 1]]
+    """
+    t = tau * model.w
+    total = t.sum()
+    if not total > 0:
+        return []
+    design = model.Xt
+    gram = (design * t[:, None]).T @ design
+    gram[np.diag_indices_from(gram)] += 1e-10 * total
+    coef = np.linalg.solve(gram, (design * t[:, None]).T @ model.y)
+    halves = [model.y > design @ coef]
+    x = design[:, 1:]
+    if x.shape[1]:
+        centred = x - t @ x / total
+        axis = np.linalg.eigh((centred * t[:, None]).T @ centred)[1][:, -1]
+        axis = axis * np.sign(axis[np.argmax(np.abs(axis))])
+        halves.append(centred @ axis > 0)
+    return [half.astype(float) for half in halves]
+
+
+def split_merge_responsibilities(model, resp):
+    """The responsibilities of every split-and-merge move from ``resp``.
+
+    For each expert ``l``, each of its :func:`split_halves` ``h`` and each pair
+    ``i < j`` of the other experts: column ``i`` takes ``tau_i + tau_j``, column
+    ``j`` takes ``h tau_l`` and column ``l`` takes ``(1 - h) tau_l``.
+
+    Parameters
+    ----------
+    model : the engine's model (see :func:`split_halves`)
+    resp : ndarray of shape (n, k)
+        Responsibilities of the fitted model.
+
+    Returns
+    -------
+    list of ndarray of shape (n, k)
+        ``k (k - 1) (k - 2)`` candidates at most (none when ``k < 3``); each row
+        still sums to one.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> x = np.linspace(-1, 1, 6)
+    >>> model = SimpleNamespace(Xt=np.column_stack([np.ones(6), x]),
+    ...                         y=x ** 2, w=np.ones(6))
+    >>> resp = np.full((6, 3), 1 / 3)
+    >>> moves = split_merge_responsibilities(model, resp)
+    >>> len(moves), np.allclose([m.sum(axis=1) for m in moves], 1)
+    (6, True)
+    """
+    n, k = resp.shape
+    candidates = []
+    for l in range(k):
+        others = [i for i in range(k) if i != l]
+        for half in split_halves(model, resp[:, l]):
+            for a, i in enumerate(others):
+                for j in others[a + 1:]:
+                    new = resp.copy()
+                    new[:, i] = resp[:, i] + resp[:, j]
+                    new[:, j] = resp[:, l] * half
+                    new[:, l] = resp[:, l] * (1.0 - half)
+                    candidates.append(new)
+    return candidates
+
+
+#: The screening of the moves halves its candidates (successive halving) with
+#: :data:`HALVING_ITER` EM iterations per stage, until at most ``4 n_keep``
+#: are left, which then get the rest of the ``n_iter`` iterations.
+HALVING_ITER = 10
+
+
+def _stages(n_candidates, n_iter, n_keep):
+    """``(iterations, kept)`` of the screening stages of ``n_candidates`` moves."""
+    stages, left, spent = [], n_candidates, 0
+    while left > 4 * n_keep and spent + HALVING_ITER < n_iter:
+        left = max(left // 2, 4 * n_keep)
+        stages.append((HALVING_ITER, left))
+        spent += HALVING_ITER
+    stages.append((n_iter - spent, n_keep))
+    return stages
+
+
+def improve_by_moves(model, fit, refine, *, n_rounds, n_iter, n_keep, is_regular,
+                     twin=None):
+    """Split-and-merge rounds from ``fit`` until none improves it.
+
+    Parameters
+    ----------
+    model : the engine's model
+    fit : tuple ``(result, key, resp)``
+        The incumbent: a solver's result, its ``(regular, objective)`` key and
+        its responsibilities (n, k).
+    refine : callable
+        ``refine(starts) -> (result, key, resp)``: runs starts to the end and
+        returns the best (see :func:`gmoe.engine._search.refine`).
+    n_rounds : int
+        At most this many rounds.
+    n_iter, n_keep : int
+        Every move gets ``n_iter`` EM iterations; the ``n_keep`` most promising
+        are refined (:func:`gmoe.engine._solvers.screen`).
+    is_regular : callable
+        ``is_regular(params, resp) -> bool``, for the screening.
+    twin : model or None
+        A model whose M-step and EM make and screen the moves (a gate's
+        screening gate), as in the search.
+
+    Returns
+    -------
+    tuple ``(result, key, resp)`` and the number of moves accepted.
+    """
+    accepted = 0
+    for _ in range(n_rounds):
+        moves = split_merge_responsibilities(model, fit[2])
+        if not moves:
+            break
+        maker = model if twin is None else twin
+        starts = [params_from_responsibilities(maker, resp) for resp in moves]
+        for stage_iter, stage_keep in _stages(len(starts), n_iter, n_keep):
+            starts, _ = screen(model, starts, n_iter=stage_iter, n_keep=stage_keep,
+                               is_regular=is_regular, twin=twin)
+        kept = starts
+        candidate = refine(kept)
+        if not better_fit(candidate[1], fit[1], scale=model.w.sum()):
+            break
+        fit, accepted = candidate, accepted + 1
+    return fit, accepted
