@@ -14,7 +14,8 @@ softmax-gated Gaussian mixture of experts
     (d) gmoe's default fit (``random_state=0``) and ``n_init=10``,
     (e) where gmoe has split-and-merge moves, four long searches
         (``n_init=120, n_refine=40, n_split_merge=6``, ``random_state``
-        1000..1003),
+        1000..1003), and the default fit at ``random_state`` 0..19 (the seeds of
+        ``benchmarks/bench_panel.py --seeds 20``),
 
 and POLISHES every end point with scipy (BFGS, then trust-exact with a
 finite-difference Hessian of the analytic gradient) on the log-likelihood written
@@ -62,6 +63,7 @@ SPURIOUS_MIN_EFF = 3  # effective size below d + 3
 SPURIOUS_MIN_VAR = 1e-4  # variance below 1e-4 var(y)
 DEGENERATE_VAR = 1e-10  # polish stopped below this variance / var(y)
 N_LONG_SEARCHES = 4  # source (e)
+N_DEFAULT_SEEDS = 20  # source (e)
 REACH_TOL = 0.01
 GATE_STEEP = 20.0  # gate slope (standardised units) called steep
 
@@ -315,6 +317,9 @@ def run_case(row, fx, GMoE, n_starts):
                 m = GMoE(k, random_state=1000 + s, n_init=120, n_refine=40,
                          n_split_merge=6).fit(X, y)
                 add("gmoe_long_search", m, m.log_likelihood_, seed=1000 + s)
+            for s in range(N_DEFAULT_SEEDS):
+                m = GMoE(k, random_state=s).fit(X, y)
+                add("gmoe_default_seeds", m, m.log_likelihood_, seed=s)
         # (a) flexmix and (c) gmoe from flexmix
         fx_ok = fx is not None and int(fx["k_kept"]) == k
         if fx_ok:

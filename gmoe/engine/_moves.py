@@ -111,10 +111,9 @@ def split_merge_responsibilities(model, resp):
     return candidates
 
 
-#: The screening of the moves halves its candidates (successive halving) with
-#: :data:`HALVING_ITER` EM iterations per stage, until at most ``4 n_keep``
-#: are left, which then get the rest of the ``n_iter`` iterations.
-HALVING_ITER = 10
+#: EM iterations of a stage of the moves' screening (successive halving: each
+#: stage keeps the better half of the moves, down to ``4 n_keep``).
+HALVING_ITER = 5
 
 
 def _stages(n_candidates, n_iter, n_keep):
@@ -144,8 +143,11 @@ def improve_by_moves(model, fit, refine, *, n_rounds, n_iter, n_keep, is_regular
     n_rounds : int
         At most this many rounds.
     n_iter, n_keep : int
-        Every move gets ``n_iter`` EM iterations; the ``n_keep`` most promising
-        are refined (:func:`gmoe.engine._solvers.screen`).
+        The screening (:func:`gmoe.engine._solvers.screen`) by successive
+        halving: stages of :data:`HALVING_ITER` EM iterations each keep the
+        better half of the moves until ``4 n_keep`` are left, which run the
+        rest of ``n_iter`` iterations; the ``n_keep`` most promising are then
+        refined.
     is_regular : callable
         ``is_regular(params, resp) -> bool``, for the screening.
     twin : model or None

@@ -24,19 +24,24 @@ SMALL_DATA = 2000
 #: The default rounds of split-and-merge moves after the search
 #: (``n_split_merge=None``) on at most :data:`SMALL_DATA` samples (none above),
 #: and how many of a round's screened moves are run to the end.
-DEFAULT_SPLIT_MERGE, SPLIT_MERGE_REFINE = 3, 5
+DEFAULT_SPLIT_MERGE, SPLIT_MERGE_REFINE = 2, 3
+
+#: EM iterations a move gets in the screening (successive halving, see
+#: :func:`gmoe.engine._moves.improve_by_moves`).
 SPLIT_MERGE_SCREEN_ITER = 50
 
 
 def search_sizes(estimator, n_samples):
-    """``(n_init, n_refine, n_split_merge)`` of ``estimator``'s search on ``n_samples`` samples:
-    the estimator's own, or by default :data:`DEFAULT_N_INIT` starts of which
-    :data:`DEFAULT_N_REFINE` are run to the end, doubled on at most
-    :data:`SMALL_DATA` samples.  On the real-data panel (at most 506 samples)
-    the doubled search reaches the best-known optimum in 338 of 360 seeded fits
-    against 324 (``benchmarks/README.md``).  A rule on the size of the data, not a
-    time budget, so that the same data give the same fit on any machine."""
-    scale = 2 if n_samples <= SMALL_DATA else 1
+    """``(n_init, n_refine, n_split_merge)`` of ``estimator``'s search on
+    ``n_samples`` samples: the estimator's own, or by default
+    :data:`DEFAULT_N_INIT` starts of which :data:`DEFAULT_N_REFINE` are run to
+    the end, doubled on at most :data:`SMALL_DATA` samples, and there
+    :data:`DEFAULT_SPLIT_MERGE` rounds of split-and-merge moves when the search
+    has several starts (a single start is a single path).  Rules on the size of
+    the data, not a time budget, so that the same data give the same fit on any
+    machine (``benchmarks/README.md`` has the panel's numbers)."""
+    small = n_samples <= SMALL_DATA
+    scale = 2 if small else 1
     n_init = (DEFAULT_N_INIT * scale if estimator.n_init is None
               else estimator.n_init)
     n_refine = (DEFAULT_N_REFINE * scale if estimator.n_refine is None
@@ -44,7 +49,7 @@ def search_sizes(estimator, n_samples):
     if estimator.n_split_merge is not None:
         rounds = estimator.n_split_merge
     else:
-        rounds = DEFAULT_SPLIT_MERGE if n_samples <= SMALL_DATA else 0
+        rounds = DEFAULT_SPLIT_MERGE if small and n_init > 1 else 0
     return n_init, n_refine, rounds
 
 

@@ -28,16 +28,15 @@ from gmoe.estimator._validation import (
     EXPERT_PARAM_NAMES,
     _check_init_dict,
     check_balance,
-    check_top_k,
     grouped_expert_order,
     resolve_experts,
-    with_shared_experts,
+    resolve_gate,
 )
 from gmoe.estimator._warnings import warn_about_fit
 from gmoe.experts import EXPERT_FAMILIES, ExpertFamily
-from gmoe.gates import GATES, Gate, Softmax, TopK, get_gate
+from gmoe.gates import GATES, Gate, Softmax
 from gmoe.model._conditional import ConditionalMixture
-from gmoe.model._order import better_fit, canonical_rows
+from gmoe.model._order import canonical_rows
 from gmoe.model._scaling import _Scaling
 
 
@@ -108,11 +107,12 @@ class GaussianMoERegressor(FittedMixtureMixin, ConditionalMixture, RegressorMixi
     n_split_merge : int or None, default=None
         Rounds of split-and-merge moves on the best end of the search (SMEM,
         Ueda et al. 2000): each round tries every merge of two experts with a
-        split of a third, screens the moves like the starts, runs the 5 most
+        split of a third, screens the moves by short EM runs, runs the 3 most
         promising to the end, and keeps the best if it beats the fit; rounds
         stop when none does.  They find optima that random starts miss, where
-        one expert spans two regimes and two share one.  None: 3 rounds on at
-        most 2000 samples, none above.  Needs ``n_experts >= 3``.
+        one expert spans two regimes and two share one.  None: 2 rounds on at
+        most 2000 samples with ``n_init > 1``, none otherwise.  Needs
+        ``n_experts >= 3``.
     reg_variance : float, default=1e-6
         Floor of the expert variances, as a fraction of the (weighted) variance of
         y.  Keeps EM finite when an expert collapses onto a few points.
@@ -288,6 +288,9 @@ default="gaussian_linear"
     separated_experts_ : list of (int, int)
         Pairs of experts the gate separates completely (its MLE does not exist;
         a :class:`GateSeparationWarning` is raised).
+    n_split_merge_accepted_ : int
+        Split-and-merge moves that improved the fit after the search (see
+        ``n_split_merge``).
     expert_weight_ : ndarray of shape (n_experts,)
         Share of the training weight each expert is responsible for (sums to 1).
     degenerate_experts_ : ndarray of shape (n_experts,), dtype=bool
@@ -529,30 +532,11 @@ default="gaussian_linear"
             raise ValueError(
                 f"X and y hold {n_samples} distinct rows (with positive weight), "
                 f"fewer than n_experts={k}; use fewer experts or more data.")
-        top_k = check_top_k(self.top_k, k)
-        gate = get_gate(self.gate, self.likelihood)
+        gate, top_k = resolve_gate(self, k, X)
         experts = resolve_experts(self.experts, self.shared_features,
                                   self.shared_variance, n_features,
                                   getattr(self, "feature_names_in_", None))
-        if top_k is not None:
-            # the shorthand of the top-K gate, fitted on the engine every gate
-            # shares
-            if type(gate) is not Softmax:
-                raise ValueError(
-                    f"top_k applies to the softmax gate; leave top_k=None with "
-                    f"gate={gate!r} (or pass gate=gmoe.gates.TopK(K)).")
-            gate = TopK(top_k)
-        gate = with_shared_experts(gate, self.n_shared_experts, self.shared_fraction)
         softmax = type(gate) is Softmax
-        if not softmax:
-            if self.gate_bound is not None:
-                raise ValueError(
-                    f"gate_bound applies to the dense softmax gate; leave "
-                    f"gate_bound=None with gate={gate!r}.")
-            if self.gate_penalty:
-                raise ValueError("gate_penalty applies to the dense softmax gate; "
-                                 f"leave it at 0 with gate={gate!r}.")
-            gate.check_data(X)
         balance = check_balance(self.balance_penalty, gate, k)
         names = gate.attributes + EXPERT_PARAM_NAMES
         init = self.init_params

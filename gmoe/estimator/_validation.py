@@ -8,7 +8,7 @@ import numpy as np
 
 from gmoe.datasets import PARAM_NAMES
 from gmoe.experts import GaussianLinear, get_experts
-from gmoe.gates import GATES, SharedRouted, Softmax
+from gmoe.gates import GATES, SharedRouted, Softmax, TopK, get_gate
 from gmoe.model._order import canonical_expert_order
 
 #: The expert parameters of every fit (the gate's are ``gate.attributes``).
@@ -166,3 +166,35 @@ def grouped_expert_order(gate, share, coef, variance, *, fixed_last=False):
             share[members], coef[members], variance[members],
             fixed_last=fixed_last)]
     return order
+
+
+def resolve_gate(estimator, k, X):
+    """The gate an estimator's parameters name, and its ``top_k`` (int or None).
+
+    ``top_k`` is the shorthand of :class:`gmoe.gates.TopK` and applies to the
+    softmax gate only; shared experts wrap the gate
+    (:func:`with_shared_experts`); ``gate_bound`` and ``gate_penalty`` apply to
+    the dense softmax gate only; any other gate checks ``X``
+    (:meth:`gmoe.gates.Gate.check_data`).  Raises ``ValueError`` naming the fix.
+    """
+    top_k = check_top_k(estimator.top_k, k)
+    gate = get_gate(estimator.gate, estimator.likelihood)
+    if top_k is not None:
+        # the shorthand of the top-K gate, fitted on the engine every gate shares
+        if type(gate) is not Softmax:
+            raise ValueError(
+                f"top_k applies to the softmax gate; leave top_k=None with "
+                f"gate={gate!r} (or pass gate=gmoe.gates.TopK(K)).")
+        gate = TopK(top_k)
+    gate = with_shared_experts(gate, estimator.n_shared_experts,
+                               estimator.shared_fraction)
+    if type(gate) is not Softmax:
+        if estimator.gate_bound is not None:
+            raise ValueError(
+                f"gate_bound applies to the dense softmax gate; leave "
+                f"gate_bound=None with gate={gate!r}.")
+        if estimator.gate_penalty:
+            raise ValueError("gate_penalty applies to the dense softmax gate; "
+                             f"leave it at 0 with gate={gate!r}.")
+        gate.check_data(X)
+    return gate, top_k
