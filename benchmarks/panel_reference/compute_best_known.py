@@ -16,6 +16,10 @@ softmax-gated Gaussian mixture of experts
         (``n_init=120, n_refine=40, n_split_merge=6``, ``random_state``
         1000..1003), and the default fit at ``random_state`` 0..19 (the seeds of
         ``benchmarks/bench_panel.py --seeds 20``),
+    (f) the best regular optimum of the previous output file, when there is one
+        (so that a best-known value never falls from one run to the next: long
+        EM runs from the same random start can end at different optima after
+        a change of round-off),
 
 and POLISHES every end point with scipy (BFGS, then trust-exact with a
 finite-difference Hessian of the analytic gradient) on the log-likelihood written
@@ -270,7 +274,7 @@ def git_state():
         return None, None
 
 
-def run_case(row, fx, GMoE, n_starts):
+def run_case(row, fx, GMoE, n_starts, previous=None):
     X, y, features = load_case_data(row)
     k = int(row.k)
     prob = Problem(X, y, k)
@@ -320,6 +324,10 @@ def run_case(row, fx, GMoE, n_starts):
             for s in range(N_DEFAULT_SEEDS):
                 m = GMoE(k, random_state=s).fit(X, y)
                 add("gmoe_default_seeds", m, m.log_likelihood_, seed=s)
+        # (f) the previous best-known regular optimum
+        if previous is not None:
+            add("previous_best_known",
+                {key: np.asarray(v, float) for key, v in previous.items()}, None)
         # (a) flexmix and (c) gmoe from flexmix
         fx_ok = fx is not None and int(fx["k_kept"]) == k
         if fx_ok:
@@ -583,10 +591,15 @@ def main():
         GMoE(2, random_state=0).fit(
             np.linspace(0, 1, 50)[:, None], np.linspace(0, 1, 50)
         )
+    previous = {}
+    if Path(args.out).exists():
+        previous = {e["case"]: e.get("best_regular_params")
+                    for e in json.loads(Path(args.out).read_text())["cases"]}
     entries = []
     for row in cases.itertuples():
         t0 = time.perf_counter()
-        e = run_case(row, fx_all.get(row.case), GMoE, args.starts)
+        e = run_case(row, fx_all.get(row.case), GMoE, args.starts,
+                     previous.get(row.case))
         entries.append(e)
         print(
             f"{e['case']:13s} best_regular={fmt(e['best_regular_loglik'])} "
