@@ -37,6 +37,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from gmoe.engine._search import rounding_variance
+
 ROOT = Path(__file__).resolve().parents[1]
 BEST = ROOT / "tests" / "data" / "panel" / "best_known.json"
 QUICK = ["mcycle_k2", "mcycle_k3", "faithful_k2", "CO2data_k3", "NPreg_k2", "cars_k2"]
@@ -68,11 +70,13 @@ def run_flexmix(cases, nrep):
 def _outcome(model, X, y, best_regular):
     """(log-likelihood, gap to the best-known regular optimum, spurious) of a fit:
     spurious when an expert has an effective size below d + 3 or a variance below
-    1e-4 var(y)."""
+    1e-4 var(y) or below the rounding variance h^2 / 12 of y (h the smallest gap
+    between distinct values of y)."""
     ll = float(model.log_likelihood_)
     eff = np.asarray(model.expert_weight_) * len(y)
-    spurious = bool((eff < X.shape[1] + 3).any()
-                    or (np.asarray(model.expert_variance_) < 1e-4 * y.var()).any())
+    var = np.asarray(model.expert_variance_)
+    spurious = bool((eff < X.shape[1] + 3).any() or (var < 1e-4 * y.var()).any()
+                    or (var < rounding_variance(y)).any())
     return ll, best_regular - ll, spurious
 
 
@@ -193,8 +197,8 @@ def main():
               "regular optimum")
     print(
         f"\nreached {int(df.reached.sum())}/{len(df)} (gap <= {REACH_TOL}); "
-        f"spurious fits (an expert with effective size < d + 3 or variance "
-        f"< 1e-4 var(y)): {int(df.spurious.sum())}; wrote {args.output}"
+        f"spurious fits (an expert with effective size < d + 3, or variance "
+        f"< 1e-4 var(y) or < h^2 / 12): {int(df.spurious.sum())}; wrote {args.output}"
     )
 
 

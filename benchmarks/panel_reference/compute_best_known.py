@@ -31,7 +31,9 @@ Free parameters: the gate rows of experts 1..k-1 relative to the last expert
 Distinct optima (polished log-likelihood rounded to 1e-3) are listed with, per
 expert, the effective number of samples (sum of responsibilities) and the
 variance divided by var(y) (ddof 0). An optimum is "spurious" when an expert has
-an effective size below d + 3 or a variance below 1e-4 var(y). A polish that
+an effective size below d + 3, a variance below 1e-4 var(y), or a variance below
+h^2 / 12, the variance that rounding to the grid of y adds (h the smallest gap
+between distinct values of y; gmoe's rule, ``gmoe.engine._search``). A polish that
 drives a variance below 1e-10 var(y) is stopped and called "degenerate" (the
 likelihood is unbounded there); its EM end point is kept as a spurious optimum.
 
@@ -58,6 +60,8 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
 from scipy.special import logsumexp
+
+from gmoe.engine._search import rounding_variance
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA_DIR = ROOT / "tests" / "data" / "panel"
@@ -98,6 +102,8 @@ class Problem:
         self.n_gate = (k - 1) * self.p
         self.n_par = self.n_gate + k * self.p + k
         self.check_degenerate = True
+        # the rounding variance of y, as a fraction of var(y) (ddof 0)
+        self.rounding_ratio = rounding_variance(self.y_orig) / self.sy**2
 
     # parameter vector <-> arrays (standardised units)
     def unpack(self, theta):
@@ -231,7 +237,9 @@ def describe(prob, theta):
     eff = tau.sum(0)
     var_ratio = np.exp(lv)  # y standardised with ddof 0: variance / var(y)
     spurious = bool(
-        (eff < prob.d + SPURIOUS_MIN_EFF).any() or (var_ratio < SPURIOUS_MIN_VAR).any()
+        (eff < prob.d + SPURIOUS_MIN_EFF).any()
+        or (var_ratio < SPURIOUS_MIN_VAR).any()
+        or (var_ratio < prob.rounding_ratio).any()
     )
     return {
         "expert_eff_size": eff.round(4).tolist(),
@@ -617,7 +625,8 @@ def main():
         "gmoe_dirty": dirty,
         "n_starts": args.starts,
         "spurious_rule": (
-            "an expert with effective size < d + 3 or variance < 1e-4 var(y)"
+            "an expert with effective size < d + 3, variance < 1e-4 var(y) or "
+            "variance < h^2 / 12 (h the smallest gap between distinct values of y)"
         ),
         "reach_tol": REACH_TOL,
         "loglik": "conditional log-likelihood, natural log, original units",

@@ -60,10 +60,42 @@ def search_sizes(estimator, n_samples):
 SPURIOUS_VARIANCE_RATIO = 1e-4
 
 
+def rounding_variance(y):
+    """The variance that rounding to the grid of ``y`` adds to it: ``h**2 / 12``
+    for a grid of step ``h`` (Sheppard's correction), ``h`` the smallest gap
+    between distinct values of ``y`` (0 with fewer than two).
+
+    An expert whose variance is below it fits the recording grid, not a regime:
+    on integer data (``h = 1``) a line through a few samples whose responses
+    happen to lie on it within 0.29 has no counterpart in continuous data.  On
+    continuous data ``h`` is tiny and the rule does not act.
+
+    Examples
+    --------
+    >>> round(rounding_variance(np.array([54.0, 79.0, 74.0, 62.0, 79.0])), 4)
+    2.0833
+    >>> rounding_variance(np.array([1.0, 1.0]))
+    0.0
+    """
+    values = np.unique(y)
+    if values.size < 2:
+        return 0.0
+    step = float(np.min(np.diff(values)))
+    return step * step / 12.0
+
+
+def regular_floor(reg_variance, y):
+    """The variance at or below which an expert is irregular (standardised
+    units): the larger of the floor ``reg_variance`` and the
+    :func:`rounding_variance` of the (standardised) responses ``y``."""
+    return max(reg_variance, rounding_variance(y))
+
+
 def _irregular_experts(params, resp, w, var_lower, n_features):
-    """Experts with a variance at the floor or below ``SPURIOUS_VARIANCE_RATIO``
-    (the variances are in standardised units, those of y being 1), or with fewer
-    effective samples (``sum_n w_n tau_ni``) than ``n_features + 3`` (their
+    """Experts with a variance at the floor ``var_lower`` (see
+    :func:`regular_floor`) or below ``SPURIOUS_VARIANCE_RATIO`` (the variances
+    are in standardised units, those of y being 1), or with fewer effective
+    samples (``sum_n w_n tau_ni``) than ``n_features + 3`` (their
     ``n_features + 2`` parameters and one more); (k,) bool."""
     effective = w @ resp
     floor = max(var_lower * (1 + 1e-9), SPURIOUS_VARIANCE_RATIO)
@@ -147,7 +179,8 @@ def search_starts(estimator, model, rng, n_features, gate, n_experts=None):
     if not screening:
         return starts if twin is None else [model.project(p) for p in starts]
 
-    is_regular = regularity(search.w, estimator.reg_variance, n_features)
+    is_regular = regularity(search.w, regular_floor(estimator.reg_variance, model.y),
+                            n_features)
     kept, _ = screen(search, starts, n_iter=estimator.n_screen_iter,
                      n_keep=n_refine, is_regular=is_regular, twin=twin)
     return kept
@@ -191,7 +224,8 @@ def run_search(estimator, model, rng, n_features, gate, n_experts, solve, option
     """
     _, n_refine, rounds = search_sizes(estimator, model.n_samples)
 
-    is_regular = regularity(model.w, estimator.reg_variance, n_features)
+    is_regular = regularity(model.w, regular_floor(estimator.reg_variance, model.y),
+                            n_features)
 
     def run(starts):
         return refine(model, starts, solve, options, is_regular,

@@ -17,6 +17,7 @@ from gmoe.engine._search import (
     _irregular_experts,
     _separated_pairs,
     refine,
+    regular_floor,
     regularity,
     run_search,
 )
@@ -296,9 +297,11 @@ default="gaussian_linear"
     degenerate_experts_ : ndarray of shape (n_experts,), dtype=bool
         Experts whose effective number of samples (``expert_weight_`` times the
         total weight) is below ``n_features + 3`` (their ``n_features + 2``
-        parameters and one more), or whose variance sits at the floor or below
-        1e-4 times the variance of y.  They are kept, with finite parameters, and
-        a warning names them.
+        parameters and one more), or whose variance sits at the floor, below
+        1e-4 times the variance of y, or below the variance ``h**2 / 12`` that
+        rounding to the grid of y adds (``h`` the smallest gap between distinct
+        values of y: such an expert fits the recording grid).  They are kept,
+        with finite parameters, and a warning names them.
     mixing_measure_ : MixingMeasure
         The fitted gate and parameters as a mixing measure, for every dense
         gate (a ``GaussianGateMixingMeasure`` for the Gaussian gate).
@@ -588,7 +591,8 @@ default="gaussian_linear"
                     "/ reg_variance, gate_bound); widen the bounds or start inside "
                     "them.")
             fit = refine(model, [start], solve, options,
-                         regularity(w, self.reg_variance, n_features),
+                         regularity(w, regular_floor(self.reg_variance, model.y),
+                                    n_features),
                          verbose=self.verbose, offset=log_y_scale)
             n_starts, n_moves = 1, 0
         else:
@@ -596,9 +600,10 @@ default="gaussian_linear"
                 self, model, rng, n_features, gate, k, solve, options,
                 offset=log_y_scale)
         best, best_key, best_resp = fit
-        # the variance floor that makes a fit irregular is reg_variance's, not a
-        # user's lower bound (an expert held at a chosen bound is not spurious)
-        floor = self.reg_variance
+        # the variance floor that makes a fit irregular is reg_variance's (or the
+        # rounding variance of y), not a user's lower bound (an expert held at a
+        # chosen bound is not spurious)
+        floor = regular_floor(self.reg_variance, model.y)
 
         order = grouped_expert_order(gate, w @ best_resp, best.params.coef,
                                      best.params.var,
