@@ -120,7 +120,7 @@ def test_default_search_is_twice_as_large_on_small_data(n, refined, capsys):
     lines = [line for line in capsys.readouterr().out.splitlines()
              if line.startswith("start ")]
     assert len(lines) == refined and lines[-1].startswith(f"start {refined}/")
-    rounds = 2 if n <= 2000 else 0
+    rounds = 1 if n <= 2000 else 0
     assert search_sizes(GaussianMoERegressor(2), n) == (3 * refined, refined, rounds)
     assert search_sizes(GaussianMoERegressor(2, n_init=5), n) == (5, refined, rounds)
     assert search_sizes(GaussianMoERegressor(2, n_init=1), n) == (1, refined, 0)

@@ -1,6 +1,7 @@
 """Split-and-merge moves after the start search (gmoe.engine._moves)."""
 
 import warnings
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -52,16 +53,16 @@ def test_every_move_merges_two_experts_and_splits_a_third(k):
     moves = split_merge_responsibilities(model, resp)
     assert len(moves) == k * (k - 1) * (k - 2)  # two splits of each of k experts
     expected = []
-    for l in range(k):
-        for half in split_halves(model, resp[:, l]):
+    for cut in range(k):
+        for half in split_halves(model, resp[:, cut]):
             for i in range(k):
                 for j in range(i + 1, k):
-                    if l in (i, j):
+                    if cut in (i, j):
                         continue
                     new = resp.copy()
                     new[:, i] = resp[:, i] + resp[:, j]
-                    new[:, j] = half * resp[:, l]
-                    new[:, l] = (1 - half) * resp[:, l]
+                    new[:, j] = half * resp[:, cut]
+                    new[:, cut] = (1 - half) * resp[:, cut]
                     expected.append(new)
     for got, want in zip(moves, expected, strict=True):
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-15)
@@ -108,3 +109,29 @@ def test_negative_rounds_are_refused():
     X, y = make_moe_regression(100, random_state=0)[:2]
     with pytest.raises(ValueError, match="n_split_merge"):
         GaussianMoERegressor(3, n_split_merge=-1).fit(X, y)
+
+
+def test_rounding_variance_is_that_of_the_grid():
+    from gmoe.engine._search import rounding_variance
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(40, 100, size=200).astype(float)
+    assert rounding_variance(y) == pytest.approx(1 / 12)
+    assert rounding_variance(rng.permutation(y)) == rounding_variance(y)
+    assert rounding_variance(2.5 * y) == pytest.approx(2.5 ** 2 / 12)
+    assert rounding_variance(rng.normal(size=200)) < 1e-6  # continuous: no grid
+
+
+def test_an_expert_narrower_than_the_grid_of_y_is_irregular():
+    # faithful's waiting times are whole minutes: an expert whose residual
+    # variance is below 1/12 fits points that happen to lie on a line within
+    # the rounding; a fit keeps it only when every start ends so (and says so)
+    import pandas as pd
+
+    data = pd.read_csv(Path(__file__).parent / "data" / "panel" / "faithful.csv")
+    X, y = data[["eruptions"]].to_numpy(float), data["waiting"].to_numpy(float)
+    for seed in (6, 7, 8, 9):
+        fit = GaussianMoERegressor(3, random_state=seed).fit(X, y)
+        narrow = fit.expert_variance_ < 1 / 12
+        assert not np.any(narrow & ~fit.degenerate_experts_)
+        assert not fit.degenerate_experts_.any()

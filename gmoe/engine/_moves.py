@@ -98,15 +98,15 @@ def split_merge_responsibilities(model, resp):
     """
     n, k = resp.shape
     candidates = []
-    for l in range(k):
-        others = [i for i in range(k) if i != l]
-        for half in split_halves(model, resp[:, l]):
+    for split in range(k):
+        others = [i for i in range(k) if i != split]
+        for half in split_halves(model, resp[:, split]):
             for a, i in enumerate(others):
                 for j in others[a + 1:]:
                     new = resp.copy()
                     new[:, i] = resp[:, i] + resp[:, j]
-                    new[:, j] = resp[:, l] * half
-                    new[:, l] = resp[:, l] * (1.0 - half)
+                    new[:, j] = resp[:, split] * half
+                    new[:, split] = resp[:, split] * (1.0 - half)
                     candidates.append(new)
     return candidates
 

@@ -24,7 +24,7 @@ SMALL_DATA = 2000
 #: The default rounds of split-and-merge moves after the search
 #: (``n_split_merge=None``) on at most :data:`SMALL_DATA` samples (none above),
 #: and how many of a round's screened moves are run to the end.
-DEFAULT_SPLIT_MERGE, SPLIT_MERGE_REFINE = 2, 3
+DEFAULT_SPLIT_MERGE, SPLIT_MERGE_REFINE = 1, 3
 
 #: EM iterations a move gets in the screening (successive halving, see
 #: :func:`gmoe.engine._moves.improve_by_moves`).

@@ -111,7 +111,7 @@ class GaussianMoERegressor(FittedMixtureMixin, ConditionalMixture, RegressorMixi
         split of a third, screens the moves by short EM runs, runs the 3 most
         promising to the end, and keeps the best if it beats the fit; rounds
         stop when none does.  They find optima that random starts miss, where
-        one expert spans two regimes and two share one.  None: 2 rounds on at
+        one expert spans two regimes and two share one.  None: 1 round on at
         most 2000 samples with ``n_init > 1``, none otherwise.  Needs
         ``n_experts >= 3``.
     reg_variance : float, default=1e-6
