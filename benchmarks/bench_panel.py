@@ -20,6 +20,7 @@ Usage (repository root):
     python benchmarks/bench_panel.py                  # all 18 cases, flexmix nrep 10
     python benchmarks/bench_panel.py --quick          # 6 cases, flexmix nrep 1
     python benchmarks/bench_panel.py --cases mcycle_k3,CO2data_k3 --no-flexmix
+    python benchmarks/bench_panel.py --seeds 20 --no-flexmix --n-split-merge 0
 Writes a CSV (``--output``, default /tmp/bench_panel.csv) and prints a table.
 """
 
@@ -109,8 +110,13 @@ def main():
         help="fit random_state 0..SEEDS-1 per case (one fit each) and report how "
         "many reach the best-known regular optimum, and the gaps of the others",
     )
+    ap.add_argument("--n-split-merge", type=int, default=None,
+                    help="n_split_merge of the fits (default: the estimator's; 0 "
+                    "turns the split-and-merge moves off)")
     ap.add_argument("--output", default="/tmp/bench_panel.csv")
     args = ap.parse_args()
+    options = ({} if args.n_split_merge is None
+               else {"n_split_merge": args.n_split_merge})
 
     import gmoe
     from gmoe import GaussianMoERegressor as GMoE
@@ -144,7 +150,7 @@ def main():
             for seed in range(args.seeds or 1):
                 for _ in range(1 if args.seeds else max(1, args.repeat)):
                     t0 = time.perf_counter()
-                    m = GMoE(e["k"], random_state=seed).fit(X, y)
+                    m = GMoE(e["k"], random_state=seed, **options).fit(X, y)
                     times.append(time.perf_counter() - t0)
                 seeds.append(_outcome(m, X, y, e["best_regular_loglik"]))
             ll, gap, spurious = seeds[0]
