@@ -122,7 +122,7 @@ def test_default_search_is_twice_as_large_on_small_data(n, refined, capsys):
     assert len(lines) == refined and lines[-1].startswith(f"start {refined}/")
     rounds = 1 if n <= 2000 else 0
     assert search_sizes(GaussianMoERegressor(2), n) == (3 * refined, refined, rounds)
-    assert search_sizes(GaussianMoERegressor(2, n_init=5), n) == (5, refined, rounds)
+    assert search_sizes(GaussianMoERegressor(2, n_init=5), n) == (5, refined, 0)
     assert search_sizes(GaussianMoERegressor(2, n_init=1), n) == (1, refined, 0)
     assert search_sizes(GaussianMoERegressor(2, n_init=4, n_refine=2,
                                              n_split_merge=1), n) == (4, 2, 1)

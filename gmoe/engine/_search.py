@@ -36,8 +36,9 @@ def search_sizes(estimator, n_samples):
     ``n_samples`` samples: the estimator's own, or by default
     :data:`DEFAULT_N_INIT` starts of which :data:`DEFAULT_N_REFINE` are run to
     the end, doubled on at most :data:`SMALL_DATA` samples, and there
-    :data:`DEFAULT_SPLIT_MERGE` rounds of split-and-merge moves when the search
-    has several starts (a single start is a single path).  Rules on the size of
+    :data:`DEFAULT_SPLIT_MERGE` rounds of split-and-merge moves.  An explicit
+    ``n_init`` is a protocol of its own (a study's, a figure's): it gets no
+    moves unless ``n_split_merge`` asks for them.  Rules on the size of
     the data, not a time budget, so that the same data give the same fit on any
     machine (``benchmarks/README.md`` has the panel's numbers)."""
     small = n_samples <= SMALL_DATA
@@ -49,7 +50,7 @@ def search_sizes(estimator, n_samples):
     if estimator.n_split_merge is not None:
         rounds = estimator.n_split_merge
     else:
-        rounds = DEFAULT_SPLIT_MERGE if small and n_init > 1 else 0
+        rounds = DEFAULT_SPLIT_MERGE if small and estimator.n_init is None else 0
     return n_init, n_refine, rounds
 
 

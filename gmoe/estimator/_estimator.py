@@ -111,8 +111,9 @@ class GaussianMoERegressor(FittedMixtureMixin, ConditionalMixture, RegressorMixi
         split of a third, screens the moves by short EM runs, runs the 3 most
         promising to the end, and keeps the best if it beats the fit; rounds
         stop when none does.  They find optima that random starts miss, where
-        one expert spans two regimes and two share one.  None: 1 round on at
-        most 2000 samples with ``n_init > 1``, none otherwise.  Needs
+        one expert spans two regimes and two share one.  None: 1 round with
+        the default search (``n_init=None``) on at most 2000 samples, none
+        otherwise (an explicit ``n_init`` gets no moves unless asked).  Needs
         ``n_experts >= 3``.
     reg_variance : float, default=1e-6
         Floor of the expert variances, as a fraction of the (weighted) variance of
