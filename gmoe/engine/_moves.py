@@ -13,6 +13,8 @@ run to the end, and the best end replaces the fit when it is better
 beyond the tie tolerance).  Rounds repeat until no move improves.
 """
 
+import itertools
+
 import numpy as np
 
 from gmoe.engine._em import params_from_responsibilities
@@ -96,18 +98,17 @@ def split_merge_responsibilities(model, resp):
     >>> len(moves), np.allclose([m.sum(axis=1) for m in moves], 1)
     (6, True)
     """
-    n, k = resp.shape
+    k = resp.shape[1]
     candidates = []
     for split in range(k):
         others = [i for i in range(k) if i != split]
-        for half in split_halves(model, resp[:, split]):
-            for a, i in enumerate(others):
-                for j in others[a + 1:]:
-                    new = resp.copy()
-                    new[:, i] = resp[:, i] + resp[:, j]
-                    new[:, j] = resp[:, split] * half
-                    new[:, split] = resp[:, split] * (1.0 - half)
-                    candidates.append(new)
+        for half, (i, j) in itertools.product(split_halves(model, resp[:, split]),
+                                              itertools.combinations(others, 2)):
+            new = resp.copy()
+            new[:, i] = resp[:, i] + resp[:, j]
+            new[:, j] = resp[:, split] * half
+            new[:, split] = resp[:, split] * (1.0 - half)
+            candidates.append(new)
     return candidates
 
 
@@ -160,17 +161,17 @@ def improve_by_moves(model, fit, refine, *, n_rounds, n_iter, n_keep, is_regular
     """
     accepted = 0
     for _ in range(n_rounds):
-        moves = split_merge_responsibilities(model, fit[2])
+        _, key, resp = fit
+        moves = split_merge_responsibilities(model, resp)
         if not moves:
             break
         maker = model if twin is None else twin
-        starts = [params_from_responsibilities(maker, resp) for resp in moves]
+        starts = [params_from_responsibilities(maker, move) for move in moves]
         for stage_iter, stage_keep in _stages(len(starts), n_iter, n_keep):
             starts, _ = screen(model, starts, n_iter=stage_iter, n_keep=stage_keep,
                                is_regular=is_regular, twin=twin)
-        kept = starts
-        candidate = refine(kept)
-        if not better_fit(candidate[1], fit[1], scale=model.w.sum()):
+        candidate = refine(starts)
+        if not better_fit(candidate[1], key, scale=model.w.sum()):
             break
         fit, accepted = candidate, accepted + 1
     return fit, accepted

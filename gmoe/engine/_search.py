@@ -145,7 +145,7 @@ def _separated_pairs(scores, w):
     return pairs
 
 
-def search_starts(estimator, model, rng, n_features, gate, n_experts=None):
+def search_starts(estimator, model, rng, n_features, gate, n_experts, floor):
     """The starts to run to the end for ``estimator`` (a
     :class:`gmoe.GaussianMoERegressor`) on ``model``: ``n_init`` starts, screened
     ("emEM") down to ``n_refine`` when there are more (:func:`search_sizes`).
@@ -156,10 +156,10 @@ def search_starts(estimator, model, rng, n_features, gate, n_experts=None):
     A gate whose :meth:`~gmoe.gates.Gate.screening_gate` is another one
     (another likelihood on the same blocks) has its starts made and screened
     by that one's M-step and EM, the end points ranked by this model's
-    likelihood.  ``n_experts``: the number of experts in all (default the
-    estimator's ``n_experts``).
+    likelihood.  ``n_experts``: the number of experts in all; ``floor``: the
+    variance floor of the regularity rule (:func:`regular_floor`).
     """
-    k = estimator.n_experts if n_experts is None else n_experts
+    k = n_experts
     n_init, n_refine, _ = search_sizes(estimator, model.n_samples)
     screening = n_init > n_refine and estimator.n_screen_iter > 0
     search = model
@@ -180,8 +180,7 @@ def search_starts(estimator, model, rng, n_features, gate, n_experts=None):
     if not screening:
         return starts if twin is None else [model.project(p) for p in starts]
 
-    is_regular = regularity(search.w, regular_floor(estimator.reg_variance, model.y),
-                            n_features)
+    is_regular = regularity(search.w, floor, n_features)
     kept, _ = screen(search, starts, n_iter=estimator.n_screen_iter,
                      n_keep=n_refine, is_regular=is_regular, twin=twin)
     return kept
@@ -214,25 +213,26 @@ def refine(model, starts, solve, options, is_regular, *, verbose=0, offset=0.0):
 
 
 def run_search(estimator, model, rng, n_features, gate, n_experts, solve, options,
-               *, offset=0.0):
+               floor, *, offset=0.0):
     """The whole search of a fit: the starts (:func:`search_starts`), run to the
     end (:func:`refine`), then rounds of split-and-merge moves on the best end
     (:func:`gmoe.engine._moves.improve_by_moves`, ``n_split_merge`` rounds).
 
-    ``n_experts``: the number of experts in all.  Returns ``(result, key,
+    ``n_experts``: the number of experts in all; ``floor``: the variance floor
+    of the regularity rule (:func:`regular_floor`).  Returns ``(result, key,
     resp)`` of the best fit, the number of starts run to the end and the number
     of moves accepted.
     """
     _, n_refine, rounds = search_sizes(estimator, model.n_samples)
 
-    is_regular = regularity(model.w, regular_floor(estimator.reg_variance, model.y),
-                            n_features)
+    is_regular = regularity(model.w, floor, n_features)
 
     def run(starts):
         return refine(model, starts, solve, options, is_regular,
                       verbose=estimator.verbose, offset=offset)
 
-    starts = search_starts(estimator, model, rng, n_features, gate, n_experts)
+    starts = search_starts(estimator, model, rng, n_features, gate, n_experts,
+                           floor)
     fit = run(starts)
     screener = gate.screening_gate()
     twin = None if screener is gate else model.with_gate(screener)

@@ -580,6 +580,10 @@ default="gaussian_linear"
                                 accelerate=self.accelerate,
                                 verbose=max(self.verbose - 1, 0) * 2)
         solve = SOLVERS[self.solver]
+        # the variance floor that makes a fit irregular is reg_variance's (or the
+        # rounding variance of y), not a user's lower bound (an expert held at a
+        # chosen bound is not spurious)
+        floor = regular_floor(self.reg_variance, model.y)
         if warm or isinstance(init, dict):
             source = self._params_dict() if warm else init
             coef, var = experts.project(*scaling.experts_to_standardized(source),
@@ -592,19 +596,14 @@ default="gaussian_linear"
                     "/ reg_variance, gate_bound); widen the bounds or start inside "
                     "them.")
             fit = refine(model, [start], solve, options,
-                         regularity(w, regular_floor(self.reg_variance, model.y),
-                                    n_features),
+                         regularity(w, floor, n_features),
                          verbose=self.verbose, offset=log_y_scale)
             n_starts, n_moves = 1, 0
         else:
             fit, n_starts, n_moves = run_search(
-                self, model, rng, n_features, gate, k, solve, options,
+                self, model, rng, n_features, gate, k, solve, options, floor,
                 offset=log_y_scale)
         best, best_key, best_resp = fit
-        # the variance floor that makes a fit irregular is reg_variance's (or the
-        # rounding variance of y), not a user's lower bound (an expert held at a
-        # chosen bound is not spurious)
-        floor = regular_floor(self.reg_variance, model.y)
 
         order = grouped_expert_order(gate, w @ best_resp, best.params.coef,
                                      best.params.var,
