@@ -86,11 +86,12 @@ class GaussianMoERegressor(FittedMixtureMixin, ConditionalMixture, RegressorMixi
         Number of starts; each draws its own seed from ``random_state``.  The
         best regular start (see ``degenerate_experts_``) is kept.  None: 30, or
         60 on at most 2000 samples, where starts are cheap.
-    init_params : {"auto", "kmeans", "lines", "partition", "random"} or dict, \
-            default="auto"
+    init_params : {"auto", "kmeans", "lines", "local", "partition", "random"} \
+            or dict, default="auto"
         How a start is made.  ``"kmeans"``: k-means on the standardised ``(X, y)``
         gives hard responsibilities.  ``"lines"``: each expert a line through
-        ``d + 2`` random samples, each sample to the closest line.
+        ``d + 2`` random samples, each sample to the closest line.  ``"local"``:
+        each expert a line through a random sample's neighbourhood.
         ``"partition"``: a random partition.  ``"random"``: uniform random
         responsibilities.  ``"auto"``: the starts cycle through these kinds.  All
         are followed by one M-step.  A dict (or a
