@@ -53,11 +53,12 @@ def default_fits():
 #: regular maximum: since the best-known values include long searches with
 #: split-and-merge moves and the default fit at 20 seeds, they are the best of
 #: many searches, and on these cases the likelihood has several maxima within
-#: a few nats (mcycle with 4 to 6 experts, 0.1 to 0.7 nats short at seed 0;
-#: faithful k = 3 and CO2data k = 3, 1.2 and 2.3 nats short, whose best optima
-#: hold an expert of 7 and 4.7 effective samples).  The hit rate over seeds is
-#: in ``benchmarks/README.md``; the mark is not strict so that a fix shows.
-SEARCH_MISSES = {"mcycle_k4", "mcycle_k5", "mcycle_k6", "faithful_k3", "CO2data_k3"}
+#: a few nats (mcycle with 6 experts, 0.7 nats short at seed 0: a gate step
+#: between two experts that the boundary moves do not shift; faithful k = 3 and
+#: CO2data k = 3, 0.5 and 2.3 nats short, whose best optima hold an expert of 7
+#: and 4.7 effective samples).  The hit rate over seeds is in
+#: ``benchmarks/README.md``; the mark is not strict so that a fix shows.
+SEARCH_MISSES = {"mcycle_k6", "faithful_k3", "CO2data_k3"}
 
 
 def _panel_cases():

@@ -127,8 +127,9 @@ def m_step_gate(model, resp, gate, *, max_iter=25, tol=1e-8):
     return gate, n_steps
 
 
-def params_from_responsibilities(model, resp):
-    """Starting parameters from responsibilities: one M-step from a flat gate.
+def params_from_responsibilities(model, resp, gate=None):
+    """Starting parameters from responsibilities: one M-step, the gate's from
+    ``gate`` (default: a flat gate).
 
     Experts that receive no weight start from the pooled least-squares fit.
     Returns a :class:`MoEParams`.
@@ -144,7 +145,7 @@ def params_from_responsibilities(model, resp):
     A, B, C = expert_statistics(Xt, y, w, resp)
     coef, var = m_step(A, B, C, np.repeat(pooled_coef, k, axis=0),
                        np.repeat(pooled_var, k), lo, hi, total)
-    gate, _ = m_step_gate(model, resp, model.flat_gate(k),
+    gate, _ = m_step_gate(model, resp, model.flat_gate(k) if gate is None else gate,
                           max_iter=START_GATE_MAX_ITER, tol=START_GATE_TOL)
     return MoEParams(gate, coef, var)
 

@@ -10,7 +10,17 @@ runs EM from there.  Here every such move is tried (for ``k`` experts,
 screened by short EM runs like the starts of the search, the most promising are
 run to the end, and the best end replaces the fit when it is better
 (:func:`gmoe.model._order.better_fit`: regular first, then higher likelihood
-beyond the tie tolerance).  Rounds repeat until no move improves.
+beyond the tie tolerance).
+
+A fit whose gate separates experts sharply (a step between them, as over-fitted
+fits on small data often have) has a local maximum for nearly every position
+of each step between two neighbouring samples: EM and Newton cannot move a
+step across a sample, since the gate's gradient vanishes there.  A boundary
+move does: it gives the samples nearest a boundary between experts ``a`` and
+``b`` (1, 2, 4 or 8 of them, :data:`BOUNDARY_JUMPS`) to ``b``, and runs the
+fit to the end from there (:func:`boundary_responsibilities`).  Sweeps of
+boundary moves follow the split-and-merge move of each round, until none gains
+:data:`BOUNDARY_MIN_GAIN`.  Rounds repeat until no move improves.
 """
 
 import itertools
@@ -128,9 +138,106 @@ def _stages(n_candidates, n_iter, n_keep):
     return stages
 
 
+#: How many of the samples nearest a gate boundary a boundary move gives to
+#: the expert across it (samples whose gate scores tie count as one).
+BOUNDARY_JUMPS = (1, 2, 4, 8)
+#: A sweep of boundary moves is kept when it raises the objective by more than
+#: this (nats): on a gate-separated ridge the objective creeps up by less at
+#: every run, and the sweeps would not end.
+BOUNDARY_MIN_GAIN = 1e-3
+#: Sweeps of boundary moves in a round, at most.
+BOUNDARY_SWEEPS = 5
+
+
+def boundary_responsibilities(model, scores, resp):
+    """The responsibilities of every boundary move from ``resp``.
+
+    For each ordered pair ``(a, b)`` of experts and the samples whose two
+    largest gate scores are ``a``'s and then ``b``'s (``a`` wins there), ranked
+    by the margin ``s_a - s_b`` (ties, such as repeated covariates, are one
+    rank): for each ``m`` of :data:`BOUNDARY_JUMPS`, the samples of the ``m``
+    smallest margins give their responsibility for ``a`` to ``b``.  A move that
+    would take every sample ``a`` wins is left out (that is a merge, not a
+    boundary move), so a gate whose scores do not depend on x has none.
+
+    Parameters
+    ----------
+    model : the engine's model (``w`` (n,), the sample weights)
+    scores : ndarray of shape (n, k)
+        Gate scores of the fit (:meth:`gate_scores`): their differences are the
+        log-odds of two experts.
+    resp : ndarray of shape (n, k)
+        Responsibilities of the fit.
+
+    Returns
+    -------
+    list of ndarray of shape (n, k)
+        Each row still sums to one.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> x = np.linspace(-1, 1, 6)
+    >>> scores = np.column_stack([5 * x, -5 * x])  # a step at x = 0
+    >>> resp = np.column_stack([x > 0, x < 0]).astype(float)
+    >>> moves = boundary_responsibilities(SimpleNamespace(w=np.ones(6)), scores,
+    ...                                   resp)
+    >>> [move[:, 0].astype(int).tolist() for move in moves]
+    [[0, 0, 0, 0, 1, 1], [0, 0, 0, 0, 0, 1], [0, 0, 1, 1, 1, 1], [0, 1, 1, 1, 1, 1]]
+    """
+    if scores.shape[1] < 2:
+        return []
+    rows_all = np.arange(scores.shape[0])
+    top = np.argsort(scores, axis=1, kind="stable")
+    first, second = top[:, -1], top[:, -2]
+    margin = scores[rows_all, first] - scores[rows_all, second]
+    live = model.w > 0
+    candidates = []
+    for a, b in itertools.permutations(range(scores.shape[1]), 2):
+        rows = live & (first == a) & (second == b)
+        ranks = np.unique(margin[rows])
+        won = np.count_nonzero(live & (first == a))
+        for m in BOUNDARY_JUMPS:
+            if m > ranks.size:
+                break
+            near = rows & (margin <= ranks[m - 1])
+            if np.count_nonzero(near) == won:
+                break
+            move = resp.copy()
+            move[near, b] += move[near, a]
+            move[near, a] = 0.0
+            candidates.append(move)
+    return candidates
+
+
+def _boundary_sweeps(model, fit, refine, twin):
+    """Sweeps of boundary moves from ``fit`` (see :func:`improve_by_moves`):
+    every move of :func:`boundary_responsibilities` becomes a start (one M-step,
+    the gate's from the fit's gate) and is run to the end, and the best end
+    replaces the fit while it is better by more than
+    :data:`BOUNDARY_MIN_GAIN`.  Returns the fit and the moves accepted."""
+    accepted = 0
+    maker = model if twin is None else twin
+    for _ in range(BOUNDARY_SWEEPS):
+        result, key, resp = fit
+        gate = result.params.gate
+        moves = boundary_responsibilities(model, model.gate_scores(gate), resp)
+        if not moves:
+            break
+        candidate = refine([model.project(params_from_responsibilities(
+            maker, move, gate)) for move in moves])
+        if not (better_fit(candidate[1], key, scale=model.w.sum()) and (
+                candidate[1][0] > key[0]
+                or candidate[1][1] > key[1] + BOUNDARY_MIN_GAIN)):
+            break
+        fit, accepted = candidate, accepted + 1
+    return fit, accepted
+
+
 def improve_by_moves(model, fit, refine, *, n_rounds, n_iter, n_keep, is_regular,
                      twin=None):
-    """Split-and-merge rounds from ``fit`` until none improves it.
+    """Rounds of moves from ``fit`` until none improves it: in each, the best
+    split-and-merge move if it is better, then sweeps of boundary moves.
 
     Parameters
     ----------
@@ -157,21 +264,26 @@ def improve_by_moves(model, fit, refine, *, n_rounds, n_iter, n_keep, is_regular
 
     Returns
     -------
-    tuple ``(result, key, resp)`` and the number of moves accepted.
+    tuple ``(result, key, resp)`` and the number of moves accepted (of both
+    kinds).
     """
     accepted = 0
+    maker = model if twin is None else twin
     for _ in range(n_rounds):
         _, key, resp = fit
+        gained = 0
         moves = split_merge_responsibilities(model, resp)
-        if not moves:
+        if moves:
+            starts = [params_from_responsibilities(maker, move) for move in moves]
+            for stage_iter, stage_keep in _stages(len(starts), n_iter, n_keep):
+                starts, _ = screen(model, starts, n_iter=stage_iter,
+                                   n_keep=stage_keep, is_regular=is_regular,
+                                   twin=twin)
+            candidate = refine(starts)
+            if better_fit(candidate[1], key, scale=model.w.sum()):
+                fit, gained = candidate, 1
+        fit, swept = _boundary_sweeps(model, fit, refine, twin)
+        accepted += gained + swept
+        if not gained + swept:
             break
-        maker = model if twin is None else twin
-        starts = [params_from_responsibilities(maker, move) for move in moves]
-        for stage_iter, stage_keep in _stages(len(starts), n_iter, n_keep):
-            starts, _ = screen(model, starts, n_iter=stage_iter, n_keep=stage_keep,
-                               is_regular=is_regular, twin=twin)
-        candidate = refine(starts)
-        if not better_fit(candidate[1], key, scale=model.w.sum()):
-            break
-        fit, accepted = candidate, accepted + 1
     return fit, accepted

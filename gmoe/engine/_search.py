@@ -21,8 +21,8 @@ SCREEN_MAX_SAMPLES = 5000
 DEFAULT_N_INIT, DEFAULT_N_REFINE = 30, 10
 SMALL_DATA = 2000
 
-#: The default rounds of split-and-merge moves after the search
-#: (``n_split_merge=None``) on at most :data:`SMALL_DATA` samples (none above),
+#: The default rounds of moves (split-and-merge, then boundary moves) after the
+#: search (``n_split_merge=None``) on at most :data:`SMALL_DATA` samples (none above),
 #: and how many of a round's screened moves are run to the end.
 DEFAULT_SPLIT_MERGE, SPLIT_MERGE_REFINE = 1, 3
 
@@ -36,7 +36,7 @@ def search_sizes(estimator, n_samples):
     ``n_samples`` samples: the estimator's own, or by default
     :data:`DEFAULT_N_INIT` starts of which :data:`DEFAULT_N_REFINE` are run to
     the end, doubled on at most :data:`SMALL_DATA` samples, and there
-    :data:`DEFAULT_SPLIT_MERGE` rounds of split-and-merge moves.  An explicit
+    :data:`DEFAULT_SPLIT_MERGE` rounds of moves.  An explicit
     ``n_init`` is a protocol of its own (a study's, a figure's): it gets no
     moves unless ``n_split_merge`` asks for them.  Rules on the size of
     the data, not a time budget, so that the same data give the same fit on any
@@ -186,7 +186,8 @@ def search_starts(estimator, model, rng, n_features, gate, n_experts, floor):
     return kept
 
 
-def refine(model, starts, solve, options, is_regular, *, verbose=0, offset=0.0):
+def refine(model, starts, solve, options, is_regular, *, verbose=0, offset=0.0,
+           label="start"):
     """Every start run to the end by ``solve``; the best end.
 
     Ends are compared by :func:`gmoe.model._order.better_fit` on
@@ -194,7 +195,7 @@ def refine(model, starts, solve, options, is_regular, *, verbose=0, offset=0.0):
     optimum never replaces an earlier one.  Returns ``(result, key, resp)``: the
     solver's :class:`gmoe.engine._solvers.FitResult`, its key and its
     responsibilities (n, k).  ``offset`` is subtracted from the objectives that
-    ``verbose`` prints (the data's units).
+    ``verbose`` prints (the data's units), each line headed by ``label``.
     """
     best = (None, None, None)
     for index, start in enumerate(starts):
@@ -203,7 +204,7 @@ def refine(model, starts, solve, options, is_regular, *, verbose=0, offset=0.0):
         model.e_step(result.params, resp, resp)
         key = (is_regular(result.params, resp), result.objective)
         if verbose:
-            print(f"start {index + 1}/{len(starts)}: {result.n_iter_em} EM and "
+            print(f"{label} {index + 1}/{len(starts)}: {result.n_iter_em} EM and "
                   f"{result.n_iter_newton} Newton iterations, "
                   f"converged={result.converged}, regular={key[0]}, "
                   f"log-likelihood {result.objective - offset:.6f}")
@@ -215,8 +216,9 @@ def refine(model, starts, solve, options, is_regular, *, verbose=0, offset=0.0):
 def run_search(estimator, model, rng, n_features, gate, n_experts, solve, options,
                floor, *, offset=0.0):
     """The whole search of a fit: the starts (:func:`search_starts`), run to the
-    end (:func:`refine`), then rounds of split-and-merge moves on the best end
-    (:func:`gmoe.engine._moves.improve_by_moves`, ``n_split_merge`` rounds).
+    end (:func:`refine`), then rounds of moves (split-and-merge, boundary) on
+    the best end (:func:`gmoe.engine._moves.improve_by_moves`,
+    ``n_split_merge`` rounds).
 
     ``n_experts``: the number of experts in all; ``floor``: the variance floor
     of the regularity rule (:func:`regular_floor`).  Returns ``(result, key,
@@ -227,9 +229,9 @@ def run_search(estimator, model, rng, n_features, gate, n_experts, solve, option
 
     is_regular = regularity(model.w, floor, n_features)
 
-    def run(starts):
+    def run(starts, label="start"):
         return refine(model, starts, solve, options, is_regular,
-                      verbose=estimator.verbose, offset=offset)
+                      verbose=estimator.verbose, offset=offset, label=label)
 
     starts = search_starts(estimator, model, rng, n_features, gate, n_experts,
                            floor)
@@ -237,7 +239,7 @@ def run_search(estimator, model, rng, n_features, gate, n_experts, solve, option
     screener = gate.screening_gate()
     twin = None if screener is gate else model.with_gate(screener)
     fit, accepted = improve_by_moves(
-        model, fit, run, n_rounds=rounds, n_iter=SPLIT_MERGE_SCREEN_ITER,
+        model, fit, lambda starts: run(starts, "move"), n_rounds=rounds, n_iter=SPLIT_MERGE_SCREEN_ITER,
         n_keep=min(SPLIT_MERGE_REFINE, n_refine), is_regular=is_regular,
         twin=twin)
     return fit, len(starts), accepted
