@@ -128,17 +128,15 @@ def test_boundary_moves_match_a_plain_construction():
         for b in range(k):
             if a == b:
                 continue
-            rows = [i for i in range(n) if w[i] > 0
-                    and list(np.argsort(scores[i])[::-1][:2]) == [a, b]]
-            won = sum(1 for i in range(n) if w[i] > 0 and np.argmax(scores[i]) == a)
-            margins = sorted({scores[i, a] - scores[i, b] for i in rows})
+            ranked = [list(np.argsort(scores[i])[::-1][:2]) for i in range(n)]
+            if not any(w[i] > 0 and ranked[i] == [a, b] for i in range(n)):
+                continue  # not neighbours
+            won = [i for i in range(n) if w[i] > 0 and ranked[i][0] == a]
+            margins = sorted({scores[i, a] - scores[i, b] for i in won})
             for m in BOUNDARY_JUMPS:
-                if m > len(margins):
+                if m >= len(margins):
                     break
-                near = [i for i in rows
-                        if scores[i, a] - scores[i, b] <= margins[m - 1]]
-                if len(near) == won:
-                    break
+                near = [i for i in won if scores[i, a] - scores[i, b] <= margins[m - 1]]
                 move = resp.copy()
                 move[near, b] += move[near, a]
                 move[near, a] = 0.0

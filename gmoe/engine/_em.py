@@ -127,9 +127,10 @@ def m_step_gate(model, resp, gate, *, max_iter=25, tol=1e-8):
     return gate, n_steps
 
 
-def params_from_responsibilities(model, resp, gate=None):
-    """Starting parameters from responsibilities: one M-step, the gate's from
-    ``gate`` (default: a flat gate).
+def params_from_responsibilities(model, resp, gate=None,
+                                 gate_iter=START_GATE_MAX_ITER):
+    """Starting parameters from responsibilities: one M-step, the gate's
+    (``gate_iter`` Newton steps at most) from ``gate`` (default: a flat gate).
 
     Experts that receive no weight start from the pooled least-squares fit.
     Returns a :class:`MoEParams`.
@@ -146,7 +147,7 @@ def params_from_responsibilities(model, resp, gate=None):
     coef, var = m_step(A, B, C, np.repeat(pooled_coef, k, axis=0),
                        np.repeat(pooled_var, k), lo, hi, total)
     gate, _ = m_step_gate(model, resp, model.flat_gate(k) if gate is None else gate,
-                          max_iter=START_GATE_MAX_ITER, tol=START_GATE_TOL)
+                          max_iter=gate_iter, tol=START_GATE_TOL)
     return MoEParams(gate, coef, var)
 
 

@@ -27,9 +27,9 @@ import itertools
 
 import numpy as np
 
-from gmoe.engine._em import params_from_responsibilities
+from gmoe.engine._em import params_from_responsibilities, run_em
 from gmoe.engine._solvers import screen
-from gmoe.model._order import better_fit
+from gmoe.model._order import better_fit, rank_fits
 
 
 def split_halves(model, tau):
@@ -147,18 +147,23 @@ BOUNDARY_JUMPS = (1, 2, 4, 8)
 BOUNDARY_MIN_GAIN = 1e-3
 #: Sweeps of boundary moves in a round, at most.
 BOUNDARY_SWEEPS = 5
+#: EM iterations of a boundary move's start with the moved samples held.
+BOUNDARY_CLAMP_ITER = 10
 
 
 def boundary_responsibilities(model, scores, resp):
     """The responsibilities of every boundary move from ``resp``.
 
-    For each ordered pair ``(a, b)`` of experts and the samples whose two
-    largest gate scores are ``a``'s and then ``b``'s (``a`` wins there), ranked
-    by the margin ``s_a - s_b`` (ties, such as repeated covariates, are one
-    rank): for each ``m`` of :data:`BOUNDARY_JUMPS`, the samples of the ``m``
-    smallest margins give their responsibility for ``a`` to ``b``.  A move that
-    would take every sample ``a`` wins is left out (that is a merge, not a
-    boundary move), so a gate whose scores do not depend on x has none.
+    For each ordered pair ``(a, b)`` of neighbouring experts (``b`` has the
+    second largest gate score at one sample at least where ``a`` has the
+    largest), the samples that ``a`` wins are ranked by the margin
+    ``s_a - s_b`` (ties, such as repeated covariates, are one rank): for each
+    ``m`` of :data:`BOUNDARY_JUMPS`, the samples of the ``m`` smallest margins
+    give their responsibility for ``a`` to ``b``.  A move that would take
+    every sample ``a`` wins is left out (that is a merge, not a boundary
+    move), so a gate whose scores do not depend on x has none.  (The nearest
+    samples need not have ``b`` as their runner-up: an expert that wins
+    nowhere but holds weight everywhere can come second.)
 
     Parameters
     ----------
@@ -187,22 +192,20 @@ def boundary_responsibilities(model, scores, resp):
     """
     if scores.shape[1] < 2:
         return []
-    rows_all = np.arange(scores.shape[0])
     top = np.argsort(scores, axis=1, kind="stable")
     first, second = top[:, -1], top[:, -2]
-    margin = scores[rows_all, first] - scores[rows_all, second]
     live = model.w > 0
     candidates = []
     for a, b in itertools.permutations(range(scores.shape[1]), 2):
-        rows = live & (first == a) & (second == b)
+        if not np.any(live & (first == a) & (second == b)):
+            continue  # b is never a's runner-up: no boundary between them
+        rows = live & (first == a)
+        margin = scores[:, a] - scores[:, b]
         ranks = np.unique(margin[rows])
-        won = np.count_nonzero(live & (first == a))
         for m in BOUNDARY_JUMPS:
-            if m > ranks.size:
-                break
+            if m >= ranks.size:
+                break  # every sample a wins: a merge, not a boundary move
             near = rows & (margin <= ranks[m - 1])
-            if np.count_nonzero(near) == won:
-                break
             move = resp.copy()
             move[near, b] += move[near, a]
             move[near, a] = 0.0
@@ -210,22 +213,48 @@ def boundary_responsibilities(model, scores, resp):
     return candidates
 
 
-def _boundary_sweeps(model, fit, refine, twin):
-    """Sweeps of boundary moves from ``fit`` (see :func:`improve_by_moves`):
-    every move of :func:`boundary_responsibilities` becomes a start (one M-step,
-    the gate's from the fit's gate) and is run to the end, and the best end
-    replaces the fit while it is better by more than
-    :data:`BOUNDARY_MIN_GAIN`.  Returns the fit and the moves accepted."""
+def _clamped_start(model, params, resp, move):
+    """The start of a boundary move: one M-step from the move's
+    responsibilities (the gate's from the fit's gate), then
+    :data:`BOUNDARY_CLAMP_ITER` EM iterations in which the moved samples keep
+    the move's responsibilities (the gate one Newton step each), so that the
+    experts and the gate settle around the moved step before EM may take it
+    back."""
+    moved = np.any(move != resp, axis=1)
+    start = params_from_responsibilities(model, move, params.gate)
+    work = np.empty_like(resp)
+    for _ in range(BOUNDARY_CLAMP_ITER):
+        model.e_step(start, work, work)
+        work[moved] = move[moved]
+        start = params_from_responsibilities(model, work, start.gate, gate_iter=1)
+    return start
+
+
+def _boundary_sweeps(model, fit, refine, options, is_regular, n_keep, twin):
+    """Sweeps of boundary moves from ``fit`` (see :func:`improve_by_moves`).
+
+    Every move of :func:`boundary_responsibilities` becomes a start
+    (:func:`_clamped_start`) and runs EM to its end (``options.max_iter``,
+    ``options.tol``); the ``n_keep`` best ends (regular first) are run to the
+    end by ``refine``, and the best replaces the fit when it is better by more
+    than :data:`BOUNDARY_MIN_GAIN`.  Returns the fit and the moves accepted.
+    """
     accepted = 0
     maker = model if twin is None else twin
     for _ in range(BOUNDARY_SWEEPS):
         result, key, resp = fit
-        gate = result.params.gate
-        moves = boundary_responsibilities(model, model.gate_scores(gate), resp)
+        params = result.params
+        moves = boundary_responsibilities(model, model.gate_scores(params.gate),
+                                          resp)
         if not moves:
             break
-        candidate = refine([model.project(params_from_responsibilities(
-            maker, move, gate)) for move in moves])
+        ends = [run_em(model, model.project(_clamped_start(maker, params, resp,
+                                                           move)),
+                       max_iter=options.max_iter, tol=options.tol)
+                for move in moves]
+        order = rank_fits([is_regular(end.params, end.resp) for end in ends],
+                          [end.objective for end in ends], scale=model.w.sum())
+        candidate = refine([ends[i].params for i in sorted(order[:n_keep])])
         if not (better_fit(candidate[1], key, scale=model.w.sum()) and (
                 candidate[1][0] > key[0]
                 or candidate[1][1] > key[1] + BOUNDARY_MIN_GAIN)):
@@ -235,7 +264,7 @@ def _boundary_sweeps(model, fit, refine, twin):
 
 
 def improve_by_moves(model, fit, refine, *, n_rounds, n_iter, n_keep, is_regular,
-                     twin=None):
+                     options, twin=None):
     """Rounds of moves from ``fit`` until none improves it: in each, the best
     split-and-merge move if it is better, then sweeps of boundary moves.
 
@@ -251,13 +280,17 @@ def improve_by_moves(model, fit, refine, *, n_rounds, n_iter, n_keep, is_regular
     n_rounds : int
         At most this many rounds.
     n_iter, n_keep : int
-        The screening (:func:`gmoe.engine._solvers.screen`) by successive
-        halving: stages of :data:`HALVING_ITER` EM iterations each keep the
-        better half of the moves until ``4 n_keep`` are left, which run the
-        rest of ``n_iter`` iterations; the ``n_keep`` most promising are then
+        The screening of the split-and-merge moves
+        (:func:`gmoe.engine._solvers.screen`) by successive halving: stages of
+        :data:`HALVING_ITER` EM iterations each keep the better half of the
+        moves until ``4 n_keep`` are left, which run the rest of ``n_iter``
+        iterations; the ``n_keep`` most promising are then refined.  Of the
+        boundary moves, run by EM to their ends, the ``n_keep`` best are
         refined.
     is_regular : callable
         ``is_regular(params, resp) -> bool``, for the screening.
+    options : gmoe.engine._solvers.SolverOptions
+        ``max_iter`` and ``tol`` of the boundary moves' EM runs.
     twin : model or None
         A model whose M-step and EM make and screen the moves (a gate's
         screening gate), as in the search.
@@ -282,7 +315,8 @@ def improve_by_moves(model, fit, refine, *, n_rounds, n_iter, n_keep, is_regular
             candidate = refine(starts)
             if better_fit(candidate[1], key, scale=model.w.sum()):
                 fit, gained = candidate, 1
-        fit, swept = _boundary_sweeps(model, fit, refine, twin)
+        fit, swept = _boundary_sweeps(model, fit, refine, options, is_regular,
+                                      n_keep, twin)
         accepted += gained + swept
         if not gained + swept:
             break

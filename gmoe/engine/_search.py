@@ -239,7 +239,7 @@ def run_search(estimator, model, rng, n_features, gate, n_experts, solve, option
     screener = gate.screening_gate()
     twin = None if screener is gate else model.with_gate(screener)
     fit, accepted = improve_by_moves(
-        model, fit, lambda starts: run(starts, "move"), n_rounds=rounds, n_iter=SPLIT_MERGE_SCREEN_ITER,
-        n_keep=min(SPLIT_MERGE_REFINE, n_refine), is_regular=is_regular,
-        twin=twin)
+        model, fit, lambda starts: run(starts, "move"), n_rounds=rounds,
+        n_iter=SPLIT_MERGE_SCREEN_ITER, n_keep=min(SPLIT_MERGE_REFINE, n_refine),
+        is_regular=is_regular, options=options, twin=twin)
     return fit, len(starts), accepted
