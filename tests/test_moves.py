@@ -14,8 +14,10 @@ from gmoe.datasets import load_mcycle, make_moe_regression
 from gmoe.engine._moves import (
     BOUNDARY_JUMPS,
     BOUNDARY_SWEEPS,
+    SMALL_EXPERT_CANDIDATES,
     _stages,
     boundary_responsibilities,
+    small_expert_responsibilities,
     split_halves,
     split_merge_responsibilities,
 )
@@ -172,6 +174,59 @@ def test_boundary_moves_shift_a_step_of_the_gate_on_mcycle(monkeypatch):
     shares = [np.sort(np.bincount(m.predict_gate(X).argmax(axis=1), minlength=4))
               for m in (moved, unmoved)]
     assert not np.array_equal(*shares)  # a step moved across samples
+
+
+def test_small_expert_moves_match_a_plain_construction():
+    model = _toy_model(n=30, d=1, seed=5)
+    rng = np.random.default_rng(6)
+    resp = rng.dirichlet([8.0, 8.0, 0.3], size=30)  # expert 2 holds little
+    params = SimpleNamespace(coef=rng.normal(size=(3, 2)),
+                             var=np.array([1.0, 2.0, 0.05]))
+    moves = small_expert_responsibilities(model, params, resp)
+    effective = model.w @ resp
+    expected = []
+    for a in range(3):
+        if effective[a] >= 2 * (1 + 3):
+            continue
+        for i in range(30):
+            if np.argmax(resp[i]) == a:
+                others = [j for j in range(3) if j != a]
+                b = max(others, key=lambda j: resp[i, j])
+                move = resp.copy()
+                move[i, b] += move[i, a]
+                move[i, a] = 0.0
+                expected.append(move)
+        fit = model.Xt @ params.coef[a]
+        outside = [i for i in range(30) if np.argmax(resp[i]) != a]
+        outside.sort(key=lambda i: abs(model.y[i] - fit[i]))
+        for i in outside[:SMALL_EXPERT_CANDIDATES]:
+            move = resp.copy()
+            move[i] = 0.0
+            move[i, a] = 1.0
+            expected.append(move)
+    assert effective[2] < 8 <= min(effective[:2])
+    assert len(moves) == len(expected) >= SMALL_EXPERT_CANDIDATES
+    for got, want in zip(moves, expected, strict=True):
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_allclose(got.sum(axis=1), 1.0)
+
+
+def test_small_expert_moves_place_the_small_expert_of_co2data(monkeypatch):
+    # CO2data (28 samples) with three experts: the best-known optimum (-57.936)
+    # holds an expert of 4.7 effective samples; the search and the other moves
+    # end at -60.210 with that expert on other samples
+    data = np.loadtxt(Path(__file__).parent / "data" / "panel" / "CO2data.csv",
+                      delimiter=",", skiprows=1)
+    X, y = data[:, [0]], data[:, 1]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        moved = GaussianMoERegressor(3, random_state=0).fit(X, y)
+        monkeypatch.setattr(moves_module, "small_expert_responsibilities",
+                            lambda *args: [])
+        unmoved = GaussianMoERegressor(3, random_state=0).fit(X, y)
+    assert moved.log_likelihood_ > unmoved.log_likelihood_ + 2.0
+    assert moved.converged_ and not moved.degenerate_experts_.any()
+    assert np.min(moved.expert_weight_) * len(y) < 8  # the small expert
 
 
 def test_negative_rounds_are_refused():

@@ -149,6 +149,9 @@ BOUNDARY_MIN_GAIN = 1e-3
 BOUNDARY_SWEEPS = 5
 #: EM iterations of a boundary move's start with the moved samples held.
 BOUNDARY_CLAMP_ITER = 10
+#: Small-expert moves: how many samples outside a small expert, those its line
+#: fits best, are offered to it one at a time.
+SMALL_EXPERT_CANDIDATES = 5
 
 
 def boundary_responsibilities(model, scores, resp):
@@ -213,6 +216,69 @@ def boundary_responsibilities(model, scores, resp):
     return candidates
 
 
+def small_expert_responsibilities(model, params, resp):
+    """The responsibilities of every small-expert move from ``resp``.
+
+    An expert is small when its effective size ``sum_n w_n tau_na`` is below
+    ``2 (d + 3)``, twice the regularity rule's least (``d`` covariates): which
+    few samples it holds decides the fit, and a local maximum holds on to them.
+    For each small expert ``a``: each sample it holds (its largest
+    responsibility is ``a``'s) gives that responsibility to the runner-up
+    expert, and each of the :data:`SMALL_EXPERT_CANDIDATES` samples it does not
+    hold that lie nearest its line (in its standard deviations) is given to it
+    whole.
+
+    Parameters
+    ----------
+    model : the engine's model (``Xt`` (n, p), ``y`` (n,), ``w`` (n,))
+    params : MoEParams
+        The fit (``coef`` (k, p), ``var`` (k,)).
+    resp : ndarray of shape (n, k)
+        Responsibilities of the fit.
+
+    Returns
+    -------
+    list of ndarray of shape (n, k)
+        Each row still sums to one.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> x = np.arange(12.0)
+    >>> y = x.copy(); y[4] = 9.0  # one sample off the line, held by expert 1
+    >>> model = SimpleNamespace(Xt=np.column_stack([np.ones(12), x]), y=y,
+    ...                         w=np.ones(12))
+    >>> params = SimpleNamespace(coef=np.array([[0.0, 1.0], [9.0, 0.0]]),
+    ...                          var=np.array([1.0, 0.01]))
+    >>> resp = np.zeros((12, 2)); resp[:, 0] = 1; resp[4] = [0, 1]
+    >>> moves = small_expert_responsibilities(model, params, resp)
+    >>> len(moves), moves[0][4].tolist(), moves[1][:, 1].nonzero()[0].tolist()
+    (6, [1.0, 0.0], [4, 9])
+    """
+    k = resp.shape[1]
+    live = model.w > 0
+    held = np.argmax(resp, axis=1)
+    small = model.w @ resp < 2 * (model.Xt.shape[1] + 2)
+    candidates = []
+    for a in np.flatnonzero(small):
+        others = [j for j in range(k) if j != a]
+        for i in np.flatnonzero(live & (held == a)):
+            move = resp.copy()
+            runner_up = others[int(np.argmax(resp[i, others]))]
+            move[i, runner_up] += move[i, a]
+            move[i, a] = 0.0
+            candidates.append(move)
+        distance = np.abs(model.y - model.Xt @ params.coef[a]) / np.sqrt(params.var[a])
+        outside = np.flatnonzero(live & (held != a))
+        nearest = outside[np.argsort(distance[outside], kind="stable")]
+        for i in nearest[:SMALL_EXPERT_CANDIDATES]:
+            move = resp.copy()
+            move[i] = 0.0
+            move[i, a] = 1.0
+            candidates.append(move)
+    return candidates
+
+
 def _clamped_start(model, params, resp, move):
     """The start of a boundary move: one M-step from the move's
     responsibilities (the gate's from the fit's gate), then
@@ -244,8 +310,9 @@ def _boundary_sweeps(model, fit, refine, options, is_regular, n_keep, twin):
     for _ in range(BOUNDARY_SWEEPS):
         result, key, resp = fit
         params = result.params
-        moves = boundary_responsibilities(model, model.gate_scores(params.gate),
-                                          resp)
+        moves = (boundary_responsibilities(model, model.gate_scores(params.gate),
+                                           resp)
+                 + small_expert_responsibilities(model, params, resp))
         if not moves:
             break
         ends = [run_em(model, model.project(_clamped_start(maker, params, resp,
