@@ -127,28 +127,36 @@ def m_step_gate(model, resp, gate, *, max_iter=25, tol=1e-8):
     return gate, n_steps
 
 
+def m_step(model, resp, params, gate_iter=START_GATE_MAX_ITER):
+    """One M-step from responsibilities ``resp`` (n, k), warm from ``params``:
+    the experts in closed form (an expert that receives no weight keeps its
+    parameters), the gate by at most ``gate_iter`` Newton steps from
+    ``params.gate``.  Returns a :class:`MoEParams`."""
+    A, B, C = expert_statistics(model.Xt, model.y, model.w, resp)
+    coef, var = model.experts.m_step(A, B, C, params.coef, params.var,
+                                     model.var_lower, model.var_upper, model.total)
+    gate, _ = m_step_gate(model, resp, params.gate, max_iter=gate_iter,
+                          tol=START_GATE_TOL)
+    return MoEParams(gate, coef, var)
+
+
 def params_from_responsibilities(model, resp, gate=None,
                                  gate_iter=START_GATE_MAX_ITER):
-    """Starting parameters from responsibilities: one M-step, the gate's
-    (``gate_iter`` Newton steps at most) from ``gate`` (default: a flat gate).
+    """Starting parameters from responsibilities: one M-step (:func:`m_step`),
+    the gate's from ``gate`` (default: a flat gate).
 
     Experts that receive no weight start from the pooled least-squares fit.
     Returns a :class:`MoEParams`.
     """
     Xt, y, w = model.Xt, model.y, model.w
     k = resp.shape[1]
-    p = Xt.shape[1]
-    lo, hi, total = model.var_lower, model.var_upper, model.total
     A, B, C = expert_statistics(Xt, y, w, np.ones((len(y), 1)))
-    m_step = model.experts.m_step
-    pooled_coef, pooled_var = m_step(A, B, C, np.zeros((1, p)), np.ones(1), lo, hi,
-                                     total)
-    A, B, C = expert_statistics(Xt, y, w, resp)
-    coef, var = m_step(A, B, C, np.repeat(pooled_coef, k, axis=0),
-                       np.repeat(pooled_var, k), lo, hi, total)
-    gate, _ = m_step_gate(model, resp, model.flat_gate(k) if gate is None else gate,
-                          max_iter=gate_iter, tol=START_GATE_TOL)
-    return MoEParams(gate, coef, var)
+    pooled_coef, pooled_var = model.experts.m_step(
+        A, B, C, np.zeros((1, Xt.shape[1])), np.ones(1), model.var_lower,
+        model.var_upper, model.total)
+    start = MoEParams(model.flat_gate(k) if gate is None else gate,
+                      np.repeat(pooled_coef, k, axis=0), np.repeat(pooled_var, k))
+    return m_step(model, resp, start, gate_iter)
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""Split-and-merge moves on a fitted model, after the start search.
+"""Moves on a fitted model, after the start search: split-and-merge moves and
+sample moves (boundary and small-expert moves).
 
 A local optimum of a mixture often puts two experts where one regime is and one
 expert across two regimes.  EM cannot leave such a point: it would have to move
@@ -18,8 +19,12 @@ of each step between two neighbouring samples: EM and Newton cannot move a
 step across a sample, since the gate's gradient vanishes there.  A boundary
 move does: it gives the samples nearest a boundary between experts ``a`` and
 ``b`` (1, 2, 4 or 8 of them, :data:`BOUNDARY_JUMPS`) to ``b``, and runs the
-fit to the end from there (:func:`boundary_responsibilities`).  Sweeps of
-boundary moves follow the split-and-merge move of each round, until none gains
+fit to the end from there, the moved samples held there for the first EM
+iterations (:func:`boundary_responsibilities`).  Likewise an
+expert of a few samples is decided by which samples it holds: a small-expert
+move gives one of them to another expert, or one more to it
+(:func:`small_expert_responsibilities`).  Sweeps of these sample moves follow
+the split-and-merge move of each round, until none gains
 :data:`BOUNDARY_MIN_GAIN`.  Rounds repeat until no move improves.
 """
 
@@ -27,7 +32,7 @@ import itertools
 
 import numpy as np
 
-from gmoe.engine._em import params_from_responsibilities, run_em
+from gmoe.engine._em import m_step, params_from_responsibilities, run_em
 from gmoe.engine._solvers import screen
 from gmoe.model._order import better_fit, rank_fits
 
@@ -292,14 +297,15 @@ def _clamped_start(model, params, resp, move):
     for _ in range(BOUNDARY_CLAMP_ITER):
         model.e_step(start, work, work)
         work[moved] = move[moved]
-        start = params_from_responsibilities(model, work, start.gate, gate_iter=1)
+        start = m_step(model, work, start, gate_iter=1)
     return start
 
 
-def _boundary_sweeps(model, fit, refine, options, is_regular, n_keep, twin):
-    """Sweeps of boundary moves from ``fit`` (see :func:`improve_by_moves`).
+def _sample_sweeps(model, fit, refine, options, is_regular, n_keep, twin):
+    """Sweeps of sample moves from ``fit`` (see :func:`improve_by_moves`).
 
-    Every move of :func:`boundary_responsibilities` becomes a start
+    Every move of :func:`boundary_responsibilities` and
+    :func:`small_expert_responsibilities` becomes a start
     (:func:`_clamped_start`) and runs EM to its end (``options.max_iter``,
     ``options.tol``); the ``n_keep`` best ends (regular first) are run to the
     end by ``refine``, and the best replaces the fit when it is better by more
@@ -333,7 +339,8 @@ def _boundary_sweeps(model, fit, refine, options, is_regular, n_keep, twin):
 def improve_by_moves(model, fit, refine, *, n_rounds, n_iter, n_keep, is_regular,
                      options, twin=None):
     """Rounds of moves from ``fit`` until none improves it: in each, the best
-    split-and-merge move if it is better, then sweeps of boundary moves.
+    split-and-merge move if it is better, then sweeps of sample moves
+    (boundary and small-expert moves).
 
     Parameters
     ----------
@@ -382,7 +389,7 @@ def improve_by_moves(model, fit, refine, *, n_rounds, n_iter, n_keep, is_regular
             candidate = refine(starts)
             if better_fit(candidate[1], key, scale=model.w.sum()):
                 fit, gained = candidate, 1
-        fit, swept = _boundary_sweeps(model, fit, refine, options, is_regular,
+        fit, swept = _sample_sweeps(model, fit, refine, options, is_regular,
                                       n_keep, twin)
         accepted += gained + swept
         if not gained + swept:

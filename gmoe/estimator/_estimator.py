@@ -110,14 +110,14 @@ class GaussianMoERegressor(FittedMixtureMixin, ConditionalMixture, RegressorMixi
         Rounds of moves on the best end of the search.  Each round tries every
         merge of two experts with a split of a third (SMEM, Ueda et al. 2000),
         screens these by short EM runs, runs the 3 most promising to the end
-        and keeps the best if it beats the fit; then sweeps of boundary moves,
-        which give the samples nearest a sharp step of the gate to the expert
-        across it and run each to the end, while one gains; rounds stop when
-        nothing improves.  They find optima that random starts miss (one
-        expert across two regimes, a gate step a few samples off).  None: 1
-        round with the default search (``n_init=None``) on at most 2000
-        samples, none otherwise (an explicit ``n_init`` gets no moves unless
-        asked).  Split-and-merge moves need ``n_experts >= 3``.
+        and keeps the best if it beats the fit; then sweeps of sample moves
+        (the samples nearest a sharp step of the gate given to the expert
+        across it; samples into or out of a small expert) while one gains,
+        until nothing improves.  They find optima that random starts miss (one
+        expert across two regimes, a gate step or a small expert a few samples
+        off).  None: 1 round with the default search (``n_init=None``) on at
+        most 2000 samples, none otherwise (an explicit ``n_init`` gets no
+        moves unless asked).
     reg_variance : float, default=1e-6
         Floor of the expert variances, as a fraction of the (weighted) variance of
         y.  Keeps EM finite when an expert collapses onto a few points.
@@ -294,8 +294,8 @@ default="gaussian_linear"
         Pairs of experts the gate separates completely (its MLE does not exist;
         a :class:`GateSeparationWarning` is raised).
     n_split_merge_accepted_ : int
-        Moves (split-and-merge and boundary moves) that improved the fit after
-        the search (see ``n_split_merge``).
+        Moves of any kind that improved the fit after the search (see
+        ``n_split_merge``).
     expert_weight_ : ndarray of shape (n_experts,)
         Share of the training weight each expert is responsible for (sums to 1).
     degenerate_experts_ : ndarray of shape (n_experts,), dtype=bool
