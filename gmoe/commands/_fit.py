@@ -71,8 +71,9 @@ def add_parser(subparsers):
                         help="starts per number of experts; the best "
                              "log-likelihood is kept (default: the estimator's "
                              "search, 30 starts screened down to 10, 60 to 20 "
-                             "and split-and-merge moves on at most 2000 "
-                             "samples; 10 per k when several are compared)")
+                             "and moves (split-and-merge, gate boundary, small "
+                             "expert) on at most 2000 samples; 10 per k when "
+                             "several are compared)")
     parser.add_argument("--max-iter", type=int, default=1000,
                         help="maximum iterations of each phase (EM, then Newton) "
                              "per start (default: 1000)")
