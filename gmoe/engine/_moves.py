@@ -146,13 +146,13 @@ def _stages(n_candidates, n_iter, n_keep):
 #: How many of the samples nearest a gate boundary a boundary move gives to
 #: the expert across it (samples whose gate scores tie count as one).
 BOUNDARY_JUMPS = (1, 2, 4, 8)
-#: A sweep of boundary moves is kept when it raises the objective by more than
+#: A sweep of sample moves is kept when it raises the objective by more than
 #: this (nats): on a gate-separated ridge the objective creeps up by less at
 #: every run, and the sweeps would not end.
 BOUNDARY_MIN_GAIN = 1e-3
-#: Sweeps of boundary moves in a round, at most.
+#: Sweeps of sample moves (boundary and small-expert moves) in a round, at most.
 BOUNDARY_SWEEPS = 5
-#: EM iterations of a boundary move's start with the moved samples held.
+#: EM iterations of a sample move's start with the moved samples held.
 BOUNDARY_CLAMP_ITER = 10
 #: Small-expert moves: how many samples outside a small expert, those its line
 #: fits best, are offered to it one at a time.
@@ -285,7 +285,7 @@ def small_expert_responsibilities(model, params, resp):
 
 
 def _clamped_start(model, params, resp, move):
-    """The start of a boundary move: one M-step from the move's
+    """The start of a sample move: one M-step from the move's
     responsibilities (the gate's from the fit's gate), then
     :data:`BOUNDARY_CLAMP_ITER` EM iterations in which the moved samples keep
     the move's responsibilities (the gate one Newton step each), so that the
@@ -359,20 +359,20 @@ def improve_by_moves(model, fit, refine, *, n_rounds, n_iter, n_keep, is_regular
         :data:`HALVING_ITER` EM iterations each keep the better half of the
         moves until ``4 n_keep`` are left, which run the rest of ``n_iter``
         iterations; the ``n_keep`` most promising are then refined.  Of the
-        boundary moves, run by EM to their ends, the ``n_keep`` best are
+        sample moves, run by EM to their ends, the ``n_keep`` best are
         refined.
     is_regular : callable
         ``is_regular(params, resp) -> bool``, for the screening.
     options : gmoe.engine._solvers.SolverOptions
-        ``max_iter`` and ``tol`` of the boundary moves' EM runs.
+        ``max_iter`` and ``tol`` of the sample moves' EM runs.
     twin : model or None
         A model whose M-step and EM make and screen the moves (a gate's
         screening gate), as in the search.
 
     Returns
     -------
-    tuple ``(result, key, resp)`` and the number of moves accepted (of both
-    kinds).
+    tuple ``(result, key, resp)`` and the number of moves accepted (of every
+    kind).
     """
     accepted = 0
     maker = model if twin is None else twin
@@ -390,7 +390,7 @@ def improve_by_moves(model, fit, refine, *, n_rounds, n_iter, n_keep, is_regular
             if better_fit(candidate[1], key, scale=model.w.sum()):
                 fit, gained = candidate, 1
         fit, swept = _sample_sweeps(model, fit, refine, options, is_regular,
-                                      n_keep, twin)
+                                    n_keep, twin)
         accepted += gained + swept
         if not gained + swept:
             break
