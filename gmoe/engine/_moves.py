@@ -159,6 +159,15 @@ BOUNDARY_CLAMP_ITER = 10
 SMALL_EXPERT_CANDIDATES = 5
 
 
+def _give(resp, rows, a, b):
+    """A copy of ``resp`` in which ``rows`` give their responsibility for expert
+    ``a`` to expert ``b``."""
+    move = resp.copy()
+    move[rows, b] += move[rows, a]
+    move[rows, a] = 0.0
+    return move
+
+
 def boundary_responsibilities(model, scores, resp):
     """The responsibilities of every boundary move from ``resp``.
 
@@ -213,11 +222,7 @@ def boundary_responsibilities(model, scores, resp):
         for m in BOUNDARY_JUMPS:
             if m >= ranks.size:
                 break  # every sample a wins: a merge, not a boundary move
-            near = rows & (margin <= ranks[m - 1])
-            move = resp.copy()
-            move[near, b] += move[near, a]
-            move[near, a] = 0.0
-            candidates.append(move)
+            candidates.append(_give(resp, rows & (margin <= ranks[m - 1]), a, b))
     return candidates
 
 
@@ -268,11 +273,8 @@ def small_expert_responsibilities(model, params, resp):
     for a in np.flatnonzero(small):
         others = [j for j in range(k) if j != a]
         for i in np.flatnonzero(live & (held == a)):
-            move = resp.copy()
             runner_up = others[int(np.argmax(resp[i, others]))]
-            move[i, runner_up] += move[i, a]
-            move[i, a] = 0.0
-            candidates.append(move)
+            candidates.append(_give(resp, [i], a, runner_up))
         distance = np.abs(model.y - model.Xt @ params.coef[a]) / np.sqrt(params.var[a])
         outside = np.flatnonzero(live & (held != a))
         nearest = outside[np.argsort(distance[outside], kind="stable")]
@@ -301,7 +303,7 @@ def _clamped_start(model, params, resp, move):
     return start
 
 
-def _sample_sweeps(model, fit, refine, options, is_regular, n_keep, twin):
+def _sample_sweeps(model, fit, refine, options, is_regular, n_keep, maker):
     """Sweeps of sample moves from ``fit`` (see :func:`improve_by_moves`).
 
     Every move of :func:`boundary_responsibilities` and
@@ -309,10 +311,11 @@ def _sample_sweeps(model, fit, refine, options, is_regular, n_keep, twin):
     (:func:`_clamped_start`) and runs EM to its end (``options.max_iter``,
     ``options.tol``); the ``n_keep`` best ends (regular first) are run to the
     end by ``refine``, and the best replaces the fit when it is better by more
-    than :data:`BOUNDARY_MIN_GAIN`.  Returns the fit and the moves accepted.
+    than :data:`BOUNDARY_MIN_GAIN`.  ``maker``: the model whose M-step and EM
+    make the starts (``model`` or its twin).  Returns the fit and the moves
+    accepted.
     """
     accepted = 0
-    maker = model if twin is None else twin
     for _ in range(BOUNDARY_SWEEPS):
         result, key, resp = fit
         params = result.params
@@ -326,9 +329,9 @@ def _sample_sweeps(model, fit, refine, options, is_regular, n_keep, twin):
                        max_iter=options.max_iter, tol=options.tol)
                 for move in moves]
         order = rank_fits([is_regular(end.params, end.resp) for end in ends],
-                          [end.objective for end in ends], scale=model.w.sum())
+                          [end.objective for end in ends], scale=model.total)
         candidate = refine([ends[i].params for i in sorted(order[:n_keep])])
-        if not (better_fit(candidate[1], key, scale=model.w.sum()) and (
+        if not (better_fit(candidate[1], key, scale=model.total) and (
                 candidate[1][0] > key[0]
                 or candidate[1][1] > key[1] + BOUNDARY_MIN_GAIN)):
             break
@@ -387,10 +390,10 @@ def improve_by_moves(model, fit, refine, *, n_rounds, n_iter, n_keep, is_regular
                                    n_keep=stage_keep, is_regular=is_regular,
                                    twin=twin)
             candidate = refine(starts)
-            if better_fit(candidate[1], key, scale=model.w.sum()):
+            if better_fit(candidate[1], key, scale=model.total):
                 fit, gained = candidate, 1
         fit, swept = _sample_sweeps(model, fit, refine, options, is_regular,
-                                    n_keep, twin)
+                                    n_keep, maker)
         accepted += gained + swept
         if not gained + swept:
             break

@@ -21,9 +21,9 @@ SCREEN_MAX_SAMPLES = 5000
 DEFAULT_N_INIT, DEFAULT_N_REFINE = 30, 10
 SMALL_DATA = 2000
 
-#: The default rounds of moves (split-and-merge, then boundary moves) after the
-#: search (``n_split_merge=None``) on at most :data:`SMALL_DATA` samples (none above),
-#: and how many of a round's screened moves are run to the end.
+#: The default rounds of moves (split-and-merge, then sample moves) after the
+#: search (``n_split_merge=None``) on at most :data:`SMALL_DATA` samples (none
+#: above), and how many of a round's screened moves are run to the end.
 DEFAULT_SPLIT_MERGE, SPLIT_MERGE_REFINE = 1, 3
 
 #: EM iterations a move gets in the screening (successive halving, see
@@ -216,7 +216,7 @@ def refine(model, starts, solve, options, is_regular, *, verbose=0, offset=0.0,
 def run_search(estimator, model, rng, n_features, gate, n_experts, solve, options,
                floor, *, offset=0.0):
     """The whole search of a fit: the starts (:func:`search_starts`), run to the
-    end (:func:`refine`), then rounds of moves (split-and-merge, boundary) on
+    end (:func:`refine`), then rounds of moves (split-and-merge, sample moves) on
     the best end (:func:`gmoe.engine._moves.improve_by_moves`,
     ``n_split_merge`` rounds).
 
