@@ -23,12 +23,15 @@ fit to the end from there, the moved samples held there for the first EM
 iterations (:func:`boundary_responsibilities`).  Likewise an
 expert of a few samples is decided by which samples it holds: a small-expert
 move gives one of them to another expert, or one more to it
-(:func:`small_expert_responsibilities`).  Sweeps of these sample moves follow
+(:func:`small_expert_responsibilities`), and a line move seats it on one of
+the sets of samples that lie tightest along a line
+(:func:`line_responsibilities`).  Sweeps of these sample moves follow
 the split-and-merge move of each round, until none gains
 :data:`BOUNDARY_MIN_GAIN`.  Rounds repeat until no move improves.
 """
 
 import itertools
+import math
 
 import numpy as np
 
@@ -157,6 +160,13 @@ BOUNDARY_CLAMP_ITER = 10
 #: Small-expert moves: how many samples outside a small expert, those its line
 #: fits best, are offered to it one at a time.
 SMALL_EXPERT_CANDIDATES = 5
+#: Line moves: the candidate lines (each through ``p`` samples, ``p`` the
+#: design's columns) are every such set of samples when there are at most this
+#: many, else this many drawn at random.
+LINE_CANDIDATES = 2000
+#: Line moves: how many of the tightest distinct sets of samples a small expert
+#: is moved to.
+LINE_MOVES = 5
 
 
 def _give(resp, rows, a, b):
@@ -286,6 +296,122 @@ def small_expert_responsibilities(model, params, resp):
     return candidates
 
 
+def candidate_lines(model, rng):
+    """Lines through ``p`` live samples each (``p`` the design's columns), the
+    candidates of the line moves (:func:`line_responsibilities`): through every
+    set of ``p`` samples when there are at most :data:`LINE_CANDIDATES` such
+    sets, else through that many sets drawn from ``rng``.  Sets whose design is
+    singular (repeated covariates) give no line.
+
+    Parameters
+    ----------
+    model : the engine's model (``Xt`` (n, p), ``y`` (n,), ``w`` (n,))
+    rng : numpy.random.RandomState
+
+    Returns
+    -------
+    ndarray of shape (L, p)
+        The coefficients of each line (``y = Xt @ line``).
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> x = np.array([0.0, 1.0, 1.0, 2.0])
+    >>> model = SimpleNamespace(Xt=np.column_stack([np.ones(4), x]),
+    ...                         y=np.array([0.0, 1.0, 2.0, 2.0]), w=np.ones(4))
+    >>> candidate_lines(model, np.random.RandomState(0)).tolist()
+    [[0.0, 1.0], [0.0, 2.0], [0.0, 1.0], [0.0, 1.0], [2.0, 0.0]]
+    """
+    live = np.flatnonzero(model.w > 0)
+    p = model.Xt.shape[1]
+    if live.size < p:
+        return np.zeros((0, p))
+    if math.comb(live.size, p) <= LINE_CANDIDATES:
+        sets = np.array(list(itertools.combinations(live, p)), dtype=np.intp)
+    else:
+        sets = np.sort([rng.choice(live, p, replace=False)
+                        for _ in range(LINE_CANDIDATES)], axis=1)
+    design, response = model.Xt[sets], model.y[sets]
+    # a set spans a line when its design is far from singular
+    scale = np.prod(np.linalg.norm(design, axis=2), axis=1)
+    regular = np.abs(np.linalg.det(design)) > 1e-10 * scale
+    return np.linalg.solve(design[regular], response[regular][..., None])[..., 0]
+
+
+def line_responsibilities(model, resp, lines):
+    """The responsibilities of every line move from ``resp``.
+
+    A small expert (effective size ``m_a = sum_n w_n tau_na`` below ``2 (d +
+    3)``, as for :func:`small_expert_responsibilities`) fits a line through a
+    few samples, which need not lie side by side; which few decides the fit.
+    A line move seats it on another set: for each candidate line, the
+    ``ceil(m_a)`` live samples nearest it (at least ``p + 1``); the
+    :data:`LINE_MOVES` sets whose farthest member is nearest its line (least
+    median of squares, in the spirit of Rousseeuw 1984) become moves: the
+    samples the expert held give their responsibility to their runner-up, and
+    the set's samples go to the expert whole.
+
+    Parameters
+    ----------
+    model : the engine's model (``Xt`` (n, p), ``y`` (n,), ``w`` (n,))
+    resp : ndarray of shape (n, k)
+        Responsibilities of the fit.
+    lines : ndarray of shape (L, p)
+        Candidate lines (:func:`candidate_lines`).
+
+    Returns
+    -------
+    list of ndarray of shape (n, k)
+        Each row still sums to one.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> x = np.arange(12.0)
+    >>> y = 10.0 * (x % 2)  # four samples on each of y = 0, 10 and 10 + x
+    >>> y[[1, 4, 7, 10]] = [11.0, 14.0, 17.0, 20.0]
+    >>> model = SimpleNamespace(Xt=np.column_stack([np.ones(12), x]), y=y,
+    ...                         w=np.ones(12))
+    >>> resp = np.zeros((12, 2)); resp[:, 0] = 1; resp[[2, 5, 8, 11]] = [0, 1]
+    >>> lines = candidate_lines(model, np.random.RandomState(0))
+    >>> moves = line_responsibilities(model, resp, lines)
+    >>> [move[:, 1].nonzero()[0].tolist() for move in moves[:3]]
+    [[0, 2, 6, 8], [1, 4, 7, 10], [3, 5, 9, 11]]
+    """
+    k = resp.shape[1]
+    live = np.flatnonzero(model.w > 0)
+    size = model.w @ resp
+    p = model.Xt.shape[1]
+    small = np.flatnonzero(size < 2 * (p + 2))
+    if small.size == 0 or len(lines) == 0:
+        return []
+    distance = np.abs(model.y[live, None] - model.Xt[live] @ lines.T)  # (n, L)
+    held = np.argmax(resp, axis=1)
+    candidates = []
+    for a in small:
+        m = min(max(p + 1, math.ceil(size[a])), live.size)
+        nearest = np.argsort(distance, axis=0, kind="stable")[:m]  # (m, L)
+        spread = np.take_along_axis(distance, nearest[-1:], axis=0)[0]
+        others = [j for j in range(k) if j != a]
+        cleared = resp.copy()
+        for i in np.flatnonzero(held == a):
+            runner_up = others[int(np.argmax(resp[i, others]))]
+            cleared = _give(cleared, [i], a, runner_up)
+        seen = set()
+        for line in np.argsort(spread, kind="stable"):
+            rows = live[np.sort(nearest[:, line])]
+            if tuple(rows) in seen:
+                continue
+            seen.add(tuple(rows))
+            move = cleared.copy()
+            move[rows] = 0.0
+            move[rows, a] = 1.0
+            candidates.append(move)
+            if len(seen) == LINE_MOVES:
+                break
+    return candidates
+
+
 def _clamped_start(model, params, resp, move):
     """The start of a sample move: one M-step from the move's
     responsibilities (the gate's from the fit's gate), then
@@ -303,11 +429,13 @@ def _clamped_start(model, params, resp, move):
     return start
 
 
-def _sample_sweeps(model, fit, refine, options, is_regular, n_keep, maker):
+def _sample_sweeps(model, fit, refine, options, is_regular, n_keep, maker, lines):
     """Sweeps of sample moves from ``fit`` (see :func:`improve_by_moves`).
 
-    Every move of :func:`boundary_responsibilities` and
-    :func:`small_expert_responsibilities` becomes a start
+    Every move of :func:`boundary_responsibilities`,
+    :func:`small_expert_responsibilities` and :func:`line_responsibilities`
+    (on the candidate ``lines``, a callable that makes them on first use)
+    becomes a start
     (:func:`_clamped_start`) and runs EM to its end (``options.max_iter``,
     ``options.tol``); the ``n_keep`` best ends (regular first) are run to the
     end by ``refine``, and the best replaces the fit when it is better by more
@@ -322,6 +450,8 @@ def _sample_sweeps(model, fit, refine, options, is_regular, n_keep, maker):
         moves = (boundary_responsibilities(model, model.gate_scores(params.gate),
                                            resp)
                  + small_expert_responsibilities(model, params, resp))
+        if np.any(model.w @ resp < 2 * (model.Xt.shape[1] + 2)):
+            moves += line_responsibilities(model, resp, lines())
         if not moves:
             break
         ends = [run_em(model, model.project(_clamped_start(maker, params, resp,
@@ -340,7 +470,7 @@ def _sample_sweeps(model, fit, refine, options, is_regular, n_keep, maker):
 
 
 def improve_by_moves(model, fit, refine, *, n_rounds, n_iter, n_keep, is_regular,
-                     options, twin=None):
+                     options, rng, twin=None):
     """Rounds of moves from ``fit`` until none improves it: in each, the best
     split-and-merge move if it is better, then sweeps of sample moves
     (boundary and small-expert moves).
@@ -368,6 +498,9 @@ def improve_by_moves(model, fit, refine, *, n_rounds, n_iter, n_keep, is_regular
         ``is_regular(params, resp) -> bool``, for the screening.
     options : gmoe.engine._solvers.SolverOptions
         ``max_iter`` and ``tol`` of the sample moves' EM runs.
+    rng : numpy.random.RandomState
+        Draws the candidate lines of the line moves when there are too many to
+        take them all (:func:`candidate_lines`).
     twin : model or None
         A model whose M-step and EM make and screen the moves (a gate's
         screening gate), as in the search.
@@ -379,6 +512,13 @@ def improve_by_moves(model, fit, refine, *, n_rounds, n_iter, n_keep, is_regular
     """
     accepted = 0
     maker = model if twin is None else twin
+    made = []
+
+    def lines():  # the candidate lines, made once, when a line move needs them
+        if not made:
+            made.append(candidate_lines(model, rng))
+        return made[0]
+
     for _ in range(n_rounds):
         _, key, resp = fit
         gained = 0
@@ -393,7 +533,7 @@ def improve_by_moves(model, fit, refine, *, n_rounds, n_iter, n_keep, is_regular
             if better_fit(candidate[1], key, scale=model.total):
                 fit, gained = candidate, 1
         fit, swept = _sample_sweeps(model, fit, refine, options, is_regular,
-                                    n_keep, maker)
+                                    n_keep, maker, lines)
         accepted += gained + swept
         if not gained + swept:
             break

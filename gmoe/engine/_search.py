@@ -241,5 +241,5 @@ def run_search(estimator, model, rng, n_features, gate, n_experts, solve, option
     fit, accepted = improve_by_moves(
         model, fit, lambda starts: run(starts, "move"), n_rounds=rounds,
         n_iter=SPLIT_MERGE_SCREEN_ITER, n_keep=min(SPLIT_MERGE_REFINE, n_refine),
-        is_regular=is_regular, options=options, twin=twin)
+        is_regular=is_regular, options=options, rng=rng, twin=twin)
     return fit, len(starts), accepted
