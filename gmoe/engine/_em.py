@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from gmoe.engine._model import MoEParams
+from gmoe.kernels._linalg import expert_moments
 
 #: Halvings of a gate step before EM keeps the gate as it is for this iteration.
 MAX_HALVINGS = 30
@@ -74,15 +75,18 @@ class EMResult:
 
 
 def expert_statistics(Xt, y, w, resp):
-    """Weighted least-squares statistics of every expert (numpy, used at start-up).
+    """Weighted least-squares statistics of every expert from responsibilities
+    (the M-steps outside EM: starts, moves), compiled
+    (:func:`gmoe.kernels._linalg.expert_moments`).
 
     Returns ``A`` (k, p, p), ``B`` (k, p), ``C`` (k,) as :func:`gmoe.kernels._em.e_step`
     does.
     """
-    wr = w[:, None] * resp
-    A = np.einsum("ni,na,nb->iab", wr, Xt, Xt)
-    B = np.einsum("ni,na->ia", wr * y[:, None], Xt)
-    C = wr.T @ (y * y)
+    Xt, y, w, resp = (np.ascontiguousarray(a, dtype=np.float64)
+                      for a in (Xt, y, w, resp))
+    k, p = resp.shape[1], Xt.shape[1]
+    A, B, C = np.empty((k, p, p)), np.empty((k, p)), np.empty(k)
+    expert_moments(Xt, y, w, resp, A, B, C)
     return A, B, C
 
 

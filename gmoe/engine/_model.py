@@ -21,7 +21,6 @@ family's free parameters (:meth:`SoftmaxGaussianMoE.to_vector`).
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.linalg
 import scipy.special
 
 from gmoe.engine._balance import BalanceTerms
@@ -30,6 +29,7 @@ from gmoe.gates import Softmax
 from gmoe.gates._sparse import top_k_mask
 from gmoe.kernels._em import e_step, gate_stats
 from gmoe.kernels._hessian import loglik_hessian
+from gmoe.kernels._linalg import ridge_cholesky_solve
 
 
 @dataclass
@@ -143,10 +143,6 @@ def _block_order(k, p):
 m_step_experts = weighted_least_squares
 
 
-_POTRF, _POTRS = scipy.linalg.get_lapack_funcs(("potrf", "potrs"),
-                                               dtype=np.float64)
-
-
 def solve_psd(H, g):
     """``H^{-1} g`` for a symmetric positive semi-definite ``H`` (m, m).
 
@@ -156,14 +152,13 @@ def solve_psd(H, g):
     """
     if H.shape[0] == 0:
         return np.zeros(0)
+    H, g = (np.ascontiguousarray(a, dtype=np.float64) for a in (H, g))
     ridge = 1e-10 * max(np.trace(H) / H.shape[0], 1e-300)
-    # LAPACK's Cholesky routines called directly (those of scipy.linalg.cho_factor
-    # and cho_solve, without their checks, which cost more than a small solve)
-    factor, info = _POTRF(H + ridge * np.eye(H.shape[0]), lower=False, clean=False)
-    if info == 0:
-        step, info = _POTRS(factor, g, lower=False)
-        if info == 0 and np.all(np.isfinite(step)):
-            return step
+    # a compiled Cholesky: numpy's and scipy's per-call overheads cost more than
+    # these small solves
+    step = np.empty(H.shape[0])
+    if ridge_cholesky_solve(H, g, ridge, step):
+        return step
     return np.linalg.lstsq(H, g, rcond=None)[0]
 
 

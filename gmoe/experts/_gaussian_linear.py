@@ -6,7 +6,7 @@ import numbers
 import numpy as np
 
 from gmoe.experts._base import EMPTY_EXPERT_FRACTION, ExpertFamily
-from gmoe.kernels._linalg import cholesky_solve
+from gmoe.kernels._linalg import cholesky_solve, least_squares_update
 
 
 def weighted_least_squares(A, B, C, coef, var, var_lower, var_upper, total):
@@ -44,9 +44,18 @@ def weighted_least_squares(A, B, C, coef, var, var_lower, var_upper, total):
     >>> coef, var
     (array([[1., 2.]]), array([1.]))
     """
+    min_weight = EMPTY_EXPERT_FRACTION * total
+    A, B, C, coef, var = (np.ascontiguousarray(a, dtype=np.float64)
+                          for a in (A, B, C, coef, var))
+    coef_out, var_out = np.empty_like(coef), np.empty_like(var)
+    # one compiled call in the common case (every active design positive
+    # definite); numpy's per-call overheads cost more than these tiny solves
+    if least_squares_update(A, B, C, coef, var, float(var_lower), float(var_upper),
+                            min_weight, coef_out, var_out):
+        return coef_out, var_out
     coef = coef.copy()
     var = var.copy()
-    active = A[:, 0, 0] > EMPTY_EXPERT_FRACTION * total
+    active = A[:, 0, 0] > min_weight
     if not active.any():
         return coef, var
     A_act = np.ascontiguousarray(A[active], dtype=np.float64)

@@ -43,6 +43,10 @@ EM_KERNELS = [
 #: Small linear algebra of the M-steps (:mod:`gmoe.kernels._linalg`).
 LINALG_KERNELS = [
     ("cholesky_solve", (_F3, _F2, _F2)),
+    ("least_squares_update", (_F3, _F2, _F1, _F2, _F1, types.float64,
+                              types.float64, types.float64, _F2, _F1)),
+    ("ridge_cholesky_solve", (_F2, _F1, types.float64, _F1)),
+    ("expert_moments", (_F2, _F1, _F1, _F2, _F3, _F2, _F1)),
 ]
 
 

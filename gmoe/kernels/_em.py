@@ -300,7 +300,7 @@ def _run_tasks(task, n_tasks, args):
     region and once more for every compiled caller, which tripled the compile
     time, for no run-time gain (the tasks are coarse).
     """
-    n_threads = min(numba.get_num_threads(), n_tasks)
+    n_threads = 1 if n_tasks <= 1 else min(numba.get_num_threads(), n_tasks)
     if n_threads <= 1:
         task(0, n_tasks, *args)
         return
