@@ -318,6 +318,51 @@ def test_line_moves_seat_the_small_expert_of_co2data(monkeypatch):
     assert np.min(moved.expert_weight_) * len(y) < 8  # the small expert
 
 
+def test_refine_ends_keeps_the_best_distinct_ends_in_order():
+    # a stub solver whose ends are given: regular flag and objective per start
+    from gmoe.engine._search import SAME_END_RTOL, refine, refine_ends
+    ends = [(True, -10.0), (True, -9.0), (False, -1.0),
+            (True, -9.0 + 0.5 * SAME_END_RTOL * 4), (True, -9.5), (True, -10.0)]
+    model = SimpleNamespace(w=np.ones(4), n_samples=4,
+                            e_step=lambda params, a, b: None)
+
+    def solve(model, start, options):
+        return SimpleNamespace(params=start, objective=ends[start.index][1],
+                               n_iter_em=0, n_iter_newton=0, converged=True)
+
+    starts = [SimpleNamespace(index=i, var=np.ones(2)) for i in range(len(ends))]
+
+    def is_regular(params, resp):
+        return ends[params.index][0]
+
+    kept = refine_ends(model, starts, solve, None, is_regular, n_ends=3)
+    # -9 and -9 + 2e-6 are one optimum (its better run, start 3, kept); the
+    # irregular end comes after every regular one
+    assert [r.params.index for r, _, _ in kept] == [3, 4, 0]
+    assert [key for _, key, _ in kept] == [ends[3], ends[4], ends[0]]
+    best = refine(model, starts, solve, None, is_regular)
+    assert best[0].params.index == kept[0][0].params.index
+    assert refine_ends(model, starts[:1], solve, None, is_regular, n_ends=2)[0][1] \
+        == ends[0]
+
+
+def test_moves_from_the_second_best_end_reach_the_best_optimum(monkeypatch):
+    # CO2data with three experts, seed 1: the moves from the search's best end
+    # stop at -61.540; from its second best distinct end they reach the
+    # best-known -57.936
+    import gmoe.engine._search as search_module
+    data = np.loadtxt(Path(__file__).parent / "data" / "panel" / "CO2data.csv",
+                      delimiter=",", skiprows=1)
+    X, y = data[:, [0]], data[:, 1]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        two = GaussianMoERegressor(3, random_state=1).fit(X, y)
+        monkeypatch.setattr(search_module, "MOVE_ENDS", 1)
+        one = GaussianMoERegressor(3, random_state=1).fit(X, y)
+    assert two.log_likelihood_ > one.log_likelihood_ + 2.0
+    assert two.converged_ and not two.degenerate_experts_.any()
+
+
 def test_negative_rounds_are_refused():
     X, y = make_moe_regression(100, random_state=0)[:2]
     with pytest.raises(ValueError, match="n_split_merge"):

@@ -153,11 +153,10 @@ def solve_psd(H, g):
     if H.shape[0] == 0:
         return np.zeros(0)
     H, g = (np.ascontiguousarray(a, dtype=np.float64) for a in (H, g))
-    ridge = 1e-10 * max(np.trace(H) / H.shape[0], 1e-300)
     # a compiled Cholesky: numpy's and scipy's per-call overheads cost more than
     # these small solves
     step = np.empty(H.shape[0])
-    if ridge_cholesky_solve(H, g, ridge, step):
+    if ridge_cholesky_solve(H, g, 1e-10, step):
         return step
     return np.linalg.lstsq(H, g, rcond=None)[0]
 

@@ -123,11 +123,12 @@ def least_squares_update(A, B, C, coef, var, var_lower, var_upper, min_weight,
 
 
 @jit
-def ridge_cholesky_solve(H, g, ridge, out):
-    """Solve ``(H + ridge I) x = g`` for a symmetric ``H`` (m, m) by Cholesky.
+def ridge_cholesky_solve(H, g, relative_ridge, out):
+    """Solve ``(H + r I) x = g`` for a symmetric ``H`` (m, m) by Cholesky, with
+    the ridge ``r = relative_ridge * max(trace(H) / m, 1e-300)``.
 
-    Returns False when ``H + ridge I`` is not numerically positive definite or
-    the solution is not finite (``out`` is then incomplete).
+    Returns False when ``H + r I`` is not numerically positive definite or the
+    solution is not finite (``out`` is then incomplete).
 
     Examples
     --------
@@ -139,6 +140,10 @@ def ridge_cholesky_solve(H, g, ridge, out):
     (True, array([0.5, 0. ]))
     """
     m = g.shape[0]
+    trace = 0.0
+    for a in range(m):
+        trace += H[a, a]
+    ridge = relative_ridge * max(trace / m, 1e-300)
     L = np.empty((m, m))
     for a in range(m):
         for b in range(a + 1):
