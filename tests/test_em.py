@@ -59,6 +59,36 @@ def test_expert_m_step_keeps_empty_expert_and_floors_variance(problem):
     np.testing.assert_array_equal(var[1:], [10.0, 10.0])
 
 
+def test_expert_statistics_match_numpy(problem):
+    Xt, y, w, resp = problem
+    A, B, C = expert_statistics(Xt, y, w, resp)
+    wr = w[:, None] * resp
+    np.testing.assert_allclose(A, np.einsum("ni,na,nb->iab", wr, Xt, Xt),
+                               rtol=1e-12)
+    np.testing.assert_allclose(B, np.einsum("ni,n,na->ia", wr, y, Xt), rtol=1e-12)
+    np.testing.assert_allclose(C, wr.T @ y**2, rtol=1e-12)
+
+
+def test_expert_m_step_on_one_sample_is_the_minimum_norm_solution(problem):
+    # an expert whose weight sits on one sample: its design has rank one, the
+    # Cholesky factor's second pivot is round-off (positive or not, depending
+    # on the processor); the update must be the minimum-norm least-squares line
+    # and the variance floor, never coefficients of order 1 / round-off
+    Xt, y, w, resp = problem
+    resp = resp.copy()
+    resp[:, 2] = 0.0
+    resp[7, 2] = 0.97
+    resp /= resp.sum(axis=1, keepdims=True)
+    A, B, C = expert_statistics(Xt, y, w, resp)
+    coef, var = m_step_experts(A, B, C, np.zeros((3, 3)), np.ones(3), 1e-6,
+                               np.inf, w.sum())
+    ref = np.linalg.lstsq(A[2], B[2], rcond=1e-13)[0]
+    np.testing.assert_allclose(coef[2], ref, rtol=1e-6)
+    np.testing.assert_allclose(Xt[7] @ coef[2], y[7], rtol=1e-6)
+    assert var[2] == 1e-6
+    assert np.all(np.abs(coef) < 1e3)
+
+
 def test_gate_m_step_reaches_the_maximum(problem):
     """Newton/IRLS agrees with a generic optimiser of the concave objective."""
     Xt, y, w, resp = problem

@@ -7,6 +7,13 @@ import numpy as np
 
 from gmoe.kernels._numba_config import jit
 
+#: A Cholesky pivot at most this fraction of its matrix's diagonal entry counts
+#: as zero: the matrix is singular to working precision (an expert whose weight
+#: sits on fewer samples than it has coefficients), and solving it anyway gives
+#: coefficients of order 1 / round-off and a residual sum of pure cancellation.
+#: The callers then take the minimum-norm least-squares solution.
+PIVOT_RTOL = 1e-12
+
 
 @jit
 def cholesky_solve(A, B, out):
@@ -24,8 +31,9 @@ def cholesky_solve(A, B, out):
     -------
     bool
         False when a matrix is not numerically positive definite (a pivot that
-        is not positive and finite) or a solution is not finite; ``out`` is then
-        incomplete and the caller must solve another way.
+        is not finite or at most :data:`PIVOT_RTOL` times its diagonal entry)
+        or a solution is not finite; ``out`` is then incomplete and the caller
+        must solve another way.
 
     Examples
     --------
@@ -43,7 +51,8 @@ def cholesky_solve(A, B, out):
                 for c in range(b):
                     s -= L[a, c] * L[b, c]
                 if a == b:
-                    if not (s > 0.0 and s < math.inf):
+                    if not (s > PIVOT_RTOL * A[i, a, a] and s > 0.0
+                            and s < math.inf):
                         return False
                     L[a, a] = math.sqrt(s)
                 else:
