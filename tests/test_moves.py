@@ -215,24 +215,32 @@ def test_small_expert_moves_match_a_plain_construction():
         np.testing.assert_allclose(got.sum(axis=1), 1.0)
 
 
-def test_small_expert_moves_place_the_small_expert_of_co2data(monkeypatch):
-    # CO2data (28 samples) with three experts: the best-known optimum (-57.936)
-    # holds an expert of 4.7 effective samples; the search and the other moves
-    # end at -60.210 with that expert on other samples
+def _co2data_with_and_without(monkeypatch, seed, *switched_off):
+    """Default three-expert fits of CO2data at ``random_state=seed``: as they
+    are, and with each ``(module, name, value)`` of ``switched_off`` set."""
     data = np.loadtxt(Path(__file__).parent / "data" / "panel" / "CO2data.csv",
                       delimiter=",", skiprows=1)
     X, y = data[:, [0]], data[:, 1]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        moved = GaussianMoERegressor(3, random_state=0).fit(X, y)
-        monkeypatch.setattr(moves_module, "small_expert_responsibilities",
-                            lambda *args: [])
-        monkeypatch.setattr(moves_module, "line_responsibilities",
-                            lambda *args: [])
-        unmoved = GaussianMoERegressor(3, random_state=0).fit(X, y)
+        with_them = GaussianMoERegressor(3, random_state=seed).fit(X, y)
+        for module, name, value in switched_off:
+            monkeypatch.setattr(module, name, value)
+        without = GaussianMoERegressor(3, random_state=seed).fit(X, y)
+    return with_them, without, len(y)
+
+
+def test_small_expert_moves_place_the_small_expert_of_co2data(monkeypatch):
+    # CO2data (28 samples) with three experts: the best-known optimum (-57.936)
+    # holds an expert of 4.7 effective samples; the search and the other moves
+    # end at -60.210 with that expert on other samples
+    moved, unmoved, n = _co2data_with_and_without(
+        monkeypatch, 0,
+        (moves_module, "small_expert_responsibilities", lambda *args: []),
+        (moves_module, "line_responsibilities", lambda *args: []))
     assert moved.log_likelihood_ > unmoved.log_likelihood_ + 2.0
     assert moved.converged_ and not moved.degenerate_experts_.any()
-    assert np.min(moved.expert_weight_) * len(y) < 8  # the small expert
+    assert np.min(moved.expert_weight_) * n < 8  # the small expert
 
 
 def test_line_moves_match_a_plain_construction():
@@ -304,18 +312,11 @@ def test_line_moves_seat_the_small_expert_of_co2data(monkeypatch):
     # CO2data with three experts, seed 3: the search and the other moves end at
     # -60.343 with the small expert on another five samples; seating it on the
     # sets that lie tightest along a line reaches the best-known -57.936
-    data = np.loadtxt(Path(__file__).parent / "data" / "panel" / "CO2data.csv",
-                      delimiter=",", skiprows=1)
-    X, y = data[:, [0]], data[:, 1]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        moved = GaussianMoERegressor(3, random_state=3).fit(X, y)
-        monkeypatch.setattr(moves_module, "line_responsibilities",
-                            lambda *args: [])
-        unmoved = GaussianMoERegressor(3, random_state=3).fit(X, y)
+    moved, unmoved, n = _co2data_with_and_without(
+        monkeypatch, 3, (moves_module, "line_responsibilities", lambda *args: []))
     assert moved.log_likelihood_ > unmoved.log_likelihood_ + 2.0
     assert moved.converged_ and not moved.degenerate_experts_.any()
-    assert np.min(moved.expert_weight_) * len(y) < 8  # the small expert
+    assert np.min(moved.expert_weight_) * n < 8  # the small expert
 
 
 def test_refine_ends_keeps_the_best_distinct_ends_in_order():
@@ -351,14 +352,8 @@ def test_moves_from_the_second_best_end_reach_the_best_optimum(monkeypatch):
     # stop at -61.540; from its second best distinct end they reach the
     # best-known -57.936
     import gmoe.engine._search as search_module
-    data = np.loadtxt(Path(__file__).parent / "data" / "panel" / "CO2data.csv",
-                      delimiter=",", skiprows=1)
-    X, y = data[:, [0]], data[:, 1]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        two = GaussianMoERegressor(3, random_state=1).fit(X, y)
-        monkeypatch.setattr(search_module, "MOVE_ENDS", 1)
-        one = GaussianMoERegressor(3, random_state=1).fit(X, y)
+    two, one, _ = _co2data_with_and_without(
+        monkeypatch, 1, (search_module, "MOVE_ENDS", 1))
     assert two.log_likelihood_ > one.log_likelihood_ + 2.0
     assert two.converged_ and not two.degenerate_experts_.any()
 

@@ -72,7 +72,8 @@ def add_parser(subparsers):
                              "log-likelihood is kept (default: the estimator's "
                              "search, 30 starts screened down to 10, 60 to 20 "
                              "and moves (split-and-merge, gate boundary, small "
-                             "expert) on at most 2000 samples; 10 per k when "
+                             "expert, line) from the two best fits on at most "
+                             "2000 samples; 10 per k when "
                              "several are compared)")
     parser.add_argument("--max-iter", type=int, default=1000,
                         help="maximum iterations of each phase (EM, then Newton) "

@@ -178,6 +178,26 @@ def _give(resp, rows, a, b):
     return move
 
 
+def _give_to_runner_up(resp, rows, a):
+    """A copy of ``resp`` in which each of ``rows`` gives its responsibility
+    for expert ``a`` to its own runner-up (its largest other responsibility)."""
+    rows = np.asarray(rows, dtype=np.intp)
+    others = np.delete(np.arange(resp.shape[1]), a)
+    runner_up = others[np.argmax(resp[np.ix_(rows, others)], axis=1)]
+    move = resp.copy()
+    move[rows, runner_up] += move[rows, a]
+    move[rows, a] = 0.0
+    return move
+
+
+def _small_experts(model, resp):
+    """The small experts of a fit (effective size below ``2 (d + 3)``, ``d``
+    covariates: twice the regularity rule's least), and every expert's
+    effective size ``sum_n w_n tau_ni``."""
+    size = model.w @ resp
+    return np.flatnonzero(size < 2 * (model.Xt.shape[1] + 2)), size
+
+
 def boundary_responsibilities(model, scores, resp):
     """The responsibilities of every boundary move from ``resp``.
 
@@ -275,16 +295,12 @@ def small_expert_responsibilities(model, params, resp):
     >>> len(moves), moves[0][4].tolist(), moves[1][:, 1].nonzero()[0].tolist()
     (6, [1.0, 0.0], [4, 9])
     """
-    k = resp.shape[1]
     live = model.w > 0
     held = np.argmax(resp, axis=1)
-    small = model.w @ resp < 2 * (model.Xt.shape[1] + 2)
     candidates = []
-    for a in np.flatnonzero(small):
-        others = [j for j in range(k) if j != a]
+    for a in _small_experts(model, resp)[0]:
         for i in np.flatnonzero(live & (held == a)):
-            runner_up = others[int(np.argmax(resp[i, others]))]
-            candidates.append(_give(resp, [i], a, runner_up))
+            candidates.append(_give_to_runner_up(resp, [i], a))
         distance = np.abs(model.y - model.Xt @ params.coef[a]) / np.sqrt(params.var[a])
         outside = np.flatnonzero(live & (held != a))
         nearest = outside[np.argsort(distance[outside], kind="stable")]
@@ -378,25 +394,19 @@ def line_responsibilities(model, resp, lines):
     >>> [move[:, 1].nonzero()[0].tolist() for move in moves[:3]]
     [[0, 2, 6, 8], [1, 4, 7, 10], [3, 5, 9, 11]]
     """
-    k = resp.shape[1]
     live = np.flatnonzero(model.w > 0)
-    size = model.w @ resp
-    p = model.Xt.shape[1]
-    small = np.flatnonzero(size < 2 * (p + 2))
+    small, size = _small_experts(model, resp)
     if small.size == 0 or len(lines) == 0:
         return []
     distance = np.abs(model.y[live, None] - model.Xt[live] @ lines.T)  # (n, L)
+    order = np.argsort(distance, axis=0, kind="stable")  # nearest first
     held = np.argmax(resp, axis=1)
     candidates = []
     for a in small:
-        m = min(max(p + 1, math.ceil(size[a])), live.size)
-        nearest = np.argsort(distance, axis=0, kind="stable")[:m]  # (m, L)
+        m = min(max(model.Xt.shape[1] + 1, math.ceil(size[a])), live.size)
+        nearest = order[:m]  # (m, L)
         spread = np.take_along_axis(distance, nearest[-1:], axis=0)[0]
-        others = [j for j in range(k) if j != a]
-        cleared = resp.copy()
-        for i in np.flatnonzero(held == a):
-            runner_up = others[int(np.argmax(resp[i, others]))]
-            cleared = _give(cleared, [i], a, runner_up)
+        cleared = _give_to_runner_up(resp, np.flatnonzero(held == a), a)
         seen = set()
         for line in np.argsort(spread, kind="stable"):
             rows = live[np.sort(nearest[:, line])]
@@ -450,7 +460,7 @@ def _sample_sweeps(model, fit, refine, options, is_regular, n_keep, maker, lines
         moves = (boundary_responsibilities(model, model.gate_scores(params.gate),
                                            resp)
                  + small_expert_responsibilities(model, params, resp))
-        if np.any(model.w @ resp < 2 * (model.Xt.shape[1] + 2)):
+        if _small_experts(model, resp)[0].size:  # the lines made on first use
             moves += line_responsibilities(model, resp, lines())
         if not moves:
             break
