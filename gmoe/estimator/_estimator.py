@@ -107,15 +107,13 @@ class GaussianMoERegressor(FittedMixtureMixin, ConditionalMixture, RegressorMixi
         Number of screened starts run to the end.  None: 10, or 20 on at most
         2000 samples.
     n_split_merge : int or None, default=None
-        Rounds of moves from the best end of the search, then from its second
-        best distinct end (the better result is kept).  Each round tries every
-        merge of two experts with a split of a third (SMEM, Ueda et al. 2000),
-        screens these by short EM runs, runs the 3 most promising to the end
-        and keeps the best if it beats the fit; then sweeps of sample moves
-        (the samples nearest a sharp step of the gate given to the expert
-        across it; samples into or out of a small expert; a small expert
-        seated on the samples lying tightest along a line) while one gains,
-        until nothing improves.  They find optima that random starts miss (one
+        Rounds of moves from the best, then the second best distinct end of the
+        search (the better result kept).  A round tries every merge of two
+        experts with a split of a third (SMEM, Ueda et al. 2000), runs the 3
+        most promising to the end and keeps the best if it beats the fit; then
+        sweeps of sample moves (samples across a sharp gate step, into or out of
+        a small expert, a small expert seated on the samples tightest along a
+        line) while one gains.  They find optima that random starts miss (one
         expert across two regimes, a gate step or a small expert a few samples
         off).  None: 1 round with the default search (``n_init=None``) on at
         most 2000 samples, none otherwise (an explicit ``n_init`` gets no
