@@ -255,6 +255,10 @@ def test_sparse_and_gaussian_models_have_no_measure_here():
                                       random_state=0).fit(X, y)
     with pytest.raises(ValueError, match="sparse gate"):
         sparse.mixing_measure_  # noqa: B018
+    # an attribute the model does not have: hasattr and dir (IPython's
+    # completion, scikit-learn's __dir__) do not fail
+    assert not hasattr(sparse, "mixing_measure_")
+    assert "predict" in dir(sparse)
 
 
 # ----------------------------------------------------------------- the losses

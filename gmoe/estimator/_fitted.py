@@ -13,6 +13,15 @@ from gmoe.inference._routing import routing_diagnostics
 from gmoe.theory._measure import MixingMeasure
 
 
+class NoMixingMeasureError(ValueError, AttributeError):
+    """A fitted model with no mixing measure (a sparse gate's).
+
+    Both a :class:`ValueError` (what it is) and an :class:`AttributeError`, as
+    scikit-learn's ``NotFittedError``: ``hasattr(estimator, "mixing_measure_")``
+    is then False and ``dir(estimator)`` works.
+    """
+
+
 class FittedMixtureMixin:
     """The methods of a fitted :class:`gmoe.GaussianMoERegressor` that read its
     fitted parameters (mixed into the estimator)."""
@@ -39,7 +48,8 @@ class FittedMixtureMixin:
         the experts (the gate part of the atom :math:`\\theta_i` depends on the
         gate; see :ref:`theory_mixing_measure`); for the Gaussian gate a
         :class:`gmoe.GaussianGateMixingMeasure`.  Sparse gates (``top_k``,
-        ``TopK``, ``TopP``) have none here.
+        ``TopK``, ``TopP``) have none here (``NoMixingMeasureError``, a
+        ``ValueError`` that is also an ``AttributeError``).
 
         Examples
         --------
@@ -53,7 +63,10 @@ class FittedMixtureMixin:
         measure = self._fitted_gate().mixing_measure(self._params_dict())
         if measure is not None:
             return measure
-        return MixingMeasure.from_estimator(self)
+        try:
+            return MixingMeasure.from_estimator(self)
+        except ValueError as error:
+            raise NoMixingMeasureError(str(error)) from None
 
     # --------------------------------------------------------------- prediction
     def _check_X(self, X):
