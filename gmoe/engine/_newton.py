@@ -29,6 +29,7 @@ from gmoe.engine._pieces import (
     kkt_residual,
     margin_rows,
     multipliers,
+    settle_ties,
 )
 from gmoe.model._order import OBJECTIVE_RTOL
 
@@ -262,9 +263,12 @@ def run_newton(model, params, *, max_iter=100, gtol=1e-7, verbose=0, bounds=None
     k = params.n_experts
     offset = getattr(model, "loglik_offset", 0.0)
     lo, hi = model.vector_bounds(k) if bounds is None else bounds
-    theta = np.clip(model.to_vector(model.project(params)), lo, hi)
-    value, grad, hess = model.derivatives(model.from_vector(theta, k))
     piecewise = getattr(model, "piecewise", False)
+    start = model.project(params)
+    if piecewise:  # no selection decided by rounding
+        start = settle_ties(model, start, HOLD_MARGIN)
+    theta = np.clip(model.to_vector(start), lo, hi)
+    value, grad, hess = model.derivatives(model.from_vector(theta, k))
     pinned = _none_held(k)  # a sparse gate's held samples, and where they go
     recent = pinned[0]  # held since the last accepted step
     hold = None

@@ -30,6 +30,8 @@ back inside (a negative multiplier, :func:`multipliers`).
 import numpy as np
 import scipy.optimize
 
+from gmoe.model._order import OBJECTIVE_RTOL
+
 
 def margin_rows(model, params, samples, towards=None):
     """The margins of ``samples`` at ``params`` and their gradients over the
@@ -43,16 +45,21 @@ def margin_rows(model, params, samples, towards=None):
     other : ndarray of shape (r, k), dtype=bool
         The selection across each boundary.
     """
-    k, p = params.coef.shape
-    Z = model.Z[samples]
     blocks = model.project_gate(params.gate)
-    S, D1, _ = model.gate.score_derivatives(Z, blocks, order=1)
+    S, D1, _ = model.gate.score_derivatives(model.Z[samples], blocks, order=1)
     margin, dmargin, other = model.gate.boundary(S, towards)
+    return margin, _margin_gradients(model, params, dmargin, D1), other
+
+
+def _margin_gradients(model, params, dmargin, D1):
+    """Gradients (r, n_free) of margins over the free parameters, from their
+    derivatives over the scores ``dmargin`` (r, k) and the scores' over the
+    gate blocks ``D1`` (r, k, m)."""
+    k, p = params.coef.shape
     q = model.m + p + 1
-    full = np.zeros((len(samples), k, q))
+    full = np.zeros((len(dmargin), k, q))
     full[:, :, :model.m] = dmargin[:, :, None] * D1
-    rows = model.free_rows(full.reshape(len(samples), k * q), k)
-    return margin, rows, other
+    return model.free_rows(full.reshape(len(dmargin), k * q), k)
 
 
 def crossed(model, params, candidate, short_of=0.0):
@@ -76,13 +83,14 @@ def crossed(model, params, candidate, short_of=0.0):
     return changed[order], fraction[order], other[order]
 
 
-def flip_gains(model, params, samples, other):
-    """Change of each sample's weighted log-likelihood when its selection is
-    replaced by ``other`` (r, k) at the same parameters: the jump across its
-    boundary."""
+def flip_gains(model, params, samples, other, now=None):
+    """Change of each sample's weighted log-likelihood when its selection
+    (``now`` (r, k), by default the gate's at ``params``) is replaced by
+    ``other`` (r, k) at the same parameters: the jump across its boundary."""
     blocks = model.project_gate(params.gate)
     S = model.gate.scores(model.Z[samples], blocks)
-    now = model.gate.active(S)
+    if now is None:
+        now = model.gate.active(S)
     resid = model.y[samples, None] - model.Xt[samples] @ params.coef.T
     log_norm = -0.5 * (np.log(2 * np.pi * params.var) + resid**2 / params.var)
 
@@ -112,3 +120,114 @@ def multipliers(grad, rows, A, delta):
     negative one marks a margin the quadratic model pulls back inside: to
     release."""
     return np.linalg.lstsq(rows.T, A @ delta - grad, rcond=None)[0]
+
+
+#: Two experts of a sparse gate are tied when their scores agree to this
+#: (standardised units) at every sample: their weights are then equal to that
+#: precision wherever both are selected, and only the sign of the difference
+#: of their scores decides which one a sample selects.
+TIE_SCORES = 1e-4
+#: :func:`inflate_ties` scales a tied pair's difference of scores by this.
+TIE_INFLATION = 10.0
+
+
+def tied_pairs(model, params):
+    """Disjoint pairs ``(a, b)`` of experts whose gate scores differ by at most
+    :data:`TIE_SCORES` at every sample, the closest pairs first.
+
+    Such a pair selects between its two experts by a hyperplane (the zero set
+    of the difference of their scores) whose margins are all tiny: every sample
+    is near "its boundary", and moving one sample across moves the hyperplane,
+    so the least move of :func:`gmoe.engine._newton.run_newton`'s certificate
+    that takes one sample across and keeps the others cannot exist.
+    """
+    S = model.gate.scores(model.Z, model.project_gate(params.gate))
+    k = S.shape[1]
+    gaps = [(float(np.max(np.abs(S[:, a] - S[:, b]), initial=0.0)), a, b)
+            for a in range(k) for b in range(a + 1, k)]
+    pairs, used = [], set()
+    for gap, a, b in sorted(gaps):
+        if gap <= TIE_SCORES and a not in used and b not in used:
+            pairs.append((a, b))
+            used.update((a, b))
+    return pairs
+
+
+def inflate_ties(model, params):
+    """``params`` with the gate difference of every :func:`tied_pairs` pair
+    scaled by :data:`TIE_INFLATION` about its midpoint (each sample keeps its
+    selection between the two; their weights change by at most about
+    ``TIE_INFLATION * TIE_SCORES``), or None when no pair is tied.
+
+    A Newton run from there sees the hyperplane of the pair with margins ten
+    times larger, most of them above the holding margins, and can move it
+    sample by sample.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gmoe.engine._gated_model import GatedGaussianMoE
+    >>> from gmoe.engine._model import MoEParams
+    >>> from gmoe.gates import TopK
+    >>> x = np.linspace(-1, 1, 5)
+    >>> model = GatedGaussianMoE(x[:, None], np.column_stack([np.ones(5), x]),
+    ...                          x, np.ones(5), TopK(1), var_lower=1e-6)
+    >>> gate = np.array([[0.0, 1e-6], [0.0, 0.0]])
+    >>> params = MoEParams(gate, np.zeros((2, 2)), np.ones(2))
+    >>> inflate_ties(model, params).gate[0]
+    array([0.e+00, 1.e-05])
+    """
+    pairs = tied_pairs(model, params)
+    if not pairs:
+        return None
+    gate = model.project_gate(params.gate)
+    for a, b in pairs:
+        middle, half = (gate[a] + gate[b]) / 2, (gate[a] - gate[b]) / 2
+        gate[a], gate[b] = middle + TIE_INFLATION * half, middle - TIE_INFLATION * half
+    return type(params)(model.project_gate(gate), params.coef.copy(),
+                        params.var.copy())
+
+
+#: A sample whose margin is at most this (standardised scores, of order 1 to
+#: 10) is at a tie to rounding: its selection depends on how its scores were
+#: rounded.
+ROUNDING_TIE = 1e-12
+
+
+def settle_ties(model, params, margin_to):
+    """``params`` moved so that no sample's selection is decided by rounding:
+    every sample within :data:`ROUNDING_TIE` of its boundary is taken
+    ``margin_to`` inside the side where its likelihood is higher (its own side
+    when both are equal), all at once by the least move that does so to first
+    order; ``params`` itself when no sample is that close.
+
+    EM approaches a maximum on a boundary from inside by ever shorter steps
+    and can stop with a sample whose two scores agree to rounding.  Which
+    selection it has then depends on how its scores were rounded (numpy's
+    products and the compiled passes may differ, and so may two processors),
+    and a Newton run that holds it by a margin computed on the other side
+    loses at every step and stalls.  The sides are decided here on the scores
+    of all samples at once, and the likelihoods of both sides compared.
+    """
+    blocks = model.project_gate(params.gate)
+    S = model.gate.scores(model.Z, blocks)
+    margin, dmargin, other = model.gate.boundary(S)
+    near = np.flatnonzero(margin <= ROUNDING_TIE)
+    if near.size == 0:
+        return params
+    gains = flip_gains(model, params, near, other[near],
+                       now=model.gate.active(S[near]))
+    target = np.where(gains > 0, -(margin[near] + margin_to),
+                      margin_to - margin[near])
+    _, D1, _ = model.gate.score_derivatives(model.Z[near], blocks, order=1)
+    rows = _margin_gradients(model, params, dmargin[near], D1)
+    move = np.linalg.lstsq(rows, target, rcond=None)[0]
+    settled = model.from_vector(model.to_vector(params) + move, params.n_experts)
+    # kept only if it loses nothing: where other samples lie as close to
+    # their boundaries (two experts tied, :func:`tied_pairs`), the move
+    # takes them across too
+    before = model.objective(params)
+    if model.objective(settled) >= before - OBJECTIVE_RTOL * max(abs(before),
+                                                                 model.total):
+        return settled
+    return params

@@ -5,7 +5,10 @@ Each solver takes a :class:`gmoe.engine._model.SoftmaxGaussianMoE`, a start
 :class:`FitResult`.  ``"em"`` is plain EM (:func:`gmoe.engine._em.run_em`), stopped on
 the change of the log-likelihood; ``"newton"`` runs EM as a warm-up, then damped
 Newton on all parameters (:func:`gmoe.engine._newton.run_newton`) until the gradient
-vanishes, and falls back to more EM iterations when Newton stalls.
+vanishes, and falls back to more EM iterations when Newton stalls; a sparse
+gate's run that ends uncertified with two experts tied
+(:func:`gmoe.engine._pieces.inflate_ties`) is run once more from the tie
+inflated.
 """
 
 from dataclasses import dataclass
@@ -14,6 +17,8 @@ import numpy as np
 
 from gmoe.engine._em import run_em
 from gmoe.engine._newton import projected_gradient_norm, run_newton
+from gmoe.engine._pieces import inflate_ties
+from gmoe.model._order import OBJECTIVE_RTOL
 
 #: Times ``"newton"`` goes back to EM (``FALLBACK_EM_ITER`` iterations) when
 #: Newton stalls before its gradient criterion is met.
@@ -85,6 +90,19 @@ def solve_newton(model, params, options):
         n_em += em.n_iter
         trace.extend(em.trace[1:])
         current = em.params
+    tied = (inflate_ties(model, newton.params)
+            if getattr(model, "piecewise", False) and not newton.converged
+            else None)
+    if tied is not None and model.objective(tied) >= newton.objective - (
+            OBJECTIVE_RTOL * max(abs(newton.objective), model.total)):
+        # a sparse gate's two experts tied by a tiny difference of scores: the
+        # certificate cannot move their hyperplane; inflated, Newton can
+        retry = run_newton(model, tied, max_iter=options.max_iter, gtol=options.gtol,
+                           verbose=options.verbose, crawl_tol=options.tol)
+        n_newton += retry.n_iter
+        if retry.objective >= newton.objective:
+            trace.extend(retry.trace)
+            newton = retry
     return FitResult(newton.params, newton.objective, trace, n_em, n_newton,
                      newton.grad_norm, newton.converged, newton.status)
 
