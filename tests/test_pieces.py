@@ -14,7 +14,7 @@ from gmoe.engine._model import MoEParams
 from gmoe.engine._newton import HOLD_MARGIN
 from gmoe.engine._pieces import (
     ROUNDING_TIE,
-    TIE_INFLATION,
+    TIE_INFLATIONS,
     inflate_ties,
     kkt_residual,
     settle_ties,
@@ -174,10 +174,11 @@ def test_tied_pairs_and_their_inflation():
     params = MoEParams(gate, rng.normal(size=(5, 2)), np.ones(5))
     # pairs whose scores agree to TIE_SCORES at every sample, closest first
     assert tied_pairs(model, params) == [(0, 1), (2, 3)]
-    inflated = inflate_ties(model, params)
+    factor = TIE_INFLATIONS[0]
+    inflated = inflate_ties(model, params, factor)
     for a, b in [(0, 1), (2, 3)]:
         np.testing.assert_allclose(inflated.gate[a] - inflated.gate[b],
-                                   TIE_INFLATION * (gate[a] - gate[b]), rtol=1e-6)
+                                   factor * (gate[a] - gate[b]), rtol=1e-6)
         np.testing.assert_allclose(inflated.gate[a] + inflated.gate[b],
                                    gate[a] + gate[b], rtol=1e-12)
     np.testing.assert_array_equal(inflated.gate[4], gate[4])
@@ -191,7 +192,7 @@ def test_tied_pairs_and_their_inflation():
     apart = MoEParams(np.array([[1.0, 2.0], [1.1, 2.0], [-1.0, 0.5], [0.0, 1.0],
                                 [0.0, 0.0]]), params.coef, params.var)
     assert tied_pairs(model, apart) == []
-    assert inflate_ties(model, apart) is None
+    assert inflate_ties(model, apart, factor) is None
 
 
 def test_default_top2_fit_that_stalled_at_a_rounding_tie_is_certified():
@@ -204,3 +205,15 @@ def test_default_top2_fit_that_stalled_at_a_rounding_tie_is_certified():
         fit = GaussianMoERegressor(4, top_k=2, random_state=0).fit(X, y)
     assert fit.converged_ and fit.solver_status_ == "gradient"
     assert fit.log_likelihood_ > -1332.0115 + 10.0
+
+
+def test_default_top2_fit_ending_at_tied_experts_is_certified():
+    # the best regular end holds two experts whose gate rows agree to 1e-5:
+    # only the sign of their difference selects between them, and the Newton
+    # finish, unable to move that hyperplane, ended "boundary"; run again
+    # from the difference inflated (a hundredfold here), it is certified
+    X, y = make_moe_regression(10000, random_state=8)[:2]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fit = GaussianMoERegressor(4, top_k=2, random_state=0).fit(X, y)
+    assert fit.converged_ and fit.solver_status_ == "gradient"

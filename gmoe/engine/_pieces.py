@@ -127,8 +127,12 @@ def multipliers(grad, rows, A, delta):
 #: precision wherever both are selected, and only the sign of the difference
 #: of their scores decides which one a sample selects.
 TIE_SCORES = 1e-4
-#: :func:`inflate_ties` scales a tied pair's difference of scores by this.
-TIE_INFLATION = 10.0
+#: The factors by which a tied pair's difference of scores is inflated
+#: (:func:`inflate_ties`), in turn, until a Newton run from there is certified
+#: (:func:`gmoe.engine._solvers.solve_newton`): ten times is often enough, and
+#: where it is not (the difference at 1e-8, most margins still below the
+#: holding margin) a hundred or a thousand times.
+TIE_INFLATIONS = (10.0, 100.0, 1000.0)
 
 
 def tied_pairs(model, params):
@@ -153,15 +157,15 @@ def tied_pairs(model, params):
     return pairs
 
 
-def inflate_ties(model, params):
+def inflate_ties(model, params, factor):
     """``params`` with the gate difference of every :func:`tied_pairs` pair
-    scaled by :data:`TIE_INFLATION` about its midpoint (each sample keeps its
-    selection between the two; their weights change by at most about
-    ``TIE_INFLATION * TIE_SCORES``), or None when no pair is tied.
+    scaled by ``factor`` about its midpoint (each sample keeps its side
+    between the two; their weights change by at most about ``factor *
+    TIE_SCORES``), or None when no pair is tied.
 
-    A Newton run from there sees the hyperplane of the pair with margins ten
-    times larger, most of them above the holding margins, and can move it
-    sample by sample.
+    A Newton run from there sees the hyperplane of the pair with margins
+    ``factor`` times larger, most of them above the holding margins, and can
+    move it sample by sample.
 
     Examples
     --------
@@ -174,7 +178,7 @@ def inflate_ties(model, params):
     ...                          x, np.ones(5), TopK(1), var_lower=1e-6)
     >>> gate = np.array([[0.0, 1e-6], [0.0, 0.0]])
     >>> params = MoEParams(gate, np.zeros((2, 2)), np.ones(2))
-    >>> inflate_ties(model, params).gate[0]
+    >>> inflate_ties(model, params, 10.0).gate[0]
     array([0.e+00, 1.e-05])
     """
     pairs = tied_pairs(model, params)
@@ -183,7 +187,7 @@ def inflate_ties(model, params):
     gate = model.project_gate(params.gate)
     for a, b in pairs:
         middle, half = (gate[a] + gate[b]) / 2, (gate[a] - gate[b]) / 2
-        gate[a], gate[b] = middle + TIE_INFLATION * half, middle - TIE_INFLATION * half
+        gate[a], gate[b] = middle + factor * half, middle - factor * half
     return type(params)(model.project_gate(gate), params.coef.copy(),
                         params.var.copy())
 

@@ -8,7 +8,7 @@ from gmoe.engine._em import params_from_responsibilities
 from gmoe.engine._moves import improve_by_moves
 from gmoe.engine._solvers import screen
 from gmoe.engine._starts import AUTO_CYCLE, INITIALIZERS
-from gmoe.model._order import better_fit
+from gmoe.model._order import SAME_END_RTOL, better_fit
 
 #: The screening stage of a search works on a random subsample of at most this
 #: many samples (see :func:`search_starts`).
@@ -36,12 +36,6 @@ SPLIT_MERGE_SCREEN_ITER = 50
 #: 20 seeds per case: CO2data with three experts from 14 to 20 hits, mcycle
 #: with five and six experts from 8 and 10 to 12 and 14; benchmarks/README.md).
 MOVE_ENDS = 2
-#: Two ends of the search are the same optimum for :data:`MOVE_ENDS` when both
-#: are regular or both are not and their objectives differ by at most this
-#: times the total sample weight: looser than the tie of
-#: :func:`gmoe.model._order.better_fit`, since runs that stop on a ridge short
-#: of the same maximum differ by more than that.
-SAME_END_RTOL = 1e-6
 
 
 def search_sizes(estimator, n_samples):

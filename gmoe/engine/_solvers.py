@@ -6,9 +6,8 @@ Each solver takes a :class:`gmoe.engine._model.SoftmaxGaussianMoE`, a start
 the change of the log-likelihood; ``"newton"`` runs EM as a warm-up, then damped
 Newton on all parameters (:func:`gmoe.engine._newton.run_newton`) until the gradient
 vanishes, and falls back to more EM iterations when Newton stalls; a sparse
-gate's run that ends uncertified with two experts tied
-(:func:`gmoe.engine._pieces.inflate_ties`) is run once more from the tie
-inflated.
+gate's run that ends uncertified with two experts tied is run again from the
+tie inflated (:func:`_untie`).
 """
 
 from dataclasses import dataclass
@@ -17,8 +16,8 @@ import numpy as np
 
 from gmoe.engine._em import run_em
 from gmoe.engine._newton import projected_gradient_norm, run_newton
-from gmoe.engine._pieces import inflate_ties
-from gmoe.model._order import OBJECTIVE_RTOL
+from gmoe.engine._pieces import TIE_INFLATIONS, inflate_ties
+from gmoe.model._order import SAME_END_RTOL
 
 #: Times ``"newton"`` goes back to EM (``FALLBACK_EM_ITER`` iterations) when
 #: Newton stalls before its gradient criterion is met.
@@ -90,21 +89,34 @@ def solve_newton(model, params, options):
         n_em += em.n_iter
         trace.extend(em.trace[1:])
         current = em.params
-    tied = (inflate_ties(model, newton.params)
-            if getattr(model, "piecewise", False) and not newton.converged
-            else None)
-    if tied is not None and model.objective(tied) >= newton.objective - (
-            OBJECTIVE_RTOL * max(abs(newton.objective), model.total)):
-        # a sparse gate's two experts tied by a tiny difference of scores: the
-        # certificate cannot move their hyperplane; inflated, Newton can
-        retry = run_newton(model, tied, max_iter=options.max_iter, gtol=options.gtol,
-                           verbose=options.verbose, crawl_tol=options.tol)
-        n_newton += retry.n_iter
-        if retry.objective >= newton.objective:
+    if getattr(model, "piecewise", False) and not newton.converged:
+        retry = _untie(model, newton, options)
+        if retry is not None:
+            n_newton += retry.n_iter
             trace.extend(retry.trace)
             newton = retry
     return FitResult(newton.params, newton.objective, trace, n_em, n_newton,
                      newton.grad_norm, newton.converged, newton.status)
+
+
+def _untie(model, end, options):
+    """A certified Newton run from ``end`` (an uncertified run of a sparse
+    gate) with its tied experts' difference inflated
+    (:func:`gmoe.engine._pieces.inflate_ties`, each factor of
+    :data:`~gmoe.engine._pieces.TIE_INFLATIONS` in turn), ending no lower than
+    ``end`` but for :data:`~gmoe.model._order.SAME_END_RTOL` times the total
+    weight (the same optimum: the tied end's gate is a limit the inflated run
+    stops short of); None when no pair is tied or no run qualifies."""
+    for factor in TIE_INFLATIONS:
+        start = inflate_ties(model, end.params, factor)
+        if start is None:
+            return None
+        retry = run_newton(model, start, max_iter=options.max_iter, gtol=options.gtol,
+                           verbose=options.verbose, crawl_tol=options.tol)
+        if retry.converged and (retry.objective
+                                >= end.objective - SAME_END_RTOL * model.total):
+            return retry
+    return None
 
 
 #: Solvers by name: ``f(model, params, options) -> FitResult``.

@@ -31,6 +31,14 @@ import numpy as np
 #: Relative tolerance under which two objectives are the same optimum.
 OBJECTIVE_RTOL = 1e-9
 
+#: Two ends of a search are the same optimum, for the choice of the ends the
+#: moves start from and for a sparse fit's certified replacement of an
+#: uncertified end, when both are regular or both are not and their objectives
+#: differ by at most this times the total sample weight: looser than
+#: :data:`OBJECTIVE_RTOL`, since runs that stop on a ridge short of the same
+#: maximum differ by more than that.
+SAME_END_RTOL = 1e-6
+
 #: Data shares (which sum to one) closer than this are tied; the intercept
 #: decides.
 SHARE_ATOL = 1e-6
