@@ -24,14 +24,13 @@ import scipy.optimize
 
 from gmoe.engine._model import MoEParams, _held_at_bound
 from gmoe.engine._pieces import (
+    cross_up,
     crossed,
-    flip_gains,
     kkt_residual,
     margin_rows,
     multipliers,
     settle_ties,
 )
-from gmoe.model._order import OBJECTIVE_RTOL
 
 #: Damping at the first iteration, relative to the scaling ``D``.
 LAMBDA_START = 1e-3
@@ -291,7 +290,7 @@ def run_newton(model, params, *, max_iter=100, gtol=1e-7, verbose=0, bounds=None
             break
         if grad_norm <= gtol and _on_boundary(model, current, pinned, grad, held):
             # a maximum on a boundary only if crossing lowers the likelihood
-            crossing, moved = _cross_up(model, current, pinned, value)
+            crossing, moved = cross_up(model, current, pinned, value)
             if moved is not None and escapes < max(MIN_ESCAPES, max_iter):
                 escapes += 1
                 theta = moved
@@ -608,30 +607,6 @@ def _on_boundary(model, params, pinned, grad, held):
     margin, rows, _ = margin_rows(model, params, *pinned)
     _, lam = kkt_residual(np.where(held, 0.0, grad), rows)
     return bool(np.all((lam <= 0) | (margin <= ON_BOUNDARY)))
-
-
-def _cross_up(model, params, pinned, value):
-    """Where a held sample's crossing raises the likelihood: the parameters
-    just across the boundary of the sample whose jump is largest (the least
-    move that crosses it and keeps the other held margins), if the likelihood there
-    is higher.  Returns ``(gains, theta)``: ``gains`` whether some crossing
-    raises the likelihood (False: a maximum on the boundary), ``theta`` the
-    parameters across, or None when the move does not reach a higher value."""
-    margin, rows, other = margin_rows(model, params, *pinned)
-    gains = flip_gains(model, params, pinned[0], other)
-    best = int(np.argmax(gains))
-    if not gains[best] > OBJECTIVE_RTOL * max(abs(value), model.total):
-        return False, None
-    theta = model.to_vector(params)
-    for overshoot in (1e-9, 1e-6, 1e-3):
-        # the least move that takes this sample across and keeps the others'
-        # margins
-        target = np.zeros(len(margin))
-        target[best] = -(margin[best] + overshoot * (1.0 + margin[best]))
-        move = np.linalg.lstsq(rows, target, rcond=None)[0]
-        if model.objective(model.from_vector(theta + move, params.n_experts)) > value:
-            return True, theta + move
-    return True, None
 
 
 def _newton_gain(hess, grad, theta, lo, hi):

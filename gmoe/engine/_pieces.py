@@ -235,3 +235,30 @@ def settle_ties(model, params, margin_to):
                                                                  model.total):
         return settled
     return params
+
+
+def cross_up(model, params, pinned, value):
+    """Where a held sample's crossing raises the likelihood: the parameters
+    just across the boundary of the sample whose jump is largest (the least
+    move that crosses it and keeps the other held margins), if the likelihood
+    there is higher.  ``pinned``: the held samples and the selections across
+    their boundaries (see :func:`margin_rows`).  Returns ``(gains, theta)``:
+    ``gains`` whether some crossing raises the likelihood (False: a maximum on
+    the boundary), ``theta`` the parameters across, or None when the move does
+    not reach a higher value."""
+    margin, rows, other = margin_rows(model, params, *pinned)
+    gains = flip_gains(model, params, pinned[0], other)
+    best = int(np.argmax(gains))
+    if not gains[best] > OBJECTIVE_RTOL * max(abs(value), model.total):
+        return False, None
+    theta = model.to_vector(params)
+    k = params.n_experts
+    for overshoot in (1e-9, 1e-6, 1e-3):
+        # the least move that takes this sample across and keeps the others'
+        # margins
+        target = np.zeros(len(margin))
+        target[best] = -(margin[best] + overshoot * (1.0 + margin[best]))
+        move = np.linalg.lstsq(rows, target, rcond=None)[0]
+        if model.objective(model.from_vector(theta + move, k)) > value:
+            return True, theta + move
+    return True, None
