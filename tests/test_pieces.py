@@ -217,3 +217,19 @@ def test_default_top2_fit_ending_at_tied_experts_is_certified():
         warnings.simplefilter("error")
         fit = GaussianMoERegressor(4, top_k=2, random_state=0).fit(X, y)
     assert fit.converged_ and fit.solver_status_ == "gradient"
+
+
+def test_holds_bring_margins_to_the_holding_margin_or_only_up_to_it():
+    from gmoe.engine._newton import _hold
+
+    model, x, coef, var = _switch_model()
+    j = int(np.searchsorted(x, 0.0))
+    c = 50.0
+    for margin in (0.5 * HOLD_MARGIN, 3.0 * HOLD_MARGIN):
+        b = x[j] - margin / c  # sample j's margin
+        params = MoEParams(np.array([[-c * b, c], [0.0, 0.0]]), coef, var)
+        pinned = (np.array([j]), np.array([[False, True]]))
+        _, exact = _hold(model, params, pinned)
+        _, upward = _hold(model, params, pinned, upward=True)
+        assert exact[0] == pytest.approx(HOLD_MARGIN - margin, rel=1e-6)
+        assert upward[0] == pytest.approx(max(HOLD_MARGIN - margin, 0.0), abs=1e-15)

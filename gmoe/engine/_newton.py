@@ -271,6 +271,7 @@ def run_newton(model, params, *, max_iter=100, gtol=1e-7, verbose=0, bounds=None
     pinned = _none_held(k)  # a sparse gate's held samples, and where they go
     recent = pinned[0]  # held since the last accepted step
     hold = None
+    upward = False  # whether holds only keep margins from falling
     escapes = 0
     lam = LAMBDA_START
     status = "max_iter"
@@ -281,7 +282,7 @@ def run_newton(model, params, *, max_iter=100, gtol=1e-7, verbose=0, bounds=None
     while True:
         held = _held_at_bound(theta, grad, lo, hi)
         current = model.from_vector(theta, k)
-        hold = _hold(model, current, pinned)
+        hold = _hold(model, current, pinned, upward)
         grad_norm = _gradient_norm(
             model, kkt_residual(np.where(held, 0.0, grad),
                                 None if hold is None else hold[0])[0], held, k)
@@ -311,7 +312,7 @@ def run_newton(model, params, *, max_iter=100, gtol=1e-7, verbose=0, bounds=None
                 pinned[0], recent)
             if not keep.all():
                 pinned = (pinned[0][keep], pinned[1][keep])
-                hold = _hold(model, current, pinned)
+                hold = _hold(model, current, pinned, upward)
                 delta = _bounded_step(-hess, grad, theta, lo, hi, held, lam, hold)
         accepted = False
         if delta is not None:
@@ -346,6 +347,11 @@ def run_newton(model, params, *, max_iter=100, gtol=1e-7, verbose=0, bounds=None
             actual = new_value - value
             accepted = bool(np.isfinite(new_value) and actual > 0)
             if not accepted and predicted <= 1e-15 * max(1.0, abs(value)):
+                if hold is not None and not upward:
+                    # the held margins' targets forced the loss: from now on
+                    # they only keep margins from falling below HOLD_MARGIN
+                    upward = True
+                    continue
                 status = "stalled"  # no step can gain more than rounding error
                 break
         if not accepted:
@@ -590,14 +596,16 @@ def _add_held(pinned, recent, new):
             np.concatenate([recent, new[0]]))
 
 
-def _hold(model, params, pinned):
+def _hold(model, params, pinned, upward=False):
     """``(rows, target)`` of the held samples: their margins' gradients and the
-    change that brings each margin to :data:`HOLD_MARGIN`; None when none is
-    held.  A sample is held near that margin, so the change is small."""
+    change that brings each margin to :data:`HOLD_MARGIN` (with ``upward``,
+    only up to it: no change for a margin above); None when none is held.  A
+    sample is held near that margin, so the change is small."""
     if pinned[0].size == 0:
         return None
     margin, rows, _ = margin_rows(model, params, *pinned)
-    return rows, HOLD_MARGIN - margin
+    target = HOLD_MARGIN - margin
+    return rows, np.maximum(target, 0.0) if upward else target
 
 
 def _on_boundary(model, params, pinned, grad, held):
