@@ -195,14 +195,20 @@ def test_tied_pairs_and_their_inflation():
     assert inflate_ties(model, apart, factor) is None
 
 
+def _default_top2_fit(n, seed):
+    """The default top-2 fit of four experts on the [N23] data of ``seed``,
+    any warning (a ConvergenceWarning among them) an error."""
+    X, y = make_moe_regression(n, random_state=seed)[:2]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        return GaussianMoERegressor(4, top_k=2, random_state=0).fit(X, y)
+
+
 def test_default_top2_fit_that_stalled_at_a_rounding_tie_is_certified():
     # EM left a sample at a tie to rounding on the best regular end; the
     # Newton finish held it by a margin computed on the other side and
     # stalled (gradient 3e-3); settled first, the fit is certified, and higher
-    X, y = make_moe_regression(3000, random_state=9)[:2]
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        fit = GaussianMoERegressor(4, top_k=2, random_state=0).fit(X, y)
+    fit = _default_top2_fit(3000, 9)
     assert fit.converged_ and fit.solver_status_ == "gradient"
     assert fit.log_likelihood_ > -1332.0115 + 10.0
 
@@ -212,10 +218,7 @@ def test_default_top2_fit_ending_at_tied_experts_is_certified():
     # only the sign of their difference selects between them, and the Newton
     # finish, unable to move that hyperplane, ended "boundary"; run again
     # from the difference inflated (a hundredfold here), it is certified
-    X, y = make_moe_regression(10000, random_state=8)[:2]
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        fit = GaussianMoERegressor(4, top_k=2, random_state=0).fit(X, y)
+    fit = _default_top2_fit(10000, 8)
     assert fit.converged_ and fit.solver_status_ == "gradient"
 
 
